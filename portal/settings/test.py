@@ -1,0 +1,15 @@
+"""Test settings: PostgreSQL (started by scripts/run-tests.sh), fast password hashing."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
+DEBUG = False
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="postgres://canopy@127.0.0.1:55432/canopy"),
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install Canopy and start the console on the embedded default: SQLite, tasks in-process,
+# the source documents' demo data, http://127.0.0.1:8000. Needs no external server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/services.sh
+
+ensure_python_env
+export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-portal.settings.local}"
+.venv/bin/python manage.py migrate --no-input -v 0
+.venv/bin/python manage.py load_demo
+echo
+echo "Canopy is starting at http://127.0.0.1:8000/ (API docs: /api/docs/, admin: /admin/). Ctrl-C stops it."
+exec .venv/bin/python manage.py runserver "${CANOPY_ADDR:-127.0.0.1:8000}"

@@ -1,0 +1,688 @@
+"""Serializers translate JSON to service calls and rows to JSON; rules live in `tenants.services`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from tenants import selectors, services
+from tenants.amounts import RESOURCE_BY_NAME
+from tenants.api.fields import PercentField, QuantityField
+from tenants.models import (
+    Allocation,
+    AuditEvent,
+    Cluster,
+    Membership,
+    QuotaPlan,
+    ResourcePool,
+    StorageDirectory,
+    Tenant,
+    Volume,
+)
+
+User = get_user_model()
+GPU, CPU, MEMORY = RESOURCE_BY_NAME["gpu"], RESOURCE_BY_NAME["cpu"], RESOURCE_BY_NAME["memory"]
+
+
+def _user(serializer: serializers.BaseSerializer) -> Any:
+    return serializer.context["request"].user
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class RestrictedRelatedField(serializers.PrimaryKeyRelatedField):
+    """A foreign key whose choices are what the requesting user can see (others do not exist)."""
+
+    def __init__(self, selector: Any = None, **kwargs: Any) -> None:
+        self.selector = selector
+        super().__init__(**kwargs)
+
+    def get_queryset(self) -> Any:
+        return self.selector(user=self.context["request"].user)
+
+
+def _tenant_field(**kwargs: Any) -> RestrictedRelatedField:
+    return RestrictedRelatedField(selector=selectors.tenant_list, **kwargs)
+
+
+def _pool_field(**kwargs: Any) -> RestrictedRelatedField:
+    return RestrictedRelatedField(selector=selectors.pool_list, **kwargs)
+
+
+def _cluster_field(**kwargs: Any) -> RestrictedRelatedField:
+    return RestrictedRelatedField(selector=selectors.cluster_list, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Amounts shared by allocations and plans
+
+
+class AmountsSerializer(serializers.Serializer):
+    """GPU, CPU and memory (Kubernetes pools; null or omitted = unlimited) or capacity percents (YARN)."""
+
+    gpu = QuantityField(resource=GPU, required=False, default=None)
+    cpu = QuantityField(resource=CPU, source="cpu_millicores", required=False, default=None)
+    memory = QuantityField(resource=MEMORY, source="memory_bytes", required=False, default=None)
+    capacity = PercentField(source="capacity_percent", required=False, allow_null=True, default=None)
+    max_capacity = PercentField(source="max_capacity_percent", required=False, allow_null=True, default=None)
+
+
+class AllocationInputSerializer(AmountsSerializer):
+    pool = _pool_field()
+
+    def to_spec(self, data: dict[str, Any]) -> services.AllocationSpec:
+        return services.AllocationSpec(**data)
+
+
+class StorageInputSerializer(serializers.Serializer):
+    cluster = _cluster_field()
+    path = serializers.CharField(
+        required=False, allow_null=True, default=None, help_text="Default: <root>/<tenant path>."
+    )
+    space_quota = QuantityField(resource=MEMORY, source="space_quota_bytes", required=False, default=None)
+    file_quota = QuantityField(resource=GPU, required=False, default=None)
+
+
+def _allocation_specs(rows: list[dict[str, Any]]) -> list[services.AllocationSpec]:
+    return [services.AllocationSpec(**row) for row in rows]
+
+
+def _storage_specs(rows: list[dict[str, Any]]) -> list[services.StorageSpec]:
+    return [services.StorageSpec(**row) for row in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# Clusters and pools
+
+
+class ClusterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Cluster
+        fields = ["id", "name", "kind", "description", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, list):
+            fields["name"].read_only = True
+            fields["kind"].read_only = True
+        return fields
+
+    def create(self, validated_data: dict[str, Any]) -> Cluster:
+        return services.cluster_create(acting_user=_user(self), **validated_data)
+
+    def update(self, instance: Cluster, validated_data: dict[str, Any]) -> Cluster:
+        return services.cluster_update(
+            acting_user=_user(self),
+            cluster=instance,
+            description=validated_data.get("description", instance.description),
+        )
+
+
+class PoolFreeSerializer(serializers.Serializer):
+    gpu = serializers.IntegerField()
+    cpu = serializers.CharField()
+    memory = serializers.CharField()
+    capacity = serializers.DecimalField(max_digits=5, decimal_places=2)
+
+
+class PoolSerializer(serializers.ModelSerializer):
+    cluster = _cluster_field()
+    cluster_name = serializers.CharField(source="cluster.name", read_only=True)
+    kind = serializers.CharField(source="cluster.kind", read_only=True)
+    gpu_capacity = QuantityField(resource=GPU, allow_unlimited=False, required=False)
+    cpu_capacity = QuantityField(
+        resource=CPU, source="cpu_capacity_millicores", allow_unlimited=False, required=False
+    )
+    memory_capacity = QuantityField(
+        resource=MEMORY, source="memory_capacity_bytes", allow_unlimited=False, required=False
+    )
+    allocated = serializers.SerializerMethodField(
+        help_text="What level-1 tenants hold (limited amounts only)."
+    )
+    free = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ResourcePool
+        fields = [
+            "id",
+            "cluster",
+            "cluster_name",
+            "kind",
+            "name",
+            "node_selector",
+            "description",
+            "gpu_capacity",
+            "cpu_capacity",
+            "memory_capacity",
+            "allocated",
+            "free",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, list):
+            fields["cluster"].read_only = True
+            fields["name"].read_only = True
+        return fields
+
+    @extend_schema_field(PoolFreeSerializer)
+    def get_allocated(self, pool: ResourcePool) -> dict[str, Any] | None:
+        if not hasattr(pool, "allocated_gpu"):
+            return None
+        return {
+            "gpu": pool.allocated_gpu or 0,
+            "cpu": CPU.format(pool.allocated_cpu or 0),
+            "memory": MEMORY.format(pool.allocated_memory or 0),
+            "capacity": pool.allocated_capacity or 0,
+        }
+
+    @extend_schema_field(PoolFreeSerializer)
+    def get_free(self, pool: ResourcePool) -> dict[str, Any] | None:
+        if not hasattr(pool, "allocated_gpu"):
+            return None
+        free = selectors.pool_free(pool)
+        return {
+            "gpu": free["gpu"],
+            "cpu": CPU.format(free["cpu"]),
+            "memory": MEMORY.format(free["memory"]),
+            "capacity": free["capacity"],
+        }
+
+    def create(self, validated_data: dict[str, Any]) -> ResourcePool:
+        return services.pool_create(acting_user=_user(self), **validated_data)
+
+    def update(self, instance: ResourcePool, validated_data: dict[str, Any]) -> ResourcePool:
+        return services.pool_update(acting_user=_user(self), pool=instance, **validated_data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tenants
+
+
+class FiguresSerializer(serializers.Serializer):
+    gpu = serializers.IntegerField(allow_null=True)
+    cpu = serializers.CharField(allow_null=True)
+    memory = serializers.CharField(allow_null=True)
+    capacity = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
+
+
+class UnlimitedCountsSerializer(serializers.Serializer):
+    gpu = serializers.IntegerField()
+    cpu = serializers.IntegerField()
+    memory = serializers.IntegerField()
+
+
+class TenantAllocationSerializer(serializers.Serializer):
+    """One pool of a tenant: what it has, what its sub-tenants hold, what remains (null: unlimited)."""
+
+    id = serializers.IntegerField()
+    pool = serializers.IntegerField()
+    pool_name = serializers.CharField()
+    cluster = serializers.CharField()
+    kind = serializers.CharField()
+    gpu = serializers.IntegerField(allow_null=True)
+    cpu = serializers.CharField(allow_null=True)
+    memory = serializers.CharField(allow_null=True)
+    capacity = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
+    max_capacity = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
+    children = FiguresSerializer(
+        help_text="What sub-tenants hold (limited amounts; capacity in % of this queue)."
+    )
+    children_unlimited = UnlimitedCountsSerializer(
+        help_text="How many sub-tenants are unlimited, per resource."
+    )
+    remaining = FiguresSerializer(help_text="Allocated minus what sub-tenants hold; null where unlimited.")
+
+    def to_representation(self, summary: selectors.PoolSummary) -> dict[str, Any]:
+        allocation = summary.allocation
+        pool = allocation.pool
+        figures = summary.resources
+
+        def figure(kind: str) -> dict[str, Any]:
+            out: dict[str, Any] = {"gpu": None, "cpu": None, "memory": None, "capacity": None}
+            if "capacity" in figures:
+                value = getattr(figures["capacity"], kind)
+                out["capacity"] = str(value.normalize()) if value is not None else None
+                return out
+            for name, resource in RESOURCE_BY_NAME.items():
+                out[name] = resource.format(getattr(figures[name], kind))
+            return out
+
+        return {
+            "id": allocation.pk,
+            "pool": pool.pk,
+            "pool_name": pool.name,
+            "cluster": pool.cluster.name,
+            "kind": pool.cluster.kind,
+            "gpu": allocation.gpu,
+            "cpu": CPU.format(allocation.cpu_millicores),
+            "memory": MEMORY.format(allocation.memory_bytes),
+            "capacity": str(allocation.capacity_percent.normalize())
+            if allocation.capacity_percent is not None
+            else None,
+            "max_capacity": (
+                str(allocation.max_capacity_percent.normalize())
+                if allocation.max_capacity_percent is not None
+                else None
+            ),
+            "children": figure("children"),
+            "children_unlimited": {
+                name: figures[name].children_unlimited if name in figures else 0 for name in RESOURCE_BY_NAME
+            },
+            "remaining": figure("remaining"),
+        }
+
+
+class TenantSerializer(serializers.ModelSerializer):
+    path = serializers.CharField(
+        source="name_path", read_only=True, help_text="Names from level 1 down, e.g. department1/dev1."
+    )
+    parent = serializers.IntegerField(source="parent_id", read_only=True, allow_null=True)
+    level = serializers.IntegerField(source="depth", read_only=True)
+    is_leaf = serializers.BooleanField(
+        source="leaf", required=False, help_text="A leaf tenant never has sub-tenants."
+    )
+    allocations = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Tenant
+        fields = [
+            "id",
+            "name",
+            "display_name",
+            "description",
+            "path",
+            "parent",
+            "level",
+            "is_leaf",
+            "state",
+            "plan",
+            "allocations",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["name", "state", "plan", "created_at", "updated_at"]
+
+    @extend_schema_field(TenantAllocationSerializer(many=True))
+    def get_allocations(self, tenant: Tenant) -> list[dict[str, Any]]:
+        if not hasattr(tenant, "pool_summaries"):
+            selectors.tenant_summaries([tenant])
+        return TenantAllocationSerializer(tenant.pool_summaries, many=True).data
+
+    def update(self, instance: Tenant, validated_data: dict[str, Any]) -> Tenant:
+        if "leaf" in validated_data:
+            validated_data["is_leaf"] = validated_data.pop("leaf")
+        return services.tenant_update(acting_user=_user(self), tenant=instance, **validated_data)
+
+
+class TenantCreateSerializer(serializers.Serializer):
+    parent = _tenant_field(
+        allow_null=True, required=False, default=None, help_text="Omit or null for a level-1 tenant."
+    )
+    name = serializers.CharField(max_length=63)
+    display_name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    description = serializers.CharField(required=False, default="", allow_blank=True)
+    is_leaf = serializers.BooleanField(required=False, default=False)
+    plan = RestrictedRelatedField(selector=selectors.plan_list, required=False, allow_null=True, default=None)
+    allocations = AllocationInputSerializer(many=True, required=False, default=list)
+    storage = StorageInputSerializer(many=True, required=False, default=list)
+
+    def create(self, validated_data: dict[str, Any]) -> Tenant:
+        return services.tenant_create(
+            acting_user=_user(self),
+            parent=validated_data["parent"],
+            name=validated_data["name"],
+            display_name=validated_data["display_name"],
+            description=validated_data["description"],
+            is_leaf=validated_data["is_leaf"],
+            plan=validated_data["plan"],
+            allocations=_allocation_specs(validated_data["allocations"]),
+            storage=_storage_specs(validated_data["storage"]),
+        )
+
+
+class TenantMoveSerializer(serializers.Serializer):
+    parent = _tenant_field(allow_null=True, help_text="The new parent; null to make it a level-1 tenant.")
+
+
+class TenantPlanSerializer(serializers.Serializer):
+    plan = RestrictedRelatedField(selector=selectors.plan_list)
+
+
+class DeletionImpactSerializer(serializers.Serializer):
+    descendants = serializers.ListField(child=serializers.CharField())
+    members = serializers.IntegerField()
+    volumes = serializers.ListField(child=serializers.CharField())
+    summary = serializers.CharField(source="describe")
+
+
+# ---------------------------------------------------------------------------------------------
+# Allocations
+
+
+class AllocationSerializer(AmountsSerializer, serializers.ModelSerializer):
+    tenant = _tenant_field()
+    tenant_path = serializers.CharField(source="tenant.name_path", read_only=True)
+    pool = _pool_field()
+    pool_name = serializers.CharField(source="pool.name", read_only=True)
+    cluster = serializers.CharField(source="pool.cluster.name", read_only=True)
+
+    class Meta:
+        model = Allocation
+        fields = [
+            "id",
+            "tenant",
+            "tenant_path",
+            "pool",
+            "pool_name",
+            "cluster",
+            "gpu",
+            "cpu",
+            "memory",
+            "capacity",
+            "max_capacity",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, list):
+            fields["tenant"].read_only = True
+            fields["pool"].read_only = True
+        return fields
+
+    def create(self, validated_data: dict[str, Any]) -> Allocation:
+        tenant = validated_data.pop("tenant")
+        return services.allocation_set(
+            acting_user=_user(self), tenant=tenant, spec=services.AllocationSpec(**validated_data)
+        )
+
+    def update(self, instance: Allocation, validated_data: dict[str, Any]) -> Allocation:
+        values = {name: getattr(instance, name) for name in services.ALLOCATION_FIELDS}
+        values.update(validated_data)
+        return services.allocation_set(
+            acting_user=_user(self),
+            tenant=instance.tenant,
+            spec=services.AllocationSpec(pool=instance.pool, **values),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Storage
+
+
+class StorageSerializer(serializers.ModelSerializer):
+    tenant = _tenant_field()
+    tenant_path = serializers.CharField(source="tenant.name_path", read_only=True)
+    cluster = _cluster_field()
+    path = serializers.CharField(
+        required=False, allow_null=True, default=None, help_text="Default: <root>/<tenant path>."
+    )
+    space_quota = QuantityField(resource=MEMORY, source="space_quota_bytes", required=False, default=None)
+    file_quota = QuantityField(resource=GPU, required=False, default=None)
+
+    class Meta:
+        model = StorageDirectory
+        fields = [
+            "id",
+            "tenant",
+            "tenant_path",
+            "cluster",
+            "path",
+            "space_quota",
+            "file_quota",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, list):
+            for name in ("tenant", "cluster", "path"):
+                fields[name].read_only = True
+        return fields
+
+    def create(self, validated_data: dict[str, Any]) -> StorageDirectory:
+        tenant = validated_data.pop("tenant")
+        return services.storage_create(
+            acting_user=_user(self), tenant=tenant, spec=services.StorageSpec(**validated_data)
+        )
+
+    def update(self, instance: StorageDirectory, validated_data: dict[str, Any]) -> StorageDirectory:
+        return services.storage_update(
+            acting_user=_user(self),
+            directory=instance,
+            space_quota_bytes=validated_data.get("space_quota_bytes", instance.space_quota_bytes),
+            file_quota=validated_data.get("file_quota", instance.file_quota),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Volumes
+
+
+class VolumeAttachmentSerializer(serializers.Serializer):
+    tenant = _tenant_field()
+    tenant_path = serializers.CharField(source="tenant.name_path", read_only=True)
+    claim_name = serializers.CharField(
+        max_length=63,
+        required=False,
+        help_text="The PVC name in the tenant; default: the volume name (private) "
+        "or <volume>-<tenant> (shared).",
+    )
+
+
+class VolumeSerializer(serializers.ModelSerializer):
+    cluster = _cluster_field()
+    capacity = QuantityField(resource=MEMORY, source="capacity_bytes", allow_unlimited=False)
+    attachments = VolumeAttachmentSerializer(many=True)
+
+    class Meta:
+        model = Volume
+        fields = [
+            "id",
+            "cluster",
+            "name",
+            "description",
+            "server",
+            "export_path",
+            "capacity",
+            "access_mode",
+            "scope",
+            "attachments",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def _spec(self, data: dict[str, Any], instance: Volume | None) -> services.VolumeSpec:
+        def current(name: str, default: Any = None) -> Any:
+            return data.get(name, getattr(instance, name) if instance is not None else default)
+
+        if "attachments" in data:
+            attachments = data["attachments"]
+        else:
+            attachments = [
+                {"tenant": a.tenant, "claim_name": a.claim_name} for a in instance.attachments.all()
+            ]
+        return services.VolumeSpec(
+            cluster=current("cluster"),
+            name=current("name"),
+            server=current("server"),
+            export_path=current("export_path"),
+            capacity_bytes=current("capacity_bytes"),
+            scope=current("scope", Volume.Scope.PRIVATE),
+            access_mode=current("access_mode", Volume.AccessMode.READ_WRITE_MANY),
+            description=current("description", ""),
+            tenants=[row["tenant"] for row in attachments],
+            claim_names={row["tenant"].pk: row["claim_name"] for row in attachments if row.get("claim_name")},
+        )
+
+    def create(self, validated_data: dict[str, Any]) -> Volume:
+        return services.volume_create(acting_user=_user(self), spec=self._spec(validated_data, None))
+
+    def update(self, instance: Volume, validated_data: dict[str, Any]) -> Volume:
+        return services.volume_update(
+            acting_user=_user(self), volume=instance, spec=self._spec(validated_data, instance)
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Plans
+
+
+class PlanAllocationSerializer(AmountsSerializer):
+    pool = _pool_field()
+    pool_name = serializers.CharField(source="pool.name", read_only=True)
+
+
+class PlanStorageSerializer(serializers.Serializer):
+    cluster = _cluster_field()
+    space_quota = QuantityField(resource=MEMORY, source="space_quota_bytes", required=False, default=None)
+    file_quota = QuantityField(resource=GPU, required=False, default=None)
+
+
+class PlanSerializer(serializers.ModelSerializer):
+    allocations = PlanAllocationSerializer(many=True, required=False)
+    storage = PlanStorageSerializer(many=True, required=False)
+
+    class Meta:
+        model = QuotaPlan
+        fields = ["id", "name", "description", "allocations", "storage", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, list):
+            fields["name"].read_only = True
+        return fields
+
+    def create(self, validated_data: dict[str, Any]) -> QuotaPlan:
+        return services.plan_create(
+            acting_user=_user(self),
+            name=validated_data["name"],
+            description=validated_data.get("description", ""),
+            allocations=_allocation_specs(validated_data.get("allocations", [])),
+            storage=_storage_specs(validated_data.get("storage", [])),
+        )
+
+    def update(self, instance: QuotaPlan, validated_data: dict[str, Any]) -> QuotaPlan:
+        allocations = validated_data.get("allocations")
+        storage = validated_data.get("storage")
+        return services.plan_update(
+            acting_user=_user(self),
+            plan=instance,
+            description=validated_data.get("description"),
+            allocations=_allocation_specs(allocations) if allocations is not None else None,
+            storage=_storage_specs(storage) if storage is not None else None,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Memberships and users
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    tenant = _tenant_field()
+    tenant_path = serializers.CharField(source="tenant.name_path", read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True))
+
+    class Meta:
+        model = Membership
+        fields = ["id", "tenant", "tenant_path", "user", "role", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, list):
+            fields["tenant"].read_only = True
+            fields["user"].read_only = True
+        return fields
+
+    def create(self, validated_data: dict[str, Any]) -> Membership:
+        return services.membership_grant(acting_user=_user(self), **validated_data)
+
+    def update(self, instance: Membership, validated_data: dict[str, Any]) -> Membership:
+        return services.membership_change_role(
+            acting_user=_user(self), membership=instance, role=validated_data.get("role", instance.role)
+        )
+
+
+class UserMembershipSerializer(serializers.ModelSerializer):
+    tenant_path = serializers.CharField(source="tenant.name_path", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["tenant", "tenant_path", "role"]
+
+
+class UserSerializer(serializers.ModelSerializer):
+    password = serializers.CharField(write_only=True, required=False, style={"input_type": "password"})
+    memberships = serializers.SerializerMethodField(help_text="Roles on tenants the requester can see.")
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "is_staff",
+            "is_active",
+            "password",
+            "memberships",
+            "date_joined",
+            "last_login",
+        ]
+        read_only_fields = ["date_joined", "last_login"]
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        if self.instance is None:
+            fields["password"].required = True
+        return fields
+
+    @extend_schema_field(UserMembershipSerializer(many=True))
+    def get_memberships(self, user: Any) -> list[dict[str, Any]]:
+        rows = getattr(user, "visible_memberships", None)
+        if rows is None:
+            rows = selectors.membership_list(user=_user(self)).filter(user=user)
+        return UserMembershipSerializer(rows, many=True).data
+
+    def create(self, validated_data: dict[str, Any]) -> Any:
+        validated_data.pop("is_active", None)
+        return services.user_create(acting_user=_user(self), **validated_data)
+
+    def update(self, instance: Any, validated_data: dict[str, Any]) -> Any:
+        return services.user_update(acting_user=_user(self), user=instance, **validated_data)
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "created_at",
+            "actor",
+            "actor_name",
+            "action",
+            "tenant",
+            "tenant_path",
+            "target_type",
+            "target_id",
+            "target_repr",
+            "before",
+            "after",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,22 @@
+from django.urls import include, path
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.routers import DefaultRouter
+
+from tenants.api import views
+
+router = DefaultRouter()
+router.register("clusters", views.ClusterViewSet, basename="cluster")
+router.register("pools", views.PoolViewSet, basename="pool")
+router.register("tenants", views.TenantViewSet, basename="tenant")
+router.register("allocations", views.AllocationViewSet, basename="allocation")
+router.register("storage", views.StorageViewSet, basename="storage")
+router.register("volumes", views.VolumeViewSet, basename="volume")
+router.register("plans", views.PlanViewSet, basename="plan")
+router.register("memberships", views.MembershipViewSet, basename="membership")
+router.register("users", views.UserViewSet, basename="user")
+router.register("audit", views.AuditEventViewSet, basename="audit")
+
+urlpatterns = [
+    path("auth/token/", ObtainAuthToken.as_view(), name="api-token"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,266 @@
+"""The v1 REST API. Viewsets are thin: querysets come from `tenants.selectors` (already restricted to
+what the requester may see), writes go through serializers to `tenants.services`."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import django_filters
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from tenants import selectors, services
+from tenants.api import serializers as s
+from tenants.models import AuditEvent, Tenant, Volume, VolumeAttachment
+
+
+class SelectorViewSet(viewsets.ModelViewSet):
+    """Reads through one selector for the requesting user; a row outside it is a 404."""
+
+    selector: ClassVar[Any]
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def get_queryset(self) -> QuerySet:
+        return type(self).selector(user=self.request.user)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class ClusterViewSet(SelectorViewSet):
+    selector = selectors.cluster_list
+    serializer_class = s.ClusterSerializer
+    filterset_fields = ["kind", "name"]
+
+    def perform_destroy(self, instance: Any) -> None:
+        services.cluster_delete(acting_user=self.request.user, cluster=instance)
+
+
+class PoolViewSet(SelectorViewSet):
+    selector = selectors.pool_list
+    serializer_class = s.PoolSerializer
+    filterset_fields = ["cluster", "name"]
+
+    def perform_destroy(self, instance: Any) -> None:
+        services.pool_delete(acting_user=self.request.user, pool=instance)
+
+
+class TenantFilter(django_filters.FilterSet):
+    parent = django_filters.NumberFilter(method="filter_parent", help_text="Children of this tenant id.")
+    path = django_filters.CharFilter(field_name="name_path", help_text="Exact path, e.g. department1/dev1.")
+    path_prefix = django_filters.CharFilter(
+        method="filter_path_prefix", help_text="This path and everything below it."
+    )
+    level = django_filters.NumberFilter(field_name="depth")
+    name = django_filters.CharFilter(field_name="name", lookup_expr="icontains")
+    is_leaf = django_filters.BooleanFilter(field_name="leaf")
+    top_level = django_filters.BooleanFilter(method="filter_top_level", help_text="Only level-1 tenants.")
+
+    class Meta:
+        model = Tenant
+        fields = ["parent", "path", "path_prefix", "level", "state", "is_leaf", "name"]
+
+    def filter_parent(self, queryset: QuerySet, name: str, value: int) -> QuerySet:
+        parent = Tenant.objects.filter(pk=value).only("path", "depth").first()
+        if parent is None:
+            return queryset.none()
+        return queryset.filter(depth=parent.depth + 1, path__startswith=parent.path)
+
+    def filter_path_prefix(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip("/")
+        return queryset.filter(name_path=value) | queryset.filter(name_path__startswith=f"{value}/")
+
+    def filter_top_level(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        if value is None:
+            return queryset
+        return queryset.filter(depth=1) if value else queryset.exclude(depth=1)
+
+
+@extend_schema_view(
+    create=extend_schema(request=s.TenantCreateSerializer, responses={201: s.TenantSerializer}),
+    destroy=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "confirm", bool, description="Required when the tenant has sub-tenants, members or volumes."
+            )
+        ]
+    ),
+)
+class TenantViewSet(SelectorViewSet):
+    """The tenant tree. Each tenant shows its path, its allocations per pool, what its sub-tenants hold
+    and what remains."""
+
+    selector = selectors.tenant_list
+    serializer_class = s.TenantSerializer
+    filterset_class = TenantFilter
+
+    def get_serializer_class(self) -> type[BaseSerializer]:
+        if self.action == "create":
+            return s.TenantCreateSerializer
+        return super().get_serializer_class()
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        selectors.tenant_summaries(page)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = s.TenantCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        tenant = serializer.save()
+        return self._tenant_response(tenant, status.HTTP_201_CREATED)
+
+    def _tenant_response(self, tenant: Tenant, code: int = status.HTTP_200_OK) -> Response:
+        fresh = selectors.tenant_get(user=self.request.user, pk=tenant.pk)
+        return Response(s.TenantSerializer(fresh, context=self.get_serializer_context()).data, status=code)
+
+    def perform_destroy(self, instance: Tenant) -> None:
+        confirm = self.request.query_params.get("confirm", "").lower() in ("1", "true", "yes")
+        services.tenant_delete(acting_user=self.request.user, tenant=instance, confirm=confirm)
+
+    @extend_schema(request=s.TenantMoveSerializer, responses=s.TenantSerializer)
+    @action(detail=True, methods=["post"])
+    def move(self, request: Request, pk: str | None = None) -> Response:
+        tenant = self.get_object()
+        body = s.TenantMoveSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        moved = services.tenant_move(
+            acting_user=request.user, tenant=tenant, new_parent=body.validated_data["parent"]
+        )
+        return self._tenant_response(moved)
+
+    @extend_schema(request=None, responses=s.TenantSerializer)
+    @action(detail=True, methods=["post"])
+    def suspend(self, request: Request, pk: str | None = None) -> Response:
+        tenant = services.tenant_set_state(
+            acting_user=request.user, tenant=self.get_object(), state=Tenant.State.SUSPENDED
+        )
+        return self._tenant_response(tenant)
+
+    @extend_schema(request=None, responses=s.TenantSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        tenant = services.tenant_set_state(
+            acting_user=request.user, tenant=self.get_object(), state=Tenant.State.ACTIVE
+        )
+        return self._tenant_response(tenant)
+
+    @extend_schema(request=s.TenantPlanSerializer, responses=s.TenantSerializer)
+    @action(detail=True, methods=["post"], url_path="apply-plan")
+    def apply_plan(self, request: Request, pk: str | None = None) -> Response:
+        tenant = self.get_object()
+        body = s.TenantPlanSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        tenant = services.tenant_apply_plan(
+            acting_user=request.user, tenant=tenant, plan=body.validated_data["plan"]
+        )
+        return self._tenant_response(tenant)
+
+    @extend_schema(responses=s.DeletionImpactSerializer)
+    @action(detail=True, methods=["get"], url_path="deletion-impact")
+    def deletion_impact(self, request: Request, pk: str | None = None) -> Response:
+        impact = services.tenant_deletion_impact(self.get_object())
+        return Response(s.DeletionImpactSerializer(impact).data)
+
+
+class AllocationViewSet(SelectorViewSet):
+    selector = selectors.allocation_list
+    serializer_class = s.AllocationSerializer
+    filterset_fields = ["tenant", "pool"]
+
+    def perform_destroy(self, instance: Any) -> None:
+        services.allocation_delete(acting_user=self.request.user, allocation=instance)
+
+
+class StorageViewSet(SelectorViewSet):
+    selector = selectors.storage_list
+    serializer_class = s.StorageSerializer
+    filterset_fields = ["tenant", "cluster"]
+
+    def perform_destroy(self, instance: Any) -> None:
+        services.storage_delete(acting_user=self.request.user, directory=instance)
+
+
+class VolumeFilter(django_filters.FilterSet):
+    tenant = django_filters.NumberFilter(method="filter_tenant", help_text="Volumes this tenant can mount.")
+
+    class Meta:
+        model = Volume
+        fields = ["cluster", "scope", "name", "tenant"]
+
+    def filter_tenant(self, queryset: QuerySet, name: str, value: int) -> QuerySet:
+        return queryset.filter(pk__in=VolumeAttachment.objects.filter(tenant_id=value).values("volume_id"))
+
+
+class VolumeViewSet(SelectorViewSet):
+    selector = selectors.volume_list
+    serializer_class = s.VolumeSerializer
+    filterset_class = VolumeFilter
+
+    def perform_destroy(self, instance: Any) -> None:
+        services.volume_delete(acting_user=self.request.user, volume=instance)
+
+
+class PlanViewSet(SelectorViewSet):
+    selector = selectors.plan_list
+    serializer_class = s.PlanSerializer
+    filterset_fields = ["name"]
+
+    def perform_destroy(self, instance: Any) -> None:
+        services.plan_delete(acting_user=self.request.user, plan=instance)
+
+
+class MembershipViewSet(SelectorViewSet):
+    selector = selectors.membership_list
+    serializer_class = s.MembershipSerializer
+    filterset_fields = ["tenant", "role", "user__username"]
+
+    def perform_destroy(self, instance: Any) -> None:
+        services.membership_revoke(acting_user=self.request.user, membership=instance)
+
+
+class UserViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Users. Platform admins create and change them (deactivate instead of delete, so the audit trail
+    keeps its actors); others see themselves and the people they share a tenant with."""
+
+    serializer_class = s.UserSerializer
+    filterset_fields = ["username", "is_staff", "is_active"]
+
+    def get_queryset(self) -> QuerySet:
+        visible = Prefetch(
+            "memberships",
+            queryset=selectors.membership_list(user=self.request.user),
+            to_attr="visible_memberships",
+        )
+        return selectors.user_list(user=self.request.user).prefetch_related(visible)
+
+
+class AuditFilter(django_filters.FilterSet):
+    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    actor = django_filters.CharFilter(field_name="actor_name")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["tenant", "action", "actor", "target_type", "since", "until"]
+
+
+class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
+    """The audit trail: platform admins read all of it, tenant admins their subtree's."""
+
+    serializer_class = s.AuditEventSerializer
+    filterset_class = AuditFilter
+
+    def get_queryset(self) -> QuerySet:
+        return selectors.audit_list(user=self.request.user)

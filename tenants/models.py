@@ -1,0 +1,393 @@
+"""Canopy's domain: clusters and their resource pools, the tenant tree, what each tenant is allocated,
+its storage and volumes, quota plans, who holds which role where, and the audit trail.
+
+Rows are written only by `tenants.services`; reads go through `tenants.selectors`, which apply
+`tenants.permissions.restrict` to every queryset.
+"""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from treebeard.mp_tree import MP_Node, MP_NodeManager, MP_NodeQuerySet
+
+from tenants.permissions import RestrictedQuerySetMixin
+
+DNS_LABEL_MAX = 63
+dns_label_validator = RegexValidator(
+    r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+    "Use 1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit "
+    "(a DNS-1123 label, e.g. dev1 or team-a).",
+)
+
+
+class RestrictedQuerySet(RestrictedQuerySetMixin, models.QuerySet):
+    pass
+
+
+class Cluster(models.Model):
+    """A Kubernetes cluster or a Hadoop (YARN + HDFS) cluster that tenants get resources from."""
+
+    class Kind(models.TextChoices):
+        KUBERNETES = "kubernetes", "Kubernetes"
+        YARN = "yarn", "Hadoop YARN / HDFS"
+
+    name = models.CharField(max_length=DNS_LABEL_MAX, unique=True, validators=[dns_label_validator])
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ResourcePool(models.Model):
+    """Nodes of one cluster picked by a node label; tenants are allocated shares of its capacity.
+
+    Kubernetes pools count GPUs, CPU and memory; YARN pools (a node-label partition) count vCores
+    (stored as whole cores in millicores) and memory, and tenants get a capacity percentage of them.
+    """
+
+    DEFAULT_NAME = "default"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="pools")
+    name = models.CharField(max_length=DNS_LABEL_MAX, validators=[dns_label_validator])
+    node_selector = models.CharField(
+        max_length=253,
+        blank=True,
+        help_text="Kubernetes: a node label selector such as 'gpu=a100'. YARN: the node label (partition). "
+        "Empty for the default pool.",
+    )
+    description = models.TextField(blank=True)
+    gpu_capacity = models.PositiveIntegerField(default=0)
+    cpu_capacity_millicores = models.PositiveBigIntegerField(default=0)
+    memory_capacity_bytes = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["cluster__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "name"], name="pool_name_unique_in_cluster")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster.name}/{self.name}"
+
+    @property
+    def is_yarn(self) -> bool:
+        return self.cluster.kind == Cluster.Kind.YARN
+
+
+class QuotaPlan(models.Model):
+    """A named template of allocations and storage. Tenants get a copy, never a live link."""
+
+    name = models.CharField(max_length=DNS_LABEL_MAX, unique=True, validators=[dns_label_validator])
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TenantQuerySet(RestrictedQuerySetMixin, MP_NodeQuerySet):
+    pass
+
+
+class TenantManager(MP_NodeManager):
+    def get_queryset(self) -> TenantQuerySet:
+        return TenantQuerySet(self.model).order_by("path")
+
+    def restrict(self, user, action: str) -> TenantQuerySet:
+        return self.get_queryset().restrict(user, action)
+
+
+class Tenant(MP_Node):
+    """A node of the tenant tree. `path` (from treebeard) orders and nests; `name_path` is the
+    human path ("department1/dev1") that names the tenant everywhere else."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        DELETING = "deleting", "Deleting"
+
+    DEFAULT_NAME = "default"
+    NAME_PATH_MAX = 1024
+
+    # treebeard's path: 4 characters a level; 255 allows 63 levels, more than the depth setting allows.
+    name = models.CharField(max_length=DNS_LABEL_MAX, validators=[dns_label_validator])
+    name_path = models.CharField(max_length=NAME_PATH_MAX, unique=True, editable=False)
+    display_name = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    # Not `is_leaf`: treebeard already has is_leaf() meaning "has no children now".
+    leaf = models.BooleanField(
+        default=False, help_text="A leaf tenant uses resources and never has sub-tenants."
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    plan = models.ForeignKey(
+        QuotaPlan,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tenants",
+        help_text="The plan this tenant's allocations were last copied from.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        indexes = [
+            # Subtree reads are `path LIKE 'prefix%'`; PostgreSQL needs pattern ops for that under
+            # a non-C collation. Other databases ignore the opclass.
+            models.Index(fields=["path"], name="tenant_path_prefix_idx", opclasses=["varchar_pattern_ops"]),
+            models.Index(fields=["depth"], name="tenant_depth_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name_path
+
+    @property
+    def level(self) -> int:
+        return self.depth
+
+    @property
+    def parent_name_path(self) -> str | None:
+        return self.name_path.rpartition("/")[0] or None
+
+    @property
+    def parent_tree_path(self) -> str | None:
+        return self.path[: -self.steplen] or None
+
+
+class AllocationAmounts(models.Model):
+    """What a tenant (or a plan) gets in one pool. None means unlimited: no cap and no reservation."""
+
+    gpu = models.PositiveIntegerField(null=True, blank=True)
+    cpu_millicores = models.PositiveBigIntegerField(null=True, blank=True)
+    memory_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    capacity_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="YARN pools: guaranteed share of the parent queue, in percent.",
+    )
+    max_capacity_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="YARN pools: the most of the parent queue this queue may use, in percent.",
+    )
+
+    class Meta:
+        abstract = True
+
+
+class Allocation(AllocationAmounts):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="allocations")
+    pool = models.ForeignKey(ResourcePool, on_delete=models.PROTECT, related_name="allocations")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["tenant__path", "pool__cluster__name", "pool__name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "pool"], name="allocation_one_per_pool")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant} in {self.pool}"
+
+
+class QuotaPlanAllocation(AllocationAmounts):
+    plan = models.ForeignKey(QuotaPlan, on_delete=models.CASCADE, related_name="allocations")
+    pool = models.ForeignKey(ResourcePool, on_delete=models.CASCADE, related_name="plan_allocations")
+
+    class Meta:
+        ordering = ["pool__cluster__name", "pool__name"]
+        constraints = [models.UniqueConstraint(fields=["plan", "pool"], name="plan_allocation_one_per_pool")]
+
+    def __str__(self) -> str:
+        return f"{self.plan} in {self.pool}"
+
+
+class StorageQuota(models.Model):
+    """Space and file-count quotas of an HDFS directory. None means unlimited."""
+
+    space_quota_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    file_quota = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="HDFS namespace quota: files and directories."
+    )
+
+    class Meta:
+        abstract = True
+
+
+class StorageDirectory(StorageQuota):
+    """An HDFS directory of a tenant, under the configured root."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="storage")
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="storage")
+    path = models.CharField(max_length=1024)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["cluster__name", "path"]
+        constraints = [models.UniqueConstraint(fields=["cluster", "path"], name="storage_path_unique")]
+        verbose_name_plural = "storage directories"
+
+    def __str__(self) -> str:
+        return f"{self.cluster.name}:{self.path}"
+
+
+class QuotaPlanStorage(StorageQuota):
+    plan = models.ForeignKey(QuotaPlan, on_delete=models.CASCADE, related_name="storage")
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="plan_storage")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "cluster"], name="plan_storage_one_per_cluster")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan} on {self.cluster}"
+
+
+class Volume(models.Model):
+    """A NAS/NFS directory offered to tenants as a PersistentVolume + claim in each of them.
+
+    Private: exactly one tenant. Shared: several tenants mount the same directory (the source
+    document's department1-public-dev1 / department1-public-dev2).
+    """
+
+    class Scope(models.TextChoices):
+        PRIVATE = "private", "Private to one tenant"
+        SHARED = "shared", "Shared by several tenants"
+
+    class AccessMode(models.TextChoices):
+        READ_WRITE_MANY = "ReadWriteMany", "ReadWriteMany"
+        READ_ONLY_MANY = "ReadOnlyMany", "ReadOnlyMany"
+        READ_WRITE_ONCE = "ReadWriteOnce", "ReadWriteOnce"
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="volumes")
+    name = models.CharField(max_length=DNS_LABEL_MAX, validators=[dns_label_validator])
+    description = models.TextField(blank=True)
+    server = models.CharField(max_length=253, help_text="NFS server host name or address.")
+    export_path = models.CharField(max_length=1024, help_text="Directory on the NFS server.")
+    capacity_bytes = models.PositiveBigIntegerField()
+    access_mode = models.CharField(
+        max_length=16, choices=AccessMode.choices, default=AccessMode.READ_WRITE_MANY
+    )
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.PRIVATE)
+    tenants = models.ManyToManyField(Tenant, through="VolumeAttachment", related_name="volumes")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["cluster__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "name"], name="volume_name_unique_in_cluster")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VolumeAttachment(models.Model):
+    """One tenant's claim on a volume; `claim_name` is the PVC name in the tenant's namespace."""
+
+    volume = models.ForeignKey(Volume, on_delete=models.CASCADE, related_name="attachments")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="volume_attachments")
+    claim_name = models.CharField(max_length=DNS_LABEL_MAX, validators=[dns_label_validator])
+
+    class Meta:
+        ordering = ["tenant__path"]
+        constraints = [
+            models.UniqueConstraint(fields=["volume", "tenant"], name="attachment_once_per_tenant"),
+            models.UniqueConstraint(fields=["tenant", "claim_name"], name="claim_name_unique_in_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.claim_name} ({self.tenant})"
+
+
+class Membership(models.Model):
+    """A user's role on a tenant. Admins manage the tenant's whole subtree."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Tenant admin"
+        MEMBER = "member", "Member"
+        VIEWER = "viewer", "Viewer"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["tenant__path", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant"], name="membership_one_role_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} of {self.tenant}"
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, with the state before and after. Written by every service.
+
+    `tenant` scopes the event for tenant admins (a deleted tenant's removal is scoped to its parent);
+    the *_repr and tenant_path snapshots keep the record readable after the rows are gone.
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, help_text="The acting user's name, or 'system'.")
+    action = models.CharField(max_length=64, db_index=True)
+    tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    tenant_path = models.CharField(max_length=Tenant.NAME_PATH_MAX, blank=True)
+    target_type = models.CharField(max_length=64)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=300)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="audit_tenant_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.target_repr}"

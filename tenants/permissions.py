@@ -1,0 +1,144 @@
+"""The one permission helper. Every tenant-owned queryset goes through `restrict(user, action)`.
+
+The model, from the two source documents:
+- Platform admins (staff) see and do everything.
+- A role on a tenant (viewer, member, admin) lets a user see that tenant.
+- A tenant admin administers the tenant and its whole subtree: sees every tenant in it, adds and
+  removes sub-tenants and members; and *manages* the strict descendants: their allocations,
+  storage, volumes, state and deletion. A tenant's own allocation is set from above.
+- Members (and admins) *use* a tenant: its usage, its kubeconfig.
+Anything outside those sets does not exist for the user (a 404, never a 403 that leaks a name).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import reduce
+from operator import or_
+from typing import TYPE_CHECKING, Any
+
+from django.apps import apps
+from django.db.models import Q, QuerySet
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    AnyUser = AbstractBaseUser | AnonymousUser
+
+
+class Action(StrEnum):
+    VIEW = "view"
+    USE = "use"
+    ADMINISTER = "administer"
+    MANAGE = "manage"
+
+
+NOTHING = Q(pk__in=[])
+
+
+def is_platform_admin(user: AnyUser | None) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+
+
+def _grants(user: AnyUser) -> list[tuple[str, str]]:
+    """(tree path, role) of every tenant the user holds a role on. One query."""
+    membership = apps.get_model("tenants", "Membership")
+    return list(membership.objects.filter(user_id=user.pk).values_list("tenant__path", "role"))
+
+
+def tenant_q(user: AnyUser | None, action: Action | str) -> Q | None:
+    """A filter on Tenant for what `user` may do `action` to; None means no restriction."""
+    action = Action(action)
+    if user is None or not user.is_authenticated or not user.is_active:
+        return NOTHING
+    if is_platform_admin(user):
+        return None
+    grants = _grants(user)
+    admin_paths = [path for path, role in grants if role == "admin"]
+    subtree = [Q(path__startswith=path) for path in admin_paths]
+    if action == Action.MANAGE:
+        below = [Q(path__startswith=path) & ~Q(path=path) for path in admin_paths]
+        return reduce(or_, below, NOTHING)
+    if action == Action.ADMINISTER:
+        return reduce(or_, subtree, NOTHING)
+    if action == Action.USE:
+        direct = [path for path, role in grants if role in ("admin", "member")]
+    else:
+        direct = [path for path, _ in grants]
+    return reduce(or_, subtree, Q(path__in=direct) if direct else NOTHING)
+
+
+def restrict_tenants(queryset: QuerySet, user: AnyUser | None, action: Action | str) -> QuerySet:
+    q = tenant_q(user, action)
+    return queryset if q is None else queryset.filter(q)
+
+
+def visible_tenants(user: AnyUser | None, action: Action | str) -> QuerySet:
+    tenant = apps.get_model("tenants", "Tenant")
+    return restrict_tenants(tenant.objects.all(), user, action)
+
+
+class RestrictedQuerySetMixin:
+    """`Model.objects.restrict(user, action)`: the only way views, the API and tasks reach rows.
+
+    Models owned by a tenant name the path to it in `restrict_tenant_field`; models shared by the
+    whole platform (clusters, pools, plans) are readable by every signed-in user and written by
+    platform admins only.
+    """
+
+    def restrict(self, user: AnyUser | None, action: Action | str) -> QuerySet:
+        qs: QuerySet = self  # type: ignore[assignment]
+        action = Action(action)
+        rule = RESTRICT_RULES.get(qs.model._meta.label, "tenant")
+        if rule == "":
+            return restrict_tenants(qs, user, action)
+        if rule == "platform":
+            if is_platform_admin(user):
+                return qs
+            if action == Action.VIEW and user is not None and user.is_authenticated and user.is_active:
+                return qs
+            return qs.none()
+        if rule == "audit" and action == Action.VIEW:
+            # Tenant admins read their subtree's history; members and viewers do not.
+            action = Action.ADMINISTER
+        if is_platform_admin(user):
+            return qs
+        allowed_tenants = visible_tenants(user, action)
+        if rule == "volume":
+            attachment = apps.get_model("tenants", "VolumeAttachment")
+            volume_ids = attachment.objects.filter(tenant__in=allowed_tenants).values("volume_id")
+            return qs.filter(pk__in=volume_ids)
+        return qs.filter(tenant__in=allowed_tenants)
+
+
+# How each model reaches its tenant: "" the model is Tenant, "tenant" a foreign key named tenant,
+# "volume" through its attachments, "platform" not tenant-owned, "audit" an audit event.
+RESTRICT_RULES: dict[str, str] = {
+    "tenants.Tenant": "",
+    "tenants.Cluster": "platform",
+    "tenants.ResourcePool": "platform",
+    "tenants.QuotaPlan": "platform",
+    "tenants.Volume": "volume",
+    "tenants.AuditEvent": "audit",
+}
+
+
+def restrict_users(queryset: QuerySet, user: AnyUser | None, action: Action | str) -> QuerySet:
+    """Users a person may see: platform admins all; others themselves and the people who share a
+    tenant they can see (so a tenant admin can manage members). Only platform admins write users."""
+    action = Action(action)
+    if is_platform_admin(user):
+        return queryset
+    if user is None or not user.is_authenticated or action != Action.VIEW:
+        return queryset.none()
+    membership = apps.get_model("tenants", "Membership")
+    colleagues = membership.objects.filter(tenant__in=visible_tenants(user, Action.VIEW)).values("user_id")
+    return queryset.filter(Q(pk=user.pk) | Q(pk__in=colleagues))
+
+
+def can(user: AnyUser | None, action: Action | str, tenant: Any) -> bool:
+    """Whether `user` may do `action` to this one tenant (one query, none for platform admins)."""
+    q = tenant_q(user, action)
+    if q is None:
+        return True
+    return visible_tenants(user, action).filter(pk=tenant.pk).exists()

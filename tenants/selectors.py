@@ -1,0 +1,195 @@
+"""Every read of Canopy's domain, always for a given user, always through `restrict`.
+
+List selectors return querysets with what their callers show already joined, so a page of any size
+costs the same number of queries; `tenant_summaries` adds, in two queries for the whole page, what
+each tenant is allocated, what its sub-tenants hold and what remains.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Length, Substr
+from django.http import Http404
+
+from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS
+from tenants.models import (
+    Allocation,
+    AuditEvent,
+    Cluster,
+    Membership,
+    QuotaPlan,
+    ResourcePool,
+    StorageDirectory,
+    Tenant,
+    Volume,
+)
+from tenants.permissions import Action, restrict_users
+
+User = get_user_model()
+
+
+def _parent_id_subquery() -> Subquery:
+    parent_path = Substr(OuterRef("path"), 1, Length(OuterRef("path")) - Tenant.steplen)
+    return Subquery(Tenant.objects.filter(path=parent_path).values("pk")[:1], output_field=IntegerField())
+
+
+def tenant_list(*, user: AbstractBaseUser | None, action: Action = Action.VIEW) -> QuerySet[Tenant]:
+    """Tenants the user may see (or act on), in tree order, each with `parent_id` annotated."""
+    return (
+        Tenant.objects.restrict(user, action)
+        .select_related("plan")
+        .annotate(parent_id=_parent_id_subquery())
+        .order_by("path")
+    )
+
+
+def tenant_get(*, user: AbstractBaseUser | None, pk: Any, action: Action = Action.VIEW) -> Tenant:
+    try:
+        return tenant_list(user=user, action=action).get(pk=pk)
+    except (Tenant.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such tenant.") from exc
+
+
+def tenant_children(*, user: AbstractBaseUser | None, parent: Tenant | None) -> QuerySet[Tenant]:
+    qs = tenant_list(user=user)
+    if parent is None:
+        return qs.filter(depth=1)
+    return qs.filter(depth=parent.depth + 1, path__startswith=parent.path)
+
+
+@dataclass
+class ResourceSummary:
+    allocated: Any  # None = unlimited
+    children: Any = 0  # what limited sub-tenants hold
+    children_unlimited: int = 0  # how many sub-tenants are unlimited here
+
+    @property
+    def remaining(self) -> Any:
+        if self.allocated is None:
+            return None
+        return self.allocated - self.children
+
+
+@dataclass
+class PoolSummary:
+    allocation: Allocation
+    resources: dict[str, ResourceSummary] = field(default_factory=dict)
+
+
+def tenant_summaries(tenants: list[Tenant]) -> None:
+    """Attach `pool_summaries` (a list of PoolSummary) to each tenant. Two queries for any number."""
+    if not tenants:
+        return
+    by_path = {tenant.path: tenant for tenant in tenants}
+    own = (
+        Allocation.objects.filter(tenant__in=tenants)
+        .select_related("pool__cluster")
+        .order_by("pool__cluster__name", "pool__name")
+    )
+    per_tenant: dict[int, list[Allocation]] = defaultdict(list)
+    for allocation in own:
+        per_tenant[allocation.tenant_id].append(allocation)
+
+    parent_path = Substr("tenant__path", 1, (F("tenant__depth") - 1) * Tenant.steplen)
+    sums = {f"sum_{r.name}": Sum(r.field) for r in KUBERNETES_RESOURCES}
+    sums.update(
+        {
+            f"unlimited_{r.name}": Count("pk", filter=Q(**{f"{r.field}__isnull": True}))
+            for r in KUBERNETES_RESOURCES
+        }
+    )
+    sums["sum_capacity"] = Sum("capacity_percent")
+    child_rows = (
+        Allocation.objects.filter(tenant__depth__in={t.depth + 1 for t in tenants})
+        .annotate(parent_path=parent_path)
+        .filter(parent_path__in=list(by_path))
+        .values("parent_path", "pool_id")
+        .annotate(**sums)
+    )
+    held: dict[tuple[str, int], dict[str, Any]] = {
+        (row["parent_path"], row["pool_id"]): row for row in child_rows
+    }
+
+    for tenant in tenants:
+        summaries = []
+        for allocation in per_tenant.get(tenant.pk, []):
+            row = held.get((tenant.path, allocation.pool_id), {})
+            summary = PoolSummary(allocation=allocation)
+            if allocation.pool.is_yarn:
+                summary.resources["capacity"] = ResourceSummary(
+                    allocated=HUNDRED, children=row.get("sum_capacity") or Decimal(0)
+                )
+            else:
+                for resource in KUBERNETES_RESOURCES:
+                    summary.resources[resource.name] = ResourceSummary(
+                        allocated=getattr(allocation, resource.field),
+                        children=row.get(f"sum_{resource.name}") or 0,
+                        children_unlimited=row.get(f"unlimited_{resource.name}") or 0,
+                    )
+            summaries.append(summary)
+        tenant.pool_summaries = summaries
+
+
+def allocation_list(*, user: AbstractBaseUser | None, action: Action = Action.VIEW) -> QuerySet[Allocation]:
+    return Allocation.objects.restrict(user, action).select_related("tenant", "pool__cluster")
+
+
+def cluster_list(*, user: AbstractBaseUser | None) -> QuerySet[Cluster]:
+    return Cluster.objects.restrict(user, Action.VIEW)
+
+
+def pool_list(*, user: AbstractBaseUser | None) -> QuerySet[ResourcePool]:
+    """Pools with what level-1 tenants hold of each (limited amounts only) and how many are unlimited."""
+    level1 = Q(allocations__tenant__depth=1)
+    annotations: dict[str, Any] = {}
+    for resource in KUBERNETES_RESOURCES:
+        annotations[f"allocated_{resource.name}"] = Sum(f"allocations__{resource.field}", filter=level1)
+    annotations["allocated_capacity"] = Sum("allocations__capacity_percent", filter=level1)
+    return ResourcePool.objects.restrict(user, Action.VIEW).select_related("cluster").annotate(**annotations)
+
+
+def pool_free(pool: ResourcePool) -> dict[str, Any]:
+    """Capacity minus what level-1 tenants hold, per resource; needs a pool from `pool_list`."""
+    free: dict[str, Any] = {}
+    for resource in KUBERNETES_RESOURCES:
+        capacity = getattr(pool, POOL_CAPACITY_FIELDS[resource.name])
+        free[resource.name] = capacity - (getattr(pool, f"allocated_{resource.name}") or 0)
+    free["capacity"] = HUNDRED - (pool.allocated_capacity or Decimal(0))
+    return free
+
+
+def plan_list(*, user: AbstractBaseUser | None) -> QuerySet[QuotaPlan]:
+    return QuotaPlan.objects.restrict(user, Action.VIEW).prefetch_related(
+        "allocations__pool__cluster", "storage__cluster"
+    )
+
+
+def storage_list(*, user: AbstractBaseUser | None) -> QuerySet[StorageDirectory]:
+    return StorageDirectory.objects.restrict(user, Action.VIEW).select_related("tenant", "cluster")
+
+
+def volume_list(*, user: AbstractBaseUser | None) -> QuerySet[Volume]:
+    return (
+        Volume.objects.restrict(user, Action.VIEW)
+        .select_related("cluster")
+        .prefetch_related("attachments__tenant")
+    )
+
+
+def membership_list(*, user: AbstractBaseUser | None) -> QuerySet[Membership]:
+    return Membership.objects.restrict(user, Action.VIEW).select_related("tenant", "user")
+
+
+def user_list(*, user: AbstractBaseUser | None) -> QuerySet:
+    return restrict_users(User.objects.all(), user, Action.VIEW).order_by("username")
+
+
+def audit_list(*, user: AbstractBaseUser | None) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.restrict(user, Action.VIEW).select_related("tenant")

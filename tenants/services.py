@@ -1,0 +1,1459 @@
+"""Every write to Canopy's domain. The API, the pages, the admin and management commands call these;
+nothing else saves a domain row.
+
+Each service takes keyword-only arguments with an explicit `acting_user`, checks permission through
+`tenants.permissions`, runs in one transaction, enforces the allocation rules under a row lock on the
+resource pool (so two admins racing for the last GPU cannot both win), and writes one audit row.
+Rule violations raise `django.core.exceptions.ValidationError` with a dict keyed by the API's field
+names; a tenant the user may not see raises `Http404`, one they may see but not change
+`PermissionDenied`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Sum, Value
+from django.db.models.functions import Concat, Substr
+from django.http import Http404
+
+from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
+from tenants.models import (
+    Allocation,
+    AuditEvent,
+    Cluster,
+    Membership,
+    QuotaPlan,
+    QuotaPlanAllocation,
+    QuotaPlanStorage,
+    ResourcePool,
+    StorageDirectory,
+    Tenant,
+    Volume,
+    VolumeAttachment,
+    dns_label_validator,
+)
+from tenants.permissions import Action, can, is_platform_admin
+
+User = get_user_model()
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+@dataclass
+class AllocationSpec:
+    """What to allocate in one pool. None means unlimited (GPU/CPU/memory); YARN pools use percents."""
+
+    pool: ResourcePool
+    gpu: int | None = None
+    cpu_millicores: int | None = None
+    memory_bytes: int | None = None
+    capacity_percent: Decimal | None = None
+    max_capacity_percent: Decimal | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "gpu": self.gpu,
+            "cpu_millicores": self.cpu_millicores,
+            "memory_bytes": self.memory_bytes,
+            "capacity_percent": self.capacity_percent,
+            "max_capacity_percent": self.max_capacity_percent,
+        }
+
+
+@dataclass
+class StorageSpec:
+    cluster: Cluster
+    path: str | None = None
+    space_quota_bytes: int | None = None
+    file_quota: int | None = None
+
+
+@dataclass
+class VolumeSpec:
+    cluster: Cluster
+    name: str
+    server: str
+    export_path: str
+    capacity_bytes: int
+    scope: str = Volume.Scope.PRIVATE
+    access_mode: str = Volume.AccessMode.READ_WRITE_MANY
+    description: str = ""
+    tenants: Sequence[Tenant] = ()
+    claim_names: dict[int, str] = field(default_factory=dict)  # tenant id -> PVC name
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value.normalize())
+    return value
+
+
+def _snapshot(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
+    return {name: _json(getattr(obj, name)) for name in fields}
+
+
+TENANT_FIELDS = ("name", "name_path", "display_name", "description", "leaf", "state", "plan_id")
+ALLOCATION_FIELDS = ("gpu", "cpu_millicores", "memory_bytes", "capacity_percent", "max_capacity_percent")
+POOL_FIELDS = (
+    "name",
+    "node_selector",
+    "description",
+    "gpu_capacity",
+    "cpu_capacity_millicores",
+    "memory_capacity_bytes",
+)
+STORAGE_FIELDS = ("path", "space_quota_bytes", "file_quota")
+VOLUME_FIELDS = ("name", "server", "export_path", "capacity_bytes", "access_mode", "scope", "description")
+
+
+def _allocation_snapshot(allocation: Allocation) -> dict[str, Any]:
+    return {"pool": str(allocation.pool), **_snapshot(allocation, ALLOCATION_FIELDS)}
+
+
+def _volume_snapshot(volume: Volume) -> dict[str, Any]:
+    data = _snapshot(volume, VOLUME_FIELDS)
+    data["tenants"] = {
+        a.tenant.name_path: a.claim_name
+        for a in volume.attachments.select_related("tenant").order_by("tenant__path")
+    }
+    return data
+
+
+def audit(
+    *,
+    acting_user: AbstractBaseUser | None,
+    action: str,
+    target: Any,
+    tenant: Tenant | None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Write one audit row. Called inside the service's transaction, so it commits with the change."""
+    return AuditEvent.objects.create(
+        actor=acting_user if acting_user is not None and acting_user.pk else None,
+        actor_name=acting_user.get_username() if acting_user is not None else "system",
+        action=action,
+        tenant=tenant,
+        tenant_path=tenant.name_path if tenant else "",
+        target_type=type(target)._meta.model_name if target is not None else "",
+        target_id=str(getattr(target, "pk", "") or ""),
+        target_repr=str(target)[:300],
+        before=before,
+        after=after,
+    )
+
+
+def require(user: AbstractBaseUser, action: Action, tenant: Tenant) -> None:
+    """Refuse unless `user` may do `action` on `tenant`: 404 if they cannot even see it."""
+    if can(user, action, tenant):
+        return
+    if action != Action.VIEW and can(user, Action.VIEW, tenant):
+        raise PermissionDenied(f"You may not {action.value} {tenant.name_path}.")
+    raise Http404("No such tenant.")
+
+
+def require_platform_admin(user: AbstractBaseUser) -> None:
+    if not is_platform_admin(user):
+        raise PermissionDenied("Only platform admins may do this.")
+
+
+def _locked_tenant(tenant: Tenant) -> Tenant:
+    return Tenant.objects.select_for_update().get(pk=tenant.pk)
+
+
+def _lock_pools(pools: Iterable[ResourcePool]) -> dict[int, ResourcePool]:
+    """Lock pool rows in id order (a fixed order, so two writers never deadlock)."""
+    ids = sorted({pool.pk for pool in pools})
+    return {
+        pool.pk: pool
+        for pool in ResourcePool.objects.select_for_update()
+        .select_related("cluster")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    }
+
+
+def _parent_of(tenant: Tenant) -> Tenant | None:
+    parent_path = tenant.parent_tree_path
+    return Tenant.objects.get(path=parent_path) if parent_path else None
+
+
+def _children_filter(parent: Tenant | None, prefix: str = "") -> dict[str, Any]:
+    if parent is None:
+        return {f"{prefix}depth": 1}
+    return {f"{prefix}depth": parent.depth + 1, f"{prefix}path__startswith": parent.path}
+
+
+def _errors() -> defaultdict[str, list[str]]:
+    return defaultdict(list)
+
+
+def _raise_if(errors: dict[str, list[str]]) -> None:
+    if errors:
+        raise ValidationError(dict(errors))
+
+
+def _validate_name(name: str, field_name: str = "name") -> None:
+    try:
+        dns_label_validator(name)
+    except ValidationError as exc:
+        raise ValidationError({field_name: exc.messages}) from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# Allocation rules
+
+
+def _allocation_errors(
+    tenant: Tenant, parent: Tenant | None, pool: ResourcePool, values: dict[str, Any]
+) -> dict[str, list[str]]:
+    """Check one tenant's amounts in one pool against its parent (or the pool) and its children.
+
+    Only limited amounts count in sums: unlimited means no cap and no reservation.
+    """
+    errors = _errors()
+    parent_label = parent.name_path if parent else f"pool {pool}"
+    siblings = Allocation.objects.filter(pool=pool, **_children_filter(parent, "tenant__")).exclude(
+        tenant=tenant
+    )
+    children = Allocation.objects.filter(pool=pool, **_children_filter(tenant, "tenant__")).select_related(
+        "tenant"
+    )
+    parent_allocation = None
+    if parent is not None:
+        parent_allocation = Allocation.objects.filter(tenant=parent, pool=pool).first()
+        if parent_allocation is None:
+            errors["pool"].append(
+                f"{parent.name_path} has no allocation in pool {pool}; it needs one before its sub-tenants can."
+            )
+            return errors
+
+    if pool.is_yarn:
+        for resource in KUBERNETES_RESOURCES:
+            if values[resource.field] is not None:
+                errors[resource.name].append(
+                    "YARN pools are shared by capacity percent; leave GPU, CPU and memory empty."
+                )
+        capacity, maximum = values["capacity_percent"], values["max_capacity_percent"]
+        if capacity is None:
+            errors["capacity"].append("Required for a YARN pool: the guaranteed percent of the parent queue.")
+            return errors
+        if maximum is not None and maximum < capacity:
+            errors["max_capacity"].append(
+                f"The maximum capacity ({percent_human(maximum)}) cannot be below the capacity ({percent_human(capacity)})."
+            )
+        held = siblings.aggregate(total=Sum("capacity_percent"))["total"] or Decimal(0)
+        if held + capacity > HUNDRED:
+            errors["capacity"].append(
+                f"The queues under {parent_label} would get {percent_human(held + capacity)} in pool {pool}; "
+                f"their capacities cannot exceed 100 %, so at most {percent_human(HUNDRED - held)} is left."
+            )
+        return errors
+
+    for name in ("capacity", "max_capacity"):
+        if values[f"{name}_percent"] is not None:
+            errors[name].append("Capacity percentages apply to YARN pools only.")
+
+    totals = siblings.aggregate(**{r.name: Sum(r.field) for r in KUBERNETES_RESOURCES})
+    child_rows = list(children)
+    for resource in KUBERNETES_RESOURCES:
+        value = values[resource.field]
+        held = totals[resource.name] or 0
+        if parent_allocation is not None:
+            limit = getattr(parent_allocation, resource.field)
+            if limit is not None and value is None:
+                errors[resource.name].append(
+                    f"{parent.name_path} is limited to {resource.human(limit)} in pool {pool}, "
+                    f"so its sub-tenants cannot be unlimited."
+                )
+            elif limit is not None and held + value > limit:
+                errors[resource.name].append(
+                    f"{parent.name_path} has {resource.human(limit)} in pool {pool}; its other sub-tenants hold "
+                    f"{resource.human(held)}, so at most {resource.human(limit - held)} is left."
+                )
+        elif parent is None and value is not None:
+            capacity = getattr(pool, POOL_CAPACITY_FIELDS[resource.name])
+            if held + value > capacity:
+                errors[resource.name].append(
+                    f"Pool {pool} has {resource.human(capacity)}; other level-1 tenants hold "
+                    f"{resource.human(held)}, so at most {resource.human(max(capacity - held, 0))} is left."
+                )
+        if value is None:
+            continue
+        unlimited = [row.tenant.name_path for row in child_rows if getattr(row, resource.field) is None]
+        if unlimited:
+            errors[resource.name].append(
+                f"Sub-tenants {', '.join(unlimited)} are unlimited in {resource.label} in pool {pool}; "
+                f"limit them before limiting {tenant.name_path}."
+            )
+        limited = [row for row in child_rows if getattr(row, resource.field) is not None]
+        children_hold = sum(getattr(row, resource.field) for row in limited)
+        if children_hold > value:
+            holders = ", ".join(
+                f"{row.tenant.name_path} ({resource.human(getattr(row, resource.field))})" for row in limited
+            )
+            errors[resource.name].append(
+                f"Sub-tenants of {tenant.name_path} hold {resource.human(children_hold)} in pool {pool}: {holders}. "
+                f"Lower them first."
+            )
+    return errors
+
+
+def _write_allocation(
+    *, acting_user: AbstractBaseUser, tenant: Tenant, spec: AllocationSpec, parent: Tenant | None
+) -> Allocation:
+    """Create or update one allocation after the rules pass. Caller holds the transaction."""
+    pool = _lock_pools([spec.pool])[spec.pool.pk]
+    values = spec.values()
+    if pool.is_yarn and values["max_capacity_percent"] is None and values["capacity_percent"] is not None:
+        values["max_capacity_percent"] = HUNDRED
+    _raise_if(_allocation_errors(tenant, parent, pool, values))
+    allocation = Allocation.objects.filter(tenant=tenant, pool=pool).first()
+    before = _allocation_snapshot(allocation) if allocation else None
+    if allocation is None:
+        allocation = Allocation(tenant=tenant, pool=pool)
+    for name, value in values.items():
+        setattr(allocation, name, value)
+    allocation.save()
+    audit(
+        acting_user=acting_user,
+        action="ALLOCATION_UPDATED" if before else "ALLOCATION_CREATED",
+        target=allocation,
+        tenant=tenant,
+        before=before,
+        after=_allocation_snapshot(allocation),
+    )
+    return allocation
+
+
+def allocation_set(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: AllocationSpec) -> Allocation:
+    """Give `tenant` these amounts in `spec.pool` (create or replace). Set from above: the tenant's
+    own admins cannot raise their own allocation."""
+    require(acting_user, Action.MANAGE, tenant)
+    with transaction.atomic():
+        tenant = _locked_tenant(tenant)
+        return _write_allocation(acting_user=acting_user, tenant=tenant, spec=spec, parent=_parent_of(tenant))
+
+
+def allocation_delete(*, acting_user: AbstractBaseUser, allocation: Allocation) -> None:
+    require(acting_user, Action.MANAGE, allocation.tenant)
+    with transaction.atomic():
+        _lock_pools([allocation.pool])
+        children = Allocation.objects.filter(
+            pool=allocation.pool, **_children_filter(allocation.tenant, "tenant__")
+        )
+        names = [row.tenant.name_path for row in children.select_related("tenant")]
+        if names:
+            raise ValidationError(
+                {
+                    "pool": [
+                        f"Sub-tenants {', '.join(names)} still have allocations in pool {allocation.pool}; remove them first."
+                    ]
+                }
+            )
+        audit(
+            acting_user=acting_user,
+            action="ALLOCATION_DELETED",
+            target=allocation,
+            tenant=allocation.tenant,
+            before=_allocation_snapshot(allocation),
+        )
+        allocation.delete()
+
+
+# ---------------------------------------------------------------------------------------------
+# Clusters and pools
+
+
+def cluster_create(*, acting_user: AbstractBaseUser, name: str, kind: str, description: str = "") -> Cluster:
+    """A new cluster, with its `default` pool (capacity 0 until the admin sets it)."""
+    require_platform_admin(acting_user)
+    cluster = Cluster(name=name, kind=kind, description=description)
+    cluster.full_clean()
+    with transaction.atomic():
+        cluster.save()
+        ResourcePool.objects.create(cluster=cluster, name=ResourcePool.DEFAULT_NAME)
+        audit(
+            acting_user=acting_user,
+            action="CLUSTER_CREATED",
+            target=cluster,
+            tenant=None,
+            after={"name": name, "kind": kind, "description": description},
+        )
+    return cluster
+
+
+def cluster_update(*, acting_user: AbstractBaseUser, cluster: Cluster, description: str) -> Cluster:
+    require_platform_admin(acting_user)
+    with transaction.atomic():
+        before = _snapshot(cluster, ("description",))
+        cluster.description = description
+        cluster.save(update_fields=["description", "updated_at"])
+        audit(
+            acting_user=acting_user,
+            action="CLUSTER_UPDATED",
+            target=cluster,
+            tenant=None,
+            before=before,
+            after=_snapshot(cluster, ("description",)),
+        )
+    return cluster
+
+
+def cluster_delete(*, acting_user: AbstractBaseUser, cluster: Cluster) -> None:
+    require_platform_admin(acting_user)
+    with transaction.atomic():
+        in_use = sorted(
+            {
+                a.tenant.name_path
+                for a in Allocation.objects.filter(pool__cluster=cluster).select_related("tenant")
+            }
+            | {
+                s.tenant.name_path
+                for s in StorageDirectory.objects.filter(cluster=cluster).select_related("tenant")
+            }
+        )
+        if in_use or cluster.volumes.exists():
+            users = ", ".join(in_use) or "volumes"
+            raise ValidationError(
+                {"cluster": [f"Cluster {cluster} is still used by {users}; remove those first."]}
+            )
+        audit(
+            acting_user=acting_user,
+            action="CLUSTER_DELETED",
+            target=cluster,
+            tenant=None,
+            before={"name": cluster.name, "kind": cluster.kind},
+        )
+        QuotaPlanAllocation.objects.filter(pool__cluster=cluster).delete()
+        QuotaPlanStorage.objects.filter(cluster=cluster).delete()
+        cluster.pools.all().delete()
+        cluster.delete()
+
+
+def _pool_errors(pool: ResourcePool) -> dict[str, list[str]]:
+    errors = _errors()
+    if pool.is_yarn:
+        if pool.gpu_capacity:
+            errors["gpu_capacity"].append("YARN pools have no GPUs to allocate.")
+        if pool.cpu_capacity_millicores % 1000:
+            errors["cpu_capacity"].append("YARN counts whole vCores.")
+    if pool.pk is None:
+        return errors
+    level1 = list(Allocation.objects.filter(pool=pool, tenant__depth=1).select_related("tenant"))
+    for resource in KUBERNETES_RESOURCES:
+        capacity = getattr(pool, POOL_CAPACITY_FIELDS[resource.name])
+        limited = [row for row in level1 if getattr(row, resource.field) is not None]
+        held = sum(getattr(row, resource.field) for row in limited)
+        if held > capacity:
+            holders = ", ".join(
+                f"{row.tenant.name_path} ({resource.human(getattr(row, resource.field))})" for row in limited
+            )
+            errors[f"{resource.name}_capacity"].append(
+                f"Level-1 tenants hold {resource.human(held)} of pool {pool}: {holders}. "
+                f"Lower their allocations before the pool goes below that."
+            )
+    return errors
+
+
+def pool_create(
+    *,
+    acting_user: AbstractBaseUser,
+    cluster: Cluster,
+    name: str,
+    node_selector: str = "",
+    description: str = "",
+    gpu_capacity: int = 0,
+    cpu_capacity_millicores: int = 0,
+    memory_capacity_bytes: int = 0,
+) -> ResourcePool:
+    require_platform_admin(acting_user)
+    pool = ResourcePool(
+        cluster=cluster,
+        name=name,
+        node_selector=node_selector,
+        description=description,
+        gpu_capacity=gpu_capacity,
+        cpu_capacity_millicores=cpu_capacity_millicores,
+        memory_capacity_bytes=memory_capacity_bytes,
+    )
+    pool.full_clean()
+    _raise_if(_pool_errors(pool))
+    with transaction.atomic():
+        pool.save()
+        audit(
+            acting_user=acting_user,
+            action="POOL_CREATED",
+            target=pool,
+            tenant=None,
+            after=_snapshot(pool, POOL_FIELDS),
+        )
+    return pool
+
+
+def pool_update(*, acting_user: AbstractBaseUser, pool: ResourcePool, **changes: Any) -> ResourcePool:
+    """Change a pool's selector, description or capacity. Capacity never drops below what level-1
+    tenants hold; the error names them."""
+    require_platform_admin(acting_user)
+    allowed = set(POOL_FIELDS) - {"name"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError({name: ["This field cannot be changed."] for name in unknown})
+    with transaction.atomic():
+        pool = _lock_pools([pool])[pool.pk]
+        before = _snapshot(pool, POOL_FIELDS)
+        for name, value in changes.items():
+            setattr(pool, name, value)
+        pool.full_clean()
+        _raise_if(_pool_errors(pool))
+        pool.save()
+        audit(
+            acting_user=acting_user,
+            action="POOL_UPDATED",
+            target=pool,
+            tenant=None,
+            before=before,
+            after=_snapshot(pool, POOL_FIELDS),
+        )
+    return pool
+
+
+def pool_delete(*, acting_user: AbstractBaseUser, pool: ResourcePool) -> None:
+    require_platform_admin(acting_user)
+    with transaction.atomic():
+        pool = _lock_pools([pool])[pool.pk]
+        if pool.name == ResourcePool.DEFAULT_NAME:
+            raise ValidationError({"name": ["Every cluster keeps its default pool."]})
+        holders = [a.tenant.name_path for a in pool.allocations.select_related("tenant")]
+        if holders:
+            raise ValidationError(
+                {"pool": [f"Tenants {', '.join(holders)} have allocations in {pool}; remove them first."]}
+            )
+        audit(
+            acting_user=acting_user,
+            action="POOL_DELETED",
+            target=pool,
+            tenant=None,
+            before=_snapshot(pool, POOL_FIELDS),
+        )
+        pool.delete()
+
+
+# ---------------------------------------------------------------------------------------------
+# Tenants
+
+
+def _check_depth(depth: int, field_name: str = "parent") -> None:
+    limit = settings.CANOPY_MAX_TENANT_DEPTH
+    if depth > limit:
+        raise ValidationError(
+            {field_name: [f"The tenant tree is at most {limit} levels deep (CANOPY_MAX_TENANT_DEPTH)."]}
+        )
+
+
+def tenant_create(
+    *,
+    acting_user: AbstractBaseUser,
+    parent: Tenant | None,
+    name: str,
+    display_name: str = "",
+    description: str = "",
+    is_leaf: bool = False,
+    plan: QuotaPlan | None = None,
+    allocations: Sequence[AllocationSpec] = (),
+    storage: Sequence[StorageSpec] = (),
+) -> Tenant:
+    """Create a tenant under `parent` (None: a level-1 tenant, platform admins only), with its
+    allocations copied from `plan` and overridden by `allocations`, and its HDFS directories."""
+    if parent is None:
+        require_platform_admin(acting_user)
+    else:
+        require(acting_user, Action.ADMINISTER, parent)
+    _validate_name(name)
+    with transaction.atomic():
+        if parent is not None:
+            parent = _locked_tenant(parent)
+            if parent.leaf:
+                raise ValidationError(
+                    {"parent": [f"{parent.name_path} is a leaf tenant; leaf tenants have no sub-tenants."]}
+                )
+            if parent.state == Tenant.State.DELETING:
+                raise ValidationError({"parent": [f"{parent.name_path} is being deleted."]})
+        depth = parent.depth + 1 if parent else 1
+        _check_depth(depth)
+        name_path = f"{parent.name_path}/{name}" if parent else name
+        if Tenant.objects.filter(name_path=name_path).exists():
+            where = f"under {parent.name_path}" if parent else "at level 1"
+            raise ValidationError({"name": [f"A tenant named {name} already exists {where}."]})
+        tenant = Tenant(
+            name=name,
+            name_path=name_path,
+            display_name=display_name,
+            description=description,
+            leaf=is_leaf,
+            plan=plan,
+        )
+        tenant.full_clean(exclude=["path", "depth", "numchild", "name_path"])
+        if parent is None:
+            # Level-1 tenants are roots; treebeard does not lock anything when adding one, so two
+            # creators serialize on the first root row (the `default` tenant).
+            Tenant.objects.select_for_update().filter(depth=1).order_by("path").first()
+            tenant = Tenant.objects.add_root(instance=tenant)
+        else:
+            tenant = Tenant.objects.add_child(parent, instance=tenant)
+
+        specs = {spec.pool.pk: spec for spec in _plan_allocation_specs(plan)} if plan else {}
+        specs.update({spec.pool.pk: spec for spec in allocations})
+        created = [
+            _write_allocation(acting_user=acting_user, tenant=tenant, spec=spec, parent=parent)
+            for spec in specs.values()
+        ]
+        storage_specs = {spec.cluster.pk: spec for spec in _plan_storage_specs(plan)} if plan else {}
+        storage_specs.update({spec.cluster.pk: spec for spec in storage})
+        for spec in storage_specs.values():
+            _storage_write(acting_user=acting_user, tenant=tenant, spec=spec)
+        audit(
+            acting_user=acting_user,
+            action="TENANT_CREATED",
+            target=tenant,
+            tenant=tenant,
+            after={
+                **_snapshot(tenant, TENANT_FIELDS),
+                "allocations": [_allocation_snapshot(a) for a in created],
+            },
+        )
+    return tenant
+
+
+def tenant_update(
+    *,
+    acting_user: AbstractBaseUser,
+    tenant: Tenant,
+    display_name: str | None = None,
+    description: str | None = None,
+    is_leaf: bool | None = None,
+) -> Tenant:
+    """Describe a tenant (its admins may), or change its type (set from above)."""
+    require(acting_user, Action.ADMINISTER, tenant)
+    if is_leaf is not None and is_leaf != tenant.leaf:
+        require(acting_user, Action.MANAGE, tenant)
+    with transaction.atomic():
+        tenant = _locked_tenant(tenant)
+        before = _snapshot(tenant, TENANT_FIELDS)
+        if display_name is not None:
+            tenant.display_name = display_name
+        if description is not None:
+            tenant.description = description
+        if is_leaf is not None:
+            if is_leaf and tenant.numchild:
+                raise ValidationError(
+                    {"is_leaf": [f"{tenant.name_path} has sub-tenants, so it cannot become a leaf."]}
+                )
+            tenant.leaf = is_leaf
+        tenant.full_clean(exclude=["path", "depth", "numchild", "name_path"])
+        tenant.save()
+        audit(
+            acting_user=acting_user,
+            action="TENANT_UPDATED",
+            target=tenant,
+            tenant=tenant,
+            before=before,
+            after=_snapshot(tenant, TENANT_FIELDS),
+        )
+    return tenant
+
+
+def tenant_set_state(*, acting_user: AbstractBaseUser, tenant: Tenant, state: str) -> Tenant:
+    """Suspend or resume a tenant and its whole subtree."""
+    require(acting_user, Action.MANAGE, tenant)
+    if state not in (Tenant.State.ACTIVE, Tenant.State.SUSPENDED):
+        raise ValidationError(
+            {"state": ["A tenant can be set active or suspended; deletion has its own action."]}
+        )
+    with transaction.atomic():
+        tenant = _locked_tenant(tenant)
+        before = tenant.state
+        changed = (
+            Tenant.objects.filter(path__startswith=tenant.path)
+            .exclude(state=Tenant.State.DELETING)
+            .update(state=state)
+        )
+        tenant.refresh_from_db()
+        audit(
+            acting_user=acting_user,
+            action="TENANT_SUSPENDED" if state == Tenant.State.SUSPENDED else "TENANT_RESUMED",
+            target=tenant,
+            tenant=tenant,
+            before={"state": before},
+            after={"state": state, "tenants_changed": changed},
+        )
+    return tenant
+
+
+@dataclass
+class DeletionImpact:
+    """What deleting a tenant takes with it; shown before the user confirms."""
+
+    descendants: list[str]
+    members: int
+    volumes: list[str]
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.descendants or self.members or self.volumes)
+
+    def describe(self) -> str:
+        parts = []
+        if self.descendants:
+            parts.append(f"{len(self.descendants)} sub-tenant(s) ({', '.join(self.descendants)})")
+        if self.members:
+            parts.append(f"{self.members} membership(s)")
+        if self.volumes:
+            parts.append(f"volume claim(s) {', '.join(self.volumes)}")
+        return ", ".join(parts)
+
+
+def tenant_deletion_impact(tenant: Tenant) -> DeletionImpact:
+    subtree = Tenant.objects.filter(path__startswith=tenant.path)
+    return DeletionImpact(
+        descendants=list(subtree.exclude(pk=tenant.pk).values_list("name_path", flat=True)),
+        members=Membership.objects.filter(tenant__in=subtree).count(),
+        volumes=list(
+            VolumeAttachment.objects.filter(tenant__in=subtree).values_list("claim_name", flat=True)
+        ),
+    )
+
+
+def tenant_delete(*, acting_user: AbstractBaseUser, tenant: Tenant, confirm: bool = False) -> None:
+    """Delete a tenant with its subtree, allocations, storage, memberships and volume claims.
+
+    A tenant that has sub-tenants, members or volumes is deleted only with `confirm=True`; the
+    refusal lists what would go. Private volumes left with no tenant go too.
+    """
+    require(acting_user, Action.MANAGE, tenant)
+    with transaction.atomic():
+        tenant = _locked_tenant(tenant)
+        if tenant.depth == 1 and tenant.name == Tenant.DEFAULT_NAME:
+            raise ValidationError({"tenant": ["The default tenant cannot be deleted."]})
+        impact = tenant_deletion_impact(tenant)
+        if not impact.is_empty and not confirm:
+            raise ValidationError(
+                {
+                    "confirm": [
+                        f"Deleting {tenant.name_path} also deletes {impact.describe()}. Confirm to go ahead."
+                    ]
+                }
+            )
+        subtree = Tenant.objects.filter(path__startswith=tenant.path)
+        inside = set(VolumeAttachment.objects.filter(tenant__in=subtree).values_list("volume_id", flat=True))
+        outside = set(
+            VolumeAttachment.objects.filter(volume_id__in=inside)
+            .exclude(tenant__in=subtree)
+            .values_list("volume_id", flat=True)
+        )
+        orphaned_volumes = Volume.objects.filter(pk__in=inside - outside)
+        orphan_names = list(orphaned_volumes.values_list("name", flat=True))
+        parent = _parent_of(tenant)
+        before = {
+            **_snapshot(tenant, TENANT_FIELDS),
+            "sub_tenants": impact.descendants,
+            "members": impact.members,
+            "volumes_deleted": orphan_names,
+        }
+        audit(acting_user=acting_user, action="TENANT_DELETED", target=tenant, tenant=parent, before=before)
+        orphaned_volumes.delete()
+        Tenant.objects.filter(pk=tenant.pk).delete()  # treebeard's queryset delete: subtree and numchild
+
+
+def tenant_move(*, acting_user: AbstractBaseUser, tenant: Tenant, new_parent: Tenant | None) -> Tenant:
+    """Move a tenant and its subtree under `new_parent` (None: to level 1).
+
+    Refuses cycles, leaf parents, name clashes, depth overflow, and allocations that do not fit the
+    new parent; locks every tenant on both paths so concurrent moves cannot build a cycle.
+    """
+    require(acting_user, Action.MANAGE, tenant)
+    if new_parent is None:
+        require_platform_admin(acting_user)
+    else:
+        require(acting_user, Action.ADMINISTER, new_parent)
+    with transaction.atomic():
+        lock_paths = {tenant.path[:i] for i in range(Tenant.steplen, len(tenant.path) + 1, Tenant.steplen)}
+        if new_parent is not None:
+            lock_paths |= {
+                new_parent.path[:i] for i in range(Tenant.steplen, len(new_parent.path) + 1, Tenant.steplen)
+            }
+        list(Tenant.objects.select_for_update().filter(path__in=lock_paths).order_by("path"))
+        tenant.refresh_from_db()
+        if new_parent is not None:
+            new_parent.refresh_from_db()
+        if tenant.depth == 1 and tenant.name == Tenant.DEFAULT_NAME:
+            raise ValidationError({"tenant": ["The default tenant stays where it is."]})
+        old_parent = _parent_of(tenant)
+        if (old_parent.pk if old_parent else None) == (new_parent.pk if new_parent else None):
+            return tenant
+        if new_parent is not None:
+            if new_parent.path.startswith(tenant.path):
+                raise ValidationError(
+                    {
+                        "parent": [
+                            f"{new_parent.name_path} is inside {tenant.name_path}; a tenant cannot move under itself."
+                        ]
+                    }
+                )
+            if new_parent.leaf:
+                raise ValidationError(
+                    {
+                        "parent": [
+                            f"{new_parent.name_path} is a leaf tenant; leaf tenants have no sub-tenants."
+                        ]
+                    }
+                )
+        subtree_height = (
+            Tenant.objects.filter(path__startswith=tenant.path)
+            .order_by("-depth")
+            .values_list("depth", flat=True)
+            .first()
+            - tenant.depth
+        )
+        new_depth = new_parent.depth + 1 if new_parent else 1
+        _check_depth(new_depth + subtree_height)
+        new_name_path = f"{new_parent.name_path}/{tenant.name}" if new_parent else tenant.name
+        if Tenant.objects.filter(name_path=new_name_path).exists():
+            raise ValidationError({"parent": [f"{new_name_path} already exists."]})
+
+        allocations = list(Allocation.objects.filter(tenant=tenant).select_related("pool__cluster"))
+        _lock_pools(a.pool for a in allocations)
+        errors = _errors()
+        for allocation in allocations:
+            values = {name: getattr(allocation, name) for name in ALLOCATION_FIELDS}
+            for key, messages in _allocation_errors(tenant, new_parent, allocation.pool, values).items():
+                errors[key].extend(messages)
+        _raise_if(errors)
+
+        old_name_path = tenant.name_path
+        if new_parent is None:
+            last_root = Tenant.objects.filter(depth=1).order_by("-path").first()
+            Tenant.objects.move(tenant, last_root, "last-sibling")
+        else:
+            Tenant.objects.move(tenant, new_parent, "last-child")
+        tenant.refresh_from_db()
+        Tenant.objects.filter(path__startswith=tenant.path).update(
+            name_path=Concat(Value(new_name_path), Substr("name_path", len(old_name_path) + 1))
+        )
+        tenant.refresh_from_db()
+        audit(
+            acting_user=acting_user,
+            action="TENANT_MOVED",
+            target=tenant,
+            tenant=tenant,
+            before={"path": old_name_path},
+            after={"path": tenant.name_path},
+        )
+    return tenant
+
+
+def _plan_allocation_specs(plan: QuotaPlan) -> list[AllocationSpec]:
+    return [
+        AllocationSpec(pool=row.pool, **{name: getattr(row, name) for name in ALLOCATION_FIELDS})
+        for row in plan.allocations.select_related("pool__cluster")
+    ]
+
+
+def _plan_storage_specs(plan: QuotaPlan) -> list[StorageSpec]:
+    return [
+        StorageSpec(cluster=row.cluster, space_quota_bytes=row.space_quota_bytes, file_quota=row.file_quota)
+        for row in plan.storage.select_related("cluster")
+    ]
+
+
+def tenant_apply_plan(*, acting_user: AbstractBaseUser, tenant: Tenant, plan: QuotaPlan) -> Tenant:
+    """Copy a plan's allocations and storage quotas onto a tenant. Later edits to the plan do not
+    touch the tenant."""
+    require(acting_user, Action.MANAGE, tenant)
+    with transaction.atomic():
+        tenant = _locked_tenant(tenant)
+        parent = _parent_of(tenant)
+        for spec in _plan_allocation_specs(plan):
+            _write_allocation(acting_user=acting_user, tenant=tenant, spec=spec, parent=parent)
+        for spec in _plan_storage_specs(plan):
+            existing = (
+                StorageDirectory.objects.filter(tenant=tenant, cluster=spec.cluster).order_by("pk").first()
+            )
+            if existing is None:
+                _storage_write(acting_user=acting_user, tenant=tenant, spec=spec)
+            else:
+                _storage_update(
+                    acting_user=acting_user,
+                    directory=existing,
+                    space_quota_bytes=spec.space_quota_bytes,
+                    file_quota=spec.file_quota,
+                )
+        before_plan = tenant.plan_id
+        tenant.plan = plan
+        tenant.save(update_fields=["plan", "updated_at"])
+        audit(
+            acting_user=acting_user,
+            action="TENANT_PLAN_APPLIED",
+            target=tenant,
+            tenant=tenant,
+            before={"plan_id": before_plan},
+            after={"plan_id": plan.pk, "plan": plan.name},
+        )
+    return tenant
+
+
+# ---------------------------------------------------------------------------------------------
+# Storage (HDFS directories)
+
+
+def default_storage_path(tenant: Tenant) -> str:
+    return posixpath.join(settings.CANOPY_HDFS_ROOT, tenant.name_path)
+
+
+def _storage_path_errors(path: str) -> list[str]:
+    root = settings.CANOPY_HDFS_ROOT.rstrip("/") or "/"
+    if not path.startswith("/"):
+        return ["An HDFS path is absolute, e.g. /tenant/t1."]
+    if posixpath.normpath(path) != path or "//" in path:
+        return [
+            f"Write the path in its plain form ({posixpath.normpath(path)}), without '..', '.' or a trailing '/'."
+        ]
+    if not path.startswith(root.rstrip("/") + "/"):
+        return [f"Tenant directories live under {root} (CANOPY_HDFS_ROOT)."]
+    return []
+
+
+def _storage_write(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: StorageSpec) -> StorageDirectory:
+    errors = _errors()
+    if spec.cluster.kind != Cluster.Kind.YARN:
+        errors["cluster"].append(
+            f"{spec.cluster} is not a Hadoop cluster; HDFS directories live on Hadoop clusters."
+        )
+    path = spec.path or default_storage_path(tenant)
+    errors["path"].extend(_storage_path_errors(path))
+    if not errors["path"] and StorageDirectory.objects.filter(cluster=spec.cluster, path=path).exists():
+        errors["path"].append(f"{path} is already a tenant directory on {spec.cluster}.")
+    _raise_if({k: v for k, v in errors.items() if v})
+    directory = StorageDirectory.objects.create(
+        tenant=tenant,
+        cluster=spec.cluster,
+        path=path,
+        space_quota_bytes=spec.space_quota_bytes,
+        file_quota=spec.file_quota,
+    )
+    audit(
+        acting_user=acting_user,
+        action="STORAGE_CREATED",
+        target=directory,
+        tenant=tenant,
+        after=_snapshot(directory, STORAGE_FIELDS),
+    )
+    return directory
+
+
+def storage_create(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: StorageSpec) -> StorageDirectory:
+    require(acting_user, Action.MANAGE, tenant)
+    with transaction.atomic():
+        return _storage_write(acting_user=acting_user, tenant=_locked_tenant(tenant), spec=spec)
+
+
+def _storage_update(
+    *,
+    acting_user: AbstractBaseUser,
+    directory: StorageDirectory,
+    space_quota_bytes: int | None,
+    file_quota: int | None,
+) -> StorageDirectory:
+    before = _snapshot(directory, STORAGE_FIELDS)
+    directory.space_quota_bytes = space_quota_bytes
+    directory.file_quota = file_quota
+    directory.save()
+    audit(
+        acting_user=acting_user,
+        action="STORAGE_UPDATED",
+        target=directory,
+        tenant=directory.tenant,
+        before=before,
+        after=_snapshot(directory, STORAGE_FIELDS),
+    )
+    return directory
+
+
+def storage_update(
+    *,
+    acting_user: AbstractBaseUser,
+    directory: StorageDirectory,
+    space_quota_bytes: int | None,
+    file_quota: int | None,
+) -> StorageDirectory:
+    """Change a directory's quotas (None: unlimited). The path is fixed once created."""
+    require(acting_user, Action.MANAGE, directory.tenant)
+    with transaction.atomic():
+        directory = StorageDirectory.objects.select_for_update().select_related("tenant").get(pk=directory.pk)
+        return _storage_update(
+            acting_user=acting_user,
+            directory=directory,
+            space_quota_bytes=space_quota_bytes,
+            file_quota=file_quota,
+        )
+
+
+def storage_delete(*, acting_user: AbstractBaseUser, directory: StorageDirectory) -> None:
+    require(acting_user, Action.MANAGE, directory.tenant)
+    with transaction.atomic():
+        audit(
+            acting_user=acting_user,
+            action="STORAGE_DELETED",
+            target=directory,
+            tenant=directory.tenant,
+            before=_snapshot(directory, STORAGE_FIELDS),
+        )
+        directory.delete()
+
+
+# ---------------------------------------------------------------------------------------------
+# Volumes
+
+
+def _volume_errors(spec: VolumeSpec, volume: Volume | None) -> dict[str, list[str]]:
+    errors = _errors()
+    try:
+        dns_label_validator(spec.name)
+    except ValidationError as exc:
+        errors["name"].extend(exc.messages)
+    if spec.cluster.kind != Cluster.Kind.KUBERNETES:
+        errors["cluster"].append(
+            f"{spec.cluster} is not a Kubernetes cluster; NAS volumes are mounted on Kubernetes."
+        )
+    if not spec.export_path.startswith("/"):
+        errors["export_path"].append("The NFS export path is absolute, e.g. /share/dev1.")
+    if not spec.server.strip():
+        errors["server"].append("Name the NFS server.")
+    if spec.capacity_bytes <= 0:
+        errors["capacity"].append("A volume needs a capacity, e.g. 100Gi.")
+    if spec.scope not in Volume.Scope.values:
+        errors["scope"].append(f"Choose one of: {', '.join(Volume.Scope.values)}.")
+    if spec.access_mode not in Volume.AccessMode.values:
+        errors["access_mode"].append(f"Choose one of: {', '.join(Volume.AccessMode.values)}.")
+    tenants = list(spec.tenants)
+    if spec.scope == Volume.Scope.PRIVATE and len(tenants) != 1:
+        errors["tenants"].append("A private volume belongs to exactly one tenant.")
+    if spec.scope == Volume.Scope.SHARED and not tenants:
+        errors["tenants"].append("Name the tenants that share this volume.")
+    if len({t.pk for t in tenants}) != len(tenants):
+        errors["tenants"].append("Each tenant is listed once.")
+    clash = Volume.objects.filter(cluster=spec.cluster, name=spec.name)
+    if volume is not None:
+        clash = clash.exclude(pk=volume.pk)
+    if clash.exists():
+        errors["name"].append(f"A volume named {spec.name} already exists on {spec.cluster}.")
+    return errors
+
+
+def _claim_name(spec: VolumeSpec, tenant: Tenant) -> str:
+    if tenant.pk in spec.claim_names:
+        return spec.claim_names[tenant.pk]
+    if spec.scope == Volume.Scope.PRIVATE:
+        return spec.name
+    return f"{spec.name}-{tenant.name}"
+
+
+def _write_attachments(volume: Volume, spec: VolumeSpec) -> None:
+    errors = _errors()
+    wanted = {tenant.pk: (tenant, _claim_name(spec, tenant)) for tenant in spec.tenants}
+    volume.attachments.exclude(tenant_id__in=wanted).delete()
+    existing = {a.tenant_id: a for a in volume.attachments.all()}
+    for tenant_id, (tenant, claim_name) in wanted.items():
+        try:
+            dns_label_validator(claim_name)
+        except ValidationError:
+            errors["claim_names"].append(
+                f"The claim name {claim_name!r} for {tenant.name_path} is not a DNS-1123 label of at most 63 characters; "
+                f"give it explicitly."
+            )
+            continue
+        taken = VolumeAttachment.objects.filter(tenant=tenant, claim_name=claim_name).exclude(volume=volume)
+        if taken.exists():
+            errors["claim_names"].append(f"{tenant.name_path} already has a volume claim named {claim_name}.")
+            continue
+        attachment = existing.get(tenant_id)
+        if attachment is None:
+            VolumeAttachment.objects.create(volume=volume, tenant=tenant, claim_name=claim_name)
+        elif attachment.claim_name != claim_name:
+            attachment.claim_name = claim_name
+            attachment.save()
+    _raise_if(errors)
+
+
+def _require_manage_all(acting_user: AbstractBaseUser, tenants: Iterable[Tenant]) -> None:
+    for tenant in tenants:
+        require(acting_user, Action.MANAGE, tenant)
+
+
+def volume_create(*, acting_user: AbstractBaseUser, spec: VolumeSpec) -> Volume:
+    """A NAS volume for one tenant (private) or several (shared: one PV/PVC each, one directory)."""
+    _require_manage_all(acting_user, spec.tenants)
+    if not spec.tenants:
+        require_platform_admin(acting_user)
+    _raise_if(_volume_errors(spec, None))
+    with transaction.atomic():
+        volume = Volume.objects.create(
+            cluster=spec.cluster,
+            name=spec.name,
+            server=spec.server,
+            export_path=spec.export_path,
+            capacity_bytes=spec.capacity_bytes,
+            access_mode=spec.access_mode,
+            scope=spec.scope,
+            description=spec.description,
+        )
+        _write_attachments(volume, spec)
+        first = spec.tenants[0] if spec.tenants else None
+        audit(
+            acting_user=acting_user,
+            action="VOLUME_CREATED",
+            target=volume,
+            tenant=first,
+            after=_volume_snapshot(volume),
+        )
+    return volume
+
+
+def volume_update(*, acting_user: AbstractBaseUser, volume: Volume, spec: VolumeSpec) -> Volume:
+    """Replace a volume's settings and the tenants it is attached to. The user must manage every
+    tenant it is attached to before and after."""
+    current = list(Tenant.objects.filter(volume_attachments__volume=volume))
+    _require_manage_all(acting_user, [*current, *spec.tenants])
+    if spec.cluster.pk != volume.cluster_id:
+        raise ValidationError({"cluster": ["A volume stays on its cluster; create a new one elsewhere."]})
+    _raise_if(_volume_errors(spec, volume))
+    with transaction.atomic():
+        volume = Volume.objects.select_for_update().get(pk=volume.pk)
+        before = _volume_snapshot(volume)
+        for name in (
+            "name",
+            "server",
+            "export_path",
+            "capacity_bytes",
+            "access_mode",
+            "scope",
+            "description",
+        ):
+            setattr(volume, name, getattr(spec, name))
+        volume.save()
+        _write_attachments(volume, spec)
+        scope_tenant = spec.tenants[0] if spec.tenants else (current[0] if current else None)
+        audit(
+            acting_user=acting_user,
+            action="VOLUME_UPDATED",
+            target=volume,
+            tenant=scope_tenant,
+            before=before,
+            after=_volume_snapshot(volume),
+        )
+    return volume
+
+
+def volume_delete(*, acting_user: AbstractBaseUser, volume: Volume) -> None:
+    current = list(Tenant.objects.filter(volume_attachments__volume=volume))
+    _require_manage_all(acting_user, current)
+    if not current:
+        require_platform_admin(acting_user)
+    with transaction.atomic():
+        audit(
+            acting_user=acting_user,
+            action="VOLUME_DELETED",
+            target=volume,
+            tenant=current[0] if current else None,
+            before=_volume_snapshot(volume),
+        )
+        volume.delete()
+
+
+# ---------------------------------------------------------------------------------------------
+# Quota plans
+
+
+def _plan_write_entries(
+    plan: QuotaPlan, allocations: Sequence[AllocationSpec], storage: Sequence[StorageSpec]
+) -> None:
+    errors = _errors()
+    for spec in allocations:
+        if spec.pool.is_yarn:
+            if spec.capacity_percent is None:
+                errors["allocations"].append(f"Pool {spec.pool}: a YARN pool needs a capacity percent.")
+            if any(getattr(spec, r.field) is not None for r in KUBERNETES_RESOURCES):
+                errors["allocations"].append(f"Pool {spec.pool}: YARN pools take capacity percents only.")
+        elif spec.capacity_percent is not None or spec.max_capacity_percent is not None:
+            errors["allocations"].append(f"Pool {spec.pool}: capacity percents apply to YARN pools only.")
+    for spec in storage:
+        if spec.cluster.kind != Cluster.Kind.YARN:
+            errors["storage"].append(f"{spec.cluster} is not a Hadoop cluster.")
+    if len({s.pool.pk for s in allocations}) != len(allocations):
+        errors["allocations"].append("Each pool is listed once.")
+    if len({s.cluster.pk for s in storage}) != len(storage):
+        errors["storage"].append("Each cluster is listed once.")
+    _raise_if(errors)
+    plan.allocations.all().delete()
+    plan.storage.all().delete()
+    for spec in allocations:
+        values = spec.values()
+        if spec.pool.is_yarn and values["max_capacity_percent"] is None:
+            values["max_capacity_percent"] = HUNDRED
+        QuotaPlanAllocation.objects.create(plan=plan, pool=spec.pool, **values)
+    for spec in storage:
+        QuotaPlanStorage.objects.create(
+            plan=plan,
+            cluster=spec.cluster,
+            space_quota_bytes=spec.space_quota_bytes,
+            file_quota=spec.file_quota,
+        )
+
+
+def _plan_snapshot(plan: QuotaPlan) -> dict[str, Any]:
+    return {
+        "name": plan.name,
+        "description": plan.description,
+        "allocations": [
+            {"pool": str(a.pool), **_snapshot(a, ALLOCATION_FIELDS)}
+            for a in plan.allocations.select_related("pool__cluster")
+        ],
+        "storage": [
+            {"cluster": s.cluster.name, **_snapshot(s, ("space_quota_bytes", "file_quota"))}
+            for s in plan.storage.select_related("cluster")
+        ],
+    }
+
+
+def plan_create(
+    *,
+    acting_user: AbstractBaseUser,
+    name: str,
+    description: str = "",
+    allocations: Sequence[AllocationSpec] = (),
+    storage: Sequence[StorageSpec] = (),
+) -> QuotaPlan:
+    require_platform_admin(acting_user)
+    plan = QuotaPlan(name=name, description=description)
+    plan.full_clean()
+    with transaction.atomic():
+        plan.save()
+        _plan_write_entries(plan, allocations, storage)
+        audit(
+            acting_user=acting_user,
+            action="PLAN_CREATED",
+            target=plan,
+            tenant=None,
+            after=_plan_snapshot(plan),
+        )
+    return plan
+
+
+def plan_update(
+    *,
+    acting_user: AbstractBaseUser,
+    plan: QuotaPlan,
+    description: str | None = None,
+    allocations: Sequence[AllocationSpec] | None = None,
+    storage: Sequence[StorageSpec] | None = None,
+) -> QuotaPlan:
+    """Change a plan. Tenants created from it keep what they were given."""
+    require_platform_admin(acting_user)
+    with transaction.atomic():
+        plan = QuotaPlan.objects.select_for_update().get(pk=plan.pk)
+        before = _plan_snapshot(plan)
+        if description is not None:
+            plan.description = description
+            plan.save()
+        if allocations is not None or storage is not None:
+            _plan_write_entries(
+                plan,
+                allocations if allocations is not None else _plan_allocation_specs(plan),
+                storage if storage is not None else _plan_storage_specs(plan),
+            )
+        audit(
+            acting_user=acting_user,
+            action="PLAN_UPDATED",
+            target=plan,
+            tenant=None,
+            before=before,
+            after=_plan_snapshot(plan),
+        )
+    return plan
+
+
+def plan_delete(*, acting_user: AbstractBaseUser, plan: QuotaPlan) -> None:
+    require_platform_admin(acting_user)
+    with transaction.atomic():
+        audit(
+            acting_user=acting_user,
+            action="PLAN_DELETED",
+            target=plan,
+            tenant=None,
+            before=_plan_snapshot(plan),
+        )
+        plan.delete()
+
+
+# ---------------------------------------------------------------------------------------------
+# Memberships
+
+
+def membership_grant(
+    *, acting_user: AbstractBaseUser, tenant: Tenant, user: AbstractBaseUser, role: str
+) -> Membership:
+    require(acting_user, Action.ADMINISTER, tenant)
+    if role not in Membership.Role.values:
+        raise ValidationError({"role": [f"Choose one of: {', '.join(Membership.Role.values)}."]})
+    if not user.is_active:
+        raise ValidationError({"user": [f"{user.get_username()} is deactivated."]})
+    with transaction.atomic():
+        tenant = _locked_tenant(tenant)
+        existing = Membership.objects.filter(tenant=tenant, user=user).first()
+        if existing is not None:
+            raise ValidationError(
+                {
+                    "user": [
+                        f"{user.get_username()} is already {existing.role} of {tenant.name_path}; change the role instead."
+                    ]
+                }
+            )
+        try:
+            with transaction.atomic():
+                membership = Membership.objects.create(tenant=tenant, user=user, role=role)
+        except IntegrityError as exc:
+            raise ValidationError(
+                {"user": [f"{user.get_username()} already has a role on {tenant.name_path}."]}
+            ) from exc
+        audit(
+            acting_user=acting_user,
+            action="MEMBERSHIP_GRANTED",
+            target=membership,
+            tenant=tenant,
+            after={"user": user.get_username(), "role": role},
+        )
+    return membership
+
+
+def membership_change_role(*, acting_user: AbstractBaseUser, membership: Membership, role: str) -> Membership:
+    require(acting_user, Action.ADMINISTER, membership.tenant)
+    if role not in Membership.Role.values:
+        raise ValidationError({"role": [f"Choose one of: {', '.join(Membership.Role.values)}."]})
+    with transaction.atomic():
+        membership = (
+            Membership.objects.select_for_update().select_related("tenant", "user").get(pk=membership.pk)
+        )
+        before = membership.role
+        membership.role = role
+        membership.save()
+        audit(
+            acting_user=acting_user,
+            action="MEMBERSHIP_CHANGED",
+            target=membership,
+            tenant=membership.tenant,
+            before={"user": membership.user.get_username(), "role": before},
+            after={"user": membership.user.get_username(), "role": role},
+        )
+    return membership
+
+
+def membership_revoke(*, acting_user: AbstractBaseUser, membership: Membership) -> None:
+    require(acting_user, Action.ADMINISTER, membership.tenant)
+    with transaction.atomic():
+        audit(
+            acting_user=acting_user,
+            action="MEMBERSHIP_REVOKED",
+            target=membership,
+            tenant=membership.tenant,
+            before={"user": membership.user.get_username(), "role": membership.role},
+        )
+        membership.delete()
+
+
+# ---------------------------------------------------------------------------------------------
+# Users (platform admins)
+
+USER_FIELDS = ("username", "email", "first_name", "last_name", "is_staff", "is_active")
+
+
+def user_create(
+    *,
+    acting_user: AbstractBaseUser,
+    username: str,
+    password: str,
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    is_staff: bool = False,
+) -> AbstractBaseUser:
+    require_platform_admin(acting_user)
+    user = User(username=username, email=email, first_name=first_name, last_name=last_name, is_staff=is_staff)
+    user.full_clean(exclude=["password"])
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    user.set_password(password)
+    with transaction.atomic():
+        user.save()
+        audit(
+            acting_user=acting_user,
+            action="USER_CREATED",
+            target=user,
+            tenant=None,
+            after=_snapshot(user, USER_FIELDS),
+        )
+    return user
+
+
+def user_update(*, acting_user: AbstractBaseUser, user: AbstractBaseUser, **changes: Any) -> AbstractBaseUser:
+    require_platform_admin(acting_user)
+    unknown = set(changes) - set(USER_FIELDS) - {"password"}
+    if unknown:
+        raise ValidationError({name: ["This field cannot be changed."] for name in unknown})
+    if user.pk == acting_user.pk and (changes.get("is_staff") is False or changes.get("is_active") is False):
+        raise ValidationError(
+            {"is_staff": ["You cannot remove your own platform admin rights or deactivate yourself."]}
+        )
+    password = changes.pop("password", None)
+    with transaction.atomic():
+        before = _snapshot(user, USER_FIELDS)
+        for name, value in changes.items():
+            setattr(user, name, value)
+        user.full_clean(exclude=["password"])
+        if password:
+            try:
+                validate_password(password, user)
+            except ValidationError as exc:
+                raise ValidationError({"password": exc.messages}) from exc
+            user.set_password(password)
+        user.save()
+        after = _snapshot(user, USER_FIELDS)
+        if password:
+            after["password"] = "reset"
+        audit(
+            acting_user=acting_user,
+            action="USER_UPDATED",
+            target=user,
+            tenant=None,
+            before=before,
+            after=after,
+        )
+    return user

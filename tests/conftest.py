@@ -1,0 +1,43 @@
+"""Shared fixtures: people and the two source documents' worlds, built through the services."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from tests.tenants import builders
+
+User = get_user_model()
+
+
+@pytest.fixture
+def platform_admin(db):
+    return User.objects.create_user("root-admin", password="not-a-secret-1", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str, **kwargs):
+        return User.objects.create_user(username, password="not-a-secret-1", **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def api():
+    """An API client; `api.as_user(user)` authenticates with a real token."""
+    return builders.TokenClient()
+
+
+@pytest.fixture
+def anonymous_api():
+    return APIClient()
+
+
+@pytest.fixture
+def k8s_world(platform_admin):
+    return builders.build_k8s_world(platform_admin)
+
+
+@pytest.fixture
+def yarn_world(platform_admin):
+    return builders.build_yarn_world(platform_admin)
