@@ -1,0 +1,147 @@
+"""Two admins racing for the last GPU on real PostgreSQL transactions, and query counts that do not
+grow with the number of tenants."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from tenants import services
+from tenants.models import Allocation, Tenant
+from tests.tenants.builders import TokenClient, build_k8s_world, spec
+
+
+def _in_thread(target, results: dict, key: str):
+    def run():
+        try:
+            results[key] = target()
+        except Exception as exc:  # the race's loser is an expected ValidationError
+            results[key] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_racing_for_the_last_gpu_cannot_both_win(platform_admin):
+    assert connection.vendor == "postgresql"
+    w = build_k8s_world(platform_admin)
+    services.allocation_set(acting_user=w.admin, tenant=w.dev2, spec=spec(w.pool, gpu=1))  # 1 GPU left
+    first_holds_lock = threading.Event()
+    results: dict = {}
+
+    def first():
+        with transaction.atomic():
+            tenant = services.tenant_create(
+                acting_user=w.people.dept_admin,
+                parent=w.department1,
+                name="team-a",
+                allocations=[spec(w.pool, gpu=1)],
+            )
+            first_holds_lock.set()
+            time.sleep(0.6)  # still uncommitted: the second admin must wait for us, then see our GPU taken
+        return tenant
+
+    def second():
+        first_holds_lock.wait(10)
+        started = time.monotonic()
+        try:
+            return services.tenant_create(
+                acting_user=w.admin, parent=w.department1, name="team-b", allocations=[spec(w.pool, gpu=1)]
+            )
+        finally:
+            results["second_waited"] = time.monotonic() - started
+
+    threads = [_in_thread(first, results, "first"), _in_thread(second, results, "second")]
+    for thread in threads:
+        thread.join(30)
+
+    assert isinstance(results["first"], Tenant)
+    assert isinstance(results["second"], ValidationError), results["second"]
+    assert "at most 0 GPUs is left" in " ".join(results["second"].message_dict["gpu"])
+    assert results["second_waited"] >= 0.4, "the second writer did not wait for the pool lock"
+    children_gpus = sum(a.gpu for a in Allocation.objects.filter(tenant__depth=2, pool=w.pool))
+    assert children_gpus == 3
+    assert not Tenant.objects.filter(name="team-b").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_requests_for_the_last_gpu_have_exactly_one_winner(platform_admin):
+    w = build_k8s_world(platform_admin)
+    services.allocation_set(acting_user=w.admin, tenant=w.dev2, spec=spec(w.pool, gpu=1))
+    for round_ in range(5):
+        barrier = threading.Barrier(2)
+        results: dict = {}
+
+        def racer(name: str, barrier: threading.Barrier = barrier):
+            def go():
+                barrier.wait(10)
+                return services.tenant_create(
+                    acting_user=w.admin, parent=w.department1, name=name, allocations=[spec(w.pool, gpu=1)]
+                )
+
+            return go
+
+        names = (f"r{round_}-a", f"r{round_}-b")
+        threads = [_in_thread(racer(name), results, name) for name in names]
+        for thread in threads:
+            thread.join(30)
+        winners = [name for name in names if isinstance(results[name], Tenant)]
+        assert len(winners) == 1, results
+        loser = next(name for name in names if name not in winners)
+        assert isinstance(results[loser], ValidationError)
+        services.tenant_delete(acting_user=w.admin, tenant=results[winners[0]])
+
+
+def _bulk_children(parent: Tenant, count: int, pool, gpu: int = 0) -> None:
+    """Add `count` sub-tenants in a few statements: data for the query-count test, laid out exactly as
+    treebeard lays out children (checked below with treebeard's own find_problems)."""
+    parent.refresh_from_db()
+    start = parent.numchild + 1
+    rows = [
+        Tenant(
+            name=f"bulk{i}",
+            name_path=f"{parent.name_path}/bulk{i}",
+            path=Tenant._get_path(parent.path, parent.depth + 1, i),
+            depth=parent.depth + 1,
+        )
+        for i in range(start, start + count)
+    ]
+    created = Tenant.objects.bulk_create(rows)  # PostgreSQL returns the new ids
+    Tenant.objects.filter(pk=parent.pk).update(numchild=parent.numchild + count)
+    Allocation.objects.bulk_create([Allocation(tenant=t, pool=pool, gpu=gpu) for t in created])
+
+
+def _list_queries(client, url: str) -> tuple[int, int]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries), len(response.json()["results"])
+
+
+@pytest.mark.parametrize("who", ["platform admin", "department admin"])
+def test_listing_tenants_costs_the_same_queries_for_10_as_for_1000(k8s_world, who):
+    w = k8s_world
+    user = w.admin if who == "platform admin" else w.people.dept_admin
+    client = TokenClient().as_user(user)
+    client.get("/api/v1/tenants/")  # the token lookup's first use warms nothing we count below
+
+    _bulk_children(w.dev1, 8, w.pool)
+    small_queries, small_rows = _list_queries(client, "/api/v1/tenants/?page_size=500")
+    _bulk_children(w.dev1, 990, w.pool)
+    large_queries, large_rows = _list_queries(client, "/api/v1/tenants/?page_size=500")
+
+    assert Tenant.objects.find_problems() == ([], [], [], [], [])
+    assert small_rows >= 10 and large_rows == 500
+    assert Tenant.objects.count() >= 1000
+    assert small_queries == large_queries, (small_queries, large_queries)
+    # Token, (grants,) count, page, own allocations, sub-tenant sums.
+    assert large_queries == (5 if who == "platform admin" else 6)
