@@ -22,7 +22,8 @@ ensure_python_env() {
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     log "installing Python packages"
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e ".${extras}"
+    # setuptools warns about editable installs on every run; the warning is noise here.
+    PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -e ".${extras}"
     touch "$stamp"
   fi
 }

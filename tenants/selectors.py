@@ -64,6 +64,18 @@ def tenant_children(*, user: AbstractBaseUser | None, parent: Tenant | None) -> 
     return qs.filter(depth=parent.depth + 1, path__startswith=parent.path)
 
 
+def tenant_subtree(*, user: AbstractBaseUser | None, tenant: Tenant) -> QuerySet[Tenant]:
+    """The tenant and everything below it that the user may see: one query."""
+    return tenant_list(user=user).filter(path__startswith=tenant.path)
+
+
+def tenant_ancestors(*, user: AbstractBaseUser | None, tenant: Tenant) -> QuerySet[Tenant]:
+    """The tenant's ancestors the user may see, from level 1 down: one query. (Every user may read
+    the *names* of all ancestors in `tenant.name_path`.)"""
+    prefixes = [tenant.path[:end] for end in range(Tenant.steplen, len(tenant.path), Tenant.steplen)]
+    return tenant_list(user=user).filter(path__in=prefixes)
+
+
 @dataclass
 class ResourceSummary:
     allocated: Any  # None = unlimited

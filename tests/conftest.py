@@ -1,23 +1,21 @@
 """Shared fixtures: people and the two source documents' worlds, built through the services."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+from tests.factories import UserFactory
 from tests.tenants import builders
-
-User = get_user_model()
 
 
 @pytest.fixture
 def platform_admin(db):
-    return User.objects.create_user("root-admin", password="not-a-secret-1", is_staff=True, is_superuser=True)
+    return UserFactory(username="root-admin", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
 def make_user(db):
     def make(username: str, **kwargs):
-        return User.objects.create_user(username, password="not-a-secret-1", **kwargs)
+        return UserFactory(username=username, **kwargs)
 
     return make
 

@@ -13,3 +13,5 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Two test runs against one server need different test databases.
+DATABASES["default"]["TEST"] = {"NAME": env("CANOPY_TEST_DB_NAME", default="test_canopy")}

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from tenants import services
 from tenants.models import Cluster, Membership, ResourcePool, Tenant
 from tenants.quantities import parse_memory_bytes
+from tests.factories import UserFactory
 
 User = get_user_model()
 GI = parse_memory_bytes("1Gi")
@@ -26,7 +27,7 @@ class TokenClient(APIClient):
 
 
 def user(username: str, **kwargs) -> User:
-    return User.objects.create_user(username, password="not-a-secret-1", **kwargs)
+    return UserFactory(username=username, **kwargs)
 
 
 def spec(pool: ResourcePool, **amounts) -> services.AllocationSpec:

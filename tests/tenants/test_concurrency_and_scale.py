@@ -30,7 +30,7 @@ def _in_thread(target, results: dict, key: str):
     return thread
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_admins_racing_for_the_last_gpu_cannot_both_win(platform_admin):
     assert connection.vendor == "postgresql"
     w = build_k8s_world(platform_admin)
@@ -73,7 +73,7 @@ def test_two_admins_racing_for_the_last_gpu_cannot_both_win(platform_admin):
     assert not Tenant.objects.filter(name="team-b").exists()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_simultaneous_requests_for_the_last_gpu_have_exactly_one_winner(platform_admin):
     w = build_k8s_world(platform_admin)
     services.allocation_set(acting_user=w.admin, tenant=w.dev2, spec=spec(w.pool, gpu=1))

@@ -1,0 +1,56 @@
+"""Reads: one query for a subtree or the ancestors, filters of the tenant list."""
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tenants import selectors, services
+from tests.tenants.builders import TokenClient
+
+
+def test_subtree_and_ancestors_are_one_query_each(k8s_world):
+    w = k8s_world
+    team = services.tenant_create(acting_user=w.admin, parent=w.dev1, name="team")
+    with CaptureQueriesContext(connection) as queries:
+        subtree = [t.name_path for t in selectors.tenant_subtree(user=w.admin, tenant=w.department1)]
+    assert len(queries) == 1
+    assert subtree == ["department1", "department1/dev1", "department1/dev1/team", "department1/dev2"]
+    with CaptureQueriesContext(connection) as queries:
+        ancestors = [t.name_path for t in selectors.tenant_ancestors(user=w.admin, tenant=team)]
+    assert len(queries) == 1
+    assert ancestors == ["department1", "department1/dev1"]
+
+
+def test_a_member_sees_no_ancestor_rows_only_their_names(k8s_world):
+    w = k8s_world
+    assert list(selectors.tenant_ancestors(user=w.bob, tenant=w.dev1)) == []
+    assert selectors.tenant_get(user=w.bob, pk=w.dev1.pk).name_path == "department1/dev1"
+
+
+def test_tenant_list_filters(k8s_world):
+    w = k8s_world
+    client = TokenClient().as_user(w.admin)
+
+    def paths(query: str) -> list[str]:
+        response = client.get(f"/api/v1/tenants/?{query}")
+        assert response.status_code == 200, response.content
+        return [row["path"] for row in response.json()["results"]]
+
+    assert paths(f"parent={w.department1.pk}") == ["department1/dev1", "department1/dev2"]
+    assert paths("path=department1/dev2") == ["department1/dev2"]
+    assert paths("path_prefix=department1") == ["department1", "department1/dev1", "department1/dev2"]
+    assert paths("level=1") == ["default", "department1"]
+    assert paths("top_level=true") == ["default", "department1"]
+    assert paths("name=dev") == ["department1/dev1", "department1/dev2"]
+    assert paths("parent=999999") == []
+    row = client.get(f"/api/v1/tenants/{w.dev2.pk}/").json()
+    assert row["parent"] == w.department1.pk and row["level"] == 2
+
+
+def test_department_figures_show_what_children_hold_and_what_remains(k8s_world):
+    w = k8s_world
+    row = TokenClient().as_user(w.people.dept_admin).get(f"/api/v1/tenants/{w.department1.pk}/").json()
+    (pool,) = row["allocations"]
+    assert (pool["gpu"], pool["cpu"], pool["memory"]) == (3, None, None)
+    assert pool["children"]["gpu"] == 3 and pool["remaining"]["gpu"] == 0
+    assert pool["children"]["cpu"] == "8" and pool["remaining"]["cpu"] is None
+    assert pool["children_unlimited"] == {"gpu": 0, "cpu": 1, "memory": 1}
