@@ -83,7 +83,10 @@ class ServiceAdmin(admin.ModelAdmin):
         """Saved by the service in the form's clean()."""
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        """Relations are written by the service too."""
+        """Relations are written by the service too; the inlines are read-only. Django's change
+        message still reads what each formset saved: nothing."""
+        for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         try:
@@ -94,8 +97,10 @@ class ServiceAdmin(admin.ModelAdmin):
             self.message_user(request, f"Not deleted: {text}", level=messages.ERROR)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        for obj in queryset:
-            self.delete_model(request, obj)
+        for obj in list(queryset):
+            # Deleting a tenant takes its subtree: a selected descendant may be gone already.
+            if type(obj)._default_manager.filter(pk=obj.pk).exists():
+                self.delete_model(request, obj)
 
     def response_delete(self, request: HttpRequest, obj_display: str, obj_id: Any) -> HttpResponse:
         if getattr(request, "_canopy_delete_refused", False):
@@ -213,8 +218,15 @@ class TenantAdmin(ServiceAdmin):
             is_leaf=data.get("leaf", False),
         )
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """The confirmation page lists the whole subtree, which the service deletes with it."""
+        subtree = Tenant.objects.none()
+        for tenant in objs:
+            subtree = subtree | Tenant.objects.filter(path__startswith=tenant.path)
+        return super().get_deleted_objects(list(subtree.order_by("path")), request)
+
     def service_delete(self, request: HttpRequest, obj: Tenant) -> None:
-        # The admin's own confirmation page has already listed what goes with it.
+        # get_deleted_objects has listed the subtree on the confirmation page.
         services.tenant_delete(acting_user=request.user, tenant=obj, confirm=True)
 
 

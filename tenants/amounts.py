@@ -47,6 +47,16 @@ KUBERNETES_RESOURCES: tuple[Resource, ...] = (
 )
 RESOURCE_BY_NAME = {resource.name: resource for resource in KUBERNETES_RESOURCES}
 
+# HDFS namespace quotas: a count of files and directories, up to a 64-bit column.
+FILES = Resource(
+    "files",
+    "file_quota",
+    "Files",
+    quantities.parse_file_count,
+    lambda v: v,
+    lambda v: "unlimited" if v is None else f"{v} files",
+)
+
 POOL_CAPACITY_FIELDS = {
     "gpu": "gpu_capacity",
     "cpu": "cpu_capacity_millicores",

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Length, Substr
 from django.http import Http404
 
@@ -29,6 +29,7 @@ from tenants.models import (
     StorageDirectory,
     Tenant,
     Volume,
+    VolumeAttachment,
 )
 from tenants.permissions import Action, restrict_users
 
@@ -74,6 +75,78 @@ def tenant_ancestors(*, user: AbstractBaseUser | None, tenant: Tenant) -> QueryS
     the *names* of all ancestors in `tenant.name_path`.)"""
     prefixes = [tenant.path[:end] for end in range(Tenant.steplen, len(tenant.path), Tenant.steplen)]
     return tenant_list(user=user).filter(path__in=prefixes)
+
+
+def tenant_tree_roots(*, user: AbstractBaseUser | None) -> QuerySet[Tenant]:
+    """The tops of what the user can see: level-1 tenants for platform admins, otherwise each visible
+    tenant whose parent the user cannot see. One query."""
+    visible = tenant_list(user=user)
+    parent_path = Substr("path", 1, (F("depth") - 1) * Tenant.steplen)
+    return visible.annotate(parent_path=parent_path).exclude(
+        parent_path__in=Tenant.objects.restrict(user, Action.VIEW).values("path")
+    )
+
+
+@dataclass
+class TreeNode:
+    tenant: Tenant
+    children: list[TreeNode] = field(default_factory=list)
+    expanded: bool = False
+    selected: bool = False
+    match: bool = False
+
+
+def tenant_tree(
+    *, user: AbstractBaseUser | None, selected: Tenant | None = None, query: str = "", match_limit: int = 50
+) -> tuple[list[TreeNode], list[Tenant]]:
+    """The tree panel: the user's tops, opened down to the selected tenant and to every tenant whose
+    path contains `query`. Three queries however large the tree (tops, matches, opened children)."""
+    roots = list(tenant_tree_roots(user=user))
+    matches = list(tenant_list(user=user).filter(name_path__icontains=query)[:match_limit]) if query else []
+    open_paths: set[str] = set()
+    for tenant in ([selected] if selected else []) + matches:
+        open_paths.update(
+            tenant.path[:end] for end in range(Tenant.steplen, len(tenant.path), Tenant.steplen)
+        )
+    if selected is not None:
+        open_paths.add(selected.path)
+    children_by_parent: dict[str, list[Tenant]] = defaultdict(list)
+    if open_paths:
+        below = Q(pk__in=[])
+        for path in open_paths:
+            below |= Q(depth=len(path) // Tenant.steplen + 1, path__startswith=path)
+        for child in tenant_list(user=user).filter(below).order_by("name"):
+            children_by_parent[child.parent_tree_path].append(child)
+    match_ids = {tenant.pk for tenant in matches}
+
+    def node(tenant: Tenant) -> TreeNode:
+        expanded = tenant.path in open_paths and bool(children_by_parent.get(tenant.path))
+        return TreeNode(
+            tenant=tenant,
+            children=[node(child) for child in children_by_parent.get(tenant.path, [])] if expanded else [],
+            expanded=expanded,
+            selected=selected is not None and tenant.pk == selected.pk,
+            match=tenant.pk in match_ids,
+        )
+
+    return [node(root) for root in sorted(roots, key=lambda t: (t.depth, t.name))], matches
+
+
+def yarn_guaranteed_share(tenant: Tenant, pool: ResourcePool) -> Decimal | None:
+    """The fraction of a YARN pool a tenant's queue is guaranteed: the product of the capacity
+    percents from level 1 down to it. One query."""
+    prefixes = [tenant.path[:end] for end in range(Tenant.steplen, len(tenant.path) + 1, Tenant.steplen)]
+    capacities = list(
+        Allocation.objects.filter(pool=pool, tenant__path__in=prefixes).values_list(
+            "capacity_percent", flat=True
+        )
+    )
+    if len(capacities) != len(prefixes) or any(c is None for c in capacities):
+        return None
+    share = Decimal(1)
+    for capacity in capacities:
+        share *= capacity / HUNDRED
+    return share
 
 
 @dataclass
@@ -164,7 +237,12 @@ def pool_list(*, user: AbstractBaseUser | None) -> QuerySet[ResourcePool]:
     for resource in KUBERNETES_RESOURCES:
         annotations[f"allocated_{resource.name}"] = Sum(f"allocations__{resource.field}", filter=level1)
     annotations["allocated_capacity"] = Sum("allocations__capacity_percent", filter=level1)
-    return ResourcePool.objects.restrict(user, Action.VIEW).select_related("cluster").annotate(**annotations)
+    return (
+        ResourcePool.objects.restrict(user, Action.VIEW)
+        .select_related("cluster")
+        .annotate(**annotations)
+        .order_by("cluster__name", "name")
+    )
 
 
 def pool_free(pool: ResourcePool) -> dict[str, Any]:
@@ -188,10 +266,18 @@ def storage_list(*, user: AbstractBaseUser | None) -> QuerySet[StorageDirectory]
 
 
 def volume_list(*, user: AbstractBaseUser | None) -> QuerySet[Volume]:
+    """Volumes the user can mount or manage. `visible_attachments` holds only the claims of tenants
+    the user can see; `attachment_count` counts all, so a shared volume can say "and N others"
+    without naming them."""
+    visible = VolumeAttachment.objects.filter(tenant__in=Tenant.objects.restrict(user, Action.VIEW))
     return (
         Volume.objects.restrict(user, Action.VIEW)
         .select_related("cluster")
-        .prefetch_related("attachments__tenant")
+        .annotate(attachment_count=Count("attachments"))
+        .prefetch_related(
+            Prefetch("attachments", queryset=visible.select_related("tenant"), to_attr="visible_attachments")
+        )
+        .order_by("cluster__name", "name")
     )
 
 

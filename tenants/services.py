@@ -28,6 +28,7 @@ from django.db.models import Sum, Value
 from django.db.models.functions import Concat, Substr
 from django.http import Http404
 
+from tenants.quantities import decimal_text
 from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
 from tenants.models import (
     Allocation,
@@ -101,7 +102,7 @@ class VolumeSpec:
 
 def _json(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value.normalize())
+        return decimal_text(value)
     return value
 
 
@@ -448,6 +449,17 @@ def cluster_delete(*, acting_user: AbstractBaseUser, cluster: Cluster) -> None:
         cluster.delete()
 
 
+POOL_API_NAMES = {"cpu_capacity_millicores": "cpu_capacity", "memory_capacity_bytes": "memory_capacity"}
+
+
+def _clean_pool(pool: ResourcePool) -> None:
+    """Django's field checks, with errors under the API's names."""
+    try:
+        pool.full_clean()
+    except ValidationError as exc:
+        raise ValidationError({POOL_API_NAMES.get(k, k): v for k, v in exc.message_dict.items()}) from exc
+
+
 def _pool_errors(pool: ResourcePool) -> dict[str, list[str]]:
     errors = _errors()
     if pool.is_yarn:
@@ -494,7 +506,7 @@ def pool_create(
         cpu_capacity_millicores=cpu_capacity_millicores,
         memory_capacity_bytes=memory_capacity_bytes,
     )
-    pool.full_clean()
+    _clean_pool(pool)
     _raise_if(_pool_errors(pool))
     with transaction.atomic():
         pool.save()
@@ -521,7 +533,7 @@ def pool_update(*, acting_user: AbstractBaseUser, pool: ResourcePool, **changes:
         before = _snapshot(pool, POOL_FIELDS)
         for name, value in changes.items():
             setattr(pool, name, value)
-        pool.full_clean()
+        _clean_pool(pool)
         _raise_if(_pool_errors(pool))
         pool.save()
         audit(

@@ -1,6 +1,7 @@
 """Serializer fields for Kubernetes quantities: accept "8", "500m", "60Gi" or numbers; null or
 "unlimited" means unlimited."""
 
+from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -42,6 +43,11 @@ class QuantityField(serializers.Field):
 
 
 class PercentField(serializers.DecimalField):
+    """0 to 100 with two decimals; shown as "40" or "12.5", never "40.00" or "4E+1"."""
+
+    def to_representation(self, value: Any) -> str | None:
+        return quantities.decimal_text(Decimal(value)) if value is not None else None
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_digits", 5)
         kwargs.setdefault("decimal_places", 2)

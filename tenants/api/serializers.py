@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -10,7 +11,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from tenants import selectors, services
-from tenants.amounts import RESOURCE_BY_NAME
+from tenants.amounts import FILES, RESOURCE_BY_NAME
+from tenants.quantities import decimal_text
 from tenants.api.fields import PercentField, QuantityField
 from tenants.models import (
     Allocation,
@@ -83,7 +85,7 @@ class StorageInputSerializer(serializers.Serializer):
         required=False, allow_null=True, default=None, help_text="Default: <root>/<tenant path>."
     )
     space_quota = QuantityField(resource=MEMORY, source="space_quota_bytes", required=False, default=None)
-    file_quota = QuantityField(resource=GPU, required=False, default=None)
+    file_quota = QuantityField(resource=FILES, required=False, default=None)
 
 
 def _allocation_specs(rows: list[dict[str, Any]]) -> list[services.AllocationSpec]:
@@ -180,7 +182,7 @@ class PoolSerializer(serializers.ModelSerializer):
             "gpu": pool.allocated_gpu or 0,
             "cpu": CPU.format(pool.allocated_cpu or 0),
             "memory": MEMORY.format(pool.allocated_memory or 0),
-            "capacity": pool.allocated_capacity or 0,
+            "capacity": decimal_text(pool.allocated_capacity or Decimal(0)),
         }
 
     @extend_schema_field(PoolFreeSerializer)
@@ -192,7 +194,7 @@ class PoolSerializer(serializers.ModelSerializer):
             "gpu": free["gpu"],
             "cpu": CPU.format(free["cpu"]),
             "memory": MEMORY.format(free["memory"]),
-            "capacity": free["capacity"],
+            "capacity": decimal_text(free["capacity"]),
         }
 
     def create(self, validated_data: dict[str, Any]) -> ResourcePool:
@@ -249,7 +251,7 @@ class TenantAllocationSerializer(serializers.Serializer):
             out: dict[str, Any] = {"gpu": None, "cpu": None, "memory": None, "capacity": None}
             if "capacity" in figures:
                 value = getattr(figures["capacity"], kind)
-                out["capacity"] = str(value.normalize()) if value is not None else None
+                out["capacity"] = decimal_text(value)
                 return out
             for name, resource in RESOURCE_BY_NAME.items():
                 out[name] = resource.format(getattr(figures[name], kind))
@@ -264,14 +266,8 @@ class TenantAllocationSerializer(serializers.Serializer):
             "gpu": allocation.gpu,
             "cpu": CPU.format(allocation.cpu_millicores),
             "memory": MEMORY.format(allocation.memory_bytes),
-            "capacity": str(allocation.capacity_percent.normalize())
-            if allocation.capacity_percent is not None
-            else None,
-            "max_capacity": (
-                str(allocation.max_capacity_percent.normalize())
-                if allocation.max_capacity_percent is not None
-                else None
-            ),
+            "capacity": decimal_text(allocation.capacity_percent),
+            "max_capacity": decimal_text(allocation.max_capacity_percent),
             "children": figure("children"),
             "children_unlimited": {
                 name: figures[name].children_unlimited if name in figures else 0 for name in RESOURCE_BY_NAME
@@ -428,7 +424,7 @@ class StorageSerializer(serializers.ModelSerializer):
         required=False, allow_null=True, default=None, help_text="Default: <root>/<tenant path>."
     )
     space_quota = QuantityField(resource=MEMORY, source="space_quota_bytes", required=False, default=None)
-    file_quota = QuantityField(resource=GPU, required=False, default=None)
+    file_quota = QuantityField(resource=FILES, required=False, default=None)
 
     class Meta:
         model = StorageDirectory
@@ -485,7 +481,10 @@ class VolumeAttachmentSerializer(serializers.Serializer):
 class VolumeSerializer(serializers.ModelSerializer):
     cluster = _cluster_field()
     capacity = QuantityField(resource=MEMORY, source="capacity_bytes", allow_unlimited=False)
-    attachments = VolumeAttachmentSerializer(many=True)
+    attachments = VolumeAttachmentSerializer(
+        many=True, source="visible_attachments", help_text="The claims of the tenants you can see."
+    )
+    shared_with_others = serializers.SerializerMethodField(help_text="Claims of tenants you cannot see.")
 
     class Meta:
         model = Volume
@@ -500,17 +499,21 @@ class VolumeSerializer(serializers.ModelSerializer):
             "access_mode",
             "scope",
             "attachments",
+            "shared_with_others",
             "created_at",
             "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
 
+    def get_shared_with_others(self, volume: Volume) -> int:
+        return volume.attachment_count - len(volume.visible_attachments)
+
     def _spec(self, data: dict[str, Any], instance: Volume | None) -> services.VolumeSpec:
         def current(name: str, default: Any = None) -> Any:
             return data.get(name, getattr(instance, name) if instance is not None else default)
 
-        if "attachments" in data:
-            attachments = data["attachments"]
+        if "visible_attachments" in data:
+            attachments = data["visible_attachments"]
         else:
             attachments = [
                 {"tenant": a.tenant, "claim_name": a.claim_name} for a in instance.attachments.all()
@@ -549,7 +552,7 @@ class PlanAllocationSerializer(AmountsSerializer):
 class PlanStorageSerializer(serializers.Serializer):
     cluster = _cluster_field()
     space_quota = QuantityField(resource=MEMORY, source="space_quota_bytes", required=False, default=None)
-    file_quota = QuantityField(resource=GPU, required=False, default=None)
+    file_quota = QuantityField(resource=FILES, required=False, default=None)
 
 
 class PlanSerializer(serializers.ModelSerializer):

@@ -28,6 +28,18 @@ class SelectorViewSet(viewsets.ModelViewSet):
     def get_queryset(self) -> QuerySet:
         return type(self).selector(user=self.request.user)
 
+    def _reread(self, serializer: BaseSerializer) -> None:
+        """Answer a write with the row as a read shows it (annotated figures included)."""
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+    def perform_create(self, serializer: BaseSerializer) -> None:
+        serializer.save()
+        self._reread(serializer)
+
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        serializer.save()
+        self._reread(serializer)
+
 
 # ---------------------------------------------------------------------------------------------
 
@@ -194,7 +206,8 @@ class VolumeFilter(django_filters.FilterSet):
         fields = ["cluster", "scope", "name", "tenant"]
 
     def filter_tenant(self, queryset: QuerySet, name: str, value: int) -> QuerySet:
-        return queryset.filter(pk__in=VolumeAttachment.objects.filter(tenant_id=value).values("volume_id"))
+        visible = selectors.tenant_list(user=self.request.user).filter(pk=value)
+        return queryset.filter(pk__in=VolumeAttachment.objects.filter(tenant__in=visible).values("volume_id"))
 
 
 class VolumeViewSet(SelectorViewSet):
