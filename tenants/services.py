@@ -28,7 +28,6 @@ from django.db.models import Sum, Value
 from django.db.models.functions import Concat, Substr
 from django.http import Http404
 
-from tenants.quantities import decimal_text
 from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
 from tenants.models import (
     Allocation,
@@ -46,6 +45,7 @@ from tenants.models import (
     dns_label_validator,
 )
 from tenants.permissions import Action, can, is_platform_admin
+from tenants.quantities import decimal_text
 
 User = get_user_model()
 

@@ -12,7 +12,6 @@ from rest_framework import serializers
 
 from tenants import selectors, services
 from tenants.amounts import FILES, RESOURCE_BY_NAME
-from tenants.quantities import decimal_text
 from tenants.api.fields import PercentField, QuantityField
 from tenants.models import (
     Allocation,
@@ -25,6 +24,7 @@ from tenants.models import (
     Tenant,
     Volume,
 )
+from tenants.quantities import decimal_text
 
 User = get_user_model()
 GPU, CPU, MEMORY = RESOURCE_BY_NAME["gpu"], RESOURCE_BY_NAME["cpu"], RESOURCE_BY_NAME["memory"]
