@@ -39,3 +39,7 @@ def k8s_world(platform_admin):
 @pytest.fixture
 def yarn_world(platform_admin):
     return builders.build_yarn_world(platform_admin)
+
+
+# The real test clusters (session-scoped fixtures `kube_cluster` and `hadoop_cluster`).
+pytest_plugins = ["tests.clusters.kube_fixtures", "tests.clusters.hadoop_fixtures"]
