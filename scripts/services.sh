@@ -46,6 +46,8 @@ ensure_debian_packages() {
   local missing=()
   [ -n "$(pg_bin)" ] && [ -x "$(pg_bin)/initdb" ] || missing+=(postgresql)
   command -v redis-server >/dev/null || missing+=(redis-server)
+  # Browser tests drive Debian's Chromium, never a downloaded browser.
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
   fi

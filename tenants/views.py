@@ -1,14 +1,625 @@
-"""Pages. The full console (tenant tree, forms, My access) arrives with the console issue; until then
-the home page says where the API and the admin are."""
+"""The console's pages. Every read goes through `tenants.selectors` with the signed-in user, every
+write through `tenants.services`; a tenant the user cannot see is a 404 here as in the API.
 
+One template serves a page and its HTMX fragments: `render_page` renders the named partial of the
+page's own template when the request comes from HTMX (`page.html#partial`), the whole page otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
-from tenants import selectors
+from tenants import forms, selectors, services
+from tenants.amounts import KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
+from tenants.models import Cluster, Membership, Tenant
+from tenants.permissions import Action, can, is_platform_admin
+
+User = get_user_model()
+
+TABS = [
+    ("summary", "Summary"),
+    ("resources", "Resources"),
+    ("storage", "Storage"),
+    ("subtenants", "Sub-tenants"),
+    ("members", "Members"),
+    ("audit", "Audit"),
+]
 
 
+def render_page(
+    request: HttpRequest, template: str, context: dict[str, Any], partial: str | None = None
+) -> HttpResponse:
+    """The page, or only `partial` of it for an HTMX request that asks for a fragment."""
+    if partial and request.htmx and not request.htmx.boosted:
+        return render(request, f"{template}#{partial}", context)
+    return render(request, template, context)
+
+
+@login_required
 def home(request: HttpRequest) -> HttpResponse:
-    tenants = []
-    if request.user.is_authenticated:
-        tenants = list(selectors.tenant_list(user=request.user)[:50])
-    return render(request, "tenants/home.html", {"tenants": tenants})
+    administers = (
+        is_platform_admin(request.user)
+        or Membership.objects.filter(user=request.user, role=Membership.Role.ADMIN).exists()
+    )
+    return redirect("console:tenants" if administers else "console:my_access")
+
+
+# ---------------------------------------------------------------------------------------------
+# Tenant Resources
+
+
+@dataclass
+class Bar:
+    """One resource of one pool, as the Resources tab draws it. Percentages are of the allocation."""
+
+    label: str
+    allocated: str
+    given: str
+    remaining: str
+    used: str | None
+    given_percent: float
+    unlimited: bool
+    unlimited_children: int
+
+
+def _bars(summary: selectors.PoolSummary) -> list[Bar]:
+    bars = []
+    for resource in KUBERNETES_RESOURCES:
+        figures = summary.resources[resource.name]
+        allocated = figures.allocated
+        given_percent = 0.0
+        if allocated:
+            given_percent = min(100.0, 100.0 * float(figures.children) / float(allocated))
+        bars.append(
+            Bar(
+                label=resource.label,
+                allocated=resource.human(allocated),
+                given=resource.human(figures.children),
+                remaining=resource.human(figures.remaining),
+                used=None,  # usage arrives with the collectors (issue 7); never invented here
+                given_percent=given_percent,
+                unlimited=allocated is None,
+                unlimited_children=figures.children_unlimited,
+            )
+        )
+    return bars
+
+
+def _resources_context(user: Any, tenant: Tenant) -> dict[str, Any]:
+    selectors.tenant_summaries([tenant])
+    pools = []
+    for summary in tenant.pool_summaries:
+        allocation = summary.allocation
+        pool = allocation.pool
+        entry: dict[str, Any] = {"pool": pool, "allocation": allocation}
+        if pool.is_yarn:
+            share = selectors.yarn_guaranteed_share(tenant, pool)
+            children = summary.resources["capacity"]
+            entry.update(
+                yarn=True,
+                capacity=percent_human(allocation.capacity_percent),
+                max_capacity=percent_human(allocation.max_capacity_percent),
+                children_capacity=percent_human(children.children),
+                children_percent=float(children.children),
+                remaining_capacity=percent_human(children.remaining),
+                vcores=round(share * pool.cpu_capacity_millicores / 1000, 1) if share is not None else None,
+                memory=KUBERNETES_RESOURCES[2].human(int(share * pool.memory_capacity_bytes))
+                if share is not None
+                else None,
+            )
+        else:
+            entry.update(yarn=False, bars=_bars(summary))
+        pools.append(entry)
+    return {"pools": pools}
+
+
+def _tab_context(request: HttpRequest, tenant: Tenant, tab: str) -> dict[str, Any]:
+    user = request.user
+    if tab == "summary":
+        admins = selectors.membership_list(user=user).filter(tenant=tenant, role=Membership.Role.ADMIN)
+        ancestors = selectors.tenant_ancestors(user=user, tenant=tenant)
+        inherited = selectors.membership_list(user=user).filter(
+            tenant__in=ancestors, role=Membership.Role.ADMIN
+        )
+        return {"admins": admins, "inherited_admins": inherited}
+    if tab == "resources":
+        return _resources_context(user, tenant)
+    if tab == "storage":
+        return {
+            "directories": selectors.storage_list(user=user).filter(tenant=tenant),
+            "volumes": selectors.volume_list(user=user).filter(attachments__tenant=tenant).distinct(),
+        }
+    if tab == "subtenants":
+        page = Paginator(selectors.tenant_children(user=user, parent=tenant).order_by("name"), 50).get_page(
+            request.GET.get("page")
+        )
+        children = list(page.object_list)
+        selectors.tenant_summaries(children)
+        return {"children": children, "children_page": page}
+    if tab == "members":
+        return {
+            "members": selectors.membership_list(user=user).filter(tenant=tenant).order_by("user__username"),
+            "roles": Membership.Role.choices,
+        }
+    if tab == "audit":
+        events = selectors.audit_list(user=user).filter(tenant=tenant)
+        return {"events": Paginator(events, 25).get_page(request.GET.get("page"))}
+    return {}
+
+
+@login_required
+def tenant_resources(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """The Tenant Resources page: the tree on the left, the selected tenant's tabs on the right."""
+    user = request.user
+    if pk is not None:
+        tenant = selectors.tenant_get(user=user, pk=pk)
+    else:
+        tenant = selectors.tenant_tree_roots(user=user).order_by("depth", "name").first()
+    query = request.GET.get("q", "").strip()
+    tab = request.GET.get("tab", "summary")
+    if tab not in dict(TABS):
+        tab = "summary"
+    roots, matches = selectors.tenant_tree(user=user, selected=tenant, query=query)
+    context: dict[str, Any] = {
+        "nav": "tenants",
+        "tenant": tenant,
+        "roots": roots,
+        "query": query,
+        "matches": matches,
+        "tabs": TABS,
+        "tab": tab,
+    }
+    if tenant is not None:
+        context.update(
+            ancestors=list(selectors.tenant_ancestors(user=user, tenant=tenant)),
+            can_administer=can(user, Action.ADMINISTER, tenant),
+            can_manage=can(user, Action.MANAGE, tenant),
+            **_tab_context(request, tenant, tab),
+        )
+    partial = "tree" if request.GET.get("fragment") == "tree" else ("tab" if "tab" in request.GET else None)
+    return render_page(request, "tenants/tenant_resources.html", context, partial)
+
+
+@login_required
+def tenant_tree_children(request: HttpRequest, pk: int) -> HttpResponse:
+    """The children of one tree node, loaded when it is first opened."""
+    tenant = selectors.tenant_get(user=request.user, pk=pk)
+    children = selectors.tenant_children(user=request.user, parent=tenant).order_by("name")
+    nodes = [selectors.TreeNode(tenant=child) for child in children]
+    return render(request, "tenants/partials/_tree_nodes.html", {"nodes": nodes})
+
+
+# ---------------------------------------------------------------------------------------------
+# My access
+
+
+@login_required
+def my_access(request: HttpRequest) -> HttpResponse:
+    """What the signed-in user has: tenants and roles, allocations and what is left, volumes."""
+    user = request.user
+    memberships = list(Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__path"))
+    tenants = [m.tenant for m in memberships]
+    selectors.tenant_summaries(tenants)
+    volumes = selectors.volume_list(user=user).filter(attachments__tenant__in=tenants).distinct()
+    claims = {}
+    for volume in volumes:
+        for attachment in volume.attachments.all():
+            if attachment.tenant_id in {t.pk for t in tenants}:
+                claims.setdefault(attachment.tenant_id, []).append((volume, attachment))
+    rows = [
+        {
+            "membership": m,
+            "tenant": m.tenant,
+            "pools": _resources_context(user, m.tenant)["pools"],
+            "claims": claims.get(m.tenant_id, []),
+        }
+        for m in memberships
+    ]
+    return render(request, "tenants/my_access.html", {"nav": "my_access", "rows": rows})
+
+
+# ---------------------------------------------------------------------------------------------
+# Pools, plans, users, audit
+
+
+@login_required
+def pools(request: HttpRequest) -> HttpResponse:
+    rows = []
+    for pool in selectors.pool_list(user=request.user).order_by("cluster__name", "name"):
+        free = selectors.pool_free(pool)
+        rows.append(
+            {
+                "pool": pool,
+                "figures": [
+                    (
+                        resource.label,
+                        resource.human(getattr(pool, POOL_CAPACITY_FIELDS[resource.name])),
+                        resource.human(getattr(pool, f"allocated_{resource.name}") or 0),
+                        resource.human(free[resource.name]),
+                    )
+                    for resource in KUBERNETES_RESOURCES
+                    if not (pool.is_yarn and resource.name == "gpu")
+                ],
+                "capacity_allocated": percent_human(pool.allocated_capacity or 0) if pool.is_yarn else None,
+            }
+        )
+    return render(request, "tenants/pools.html", {"nav": "pools", "rows": rows})
+
+
+@login_required
+def plans(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "tenants/plans.html", {"nav": "plans", "plans": selectors.plan_list(user=request.user)}
+    )
+
+
+@login_required
+def audit(request: HttpRequest) -> HttpResponse:
+    events = selectors.audit_list(user=request.user)
+    action = request.GET.get("action", "").strip()
+    if action:
+        events = events.filter(action=action)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    return render_page(
+        request, "tenants/audit.html", {"nav": "audit", "events": page, "action": action}, "events"
+    )
+
+
+@login_required
+def users(request: HttpRequest) -> HttpResponse:
+    people = selectors.user_list(user=request.user)
+    query = request.GET.get("q", "").strip()
+    if query:
+        people = people.filter(username__icontains=query)
+    memberships = selectors.membership_list(user=request.user)
+    page = Paginator(people, 50).get_page(request.GET.get("page"))
+    roles: dict[int, list[Membership]] = {}
+    for membership in memberships.filter(user__in=list(page.object_list)):
+        roles.setdefault(membership.user_id, []).append(membership)
+    rows = [{"person": person, "roles": roles.get(person.pk, [])} for person in page.object_list]
+    return render(
+        request,
+        "tenants/users.html",
+        {
+            "nav": "users",
+            "page": page,
+            "rows": rows,
+            "query": query,
+            "is_platform_admin": is_platform_admin(request.user),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Writes: each form parses, a service decides. A refusal goes back onto the form's fields.
+
+
+class _DryRun(Exception):
+    """Raised to roll back a trial run of the services."""
+
+
+def _pool_hints(user: Any, parent: Tenant | None, pools: list[Any]) -> dict[int, dict[str, str]]:
+    """What is left beside each field: the parent's remaining amount, or the pool's free capacity."""
+    hints: dict[int, dict[str, str]] = {}
+    if parent is not None:
+        selectors.tenant_summaries([parent])
+        for summary in parent.pool_summaries:
+            pool_id = summary.allocation.pool_id
+            if "capacity" in summary.resources:
+                left = summary.resources["capacity"].remaining
+                hints[pool_id] = {"capacity": f"{parent.name} has {percent_human(left)} of its queue left"}
+                continue
+            hints[pool_id] = {
+                r.name: f"{parent.name} has {r.human(summary.resources[r.name].remaining)} left"
+                + (" (unlimited)" if summary.resources[r.name].remaining is None else "")
+                for r in KUBERNETES_RESOURCES
+            }
+            for r in KUBERNETES_RESOURCES:
+                if summary.resources[r.name].remaining is None:
+                    hints[pool_id][r.name] = f"{parent.name} is unlimited here"
+        return hints
+    for pool in selectors.pool_list(user=user).filter(pk__in=[p.pk for p in pools]):
+        free = selectors.pool_free(pool)
+        if pool.is_yarn:
+            hints[pool.pk] = {"capacity": f"{percent_human(free['capacity'])} of the root queue is free"}
+        else:
+            hints[pool.pk] = {
+                r.name: f"{r.human(free[r.name])} free in the pool" for r in KUBERNETES_RESOURCES
+            }
+    return hints
+
+
+def _pools_for_child(user: Any, parent: Tenant | None) -> list[Any]:
+    """A sub-tenant can be allocated only where its parent is; a level-1 tenant in any pool."""
+    pools = selectors.pool_list(user=user).order_by("cluster__name", "name")
+    if parent is not None:
+        pools = pools.filter(allocations__tenant=parent)
+    return list(pools)
+
+
+def _trial_create(request: HttpRequest, form: forms.TenantCreateForm) -> Tenant | None:
+    """Run tenant_create and each allocation in savepoints so every refusal lands on its own field;
+    commit only when nothing was refused."""
+    data = form.cleaned_data
+    specs = form.clean_pool_fields()
+    storage = form.storage_specs()
+    if form.errors:
+        return None
+    parent = data.get("parent")
+    try:
+        with transaction.atomic():
+            tenant = services.tenant_create(
+                acting_user=request.user,
+                parent=parent,
+                name=data["name"],
+                display_name=data.get("display_name", ""),
+                description=data.get("description", ""),
+                is_leaf=data["is_leaf"],
+                plan=data.get("plan"),
+            )
+            for spec in specs:
+                try:
+                    with transaction.atomic():
+                        services.allocation_set(acting_user=request.user, tenant=tenant, spec=spec)
+                except ValidationError as exc:
+                    for key, messages_ in exc.message_dict.items():
+                        form.add_error(form.pool_error_field(spec.pool, key), messages_)
+            for spec in storage:
+                try:
+                    with transaction.atomic():
+                        services.storage_create(acting_user=request.user, tenant=tenant, spec=spec)
+                except ValidationError as exc:
+                    form.add_error(f"hdfs_{spec.cluster.pk}_on", exc.messages)
+            if form.errors or request.POST.get("validate"):
+                raise _DryRun
+            return tenant
+    except _DryRun:
+        return None
+    except ValidationError as exc:
+        forms.apply_service_errors(form, exc)
+        return None
+
+
+def _validation_response(request: HttpRequest, form: Any) -> HttpResponse:
+    """Per-field error lists, swapped out-of-band into the form while the user types."""
+    return render(request, "tenants/partials/_field_errors.html", {"form": form})
+
+
+@login_required
+def tenant_create(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    parents = selectors.tenant_list(user=user, action=Action.ADMINISTER).filter(leaf=False)
+    parent_id = request.POST.get("parent") or request.GET.get("parent")
+    parent = selectors.tenant_get(user=user, pk=parent_id, action=Action.ADMINISTER) if parent_id else None
+    pools = _pools_for_child(user, parent)
+    hadoop = list(selectors.cluster_list(user=user).filter(kind=Cluster.Kind.YARN))
+    form_kwargs = {
+        "parents": parents,
+        "pools": pools,
+        "hints": _pool_hints(user, parent, pools),
+        "hadoop_clusters": hadoop,
+        "level1_allowed": is_platform_admin(user),
+    }
+    if request.method == "POST":
+        form = forms.TenantCreateForm(request.POST, **form_kwargs)
+        tenant = _trial_create(request, form) if form.is_valid() else None
+        if request.POST.get("validate"):
+            return _validation_response(request, form)
+        if tenant is not None:
+            messages.success(request, f"Tenant {tenant.name_path} created.")
+            return redirect("console:tenant", tenant.pk)
+    else:
+        form = forms.TenantCreateForm(initial={"parent": parent}, **form_kwargs)
+    return render(request, "tenants/tenant_form.html", {"nav": "tenants", "form": form, "parent": parent})
+
+
+@login_required
+def tenant_allocations(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    tenant = selectors.tenant_get(user=user, pk=pk, action=Action.MANAGE)
+    parent = selectors.tenant_get(user=user, pk=tenant.parent_id) if tenant.parent_id else None
+    pools = _pools_for_child(user, parent)
+    current = {a.pool_id: a for a in selectors.allocation_list(user=user).filter(tenant=tenant)}
+    form_kwargs = {"pools": pools, "hints": _pool_hints(user, parent, pools), "current": current}
+    if request.method == "POST":
+        form = forms.AllocationsForm(request.POST, **form_kwargs)
+        if form.is_valid():
+            specs = form.clean_pool_fields()
+            chosen = {spec.pool.pk for spec in specs}
+            try:
+                with transaction.atomic():
+                    for spec in specs:
+                        try:
+                            with transaction.atomic():
+                                services.allocation_set(acting_user=user, tenant=tenant, spec=spec)
+                        except ValidationError as exc:
+                            for key, messages_ in exc.message_dict.items():
+                                form.add_error(form.pool_error_field(spec.pool, key), messages_)
+                    for pool_id, allocation in current.items():
+                        if pool_id not in chosen:
+                            try:
+                                with transaction.atomic():
+                                    services.allocation_delete(acting_user=user, allocation=allocation)
+                            except ValidationError as exc:
+                                form.add_error(f"pool_{pool_id}_on", exc.messages)
+                    if form.errors or request.POST.get("validate"):
+                        raise _DryRun
+            except _DryRun:
+                pass
+            if not form.errors and not request.POST.get("validate"):
+                messages.success(request, f"Allocations of {tenant.name_path} saved.")
+                return redirect(f"{reverse('console:tenant', args=[tenant.pk])}?tab=resources")
+        if request.POST.get("validate"):
+            return _validation_response(request, form)
+    else:
+        form = forms.AllocationsForm(**form_kwargs)
+    return render(
+        request,
+        "tenants/allocations_form.html",
+        {"nav": "tenants", "form": form, "tenant": tenant, "parent": parent},
+    )
+
+
+@login_required
+def tenant_plan(request: HttpRequest, pk: int) -> HttpResponse:
+    tenant = selectors.tenant_get(user=request.user, pk=pk, action=Action.MANAGE)
+    form = forms.PlanChoiceForm(request.POST or None)
+    form.fields["plan"].queryset = selectors.plan_list(user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.tenant_apply_plan(
+                acting_user=request.user, tenant=tenant, plan=form.cleaned_data["plan"]
+            )
+        except ValidationError as exc:
+            forms.apply_service_errors(
+                form,
+                exc,
+                {key: "plan" for key in ("gpu", "cpu", "memory", "capacity", "max_capacity", "pool")},
+            )
+        else:
+            messages.success(request, f"Plan {form.cleaned_data['plan']} applied to {tenant.name_path}.")
+            return redirect(f"{reverse('console:tenant', args=[tenant.pk])}?tab=resources")
+    return render(request, "tenants/plan_form.html", {"nav": "tenants", "form": form, "tenant": tenant})
+
+
+@login_required
+@require_POST
+def tenant_state(request: HttpRequest, pk: int) -> HttpResponse:
+    tenant = selectors.tenant_get(user=request.user, pk=pk)
+    state = request.POST.get("state", "")
+    try:
+        tenant = services.tenant_set_state(acting_user=request.user, tenant=tenant, state=state)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, f"{tenant.name_path} and its sub-tenants are now {tenant.get_state_display().lower()}."
+        )
+    return redirect("console:tenant", tenant.pk)
+
+
+@login_required
+def tenant_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    tenant = selectors.tenant_get(user=request.user, pk=pk, action=Action.MANAGE)
+    impact = services.tenant_deletion_impact(tenant)
+    error = None
+    if request.method == "POST":
+        try:
+            services.tenant_delete(
+                acting_user=request.user, tenant=tenant, confirm=request.POST.get("confirm") == "yes"
+            )
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        else:
+            messages.success(request, f"Tenant {tenant.name_path} deleted.")
+            return (
+                redirect("console:tenant", tenant.parent_id)
+                if tenant.parent_id
+                else redirect("console:tenants")
+            )
+    return render(
+        request,
+        "tenants/tenant_delete.html",
+        {"nav": "tenants", "tenant": tenant, "impact": impact, "error": error},
+    )
+
+
+@login_required
+@require_POST
+def membership_add(request: HttpRequest, pk: int) -> HttpResponse:
+    tenant = selectors.tenant_get(user=request.user, pk=pk)
+    form = forms.MembershipForm(request.POST)
+    if form.is_valid():
+        person = User.objects.filter(username=form.cleaned_data["username"], is_active=True).first()
+        if person is None:
+            messages.error(request, f"There is no active user named {form.cleaned_data['username']}.")
+        else:
+            try:
+                services.membership_grant(
+                    acting_user=request.user, tenant=tenant, user=person, role=form.cleaned_data["role"]
+                )
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+            else:
+                messages.success(
+                    request,
+                    f"{person.get_username()} is now {form.cleaned_data['role']} of {tenant.name_path}.",
+                )
+    else:
+        messages.error(request, "Give a user name and a role.")
+    return redirect(f"{reverse('console:tenant', args=[tenant.pk])}?tab=members")
+
+
+@login_required
+@require_POST
+def membership_change(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = get_object_or_404(selectors.membership_list(user=request.user), pk=pk)
+    try:
+        services.membership_change_role(
+            acting_user=request.user, membership=membership, role=request.POST.get("role", "")
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            f"{membership.user.get_username()} is now {request.POST.get('role')} of {membership.tenant.name_path}.",
+        )
+    return redirect(f"{reverse('console:tenant', args=[membership.tenant_id])}?tab=members")
+
+
+@login_required
+@require_POST
+def membership_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = get_object_or_404(selectors.membership_list(user=request.user), pk=pk)
+    tenant_id = membership.tenant_id
+    services.membership_revoke(acting_user=request.user, membership=membership)
+    messages.success(request, f"{membership.user.get_username()} removed from {membership.tenant.name_path}.")
+    return redirect(f"{reverse('console:tenant', args=[tenant_id])}?tab=members")
+
+
+@login_required
+def user_create(request: HttpRequest) -> HttpResponse:
+    form = forms.UserCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            person = services.user_create(acting_user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            forms.apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"User {person.get_username()} created.")
+            return redirect("console:users")
+    return render(request, "tenants/user_form.html", {"nav": "users", "form": form, "title": "New user"})
+
+
+@login_required
+def user_password(request: HttpRequest, pk: int) -> HttpResponse:
+    person = get_object_or_404(selectors.user_list(user=request.user), pk=pk)
+    form = forms.PasswordResetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_update(
+                acting_user=request.user, user=person, password=form.cleaned_data["password"]
+            )
+        except ValidationError as exc:
+            forms.apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Password of {person.get_username()} reset.")
+            return redirect("console:users")
+    return render(
+        request,
+        "tenants/user_form.html",
+        {"nav": "users", "form": form, "title": f"Reset the password of {person.get_username()}"},
+    )

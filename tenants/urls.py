@@ -1,0 +1,27 @@
+from django.urls import path
+
+from tenants import views
+
+app_name = "console"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("tenants/", views.tenant_resources, name="tenants"),
+    path("tenants/new/", views.tenant_create, name="tenant_create"),
+    path("tenants/<int:pk>/", views.tenant_resources, name="tenant"),
+    path("tenants/<int:pk>/children/", views.tenant_tree_children, name="tenant_tree_children"),
+    path("tenants/<int:pk>/allocations/", views.tenant_allocations, name="tenant_allocations"),
+    path("tenants/<int:pk>/plan/", views.tenant_plan, name="tenant_plan"),
+    path("tenants/<int:pk>/state/", views.tenant_state, name="tenant_state"),
+    path("tenants/<int:pk>/delete/", views.tenant_delete, name="tenant_delete"),
+    path("tenants/<int:pk>/members/", views.membership_add, name="membership_add"),
+    path("memberships/<int:pk>/role/", views.membership_change, name="membership_change"),
+    path("memberships/<int:pk>/remove/", views.membership_remove, name="membership_remove"),
+    path("pools/", views.pools, name="pools"),
+    path("plans/", views.plans, name="plans"),
+    path("users/", views.users, name="users"),
+    path("users/new/", views.user_create, name="user_create"),
+    path("users/<int:pk>/password/", views.user_password, name="user_password"),
+    path("audit/", views.audit, name="audit"),
+    path("me/", views.my_access, name="my_access"),
+]

@@ -1,0 +1,121 @@
+"""Save screenshots of the console for the README: the tenant tree, a tenant's Resources tab and My
+access, from the demo data, in Debian's Chromium.
+
+    .venv/bin/python -m tests.browser.screenshots [docs/screenshots]
+
+Runs the console on a throw-away SQLite database, so it needs no PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CANOPY_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _manage(env: dict[str, str], *args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def main(out_dir: str = "docs/screenshots") -> None:
+    out = (ROOT / out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "portal.settings.local",
+            "DATABASE_URL": f"sqlite:///{tmp}/screenshots.sqlite3",
+            "DJANGO_DEBUG": "true",
+        }
+        env.pop("REDIS_URL", None)
+        _manage(env, "migrate", "--no-input", "-v", "0")
+        printed = _manage(env, "load_demo")
+        admin_password = re.search(r"Platform admin:\s+\S+ / (\S+)", printed).group(1)
+        user_password = re.search(r"Demo users:.* / (\S+)", printed).group(1)
+        port = _free_port()
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(f"{base}/accounts/login/", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                shots = [
+                    (
+                        "admin",
+                        admin_password,
+                        [
+                            ("tenant-tree.png", "department1", None),
+                            ("tenant-resources.png", "department1/dev2", "resources"),
+                            ("yarn-resources.png", "t1", "resources"),
+                        ],
+                    ),
+                    ("bob", user_password, [("my-access.png", None, None)]),
+                ]
+                for username, password, pages in shots:
+                    page = browser.new_page(viewport={"width": 1400, "height": 860}, base_url=base)
+                    page.goto("/accounts/login/")
+                    page.fill("#id_username", username)
+                    page.fill("#id_password", password)
+                    page.click("button[type=submit]")
+                    page.wait_for_load_state("networkidle")
+                    for name, tenant_path, tab in pages:
+                        if tenant_path:
+                            page.goto("/tenants/")
+                            # Walk down the tree as a person would: each click opens the next level.
+                            parts = tenant_path.split("/")
+                            for depth in range(1, len(parts) + 1):
+                                page.click(f"[data-tenant='{'/'.join(parts[:depth])}'] a >> nth=0")
+                                page.wait_for_load_state("networkidle")
+                            if tab:
+                                page.goto(page.url.split("?")[0] + f"?tab={tab}")
+                            page.wait_for_load_state("networkidle")
+                        page.screenshot(path=str(out / name))
+                        print(f"saved {out / name}")
+                    page.close()
+                browser.close()
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

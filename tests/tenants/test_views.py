@@ -1,0 +1,187 @@
+"""Console pages and fragments go through the same permission helper as the API: someone else's
+tenant is a 404, a refused write changes nothing."""
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from tenants import services
+from tenants.models import Allocation, AuditEvent, Membership, Tenant
+from tests.tenants.builders import GI, spec
+from tests.tenants.test_api_permissions import person, state_of_the_world
+
+PEOPLE = ["outsider", "dev2_admin", "dev1_viewer", "bob", "dev1_admin", "dept_admin", "platform"]
+SEES_DEV1 = {"dev1_viewer", "bob", "dev1_admin", "dept_admin", "platform"}
+MANAGES_DEV1 = {"dept_admin", "platform"}
+
+READ_PAGES = [
+    "/tenants/{dev1}/",
+    "/tenants/{dev1}/?tab=summary",
+    "/tenants/{dev1}/?tab=resources",
+    "/tenants/{dev1}/?tab=storage",
+    "/tenants/{dev1}/?tab=subtenants",
+    "/tenants/{dev1}/?tab=members",
+    "/tenants/{dev1}/?tab=audit",
+    "/tenants/{dev1}/?fragment=tree&q=dev",
+    "/tenants/{dev1}/children/",
+]
+MANAGE_PAGES = ["/tenants/{dev1}/allocations/", "/tenants/{dev1}/plan/", "/tenants/{dev1}/delete/"]
+
+
+def client_as(world, who: str) -> Client:
+    client = Client()
+    client.force_login(person(world, who))
+    return client
+
+
+@pytest.mark.parametrize("who", PEOPLE)
+@pytest.mark.parametrize("url", READ_PAGES + MANAGE_PAGES)
+def test_pages_and_fragments_follow_the_permission_helper(k8s_world, who, url):
+    w = k8s_world
+    response = client_as(w, who).get(
+        url.format(dev1=w.dev1.pk), HTTP_HX_REQUEST="true" if "tab=" in url else None
+    )
+    allowed = who in (MANAGES_DEV1 if url in MANAGE_PAGES else SEES_DEV1)
+    assert response.status_code == (200 if allowed else 404), response.content[:300]
+    if not allowed:
+        assert b"department1/dev1" not in response.content
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client, k8s_world):
+    for url in ("/", "/tenants/", f"/tenants/{k8s_world.dev1.pk}/", "/me/", "/pools/", "/audit/", "/users/"):
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), url
+
+
+def test_a_tab_request_from_htmx_returns_only_the_fragment(k8s_world):
+    w = k8s_world
+    client = client_as(w, "dept_admin")
+    fragment = client.get(f"/tenants/{w.dev2.pk}/?tab=resources", HTTP_HX_REQUEST="true").content.decode()
+    page = client.get(f"/tenants/{w.dev2.pk}/?tab=resources").content.decode()
+    assert "<html" not in fragment and "2 GPUs allocated" in fragment
+    assert "<html" in page and "2 GPUs allocated" in page
+
+
+def test_search_opens_the_path_to_each_match(k8s_world):
+    w = k8s_world
+    team = services.tenant_create(acting_user=w.admin, parent=w.dev1, name="team-x")
+    html = (
+        client_as(w, "platform")
+        .get("/tenants/?fragment=tree&q=team", HTTP_HX_REQUEST="true")
+        .content.decode()
+    )
+    assert "1 match for" in html
+    assert 'data-tenant="department1/dev1/team-x"' in html  # rendered, so every ancestor is open
+    assert f'href="/tenants/{team.pk}/"' in html
+
+
+@pytest.mark.parametrize("who", ["bob", "dev1_viewer", "dev1_admin"])
+def test_refused_writes_from_pages_change_nothing(k8s_world, who):
+    w = k8s_world
+    client = client_as(w, who)
+    before = state_of_the_world()
+    responses = [
+        client.post(f"/tenants/{w.dev1.pk}/state/", {"state": "suspended"}),
+        client.post(
+            f"/tenants/{w.dev1.pk}/allocations/", {f"pool_{w.pool.pk}_on": "on", f"pool_{w.pool.pk}_gpu": "3"}
+        ),
+        client.post(f"/tenants/{w.dev1.pk}/delete/", {"confirm": "yes"}),
+    ]
+    if who != "dev1_admin":
+        responses.append(
+            client.post(f"/tenants/{w.dev1.pk}/members/", {"username": "outsider", "role": "admin"})
+        )
+    assert all(r.status_code in (403, 404) for r in responses), [r.status_code for r in responses]
+    assert state_of_the_world() == before
+
+
+def test_creating_a_tenant_in_the_page_goes_through_the_service(k8s_world):
+    w = k8s_world
+    services.allocation_set(
+        acting_user=w.admin,
+        tenant=w.dev2,
+        spec=spec(w.pool, gpu=1, cpu_millicores=8000, memory_bytes=60 * GI),
+    )
+    client = client_as(w, "dept_admin")
+    form = {
+        "parent": w.department1.pk,
+        "name": "dev3",
+        "is_leaf": "true",
+        f"pool_{w.pool.pk}_on": "on",
+        f"pool_{w.pool.pk}_gpu": "2",
+        f"pool_{w.pool.pk}_cpu": "2",
+        f"pool_{w.pool.pk}_memory": "8Gi",
+    }
+    refused = client.post("/tenants/new/", form)
+    assert refused.status_code == 200
+    assert "at most 1 GPU is left" in refused.content.decode()
+    assert not Tenant.objects.filter(name="dev3").exists()
+
+    checked = client.post(
+        "/tenants/new/", {**form, f"pool_{w.pool.pk}_gpu": "1", "validate": "1"}, HTTP_HX_REQUEST="true"
+    )
+    assert checked.status_code == 200 and 'hx-swap-oob="true"' in checked.content.decode()
+    assert not Tenant.objects.filter(name="dev3").exists(), "validating must not create anything"
+
+    created = client.post("/tenants/new/", {**form, f"pool_{w.pool.pk}_gpu": "1"})
+    tenant = Tenant.objects.get(name_path="department1/dev3")
+    assert created.status_code == 302 and created["Location"] == f"/tenants/{tenant.pk}/"
+    allocation = Allocation.objects.get(tenant=tenant)
+    assert (allocation.gpu, allocation.cpu_millicores, allocation.memory_bytes) == (1, 2000, 8 * GI)
+    assert tenant.leaf and AuditEvent.objects.filter(action="TENANT_CREATED", tenant=tenant).exists()
+
+
+def test_deleting_from_the_page_asks_for_confirmation(k8s_world):
+    w = k8s_world
+    client = client_as(w, "platform")
+    page = client.get(f"/tenants/{w.department1.pk}/delete/").content.decode()
+    assert "department1/dev1" in page and "membership" in page
+    refused = client.post(f"/tenants/{w.department1.pk}/delete/")
+    assert refused.status_code == 200 and Tenant.objects.filter(pk=w.department1.pk).exists()
+    done = client.post(f"/tenants/{w.department1.pk}/delete/", {"confirm": "yes"})
+    assert done.status_code == 302 and not Tenant.objects.filter(name_path__startswith="department1").exists()
+
+
+def test_members_tab_adds_changes_and_removes(k8s_world):
+    w = k8s_world
+    client = client_as(w, "dev1_admin")
+    client.post(f"/tenants/{w.dev1.pk}/members/", {"username": "outsider", "role": "viewer"})
+    membership = Membership.objects.get(tenant=w.dev1, user=w.people.outsider)
+    assert membership.role == "viewer"
+    client.post(f"/memberships/{membership.pk}/role/", {"role": "member"})
+    assert Membership.objects.get(pk=membership.pk).role == "member"
+    client.post(f"/memberships/{membership.pk}/remove/")
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+
+
+def _bulk_children(parent: Tenant, count: int) -> None:
+    rows = [
+        Tenant(
+            name=f"c{i}",
+            name_path=f"{parent.name_path}/c{i}",
+            depth=parent.depth + 1,
+            path=Tenant._get_path(parent.path, parent.depth + 1, i),
+        )
+        for i in range(1, count + 1)
+    ]
+    Tenant.objects.bulk_create(rows)
+    Tenant.objects.filter(pk=parent.pk).update(numchild=count)
+
+
+@pytest.mark.parametrize("tab", ["summary", "resources", "subtenants"])
+def test_the_tenant_page_costs_the_same_queries_for_10_as_for_1000_sub_tenants(platform_admin, tab):
+    small = services.tenant_create(acting_user=platform_admin, parent=None, name="small")
+    large = services.tenant_create(acting_user=platform_admin, parent=None, name="large")
+    _bulk_children(small, 10)
+    _bulk_children(large, 1000)
+    client = Client()
+    client.force_login(platform_admin)
+    counts = []
+    for tenant in (small, large):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(f"/tenants/{tenant.pk}/?tab={tab}")
+        assert response.status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+    assert counts[1] <= 15, counts
