@@ -426,42 +426,37 @@ class MembershipAdmin(ServiceAdmin):
         services.membership_revoke(acting_user=request.user, membership=obj)
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows shown for reference only: written by the services as part of something else."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "actor_name", "action", "tenant_path", "target_repr"]
     list_filter = ["action", "target_type"]
     search_fields = ["actor_name", "tenant_path", "target_repr"]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(VolumeAttachment)
-class VolumeAttachmentAdmin(admin.ModelAdmin):
+class VolumeAttachmentAdmin(ReadOnlyAdmin):
     """Attachments are part of their volume; change them on the volume."""
 
     list_display = ["claim_name", "volume", "tenant"]
     search_fields = ["claim_name", "tenant__name_path"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(QuotaPlanAllocation)
-class QuotaPlanAllocationAdmin(VolumeAttachmentAdmin):
+class QuotaPlanAllocationAdmin(ReadOnlyAdmin):
     """Part of a plan; edited through /api/v1/plans/."""
 
     list_display = ["plan", "pool", "gpu", "cpu_millicores", "memory_bytes", "capacity_percent"]
@@ -469,7 +464,7 @@ class QuotaPlanAllocationAdmin(VolumeAttachmentAdmin):
 
 
 @admin.register(QuotaPlanStorage)
-class QuotaPlanStorageAdmin(VolumeAttachmentAdmin):
+class QuotaPlanStorageAdmin(ReadOnlyAdmin):
     """Part of a plan; edited through /api/v1/plans/."""
 
     list_display = ["plan", "cluster", "space_quota_bytes", "file_quota"]

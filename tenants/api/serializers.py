@@ -35,6 +35,20 @@ def _user(serializer: serializers.BaseSerializer) -> Any:
 
 
 @extend_schema_field(OpenApiTypes.INT)
+class FixedAfterCreateMixin:
+    """Fields named in `fixed_after_create` are writable when creating and read-only afterwards
+    (a tenant's pool, a cluster's kind: changing them means a new object)."""
+
+    fixed_after_create: tuple[str, ...] = ()
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()  # type: ignore[misc]
+        if self.instance is not None and not isinstance(self.instance, list):  # type: ignore[attr-defined]
+            for name in self.fixed_after_create:
+                fields[name].read_only = True
+        return fields
+
+
 class RestrictedRelatedField(serializers.PrimaryKeyRelatedField):
     """A foreign key whose choices are what the requesting user can see (others do not exist)."""
 
@@ -100,18 +114,13 @@ def _storage_specs(rows: list[dict[str, Any]]) -> list[services.StorageSpec]:
 # Clusters and pools
 
 
-class ClusterSerializer(serializers.ModelSerializer):
+class ClusterSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
     class Meta:
         model = Cluster
         fields = ["id", "name", "kind", "description", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
 
-    def get_fields(self) -> dict[str, Any]:
-        fields = super().get_fields()
-        if self.instance is not None and not isinstance(self.instance, list):
-            fields["name"].read_only = True
-            fields["kind"].read_only = True
-        return fields
+    fixed_after_create = ("name", "kind")
 
     def create(self, validated_data: dict[str, Any]) -> Cluster:
         return services.cluster_create(acting_user=_user(self), **validated_data)
@@ -131,7 +140,7 @@ class PoolFreeSerializer(serializers.Serializer):
     capacity = serializers.DecimalField(max_digits=5, decimal_places=2)
 
 
-class PoolSerializer(serializers.ModelSerializer):
+class PoolSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
     cluster = _cluster_field()
     cluster_name = serializers.CharField(source="cluster.name", read_only=True)
     kind = serializers.CharField(source="cluster.kind", read_only=True)
@@ -167,12 +176,7 @@ class PoolSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["created_at", "updated_at"]
 
-    def get_fields(self) -> dict[str, Any]:
-        fields = super().get_fields()
-        if self.instance is not None and not isinstance(self.instance, list):
-            fields["cluster"].read_only = True
-            fields["name"].read_only = True
-        return fields
+    fixed_after_create = ("cluster", "name")
 
     @extend_schema_field(PoolFreeSerializer)
     def get_allocated(self, pool: ResourcePool) -> dict[str, Any] | None:
@@ -363,7 +367,7 @@ class DeletionImpactSerializer(serializers.Serializer):
 # Allocations
 
 
-class AllocationSerializer(AmountsSerializer, serializers.ModelSerializer):
+class AllocationSerializer(FixedAfterCreateMixin, AmountsSerializer, serializers.ModelSerializer):
     tenant = _tenant_field()
     tenant_path = serializers.CharField(source="tenant.name_path", read_only=True)
     pool = _pool_field()
@@ -389,12 +393,7 @@ class AllocationSerializer(AmountsSerializer, serializers.ModelSerializer):
         ]
         read_only_fields = ["created_at", "updated_at"]
 
-    def get_fields(self) -> dict[str, Any]:
-        fields = super().get_fields()
-        if self.instance is not None and not isinstance(self.instance, list):
-            fields["tenant"].read_only = True
-            fields["pool"].read_only = True
-        return fields
+    fixed_after_create = ("tenant", "pool")
 
     def create(self, validated_data: dict[str, Any]) -> Allocation:
         tenant = validated_data.pop("tenant")
@@ -416,7 +415,7 @@ class AllocationSerializer(AmountsSerializer, serializers.ModelSerializer):
 # Storage
 
 
-class StorageSerializer(serializers.ModelSerializer):
+class StorageSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
     tenant = _tenant_field()
     tenant_path = serializers.CharField(source="tenant.name_path", read_only=True)
     cluster = _cluster_field()
@@ -441,12 +440,7 @@ class StorageSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["created_at", "updated_at"]
 
-    def get_fields(self) -> dict[str, Any]:
-        fields = super().get_fields()
-        if self.instance is not None and not isinstance(self.instance, list):
-            for name in ("tenant", "cluster", "path"):
-                fields[name].read_only = True
-        return fields
+    fixed_after_create = ("tenant", "cluster", "path")
 
     def create(self, validated_data: dict[str, Any]) -> StorageDirectory:
         tenant = validated_data.pop("tenant")
@@ -555,7 +549,7 @@ class PlanStorageSerializer(serializers.Serializer):
     file_quota = QuantityField(resource=FILES, required=False, default=None)
 
 
-class PlanSerializer(serializers.ModelSerializer):
+class PlanSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
     allocations = PlanAllocationSerializer(many=True, required=False)
     storage = PlanStorageSerializer(many=True, required=False)
 
@@ -564,11 +558,7 @@ class PlanSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "description", "allocations", "storage", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
 
-    def get_fields(self) -> dict[str, Any]:
-        fields = super().get_fields()
-        if self.instance is not None and not isinstance(self.instance, list):
-            fields["name"].read_only = True
-        return fields
+    fixed_after_create = ("name",)
 
     def create(self, validated_data: dict[str, Any]) -> QuotaPlan:
         return services.plan_create(
@@ -595,7 +585,7 @@ class PlanSerializer(serializers.ModelSerializer):
 # Memberships and users
 
 
-class MembershipSerializer(serializers.ModelSerializer):
+class MembershipSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
     tenant = _tenant_field()
     tenant_path = serializers.CharField(source="tenant.name_path", read_only=True)
     user = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True))
@@ -605,12 +595,7 @@ class MembershipSerializer(serializers.ModelSerializer):
         fields = ["id", "tenant", "tenant_path", "user", "role", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
 
-    def get_fields(self) -> dict[str, Any]:
-        fields = super().get_fields()
-        if self.instance is not None and not isinstance(self.instance, list):
-            fields["tenant"].read_only = True
-            fields["user"].read_only = True
-        return fields
+    fixed_after_create = ("tenant", "user")
 
     def create(self, validated_data: dict[str, Any]) -> Membership:
         return services.membership_grant(acting_user=_user(self), **validated_data)
