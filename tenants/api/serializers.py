@@ -34,7 +34,6 @@ def _user(serializer: serializers.BaseSerializer) -> Any:
     return serializer.context["request"].user
 
 
-@extend_schema_field(OpenApiTypes.INT)
 class FixedAfterCreateMixin:
     """Fields named in `fixed_after_create` are writable when creating and read-only afterwards
     (a tenant's pool, a cluster's kind: changing them means a new object)."""
@@ -49,6 +48,7 @@ class FixedAfterCreateMixin:
         return fields
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class RestrictedRelatedField(serializers.PrimaryKeyRelatedField):
     """A foreign key whose choices are what the requesting user can see (others do not exist)."""
 
