@@ -124,7 +124,70 @@ class PoolFieldsMixin:
         return name if name in form.fields else f"pool_{pool.pk}_on"
 
 
-class TenantCreateForm(PoolFieldsMixin, forms.Form):
+class StorageFieldsMixin:
+    """One fieldset per Hadoop cluster: an HDFS directory with a space quota (quantity, e.g. 10Ti)
+    and a file quota; empty means unlimited."""
+
+    hadoop_clusters: list[Cluster]
+    fields: dict[str, forms.Field]
+    cleaned_data: dict[str, Any]
+
+    def add_storage_fields(self, clusters: list[Cluster], current: dict[int, Any] | None = None) -> None:
+        self.hadoop_clusters = clusters
+        current = current or {}
+        for cluster in clusters:
+            entry = current.get(cluster.pk)
+            self.fields[f"hdfs_{cluster.pk}_on"] = forms.BooleanField(
+                required=False, label=f"HDFS directory on {cluster}", initial=entry is not None
+            )
+            space = _quantity_field("memory", "e.g. 10Ti; empty: unlimited")
+            space.label = "Space quota"
+            space.initial = quantities.format_memory(entry.space_quota_bytes) if entry else None
+            self.fields[f"hdfs_{cluster.pk}_space"] = space
+            self.fields[f"hdfs_{cluster.pk}_files"] = forms.IntegerField(
+                required=False,
+                min_value=0,
+                max_value=quantities.MAX_BIGINT,
+                label="File quota",
+                help_text="Files and directories; empty: unlimited",
+                initial=entry.file_quota if entry else None,
+            )
+
+    def storage_fieldsets(self) -> list[dict[str, Any]]:
+        form: forms.Form = self  # type: ignore[assignment]
+        return [
+            {
+                "cluster": c,
+                "toggle": form[f"hdfs_{c.pk}_on"],
+                "fields": [form[f"hdfs_{c.pk}_space"], form[f"hdfs_{c.pk}_files"]],
+            }
+            for c in self.hadoop_clusters
+        ]
+
+    def storage_specs(self) -> list[services.StorageSpec]:
+        form: forms.Form = self  # type: ignore[assignment]
+        specs = []
+        for cluster in self.hadoop_clusters:
+            if not self.cleaned_data.get(f"hdfs_{cluster.pk}_on"):
+                continue
+            raw = (self.cleaned_data.get(f"hdfs_{cluster.pk}_space") or "").strip()
+            space = None
+            if not quantities.is_unlimited(raw):
+                try:
+                    space = quantities.parse_memory_bytes(raw)
+                except quantities.QuantityError as exc:
+                    form.add_error(f"hdfs_{cluster.pk}_space", str(exc))
+            specs.append(
+                services.StorageSpec(
+                    cluster=cluster,
+                    space_quota_bytes=space,
+                    file_quota=self.cleaned_data.get(f"hdfs_{cluster.pk}_files"),
+                )
+            )
+        return specs
+
+
+class TenantCreateForm(StorageFieldsMixin, PoolFieldsMixin, forms.Form):
     parent = forms.ModelChoiceField(
         queryset=Tenant.objects.none(), required=False, empty_label="— level-1 tenant —"
     )
@@ -169,50 +232,7 @@ class TenantCreateForm(PoolFieldsMixin, forms.Form):
         if not level1_allowed:
             self.fields["parent"].empty_label = None
         self.add_pool_fields(pools, hints)
-        self.hadoop_clusters = hadoop_clusters
-        for cluster in hadoop_clusters:
-            self.fields[f"hdfs_{cluster.pk}_on"] = forms.BooleanField(
-                required=False, label=f"HDFS directory on {cluster}"
-            )
-            self.fields[f"hdfs_{cluster.pk}_space"] = _quantity_field("memory", "e.g. 10Ti; empty: unlimited")
-            self.fields[f"hdfs_{cluster.pk}_space"].label = "Space quota"
-            self.fields[f"hdfs_{cluster.pk}_files"] = forms.IntegerField(
-                required=False,
-                min_value=0,
-                label="File quota",
-                help_text="Files and directories; empty: unlimited",
-            )
-
-    def storage_fieldsets(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "cluster": c,
-                "toggle": self[f"hdfs_{c.pk}_on"],
-                "fields": [self[f"hdfs_{c.pk}_space"], self[f"hdfs_{c.pk}_files"]],
-            }
-            for c in self.hadoop_clusters
-        ]
-
-    def storage_specs(self) -> list[services.StorageSpec]:
-        specs = []
-        for cluster in self.hadoop_clusters:
-            if not self.cleaned_data.get(f"hdfs_{cluster.pk}_on"):
-                continue
-            raw = (self.cleaned_data.get(f"hdfs_{cluster.pk}_space") or "").strip()
-            space = None
-            if not quantities.is_unlimited(raw):
-                try:
-                    space = quantities.parse_memory_bytes(raw)
-                except quantities.QuantityError as exc:
-                    self.add_error(f"hdfs_{cluster.pk}_space", str(exc))
-            specs.append(
-                services.StorageSpec(
-                    cluster=cluster,
-                    space_quota_bytes=space,
-                    file_quota=self.cleaned_data.get(f"hdfs_{cluster.pk}_files"),
-                )
-            )
-        return specs
+        self.add_storage_fields(hadoop_clusters)
 
 
 class AllocationsForm(PoolFieldsMixin, forms.Form):
@@ -226,6 +246,33 @@ class AllocationsForm(PoolFieldsMixin, forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.add_pool_fields(pools, hints, current)
+
+
+class PlanForm(StorageFieldsMixin, PoolFieldsMixin, forms.Form):
+    """A quota plan: the same per-pool amounts and HDFS quotas a tenant form takes."""
+
+    name = forms.CharField(
+        max_length=63, help_text="e.g. gpu-small", widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    description = forms.CharField(required=False, max_length=500)
+
+    def __init__(
+        self,
+        *args: Any,
+        pools: list[ResourcePool],
+        hadoop_clusters: list[Cluster],
+        plan: QuotaPlan | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        allocations = {row.pool_id: row for row in plan.allocations.all()} if plan else {}
+        storage = {row.cluster_id: row for row in plan.storage.all()} if plan else {}
+        self.add_pool_fields(pools, {}, allocations)
+        self.add_storage_fields(hadoop_clusters, storage)
+        if plan is not None:
+            self.fields["name"].initial = plan.name
+            self.fields["name"].disabled = True
+            self.fields["description"].initial = plan.description
 
 
 class PlanChoiceForm(forms.Form):

@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -623,3 +623,41 @@ def user_password(request: HttpRequest, pk: int) -> HttpResponse:
         "tenants/user_form.html",
         {"nav": "users", "form": form, "title": f"Reset the password of {person.get_username()}"},
     )
+
+
+@login_required
+def plan_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Create or change a quota plan (platform admins). Tenants made from it keep their copy."""
+    if not is_platform_admin(request.user):
+        raise PermissionDenied("Only platform admins edit plans.")
+    plan = get_object_or_404(selectors.plan_list(user=request.user), pk=pk) if pk is not None else None
+    pools = list(selectors.pool_list(user=request.user))
+    hadoop = list(selectors.cluster_list(user=request.user).filter(kind=Cluster.Kind.YARN))
+    form = forms.PlanForm(request.POST or None, pools=pools, hadoop_clusters=hadoop, plan=plan)
+    if request.method == "POST" and form.is_valid():
+        allocations = form.clean_pool_fields()
+        storage = form.storage_specs()
+        if not form.errors:
+            try:
+                if plan is None:
+                    plan = services.plan_create(
+                        acting_user=request.user,
+                        name=form.cleaned_data["name"],
+                        description=form.cleaned_data["description"],
+                        allocations=allocations,
+                        storage=storage,
+                    )
+                else:
+                    services.plan_update(
+                        acting_user=request.user,
+                        plan=plan,
+                        description=form.cleaned_data["description"],
+                        allocations=allocations,
+                        storage=storage,
+                    )
+            except ValidationError as exc:
+                forms.apply_service_errors(form, exc)
+            else:
+                messages.success(request, f"Plan {plan.name} saved.")
+                return redirect("console:plans")
+    return render(request, "tenants/plan_edit.html", {"nav": "plans", "form": form, "plan": plan})

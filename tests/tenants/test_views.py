@@ -7,7 +7,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from tenants import services
-from tenants.models import Allocation, AuditEvent, Membership, Tenant
+from tenants.models import Allocation, AuditEvent, Membership, QuotaPlan, Tenant
 from tests.tenants.builders import GI, spec
 from tests.tenants.test_api_permissions import person, state_of_the_world
 
@@ -185,3 +185,36 @@ def test_the_tenant_page_costs_the_same_queries_for_10_as_for_1000_sub_tenants(p
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
     assert counts[1] <= 15, counts
+
+
+def test_platform_admins_write_plans_in_the_console_and_tenants_keep_their_copy(k8s_world):
+    w = k8s_world
+    client = client_as(w, "platform")
+    response = client.post(
+        "/plans/new/",
+        {
+            "name": "gpu-small",
+            "description": "1 GPU",
+            f"pool_{w.pool.pk}_on": "on",
+            f"pool_{w.pool.pk}_gpu": "1",
+        },
+    )
+    assert response.status_code == 302
+    plan = QuotaPlan.objects.get(name="gpu-small")
+    assert plan.allocations.get().gpu == 1 and plan.allocations.get().cpu_millicores is None
+    services.tenant_delete(acting_user=w.admin, tenant=w.dev2, confirm=True)
+    tenant = services.tenant_create(acting_user=w.admin, parent=w.department1, name="dev3", plan=plan)
+
+    bad = client.post(
+        f"/plans/{plan.pk}/",
+        {"description": "x", f"pool_{w.pool.pk}_on": "on", f"pool_{w.pool.pk}_gpu": "1.5"},
+    )
+    assert bad.status_code == 200 and "GPUs are counted in whole units" in bad.content.decode()
+    client.post(
+        f"/plans/{plan.pk}/",
+        {"description": "2 GPUs now", f"pool_{w.pool.pk}_on": "on", f"pool_{w.pool.pk}_gpu": "2"},
+    )
+    assert QuotaPlan.objects.get(pk=plan.pk).allocations.get().gpu == 2
+    assert Allocation.objects.get(tenant=tenant).gpu == 1
+
+    assert client_as(w, "dept_admin").get("/plans/new/").status_code == 403
