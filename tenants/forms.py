@@ -284,6 +284,12 @@ class MembershipForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices)
 
 
+class GrantForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    tenant = forms.CharField(max_length=Tenant.NAME_PATH_MAX, help_text="Its path, e.g. department1/dev1")
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
+
+
 class UserCreateForm(forms.Form):
     username = forms.CharField(max_length=150)
     email = forms.EmailField(required=False)

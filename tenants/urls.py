@@ -23,6 +23,7 @@ urlpatterns = [
     path("plans/<int:pk>/", views.plan_edit, name="plan_edit"),
     path("users/", views.users, name="users"),
     path("users/new/", views.user_create, name="user_create"),
+    path("users/grant/", views.user_grant, name="user_grant"),
     path("users/<int:pk>/password/", views.user_password, name="user_password"),
     path("audit/", views.audit, name="audit"),
     path("me/", views.my_access, name="my_access"),

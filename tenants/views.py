@@ -298,6 +298,8 @@ def users(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "query": query,
             "is_platform_admin": is_platform_admin(request.user),
+            "can_grant": selectors.tenant_list(user=request.user, action=Action.ADMINISTER).exists(),
+            "roles": Membership.Role.choices,
         },
     )
 
@@ -661,3 +663,33 @@ def plan_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                 messages.success(request, f"Plan {plan.name} saved.")
                 return redirect("console:plans")
     return render(request, "tenants/plan_edit.html", {"nav": "plans", "form": form, "plan": plan})
+
+
+@login_required
+@require_POST
+def user_grant(request: HttpRequest) -> HttpResponse:
+    """Give a user a role on a tenant named by its path, from the Users page. Platform admins grant
+    anywhere; tenant admins within their subtrees (the service checks)."""
+    form = forms.GrantForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a user name, a tenant path and a role.")
+        return redirect("console:users")
+    data = form.cleaned_data
+    tenant = (
+        selectors.tenant_list(user=request.user, action=Action.ADMINISTER)
+        .filter(name_path=data["tenant"].strip("/"))
+        .first()
+    )
+    person = User.objects.filter(username=data["username"], is_active=True).first()
+    if tenant is None:
+        messages.error(request, f"You administer no tenant with the path {data['tenant']}.")
+    elif person is None:
+        messages.error(request, f"There is no active user named {data['username']}.")
+    else:
+        try:
+            services.membership_grant(acting_user=request.user, tenant=tenant, user=person, role=data["role"])
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"{person.get_username()} is now {data['role']} of {tenant.name_path}.")
+    return redirect(f"{reverse('console:users')}?q={data['username']}")

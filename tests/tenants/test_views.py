@@ -218,3 +218,19 @@ def test_platform_admins_write_plans_in_the_console_and_tenants_keep_their_copy(
     assert Allocation.objects.get(tenant=tenant).gpu == 1
 
     assert client_as(w, "dept_admin").get("/plans/new/").status_code == 403
+
+
+def test_roles_are_granted_from_the_users_page_within_what_one_administers(k8s_world):
+    w = k8s_world
+    dept = client_as(w, "dept_admin")
+    assert 'id="grant-role"' in dept.get("/users/").content.decode()
+    dept.post("/users/grant/", {"username": "outsider", "tenant": "department1/dev2", "role": "viewer"})
+    assert Membership.objects.filter(user=w.people.outsider, tenant=w.dev2, role="viewer").exists()
+
+    before = state_of_the_world()
+    refused = client_as(w, "dev1_admin").post(
+        "/users/grant/", {"username": "outsider", "tenant": "department1/dev2", "role": "admin"}, follow=True
+    )
+    assert "You administer no tenant with the path department1/dev2" in refused.content.decode()
+    assert state_of_the_world() == before
+    assert 'id="grant-role"' not in client_as(w, "bob").get("/users/").content.decode()
