@@ -1,0 +1,26 @@
+"""Provisioning's part of /api/v1/ (included from portal/urls.py beside tenants.api.urls)."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from provisioning.api import views
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("kubernetes-connections", views.ConnectionViewSet, basename="kubernetes-connection")
+
+urlpatterns = [
+    path("tenants/<int:pk>/provisioning/", views.TenantStatusView.as_view(), name="tenant-provisioning"),
+    path(
+        "tenants/<int:pk>/provisioning/push/", views.TenantPushView.as_view(), name="tenant-provisioning-push"
+    ),
+    path(
+        "tenants/<int:pk>/provisioning/preview/",
+        views.TenantPreviewView.as_view(),
+        name="tenant-provisioning-preview",
+    ),
+    path("tenants/<int:pk>/kubeconfig/", views.KubeconfigView.as_view(), name="tenant-kubeconfig"),
+    path("provisioning/statuses/", views.StatusListView.as_view(), name="provisioning-statuses"),
+    path("provisioning/manifests/", views.ManifestExportView.as_view(), name="provisioning-manifests"),
+    path("", include(router.urls)),
+]

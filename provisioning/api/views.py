@@ -1,0 +1,216 @@
+"""Provisioning endpoints: thin views over `provisioning.services` and the selectors.
+
+Tenants are found with `tenants.selectors.tenant_get` (a tenant the caller cannot see is a 404),
+and each service checks the action it needs (`use` for a kubeconfig, `administer` for previews,
+pushes and exports) through `tenants.permissions`.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Any
+
+import django_filters
+from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from provisioning import selectors, services
+from provisioning.api import serializers as s
+from provisioning.models import ClusterSyncStatus
+from tenants import selectors as tenant_selectors
+from tenants import services as tenant_services
+from tenants.api.serializers import AllocationInputSerializer
+from tenants.models import Cluster, Tenant
+from tenants.permissions import Action, is_platform_admin
+
+CLUSTER_PARAMETER = OpenApiParameter("cluster", int, description="A Kubernetes cluster's id.")
+
+
+class NotOnCluster(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "not_provisioned"
+
+
+def _tenant(request: Request, pk: int) -> Tenant:
+    return tenant_selectors.tenant_get(user=request.user, pk=pk)
+
+
+def _cluster(request: Request, required: bool = False) -> Cluster | None:
+    raw = request.query_params.get("cluster")
+    if not raw:
+        if required:
+            raise ValidationError({"cluster": ["Name the cluster: ?cluster=<id>."]})
+        return None
+    cluster = tenant_selectors.cluster_list(user=request.user).filter(pk=raw if raw.isdigit() else 0).first()
+    if cluster is None:
+        raise ValidationError({"cluster": [f"No cluster with id {raw}."]})
+    return cluster
+
+
+@extend_schema(responses=s.SyncStatusSerializer(many=True))
+class TenantStatusView(APIView):
+    """How the tenant stands on each Kubernetes cluster: pending, applying, synced, failed (with the
+    API server's message) or drifted, and when it last synced."""
+
+    def get(self, request: Request, pk: int) -> Response:
+        tenant = _tenant(request, pk)
+        rows = selectors.status_list(user=request.user).filter(sync__tenant_id=tenant.pk)
+        return Response(s.SyncStatusSerializer(rows, many=True).data)
+
+
+@extend_schema(request=None, responses={202: s.PushSerializer})
+class TenantPushView(APIView):
+    """Push the tenant again now (e.g. after fixing what made a push fail). Tenant admins."""
+
+    def post(self, request: Request, pk: int) -> Response:
+        tenant = _tenant(request, pk)
+        queued = services.tenant_push_request(acting_user=request.user, tenant=tenant)
+        return Response({"tenants": queued}, status=status.HTTP_202_ACCEPTED)
+
+
+class TenantPreviewView(APIView):
+    """What a push would do on each cluster: objects to create, change (with the fields) and
+    delete. GET: the tenant as it is now. POST an allocation: what setting it would do, before it
+    is set (nothing is saved)."""
+
+    @extend_schema(parameters=[CLUSTER_PARAMETER], responses=s.PreviewSerializer(many=True))
+    def get(self, request: Request, pk: int) -> Response:
+        tenant = _tenant(request, pk)
+        previews = services.tenant_preview(acting_user=request.user, tenant=tenant, cluster=_cluster(request))
+        return Response(s.PreviewSerializer(previews, many=True).data)
+
+    @extend_schema(request=AllocationInputSerializer, responses=s.PreviewSerializer(many=True))
+    def post(self, request: Request, pk: int) -> Response:
+        tenant = _tenant(request, pk)
+        body = AllocationInputSerializer(data=request.data, context={"request": request})
+        body.is_valid(raise_exception=True)
+        spec = tenant_services.AllocationSpec(**body.validated_data)
+        previews = services.allocation_preview(acting_user=request.user, tenant=tenant, spec=spec)
+        return Response(s.PreviewSerializer(previews, many=True).data)
+
+
+@extend_schema(
+    parameters=[CLUSTER_PARAMETER],
+    responses={
+        (200, "application/yaml"): OpenApiResponse(OpenApiTypes.STR, description="A kubeconfig file."),
+        409: OpenApiResponse(description="The tenant is not (yet) on that cluster."),
+    },
+)
+class KubeconfigView(APIView):
+    """A kubeconfig for your ServiceAccount in the tenant's namespace, with a token minted now (it
+    expires; download again then). Members and admins of the tenant."""
+
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        tenant = _tenant(request, pk)
+        cluster = _cluster(request, required=True)
+        assert cluster is not None
+        try:
+            issued = services.kubeconfig_issue(acting_user=request.user, tenant=tenant, cluster=cluster)
+        except services.NotProvisioned as error:
+            raise NotOnCluster(str(error)) from error
+        return kubeconfig_response(issued)
+
+
+def kubeconfig_response(issued: services.IssuedKubeconfig) -> HttpResponse:
+    response = HttpResponse(issued.content, content_type="application/yaml")
+    response["Content-Disposition"] = f'attachment; filename="{issued.filename}"'
+    response["Cache-Control"] = "no-store"  # it holds a token
+    response["X-Token-Expires-At"] = issued.expires_at.isoformat()
+    return response
+
+
+class StatusFilter(django_filters.FilterSet):
+    tenant = django_filters.NumberFilter(field_name="sync__tenant_id")
+    namespace = django_filters.CharFilter(field_name="sync__namespace")
+
+    class Meta:
+        model = ClusterSyncStatus
+        fields = ["tenant", "cluster", "state", "namespace"]
+
+
+class StatusListView(generics.ListAPIView):
+    """Every tenant's state on every cluster, for the tenants you can see."""
+
+    serializer_class = s.SyncStatusSerializer
+    filterset_class = StatusFilter
+
+    def get_queryset(self) -> Any:
+        return selectors.status_list(user=self.request.user)
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("tenant", int, description="One tenant; default: every tenant you administer."),
+        CLUSTER_PARAMETER,
+    ],
+    responses={
+        (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="A folder per tenant.")
+    },
+)
+class ManifestExportView(APIView):
+    """The desired manifests as YAML files in a zip: `<cluster>/<namespace>/NN-<kind>-<name>.yaml`,
+    ready for a GitOps repository. Tenant admins get their subtrees, platform admins everything."""
+
+    def get(self, request: Request) -> HttpResponse:
+        raw = request.query_params.get("tenant")
+        if raw:
+            tenant = tenant_selectors.tenant_get(user=request.user, pk=raw)
+            tenant_services.require(request.user, Action.ADMINISTER, tenant)
+            tenants = [tenant]
+        else:
+            tenants = list(tenant_selectors.tenant_list(user=request.user, action=Action.ADMINISTER))
+        files = services.manifests_render(tenants=tenants, cluster=_cluster(request))
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path, text in sorted(files.items()):
+                archive.writestr(path, text)
+        response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="canopy-manifests-{stamp}.zip"'
+        return response
+
+
+class IsPlatformAdmin(BasePermission):
+    message = "Only platform admins may see or change cluster connections."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return is_platform_admin(request.user)
+
+
+class ConnectionViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    """How Canopy reaches each Kubernetes cluster (platform admins). Saving one pushes every tenant
+    on the cluster; `test` asks the API server for its version."""
+
+    serializer_class = s.ConnectionSerializer
+    permission_classes = [IsPlatformAdmin]
+    lookup_field = "cluster"
+
+    def get_queryset(self) -> Any:
+        return selectors.connection_list(user=self.request.user)
+
+    def perform_destroy(self, instance: Any) -> None:
+        services.connection_delete(acting_user=self.request.user, cluster=instance.cluster)
+
+    @extend_schema(request=None, responses=s.ConnectionCheckSerializer)
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, cluster: str | None = None) -> Response:
+        connection = self.get_object()
+        check = services.connection_test(acting_user=request.user, cluster=connection.cluster)
+        return Response(s.ConnectionCheckSerializer(check).data)

@@ -1,0 +1,401 @@
+"""The small interface every provisioning backend implements, its result types and our exceptions.
+
+A backend knows how to read, apply and delete manifests somewhere (a Kubernetes API server, a
+folder of YAML files). Everything above that is shared and lives here: comparing desired objects
+with live ones (`diff_object`), planning what to create, change and delete for one tenant
+(`Backend.plan`) and carrying the plan out (`Backend.execute`).
+
+Backends never touch the ORM or the request: they get plain values and dicts, and translate their
+client's errors into `BackendError`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+from kubernetes.utils.quantity import parse_quantity
+
+from provisioning.desired.kubernetes import (
+    KIND_ORDER,
+    LABEL_PREFIX,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    TENANT_ID_LABEL,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Exceptions
+
+
+class BackendError(Exception):
+    """A backend could not do what was asked. `message` is shown to people as it is (for a
+    Kubernetes API server, its own message); `transient` errors are worth retrying soon."""
+
+    def __init__(self, message: str, *, status: int | None = None, transient: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.transient = transient
+
+
+class NotSupported(BackendError):
+    """The backend cannot do this at all (e.g. mint a token into a folder of files)."""
+
+
+class ObjectMissing(BackendError):
+    """The object an operation needs does not exist (e.g. the person's ServiceAccount)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Result types
+
+
+@dataclass(frozen=True, order=True)
+class ObjectRef:
+    kind: str
+    name: str
+    namespace: str | None = None
+    api_version: str = "v1"
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> ObjectRef:
+        metadata = obj.get("metadata") or {}
+        return cls(
+            kind=obj["kind"],
+            name=metadata["name"],
+            namespace=metadata.get("namespace") or None,
+            api_version=obj.get("apiVersion", "v1"),
+        )
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "api_version": self.api_version,
+            "namespace": self.namespace,
+            "name": self.name,
+        }
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field that differs: `live` is None when it is missing, `desired` None when it goes."""
+
+    path: tuple[str, ...]
+    live: Any
+    desired: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": ".".join(self.path), "live": self.live, "desired": self.desired}
+
+
+@dataclass
+class Change:
+    action: str  # "create", "update" or "delete"
+    ref: ObjectRef
+    fields: list[FieldChange] = field(default_factory=list)
+    desired: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.ref.to_dict(), "action": self.action, "fields": [f.to_dict() for f in self.fields]}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one plan covers: the objects of one tenant (found by its labels) in its namespace."""
+
+    tenant_id: int
+    namespace: str
+
+
+@dataclass
+class Plan:
+    scope: Scope
+    changes: list[Change] = field(default_factory=list)
+    unchanged: list[ObjectRef] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.changes
+
+    def count(self, action: str) -> int:
+        return sum(1 for change in self.changes if change.action == action)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "create": self.count("create"),
+            "update": self.count("update"),
+            "delete": self.count("delete"),
+            "unchanged": len(self.unchanged),
+        }
+
+    def describe(self) -> str:
+        """'ResourceQuota dev1/canopy-quota: spec.hard.requests.nvidia.com/gpu is 4, wanted 1; ...'"""
+        parts = []
+        for change in self.changes:
+            if change.action == "update":
+                fields = ", ".join(
+                    f"{'.'.join(f.path)} is {f.live!r}, wanted {f.desired!r}" for f in change.fields[:5]
+                )
+                parts.append(f"{change.ref}: {fields}")
+            else:
+                parts.append(f"{change.ref}: {'missing' if change.action == 'create' else 'not wanted'}")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime.datetime
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How people reach the cluster: its API server URL and CA certificate (PEM)."""
+
+    server: str
+    ca_data: bytes | None
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing desired and live objects
+
+# Maps whose every key is ours: a key present on the cluster but not wanted is a difference.
+_EXACT_MAPS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "ResourceQuota": (("spec", "hard"),),
+    "LimitRange": (("spec", "limits", "*", "default"), ("spec", "limits", "*", "defaultRequest")),
+}
+_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$")
+_MISSING = object()
+
+
+def _same_scalar(desired: Any, live: Any) -> bool:
+    if desired == live:
+        return True
+    if (
+        isinstance(desired, str)
+        and isinstance(live, str)
+        and _QUANTITY.match(desired)
+        and _QUANTITY.match(live)
+    ):
+        # The API server may write a quantity in another form ("1000m" for "1").
+        try:
+            return parse_quantity(desired) == parse_quantity(live)
+        except (ValueError, InvalidOperation, TypeError):
+            return False
+    if isinstance(desired, int | float | Decimal) and isinstance(live, str):
+        return _same_scalar(str(desired), live)
+    return False
+
+
+def _is_exact(kind: str, path: tuple[str, ...]) -> bool:
+    for pattern in _EXACT_MAPS.get(kind, ()):
+        if len(pattern) == len(path) and all(p in ("*", q) for p, q in zip(pattern, path, strict=True)):
+            return True
+    return False
+
+
+def _ours(key: str) -> bool:
+    return key.startswith(LABEL_PREFIX) or key == MANAGED_BY_LABEL
+
+
+def _walk(kind: str, desired: Any, live: Any, path: tuple[str, ...], out: list[FieldChange]) -> None:
+    if live is _MISSING and desired in ("", 0, False, [], {}) and desired is not None:
+        return  # the API server leaves out empty values (omitempty)
+    if isinstance(desired, dict):
+        if not isinstance(live, dict):
+            out.append(FieldChange(path, None if live is _MISSING else live, desired))
+            return
+        for key, value in desired.items():
+            _walk(kind, value, live.get(key, _MISSING), (*path, key), out)
+        if _is_exact(kind, path):
+            extra = [key for key in live if key not in desired]
+        elif path in (("metadata", "labels"), ("metadata", "annotations")):
+            extra = [key for key in live if key not in desired and _ours(key)]
+        else:
+            extra = []
+        out.extend(FieldChange((*path, key), live[key], None) for key in extra)
+    elif isinstance(desired, list):
+        if not isinstance(live, list) or len(live) != len(desired):
+            out.append(FieldChange(path, None if live is _MISSING else live, desired))
+            return
+        for index, (want, have) in enumerate(zip(desired, live, strict=True)):
+            _walk(kind, want, have, (*path, str(index)), out)
+    elif live is _MISSING or not _same_scalar(desired, live):
+        out.append(FieldChange(path, None if live is _MISSING else live, desired))
+
+
+def diff_object(desired: dict[str, Any], live: dict[str, Any]) -> list[FieldChange]:
+    """The fields where `live` is not what `desired` says.
+
+    Fields the server adds (status, defaults, managedFields) are not differences; keys we own
+    that are present but no longer wanted are (our labels, quota keys, LimitRange defaults), so
+    both a changed and a hand-added quota count as drift.
+    """
+    out: list[FieldChange] = []
+    for key, value in desired.items():
+        if key in ("apiVersion", "kind"):
+            continue
+        _walk(desired["kind"], value, live.get(key, _MISSING), (key,), out)
+    return out
+
+
+def is_terminating(obj: dict[str, Any]) -> bool:
+    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def owner_tenant(obj: dict[str, Any]) -> str | None:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY:
+        return None
+    return labels.get(TENANT_ID_LABEL)
+
+
+def _apply_order(change: Change) -> tuple[int, int, str]:
+    index = KIND_ORDER.index(change.ref.kind) if change.ref.kind in KIND_ORDER else len(KIND_ORDER)
+    if change.action == "delete":
+        return (1, -index, str(change.ref))
+    return (0, index, "")
+
+
+# ---------------------------------------------------------------------------------------------
+# The interface
+
+
+@dataclass
+class SyncResult:
+    plan: Plan
+    writes: int = 0
+
+    def summary(self) -> dict[str, int]:
+        return {**self.plan.summary(), "writes": self.writes}
+
+
+class Backend(ABC):
+    """Where desired manifests go. Subclasses implement the five primitives; `plan` and `execute`
+    are shared."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def describe(self) -> str:
+        """A sentence for people: where this backend writes."""
+
+    @abstractmethod
+    def list_owned(self, scope: Scope) -> list[dict[str, Any]]:
+        """Every object Canopy owns for the scope's tenant (labels), with apiVersion and kind."""
+
+    @abstractmethod
+    def read(self, ref: ObjectRef) -> dict[str, Any] | None:
+        """One object, or None when it does not exist."""
+
+    @abstractmethod
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create or update an object to match `obj` (fields it no longer names go); return it."""
+
+    @abstractmethod
+    def delete(self, ref: ObjectRef) -> None:
+        """Delete an object; one that is already gone is not an error."""
+
+    # Optional abilities -----------------------------------------------------------------------
+
+    def server_version(self) -> str:
+        raise NotSupported(f"The {self.name} backend has no server to ask.")
+
+    def active_pods(self, namespace: str) -> int | None:
+        """Pods in the namespace that have not finished; None when the backend cannot tell."""
+        return None
+
+    def issue_token(self, *, namespace: str, service_account: str, seconds: int) -> IssuedToken:
+        raise NotSupported(f"The {self.name} backend cannot issue tokens: connect the cluster first.")
+
+    def user_endpoint(self) -> Endpoint:
+        raise NotSupported(f"The {self.name} backend has no API server for people to reach.")
+
+    def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing open
+        """Release connections."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # Shared ------------------------------------------------------------------------------------
+
+    def plan(self, scope: Scope, desired: list[dict[str, Any]]) -> Plan:
+        """Compare what the tenant should have with what it has; reads only.
+
+        Objects being deleted count as gone. A namespace that exists but is not this tenant's
+        (made by hand, or another tenant's still being removed) is refused rather than taken over,
+        since deleting the tenant later would delete it.
+        """
+        live = {ObjectRef.of(obj): obj for obj in self.list_owned(scope) if not is_terminating(obj)}
+        plan = Plan(scope=scope)
+        for obj in desired:
+            ref = ObjectRef.of(obj)
+            current = live.pop(ref, None)
+            if current is None and ref.kind == "Namespace":
+                current = self._namespace_to_adopt(ref, scope)
+            if current is None:
+                plan.changes.append(Change("create", ref, [], obj))
+                continue
+            fields = diff_object(obj, current)
+            if fields:
+                plan.changes.append(Change("update", ref, fields, obj))
+            else:
+                plan.unchanged.append(ref)
+        going = {ref.name for ref in live if ref.kind == "Namespace"}
+        for ref in sorted(live):
+            if ref.namespace in going:
+                continue  # deleting the namespace deletes what is in it
+            plan.changes.append(Change("delete", ref))
+        plan.changes.sort(key=_apply_order)
+        return plan
+
+    def _namespace_to_adopt(self, ref: ObjectRef, scope: Scope) -> dict[str, Any] | None:
+        existing = self.read(ref)
+        if existing is None:
+            return None
+        if is_terminating(existing):
+            raise BackendError(
+                f"Namespace {ref.name} is still being deleted on the cluster; it is created again once it is gone.",
+                transient=True,
+            )
+        owner = owner_tenant(existing)
+        if owner != str(scope.tenant_id):
+            whose = "another Canopy tenant" if owner else "someone outside Canopy"
+            raise BackendError(
+                f"Namespace {ref.name} already exists on the cluster and belongs to {whose}; "
+                f"Canopy does not take it over. Delete or rename it there."
+            )
+        return existing
+
+    def execute(self, plan: Plan) -> SyncResult:
+        """Carry out a plan in order (namespace first, deletions last). Stops at the first error;
+        running it again is safe."""
+        result = SyncResult(plan=plan)
+        for change in plan.changes:
+            try:
+                if change.action == "delete":
+                    self.delete(change.ref)
+                else:
+                    assert change.desired is not None
+                    self.apply(change.desired)
+            except BackendError as error:
+                raise type(error)(
+                    f"{change.ref}: {error.message}", status=error.status, transient=error.transient
+                ) from error
+            result.writes += 1
+        return result
+
+    def sync(self, scope: Scope, desired: list[dict[str, Any]]) -> SyncResult:
+        return self.execute(self.plan(scope, desired))

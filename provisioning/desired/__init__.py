@@ -1,0 +1,1 @@
+"""Pure desired state: database truth in (as plain dataclasses), manifests out."""

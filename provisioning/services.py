@@ -1,0 +1,878 @@
+"""Every provisioning write, and the work the Celery tasks call.
+
+- `namespace_reserve` and `intent_record` are called by `tenants.services` inside the caller's
+  transaction: the namespace name and the change to push commit (or roll back) with the change.
+- `tenant_reconcile` is what `provisioning.apply_tenant` runs: load the tenant's truth, render it,
+  plan against each cluster, apply, record the outcome; `intents_redrive` and `reconcile_all`
+  are what beat runs.
+- Connections, the kubeconfig download, previews and exports, for people.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import functools
+import logging
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from provisioning import selectors
+from provisioning.backends.base import Backend, BackendError, Change, ObjectMissing, ObjectRef, Plan, Scope
+from provisioning.backends.export import ExportBackend, manifest_files
+from provisioning.backends.kubernetes import KubernetesBackend, check_kubeconfig
+from provisioning.desired.kubernetes import (
+    fit_name,
+    namespace_name,
+    service_account_name,
+    tenant_objects,
+)
+from provisioning.models import ClusterSyncStatus, KubernetesConnection, ProvisioningIntent, TenantSync
+from tenants import services as tenant_services
+from tenants.models import Allocation, Cluster, Membership, Tenant
+from tenants.permissions import Action
+
+logger = logging.getLogger(__name__)
+
+OPEN = (ProvisioningIntent.State.PENDING, ProvisioningIntent.State.FAILED)
+DONE_KEPT = datetime.timedelta(days=7)
+State = ClusterSyncStatus.State
+
+
+class RetryLater(Exception):
+    """A push met a transient fault (or another worker holds the tenant); the task retries it."""
+
+
+class NotProvisioned(Exception):
+    """What a person asked for needs the tenant on a live cluster, and it is not (yet)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Namespace names
+
+
+def namespace_reserve(*, tenant: Tenant) -> TenantSync:
+    """Fix a new tenant's namespace name, refusing one another tenant has (e.g. `a-b/c` and
+    `a/b-c` both make `a-b-c`). Called by `tenant_create` in its transaction."""
+    name = namespace_name(tenant.name_path)
+    holder = TenantSync.objects.filter(namespace=name).exclude(tenant_id=tenant.pk).first()
+    if holder is not None:
+        if Tenant.objects.filter(pk=holder.tenant_id).exists():
+            message = f"Its Kubernetes namespace would be {name}, which tenant {holder.tenant_path} already has; choose another name."
+        else:
+            message = (
+                f"Its Kubernetes namespace would be {name}, which still belongs to the deleted tenant "
+                f"{holder.tenant_path} until it is gone from the clusters; choose another name or try again later."
+            )
+        raise ValidationError({"name": [message]})
+    sync, _ = TenantSync.objects.update_or_create(
+        tenant_id=tenant.pk, defaults={"tenant_path": tenant.name_path, "namespace": name}
+    )
+    return sync
+
+
+def _ensure_sync(tenant: Tenant) -> TenantSync:
+    """The tenant's row, made on first use for tenants created before provisioning existed (with a
+    hash suffix if the plain name is taken). Keeps the path snapshot current after a move."""
+    sync = TenantSync.objects.filter(tenant_id=tenant.pk).first()
+    if sync is not None:
+        if sync.tenant_path != tenant.name_path:
+            sync.tenant_path = tenant.name_path
+            sync.save(update_fields=["tenant_path", "updated_at"])
+        return sync
+    name = namespace_name(tenant.name_path)
+    if TenantSync.objects.filter(namespace=name).exists():
+        name = fit_name(f"{name}-t{tenant.pk}", f"{tenant.name_path}#{tenant.pk}")
+    try:
+        with transaction.atomic():
+            return TenantSync.objects.create(
+                tenant_id=tenant.pk, tenant_path=tenant.name_path, namespace=name
+            )
+    except IntegrityError:
+        return TenantSync.objects.get(tenant_id=tenant.pk)
+
+
+# ---------------------------------------------------------------------------------------------
+# Intents
+
+
+def _backoff(attempts: int) -> datetime.timedelta:
+    base = settings.CANOPY_PROVISIONING_RETRY_BASE_SECONDS
+    seconds = min(base * 2 ** max(attempts - 1, 0), settings.CANOPY_PROVISIONING_RETRY_MAX_SECONDS)
+    return datetime.timedelta(seconds=seconds)
+
+
+def _affected(
+    tenants: Iterable[Tenant], tenant_ids: Iterable[int], users: Iterable[Any], subtree: bool, parents: bool
+) -> set[int]:
+    tenants = list(tenants)
+    ids = {pk for pk in tenant_ids if pk is not None}
+    subtrees = list(tenants) if subtree else []
+    for user in users:
+        held = Q(user=user)
+        if hasattr(Membership, "group"):
+            held |= Q(group__in=user.groups.all())
+        for membership in Membership.objects.filter(held).select_related("tenant"):
+            tenants.append(membership.tenant)
+            if membership.role == Membership.Role.ADMIN:
+                subtrees.append(membership.tenant)  # their rights reach every namespace below
+    ids |= {t.pk for t in tenants}
+    if subtrees:
+        below = Q(pk__in=[])
+        for tenant in subtrees:
+            below |= Q(path__startswith=tenant.path)
+        ids |= set(Tenant.objects.filter(below).values_list("pk", flat=True))
+    if parents:
+        parent_paths = [t.parent_tree_path for t in tenants if t.parent_tree_path]
+        ids |= set(Tenant.objects.filter(path__in=parent_paths).values_list("pk", flat=True))
+    return ids
+
+
+def intent_record(
+    *,
+    reason: str,
+    tenants: Iterable[Tenant] = (),
+    tenant_ids: Iterable[int] = (),
+    users: Iterable[Any] = (),
+    subtree: bool = False,
+    parents: bool = False,
+) -> list[int]:
+    """Record that these tenants must be pushed again, in the caller's transaction, and queue the
+    push for after the commit. `subtree` adds everything below each tenant (labels, inherited admin
+    bindings), `parents` each parent (its own quota is what its children do not hold), `users`
+    every tenant where those people hold a role.
+
+    The row is the promise: if the queueing fails (broker down) or the worker dies, beat sends it
+    again (`intents_redrive`)."""
+    ids = sorted(_affected(tenants, tenant_ids, users, subtree, parents))
+    if not ids:
+        return []
+    now = timezone.now()
+    redrive_at = now + datetime.timedelta(seconds=settings.CANOPY_PROVISIONING_REDRIVE_AFTER_SECONDS)
+    ProvisioningIntent.objects.bulk_create(
+        [ProvisioningIntent(tenant_id=pk, reason=reason, next_attempt_at=redrive_at) for pk in ids]
+    )
+    _statuses_pending(ids)
+    transaction.on_commit(functools.partial(enqueue, ids))
+    return ids
+
+
+def _statuses_pending(ids: list[int]) -> None:
+    """Show the tenants as pending on every Kubernetes cluster they are or will be on."""
+    wanted = set(
+        Allocation.objects.filter(tenant_id__in=ids, pool__cluster__kind=Cluster.Kind.KUBERNETES).values_list(
+            "tenant_id", "pool__cluster_id"
+        )
+    )
+    existing = set(
+        ClusterSyncStatus.objects.filter(sync__tenant_id__in=ids).values_list("sync__tenant_id", "cluster_id")
+    )
+    ClusterSyncStatus.objects.filter(sync__tenant_id__in=ids).update(
+        state=State.PENDING, message="A change is waiting to be pushed."
+    )
+    missing = wanted - existing
+    if not missing:
+        return
+    syncs = {s.tenant_id: s for s in TenantSync.objects.filter(tenant_id__in={t for t, _ in missing})}
+    for tenant in Tenant.objects.filter(pk__in={t for t, _ in missing} - set(syncs)):
+        syncs[tenant.pk] = _ensure_sync(tenant)
+    ClusterSyncStatus.objects.bulk_create(
+        [
+            ClusterSyncStatus(
+                sync=syncs[tenant_id], cluster_id=cluster_id, message="A change is waiting to be pushed."
+            )
+            for tenant_id, cluster_id in sorted(missing)
+            if tenant_id in syncs
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def enqueue(tenant_ids: Iterable[int], *, check_drift: bool = False) -> int:
+    """Queue `provisioning.apply_tenant` per tenant; returns how many were queued. Never raises:
+    the intents are already in the database, so a broker outage only delays them."""
+    from provisioning import tasks
+
+    queued = 0
+    for tenant_id in tenant_ids:
+        try:
+            tasks.apply_tenant.delay(tenant_id, check_drift)
+        except Exception:
+            logger.warning(
+                "Could not queue the push of tenant %s; beat sends it again later.", tenant_id, exc_info=True
+            )
+            if not settings.CELERY_TASK_ALWAYS_EAGER:
+                break  # the broker is down: the others would wait for it too
+            continue  # in-process, the push itself failed: its intent records why
+        queued += 1
+    return queued
+
+
+def intents_redrive() -> list[int]:
+    """Beat: send again every intent that is due (its task never ran, or failed and its backoff
+    has passed). Each gets a later next attempt, so a tick never sends the same one twice."""
+    now = timezone.now()
+    due = list(
+        ProvisioningIntent.objects.filter(state__in=OPEN, next_attempt_at__lte=now).order_by(
+            "next_attempt_at"
+        )[:1000]
+    )
+    floor = datetime.timedelta(seconds=settings.CANOPY_PROVISIONING_REDRIVE_AFTER_SECONDS)
+    for intent in due:
+        intent.next_attempt_at = now + max(_backoff(intent.attempts + 1), floor)
+    ProvisioningIntent.objects.bulk_update(due, ["next_attempt_at"])
+    tenant_ids = sorted({intent.tenant_id for intent in due})
+    enqueue(tenant_ids)
+    # Housekeeping: done intents are only history after a while.
+    ProvisioningIntent.objects.filter(
+        state=ProvisioningIntent.State.DONE, done_at__lt=now - DONE_KEPT
+    ).delete()
+    return tenant_ids
+
+
+def reconcile_all() -> list[int]:
+    """Beat: check every tenant on every cluster for drift (and repair it, unless
+    CANOPY_PROVISIONING_REPAIR_DRIFT is off)."""
+    tenant_ids = selectors.tenants_on_kubernetes()
+    enqueue(tenant_ids, check_drift=True)
+    return tenant_ids
+
+
+# ---------------------------------------------------------------------------------------------
+# Reconciling one tenant
+
+
+def backend_for(
+    cluster: Cluster, connection: KubernetesConnection | None, *, quick: bool = False
+) -> Backend | None:
+    """The cluster's backend, or None when nothing can be pushed to it. `quick`: a short timeout and
+    no retries, for questions asked while a person waits (and a transaction is open)."""
+    export_root = Path(settings.CANOPY_EXPORT_DIR) / cluster.name
+    if connection is None:
+        if settings.CANOPY_PROVISIONING_DEFAULT_BACKEND == "export":
+            return ExportBackend(export_root)
+        return None
+    if connection.mode == KubernetesConnection.Mode.EXPORT:
+        return ExportBackend(export_root)
+    if quick:
+        return KubernetesBackend(connection.access(timeout_seconds=5.0, retries=0))
+    return KubernetesBackend(
+        connection.access(
+            timeout_seconds=settings.CANOPY_KUBERNETES_TIMEOUT_SECONDS,
+            retries=settings.CANOPY_KUBERNETES_HTTP_RETRIES,
+        )
+    )
+
+
+@dataclass
+class ClusterOutcome:
+    cluster: str
+    state: str
+    message: str
+    transient: bool = False
+    summary: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ReconcileOutcome:
+    tenant_id: int
+    clusters: list[ClusterOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[ClusterOutcome]:
+        return [c for c in self.clusters if c.state == State.FAILED]
+
+
+def _save(status: ClusterSyncStatus, **values: Any) -> None:
+    for name, value in values.items():
+        setattr(status, name, value)
+    status.save()
+
+
+def _lease_take(tenant_id: int, owner: str) -> bool:
+    now = timezone.now()
+    until = now + datetime.timedelta(seconds=settings.CANOPY_PROVISIONING_LEASE_SECONDS)
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner)
+    return (
+        TenantSync.objects.filter(free, tenant_id=tenant_id).update(lease_owner=owner, lease_until=until) == 1
+    )
+
+
+def _lease_release(tenant_id: int, owner: str) -> None:
+    TenantSync.objects.filter(tenant_id=tenant_id, lease_owner=owner).update(lease_owner="", lease_until=None)
+
+
+def _result_message(backend: Backend, summary: dict[str, int], drift: str) -> str:
+    done = f"{summary['create']} created, {summary['update']} changed, {summary['delete']} deleted, {summary['unchanged']} unchanged"
+    if drift:
+        done = f"Drift repaired ({drift}); {done}"
+    return f"{done}: {backend.describe()}."
+
+
+def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: bool) -> ClusterOutcome:
+    cluster = target.cluster
+    status, _ = ClusterSyncStatus.objects.get_or_create(sync=sync, cluster=cluster)
+    backend = backend_for(cluster, target.connection)
+    now = timezone.now()
+    if backend is None:
+        if target.state is None:
+            status.delete()
+            return ClusterOutcome(cluster.name, "removed", "nothing to remove: never pushed")
+        message = (
+            f"Cluster {cluster.name} has no connection; nothing is pushed until a platform admin adds one."
+        )
+        _save(status, state=State.PENDING, backend="", message=message)
+        return ClusterOutcome(cluster.name, State.PENDING, message)
+    _save(status, state=State.APPLYING, backend=backend.name, last_attempt_at=now)
+    desired = tenant_objects(target.settings, target.state) if target.state else []
+    drift = ""
+    try:
+        with backend:
+            plan = backend.plan(Scope(sync.tenant_id, sync.namespace), desired)
+            if drift_check and not plan.is_empty:
+                drift = plan.describe()
+                _save(
+                    status,
+                    state=State.DRIFTED,
+                    drift_detected_at=now,
+                    drift_detail=drift[:4000],
+                    message=drift,
+                )
+                if not settings.CANOPY_PROVISIONING_REPAIR_DRIFT:
+                    return ClusterOutcome(cluster.name, State.DRIFTED, drift)
+            result = backend.execute(plan)
+    except BackendError as error:
+        _save(status, state=State.FAILED, message=error.message)
+        return ClusterOutcome(cluster.name, State.FAILED, error.message, transient=error.transient)
+    if target.state is None:
+        status.delete()
+        return ClusterOutcome(cluster.name, "removed", "objects deleted", summary=result.summary())
+    message = _result_message(backend, plan.summary(), drift)
+    _save(
+        status,
+        state=State.SYNCED,
+        provisioned=True,
+        last_synced_at=timezone.now(),
+        last_result=result.summary(),
+        message=message,
+    )
+    return ClusterOutcome(cluster.name, State.SYNCED, message, summary=result.summary())
+
+
+def tenant_reconcile(
+    *, tenant_id: int, check_drift: bool = False, cluster_id: int | None = None
+) -> ReconcileOutcome:
+    """Push one tenant to every cluster it is (or was) on, and record how it went.
+
+    Idempotent: running it twice, or concurrently from two workers (a lease keeps one out), or
+    after a crash halfway, ends in the same objects. Intents visible when it starts are covered by
+    what it loads next, so they are marked done once every cluster succeeded (or get a backoff
+    otherwise). With `check_drift` and nothing pending, any difference found is drift.
+
+    Raises `RetryLater` when a fault was transient, so the task retries soon."""
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    sync = (
+        _ensure_sync(tenant) if tenant is not None else TenantSync.objects.filter(tenant_id=tenant_id).first()
+    )
+    outcome = ReconcileOutcome(tenant_id)
+    if sync is None:  # deleted before it was ever pushed
+        ProvisioningIntent.objects.filter(tenant_id=tenant_id, state__in=OPEN).update(
+            state=ProvisioningIntent.State.DONE, done_at=timezone.now()
+        )
+        return outcome
+    owner = uuid.uuid4().hex
+    if not _lease_take(tenant_id, owner):
+        raise RetryLater(f"Tenant {tenant_id} is being pushed by another worker.")
+    try:
+        claimed = list(
+            ProvisioningIntent.objects.filter(tenant_id=tenant_id, state__in=OPEN).values_list(
+                "pk", flat=True
+            )
+        )
+        drift_check = check_drift and not claimed
+        for target in selectors.tenant_targets(tenant_id=tenant_id, sync=sync, cluster_id=cluster_id):
+            outcome.clusters.append(_reconcile_cluster(sync, target, drift_check))
+        _intents_finish(tenant_id, claimed, outcome)
+        if tenant is None and not sync.statuses.exists():
+            sync.delete()  # gone everywhere: the namespace name is free again
+    finally:
+        _lease_release(tenant_id, owner)
+    if any(c.transient for c in outcome.failed):
+        raise RetryLater("; ".join(f"{c.cluster}: {c.message}" for c in outcome.failed))
+    return outcome
+
+
+def _intents_finish(tenant_id: int, claimed: list[int], outcome: ReconcileOutcome) -> None:
+    now = timezone.now()
+    failed = outcome.failed
+    if not failed:
+        ProvisioningIntent.objects.filter(pk__in=claimed).update(
+            state=ProvisioningIntent.State.DONE, done_at=now, last_error=""
+        )
+    else:
+        error = "; ".join(f"{c.cluster}: {c.message}" for c in failed)[:4000]
+        intents = list(ProvisioningIntent.objects.filter(pk__in=claimed))
+        for intent in intents:
+            intent.attempts += 1
+            intent.state = ProvisioningIntent.State.FAILED
+            intent.last_error = error
+            intent.next_attempt_at = now + _backoff(intent.attempts)
+        ProvisioningIntent.objects.bulk_update(
+            intents, ["attempts", "state", "last_error", "next_attempt_at"]
+        )
+    # A change recorded while this push ran is not in it: say so rather than "synced".
+    if (
+        ProvisioningIntent.objects.filter(tenant_id=tenant_id, state__in=OPEN)
+        .exclude(pk__in=claimed)
+        .exists()
+    ):
+        ClusterSyncStatus.objects.filter(sync__tenant_id=tenant_id, state=State.SYNCED).update(
+            state=State.PENDING, message="Another change is waiting to be pushed."
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Connections (platform admins)
+
+
+@dataclass
+class ConnectionSpec:
+    """A connection as entered. A secret left None keeps the stored one."""
+
+    mode: str
+    server: str = ""
+    ca_data: str = ""
+    token: str | None = None
+    client_certificate: str = ""
+    client_key: str | None = None
+    kubeconfig: str | None = None
+    user_server: str = ""
+    user_ca_data: str = ""
+    network_policy: bool = False
+    gpu_resource: str = "nvidia.com/gpu"
+
+
+_RESOURCE_NAME = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$"
+)
+_SECRET_FIELDS = {"token": "token", "client_key": "client_key", "kubeconfig": "kubeconfig"}
+_MODE_SECRETS = {
+    KubernetesConnection.Mode.TOKEN: {"token"},
+    KubernetesConnection.Mode.CERTIFICATE: {"client_key"},
+    KubernetesConnection.Mode.KUBECONFIG: {"kubeconfig"},
+}
+
+
+def _pem_errors(text: str) -> list[str]:
+    if not text.strip():
+        return []
+    try:
+        x509.load_pem_x509_certificates(text.encode())
+    except ValueError:
+        return ["Paste the certificate in PEM form (-----BEGIN CERTIFICATE----- ...)."]
+    return []
+
+
+def _connection_snapshot(connection: KubernetesConnection) -> dict[str, Any]:
+    return {
+        "mode": connection.mode,
+        "server": connection.server,
+        "user_server": connection.user_server,
+        "network_policy": connection.network_policy,
+        "gpu_resource": connection.gpu_resource,
+        # Never the secrets themselves, only whether they are set.
+        "token_set": bool(connection.token),
+        "client_key_set": bool(connection.client_key),
+        "kubeconfig_set": bool(connection.kubeconfig),
+    }
+
+
+def connection_set(
+    *, acting_user: AbstractBaseUser, cluster: Cluster, spec: ConnectionSpec
+) -> KubernetesConnection:
+    """Create or replace how Canopy reaches a Kubernetes cluster, then push every tenant on it."""
+    tenant_services.require_platform_admin(acting_user)
+    errors: dict[str, list[str]] = {}
+    if cluster.kind != Cluster.Kind.KUBERNETES:
+        raise ValidationError({"cluster": [f"{cluster} is not a Kubernetes cluster."]})
+    if spec.mode not in KubernetesConnection.Mode.values:
+        raise ValidationError({"mode": [f"Choose one of: {', '.join(KubernetesConnection.Mode.values)}."]})
+    with transaction.atomic():
+        connection = KubernetesConnection.objects.select_for_update().filter(cluster=cluster).first()
+        before = _connection_snapshot(connection) if connection else None
+        connection = connection or KubernetesConnection(cluster=cluster)
+        connection.mode = spec.mode
+        for name in (
+            "server",
+            "ca_data",
+            "client_certificate",
+            "user_server",
+            "user_ca_data",
+            "gpu_resource",
+        ):
+            setattr(connection, name, (getattr(spec, name) or "").strip())
+        connection.network_policy = spec.network_policy
+        for name in _SECRET_FIELDS:
+            value = getattr(spec, name)
+            if value is not None:
+                setattr(connection, name, value.strip())
+            if name not in _MODE_SECRETS.get(spec.mode, set()):
+                setattr(connection, name, "")  # a secret the mode does not use is not kept
+        mode = spec.mode
+        needs_server = mode in (KubernetesConnection.Mode.TOKEN, KubernetesConnection.Mode.CERTIFICATE)
+        if needs_server and not re.match(r"^https?://[^/\s]+", connection.server):
+            errors["server"] = ["The API server URL, e.g. https://10.0.0.91:6443."]
+        if mode == KubernetesConnection.Mode.TOKEN and not connection.token:
+            errors["token"] = ["A bearer token for Canopy's ServiceAccount (see deploy/clusterrole.yaml)."]
+        if mode == KubernetesConnection.Mode.CERTIFICATE:
+            if not connection.client_certificate or not connection.client_key:
+                errors["client_certificate"] = ["A client certificate and its key (PEM)."]
+            elif problems := _pem_errors(connection.client_certificate):
+                errors["client_certificate"] = problems
+        if mode == KubernetesConnection.Mode.KUBECONFIG:
+            try:
+                check_kubeconfig(connection.kubeconfig)
+            except ValueError as error:
+                errors["kubeconfig"] = [str(error)]
+        for name in ("ca_data", "user_ca_data"):
+            if problems := _pem_errors(getattr(connection, name)):
+                errors[name] = problems
+        if connection.user_server and not re.match(r"^https?://[^/\s]+", connection.user_server):
+            errors["user_server"] = ["A URL, e.g. https://k8s.example.com:6443."]
+        if not _RESOURCE_NAME.match(connection.gpu_resource):
+            errors["gpu_resource"] = ["An extended resource name such as nvidia.com/gpu."]
+        if errors:
+            raise ValidationError(errors)
+        connection.save()
+        tenant_services.audit(
+            acting_user=acting_user,
+            action="CONNECTION_UPDATED" if before else "CONNECTION_CREATED",
+            target=cluster,
+            tenant=None,
+            before=before,
+            after=_connection_snapshot(connection),
+        )
+        intent_record(tenant_ids=_tenants_on(cluster), reason="CONNECTION_SET")
+    return connection
+
+
+def _tenants_on(cluster: Cluster) -> list[int]:
+    allocated = Allocation.objects.filter(pool__cluster=cluster).values_list("tenant_id", flat=True)
+    known = ClusterSyncStatus.objects.filter(cluster=cluster).values_list("sync__tenant_id", flat=True)
+    return sorted(set(allocated) | set(known))
+
+
+def connection_delete(*, acting_user: AbstractBaseUser, cluster: Cluster) -> None:
+    """Forget how to reach a cluster. Nothing on the cluster is touched; pushes stop (or go to the
+    export backend if that is the default)."""
+    tenant_services.require_platform_admin(acting_user)
+    with transaction.atomic():
+        connection = KubernetesConnection.objects.select_for_update().filter(cluster=cluster).first()
+        if connection is None:
+            return
+        tenant_services.audit(
+            acting_user=acting_user,
+            action="CONNECTION_DELETED",
+            target=cluster,
+            tenant=None,
+            before=_connection_snapshot(connection),
+        )
+        connection.delete()
+        intent_record(tenant_ids=_tenants_on(cluster), reason="CONNECTION_DELETED")
+
+
+@dataclass
+class ConnectionCheck:
+    ok: bool
+    backend: str
+    version: str = ""
+    message: str = ""
+
+
+def connection_test(*, acting_user: AbstractBaseUser, cluster: Cluster) -> ConnectionCheck:
+    """Ask the cluster for its version: 'v1.37.2', or the exact error on the way there."""
+    tenant_services.require_platform_admin(acting_user)
+    connection = KubernetesConnection.objects.filter(cluster=cluster).first()
+    backend = backend_for(cluster, connection, quick=True)  # the first error as it is, not after retries
+    if backend is None:
+        return ConnectionCheck(False, "", message=f"Cluster {cluster.name} has no connection.")
+    if isinstance(backend, ExportBackend):
+        return ConnectionCheck(True, backend.name, message=f"Nothing to reach: {backend.describe()}.")
+    try:
+        with backend:
+            version = backend.server_version()
+    except BackendError as error:
+        return ConnectionCheck(False, backend.name, message=error.message)
+    return ConnectionCheck(True, backend.name, version=version, message=f"Connected: Kubernetes {version}.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Kubeconfig download
+
+
+@dataclass
+class IssuedKubeconfig:
+    filename: str
+    content: str
+    namespace: str
+    service_account: str
+    expires_at: datetime.datetime
+
+
+def _live_backend(tenant: Tenant, cluster: Cluster) -> tuple[KubernetesBackend, TenantSync]:
+    if cluster.kind != Cluster.Kind.KUBERNETES:
+        raise NotProvisioned(f"{cluster.name} is not a Kubernetes cluster.")
+    backend = backend_for(cluster, KubernetesConnection.objects.filter(cluster=cluster).first())
+    if not isinstance(backend, KubernetesBackend):
+        raise NotProvisioned(
+            f"Cluster {cluster.name} is not connected to Canopy, so there is no API server to give you access to."
+        )
+    status = (
+        ClusterSyncStatus.objects.filter(sync__tenant_id=tenant.pk, cluster=cluster)
+        .select_related("sync")
+        .first()
+    )
+    if status is None or not status.provisioned:
+        state = status.get_state_display().lower() if status else "not on this cluster"
+        raise NotProvisioned(f"{tenant.name_path} is not on {cluster.name} yet ({state}).")
+    return backend, status.sync
+
+
+def kubeconfig_issue(*, acting_user: AbstractBaseUser, tenant: Tenant, cluster: Cluster) -> IssuedKubeconfig:
+    """A kubeconfig for the person's ServiceAccount in the tenant's namespace, with a token minted
+    now through the TokenRequest API. The token is never stored; the download is audited."""
+    tenant_services.require(acting_user, Action.USE, tenant)
+    backend, sync = _live_backend(tenant, cluster)
+    account = service_account_name(acting_user.get_username())
+    try:
+        with backend:
+            issued = backend.issue_token(
+                namespace=sync.namespace,
+                service_account=account,
+                seconds=settings.CANOPY_KUBECONFIG_TOKEN_SECONDS,
+            )
+            endpoint = backend.user_endpoint()
+    except ObjectMissing as error:
+        raise NotProvisioned(
+            f"You have no ServiceAccount in namespace {sync.namespace} on {cluster.name} yet; "
+            f"it is created with the next push of {tenant.name_path}."
+        ) from error
+    except BackendError as error:
+        raise NotProvisioned(f"The cluster refused: {error.message}") from error
+    cluster_entry: dict[str, Any] = {"server": endpoint.server}
+    if endpoint.ca_data:
+        cluster_entry["certificate-authority-data"] = base64.b64encode(endpoint.ca_data).decode()
+    context = f"{cluster.name}-{sync.namespace}"
+    user_name = f"{account}@{cluster.name}"
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster.name, "cluster": cluster_entry}],
+        "users": [{"name": user_name, "user": {"token": issued.token}}],
+        "contexts": [
+            {
+                "name": context,
+                "context": {"cluster": cluster.name, "user": user_name, "namespace": sync.namespace},
+            }
+        ],
+        "current-context": context,
+    }
+    with transaction.atomic():
+        tenant_services.audit(
+            acting_user=acting_user,
+            action="KUBECONFIG_ISSUED",
+            target=tenant,
+            tenant=tenant,
+            after={
+                "cluster": cluster.name,
+                "namespace": sync.namespace,
+                "service_account": account,
+                "expires_at": issued.expires_at.isoformat(),
+            },
+        )
+    header = (
+        f"# Kubeconfig for {acting_user.get_username()} in {tenant.name_path} on {cluster.name}.\n"
+        f"# The token expires at {issued.expires_at.isoformat()}; download a new file then.\n"
+    )
+    return IssuedKubeconfig(
+        filename=f"{cluster.name}-{sync.namespace}-{account}.kubeconfig",
+        content=header + yaml.safe_dump(kubeconfig, sort_keys=False),
+        namespace=sync.namespace,
+        service_account=account,
+        expires_at=issued.expires_at,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Status, previews, exports, deletion impact (for people)
+
+
+def tenant_push_request(*, acting_user: AbstractBaseUser, tenant: Tenant) -> list[int]:
+    """'Push now': a tenant admin asks for the tenant to be pushed again (after a failure)."""
+    tenant_services.require(acting_user, Action.ADMINISTER, tenant)
+    with transaction.atomic():
+        tenant_services.audit(
+            acting_user=acting_user, action="PROVISIONING_REQUESTED", target=tenant, tenant=tenant
+        )
+        return intent_record(tenants=[tenant], reason="PROVISIONING_REQUESTED")
+
+
+@dataclass
+class Preview:
+    cluster: Cluster
+    namespace: str
+    backend: str
+    plan: Plan | None = None
+    message: str = ""
+
+
+def _sync_or_new(tenant: Tenant) -> TenantSync:
+    """The tenant's row, or an unsaved one with the name it would get (reads must not write)."""
+    return TenantSync.objects.filter(tenant_id=tenant.pk).first() or TenantSync(
+        tenant_id=tenant.pk, tenant_path=tenant.name_path, namespace=namespace_name(tenant.name_path)
+    )
+
+
+def _previews(tenant: Tenant, cluster: Cluster | None) -> list[Preview]:
+    sync = _sync_or_new(tenant)
+    previews = []
+    for target in selectors.tenant_targets(
+        tenant_id=tenant.pk, sync=sync, cluster_id=cluster.pk if cluster else None
+    ):
+        desired = tenant_objects(target.settings, target.state) if target.state else []
+        scope = Scope(tenant.pk, sync.namespace)
+        backend = backend_for(target.cluster, target.connection)
+        if backend is None:
+            plan = Plan(
+                scope=scope, changes=[Change("create", ObjectRef.of(obj), [], obj) for obj in desired]
+            )
+            message = "The cluster is not connected: this is what a push would create."
+            previews.append(Preview(target.cluster, sync.namespace, "", plan, message))
+            continue
+        try:
+            with backend:
+                plan = backend.plan(scope, desired)
+        except BackendError as error:
+            previews.append(Preview(target.cluster, sync.namespace, backend.name, None, error.message))
+            continue
+        previews.append(Preview(target.cluster, sync.namespace, backend.name, plan, backend.describe()))
+    return previews
+
+
+def tenant_preview(
+    *, acting_user: AbstractBaseUser, tenant: Tenant, cluster: Cluster | None = None
+) -> list[Preview]:
+    """What a push of the tenant would do now on each cluster: objects to create, change (with the
+    fields) and delete. Reads only."""
+    tenant_services.require(acting_user, Action.ADMINISTER, tenant)
+    return _previews(tenant, cluster)
+
+
+class _Rollback(Exception):
+    def __init__(self, previews: list[Preview]) -> None:
+        self.previews = previews
+
+
+def allocation_preview(
+    *, acting_user: AbstractBaseUser, tenant: Tenant, spec: tenant_services.AllocationSpec
+) -> list[Preview]:
+    """What setting this allocation would do on the cluster, before it is made: the change runs
+    through `allocation_set` (same rules, same permission) in a transaction that is rolled back."""
+    try:
+        with transaction.atomic():
+            tenant_services.allocation_set(acting_user=acting_user, tenant=tenant, spec=spec)
+            raise _Rollback(_previews(tenant, spec.pool.cluster))
+    except _Rollback as rollback:
+        return rollback.previews
+
+
+def manifests_render(*, tenants: Iterable[Tenant], cluster: Cluster | None = None) -> dict[str, str]:
+    """The desired manifests of these tenants as files: '<cluster>/<namespace>/<file>.yaml' ->
+    YAML. Nothing is stored or pushed."""
+    files: dict[str, str] = {}
+    for tenant in tenants:
+        sync = _sync_or_new(tenant)
+        for target in selectors.tenant_targets(
+            tenant_id=tenant.pk, sync=sync, cluster_id=cluster.pk if cluster else None
+        ):
+            if target.state is None:
+                continue
+            for path, text in manifest_files(tenant_objects(target.settings, target.state)).items():
+                files[f"{target.cluster.name}/{path}"] = text
+    return files
+
+
+def manifests_export(
+    *, tenants: Iterable[Tenant], root: str | Path, cluster: Cluster | None = None
+) -> list[str]:
+    """Write the tenants' manifests under `root` (a folder per cluster and namespace), replacing
+    what was there for them. Returns the folders written."""
+    folders = []
+    for tenant in tenants:
+        sync = _sync_or_new(tenant)
+        for target in selectors.tenant_targets(
+            tenant_id=tenant.pk, sync=sync, cluster_id=cluster.pk if cluster else None
+        ):
+            if target.state is None:
+                continue
+            backend = ExportBackend(Path(root) / target.cluster.name)
+            backend.sync(Scope(tenant.pk, sync.namespace), tenant_objects(target.settings, target.state))
+            folders.append(f"{target.cluster.name}/{sync.namespace}")
+    return folders
+
+
+@dataclass
+class NamespaceImpact:
+    cluster: str
+    namespace: str
+    active_pods: int | None
+    note: str = ""
+
+    def describe(self) -> str:
+        if self.active_pods:
+            return (
+                f"namespace {self.namespace} on {self.cluster} with {self.active_pods} pod(s) still running"
+            )
+        if self.active_pods is None:
+            return f"namespace {self.namespace} on {self.cluster} (running pods not checked: {self.note})"
+        return f"namespace {self.namespace} on {self.cluster}"
+
+
+def namespace_impact(*, tenant_ids: Iterable[int]) -> list[NamespaceImpact]:
+    """The namespaces deleting these tenants would delete, with the pods still running in each
+    (asked of the cluster now). Called by `tenants.services.tenant_deletion_impact`."""
+    rows = (
+        ClusterSyncStatus.objects.filter(sync__tenant_id__in=list(tenant_ids), provisioned=True)
+        .select_related("sync", "cluster")
+        .order_by("cluster__name", "sync__namespace")
+    )
+    impacts = []
+    for row in rows:
+        connection = KubernetesConnection.objects.filter(cluster=row.cluster).first()
+        backend = backend_for(row.cluster, connection, quick=True)
+        pods: int | None = None
+        note = "no connection"
+        if backend is not None:
+            note = f"{backend.name} backend"
+            try:
+                with backend:
+                    pods = backend.active_pods(row.sync.namespace)
+            except BackendError as error:
+                note = error.message
+        impacts.append(
+            NamespaceImpact(row.cluster.name, row.sync.namespace, pods, note if pods is None else "")
+        )
+    return impacts

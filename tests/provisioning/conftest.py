@@ -1,0 +1,149 @@
+"""Fixtures for provisioning: an export folder per test, Canopy's own ServiceAccount on the real
+test cluster (with deploy/clusterrole.yaml, so the manifest is proven sufficient), the fault proxy
+in front of it, and a cluster row connected through that proxy."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client import ApiException
+from kubernetes.utils import FailToCreateError, create_from_dict
+
+from provisioning import services
+from provisioning.backends.base import Scope
+from provisioning.backends.kubernetes import KubernetesBackend
+from provisioning.models import ProvisioningIntent, TenantSync
+from tenants import services as tenant_services
+from tenants.models import Cluster, ResourcePool
+from tenants.quantities import parse_memory_bytes
+from tests.clusters.fault_proxy import FaultProxy
+
+ROOT = Path(__file__).resolve().parents[2]
+GI = parse_memory_bytes("1Gi")
+
+
+@pytest.fixture(autouse=True)
+def export_dir(settings, tmp_path) -> Path:
+    """Every test exports into its own folder (never the repository's export/)."""
+    settings.CANOPY_EXPORT_DIR = str(tmp_path / "export")
+    settings.CANOPY_PROVISIONING_RETRY_BASE_SECONDS = 0.1
+    return Path(settings.CANOPY_EXPORT_DIR)
+
+
+def drain(max_rounds: int = 10) -> None:
+    """Run the pushes the open intents ask for, as the worker would, until none is left."""
+    for _ in range(max_rounds):
+        open_ids = sorted(
+            set(
+                ProvisioningIntent.objects.filter(state__in=services.OPEN).values_list("tenant_id", flat=True)
+            )
+        )
+        if not open_ids:
+            return
+        for tenant_id in open_ids:
+            with contextlib.suppress(services.RetryLater):
+                services.tenant_reconcile(tenant_id=tenant_id)
+    raise AssertionError(f"intents still open after {max_rounds} rounds")
+
+
+# --------------------------------------------------------------------------- the real cluster
+
+
+@pytest.fixture(scope="session")
+def canopy_token(kube_cluster) -> str:
+    """deploy/clusterrole.yaml applied as the cluster admin; a token for its `canopy` ServiceAccount."""
+    documents = list(yaml.safe_load_all((ROOT / "deploy" / "clusterrole.yaml").read_text()))
+    with kube_cluster.admin_client() as api:
+        for document in documents:
+            try:
+                create_from_dict(api, document)
+            except FailToCreateError as error:  # already there on an external cluster
+                if any(failure.status != 409 for failure in error.api_exceptions):
+                    raise
+        core = client.CoreV1Api(api)
+        minted = core.create_namespaced_service_account_token(
+            "canopy",
+            "canopy",
+            client.AuthenticationV1TokenRequest(
+                spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=86400)
+            ),
+        )
+    return minted.status.token
+
+
+@pytest.fixture(scope="session")
+def session_proxy(kube_cluster) -> Iterator[FaultProxy]:
+    with FaultProxy(kube_cluster.server, kube_cluster.ca_data) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def proxy(session_proxy) -> FaultProxy:
+    session_proxy.clear()
+    return session_proxy
+
+
+@pytest.fixture
+def kube_admin(kube_cluster) -> Iterator[client.ApiClient]:
+    with kube_cluster.admin_client() as api:
+        yield api
+
+
+def connect(admin, cluster: Cluster, kube_cluster, proxy: FaultProxy, token: str, **extra):
+    """Canopy reaches the cluster through the proxy; people's kubeconfigs point at the real server."""
+    return services.connection_set(
+        acting_user=admin,
+        cluster=cluster,
+        spec=services.ConnectionSpec(
+            mode="token",
+            server=proxy.url,
+            token=token,
+            user_server=kube_cluster.server,
+            user_ca_data=kube_cluster.ca_data.decode() if kube_cluster.ca_data else "",
+            **extra,
+        ),
+    )
+
+
+@pytest.fixture
+def gpu_cluster(platform_admin, kube_cluster, proxy, canopy_token) -> Iterator[tuple[Cluster, ResourcePool]]:
+    """A Kubernetes cluster row (3 GPUs, 12 CPUs, 90Gi) connected to the test cluster. Whatever its
+    tenants got on the cluster is removed afterwards."""
+    cluster = tenant_services.cluster_create(
+        acting_user=platform_admin, name=f"k8s-{uuid.uuid4().hex[:6]}", kind=Cluster.Kind.KUBERNETES
+    )
+    pool = tenant_services.pool_update(
+        acting_user=platform_admin,
+        pool=ResourcePool.objects.get(cluster=cluster),
+        gpu_capacity=3,
+        cpu_capacity_millicores=12_000,
+        memory_capacity_bytes=90 * GI,
+    )
+    connection = connect(platform_admin, cluster, kube_cluster, proxy, canopy_token)
+    yield cluster, pool
+    proxy.faults.clear()
+    with KubernetesBackend(connection.access()) as backend:
+        for sync in TenantSync.objects.all():
+            with contextlib.suppress(Exception):  # best effort on the way out
+                backend.sync(Scope(sync.tenant_id, sync.namespace), [])
+
+
+def wait_for_namespace_ready(core: client.CoreV1Api, namespace: str) -> None:
+    """Pods are admitted once the `default` ServiceAccount exists (ServiceAccount admission)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            core.read_namespaced_service_account("default", namespace)
+            return
+        except ApiException as error:
+            if error.status != 404:
+                raise
+        time.sleep(0.1)
+    raise AssertionError(f"no default ServiceAccount in {namespace}")
