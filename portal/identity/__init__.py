@@ -1,0 +1,9 @@
+"""Signing in: LDAP / Active Directory (django-auth-ldap), OpenID Connect (mozilla-django-oidc) and
+local accounts, and mirroring the identity provider's groups as Django groups."""
+
+# Dotted paths of the backends, shared by the settings and the sign-in page (no Django imports here).
+LOCAL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+# With CANOPY_LOCAL_LOGIN=false only active superusers may still sign in with a local password.
+BREAK_GLASS_BACKEND = "portal.identity.backends.BreakGlassBackend"
+LDAP_BACKEND = "django_auth_ldap.backend.LDAPBackend"
+OIDC_BACKEND = "portal.identity.backends.OIDCBackend"
