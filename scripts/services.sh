@@ -20,6 +20,14 @@ ensure_python_env() {
   [ "${1:-}" = "dev" ] && extras="[dev]"
   local stamp=".venv/.installed${extras}"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    # The dev extra has python-ldap, which PyPI ships as source only: it builds against these.
+    if [ -n "$extras" ]; then
+      local headers=()
+      [ -f /usr/include/ldap.h ] || headers+=(libldap2-dev)
+      [ -f /usr/include/sasl/sasl.h ] || headers+=(libsasl2-dev)
+      command -v gcc >/dev/null || headers+=(gcc)
+      [ ${#headers[@]} -eq 0 ] || apt_install "${headers[@]}"
+    fi
     log "installing Python packages"
     .venv/bin/python -m pip install -q --upgrade pip
     # setuptools warns about editable installs on every run; the warning is noise here.
@@ -48,6 +56,11 @@ ensure_debian_packages() {
   command -v redis-server >/dev/null || missing+=(redis-server)
   # Browser tests drive Debian's Chromium, never a downloaded browser.
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # Sign-in tests (issue 9): a real OpenLDAP server and its command-line tools; Node.js runs the
+  # local OpenID provider.
+  [ -x /usr/sbin/slapd ] || missing+=(slapd)
+  command -v ldapsearch >/dev/null || missing+=(ldap-utils)
+  command -v npm >/dev/null || missing+=(nodejs npm)
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
   fi

@@ -407,18 +407,22 @@ class QuotaPlanAdmin(ServiceAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(ServiceAdmin):
-    list_display = ["user", "tenant", "role", "created_at"]
+    list_display = ["user", "group", "tenant", "role", "created_at"]
     list_filter = ["role"]
-    search_fields = ["user__username", "tenant__name_path"]
+    search_fields = ["user__username", "group__name", "tenant__name_path"]
     autocomplete_fields = ["tenant"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["user", "tenant"] if obj else []
+        return ["user", "group", "tenant"] if obj else []
 
     def service_save(self, request: HttpRequest, obj: Any, data: dict[str, Any]) -> Membership:
         if obj is None:
             return services.membership_grant(
-                acting_user=request.user, tenant=data["tenant"], user=data["user"], role=data["role"]
+                acting_user=request.user,
+                tenant=data["tenant"],
+                user=data.get("user"),
+                group=data.get("group"),
+                role=data["role"],
             )
         return services.membership_change_role(acting_user=request.user, membership=obj, role=data["role"])
 

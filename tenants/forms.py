@@ -280,8 +280,17 @@ class PlanChoiceForm(forms.Form):
 
 
 class MembershipForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    """A user or a group (by name: a directory group may be granted before anyone of it signs in)."""
+
+    username = forms.CharField(max_length=150, required=False)
+    group = forms.CharField(max_length=150, required=False)
     role = forms.ChoiceField(choices=Membership.Role.choices)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if bool(data.get("username")) == bool(data.get("group")):
+            raise forms.ValidationError("Give a user name or a group.")
+        return data
 
 
 class GrantForm(forms.Form):

@@ -335,14 +335,21 @@ class VolumeAttachment(models.Model):
 
 
 class Membership(models.Model):
-    """A user's role on a tenant. Admins manage the tenant's whole subtree."""
+    """A user's or a group's role on a tenant. Admins manage the tenant's whole subtree; a group's role
+    holds for every member of the group (groups are mirrored from LDAP or OpenID Connect at sign-in)."""
 
     class Role(models.TextChoices):
         ADMIN = "admin", "Tenant admin"
         MEMBER = "member", "Member"
         VIEWER = "viewer", "Viewer"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    # The subject: exactly one of user and group.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
+    )
+    group = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="memberships"
+    )
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -351,13 +358,28 @@ class Membership(models.Model):
     objects = RestrictedQuerySet.as_manager()
 
     class Meta:
-        ordering = ["tenant__path", "user__username"]
+        ordering = ["tenant__path", "group__name", "user__username"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "tenant"], name="membership_one_role_per_tenant")
+            models.UniqueConstraint(fields=["user", "tenant"], name="membership_one_role_per_tenant"),
+            models.UniqueConstraint(fields=["group", "tenant"], name="membership_one_group_role_per_tenant"),
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, group__isnull=True)
+                | models.Q(user__isnull=True, group__isnull=False),
+                name="membership_user_or_group",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} is {self.role} of {self.tenant}"
+        subject = f"group {self.group.name}" if self.group_id else str(self.user)
+        return f"{subject} is {self.role} of {self.tenant}"
+
+    @property
+    def subject_name(self) -> str:
+        return self.group.name if self.group_id else self.user.get_username()
+
+    @property
+    def subject_kind(self) -> str:
+        return "group" if self.group_id else "user"
 
 
 class AuditEvent(models.Model):

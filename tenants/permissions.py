@@ -18,6 +18,7 @@ from operator import or_
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
+from django.conf import settings
 from django.db.models import Q, QuerySet
 
 if TYPE_CHECKING:
@@ -41,9 +42,18 @@ def is_platform_admin(user: AnyUser | None) -> bool:
 
 
 def _grants(user: AnyUser) -> list[tuple[str, str]]:
-    """(tree path, role) of every tenant the user holds a role on. One query."""
+    """(tree path, role) of every tenant the user holds a role on, directly or through one of their
+    groups. One query (the groups are a subquery)."""
     membership = apps.get_model("tenants", "Membership")
-    return list(membership.objects.filter(user_id=user.pk).values_list("tenant__path", "role"))
+    return list(membership.objects.filter(subject_q(user)).values_list("tenant__path", "role"))
+
+
+def subject_q(user: AnyUser, prefix: str = "") -> Q:
+    """Memberships of `user`: their own and their groups' (`prefix` reaches Membership from another
+    model, e.g. "memberships__")."""
+    user_groups = apps.get_model(settings.AUTH_USER_MODEL).groups.through
+    group_ids = user_groups.objects.filter(user_id=user.pk).values("group_id")
+    return Q(**{f"{prefix}user_id": user.pk}) | Q(**{f"{prefix}group_id__in": group_ids})
 
 
 def tenant_q(user: AnyUser | None, action: Action | str) -> Q | None:
@@ -132,8 +142,12 @@ def restrict_users(queryset: QuerySet, user: AnyUser | None, action: Action | st
     if user is None or not user.is_authenticated or action != Action.VIEW:
         return queryset.none()
     membership = apps.get_model("tenants", "Membership")
-    colleagues = membership.objects.filter(tenant__in=visible_tenants(user, Action.VIEW)).values("user_id")
-    return queryset.filter(Q(pk=user.pk) | Q(pk__in=colleagues))
+    shared = membership.objects.filter(tenant__in=visible_tenants(user, Action.VIEW))
+    colleagues = shared.values("user_id")
+    # People holding a role through a group are colleagues too.
+    user_groups = apps.get_model(settings.AUTH_USER_MODEL).groups.through
+    via_groups = user_groups.objects.filter(group_id__in=shared.values("group_id")).values("user_id")
+    return queryset.filter(Q(pk=user.pk) | Q(pk__in=colleagues) | Q(pk__in=via_groups))
 
 
 def can(user: AnyUser | None, action: Action | str, tenant: Any) -> bool:

@@ -31,7 +31,7 @@ from tenants.models import (
     Volume,
     VolumeAttachment,
 )
-from tenants.permissions import Action, restrict_users
+from tenants.permissions import Action, restrict_users, subject_q
 
 User = get_user_model()
 
@@ -282,7 +282,41 @@ def volume_list(*, user: AbstractBaseUser | None) -> QuerySet[Volume]:
 
 
 def membership_list(*, user: AbstractBaseUser | None) -> QuerySet[Membership]:
-    return Membership.objects.restrict(user, Action.VIEW).select_related("tenant", "user")
+    return Membership.objects.restrict(user, Action.VIEW).select_related("tenant", "user", "group")
+
+
+ROLE_STRENGTH = {Membership.Role.VIEWER: 0, Membership.Role.MEMBER: 1, Membership.Role.ADMIN: 2}
+
+
+@dataclass
+class EffectiveRole:
+    """A person's strongest role on one tenant and where each of their roles there comes from."""
+
+    tenant: Tenant
+    role: str
+    sources: list[Membership]  # direct (group is None) or through a group
+
+    @property
+    def role_display(self) -> str:
+        return Membership.Role(self.role).label
+
+
+def effective_roles(*, user: AbstractBaseUser | None, person: AbstractBaseUser) -> list[EffectiveRole]:
+    """`person`'s roles on the tenants `user` can see, direct and through groups, one entry per tenant
+    (ordered by tree path). One query."""
+    rows = membership_list(user=user).filter(subject_q(person)).order_by("tenant__path", "group__name")
+    by_tenant: dict[int, EffectiveRole] = {}
+    for membership in rows:
+        entry = by_tenant.setdefault(
+            membership.tenant_id, EffectiveRole(tenant=membership.tenant, role=membership.role, sources=[])
+        )
+        if ROLE_STRENGTH[membership.role] > ROLE_STRENGTH[entry.role]:
+            entry.role = membership.role
+        if membership.group_id is None:
+            entry.sources.insert(0, membership)  # the direct role first, then the groups by name
+        else:
+            entry.sources.append(membership)
+    return list(by_tenant.values())
 
 
 def user_list(*, user: AbstractBaseUser | None) -> QuerySet:

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -28,6 +28,7 @@ from django.db.models import Sum, Value
 from django.db.models.functions import Concat, Substr
 from django.http import Http404
 
+from provisioning import services as provisioning  # issue 5: intents recorded in each write's transaction
 from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
 from tenants.models import (
     Allocation,
@@ -350,7 +351,12 @@ def allocation_set(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: Alloc
     require(acting_user, Action.MANAGE, tenant)
     with transaction.atomic():
         tenant = _locked_tenant(tenant)
-        return _write_allocation(acting_user=acting_user, tenant=tenant, spec=spec, parent=_parent_of(tenant))
+        allocation = _write_allocation(
+            acting_user=acting_user, tenant=tenant, spec=spec, parent=_parent_of(tenant)
+        )
+        # Provisioning (issue 5).
+        provisioning.intent_record(tenants=[tenant], parents=True, reason="ALLOCATION_SET")
+        return allocation
 
 
 def allocation_delete(*, acting_user: AbstractBaseUser, allocation: Allocation) -> None:
@@ -377,6 +383,8 @@ def allocation_delete(*, acting_user: AbstractBaseUser, allocation: Allocation) 
             before=_allocation_snapshot(allocation),
         )
         allocation.delete()
+        # Provisioning (issue 5).
+        provisioning.intent_record(tenants=[allocation.tenant], parents=True, reason="ALLOCATION_DELETED")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -600,7 +608,12 @@ def tenant_create(
         require(acting_user, Action.ADMINISTER, parent)
     _validate_name(name)
     with transaction.atomic():
-        if parent is not None:
+        if parent is None:
+            # Level-1 tenants are roots; treebeard locks nothing when adding one, so creators of
+            # level-1 tenants serialize on the first root row (the `default` tenant) before the
+            # name check below.
+            Tenant.objects.select_for_update().filter(depth=1).order_by("path").first()
+        else:
             parent = _locked_tenant(parent)
             if parent.leaf:
                 raise ValidationError(
@@ -624,12 +637,11 @@ def tenant_create(
         )
         tenant.full_clean(exclude=["path", "depth", "numchild", "name_path"])
         if parent is None:
-            # Level-1 tenants are roots; treebeard does not lock anything when adding one, so two
-            # creators serialize on the first root row (the `default` tenant).
-            Tenant.objects.select_for_update().filter(depth=1).order_by("path").first()
             tenant = Tenant.objects.add_root(instance=tenant)
         else:
             tenant = Tenant.objects.add_child(parent, instance=tenant)
+        # Provisioning (issue 5): refuses a namespace name already taken.
+        provisioning.namespace_reserve(tenant=tenant)
 
         specs = {spec.pool.pk: spec for spec in _plan_allocation_specs(plan)} if plan else {}
         specs.update({spec.pool.pk: spec for spec in allocations})
@@ -651,6 +663,8 @@ def tenant_create(
                 "allocations": [_allocation_snapshot(a) for a in created],
             },
         )
+        # Provisioning (issue 5).
+        provisioning.intent_record(tenants=[tenant], parents=True, reason="TENANT_CREATED")
     return tenant
 
 
@@ -689,6 +703,8 @@ def tenant_update(
             before=before,
             after=_snapshot(tenant, TENANT_FIELDS),
         )
+        # Provisioning (issue 5).
+        provisioning.intent_record(tenants=[tenant], reason="TENANT_UPDATED")
     return tenant
 
 
@@ -716,6 +732,8 @@ def tenant_set_state(*, acting_user: AbstractBaseUser, tenant: Tenant, state: st
             before={"state": before},
             after={"state": state, "tenants_changed": changed},
         )
+        # Provisioning (issue 5).
+        provisioning.intent_record(tenants=[tenant], subtree=True, reason="TENANT_STATE_SET")
     return tenant
 
 
@@ -726,10 +744,11 @@ class DeletionImpact:
     descendants: list[str]
     members: int
     volumes: list[str]
+    namespaces: list[provisioning.NamespaceImpact] = field(default_factory=list)  # issue 5
 
     @property
     def is_empty(self) -> bool:
-        return not (self.descendants or self.members or self.volumes)
+        return not (self.descendants or self.members or self.volumes or self.namespaces)
 
     def describe(self) -> str:
         parts = []
@@ -739,6 +758,9 @@ class DeletionImpact:
             parts.append(f"{self.members} membership(s)")
         if self.volumes:
             parts.append(f"volume claim(s) {', '.join(self.volumes)}")
+        # Issue 5: namespaces go with the tenant; those with pods still running are named first.
+        running = [n.describe() for n in self.namespaces if n.active_pods]
+        parts = running + parts + [n.describe() for n in self.namespaces if not n.active_pods]
         return ", ".join(parts)
 
 
@@ -750,6 +772,7 @@ def tenant_deletion_impact(tenant: Tenant) -> DeletionImpact:
         volumes=list(
             VolumeAttachment.objects.filter(tenant__in=subtree).values_list("claim_name", flat=True)
         ),
+        namespaces=provisioning.namespace_impact(tenant_ids=subtree.values_list("pk", flat=True)),
     )
 
 
@@ -790,6 +813,8 @@ def tenant_delete(*, acting_user: AbstractBaseUser, tenant: Tenant, confirm: boo
             "volumes_deleted": orphan_names,
         }
         audit(acting_user=acting_user, action="TENANT_DELETED", target=tenant, tenant=parent, before=before)
+        # Provisioning (issue 5).
+        provisioning.intent_record(tenants=[tenant], subtree=True, parents=True, reason="TENANT_DELETED")
         orphaned_volumes.delete()
         Tenant.objects.filter(pk=tenant.pk).delete()  # treebeard's queryset delete: subtree and numchild
 
@@ -878,6 +903,14 @@ def tenant_move(*, acting_user: AbstractBaseUser, tenant: Tenant, new_parent: Te
             before={"path": old_name_path},
             after={"path": tenant.name_path},
         )
+        # Provisioning (issue 5): labels and inherited admins below; both parents' quotas.
+        provisioning.intent_record(
+            tenants=[tenant],
+            tenant_ids=[old_parent.pk] if old_parent else [],
+            subtree=True,
+            parents=True,
+            reason="TENANT_MOVED",
+        )
     return tenant
 
 
@@ -928,6 +961,8 @@ def tenant_apply_plan(*, acting_user: AbstractBaseUser, tenant: Tenant, plan: Qu
             before={"plan_id": before_plan},
             after={"plan_id": plan.pk, "plan": plan.name},
         )
+        # Provisioning (issue 5).
+        provisioning.intent_record(tenants=[tenant], parents=True, reason="TENANT_PLAN_APPLIED")
     return tenant
 
 
@@ -1145,6 +1180,8 @@ def volume_create(*, acting_user: AbstractBaseUser, spec: VolumeSpec) -> Volume:
             tenant=first,
             after=_volume_snapshot(volume),
         )
+        # Provisioning (issue 5).
+        provisioning.intent_record(tenants=spec.tenants, reason="VOLUME_CREATED")
     return volume
 
 
@@ -1180,6 +1217,8 @@ def volume_update(*, acting_user: AbstractBaseUser, volume: Volume, spec: Volume
             before=before,
             after=_volume_snapshot(volume),
         )
+        # Provisioning (issue 5).
+        provisioning.intent_record(tenants=[*current, *spec.tenants], reason="VOLUME_UPDATED")
     return volume
 
 
@@ -1197,6 +1236,8 @@ def volume_delete(*, acting_user: AbstractBaseUser, volume: Volume) -> None:
             before=_volume_snapshot(volume),
         )
         volume.delete()
+        # Provisioning (issue 5).
+        provisioning.intent_record(tenants=current, reason="VOLUME_DELETED")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1328,39 +1369,61 @@ def plan_delete(*, acting_user: AbstractBaseUser, plan: QuotaPlan) -> None:
 # Memberships
 
 
+def _membership_subject(membership: Membership) -> dict[str, str]:
+    """How an audit row names a membership's subject: {"user": name} or {"group": name}."""
+    return {membership.subject_kind: membership.subject_name}
+
+
 def membership_grant(
-    *, acting_user: AbstractBaseUser, tenant: Tenant, user: AbstractBaseUser, role: str
+    *,
+    acting_user: AbstractBaseUser,
+    tenant: Tenant,
+    role: str,
+    user: AbstractBaseUser | None = None,
+    group: Group | str | None = None,
 ) -> Membership:
+    """Give a user or a group (a Group or a group name) a role on a tenant. A group named here that
+    does not exist yet is created, so a directory group can be granted before anyone of it signs in."""
     require(acting_user, Action.ADMINISTER, tenant)
+    if (user is None) == (group is None):
+        raise ValidationError({"user": ["Give either a user or a group."]})
     if role not in Membership.Role.values:
         raise ValidationError({"role": [f"Choose one of: {', '.join(Membership.Role.values)}."]})
-    if not user.is_active:
+    if user is not None and not user.is_active:
         raise ValidationError({"user": [f"{user.get_username()} is deactivated."]})
+    if isinstance(group, str):
+        group = group.strip()
+        if not group or len(group) > Group._meta.get_field("name").max_length:
+            raise ValidationError({"group": ["Give a group name of 1 to 150 characters."]})
+    field, name = ("user", user.get_username()) if user is not None else ("group", str(group))
     with transaction.atomic():
         tenant = _locked_tenant(tenant)
-        existing = Membership.objects.filter(tenant=tenant, user=user).first()
+        if isinstance(group, str):
+            group, _ = Group.objects.get_or_create(name=group)
+        subject = {"user": user} if user is not None else {"group": group}
+        existing = Membership.objects.filter(tenant=tenant, **subject).first()
         if existing is not None:
             raise ValidationError(
                 {
-                    "user": [
-                        f"{user.get_username()} is already {existing.role} of {tenant.name_path}; change the role instead."
+                    field: [
+                        f"{name} is already {existing.role} of {tenant.name_path}; change the role instead."
                     ]
                 }
             )
         try:
             with transaction.atomic():
-                membership = Membership.objects.create(tenant=tenant, user=user, role=role)
+                membership = Membership.objects.create(tenant=tenant, role=role, **subject)
         except IntegrityError as exc:
-            raise ValidationError(
-                {"user": [f"{user.get_username()} already has a role on {tenant.name_path}."]}
-            ) from exc
+            raise ValidationError({field: [f"{name} already has a role on {tenant.name_path}."]}) from exc
         audit(
             acting_user=acting_user,
             action="MEMBERSHIP_GRANTED",
             target=membership,
             tenant=tenant,
-            after={"user": user.get_username(), "role": role},
+            after={field: name, "role": role},
         )
+        # Provisioning (issue 5).
+        provisioning.intent_record(tenants=[tenant], subtree=role == "admin", reason="MEMBERSHIP_GRANTED")
     return membership
 
 
@@ -1370,7 +1433,9 @@ def membership_change_role(*, acting_user: AbstractBaseUser, membership: Members
         raise ValidationError({"role": [f"Choose one of: {', '.join(Membership.Role.values)}."]})
     with transaction.atomic():
         membership = (
-            Membership.objects.select_for_update().select_related("tenant", "user").get(pk=membership.pk)
+            Membership.objects.select_for_update(of=("self",))
+            .select_related("tenant", "user", "group")
+            .get(pk=membership.pk)
         )
         before = membership.role
         membership.role = role
@@ -1380,8 +1445,12 @@ def membership_change_role(*, acting_user: AbstractBaseUser, membership: Members
             action="MEMBERSHIP_CHANGED",
             target=membership,
             tenant=membership.tenant,
-            before={"user": membership.user.get_username(), "role": before},
-            after={"user": membership.user.get_username(), "role": role},
+            before={**_membership_subject(membership), "role": before},
+            after={**_membership_subject(membership), "role": role},
+        )
+        # Provisioning (issue 5).
+        provisioning.intent_record(
+            tenants=[membership.tenant], subtree="admin" in (before, role), reason="MEMBERSHIP_CHANGED"
         )
     return membership
 
@@ -1394,9 +1463,13 @@ def membership_revoke(*, acting_user: AbstractBaseUser, membership: Membership) 
             action="MEMBERSHIP_REVOKED",
             target=membership,
             tenant=membership.tenant,
-            before={"user": membership.user.get_username(), "role": membership.role},
+            before={**_membership_subject(membership), "role": membership.role},
         )
         membership.delete()
+        # Provisioning (issue 5).
+        provisioning.intent_record(
+            tenants=[membership.tenant], subtree=membership.role == "admin", reason="MEMBERSHIP_REVOKED"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1468,4 +1541,6 @@ def user_update(*, acting_user: AbstractBaseUser, user: AbstractBaseUser, **chan
             before=before,
             after=after,
         )
+        # Provisioning (issue 5): service accounts follow people.
+        provisioning.intent_record(users=[user], reason="USER_UPDATED")
     return user

@@ -16,6 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,7 +25,7 @@ from django.views.decorators.http import require_POST
 from tenants import forms, selectors, services
 from tenants.amounts import KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
 from tenants.models import Cluster, Membership, Tenant
-from tenants.permissions import Action, can, is_platform_admin
+from tenants.permissions import Action, can, is_platform_admin, subject_q
 
 User = get_user_model()
 
@@ -51,7 +52,7 @@ def render_page(
 def home(request: HttpRequest) -> HttpResponse:
     administers = (
         is_platform_admin(request.user)
-        or Membership.objects.filter(user=request.user, role=Membership.Role.ADMIN).exists()
+        or Membership.objects.filter(subject_q(request.user), role=Membership.Role.ADMIN).exists()
     )
     return redirect("console:tenants" if administers else "console:my_access")
 
@@ -150,7 +151,9 @@ def _tab_context(request: HttpRequest, tenant: Tenant, tab: str) -> dict[str, An
         return {"children": children, "children_page": page}
     if tab == "members":
         return {
-            "members": selectors.membership_list(user=user).filter(tenant=tenant).order_by("user__username"),
+            "members": selectors.membership_list(user=user)
+            .filter(tenant=tenant)
+            .order_by("group__name", "user__username"),
             "roles": Membership.Role.choices,
         }
     if tab == "audit":
@@ -209,7 +212,8 @@ def tenant_tree_children(request: HttpRequest, pk: int) -> HttpResponse:
 def my_access(request: HttpRequest) -> HttpResponse:
     """What the signed-in user has: tenants and roles, allocations and what is left, volumes."""
     user = request.user
-    memberships = list(Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__path"))
+    # Direct roles and roles through the user's groups, one entry per tenant with where each comes from.
+    memberships = selectors.effective_roles(user=user, person=user)
     tenants = [m.tenant for m in memberships]
     selectors.tenant_summaries(tenants)
     volumes = selectors.volume_list(user=user).filter(attachments__tenant__in=tenants).distinct()
@@ -223,7 +227,7 @@ def my_access(request: HttpRequest) -> HttpResponse:
             "membership": m,
             "tenant": m.tenant,
             "pools": _resources_context(user, m.tenant)["pools"],
-            "claims": claims.get(m.tenant_id, []),
+            "claims": claims.get(m.tenant.pk, []),
         }
         for m in memberships
     ]
@@ -286,8 +290,16 @@ def users(request: HttpRequest) -> HttpResponse:
     memberships = selectors.membership_list(user=request.user)
     page = Paginator(people, 50).get_page(request.GET.get("page"))
     roles: dict[int, list[Membership]] = {}
-    for membership in memberships.filter(user__in=list(page.object_list)):
-        roles.setdefault(membership.user_id, []).append(membership)
+    people_ids = [person.pk for person in page.object_list]
+    # Roles through groups count too: each group membership is listed under the group's people.
+    people_of_group: dict[int, list[int]] = {}
+    for person_id, group_id in User.groups.through.objects.filter(user_id__in=people_ids).values_list(
+        "user_id", "group_id"
+    ):
+        people_of_group.setdefault(group_id, []).append(person_id)
+    for membership in memberships.filter(Q(user_id__in=people_ids) | Q(group_id__in=list(people_of_group))):
+        for person_id in [membership.user_id] if membership.user_id else people_of_group[membership.group_id]:
+            roles.setdefault(person_id, []).append(membership)
     rows = [{"person": person, "roles": roles.get(person.pk, [])} for person in page.object_list]
     return render(
         request,
@@ -543,24 +555,25 @@ def tenant_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def membership_add(request: HttpRequest, pk: int) -> HttpResponse:
     tenant = selectors.tenant_get(user=request.user, pk=pk)
     form = forms.MembershipForm(request.POST)
-    if form.is_valid():
+    if not form.is_valid():
+        messages.error(request, "Give a user name or a group, and a role.")
+        return redirect(f"{reverse('console:tenant', args=[tenant.pk])}?tab=members")
+    role, group = form.cleaned_data["role"], form.cleaned_data["group"]
+    person = None
+    if not group:
         person = User.objects.filter(username=form.cleaned_data["username"], is_active=True).first()
         if person is None:
             messages.error(request, f"There is no active user named {form.cleaned_data['username']}.")
-        else:
-            try:
-                services.membership_grant(
-                    acting_user=request.user, tenant=tenant, user=person, role=form.cleaned_data["role"]
-                )
-            except ValidationError as exc:
-                messages.error(request, " ".join(exc.messages))
-            else:
-                messages.success(
-                    request,
-                    f"{person.get_username()} is now {form.cleaned_data['role']} of {tenant.name_path}.",
-                )
+            return redirect(f"{reverse('console:tenant', args=[tenant.pk])}?tab=members")
+    try:
+        membership = services.membership_grant(
+            acting_user=request.user, tenant=tenant, user=person, group=group or None, role=role
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
     else:
-        messages.error(request, "Give a user name and a role.")
+        subject = f"Group {membership.subject_name}" if group else membership.subject_name
+        messages.success(request, f"{subject} is now {role} of {tenant.name_path}.")
     return redirect(f"{reverse('console:tenant', args=[tenant.pk])}?tab=members")
 
 
@@ -577,7 +590,7 @@ def membership_change(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(
             request,
-            f"{membership.user.get_username()} is now {request.POST.get('role')} of {membership.tenant.name_path}.",
+            f"{membership.subject_name} is now {request.POST.get('role')} of {membership.tenant.name_path}.",
         )
     return redirect(f"{reverse('console:tenant', args=[membership.tenant_id])}?tab=members")
 
@@ -588,7 +601,7 @@ def membership_remove(request: HttpRequest, pk: int) -> HttpResponse:
     membership = get_object_or_404(selectors.membership_list(user=request.user), pk=pk)
     tenant_id = membership.tenant_id
     services.membership_revoke(acting_user=request.user, membership=membership)
-    messages.success(request, f"{membership.user.get_username()} removed from {membership.tenant.name_path}.")
+    messages.success(request, f"{membership.subject_name} removed from {membership.tenant.name_path}.")
     return redirect(f"{reverse('console:tenant', args=[tenant_id])}?tab=members")
 
 

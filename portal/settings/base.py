@@ -1,5 +1,7 @@
 """Settings shared by every environment. Values come from the environment (see .env.example)."""
 
+import base64
+import hashlib
 from pathlib import Path
 
 import environ
@@ -129,6 +131,62 @@ CELERY_TIMEZONE = TIME_ZONE
 # Canopy's own settings.
 CANOPY_MAX_TENANT_DEPTH = env.int("CANOPY_MAX_TENANT_DEPTH", default=10)
 CANOPY_HDFS_ROOT = env("CANOPY_HDFS_ROOT", default="/tenant")
+
+# Provisioning: pushing tenants to clusters (docs/provisioning.md).
+# Fernet keys for cluster credentials at rest: the first encrypts, all decrypt. Required in production;
+# local and test settings derive one from DJANGO_SECRET_KEY when it is unset.
+CANOPY_FERNET_KEYS = env.list("CANOPY_FERNET_KEYS", default=[])
+
+
+def derived_fernet_key(secret: str) -> str:
+    """A Fernet key derived from a Django secret key: for local development and tests only."""
+    digest = hashlib.sha256(f"canopy-fernet:{secret}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+# Clusters without a connection: "none" (nothing is pushed until one is added) or "export" (manifests
+# are written under CANOPY_EXPORT_DIR/<cluster>/<namespace>/ for GitOps).
+CANOPY_PROVISIONING_DEFAULT_BACKEND = env("CANOPY_PROVISIONING_DEFAULT_BACKEND", default="none")
+CANOPY_EXPORT_DIR = env("CANOPY_EXPORT_DIR", default=str(BASE_DIR / "export"))
+CANOPY_KUBECONFIG_TOKEN_SECONDS = env.int("CANOPY_KUBECONFIG_TOKEN_SECONDS", default=8 * 3600)
+CANOPY_KUBERNETES_TIMEOUT_SECONDS = env.float("CANOPY_KUBERNETES_TIMEOUT_SECONDS", default=10.0)
+CANOPY_KUBERNETES_HTTP_RETRIES = env.int("CANOPY_KUBERNETES_HTTP_RETRIES", default=3)
+# Defaults a container gets when it names no resources, kept inside the tenant's quota (LimitRange).
+CANOPY_DEFAULT_REQUEST_CPU = env("CANOPY_DEFAULT_REQUEST_CPU", default="100m")
+CANOPY_DEFAULT_REQUEST_MEMORY = env("CANOPY_DEFAULT_REQUEST_MEMORY", default="256Mi")
+CANOPY_DEFAULT_LIMIT_CPU = env("CANOPY_DEFAULT_LIMIT_CPU", default="1")
+CANOPY_DEFAULT_LIMIT_MEMORY = env("CANOPY_DEFAULT_LIMIT_MEMORY", default="1Gi")
+# Retries of a failed push: base * 2^(attempt-1) seconds, at most the max.
+CANOPY_PROVISIONING_RETRY_BASE_SECONDS = env.float("CANOPY_PROVISIONING_RETRY_BASE_SECONDS", default=5.0)
+CANOPY_PROVISIONING_RETRY_MAX_SECONDS = env.float("CANOPY_PROVISIONING_RETRY_MAX_SECONDS", default=3600.0)
+CANOPY_PROVISIONING_LEASE_SECONDS = env.float("CANOPY_PROVISIONING_LEASE_SECONDS", default=300.0)
+# A pending intent whose task has not run after this long is sent again by beat.
+CANOPY_PROVISIONING_REDRIVE_AFTER_SECONDS = env.float(
+    "CANOPY_PROVISIONING_REDRIVE_AFTER_SECONDS", default=60.0
+)
+CANOPY_PROVISIONING_REPAIR_DRIFT = env.bool("CANOPY_PROVISIONING_REPAIR_DRIFT", default=True)
+CELERY_BEAT_SCHEDULE = {
+    "provisioning-redrive": {
+        "task": "provisioning.redrive_intents",
+        "schedule": env.float("CANOPY_PROVISIONING_REDRIVE_SECONDS", default=30.0),
+    },
+    "provisioning-reconcile": {
+        "task": "provisioning.reconcile_all",
+        "schedule": env.float("CANOPY_PROVISIONING_RECONCILE_SECONDS", default=600.0),
+    },
+}
+# A web request that enqueues while the broker is down gives up quickly: the intent is in the
+# database and beat sends it again.
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+
+# Signing in with LDAP / Active Directory or OpenID Connect (docs/authentication.md).
+from .integrations import *  # noqa: E402, F403
 
 LOGGING = {
     "version": 1,

@@ -1,5 +1,7 @@
 """Production: every secret from the environment, HTTPS enforced, PostgreSQL and Redis required."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
 from .base import MIDDLEWARE, env
 
@@ -30,3 +32,11 @@ STORAGES = {
 REDIS_URL = env("REDIS_URL")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = False
+
+# Cluster credentials are encrypted at rest with these keys; there is no default in production.
+CANOPY_FERNET_KEYS = env.list("CANOPY_FERNET_KEYS", default=[])
+if not CANOPY_FERNET_KEYS:
+    raise ImproperlyConfigured(
+        "Set CANOPY_FERNET_KEYS: Canopy encrypts cluster credentials with it. Make a key with "
+        "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`."
+    )

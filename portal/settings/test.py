@@ -1,7 +1,7 @@
 """Test settings: PostgreSQL (started by scripts/run-tests.sh), fast password hashing."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import derived_fernet_key, env
 
 SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
 DEBUG = False
@@ -15,3 +15,7 @@ STORAGES = {
 }
 # Two test runs against one server need different test databases.
 DATABASES["default"]["TEST"] = {"NAME": env("CANOPY_TEST_DB_NAME", default="test_canopy")}
+
+CANOPY_FERNET_KEYS = [derived_fernet_key(SECRET_KEY)]
+# Tasks run in-process, except in the worker a test starts against its own Redis (tests/provisioning).
+CELERY_TASK_ALWAYS_EAGER = env.bool("CANOPY_TEST_TASKS_EAGER", default=True)

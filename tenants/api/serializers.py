@@ -356,10 +356,22 @@ class TenantPlanSerializer(serializers.Serializer):
     plan = RestrictedRelatedField(selector=selectors.plan_list)
 
 
+class NamespaceImpactSerializer(serializers.Serializer):
+    cluster = serializers.CharField()
+    namespace = serializers.CharField()
+    active_pods = serializers.IntegerField(
+        allow_null=True, help_text="Pods not finished; null if not checked."
+    )
+    note = serializers.CharField()
+
+
 class DeletionImpactSerializer(serializers.Serializer):
     descendants = serializers.ListField(child=serializers.CharField())
     members = serializers.IntegerField()
     volumes = serializers.ListField(child=serializers.CharField())
+    namespaces = NamespaceImpactSerializer(
+        many=True, help_text="Namespaces deleted with the tenant (issue 5)."
+    )
     summary = serializers.CharField(source="describe")
 
 
@@ -588,14 +600,36 @@ class PlanSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
 class MembershipSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
     tenant = _tenant_field()
     tenant_path = serializers.CharField(source="tenant.name_path", read_only=True)
-    user = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True))
+    user = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=User.objects.filter(is_active=True),
+        required=False,
+        allow_null=True,
+        help_text="The person; give this or group.",
+    )
+    group = serializers.SlugRelatedField(
+        slug_field="name",
+        read_only=True,
+        help_text="The group (LDAP or OpenID Connect groups are mirrored at sign-in); give this or user.",
+    )
 
     class Meta:
         model = Membership
-        fields = ["id", "tenant", "tenant_path", "user", "role", "created_at", "updated_at"]
+        fields = ["id", "tenant", "tenant_path", "user", "group", "role", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
+        # membership_grant refuses a second role for the same user or group on a tenant, by name.
+        validators: list[Any] = []
 
-    fixed_after_create = ("tenant", "user")
+    fixed_after_create = ("tenant", "user", "group")
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        if self.instance is None:
+            # On create a group is named; one not known yet is created (granted before first sign-in).
+            fields["group"] = serializers.CharField(
+                max_length=150, required=False, allow_null=True, help_text=fields["group"].help_text
+            )
+        return fields
 
     def create(self, validated_data: dict[str, Any]) -> Membership:
         return services.membership_grant(acting_user=_user(self), **validated_data)

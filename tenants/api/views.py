@@ -231,7 +231,7 @@ class PlanViewSet(SelectorViewSet):
 class MembershipViewSet(SelectorViewSet):
     selector = selectors.membership_list
     serializer_class = s.MembershipSerializer
-    filterset_fields = ["tenant", "role", "user__username"]
+    filterset_fields = ["tenant", "role", "user__username", "group__name"]
 
     def perform_destroy(self, instance: Any) -> None:
         services.membership_revoke(acting_user=self.request.user, membership=instance)

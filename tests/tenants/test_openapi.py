@@ -60,8 +60,11 @@ def test_the_schema_lists_every_endpoint(schema):
     # Every collection the router serves is documented, and nothing else under /api/v1/.
     assert sorted(prefix for prefix, _, _ in router.registry) == sorted(COLLECTIONS)
     documented = {re.match(r"/api/v1/([^/]+)/", path).group(1) for path in paths}
-    assert documented == {*COLLECTIONS, "auth"}
+    assert documented == {*COLLECTIONS, "auth", "provisioning", "kubernetes-connections"}
     for action in ("move", "suspend", "resume", "apply-plan", "deletion-impact"):
+        assert f"/api/v1/tenants/{{id}}/{action}/" in paths, action
+    # Provisioning (issue 5) adds its own endpoints beside the tenant's.
+    for action in ("provisioning", "provisioning/push", "provisioning/preview", "kubeconfig"):
         assert f"/api/v1/tenants/{{id}}/{action}/" in paths, action
 
 

@@ -32,6 +32,7 @@ def test_production_settings_pass_check_deploy_without_warnings():
             "DATABASE_URL": "postgres://canopy:secret@db.example.internal:5432/canopy",
             "REDIS_URL": "redis://redis.example.internal:6379/0",
             "DJANGO_ALLOWED_HOSTS": "canopy.example.internal",
+            "CANOPY_FERNET_KEYS": "3J4R9s2VtUqXbYtE0vFQGkqvY3q8o6n1b5m0KcXx7aQ=",
         },
     )
     assert result.returncode == 0, result.stdout + result.stderr
