@@ -8,6 +8,10 @@ COPY provisioning provisioning
 COPY templates templates
 COPY static static
 COPY manage.py ./
-RUN pip install --no-cache-dir . && useradd --system canopy && mkdir -p /app/staticfiles && chown canopy /app/staticfiles
+# python-ldap (the [ldap] extra) builds against OpenLDAP's client library.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libldap2-dev libsasl2-dev \
+    && pip install --no-cache-dir ".[ldap]" \
+    && apt-get purge -y gcc && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* \
+    && useradd --system canopy && mkdir -p /app/staticfiles && chown canopy /app/staticfiles
 USER canopy
 EXPOSE 8000

@@ -13,6 +13,7 @@ urlpatterns = [
     path("tenants/<int:pk>/allocations/", views.tenant_allocations, name="tenant_allocations"),
     path("tenants/<int:pk>/plan/", views.tenant_plan, name="tenant_plan"),
     path("tenants/<int:pk>/state/", views.tenant_state, name="tenant_state"),
+    path("tenants/<int:pk>/push/", views.tenant_push, name="tenant_push"),
     path("tenants/<int:pk>/delete/", views.tenant_delete, name="tenant_delete"),
     path("tenants/<int:pk>/members/", views.membership_add, name="membership_add"),
     path("memberships/<int:pk>/role/", views.membership_change, name="membership_change"),

@@ -22,6 +22,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from provisioning import selectors as provisioning_selectors
+from provisioning import services as provisioning_services
 from tenants import forms, selectors, services
 from tenants.amounts import KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
 from tenants.models import Cluster, Membership, Tenant
@@ -35,6 +37,7 @@ TABS = [
     ("storage", "Storage"),
     ("subtenants", "Sub-tenants"),
     ("members", "Members"),
+    ("clusters", "Clusters"),
     ("audit", "Audit"),
 ]
 
@@ -156,10 +159,44 @@ def _tab_context(request: HttpRequest, tenant: Tenant, tab: str) -> dict[str, An
             .order_by("group__name", "user__username"),
             "roles": Membership.Role.choices,
         }
+    if tab == "clusters":
+        return _clusters_context(request, tenant)
     if tab == "audit":
         events = selectors.audit_list(user=user).filter(tenant=tenant)
         return {"events": Paginator(events, 25).get_page(request.GET.get("page"))}
     return {}
+
+
+def _kubernetes_clusters(tenant: Tenant) -> list[Cluster]:
+    """The Kubernetes clusters where the tenant has an allocation (a namespace, a kubeconfig)."""
+    return list(
+        Cluster.objects.filter(pools__allocations__tenant=tenant, kind=Cluster.Kind.KUBERNETES)
+        .distinct()
+        .order_by("name")
+    )
+
+
+def _clusters_context(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:
+    """How the tenant stands on each cluster; the preview (which asks the cluster) only on request."""
+    user = request.user
+    context: dict[str, Any] = {
+        "statuses": provisioning_selectors.status_list(user=user).filter(sync__tenant_id=tenant.pk),
+        "kubernetes_clusters": _kubernetes_clusters(tenant),
+        "can_use": can(user, Action.USE, tenant),
+    }
+    if request.GET.get("preview") and can(user, Action.ADMINISTER, tenant):
+        context["previews"] = provisioning_services.tenant_preview(acting_user=user, tenant=tenant)
+    return context
+
+
+@login_required
+@require_POST
+def tenant_push(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Push now": ask for the tenant to be pushed to its clusters again (after a failure)."""
+    tenant = selectors.tenant_get(user=request.user, pk=pk)
+    provisioning_services.tenant_push_request(acting_user=request.user, tenant=tenant)
+    messages.success(request, f"{tenant.name_path} will be pushed to its clusters again.")
+    return redirect(f"{reverse('console:tenant', args=[tenant.pk])}?tab=clusters")
 
 
 @login_required
@@ -228,6 +265,8 @@ def my_access(request: HttpRequest) -> HttpResponse:
             "tenant": m.tenant,
             "pools": _resources_context(user, m.tenant)["pools"],
             "claims": claims.get(m.tenant.pk, []),
+            # Viewers get no kubeconfig: their role is read-only on the console.
+            "kubernetes_clusters": _kubernetes_clusters(m.tenant) if m.role != Membership.Role.VIEWER else [],
         }
         for m in memberships
     ]

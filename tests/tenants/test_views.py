@@ -23,6 +23,8 @@ READ_PAGES = [
     "/tenants/{dev1}/?tab=subtenants",
     "/tenants/{dev1}/?tab=members",
     "/tenants/{dev1}/?tab=audit",
+    "/tenants/{dev1}/?tab=clusters",
+    "/tenants/{dev1}/?tab=clusters&preview=1",
     "/tenants/{dev1}/?fragment=tree&q=dev",
     "/tenants/{dev1}/children/",
 ]
@@ -234,3 +236,18 @@ def test_roles_are_granted_from_the_users_page_within_what_one_administers(k8s_w
     assert "You administer no tenant with the path department1/dev2" in refused.content.decode()
     assert state_of_the_world() == before
     assert 'id="grant-role"' not in client_as(w, "bob").get("/users/").content.decode()
+
+
+def test_my_access_offers_a_kubeconfig_per_cluster_to_members_not_viewers(k8s_world):
+    w = k8s_world
+    link = f"/tenants/{w.dev1.pk}/kubeconfig/{w.cluster.pk}/"
+    assert link in client_as(w, "bob").get("/me/").content.decode()
+    assert link not in client_as(w, "dev1_viewer").get("/me/").content.decode()
+
+
+def test_the_clusters_tab_previews_a_push_for_admins(k8s_world):
+    w = k8s_world
+    html = client_as(w, "dept_admin").get(f"/tenants/{w.dev2.pk}/?tab=clusters&preview=1").content.decode()
+    assert "Preview" in html and "ResourceQuota" in html and "canopy-quota" in html
+    member_html = client_as(w, "bob").get(f"/tenants/{w.dev1.pk}/?tab=clusters&preview=1").content.decode()
+    assert "Push now" not in member_html and "canopy-quota" not in member_html
