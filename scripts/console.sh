@@ -10,5 +10,6 @@ export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-portal.settings.local}"
 .venv/bin/python manage.py migrate --no-input -v 0
 .venv/bin/python manage.py load_demo
 echo
-echo "Canopy is starting at http://127.0.0.1:8000/ (API docs: /api/docs/, admin: /admin/). Ctrl-C stops it."
-exec .venv/bin/python manage.py runserver "${CANOPY_ADDR:-127.0.0.1:8000}"
+addr="${CANOPY_ADDR:-127.0.0.1:8000}"
+echo "Canopy is starting at http://$addr/ (API docs: /api/docs/, admin: /admin/). Ctrl-C stops it."
+exec .venv/bin/python manage.py runserver "$addr"

@@ -1,7 +1,7 @@
 """The embedded default: SQLite, tasks in-process, debug on. Needs no external server."""
 
 from .base import *  # noqa: F403
-from .base import derived_fernet_key, env
+from .base import LOGGING, derived_fernet_key, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-local-development-key-change-me")
@@ -10,3 +10,10 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default="insecure-local-development-key-ch
 # clusters with no connection get their manifests exported to files (the demo needs no cluster).
 CANOPY_FERNET_KEYS = env.list("CANOPY_FERNET_KEYS", default=[derived_fernet_key(SECRET_KEY)])
 CANOPY_PROVISIONING_DEFAULT_BACKEND = env("CANOPY_PROVISIONING_DEFAULT_BACKEND", default="export")
+
+# Pushes run in-process here: keep their per-task lines (and kombu's note about the in-memory
+# broker having no host) out of the console, so the demo's printed passwords stay readable.
+LOGGING["loggers"] = {
+    "celery.app.trace": {"level": "WARNING"},
+    "kombu.connection": {"level": "ERROR"},
+}
