@@ -168,12 +168,18 @@ def _tab_context(request: HttpRequest, tenant: Tenant, tab: str) -> dict[str, An
 
 
 def _kubernetes_clusters(tenant: Tenant) -> list[Cluster]:
-    """The Kubernetes clusters where the tenant has an allocation (a namespace, a kubeconfig)."""
-    return list(
+    """The Kubernetes clusters where the tenant has an allocation (a namespace there), each marked
+    `live` when Canopy reaches its API: only those can mint a kubeconfig; the others only export."""
+    clusters = list(
         Cluster.objects.filter(pools__allocations__tenant=tenant, kind=Cluster.Kind.KUBERNETES)
+        .select_related("kubernetes_connection")
         .distinct()
         .order_by("name")
     )
+    for cluster in clusters:
+        connection = getattr(cluster, "kubernetes_connection", None)
+        cluster.live = connection is not None and connection.mode != connection.Mode.EXPORT
+    return clusters
 
 
 def _clusters_context(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:
