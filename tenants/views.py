@@ -304,7 +304,24 @@ def pools(request: HttpRequest) -> HttpResponse:
                 "capacity_allocated": percent_human(pool.allocated_capacity or 0) if pool.is_yarn else None,
             }
         )
-    return render(request, "tenants/pools.html", {"nav": "pools", "rows": rows})
+    connections = {}
+    if is_platform_admin(request.user):
+        connections = {c.cluster_id: c for c in provisioning_selectors.connection_list(user=request.user)}
+    clusters = [
+        {"cluster": cluster, "connection": connections.get(cluster.pk)}
+        for cluster in selectors.cluster_list(user=request.user).filter(kind=Cluster.Kind.KUBERNETES)
+    ]
+    return render(request, "tenants/pools.html", {"nav": "pools", "rows": rows, "clusters": clusters})
+
+
+@login_required
+@require_POST
+def cluster_test(request: HttpRequest, pk: int) -> HttpResponse:
+    """'Test connection' for a platform admin: the server's version or the exact error."""
+    cluster = get_object_or_404(selectors.cluster_list(user=request.user), pk=pk)
+    check = provisioning_services.connection_test(acting_user=request.user, cluster=cluster)
+    (messages.success if check.ok else messages.error)(request, f"{cluster.name}: {check.message}")
+    return redirect("console:pools")
 
 
 @login_required

@@ -257,3 +257,20 @@ def test_the_clusters_tab_previews_a_push_for_admins(k8s_world):
     assert "Preview" in html and "ResourceQuota" in html and "canopy-quota" in html
     member_html = client_as(w, "bob").get(f"/tenants/{w.dev1.pk}/?tab=clusters&preview=1").content.decode()
     assert "Push now" not in member_html and "canopy-quota" not in member_html
+
+
+def test_platform_admins_test_a_connection_from_the_pools_page(k8s_world):
+    w = k8s_world
+    client = client_as(w, "platform")
+    assert "Test connection" in client.get("/pools/").content.decode()
+    answer = client.post(f"/clusters/{w.cluster.pk}/test/", follow=True).content.decode()
+    assert "gpu-cluster: Cluster gpu-cluster has no connection." in answer
+    # A connection nobody listens on: the exact error, not a guess.
+    KubernetesConnection.objects.create(
+        cluster=w.cluster, mode=KubernetesConnection.Mode.TOKEN, server="https://127.0.0.1:9", ca_data=""
+    )
+    failed = client.post(f"/clusters/{w.cluster.pk}/test/", follow=True).content.decode()
+    assert "gpu-cluster: Cannot reach the API server at https://127.0.0.1:9" in failed
+    assert "Connection refused" in failed
+    assert client_as(w, "dept_admin").post(f"/clusters/{w.cluster.pk}/test/").status_code == 403
+    assert "Test connection" not in client_as(w, "dept_admin").get("/pools/").content.decode()
