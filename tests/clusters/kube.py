@@ -42,6 +42,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.clusters.processes import stop_process
+
 GO_MODULE_DIR = Path(__file__).resolve().parent / "kubernetes"
 BUILD_SCRIPT = GO_MODULE_DIR / "build.sh"
 ENV_EXTERNAL_KUBECONFIG = "CANOPY_TEST_KUBECONFIG"
@@ -365,13 +367,7 @@ class KubeTestCluster(_ClientMixin):
     def stop(self) -> None:
         """Terminate all processes (controllers first, etcd last); safe to call repeatedly."""
         for name, process in reversed(list(self._processes.items())):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_process(process, timeout=15)
             self._processes.pop(name)
         for log in self._logs.values():
             log.close()

@@ -20,6 +20,7 @@ from pathlib import Path
 import requests
 
 from tests.clusters.ldap import free_port
+from tests.clusters.processes import stop_process
 
 SOURCE_DIR = Path(__file__).resolve().parent / "oidc"
 CLIENT_ID = "canopy"
@@ -120,13 +121,7 @@ class OidcProvider:
         }
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
         if getattr(self, "log", None):
             self.log.unlink(missing_ok=True)
