@@ -7,6 +7,7 @@ page's own template when the request comes from HTMX (`page.html#partial`), the 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -427,19 +428,34 @@ def _pools_for_child(user: Any, parent: Tenant | None) -> list[Any]:
 
 def _trial_create(request: HttpRequest, form: forms.TenantCreateForm) -> Tenant | None:
     """Run tenant_create and each allocation in savepoints so every refusal lands on its own field;
-    commit only when nothing was refused."""
+    commit only when nothing was refused. A refused name does not hide the allocations' refusals:
+    they are checked once more under a stand-in name, and that trial is always rolled back."""
     data = form.cleaned_data
     specs = form.clean_pool_fields()
     storage = form.storage_specs()
     if form.errors:
         return None
-    parent = data.get("parent")
+    tenant = _trial_run(request, form, data["name"], specs, storage)
+    if tenant is None and "name" in form.errors and not set(form.errors) - {"name"}:
+        _trial_run(request, form, f"name-check-{uuid.uuid4().hex[:12]}", specs, storage, keep=False)
+    return tenant
+
+
+def _trial_run(
+    request: HttpRequest,
+    form: forms.TenantCreateForm,
+    name: str,
+    specs: list[services.AllocationSpec],
+    storage: list[services.StorageSpec],
+    keep: bool = True,
+) -> Tenant | None:
+    data = form.cleaned_data
     try:
         with transaction.atomic():
             tenant = services.tenant_create(
                 acting_user=request.user,
-                parent=parent,
-                name=data["name"],
+                parent=data.get("parent"),
+                name=name,
                 display_name=data.get("display_name", ""),
                 description=data.get("description", ""),
                 is_leaf=data["is_leaf"],
@@ -458,13 +474,14 @@ def _trial_create(request: HttpRequest, form: forms.TenantCreateForm) -> Tenant 
                         services.storage_create(acting_user=request.user, tenant=tenant, spec=spec)
                 except ValidationError as exc:
                     form.add_error(f"hdfs_{spec.cluster.pk}_on", exc.messages)
-            if form.errors or request.POST.get("validate"):
+            if not keep or form.errors or request.POST.get("validate"):
                 raise _DryRun
             return tenant
     except _DryRun:
         return None
     except ValidationError as exc:
-        forms.apply_service_errors(form, exc)
+        if keep:
+            forms.apply_service_errors(form, exc)
         return None
 
 

@@ -274,3 +274,18 @@ def test_platform_admins_test_a_connection_from_the_pools_page(k8s_world):
     assert "Connection refused" in failed
     assert client_as(w, "dept_admin").post(f"/clusters/{w.cluster.pk}/test/").status_code == 403
     assert "Test connection" not in client_as(w, "dept_admin").get("/pools/").content.decode()
+
+
+def test_a_bad_name_does_not_hide_an_allocation_refusal(k8s_world):
+    w = k8s_world
+    form = {
+        "parent": w.department1.pk,
+        "name": "Bad_Name",
+        "is_leaf": "true",
+        f"pool_{w.pool.pk}_on": "on",
+        f"pool_{w.pool.pk}_gpu": "1",
+        "validate": "1",
+    }
+    html = client_as(w, "dept_admin").post("/tenants/new/", form, HTTP_HX_REQUEST="true").content.decode()
+    assert "DNS-1123 label" in html and "at most 0 GPUs is left" in html
+    assert not Tenant.objects.filter(name__startswith="name-check").exists()
