@@ -289,3 +289,17 @@ def test_a_bad_name_does_not_hide_an_allocation_refusal(k8s_world):
     html = client_as(w, "dept_admin").post("/tenants/new/", form, HTTP_HX_REQUEST="true").content.decode()
     assert "DNS-1123 label" in html and "at most 0 GPUs is left" in html
     assert not Tenant.objects.filter(name__startswith="name-check").exists()
+
+
+def test_the_summary_names_the_tenant_type(k8s_world):
+    w = k8s_world
+    leaf = services.tenant_create(acting_user=w.admin, parent=w.department1, name="leafy", is_leaf=True)
+    client = client_as(w, "platform")
+    assert (
+        "Non-leaf: may have sub-tenants"
+        in client.get(f"/tenants/{w.department1.pk}/?tab=summary").content.decode()
+    )
+    assert (
+        "Leaf: uses resources and has no sub-tenants"
+        in client.get(f"/tenants/{leaf.pk}/?tab=summary").content.decode()
+    )
