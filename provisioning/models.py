@@ -11,7 +11,9 @@ from typing import Any
 from django.db import models
 
 from provisioning.backends.kubernetes import KubernetesAccess
+from provisioning.backends.yarn import HadoopAccess
 from provisioning.crypto import EncryptedTextField
+from provisioning.desired.yarn import YarnSettings
 from tenants.models import Cluster
 from tenants.permissions import Action, is_platform_admin, visible_tenants
 
@@ -68,6 +70,71 @@ class KubernetesConnection(models.Model):
             user_ca_data=self.user_ca_data,
             timeout_seconds=timeout_seconds,
             retries=retries,
+        )
+
+
+class HadoopConnection(models.Model):
+    """How Canopy reaches one Hadoop cluster: its ResourceManagers (several for HA, tried in turn),
+    its NameNodes' WebHDFS, and who to act as. The user must be a YARN admin (scheduler-conf
+    mutations) and the HDFS superuser or a proxy user allowed to set quotas."""
+
+    class Mode(models.TextChoices):
+        API = "api", "ResourceManager scheduler-conf API and WebHDFS"
+        EXPORT = "export", "No mutation API: export capacity-scheduler.xml and an hdfs script"
+
+    class Auth(models.TextChoices):
+        SIMPLE = "simple", "Simple (user.name)"
+        KERBEROS = "kerberos", "Kerberos / SPNEGO (requests-gssapi, a ticket for the service principal)"
+
+    cluster = models.OneToOneField(
+        Cluster, on_delete=models.CASCADE, primary_key=True, related_name="hadoop_connection"
+    )
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.API)
+    rm_urls = models.TextField(
+        blank=True, help_text="ResourceManager web URLs, one a line (HA: each RM), e.g. http://rm1:8088."
+    )
+    webhdfs_urls = models.TextField(
+        blank=True, help_text="NameNode HTTP URLs, one a line (HA: each NameNode), e.g. http://nn1:9870."
+    )
+    user = models.CharField(max_length=150, default="yarn", help_text="The user Canopy acts as.")
+    auth = models.CharField(max_length=16, choices=Auth.choices, default=Auth.SIMPLE)
+    directory_owner = models.CharField(max_length=150, default="hdfs")
+    directory_permission = models.CharField(max_length=4, default="750")
+    remainder_queue = models.CharField(
+        max_length=63,
+        default="default",
+        help_text="The leaf under each parent queue that holds what its children do not take.",
+    )
+    user_limit_factor = models.CharField(max_length=16, default="1")
+    minimum_user_limit_percent = models.CharField(max_length=16, default="100")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.cluster} ({self.get_mode_display()})"
+
+    @staticmethod
+    def _lines(text: str) -> list[str]:
+        return [line.strip().rstrip("/") for line in text.splitlines() if line.strip()]
+
+    def access(self, *, timeout_seconds: float = 10.0) -> HadoopAccess:
+        return HadoopAccess(
+            rm_urls=self._lines(self.rm_urls),
+            webhdfs_urls=self._lines(self.webhdfs_urls),
+            user=self.user,
+            auth=self.auth,
+            remainder_queue=self.remainder_queue,
+            directory_permission=self.directory_permission,
+            timeout_seconds=timeout_seconds,
+        )
+
+    def yarn_settings(self) -> YarnSettings:
+        return YarnSettings(
+            remainder_queue=self.remainder_queue,
+            user_limit_factor=self.user_limit_factor,
+            minimum_user_limit_percent=self.minimum_user_limit_percent,
+            directory_owner=self.directory_owner,
+            directory_permission=self.directory_permission,
         )
 
 

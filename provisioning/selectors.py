@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -23,13 +24,15 @@ from provisioning.desired.kubernetes import (
     TenantState,
     VolumeClaim,
 )
-from provisioning.models import ClusterSyncStatus, KubernetesConnection, TenantSync
+from provisioning.desired.yarn import QueueShare, StorageDir, YarnTenant
+from provisioning.models import ClusterSyncStatus, HadoopConnection, KubernetesConnection, TenantSync
 from tenants.amounts import KUBERNETES_RESOURCES
-from tenants.models import Allocation, Cluster, Membership, Tenant, VolumeAttachment
+from tenants.models import Allocation, Cluster, Membership, StorageDirectory, Tenant, VolumeAttachment
 from tenants.permissions import Action, is_platform_admin
 from tenants.quantities import parse_cpu_millicores, parse_memory_bytes
 
 ROLE_RANK = {"viewer": 0, "member": 1, "admin": 2}
+PROVISIONED_KINDS = (Cluster.Kind.KUBERNETES, Cluster.Kind.YARN)
 
 # ---------------------------------------------------------------------------------------------
 # For people
@@ -48,8 +51,24 @@ def connection_list(*, user: AbstractBaseUser | None) -> QuerySet[KubernetesConn
     return KubernetesConnection.objects.select_related("cluster").order_by("cluster__name")
 
 
+def hadoop_connection_list(*, user: AbstractBaseUser | None) -> QuerySet[HadoopConnection]:
+    """Platform admins only, like Kubernetes connections."""
+    if not is_platform_admin(user):
+        return HadoopConnection.objects.none()
+    return HadoopConnection.objects.select_related("cluster").order_by("cluster__name")
+
+
 # ---------------------------------------------------------------------------------------------
 # For the worker
+
+
+@dataclass
+class YarnCluster:
+    """Everything a Hadoop cluster should have: its queue tree is planned as one (sibling
+    capacities depend on each other), so every tenant on it, and the partitions of its pools."""
+
+    tenants: list[YarnTenant]
+    partitions: list[str]
 
 
 @dataclass
@@ -57,9 +76,10 @@ class Target:
     """One cluster a tenant is (or was) on, with what it should have there (None: nothing)."""
 
     cluster: Cluster
-    connection: KubernetesConnection | None
+    connection: KubernetesConnection | HadoopConnection | None
     settings: ClusterSettings
-    state: TenantState | None
+    state: TenantState | YarnTenant | None
+    yarn: YarnCluster | None = None
 
 
 def container_defaults() -> ContainerDefaults:
@@ -177,31 +197,104 @@ def tenant_state(tenant: Tenant, sync: TenantSync, cluster: Cluster) -> TenantSt
     )
 
 
+def _yarn_subjects(tenant: Tenant) -> dict[str, tuple[str, ...]]:
+    """The tenant's own roles as YARN ACL users and groups (YARN ACLs inherit down the queue tree,
+    so ancestors' admins are not repeated)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    rows = Membership.objects.filter(tenant=tenant).select_related("user")
+    if hasattr(Membership, "group"):
+        rows = rows.select_related("group")
+    for row in rows:
+        group = getattr(row, "group", None)
+        if group is not None:
+            names, kind = [group.name], "groups"
+        elif row.user is not None and row.user.is_active:
+            names, kind = [row.user.get_username()], "users"
+        else:
+            continue
+        if row.role == Membership.Role.ADMIN:
+            found[f"admin_{kind}"].update(names)
+            found[f"submit_{kind}"].update(names)
+        elif row.role == Membership.Role.MEMBER:
+            found[f"submit_{kind}"].update(names)
+        elif kind == "users":
+            found["read_users"].update(names)
+    return {key: tuple(sorted(values)) for key, values in found.items()}
+
+
+def yarn_tenant(tenant: Tenant, group: str, cluster: Cluster) -> YarnTenant | None:
+    """The tenant's queue and directories on a Hadoop cluster; None when it has no allocation there."""
+    allocations = list(Allocation.objects.filter(tenant=tenant, pool__cluster=cluster).select_related("pool"))
+    if not allocations or tenant.state == Tenant.State.DELETING:
+        return None
+    shares = tuple(
+        QueueShare(a.pool.node_selector, a.capacity_percent or Decimal(0), a.max_capacity_percent)
+        for a in sorted(allocations, key=lambda a: a.pool.node_selector)
+    )
+    directories = tuple(
+        StorageDir(d.path, d.space_quota_bytes, d.file_quota)
+        for d in StorageDirectory.objects.filter(tenant=tenant, cluster=cluster).order_by("path")
+    )
+    return YarnTenant(
+        tenant_id=tenant.pk,
+        path=tenant.name_path,
+        group=group,
+        shares=shares,
+        suspended=tenant.state == Tenant.State.SUSPENDED,
+        directories=directories,
+        **_yarn_subjects(tenant),
+    )
+
+
+def yarn_cluster(cluster: Cluster) -> YarnCluster:
+    tenant_ids = set(Allocation.objects.filter(pool__cluster=cluster).values_list("tenant_id", flat=True))
+    groups = dict(TenantSync.objects.filter(tenant_id__in=tenant_ids).values_list("tenant_id", "namespace"))
+    tenants = []
+    for tenant in Tenant.objects.filter(pk__in=tenant_ids):
+        state = yarn_tenant(tenant, groups.get(tenant.pk) or tenant.name_path.replace("/", "-"), cluster)
+        if state is not None:
+            tenants.append(state)
+    partitions = sorted({label for label in cluster.pools.values_list("node_selector", flat=True) if label})
+    return YarnCluster(tenants, partitions)
+
+
 def tenant_targets(*, tenant_id: int, sync: TenantSync, cluster_id: int | None = None) -> list[Target]:
-    """Every Kubernetes cluster the tenant has an allocation on or was provisioned on before."""
+    """Every Kubernetes or Hadoop cluster the tenant has an allocation on or was provisioned on before."""
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     cluster_ids = set(sync.statuses.values_list("cluster_id", flat=True))
     if tenant is not None:
         cluster_ids |= set(
-            Allocation.objects.filter(tenant=tenant, pool__cluster__kind=Cluster.Kind.KUBERNETES).values_list(
+            Allocation.objects.filter(tenant=tenant, pool__cluster__kind__in=PROVISIONED_KINDS).values_list(
                 "pool__cluster_id", flat=True
             )
         )
     if cluster_id is not None:
         cluster_ids &= {cluster_id}
-    clusters = Cluster.objects.filter(pk__in=cluster_ids, kind=Cluster.Kind.KUBERNETES).order_by("name")
-    connections = {c.cluster_id: c for c in KubernetesConnection.objects.filter(cluster_id__in=cluster_ids)}
+    clusters = Cluster.objects.filter(pk__in=cluster_ids, kind__in=PROVISIONED_KINDS).order_by("name")
+    connections: dict[int, KubernetesConnection | HadoopConnection] = {
+        c.cluster_id: c for c in KubernetesConnection.objects.filter(cluster_id__in=cluster_ids)
+    }
+    connections |= {c.cluster_id: c for c in HadoopConnection.objects.filter(cluster_id__in=cluster_ids)}
     targets = []
     for cluster in clusters:
         connection = connections.get(cluster.pk)
+        settings_ = cluster_settings(
+            cluster, connection if isinstance(connection, KubernetesConnection) else None
+        )
+        if cluster.kind == Cluster.Kind.YARN:
+            whole = yarn_cluster(cluster)
+            mine = next((t for t in whole.tenants if t.tenant_id == tenant_id), None)
+            targets.append(Target(cluster, connection, settings_, mine, whole))
+            continue
         state = tenant_state(tenant, sync, cluster) if tenant is not None else None
-        targets.append(Target(cluster, connection, cluster_settings(cluster, connection), state))
+        targets.append(Target(cluster, connection, settings_, state))
     return targets
 
 
 def tenants_on_kubernetes() -> list[int]:
-    """Ids of every tenant that is, or should be, on a Kubernetes cluster (for the full reconcile)."""
-    allocated = Allocation.objects.filter(pool__cluster__kind=Cluster.Kind.KUBERNETES).values_list(
+    """Ids of every tenant that is, or should be, on a Kubernetes or Hadoop cluster (for the full
+    reconcile)."""
+    allocated = Allocation.objects.filter(pool__cluster__kind__in=PROVISIONED_KINDS).values_list(
         "tenant_id", flat=True
     )
     known = ClusterSyncStatus.objects.values_list("sync__tenant_id", flat=True)

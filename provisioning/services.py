@@ -28,19 +28,29 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from provisioning import selectors
 from provisioning.backends.base import Backend, BackendError, Change, ObjectMissing, ObjectRef, Plan, Scope
-from provisioning.backends.export import ExportBackend, manifest_files
+from provisioning.backends.export import ExportBackend, HadoopExportBackend, hadoop_files, manifest_files
 from provisioning.backends.kubernetes import KubernetesBackend, check_kubeconfig
+from provisioning.backends.yarn import YarnBackend
 from provisioning.desired.kubernetes import (
+    TenantState,
     fit_name,
     namespace_name,
     service_account_name,
     tenant_objects,
 )
-from provisioning.models import ClusterSyncStatus, KubernetesConnection, ProvisioningIntent, TenantSync
+from provisioning.desired.yarn import RuleViolation, YarnSettings, desired_objects
+from provisioning.models import (
+    ClusterSyncStatus,
+    HadoopConnection,
+    KubernetesConnection,
+    ProvisioningIntent,
+    TenantSync,
+)
 from tenants import services as tenant_services
 from tenants.models import Allocation, Cluster, Membership, Tenant
 from tenants.permissions import Action
@@ -171,11 +181,11 @@ def intent_record(
 
 
 def _statuses_pending(ids: list[int]) -> None:
-    """Show the tenants as pending on every Kubernetes cluster they are or will be on."""
+    """Show the tenants as pending on every Kubernetes or Hadoop cluster they are or will be on."""
     wanted = set(
-        Allocation.objects.filter(tenant_id__in=ids, pool__cluster__kind=Cluster.Kind.KUBERNETES).values_list(
-            "tenant_id", "pool__cluster_id"
-        )
+        Allocation.objects.filter(
+            tenant_id__in=ids, pool__cluster__kind__in=selectors.PROVISIONED_KINDS
+        ).values_list("tenant_id", "pool__cluster_id")
     )
     existing = set(
         ClusterSyncStatus.objects.filter(sync__tenant_id__in=ids).values_list("sync__tenant_id", "cluster_id")
@@ -256,15 +266,24 @@ def reconcile_all() -> list[int]:
 
 
 def backend_for(
-    cluster: Cluster, connection: KubernetesConnection | None, *, quick: bool = False
+    cluster: Cluster, connection: KubernetesConnection | HadoopConnection | None, *, quick: bool = False
 ) -> Backend | None:
     """The cluster's backend, or None when nothing can be pushed to it. `quick`: a short timeout and
     no retries, for questions asked while a person waits (and a transaction is open)."""
     export_root = Path(settings.CANOPY_EXPORT_DIR) / cluster.name
+    if cluster.kind == Cluster.Kind.YARN and not isinstance(connection, HadoopConnection):
+        if settings.CANOPY_PROVISIONING_DEFAULT_BACKEND == "export":
+            return HadoopExportBackend(export_root)
+        return None
     if connection is None:
         if settings.CANOPY_PROVISIONING_DEFAULT_BACKEND == "export":
             return ExportBackend(export_root)
         return None
+    if isinstance(connection, HadoopConnection):
+        if connection.mode == HadoopConnection.Mode.EXPORT:
+            return HadoopExportBackend(export_root)
+        timeout = 5.0 if quick else settings.CANOPY_KUBERNETES_TIMEOUT_SECONDS
+        return YarnBackend(connection.access(timeout_seconds=timeout))
     if connection.mode == KubernetesConnection.Mode.EXPORT:
         return ExportBackend(export_root)
     if quick:
@@ -322,6 +341,24 @@ def _result_message(backend: Backend, summary: dict[str, int], drift: str) -> st
     return f"{done}: {backend.describe()}."
 
 
+def target_objects(target: selectors.Target) -> list[dict[str, Any]]:
+    """What the cluster should have for the target. A Hadoop cluster's queue tree is rendered
+    whole, even when this tenant is gone from it (its queue then is simply not wanted); raises
+    `RuleViolation` before anything is sent when the tree breaks a Capacity Scheduler rule."""
+    if target.yarn is not None:
+        connection = target.connection
+        yarn_settings = (
+            connection.yarn_settings() if isinstance(connection, HadoopConnection) else YarnSettings()
+        )
+        return desired_objects(
+            target.yarn.tenants,
+            yarn_settings,
+            hdfs_root=settings.CANOPY_HDFS_ROOT,
+            partitions=target.yarn.partitions,
+        )
+    return tenant_objects(target.settings, target.state) if isinstance(target.state, TenantState) else []
+
+
 def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: bool) -> ClusterOutcome:
     cluster = target.cluster
     status, _ = ClusterSyncStatus.objects.get_or_create(sync=sync, cluster=cluster)
@@ -337,9 +374,9 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
         _save(status, state=State.PENDING, backend="", message=message)
         return ClusterOutcome(cluster.name, State.PENDING, message)
     _save(status, state=State.APPLYING, backend=backend.name, last_attempt_at=now)
-    desired = tenant_objects(target.settings, target.state) if target.state else []
     drift = ""
     try:
+        desired = target_objects(target)
         with backend:
             plan = backend.plan(Scope(sync.tenant_id, sync.namespace), desired)
             if drift_check and not plan.is_empty:
@@ -354,6 +391,10 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
                 if not settings.CANOPY_PROVISIONING_REPAIR_DRIFT:
                     return ClusterOutcome(cluster.name, State.DRIFTED, drift)
             result = backend.execute(plan)
+    except RuleViolation as error:
+        message = f"Refused before anything was sent: {error}"
+        _save(status, state=State.FAILED, message=message)
+        return ClusterOutcome(cluster.name, State.FAILED, message)
     except BackendError as error:
         _save(status, state=State.FAILED, message=error.message)
         return ClusterOutcome(cluster.name, State.FAILED, error.message, transient=error.transient)
@@ -569,6 +610,85 @@ def connection_set(
     return connection
 
 
+@dataclass
+class HadoopConnectionSpec:
+    """A Hadoop connection as entered: URLs one a line (several ResourceManagers for HA)."""
+
+    rm_urls: str
+    webhdfs_urls: str
+    user: str
+    mode: str = HadoopConnection.Mode.API
+    auth: str = HadoopConnection.Auth.SIMPLE
+    directory_owner: str = "hdfs"
+    directory_permission: str = "750"
+    remainder_queue: str = "default"
+
+
+def hadoop_connection_set(
+    *, acting_user: AbstractBaseUser, cluster: Cluster, spec: HadoopConnectionSpec
+) -> HadoopConnection:
+    """Create or replace how Canopy reaches a Hadoop cluster, then push every tenant on it."""
+    tenant_services.require_platform_admin(acting_user)
+    if cluster.kind != Cluster.Kind.YARN:
+        raise ValidationError({"cluster": [f"{cluster} is not a Hadoop cluster."]})
+    errors: dict[str, list[str]] = {}
+    with transaction.atomic():
+        connection = HadoopConnection.objects.select_for_update().filter(cluster=cluster).first()
+        before = model_to_dict(connection, exclude=["cluster"]) if connection else None
+        connection = connection or HadoopConnection(cluster=cluster)
+        for name in ("rm_urls", "webhdfs_urls", "user", "mode", "auth", "directory_owner", "remainder_queue"):
+            setattr(connection, name, (getattr(spec, name) or "").strip())
+        connection.directory_permission = spec.directory_permission.strip()
+        if connection.mode not in HadoopConnection.Mode.values:
+            errors["mode"] = [f"Choose one of: {', '.join(HadoopConnection.Mode.values)}."]
+        if connection.auth not in HadoopConnection.Auth.values:
+            errors["auth"] = [f"Choose one of: {', '.join(HadoopConnection.Auth.values)}."]
+        if connection.mode == HadoopConnection.Mode.API:
+            for name, example in (("rm_urls", "http://rm1:8088"), ("webhdfs_urls", "http://nn1:9870")):
+                urls = HadoopConnection._lines(getattr(connection, name))
+                if not urls or not all(re.match(r"^https?://[^/\s]+", url) for url in urls):
+                    errors[name] = [f"One URL a line, e.g. {example}."]
+        if not re.match(r"^[0-7]{3,4}$", connection.directory_permission):
+            errors["directory_permission"] = ["An octal permission such as 750."]
+        if not connection.user:
+            errors["user"] = [
+                "The user Canopy acts as (a YARN admin and the HDFS superuser or a proxy user)."
+            ]
+        if "." in connection.remainder_queue or not connection.remainder_queue:
+            errors["remainder_queue"] = ["A queue name without dots, e.g. default."]
+        if errors:
+            raise ValidationError(errors)
+        connection.save()
+        tenant_services.audit(
+            acting_user=acting_user,
+            action="CONNECTION_UPDATED" if before else "CONNECTION_CREATED",
+            target=cluster,
+            tenant=None,
+            before=before,
+            after=model_to_dict(connection, exclude=["cluster"]),
+        )
+        intent_record(tenant_ids=_tenants_on(cluster), reason="CONNECTION_SET")
+    return connection
+
+
+def hadoop_connection_delete(*, acting_user: AbstractBaseUser, cluster: Cluster) -> None:
+    """Forget how to reach a Hadoop cluster. Nothing on the cluster is touched."""
+    tenant_services.require_platform_admin(acting_user)
+    with transaction.atomic():
+        connection = HadoopConnection.objects.select_for_update().filter(cluster=cluster).first()
+        if connection is None:
+            return
+        tenant_services.audit(
+            acting_user=acting_user,
+            action="CONNECTION_DELETED",
+            target=cluster,
+            tenant=None,
+            before=model_to_dict(connection, exclude=["cluster"]),
+        )
+        connection.delete()
+        intent_record(tenant_ids=_tenants_on(cluster), reason="CONNECTION_DELETED")
+
+
 def _tenants_on(cluster: Cluster) -> list[int]:
     allocated = Allocation.objects.filter(pool__cluster=cluster).values_list("tenant_id", flat=True)
     known = ClusterSyncStatus.objects.filter(cluster=cluster).values_list("sync__tenant_id", flat=True)
@@ -603,9 +723,14 @@ class ConnectionCheck:
 
 
 def connection_test(*, acting_user: AbstractBaseUser, cluster: Cluster) -> ConnectionCheck:
-    """Ask the cluster for its version: 'v1.37.2', or the exact error on the way there."""
+    """Ask the cluster for its version ('v1.37.2'; a Hadoop cluster's ResourceManager and NameNode
+    versions), or the exact error on the way there."""
     tenant_services.require_platform_admin(acting_user)
-    connection = KubernetesConnection.objects.filter(cluster=cluster).first()
+    connection: KubernetesConnection | HadoopConnection | None
+    if cluster.kind == Cluster.Kind.YARN:
+        connection = HadoopConnection.objects.filter(cluster=cluster).first()
+    else:
+        connection = KubernetesConnection.objects.filter(cluster=cluster).first()
     backend = backend_for(cluster, connection, quick=True)  # the first error as it is, not after retries
     if backend is None:
         return ConnectionCheck(False, "", message=f"Cluster {cluster.name} has no connection.")
@@ -616,7 +741,8 @@ def connection_test(*, acting_user: AbstractBaseUser, cluster: Cluster) -> Conne
             version = backend.server_version()
     except BackendError as error:
         return ConnectionCheck(False, backend.name, message=error.message)
-    return ConnectionCheck(True, backend.name, version=version, message=f"Connected: Kubernetes {version}.")
+    product = "" if cluster.kind == Cluster.Kind.YARN else "Kubernetes "
+    return ConnectionCheck(True, backend.name, version=version, message=f"Connected: {product}{version}.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -752,7 +878,11 @@ def _previews(tenant: Tenant, cluster: Cluster | None) -> list[Preview]:
     for target in selectors.tenant_targets(
         tenant_id=tenant.pk, sync=sync, cluster_id=cluster.pk if cluster else None
     ):
-        desired = tenant_objects(target.settings, target.state) if target.state else []
+        try:
+            desired = target_objects(target)
+        except RuleViolation as error:
+            previews.append(Preview(target.cluster, sync.namespace, "", None, f"Refused: {error}"))
+            continue
         scope = Scope(tenant.pk, sync.namespace)
         backend = backend_for(target.cluster, target.connection)
         if backend is None:
@@ -808,8 +938,8 @@ def manifests_render(*, tenants: Iterable[Tenant], cluster: Cluster | None = Non
         for target in selectors.tenant_targets(
             tenant_id=tenant.pk, sync=sync, cluster_id=cluster.pk if cluster else None
         ):
-            if target.state is None:
-                continue
+            if not isinstance(target.state, TenantState):
+                continue  # Hadoop clusters: capacity-scheduler.xml is not a manifest
             for path, text in manifest_files(tenant_objects(target.settings, target.state)).items():
                 files[f"{target.cluster.name}/{path}"] = text
     return files
@@ -826,12 +956,26 @@ def manifests_export(
         for target in selectors.tenant_targets(
             tenant_id=tenant.pk, sync=sync, cluster_id=cluster.pk if cluster else None
         ):
-            if target.state is None:
+            if not isinstance(target.state, TenantState):
                 continue
             backend = ExportBackend(Path(root) / target.cluster.name)
             backend.sync(Scope(tenant.pk, sync.namespace), tenant_objects(target.settings, target.state))
             folders.append(f"{target.cluster.name}/{sync.namespace}")
     return folders
+
+
+def hadoop_files_render(*, acting_user: AbstractBaseUser, cluster: Cluster) -> dict[str, str]:
+    """A Hadoop cluster's whole tenant tree as `capacity-scheduler.xml` and `hdfs-setup.sh`, for a
+    cluster without the scheduler-conf mutation API (platform admins: it names every tenant).
+    Raises `RuleViolation` when the tree breaks a Capacity Scheduler rule."""
+    tenant_services.require_platform_admin(acting_user)
+    if cluster.kind != Cluster.Kind.YARN:
+        raise ValidationError({"cluster": [f"{cluster} is not a Hadoop cluster."]})
+    connection = HadoopConnection.objects.filter(cluster=cluster).first()
+    target = selectors.Target(
+        cluster, connection, selectors.cluster_settings(cluster, None), None, selectors.yarn_cluster(cluster)
+    )
+    return hadoop_files(target_objects(target))
 
 
 @dataclass
@@ -855,7 +999,9 @@ def namespace_impact(*, tenant_ids: Iterable[int]) -> list[NamespaceImpact]:
     """The namespaces deleting these tenants would delete, with the pods still running in each
     (asked of the cluster now). Called by `tenants.services.tenant_deletion_impact`."""
     rows = (
-        ClusterSyncStatus.objects.filter(sync__tenant_id__in=list(tenant_ids), provisioned=True)
+        ClusterSyncStatus.objects.filter(
+            sync__tenant_id__in=list(tenant_ids), provisioned=True, cluster__kind=Cluster.Kind.KUBERNETES
+        )
         .select_related("sync", "cluster")
         .order_by("cluster__name", "sync__namespace")
     )

@@ -1018,7 +1018,9 @@ def _storage_write(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: Stora
 def storage_create(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: StorageSpec) -> StorageDirectory:
     require(acting_user, Action.MANAGE, tenant)
     with transaction.atomic():
-        return _storage_write(acting_user=acting_user, tenant=_locked_tenant(tenant), spec=spec)
+        directory = _storage_write(acting_user=acting_user, tenant=_locked_tenant(tenant), spec=spec)
+        provisioning.intent_record(tenants=[directory.tenant], reason="STORAGE_CREATED")  # issue 6
+        return directory
 
 
 def _storage_update(
@@ -1054,12 +1056,14 @@ def storage_update(
     require(acting_user, Action.MANAGE, directory.tenant)
     with transaction.atomic():
         directory = StorageDirectory.objects.select_for_update().select_related("tenant").get(pk=directory.pk)
-        return _storage_update(
+        directory = _storage_update(
             acting_user=acting_user,
             directory=directory,
             space_quota_bytes=space_quota_bytes,
             file_quota=file_quota,
         )
+        provisioning.intent_record(tenants=[directory.tenant], reason="STORAGE_UPDATED")  # issue 6
+        return directory
 
 
 def storage_delete(*, acting_user: AbstractBaseUser, directory: StorageDirectory) -> None:
@@ -1073,6 +1077,8 @@ def storage_delete(*, acting_user: AbstractBaseUser, directory: StorageDirectory
             before=_snapshot(directory, STORAGE_FIELDS),
         )
         directory.delete()
+        # The directory and its data stay on HDFS (like a Retain volume); the push stops managing it.
+        provisioning.intent_record(tenants=[directory.tenant], reason="STORAGE_DELETED")  # issue 6
 
 
 # ---------------------------------------------------------------------------------------------

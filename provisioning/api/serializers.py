@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from provisioning import services
-from provisioning.models import ClusterSyncStatus, KubernetesConnection
+from provisioning.models import ClusterSyncStatus, HadoopConnection, KubernetesConnection
 from tenants import selectors as tenant_selectors
 from tenants.api.serializers import RestrictedRelatedField
 
@@ -119,6 +119,70 @@ class ConnectionSerializer(serializers.ModelSerializer):
 
     def update(self, instance: KubernetesConnection, validated_data: dict[str, Any]) -> KubernetesConnection:
         return services.connection_set(
+            acting_user=self.context["request"].user,
+            cluster=instance.cluster,
+            spec=self._spec(validated_data, instance),
+        )
+
+
+class HadoopConnectionSerializer(serializers.ModelSerializer):
+    """How Canopy reaches a Hadoop cluster: ResourceManager and WebHDFS URLs (one a line; several
+    for HA), the user it acts as and the authentication. No secrets are stored: Kerberos uses the
+    worker's ticket."""
+
+    cluster = RestrictedRelatedField(selector=tenant_selectors.cluster_list)
+    cluster_name = serializers.CharField(source="cluster.name", read_only=True)
+
+    class Meta:
+        model = HadoopConnection
+        fields = [
+            "cluster",
+            "cluster_name",
+            "mode",
+            "rm_urls",
+            "webhdfs_urls",
+            "user",
+            "auth",
+            "directory_owner",
+            "directory_permission",
+            "remainder_queue",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, list):
+            fields["cluster"].read_only = True
+        return fields
+
+    def _spec(self, data: dict[str, Any], instance: HadoopConnection | None) -> services.HadoopConnectionSpec:
+        defaults = services.HadoopConnectionSpec(rm_urls="", webhdfs_urls="", user="")
+        values = {
+            name: data[name] if name in data else getattr(instance or defaults, name)
+            for name in (
+                "rm_urls",
+                "webhdfs_urls",
+                "user",
+                "mode",
+                "auth",
+                "directory_owner",
+                "directory_permission",
+                "remainder_queue",
+            )
+        }
+        return services.HadoopConnectionSpec(**values)
+
+    def create(self, validated_data: dict[str, Any]) -> HadoopConnection:
+        return services.hadoop_connection_set(
+            acting_user=self.context["request"].user,
+            cluster=validated_data["cluster"],
+            spec=self._spec(validated_data, None),
+        )
+
+    def update(self, instance: HadoopConnection, validated_data: dict[str, Any]) -> HadoopConnection:
+        return services.hadoop_connection_set(
             acting_user=self.context["request"].user,
             cluster=instance.cluster,
             spec=self._spec(validated_data, instance),

@@ -8,6 +8,7 @@ from provisioning.api import views
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("kubernetes-connections", views.ConnectionViewSet, basename="kubernetes-connection")
+router.register("hadoop-connections", views.HadoopConnectionViewSet, basename="hadoop-connection")
 
 urlpatterns = [
     path("tenants/<int:pk>/provisioning/", views.TenantStatusView.as_view(), name="tenant-provisioning"),
@@ -22,5 +23,6 @@ urlpatterns = [
     path("tenants/<int:pk>/kubeconfig/", views.KubeconfigView.as_view(), name="tenant-kubeconfig"),
     path("provisioning/statuses/", views.StatusListView.as_view(), name="provisioning-statuses"),
     path("provisioning/manifests/", views.ManifestExportView.as_view(), name="provisioning-manifests"),
+    path("provisioning/hadoop-export/", views.HadoopExportView.as_view(), name="provisioning-hadoop-export"),
     path("", include(router.urls)),
 ]

@@ -18,7 +18,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,6 +26,8 @@ from rest_framework.views import APIView
 
 from provisioning import selectors, services
 from provisioning.api import serializers as s
+from provisioning.backends.export import HADOOP_FILES
+from provisioning.desired.yarn import RuleViolation
 from provisioning.models import ClusterSyncStatus
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
@@ -180,6 +182,37 @@ class ManifestExportView(APIView):
         return response
 
 
+class HadoopExportView(APIView):
+    """`capacity-scheduler.xml` or `hdfs-setup.sh` of a Hadoop cluster (platform admins), for
+    clusters without the scheduler-conf mutation API: `?cluster=<id>&file=capacity-scheduler.xml`."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("cluster", int, description="A Hadoop cluster's id.", required=True),
+            OpenApiParameter("file", str, enum=list(HADOOP_FILES), required=True),
+        ],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    def get(self, request: Request) -> HttpResponse:
+        if not is_platform_admin(request.user):
+            raise PermissionDenied("Only platform admins may export a Hadoop cluster's configuration.")
+        cluster = _cluster(request, required=True)
+        assert cluster is not None
+        if cluster.kind != Cluster.Kind.YARN:
+            raise ValidationError({"cluster": [f"{cluster.name} is not a Hadoop cluster."]})
+        name = request.query_params.get("file") or ""
+        if name not in HADOOP_FILES:
+            raise ValidationError({"file": [f"One of: {', '.join(HADOOP_FILES)}."]})
+        try:
+            files = services.hadoop_files_render(acting_user=request.user, cluster=cluster)
+        except RuleViolation as error:
+            raise ValidationError({"cluster": error.problems}) from error
+        kind = "application/xml" if name.endswith(".xml") else "text/x-shellscript"
+        response = HttpResponse(files[name], content_type=kind)
+        response["Content-Disposition"] = f'attachment; filename="{cluster.name}-{name}"'
+        return response
+
+
 class IsPlatformAdmin(BasePermission):
     message = "Only platform admins may see or change cluster connections."
 
@@ -214,3 +247,16 @@ class ConnectionViewSet(
         connection = self.get_object()
         check = services.connection_test(acting_user=request.user, cluster=connection.cluster)
         return Response(s.ConnectionCheckSerializer(check).data)
+
+
+class HadoopConnectionViewSet(ConnectionViewSet):
+    """How Canopy reaches each Hadoop cluster (platform admins). Saving one pushes every tenant on
+    the cluster; `test` reports the ResourceManager and NameNode versions or the exact error."""
+
+    serializer_class = s.HadoopConnectionSerializer  # type: ignore[assignment]
+
+    def get_queryset(self) -> Any:
+        return selectors.hadoop_connection_list(user=self.request.user)
+
+    def perform_destroy(self, instance: Any) -> None:
+        services.hadoop_connection_delete(acting_user=self.request.user, cluster=instance.cluster)

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from provisioning.backends.base import Backend, BackendError, ObjectRef, Scope, owner_tenant
+from provisioning.backends.base import Backend, BackendError, ObjectRef, Plan, Scope, owner_tenant
 from provisioning.desired.kubernetes import KIND_ORDER
 
 HEADER = "# Rendered by Canopy from its tenant tree; changes made here are replaced on the next push.\n"
@@ -122,3 +122,121 @@ class ExportBackend(Backend):
             return
         except OSError as error:
             raise BackendError(f"Cannot delete {path}: {error.strerror or error}") from error
+
+
+# ---------------------------------------------------------------------------------------------
+# Hadoop clusters without the scheduler-conf mutation API (or without a connection)
+
+HADOOP_FILES = ("capacity-scheduler.xml", "hdfs-setup.sh")
+
+
+def capacity_scheduler_xml(objects: list[dict[str, Any]]) -> str:
+    """The queue objects as capacity-scheduler.xml properties (full keys, `<queue>.queues` lists
+    derived from the tree), for an admin to merge and load with `yarn rmadmin -refreshQueues`."""
+    from xml.sax.saxutils import escape
+
+    queues = {obj["metadata"]["name"]: obj["spec"] for obj in objects if obj["kind"] == "YarnQueue"}
+    children: dict[str, list[str]] = {}
+    for path in queues:
+        parent, _, name = path.rpartition(".")
+        if parent:
+            children.setdefault(parent, []).append(name)
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        "<!-- Rendered by Canopy from its tenant tree: merge into capacity-scheduler.xml, then run",
+        "     `yarn rmadmin -refreshQueues`. Queues Canopy does not know are not listed here. -->",
+        "<configuration>",
+    ]
+    for path in sorted(queues):
+        params = dict(queues[path])
+        if path in children:
+            params["queues"] = ",".join(sorted(children[path]))
+        for key in sorted(params):
+            name = escape(f"yarn.scheduler.capacity.{path}.{key}")
+            lines.append(
+                f"  <property><name>{name}</name><value>{escape(str(params[key]))}</value></property>"
+            )
+    lines.append("</configuration>")
+    return "\n".join(lines) + "\n"
+
+
+def hdfs_script(objects: list[dict[str, Any]]) -> str:
+    """The directory objects as an `hdfs dfs` / `hdfs dfsadmin` script, run as the HDFS superuser."""
+    import shlex
+
+    lines = [
+        "#!/bin/sh",
+        "# Rendered by Canopy: tenant directories with owner, permission, ACL and quotas.",
+        "# Run as the HDFS superuser. Safe to run again.",
+        "set -eu",
+    ]
+    for obj in objects:
+        if obj["kind"] != "HdfsDirectory":
+            continue
+        path, spec = shlex.quote(obj["metadata"]["name"]), obj["spec"]
+        lines += [
+            "",
+            f"hdfs dfs -mkdir -p {path}",
+            f"hdfs dfs -chown {shlex.quote(spec['owner'] + ':' + spec['group'])} {path}",
+            f"hdfs dfs -chmod {spec['permission']} {path}",
+        ]
+        if spec["acl"]:
+            lines.append(f"hdfs dfs -setfacl -m {shlex.quote(','.join(spec['acl']))} {path}")
+        files, space = spec["namespaceQuota"], spec["spaceQuota"]
+        lines.append(
+            f"hdfs dfsadmin -setQuota {files} {path}" if files >= 0 else f"hdfs dfsadmin -clrQuota {path}"
+        )
+        lines.append(
+            f"hdfs dfsadmin -setSpaceQuota {space} {path}"
+            if space >= 0
+            else f"hdfs dfsadmin -clrSpaceQuota {path}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def hadoop_files(objects: list[dict[str, Any]]) -> dict[str, str]:
+    return {"capacity-scheduler.xml": capacity_scheduler_xml(objects), "hdfs-setup.sh": hdfs_script(objects)}
+
+
+class HadoopExportBackend(Backend):
+    """A Hadoop cluster's whole desired state as two files under `root`: capacity-scheduler.xml
+    and hdfs-setup.sh. A plan changes a file when its content would differ."""
+
+    name = "export"
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def describe(self) -> str:
+        return f"capacity-scheduler.xml and hdfs-setup.sh written to {self.root} (export backend: no cluster connected)"
+
+    def _file(self, name: str) -> dict[str, Any]:
+        return {"apiVersion": "canopy.io/file", "kind": "File", "metadata": {"name": name}}
+
+    def list_owned(self, scope: Scope) -> list[dict[str, Any]]:
+        return [obj for name in HADOOP_FILES if (obj := self.read(ObjectRef("File", name))) is not None]
+
+    def read(self, ref: ObjectRef) -> dict[str, Any] | None:
+        path = self.root / ref.name
+        try:
+            return {**self._file(ref.name), "content": path.read_text()}
+        except OSError:
+            return None
+
+    def plan(self, scope: Scope, desired: list[dict[str, Any]]) -> Plan:
+        files = [{**self._file(name), "content": text} for name, text in hadoop_files(desired).items()]
+        return Backend.plan(self, scope, files)
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        path = self.root / obj["metadata"]["name"]
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
+                handle.write(obj["content"])
+            os.replace(handle.name, path)
+        except OSError as error:
+            raise BackendError(f"Cannot write {path}: {error.strerror or error}") from error
+        return obj
+
+    def delete(self, ref: ObjectRef) -> None:
+        (self.root / ref.name).unlink(missing_ok=True)

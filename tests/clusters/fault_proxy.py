@@ -1,4 +1,5 @@
-"""A small fault-injecting HTTP proxy in front of the Kubernetes API server, for tests.
+"""A small fault-injecting HTTP proxy in front of the Kubernetes API server (or, over plain HTTP,
+the Hadoop ResourceManager), for tests.
 
 Clients speak plain HTTP to ``proxy.url`` (loopback only); the proxy forwards each request over
 HTTPS to the API server, verifying its CA, with the client's own ``Authorization`` header, and
@@ -64,7 +65,8 @@ class FaultProxy:
 
     def __post_init__(self) -> None:
         target = urlsplit(self.upstream)
-        self._host, self._port = target.hostname or "127.0.0.1", target.port or 443
+        self._plain = target.scheme == "http"
+        self._host, self._port = target.hostname or "127.0.0.1", target.port or (80 if self._plain else 443)
         self._context = ssl.create_default_context(cadata=self.ca_data.decode() if self.ca_data else None)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -193,7 +195,13 @@ class FaultProxy:
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
-        connection = http.client.HTTPSConnection(self._host, self._port, context=self._context, timeout=60)
+        connection: http.client.HTTPConnection
+        if self._plain:  # a plain-HTTP upstream (the Hadoop test cluster)
+            connection = http.client.HTTPConnection(self._host, self._port, timeout=60)
+        else:
+            connection = http.client.HTTPSConnection(
+                self._host, self._port, context=self._context, timeout=60
+            )
         try:
             connection.request(method, path, body=body or None, headers=headers)
             response = connection.getresponse()

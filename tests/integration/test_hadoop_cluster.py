@@ -131,6 +131,8 @@ def test_scheduler_conf_put_adds_queue(hadoop_cluster: HadoopTestCluster) -> Non
     assert conf["yarn.scheduler.capacity.root.queues"].split(",") == ["default", "t1"]
     assert conf["yarn.scheduler.capacity.root.t1.capacity"] == "30"
 
+    remove_leaf_queue(hadoop_cluster, "root.t1")  # the cluster is shared by the whole session
+
 
 def test_scheduler_conf_put_needs_yarn_admin(hadoop_cluster: HadoopTestCluster) -> None:
     body = {

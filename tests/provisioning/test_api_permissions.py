@@ -92,6 +92,13 @@ CALLS: dict[str, Call] = {
     "export dev1's manifests": Call(
         "get", lambda w: f"/api/v1/provisioning/manifests/?tenant={w.dev1.pk}", None, ADMINISTER
     ),
+    "export a Hadoop cluster's capacity-scheduler.xml": Call(
+        "get",
+        lambda w: f"/api/v1/provisioning/hadoop-export/?cluster={w.cluster.pk}&file=capacity-scheduler.xml",
+        None,
+        {**PLATFORM, "platform": 400},  # allowed, and told that gpu-cluster is not a Hadoop cluster
+    ),
+    "list Hadoop connections": Call("get", lambda w: "/api/v1/hadoop-connections/", None, PLATFORM),
     "list connections": Call("get", lambda w: "/api/v1/kubernetes-connections/", None, PLATFORM),
     "connect a cluster": Call(
         "post",

@@ -60,7 +60,13 @@ def test_the_schema_lists_every_endpoint(schema):
     # Every collection the router serves is documented, and nothing else under /api/v1/.
     assert sorted(prefix for prefix, _, _ in router.registry) == sorted(COLLECTIONS)
     documented = {re.match(r"/api/v1/([^/]+)/", path).group(1) for path in paths}
-    assert documented == {*COLLECTIONS, "auth", "provisioning", "kubernetes-connections"}
+    assert documented == {
+        *COLLECTIONS,
+        "auth",
+        "provisioning",
+        "kubernetes-connections",
+        "hadoop-connections",
+    }
     for action in ("move", "suspend", "resume", "apply-plan", "deletion-impact"):
         assert f"/api/v1/tenants/{{id}}/{action}/" in paths, action
     # Provisioning (issue 5) adds its own endpoints beside the tenant's.

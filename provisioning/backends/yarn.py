@@ -1,0 +1,461 @@
+"""A Hadoop cluster as a provisioning backend: Capacity Scheduler queues through the
+ResourceManager's scheduler-conf mutation API, tenant directories through WebHDFS.
+
+Same interface as the Kubernetes backend (`plan` / `execute` / `describe`), over objects rendered
+by `provisioning.desired.yarn`. What differs, and why:
+
+- The queue tree is planned as one: sibling capacities must add up per parent and partition, so a
+  change to one tenant is a change to its siblings' remainder too. Every queue change of a plan goes
+  in ONE batched PUT, after the RM's own `/scheduler-conf/validate` agreed.
+- Removing a queue takes two PUTs (YARN cannot stop and remove in one): stop it, wait until it has
+  no applications, then remove it with the rest of the change.
+- A PUT that timed out may still have been applied. Nothing is sent again blindly: the live
+  configuration is read again, and if the change is not there the push fails as transient, so the
+  next attempt plans from what the RM really has.
+- Directories are never deleted (like a `Retain` volume): the data is the tenant's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import requests
+
+from provisioning.backends.base import (
+    Backend,
+    BackendError,
+    Change,
+    NotSupported,
+    ObjectRef,
+    Plan,
+    Scope,
+    SyncResult,
+    diff_object,
+)
+from provisioning.desired.yarn import (
+    DIRECTORY_API,
+    DIRECTORY_KIND,
+    MANAGED_KEY,
+    QUEUE_API,
+    QUEUE_KIND,
+    ROOT,
+)
+
+PREFIX = "yarn.scheduler.capacity."
+JSON = {"Accept": "application/json"}
+
+
+def as_list(value: Any) -> list[Any]:
+    """Jersey's JSON gives a one-element list as the bare element and an empty one as nothing."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+@dataclass
+class HadoopAccess:
+    """How to reach one Hadoop cluster: every ResourceManager (HA: tried in turn) and NameNode."""
+
+    rm_urls: list[str]
+    webhdfs_urls: list[str]
+    user: str
+    auth: str = "simple"  # or "kerberos" (SPNEGO through requests-gssapi)
+    remainder_queue: str = "default"
+    directory_permission: str = "750"
+    timeout_seconds: float = 10.0
+    drain_timeout_seconds: float = 120.0
+    poll_seconds: float = 1.0
+
+
+def _queues_from_conf(conf: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Flat scheduler-conf -> {queue path: {relative key: value}} for every queue in the tree."""
+    paths = [ROOT]
+    found: list[str] = []
+    while paths:
+        path = paths.pop()
+        found.append(path)
+        children = conf.get(f"{PREFIX}{path}.queues", "")
+        paths.extend(f"{path}.{name.strip()}" for name in children.split(",") if name.strip())
+    queues: dict[str, dict[str, str]] = {path: {} for path in found}
+    for key, value in conf.items():
+        if not key.startswith(PREFIX):
+            continue
+        rest = key[len(PREFIX) :]
+        # The longest queue path the key starts with owns it (root.a.b.capacity -> root.a.b).
+        owner = max((p for p in found if rest.startswith(p + ".")), key=len, default=None)
+        if owner is not None:
+            queues[owner][rest[len(owner) + 1 :]] = value
+    return queues
+
+
+@dataclass
+class _Http:
+    access: HadoopAccess
+    session: requests.Session = field(default_factory=requests.Session)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.access.auth == "kerberos":
+            try:
+                from requests_gssapi import HTTPSPNEGOAuth  # type: ignore[import-not-found]
+            except ImportError as error:
+                raise NotSupported(
+                    "Kerberos needs the requests-gssapi package and a ticket for the service principal."
+                ) from error
+            self.session.auth = HTTPSPNEGOAuth(mutual_authentication=False)
+
+    def _params(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        extra = {"user.name": self.access.user} if self.access.auth == "simple" else {}
+        return {**extra, **(params or {})}
+
+    def _send(self, bases: list[str], method: str, path: str, **kwargs: Any) -> requests.Response:
+        errors = []
+        for base in bases:
+            url = f"{base.rstrip('/')}{path}"
+            self.calls.append((method, url))
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    params=self._params(kwargs.pop("params", None)),
+                    timeout=self.access.timeout_seconds,
+                    allow_redirects=False,
+                    **kwargs,
+                )
+            except requests.Timeout:
+                raise
+            except requests.ConnectionError as error:
+                errors.append(f"{base}: {error}")
+                continue
+            # A standby RM redirects to the active one or says so: try the next.
+            if response.status_code in (307, 503) and len(bases) > 1:
+                errors.append(f"{base}: HTTP {response.status_code} (standby?)")
+                continue
+            return response
+        raise BackendError("Could not reach " + "; ".join(errors), transient=True)
+
+    def rm(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self._send(self.access.rm_urls, method, f"/ws/v1/cluster{path}", **kwargs)
+
+    def hdfs(self, method: str, path: str, op: str, **params: Any) -> requests.Response:
+        return self._send(self.access.webhdfs_urls, method, f"/webhdfs/v1{path}", params={"op": op, **params})
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        remote = response.json().get("RemoteException")
+    except ValueError:
+        remote = None
+    if remote and remote.get("message"):
+        return remote["message"]
+    return response.text.strip() or f"HTTP {response.status_code}"
+
+
+def _check(response: requests.Response, what: str) -> requests.Response:
+    if response.status_code >= 400:
+        raise BackendError(
+            f"{what}: {_error_text(response)}",
+            status=response.status_code,
+            transient=response.status_code >= 500,
+        )
+    return response
+
+
+def _entries(params: dict[str, Any]) -> dict[str, Any]:
+    return {"entry": [{"key": key, "value": str(value)} for key, value in params.items()]}
+
+
+class YarnBackend(Backend):
+    name: ClassVar[str] = "yarn"
+
+    def __init__(self, access: HadoopAccess, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.access = access
+        self.http = _Http(access)
+        self._sleep = sleep
+        self._desired_queues: list[dict[str, Any]] = []
+
+    def describe(self) -> str:
+        return f"ResourceManager {self.access.rm_urls[0]} and WebHDFS {self.access.webhdfs_urls[0]}"
+
+    def close(self) -> None:
+        self.http.session.close()
+
+    # Versions ----------------------------------------------------------------------------------
+
+    def server_version(self) -> str:
+        try:
+            info = _check(self.http.rm("GET", "/info", headers=JSON), "ResourceManager").json()["clusterInfo"]
+            home = self.http.hdfs("GET", "/", "GETHOMEDIRECTORY")
+            _check(home, "NameNode")
+            jmx = self.http._send(
+                self.access.webhdfs_urls,
+                "GET",
+                "/jmx",
+                params={"qry": "Hadoop:service=NameNode,name=NameNodeInfo"},
+            )
+        except requests.RequestException as error:
+            raise BackendError(f"Could not reach the cluster: {error}", transient=True) from error
+        namenode = ""
+        if jmx.status_code == 200:
+            beans = jmx.json().get("beans") or [{}]
+            namenode = str(beans[0].get("SoftwareVersion") or beans[0].get("Version") or "")
+        rm_version = str(info.get("resourceManagerVersion") or info.get("hadoopVersion"))
+        return f"ResourceManager {rm_version} ({info.get('haState', 'ACTIVE')}), NameNode {namenode or 'reachable'}"
+
+    # Reading -----------------------------------------------------------------------------------
+
+    def scheduler_conf(self) -> dict[str, str]:
+        response = _check(self.http.rm("GET", "/scheduler-conf", headers=JSON), "Reading scheduler-conf")
+        return {p["name"]: p["value"] for p in as_list(response.json().get("property"))}
+
+    def live_queues(self) -> dict[str, dict[str, str]]:
+        return _queues_from_conf(self.scheduler_conf())
+
+    def _queue_object(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        return {"apiVersion": QUEUE_API, "kind": QUEUE_KIND, "metadata": {"name": path}, "spec": params}
+
+    def _owned_queues(self, queues: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+        remainder = f"{ROOT}.{self.access.remainder_queue}"
+        return [
+            self._queue_object(path, params)
+            for path, params in sorted(queues.items())
+            if path in (ROOT, remainder) or params.get(MANAGED_KEY) == "true"
+        ]
+
+    def list_owned(self, scope: Scope) -> list[dict[str, Any]]:
+        """Every queue Canopy manages (marked `canopy-managed`, plus root and root.default whose
+        capacities it keeps). Directories are read one by one in `plan`: HDFS has no labels."""
+        return self._owned_queues(self.live_queues())
+
+    def read_directory(self, path: str) -> dict[str, Any] | None:
+        status = self.http.hdfs("GET", path, "GETFILESTATUS")
+        if status.status_code == 404:
+            return None
+        file_status = _check(status, f"Reading {path}").json()["FileStatus"]
+        acl = _check(self.http.hdfs("GET", path, "GETACLSTATUS"), f"Reading the ACL of {path}").json()[
+            "AclStatus"
+        ]
+        summary = _check(
+            self.http.hdfs("GET", path, "GETCONTENTSUMMARY"), f"Reading the quota of {path}"
+        ).json()["ContentSummary"]
+        permission = str(file_status["permission"])
+        if file_status.get("aclBit"):
+            # With an ACL the group digit is the mask, which follows the entries (compared as such).
+            permission = permission[0] + self.access.directory_permission[1] + permission[2:]
+        return {
+            "apiVersion": DIRECTORY_API,
+            "kind": DIRECTORY_KIND,
+            "metadata": {"name": path},
+            "spec": {
+                "owner": file_status["owner"],
+                "group": file_status["group"],
+                "permission": permission,
+                "acl": sorted(entry for entry in acl.get("entries") or [] if _named(entry)),
+                "namespaceQuota": summary.get("quota", -1),
+                "spaceQuota": summary.get("spaceQuota", -1),
+            },
+        }
+
+    def read(self, ref: ObjectRef) -> dict[str, Any] | None:
+        if ref.kind == DIRECTORY_KIND:
+            return self.read_directory(ref.name)
+        params = self.live_queues().get(ref.name)
+        return None if params is None else self._queue_object(ref.name, params)
+
+    # Planning ----------------------------------------------------------------------------------
+
+    def plan(self, scope: Scope, desired: list[dict[str, Any]]) -> Plan:
+        """Queues: the shared diff against what the RM has loaded. Directories: read each wanted one."""
+        queues = [obj for obj in desired if obj["kind"] == QUEUE_KIND]
+        directories = [obj for obj in desired if obj["kind"] == DIRECTORY_KIND]
+        self._desired_queues = queues  # execute() re-plans from them after a timeout
+        plan = Backend.plan(self, scope, queues)
+        # root and root.default are the cluster's: never removed by Canopy.
+        keep = {ROOT, f"{ROOT}.{self.access.remainder_queue}"}
+        plan.changes = [c for c in plan.changes if not (c.action == "delete" and c.ref.name in keep)]
+        creating = [c.ref.name for c in plan.changes if c.action == "create"]
+        if creating:
+            live = self.live_queues()
+            taken = [path for path in creating if path in live]
+            if taken:
+                raise BackendError(
+                    f"Queue {', '.join(taken)} already exists on the cluster and is not Canopy's; "
+                    "Canopy does not take it over. Remove or rename it there."
+                )
+        for obj in directories:
+            ref = ObjectRef.of(obj)
+            live = self.read_directory(ref.name)
+            if live is None:
+                plan.changes.append(Change("create", ref, [], obj))
+                continue
+            fields = diff_object(obj, live)
+            if fields:
+                plan.changes.append(Change("update", ref, fields, obj))
+            else:
+                plan.unchanged.append(ref)
+        return plan
+
+    # Applying ----------------------------------------------------------------------------------
+
+    def _mutation(self, plan_changes: list[Change]) -> dict[str, Any]:
+        add, update, remove = [], [], []
+        for change in sorted(plan_changes, key=lambda c: (c.ref.name.count("."), c.ref.name)):
+            if change.action == "create":
+                assert change.desired is not None
+                add.append({"queue-name": change.ref.name, "params": _entries(change.desired["spec"])})
+            elif change.action == "update":
+                assert change.desired is not None
+                wanted = {
+                    f.path[1]: change.desired["spec"][f.path[1]]
+                    for f in change.fields
+                    if f.path[0] == "spec" and len(f.path) == 2 and f.desired is not None
+                }
+                if wanted:
+                    update.append({"queue-name": change.ref.name, "params": _entries(wanted)})
+        going = sorted(
+            (c.ref.name for c in plan_changes if c.action == "delete"), key=lambda p: -p.count(".")
+        )
+        # Removing a parent removes its subtree: name only the topmost queues that go.
+        remove = [p for p in going if not any(p.startswith(q + ".") for q in going)]
+        body: dict[str, Any] = {}
+        if add:
+            body["add-queue"] = add
+        if update:
+            body["update-queue"] = update
+        if remove:
+            body["remove-queue"] = remove if len(remove) > 1 else remove[0]
+        return body
+
+    def _put(self, body: dict[str, Any], what: str) -> None:
+        """Validate with the RM, then PUT. A refusal carries the RM's own message."""
+        validated = self.http.rm("POST", "/scheduler-conf/validate", json=body, headers=JSON)
+        if validated.status_code == 404:
+            pass  # an RM without the validate endpoint: the PUT validates too
+        else:
+            _check(validated, f"The ResourceManager refused {what}")
+        _check(
+            self.http.rm("PUT", "/scheduler-conf", json=body, headers=JSON),
+            f"The ResourceManager refused {what}",
+        )
+
+    def _wait_drained(self, paths: list[str]) -> None:
+        deadline = time.monotonic() + self.access.drain_timeout_seconds
+        while True:
+            response = _check(self.http.rm("GET", "/scheduler", headers=JSON), "Reading the queues")
+            running = {
+                path: count
+                for path, count in _application_counts(response.json()).items()
+                if path in paths and count
+            }
+            if not running:
+                return
+            if time.monotonic() >= deadline:
+                busy = ", ".join(f"{p} ({n} applications)" for p, n in sorted(running.items()))
+                raise BackendError(f"Stopped, waiting for applications to finish: {busy}.", transient=True)
+            self._sleep(self.access.poll_seconds)
+
+    def _apply_queues(self, changes: list[Change], scope: Scope, desired: list[dict[str, Any]]) -> int:
+        writes = 0
+        going = [c.ref.name for c in changes if c.action == "delete"]
+        if going:
+            stop = {
+                "update-queue": [
+                    {"queue-name": p, "params": _entries({"state": "STOPPED"})} for p in sorted(going)
+                ]
+            }
+            self._put(stop, "stopping " + ", ".join(sorted(going)))
+            writes += 1
+            self._wait_drained(going)
+        body = self._mutation(changes)
+        if body:
+            try:
+                self._put(body, "the queue change")
+            except BackendError:
+                # Refused: unless another worker pushing the same tree got there first (then the
+                # live configuration already is what we want), the RM's message stands.
+                if any(c.ref.kind == QUEUE_KIND for c in self.plan(scope, desired).changes):
+                    raise
+                return writes
+            except requests.Timeout as error:
+                # It may have been applied all the same: look before sending anything again.
+                again = self.plan(scope, desired)
+                if any(c.ref.kind == QUEUE_KIND for c in again.changes):
+                    raise BackendError(
+                        "The ResourceManager did not answer in time; the change is not (yet) in its "
+                        "configuration, so it is planned again from what it has at the next attempt.",
+                        transient=True,
+                    ) from error
+            writes += 1
+        return writes
+
+    def _apply_directory(self, change: Change) -> int:
+        assert change.desired is not None
+        path, spec = change.ref.name, change.desired["spec"]
+        fields = {f.path[1] for f in change.fields if len(f.path) > 1}
+        everything = change.action == "create"
+        writes = 0
+
+        def put(op: str, **params: Any) -> None:
+            nonlocal writes
+            _check(self.http.hdfs("PUT", path, op, **params), f"{op} on {path}")
+            writes += 1
+
+        if everything:
+            put("MKDIRS", permission=spec["permission"])
+        if everything or fields & {"owner", "group"}:
+            put("SETOWNER", owner=spec["owner"], group=spec["group"])
+        if everything or fields & {"permission", "acl"}:
+            put("SETPERMISSION", permission=spec["permission"])
+            if not everything:
+                put("REMOVEACL")
+            if spec["acl"]:
+                put("MODIFYACLENTRIES", aclspec=",".join(spec["acl"]))
+        if everything or fields & {"namespaceQuota", "spaceQuota"}:
+            put("SETQUOTA", namespacequota=spec["namespaceQuota"], storagespacequota=spec["spaceQuota"])
+        return writes
+
+    def execute(self, plan: Plan, desired: list[dict[str, Any]] | None = None) -> SyncResult:
+        result = SyncResult(plan=plan)
+        queue_changes = [c for c in plan.changes if c.ref.kind == QUEUE_KIND]
+        try:
+            if queue_changes:
+                wanted = desired if desired is not None else self._desired_queues
+                result.writes += self._apply_queues(
+                    queue_changes, plan.scope, [o for o in wanted if o["kind"] == QUEUE_KIND]
+                )
+            for change in plan.changes:
+                if change.ref.kind == DIRECTORY_KIND:
+                    result.writes += self._apply_directory(change)
+        except requests.RequestException as error:
+            raise BackendError(f"The cluster did not answer: {error}", transient=True) from error
+        return result
+
+    def sync(self, scope: Scope, desired: list[dict[str, Any]]) -> SyncResult:
+        return self.execute(self.plan(scope, desired), desired)
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        raise NotSupported("YARN queues are applied as one batched change: use execute().")
+
+    def delete(self, ref: ObjectRef) -> None:
+        raise NotSupported("YARN queues are removed as one batched change: use execute().")
+
+
+def _named(entry: str) -> bool:
+    """'user:alice:rwx' and 'default:group:t1:rwx' are ours; HDFS adds the unnamed base entries
+    (default:user::rwx, default:mask::rwx, ...) itself."""
+    parts = entry.removeprefix("default:").split(":")
+    return len(parts) == 3 and parts[0] in ("user", "group") and bool(parts[1])
+
+
+def _application_counts(scheduler: dict[str, Any]) -> dict[str, int]:
+    info = scheduler["scheduler"]["schedulerInfo"]
+    counts: dict[str, int] = {}
+    pending = as_list((info.get("queues") or {}).get("queue"))
+    while pending:
+        queue = pending.pop()
+        counts[queue["queuePath"]] = int(queue.get("numApplications") or 0)
+        pending.extend(as_list((queue.get("queues") or {}).get("queue")))
+    return counts
