@@ -67,7 +67,7 @@ YARN_FIELDS = ("capacity_percent", "max_capacity_percent")
 HUNDRED = Decimal(100)
 
 
-def percent_human(value: Decimal | None) -> str:
+def percent_human(value: Decimal | int | None) -> str:
     if value is None:
         return "-"
-    return f"{value.normalize():f} %"
+    return f"{Decimal(value).normalize():f} %"

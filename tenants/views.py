@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 
 from provisioning import selectors as provisioning_selectors
 from provisioning import services as provisioning_services
+from provisioning.backends.export import HADOOP_FILES
 from tenants import forms, selectors, services
 from tenants.amounts import KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
 from tenants.models import Cluster, Membership, Tenant
@@ -305,12 +306,19 @@ def pools(request: HttpRequest) -> HttpResponse:
                 "capacity_allocated": percent_human(pool.allocated_capacity or 0) if pool.is_yarn else None,
             }
         )
-    connections = {}
+    connections: dict[int, Any] = {}
     if is_platform_admin(request.user):
         connections = {c.cluster_id: c for c in provisioning_selectors.connection_list(user=request.user)}
+        connections |= {
+            c.cluster_id: c for c in provisioning_selectors.hadoop_connection_list(user=request.user)
+        }
     clusters = [
-        {"cluster": cluster, "connection": connections.get(cluster.pk)}
-        for cluster in selectors.cluster_list(user=request.user).filter(kind=Cluster.Kind.KUBERNETES)
+        {
+            "cluster": cluster,
+            "connection": connections.get(cluster.pk),
+            "files": HADOOP_FILES if cluster.kind == Cluster.Kind.YARN else (),
+        }
+        for cluster in selectors.cluster_list(user=request.user)
     ]
     return render(request, "tenants/pools.html", {"nav": "pools", "rows": rows, "clusters": clusters})
 

@@ -303,3 +303,16 @@ def test_the_summary_names_the_tenant_type(k8s_world):
         "Leaf: uses resources and has no sub-tenants"
         in client.get(f"/tenants/{leaf.pk}/?tab=summary").content.decode()
     )
+
+
+def test_the_pools_page_offers_the_hadoop_files_and_tests_hadoop_connections(platform_admin):
+    cluster = services.cluster_create(acting_user=platform_admin, name="bigdata", kind="yarn")
+    client = Client()
+    client.force_login(platform_admin)
+    page = client.get("/pools/").content.decode()
+    link = f"/api/v1/provisioning/hadoop-export/?cluster={cluster.pk}&amp;file=capacity-scheduler.xml"
+    assert link in page and "hdfs-setup.sh" in page
+    download = client.get(link.replace("&amp;", "&"))
+    assert download.status_code == 200 and b"<configuration>" in download.content
+    answer = client.post(f"/clusters/{cluster.pk}/test/", follow=True).content.decode()
+    assert "bigdata: " in answer and "no connection" in answer
