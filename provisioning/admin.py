@@ -11,7 +11,7 @@ from tenants.admin import ReadOnlyAdmin
 class KubernetesConnectionAdmin(ReadOnlyAdmin):
     list_display = ["cluster", "mode", "server", "network_policy", "updated_at"]
     # Credentials stay out of the page, even encrypted.
-    exclude = ["token", "client_key", "kubeconfig"]
+    exclude = ["token", "client_key", "kubeconfig", "oidc_client_secret"]
 
 
 @admin.register(TenantSync)

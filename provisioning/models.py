@@ -51,11 +51,37 @@ class KubernetesConnection(models.Model):
         default=False, help_text="Refuse traffic between tenant namespaces (a NetworkPolicy in each)."
     )
     gpu_resource = models.CharField(max_length=253, default="nvidia.com/gpu")
+    # OpenID Connect, as the cluster's kube-apiserver is configured (--oidc-issuer-url and friends):
+    # set, RoleBindings also name people and groups as the API server sees them, and kubeconfigs use
+    # `kubectl oidc-login` instead of a ServiceAccount token.
+    oidc_issuer_url = models.CharField(
+        max_length=500, blank=True, help_text="The API server's --oidc-issuer-url; empty: no OIDC."
+    )
+    oidc_client_id = models.CharField(
+        max_length=255, blank=True, help_text="The API server's --oidc-client-id."
+    )
+    oidc_client_secret = EncryptedTextField(blank=True)
+    oidc_extra_scopes = models.CharField(
+        max_length=500,
+        default="groups email",
+        blank=True,
+        help_text="Scopes kubelogin asks for besides openid.",
+    )
+    oidc_username_prefix = models.CharField(
+        max_length=100, blank=True, help_text="The API server's --oidc-username-prefix."
+    )
+    oidc_groups_prefix = models.CharField(
+        max_length=100, default="oidc:", blank=True, help_text="The API server's --oidc-groups-prefix."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"{self.cluster} ({self.get_mode_display()})"
+
+    @property
+    def oidc(self) -> bool:
+        return bool(self.oidc_issuer_url)
 
     def access(self, *, timeout_seconds: float = 10.0, retries: int = 3) -> KubernetesAccess:
         return KubernetesAccess(

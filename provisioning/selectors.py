@@ -19,6 +19,8 @@ from django.db.models import QuerySet
 from provisioning.desired.kubernetes import (
     ClusterSettings,
     ContainerDefaults,
+    OidcNames,
+    Principal,
     Quota,
     Subject,
     TenantState,
@@ -97,6 +99,9 @@ def cluster_settings(cluster: Cluster, connection: KubernetesConnection | None) 
         gpu_resource=connection.gpu_resource if connection else "nvidia.com/gpu",
         network_policy=bool(connection and connection.network_policy),
         defaults=container_defaults(),
+        oidc=OidcNames(connection.oidc_username_prefix, connection.oidc_groups_prefix)
+        if connection is not None and connection.oidc
+        else None,
     )
 
 
@@ -162,6 +167,33 @@ def _subjects(tenant: Tenant) -> tuple[Subject, ...]:
     return tuple(sorted(best.values(), key=lambda s: s.username))
 
 
+def _principals(tenant: Tenant) -> tuple[Principal, ...]:
+    """The memberships' own subjects (users and groups, not the people in the groups) with a role
+    on the tenant, and admins of its ancestors; each once, with its strongest role. For OIDC
+    clusters, whose API server knows people's groups itself."""
+    rows = (
+        Membership.objects.filter(tenant__path__in=[*_ancestor_paths(tenant), tenant.path])
+        .select_related("user", "group", "tenant")
+        .order_by("tenant__depth")
+    )
+    best: dict[tuple[str, str], Principal] = {}
+    for row in rows:
+        inherited = row.tenant_id != tenant.pk
+        if inherited and row.role != Membership.Role.ADMIN:
+            continue
+        if row.group is not None:
+            kind, name = "Group", row.group.name
+        elif row.user is not None and row.user.is_active:
+            kind, name = "User", row.user.get_username()
+        else:
+            continue
+        principal = Principal(kind, name, row.role, row.tenant.name_path if inherited else None)
+        current = best.get((kind, name))
+        if current is None or ROLE_RANK[principal.role] > ROLE_RANK[current.role]:
+            best[(kind, name)] = principal
+    return tuple(sorted(best.values(), key=lambda p: (p.kind, p.name)))
+
+
 def _claims(tenant: Tenant, cluster: Cluster) -> tuple[VolumeClaim, ...]:
     attachments = VolumeAttachment.objects.filter(tenant=tenant, volume__cluster=cluster).select_related(
         "volume"
@@ -194,6 +226,7 @@ def tenant_state(tenant: Tenant, sync: TenantSync, cluster: Cluster) -> TenantSt
         suspended=tenant.state == Tenant.State.SUSPENDED,
         subjects=_subjects(tenant),
         claims=_claims(tenant, cluster),
+        principals=_principals(tenant),
     )
 
 

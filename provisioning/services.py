@@ -504,6 +504,12 @@ class ConnectionSpec:
     user_ca_data: str = ""
     network_policy: bool = False
     gpu_resource: str = "nvidia.com/gpu"
+    oidc_issuer_url: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str | None = None
+    oidc_extra_scopes: str = "groups email"
+    oidc_username_prefix: str = ""
+    oidc_groups_prefix: str = "oidc:"
 
 
 _RESOURCE_NAME = re.compile(
@@ -534,10 +540,16 @@ def _connection_snapshot(connection: KubernetesConnection) -> dict[str, Any]:
         "user_server": connection.user_server,
         "network_policy": connection.network_policy,
         "gpu_resource": connection.gpu_resource,
+        "oidc_issuer_url": connection.oidc_issuer_url,
+        "oidc_client_id": connection.oidc_client_id,
+        "oidc_extra_scopes": connection.oidc_extra_scopes,
+        "oidc_username_prefix": connection.oidc_username_prefix,
+        "oidc_groups_prefix": connection.oidc_groups_prefix,
         # Never the secrets themselves, only whether they are set.
         "token_set": bool(connection.token),
         "client_key_set": bool(connection.client_key),
         "kubeconfig_set": bool(connection.kubeconfig),
+        "oidc_client_secret_set": bool(connection.oidc_client_secret),
     }
 
 
@@ -563,8 +575,13 @@ def connection_set(
             "user_server",
             "user_ca_data",
             "gpu_resource",
+            "oidc_issuer_url",
+            "oidc_client_id",
+            "oidc_username_prefix",
+            "oidc_groups_prefix",
         ):
             setattr(connection, name, (getattr(spec, name) or "").strip())
+        connection.oidc_extra_scopes = " ".join((spec.oidc_extra_scopes or "").replace(",", " ").split())
         connection.network_policy = spec.network_policy
         for name in _SECRET_FIELDS:
             value = getattr(spec, name)
@@ -572,6 +589,10 @@ def connection_set(
                 setattr(connection, name, value.strip())
             if name not in _MODE_SECRETS.get(spec.mode, set()):
                 setattr(connection, name, "")  # a secret the mode does not use is not kept
+        if spec.oidc_client_secret is not None:
+            connection.oidc_client_secret = spec.oidc_client_secret.strip()
+        if not connection.oidc_issuer_url:
+            connection.oidc_client_secret = ""  # no OIDC, no secret kept for it
         mode = spec.mode
         needs_server = mode in (KubernetesConnection.Mode.TOKEN, KubernetesConnection.Mode.CERTIFICATE)
         if needs_server and not re.match(r"^https?://[^/\s]+", connection.server):
@@ -595,6 +616,11 @@ def connection_set(
             errors["user_server"] = ["A URL, e.g. https://k8s.example.com:6443."]
         if not _RESOURCE_NAME.match(connection.gpu_resource):
             errors["gpu_resource"] = ["An extended resource name such as nvidia.com/gpu."]
+        if connection.oidc_issuer_url:
+            if not re.match(r"^https://[^/\s]+\S*$", connection.oidc_issuer_url):
+                errors["oidc_issuer_url"] = ["The API server's --oidc-issuer-url, an https URL."]
+            if not connection.oidc_client_id:
+                errors["oidc_client_id"] = ["The API server's --oidc-client-id."]
         if errors:
             raise ValidationError(errors)
         connection.save()
@@ -755,7 +781,7 @@ class IssuedKubeconfig:
     content: str
     namespace: str
     service_account: str
-    expires_at: datetime.datetime
+    expires_at: datetime.datetime | None  # None: no token in it (OIDC clusters: kubelogin signs in)
 
 
 def _live_backend(tenant: Tenant, cluster: Cluster) -> tuple[KubernetesBackend, TenantSync]:
@@ -777,10 +803,97 @@ def _live_backend(tenant: Tenant, cluster: Cluster) -> tuple[KubernetesBackend, 
     return backend, status.sync
 
 
+def _kubeconfig(
+    cluster: Cluster, namespace: str, endpoint: Any, user_name: str, user: dict[str, Any]
+) -> dict[str, Any]:
+    cluster_entry: dict[str, Any] = {"server": endpoint.server}
+    if endpoint.ca_data:
+        cluster_entry["certificate-authority-data"] = base64.b64encode(endpoint.ca_data).decode()
+    context = f"{cluster.name}-{namespace}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster.name, "cluster": cluster_entry}],
+        "users": [{"name": user_name, "user": user}],
+        "contexts": [
+            {"name": context, "context": {"cluster": cluster.name, "user": user_name, "namespace": namespace}}
+        ],
+        "current-context": context,
+    }
+
+
+def oidc_login_exec(connection: KubernetesConnection) -> dict[str, Any]:
+    """The standard `kubectl oidc-login` (kubelogin) exec credential plugin for an OIDC cluster."""
+    args = [
+        "oidc-login",
+        "get-token",
+        f"--oidc-issuer-url={connection.oidc_issuer_url}",
+        f"--oidc-client-id={connection.oidc_client_id}",
+    ]
+    if connection.oidc_client_secret:
+        args.append(f"--oidc-client-secret={connection.oidc_client_secret}")
+    args += [f"--oidc-extra-scope={scope}" for scope in connection.oidc_extra_scopes.split()]
+    return {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": "kubectl",
+        "args": args,
+        "interactiveMode": "IfAvailable",
+    }
+
+
+def _oidc_kubeconfig_issue(
+    *, acting_user: AbstractBaseUser, tenant: Tenant, cluster: Cluster, connection: KubernetesConnection
+) -> IssuedKubeconfig:
+    """On an OIDC cluster: no token, the person signs in with kubelogin; the cluster binds their
+    user and groups (see `provisioning.desired.kubernetes`)."""
+    backend, sync = _live_backend(tenant, cluster)
+    try:
+        endpoint = backend.user_endpoint()
+    except BackendError as error:
+        raise NotProvisioned(f"The cluster refused: {error.message}") from error
+    username = acting_user.get_username()
+    user_name = f"oidc-{service_account_name(username)}@{cluster.name}"
+    kubeconfig = _kubeconfig(
+        cluster, sync.namespace, endpoint, user_name, {"exec": oidc_login_exec(connection)}
+    )
+    with transaction.atomic():
+        tenant_services.audit(
+            acting_user=acting_user,
+            action="KUBECONFIG_ISSUED",
+            target=tenant,
+            tenant=tenant,
+            after={
+                "cluster": cluster.name,
+                "namespace": sync.namespace,
+                "oidc_issuer_url": connection.oidc_issuer_url,
+                "oidc_user": f"{connection.oidc_username_prefix}{username}",
+            },
+        )
+    header = (
+        f"# Kubeconfig for {username} in {tenant.name_path} on {cluster.name}.\n"
+        f"# It signs in with {connection.oidc_issuer_url} through kubelogin: install it first\n"
+        "# (kubectl krew install oidc-login); it opens a browser at the first kubectl command.\n"
+    )
+    return IssuedKubeconfig(
+        filename=f"{cluster.name}-{sync.namespace}-{service_account_name(username)}.kubeconfig",
+        content=header + yaml.safe_dump(kubeconfig, sort_keys=False),
+        namespace=sync.namespace,
+        service_account="",
+        expires_at=None,
+    )
+
+
 def kubeconfig_issue(*, acting_user: AbstractBaseUser, tenant: Tenant, cluster: Cluster) -> IssuedKubeconfig:
     """A kubeconfig for the person's ServiceAccount in the tenant's namespace, with a token minted
-    now through the TokenRequest API. The token is never stored; the download is audited."""
+    now through the TokenRequest API. The token is never stored; the download is audited. On a
+    cluster whose connection has OIDC settings, a kubeconfig that signs in with `kubectl oidc-login`
+    instead."""
     tenant_services.require(acting_user, Action.USE, tenant)
+    connection = KubernetesConnection.objects.filter(cluster=cluster).first()
+    if connection is not None and connection.oidc and cluster.kind == Cluster.Kind.KUBERNETES:
+        return _oidc_kubeconfig_issue(
+            acting_user=acting_user, tenant=tenant, cluster=cluster, connection=connection
+        )
     backend, sync = _live_backend(tenant, cluster)
     account = service_account_name(acting_user.get_username())
     try:
@@ -798,24 +911,8 @@ def kubeconfig_issue(*, acting_user: AbstractBaseUser, tenant: Tenant, cluster: 
         ) from error
     except BackendError as error:
         raise NotProvisioned(f"The cluster refused: {error.message}") from error
-    cluster_entry: dict[str, Any] = {"server": endpoint.server}
-    if endpoint.ca_data:
-        cluster_entry["certificate-authority-data"] = base64.b64encode(endpoint.ca_data).decode()
-    context = f"{cluster.name}-{sync.namespace}"
     user_name = f"{account}@{cluster.name}"
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": cluster.name, "cluster": cluster_entry}],
-        "users": [{"name": user_name, "user": {"token": issued.token}}],
-        "contexts": [
-            {
-                "name": context,
-                "context": {"cluster": cluster.name, "user": user_name, "namespace": sync.namespace},
-            }
-        ],
-        "current-context": context,
-    }
+    kubeconfig = _kubeconfig(cluster, sync.namespace, endpoint, user_name, {"token": issued.token})
     with transaction.atomic():
         tenant_services.audit(
             acting_user=acting_user,

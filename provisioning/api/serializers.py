@@ -40,7 +40,7 @@ class SyncStatusSerializer(serializers.ModelSerializer):
 
 
 class ConnectionSerializer(serializers.ModelSerializer):
-    """How Canopy reaches a Kubernetes cluster. Token, client key and kubeconfig are write-only:
+    """How Canopy reaches a Kubernetes cluster. Token, client key, kubeconfig and OIDC client secret are write-only:
     reads say whether they are set. Leave one out of an update to keep the stored one."""
 
     cluster = RestrictedRelatedField(selector=tenant_selectors.cluster_list)
@@ -51,6 +51,8 @@ class ConnectionSerializer(serializers.ModelSerializer):
     token_set = serializers.SerializerMethodField()
     client_key_set = serializers.SerializerMethodField()
     kubeconfig_set = serializers.SerializerMethodField()
+    oidc_client_secret = serializers.CharField(write_only=True, required=False, allow_blank=True)
+    oidc_client_secret_set = serializers.SerializerMethodField()
 
     class Meta:
         model = KubernetesConnection
@@ -71,6 +73,13 @@ class ConnectionSerializer(serializers.ModelSerializer):
             "user_ca_data",
             "network_policy",
             "gpu_resource",
+            "oidc_issuer_url",
+            "oidc_client_id",
+            "oidc_client_secret",
+            "oidc_client_secret_set",
+            "oidc_extra_scopes",
+            "oidc_username_prefix",
+            "oidc_groups_prefix",
             "created_at",
             "updated_at",
         ]
@@ -91,6 +100,9 @@ class ConnectionSerializer(serializers.ModelSerializer):
     def get_kubeconfig_set(self, obj: KubernetesConnection) -> bool:
         return bool(obj.kubeconfig)
 
+    def get_oidc_client_secret_set(self, obj: KubernetesConnection) -> bool:
+        return bool(obj.oidc_client_secret)
+
     def _spec(self, data: dict[str, Any], instance: KubernetesConnection | None) -> services.ConnectionSpec:
         def keep(name: str, default: Any = "") -> Any:
             if name in data:
@@ -109,6 +121,12 @@ class ConnectionSerializer(serializers.ModelSerializer):
             user_ca_data=keep("user_ca_data"),
             network_policy=keep("network_policy", False),
             gpu_resource=keep("gpu_resource", "nvidia.com/gpu"),
+            oidc_issuer_url=keep("oidc_issuer_url"),
+            oidc_client_id=keep("oidc_client_id"),
+            oidc_client_secret=data.get("oidc_client_secret"),
+            oidc_extra_scopes=keep("oidc_extra_scopes", "groups email"),
+            oidc_username_prefix=keep("oidc_username_prefix"),
+            oidc_groups_prefix=keep("oidc_groups_prefix", "oidc:"),
         )
 
     def create(self, validated_data: dict[str, Any]) -> KubernetesConnection:

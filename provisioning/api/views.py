@@ -110,7 +110,8 @@ class TenantPreviewView(APIView):
 )
 class KubeconfigView(APIView):
     """A kubeconfig for your ServiceAccount in the tenant's namespace, with a token minted now (it
-    expires; download again then). Members and admins of the tenant."""
+    expires; download again then). On a cluster that authenticates people with OIDC, a kubeconfig
+    that signs in through `kubectl oidc-login` instead. Members and admins of the tenant."""
 
     def get(self, request: Request, pk: int) -> HttpResponse:
         tenant = _tenant(request, pk)
@@ -126,8 +127,9 @@ class KubeconfigView(APIView):
 def kubeconfig_response(issued: services.IssuedKubeconfig) -> HttpResponse:
     response = HttpResponse(issued.content, content_type="application/yaml")
     response["Content-Disposition"] = f'attachment; filename="{issued.filename}"'
-    response["Cache-Control"] = "no-store"  # it holds a token
-    response["X-Token-Expires-At"] = issued.expires_at.isoformat()
+    response["Cache-Control"] = "no-store"  # it holds a token (or an OIDC client secret)
+    if issued.expires_at is not None:
+        response["X-Token-Expires-At"] = issued.expires_at.isoformat()
     return response
 
 

@@ -9,7 +9,9 @@ Per tenant and cluster where it has an allocation:
   level and parent and `app.kubernetes.io/managed-by: canopy`;
 - a ServiceAccount for everyone who acts there: members, viewers and admins of the tenant, and
   admins of its ancestors (their rights reach every namespace of their subtree);
-- Roles `canopy-admin`, `canopy-member`, `canopy-viewer` and a RoleBinding per role in use;
+- Roles `canopy-admin`, `canopy-member`, `canopy-viewer` and a RoleBinding per role in use (on a
+  cluster that authenticates people with OIDC, the bindings also name the users and groups holding
+  memberships, as the API server sees them: with its username and groups prefixes);
 - a ResourceQuota from the allocation (an unlimited resource has no key), and a LimitRange whose
   defaults let a pod that names no resources be admitted inside the quota;
 - a PersistentVolume + PersistentVolumeClaim per NFS volume attached to the tenant;
@@ -144,6 +146,17 @@ class Subject:
 
 
 @dataclass(frozen=True)
+class Principal:
+    """A membership's own subject, as an OIDC cluster names it: a user or a group (`kind` "User" or
+    "Group", `name` without the cluster's prefix), with its strongest role in the namespace."""
+
+    kind: str
+    name: str
+    role: str
+    inherited_from: str | None = None
+
+
+@dataclass(frozen=True)
 class VolumeClaim:
     claim_name: str
     volume_name: str
@@ -164,6 +177,7 @@ class TenantState:
     suspended: bool = False
     subjects: tuple[Subject, ...] = ()
     claims: tuple[VolumeClaim, ...] = ()
+    principals: tuple[Principal, ...] = ()
 
     @property
     def parent_path(self) -> str | None:
@@ -186,6 +200,16 @@ class ClusterSettings:
     gpu_resource: str = "nvidia.com/gpu"
     network_policy: bool = False
     defaults: ContainerDefaults = field(default_factory=ContainerDefaults)
+    oidc: OidcNames | None = None
+
+
+@dataclass(frozen=True)
+class OidcNames:
+    """How the cluster's API server names people who sign in with OIDC: its --oidc-username-prefix
+    and --oidc-groups-prefix."""
+
+    username_prefix: str = ""
+    groups_prefix: str = "oidc:"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,11 +294,30 @@ def _service_accounts(tenant: TenantState) -> list[dict[str, Any]]:
     return objects
 
 
-def _role_bindings(tenant: TenantState) -> list[dict[str, Any]]:
+def _oidc_subjects(tenant: TenantState, cluster: ClusterSettings, role: str) -> list[dict[str, Any]]:
+    """The users and groups holding `role`, named as the OIDC cluster's API server names them."""
+    if cluster.oidc is None:
+        return []
+    found = []
+    for principal in tenant.principals:
+        if principal.role != role:
+            continue
+        if principal.kind == "Group":
+            found.append(("Group", f"{cluster.oidc.groups_prefix}{principal.name}"))
+        else:
+            found.append(("User", f"{cluster.oidc.username_prefix}{principal.name}"))
+    return [
+        {"kind": kind, "apiGroup": "rbac.authorization.k8s.io", "name": name}
+        for kind, name in sorted(set(found))
+    ]
+
+
+def _role_bindings(tenant: TenantState, cluster: ClusterSettings) -> list[dict[str, Any]]:
     objects = []
     for role in ROLES:
         holders = sorted(s.service_account for s in tenant.subjects if s.role == role)
-        if not holders:
+        named = _oidc_subjects(tenant, cluster, role)
+        if not holders and not named:
             continue
         objects.append(
             {
@@ -287,8 +330,11 @@ def _role_bindings(tenant: TenantState) -> list[dict[str, Any]]:
                     "name": f"canopy-{role}",
                 },
                 "subjects": [
-                    {"kind": "ServiceAccount", "name": name, "namespace": tenant.namespace}
-                    for name in holders
+                    *(
+                        {"kind": "ServiceAccount", "name": name, "namespace": tenant.namespace}
+                        for name in holders
+                    ),
+                    *named,
                 ],
             }
         )
@@ -422,7 +468,7 @@ def tenant_objects(cluster: ClusterSettings, tenant: TenantState) -> list[dict[s
         _namespace(tenant),
         *_service_accounts(tenant),
         *_roles(tenant),
-        *_role_bindings(tenant),
+        *_role_bindings(tenant, cluster),
         *_quota(tenant, cluster),
         *_limit_range(tenant, cluster),
         *_network_policy(tenant, cluster),
