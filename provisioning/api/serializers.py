@@ -9,7 +9,7 @@ from rest_framework import serializers
 from provisioning import services
 from provisioning.models import ClusterSyncStatus, HadoopConnection, KubernetesConnection
 from tenants import selectors as tenant_selectors
-from tenants.api.serializers import RestrictedRelatedField
+from tenants.api.serializers import FixedAfterCreateMixin, RestrictedRelatedField
 
 
 class SyncStatusSerializer(serializers.ModelSerializer):
@@ -39,7 +39,7 @@ class SyncStatusSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ConnectionSerializer(serializers.ModelSerializer):
+class ConnectionSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
     """How Canopy reaches a Kubernetes cluster. Token, client key, kubeconfig and OIDC client secret are write-only:
     reads say whether they are set. Leave one out of an update to keep the stored one."""
 
@@ -85,11 +85,7 @@ class ConnectionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["created_at", "updated_at"]
 
-    def get_fields(self) -> dict[str, Any]:
-        fields = super().get_fields()
-        if self.instance is not None and not isinstance(self.instance, list):
-            fields["cluster"].read_only = True
-        return fields
+    fixed_after_create = ("cluster",)
 
     def get_token_set(self, obj: KubernetesConnection) -> bool:
         return bool(obj.token)
@@ -143,7 +139,7 @@ class ConnectionSerializer(serializers.ModelSerializer):
         )
 
 
-class HadoopConnectionSerializer(serializers.ModelSerializer):
+class HadoopConnectionSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
     """How Canopy reaches a Hadoop cluster: ResourceManager and WebHDFS URLs (one a line; several
     for HA), the user it acts as and the authentication. No secrets are stored: Kerberos uses the
     worker's ticket."""
@@ -169,11 +165,7 @@ class HadoopConnectionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["created_at", "updated_at"]
 
-    def get_fields(self) -> dict[str, Any]:
-        fields = super().get_fields()
-        if self.instance is not None and not isinstance(self.instance, list):
-            fields["cluster"].read_only = True
-        return fields
+    fixed_after_create = ("cluster",)
 
     def _spec(self, data: dict[str, Any], instance: HadoopConnection | None) -> services.HadoopConnectionSpec:
         defaults = services.HadoopConnectionSpec(rm_urls="", webhdfs_urls="", user="")
