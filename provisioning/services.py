@@ -624,15 +624,7 @@ def connection_set(
         if errors:
             raise ValidationError(errors)
         connection.save()
-        tenant_services.audit(
-            acting_user=acting_user,
-            action="CONNECTION_UPDATED" if before else "CONNECTION_CREATED",
-            target=cluster,
-            tenant=None,
-            before=before,
-            after=_connection_snapshot(connection),
-        )
-        intent_record(tenant_ids=_tenants_on(cluster), reason="CONNECTION_SET")
+        _connection_changed(acting_user, cluster, before=before, after=_connection_snapshot(connection))
     return connection
 
 
@@ -685,15 +677,9 @@ def hadoop_connection_set(
         if errors:
             raise ValidationError(errors)
         connection.save()
-        tenant_services.audit(
-            acting_user=acting_user,
-            action="CONNECTION_UPDATED" if before else "CONNECTION_CREATED",
-            target=cluster,
-            tenant=None,
-            before=before,
-            after=model_to_dict(connection, exclude=["cluster"]),
+        _connection_changed(
+            acting_user, cluster, before=before, after=model_to_dict(connection, exclude=["cluster"])
         )
-        intent_record(tenant_ids=_tenants_on(cluster), reason="CONNECTION_SET")
     return connection
 
 
@@ -704,15 +690,28 @@ def hadoop_connection_delete(*, acting_user: AbstractBaseUser, cluster: Cluster)
         connection = HadoopConnection.objects.select_for_update().filter(cluster=cluster).first()
         if connection is None:
             return
-        tenant_services.audit(
-            acting_user=acting_user,
-            action="CONNECTION_DELETED",
-            target=cluster,
-            tenant=None,
-            before=model_to_dict(connection, exclude=["cluster"]),
-        )
+        before = model_to_dict(connection, exclude=["cluster"])
         connection.delete()
-        intent_record(tenant_ids=_tenants_on(cluster), reason="CONNECTION_DELETED")
+        _connection_changed(acting_user, cluster, before=before, after=None)
+
+
+def _connection_changed(
+    acting_user: AbstractBaseUser,
+    cluster: Cluster,
+    *,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """One audit row for a connection created, changed (`before` and `after`) or deleted (`after`
+    None), and a push of every tenant on the cluster, in the caller's transaction."""
+    if after is None:
+        action, reason = "CONNECTION_DELETED", "CONNECTION_DELETED"
+    else:
+        action, reason = ("CONNECTION_UPDATED" if before else "CONNECTION_CREATED"), "CONNECTION_SET"
+    tenant_services.audit(
+        acting_user=acting_user, action=action, target=cluster, tenant=None, before=before, after=after
+    )
+    intent_record(tenant_ids=_tenants_on(cluster), reason=reason)
 
 
 def _tenants_on(cluster: Cluster) -> list[int]:
@@ -729,15 +728,9 @@ def connection_delete(*, acting_user: AbstractBaseUser, cluster: Cluster) -> Non
         connection = KubernetesConnection.objects.select_for_update().filter(cluster=cluster).first()
         if connection is None:
             return
-        tenant_services.audit(
-            acting_user=acting_user,
-            action="CONNECTION_DELETED",
-            target=cluster,
-            tenant=None,
-            before=_connection_snapshot(connection),
-        )
+        before = _connection_snapshot(connection)
         connection.delete()
-        intent_record(tenant_ids=_tenants_on(cluster), reason="CONNECTION_DELETED")
+        _connection_changed(acting_user, cluster, before=before, after=None)
 
 
 @dataclass
