@@ -110,7 +110,7 @@ class HadoopConnection(models.Model):
 
     class Auth(models.TextChoices):
         SIMPLE = "simple", "Simple (user.name)"
-        KERBEROS = "kerberos", "Kerberos / SPNEGO (requests-gssapi, a ticket for the service principal)"
+        KERBEROS = "kerberos", "Kerberos / SPNEGO (a principal and its keytab, or the worker's ticket)"
 
     cluster = models.OneToOneField(
         Cluster, on_delete=models.CASCADE, primary_key=True, related_name="hadoop_connection"
@@ -124,6 +124,14 @@ class HadoopConnection(models.Model):
     )
     user = models.CharField(max_length=150, default="yarn", help_text="The user Canopy acts as.")
     auth = models.CharField(max_length=16, choices=Auth.choices, default=Auth.SIMPLE)
+    # Kerberos: with a keytab Canopy signs in as this principal itself (tickets in memory, renewed
+    # from the keytab); without one it uses whatever ticket cache the worker's environment has.
+    kerberos_principal = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="e.g. canopy@EXAMPLE.COM; its short name is the user Canopy acts as.",
+    )
+    kerberos_keytab = EncryptedTextField(blank=True, help_text="The principal's keytab, base64.")
     directory_owner = models.CharField(max_length=150, default="hdfs")
     directory_permission = models.CharField(max_length=4, default="750")
     remainder_queue = models.CharField(
@@ -149,6 +157,8 @@ class HadoopConnection(models.Model):
             webhdfs_urls=self._lines(self.webhdfs_urls),
             user=self.user,
             auth=self.auth,
+            kerberos_principal=self.kerberos_principal,
+            kerberos_keytab=self.kerberos_keytab,
             remainder_queue=self.remainder_queue,
             directory_permission=self.directory_permission,
             timeout_seconds=timeout_seconds,

@@ -32,6 +32,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from provisioning import selectors
+from provisioning.backends import kerberos
 from provisioning.backends.base import Backend, BackendError, Change, ObjectMissing, ObjectRef, Plan, Scope
 from provisioning.backends.export import ExportBackend, HadoopExportBackend, hadoop_files, manifest_files
 from provisioning.backends.kubernetes import KubernetesBackend, check_kubeconfig
@@ -640,6 +641,42 @@ class HadoopConnectionSpec:
     directory_owner: str = "hdfs"
     directory_permission: str = "750"
     remainder_queue: str = "default"
+    kerberos_principal: str = ""
+    kerberos_keytab: str | None = None  # base64; None keeps the stored one, "" removes it
+
+
+_KERBEROS_PRINCIPAL = re.compile(r"^[^\s@/]+(/[^\s@/]+)?@[^\s@/]+$")
+
+
+def _hadoop_snapshot(connection: HadoopConnection) -> dict[str, Any]:
+    snapshot = model_to_dict(connection, exclude=["cluster", "kerberos_keytab"])
+    snapshot["kerberos_keytab_set"] = bool(connection.kerberos_keytab)  # never the keytab itself
+    return snapshot
+
+
+def _hadoop_auth_errors(connection: HadoopConnection) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if connection.kerberos_principal and not _KERBEROS_PRINCIPAL.match(connection.kerberos_principal):
+        errors["kerberos_principal"] = ["A Kerberos principal such as canopy@EXAMPLE.COM."]
+    if connection.kerberos_keytab:
+        try:
+            held = kerberos.keytab_principals_from_base64(connection.kerberos_keytab)
+        except ValueError as error:
+            errors["kerberos_keytab"] = [str(error)]
+        else:
+            principal = connection.kerberos_principal
+            if principal and "kerberos_principal" not in errors and principal not in held:
+                errors["kerberos_principal"] = [
+                    f"The keytab has no key for {principal}; it holds {', '.join(held)}."
+                ]
+    if connection.auth == HadoopConnection.Auth.KERBEROS:
+        if connection.kerberos_keytab and not connection.kerberos_principal:
+            errors["kerberos_principal"] = [
+                "The principal the keytab holds keys for, e.g. canopy@EXAMPLE.COM."
+            ]
+        if not kerberos.SPNEGO_ERRORS:
+            errors["auth"] = ["Kerberos needs Canopy's [kerberos] extra (pip install 'canopy[kerberos]')."]
+    return errors
 
 
 def hadoop_connection_set(
@@ -652,11 +689,23 @@ def hadoop_connection_set(
     errors: dict[str, list[str]] = {}
     with transaction.atomic():
         connection = HadoopConnection.objects.select_for_update().filter(cluster=cluster).first()
-        before = model_to_dict(connection, exclude=["cluster"]) if connection else None
+        before = _hadoop_snapshot(connection) if connection else None
         connection = connection or HadoopConnection(cluster=cluster)
-        for name in ("rm_urls", "webhdfs_urls", "user", "mode", "auth", "directory_owner", "remainder_queue"):
+        for name in (
+            "rm_urls",
+            "webhdfs_urls",
+            "user",
+            "mode",
+            "auth",
+            "directory_owner",
+            "remainder_queue",
+            "kerberos_principal",
+        ):
             setattr(connection, name, (getattr(spec, name) or "").strip())
         connection.directory_permission = spec.directory_permission.strip()
+        if spec.kerberos_keytab is not None:
+            connection.kerberos_keytab = "".join(spec.kerberos_keytab.split())
+        errors.update(_hadoop_auth_errors(connection))
         if connection.mode not in HadoopConnection.Mode.values:
             errors["mode"] = [f"Choose one of: {', '.join(HadoopConnection.Mode.values)}."]
         if connection.auth not in HadoopConnection.Auth.values:
@@ -677,9 +726,7 @@ def hadoop_connection_set(
         if errors:
             raise ValidationError(errors)
         connection.save()
-        _connection_changed(
-            acting_user, cluster, before=before, after=model_to_dict(connection, exclude=["cluster"])
-        )
+        _connection_changed(acting_user, cluster, before=before, after=_hadoop_snapshot(connection))
     return connection
 
 
@@ -690,7 +737,7 @@ def hadoop_connection_delete(*, acting_user: AbstractBaseUser, cluster: Cluster)
         connection = HadoopConnection.objects.select_for_update().filter(cluster=cluster).first()
         if connection is None:
             return
-        before = model_to_dict(connection, exclude=["cluster"])
+        before = _hadoop_snapshot(connection)
         connection.delete()
         _connection_changed(acting_user, cluster, before=before, after=None)
 

@@ -20,11 +20,13 @@ ensure_python_env() {
   [ "${1:-}" = "dev" ] && extras="[dev]"
   local stamp=".venv/.installed${extras}"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    # The dev extra has python-ldap, which PyPI ships as source only: it builds against these.
+    # The dev extra has python-ldap and python-gssapi, which build from source here: against
+    # OpenLDAP's and MIT Kerberos' headers (krb5-config comes with libkrb5-dev).
     if [ -n "$extras" ]; then
       local headers=()
       [ -f /usr/include/ldap.h ] || headers+=(libldap2-dev)
       [ -f /usr/include/sasl/sasl.h ] || headers+=(libsasl2-dev)
+      command -v krb5-config >/dev/null || headers+=(libkrb5-dev)
       command -v gcc >/dev/null || headers+=(gcc)
       [ ${#headers[@]} -eq 0 ] || apt_install "${headers[@]}"
     fi
@@ -61,6 +63,8 @@ ensure_debian_packages() {
   [ -x /usr/sbin/slapd ] || missing+=(slapd)
   command -v ldapsearch >/dev/null || missing+=(ldap-utils)
   command -v npm >/dev/null || missing+=(nodejs npm)
+  # Kerberos tests (issue 6): kinit fills a worker's ticket cache as an admin would.
+  command -v kinit >/dev/null || missing+=(krb5-user)
   if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
   fi

@@ -141,11 +141,16 @@ class ConnectionSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
 
 class HadoopConnectionSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
     """How Canopy reaches a Hadoop cluster: ResourceManager and WebHDFS URLs (one a line; several
-    for HA), the user it acts as and the authentication. No secrets are stored: Kerberos uses the
-    worker's ticket."""
+    for HA), the user it acts as and the authentication. Kerberos: a principal and its keytab
+    (base64, write-only, encrypted at rest; reads say whether one is set; leave it out of an update
+    to keep it), or no keytab to use the worker's own ticket cache."""
 
     cluster = RestrictedRelatedField(selector=tenant_selectors.cluster_list)
     cluster_name = serializers.CharField(source="cluster.name", read_only=True)
+    kerberos_keytab = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, help_text="The keytab file, base64."
+    )
+    kerberos_keytab_set = serializers.SerializerMethodField()
 
     class Meta:
         model = HadoopConnection
@@ -157,6 +162,9 @@ class HadoopConnectionSerializer(FixedAfterCreateMixin, serializers.ModelSeriali
             "webhdfs_urls",
             "user",
             "auth",
+            "kerberos_principal",
+            "kerberos_keytab",
+            "kerberos_keytab_set",
             "directory_owner",
             "directory_permission",
             "remainder_queue",
@@ -166,6 +174,9 @@ class HadoopConnectionSerializer(FixedAfterCreateMixin, serializers.ModelSeriali
         read_only_fields = ["created_at", "updated_at"]
 
     fixed_after_create = ("cluster",)
+
+    def get_kerberos_keytab_set(self, obj: HadoopConnection) -> bool:
+        return bool(obj.kerberos_keytab)
 
     def _spec(self, data: dict[str, Any], instance: HadoopConnection | None) -> services.HadoopConnectionSpec:
         defaults = services.HadoopConnectionSpec(rm_urls="", webhdfs_urls="", user="")
@@ -180,9 +191,10 @@ class HadoopConnectionSerializer(FixedAfterCreateMixin, serializers.ModelSeriali
                 "directory_owner",
                 "directory_permission",
                 "remainder_queue",
+                "kerberos_principal",
             )
         }
-        return services.HadoopConnectionSpec(**values)
+        return services.HadoopConnectionSpec(**values, kerberos_keytab=data.get("kerberos_keytab"))
 
     def create(self, validated_data: dict[str, Any]) -> HadoopConnection:
         return services.hadoop_connection_set(

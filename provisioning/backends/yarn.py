@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import requests
 
+from provisioning.backends import kerberos
 from provisioning.backends.base import (
     Backend,
     BackendError,
@@ -63,6 +64,8 @@ class HadoopAccess:
     webhdfs_urls: list[str]
     user: str
     auth: str = "simple"  # or "kerberos" (SPNEGO through requests-gssapi)
+    kerberos_principal: str = ""
+    kerberos_keytab: str = ""  # base64; empty: the worker's own ticket cache
     remainder_queue: str = "default"
     directory_permission: str = "750"
     timeout_seconds: float = 10.0
@@ -99,13 +102,14 @@ class _Http:
 
     def __post_init__(self) -> None:
         if self.access.auth == "kerberos":
-            try:
-                from requests_gssapi import HTTPSPNEGOAuth  # type: ignore[import-not-found]
-            except ImportError as error:
-                raise NotSupported(
-                    "Kerberos needs the requests-gssapi package and a ticket for the service principal."
-                ) from error
-            self.session.auth = HTTPSPNEGOAuth(mutual_authentication=False)
+            self.session.auth = kerberos.KerberosAuth(
+                principal=self.access.kerberos_principal, keytab_base64=self.access.kerberos_keytab
+            )
+
+    def close(self) -> None:
+        self.session.close()
+        if isinstance(self.session.auth, kerberos.KerberosAuth):
+            self.session.auth.close()
 
     def _params(self, params: dict[str, Any] | None) -> dict[str, Any]:
         extra = {"user.name": self.access.user} if self.access.auth == "simple" else {}
@@ -127,9 +131,17 @@ class _Http:
                 )
             except requests.Timeout:
                 raise
+            except kerberos.SPNEGO_ERRORS as error:
+                # The KDC may be down for a moment, so transient; the message names the cause
+                # (no keytab entry for the principal, clock skew, unknown server principal...).
+                raise BackendError(f"Kerberos sign-in to {base} failed: {error}", transient=True) from error
             except requests.ConnectionError as error:
                 errors.append(f"{base}: {error}")
                 continue
+            if isinstance(self.session.auth, kerberos.KerberosAuth) and (
+                reason := self.session.auth.failure(response)
+            ):
+                raise BackendError(f"Kerberos sign-in to {base} failed: {reason}", transient=True)
             # A standby RM redirects to the active one or says so: try the next.
             if response.status_code in (307, 503) and len(bases) > 1:
                 errors.append(f"{base}: HTTP {response.status_code} (standby?)")
@@ -146,11 +158,17 @@ class _Http:
 
 def _error_text(response: requests.Response) -> str:
     try:
-        remote = response.json().get("RemoteException")
+        body = response.json()
     except ValueError:
-        remote = None
-    if remote and remote.get("message"):
+        body = None
+    body = body if isinstance(body, dict) else {}
+    remote = body.get("RemoteException") or {}
+    if remote.get("message"):
         return remote["message"]
+    if response.status_code == 401 and response.headers.get("WWW-Authenticate", "").startswith("Negotiate"):
+        return "HTTP 401: the cluster asks for Kerberos (SPNEGO); set the connection's auth to kerberos."
+    if body.get("message"):  # the web server's own error page, as JSON
+        return f"HTTP {response.status_code}: {body['message']}"
     return response.text.strip() or f"HTTP {response.status_code}"
 
 
@@ -181,7 +199,7 @@ class YarnBackend(Backend):
         return f"ResourceManager {self.access.rm_urls[0]} and WebHDFS {self.access.webhdfs_urls[0]}"
 
     def close(self) -> None:
-        self.http.session.close()
+        self.http.close()
 
     # Versions ----------------------------------------------------------------------------------
 

@@ -14,6 +14,13 @@ What is switched on, because the portal needs it:
 * Centralized node labels with a file-system store in the temp dir.
 * WebHDFS and HDFS ACLs; the acting user is the HDFS superuser (it is the NameNode's user).
 
+``HadoopTestCluster(kerberos=True)`` starts the same cluster secured: Hadoop's MiniKdc (realm
+``EXAMPLE.COM``) in the same JVM, ``hadoop.security.authentication=kerberos``, every daemon logged
+in as ``canopy/localhost`` from a keytab, and SPNEGO (``HTTP/localhost``) in front of the RM's REST
+API and WebHDFS. Clients then reach it as ``http://localhost:<port>`` (the host in the SPNEGO
+principal) with the user principal ``canopy@EXAMPLE.COM`` from ``client_keytab``, and a
+``krb5_conf`` written here that points MIT Kerberos at the KDC.
+
 Set ``CANOPY_TEST_YARN_RM_URL`` and ``CANOPY_TEST_WEBHDFS_URL`` (and optionally
 ``CANOPY_TEST_HADOOP_USER``) to use an existing cluster instead.
 
@@ -51,6 +58,7 @@ ENV_USER = "CANOPY_TEST_HADOOP_USER"
 ENV_KEEP_WORKDIR = "CANOPY_TEST_HADOOP_KEEP"
 
 DEFAULT_USER = "canopy"
+REALM = "EXAMPLE.COM"  # MiniKdc's default (org.name EXAMPLE, org.domain COM)
 
 # The list Hadoop 3.4's own build passes to its tests on JDK 17 (extraJavaTestArgs in
 # hadoop-project/pom.xml); without it Guice/Jersey in the YARN daemons fail reflectively.
@@ -154,8 +162,13 @@ class HadoopTestCluster:
         nm_memory_mb: int = 2048,
         nm_vcores: int = 2,
         start_timeout: float = 300.0,
+        kerberos: bool = False,
     ) -> None:
         self.user = user
+        self.kerberos = kerberos
+        self.krb5_conf: Path | None = None
+        self.client_principal = ""
+        self.client_keytab: Path | None = None
         self.node_managers = node_managers
         self.heap = heap
         self.nm_memory_mb = nm_memory_mb
@@ -273,6 +286,7 @@ class HadoopTestCluster:
             "-Djava.net.preferIPv4Stack=true",
             "-XX:+IgnoreUnrecognizedVMOptions",
             *(f"--add-opens=java.base/{package}=ALL-UNNAMED" for package in JDK17_OPENS),
+            *(["-Dcanopy.kerberos=true"] if self.kerberos else []),
             "-cp",
             os.pathsep.join(classpath),
             MAIN_CLASS,
@@ -347,6 +361,8 @@ class HadoopTestCluster:
             "yarn.scheduler.capacity.root.default.maximum-capacity": "100",
             "yarn.scheduler.capacity.root.default.state": "RUNNING",
         }
+        if self.kerberos:
+            self._secure(core, hdfs, yarn)
         for name, properties in (
             ("core-site.xml", core),
             ("hdfs-site.xml", hdfs),
@@ -355,6 +371,87 @@ class HadoopTestCluster:
         ):
             (conf_dir / name).write_text(_site_xml(properties))
         (conf_dir / "log4j.properties").write_text(LOG4J_PROPERTIES)
+
+    def _secure(self, core: dict[str, str], hdfs: dict[str, str], yarn: dict[str, str]) -> None:
+        """Kerberos for every daemon and SPNEGO for the REST APIs; the launcher writes the keytabs
+        named here once its KDC runs."""
+        assert self.workdir is not None
+        keytab = str(self.workdir / "kerberos" / "service.keytab")
+        service = f"{self.user}/localhost@{REALM}"
+        spnego = f"HTTP/localhost@{REALM}"
+        core.update(
+            {
+                "hadoop.security.authentication": "kerberos",
+                # The RM swaps this for its own RMAuthenticationFilterInitializer (SPNEGO plus
+                # delegation tokens); without it its REST API would take everyone as dr.who.
+                "hadoop.http.filter.initializers": "org.apache.hadoop.security.AuthenticationFilterInitializer",
+                "hadoop.http.authentication.type": "kerberos",
+                "hadoop.http.authentication.simple.anonymous.allowed": "false",
+                "hadoop.http.authentication.kerberos.principal": spnego,
+                "hadoop.http.authentication.kerberos.keytab": keytab,
+            }
+        )
+        hdfs.update(
+            {
+                "dfs.namenode.kerberos.principal": service,
+                "dfs.namenode.keytab.file": keytab,
+                "dfs.datanode.kerberos.principal": service,
+                "dfs.datanode.keytab.file": keytab,
+                "dfs.web.authentication.kerberos.principal": spnego,
+                "dfs.web.authentication.kerberos.keytab": keytab,
+                # A secure DataNode needs block tokens and either privileged ports or SASL on its
+                # data transfer; the testing switch lets it keep unprivileged HTTP ports.
+                "dfs.block.access.token.enable": "true",
+                "dfs.data.transfer.protection": "authentication",
+                "ignore.secure.ports.for.testing": "true",
+            }
+        )
+        yarn.update(
+            {
+                "yarn.resourcemanager.principal": service,
+                "yarn.resourcemanager.keytab": keytab,
+                "yarn.nodemanager.principal": service,
+                "yarn.nodemanager.keytab": keytab,
+                "yarn.resourcemanager.webapp.spnego-principal": spnego,
+                "yarn.resourcemanager.webapp.spnego-keytab-file": keytab,
+            }
+        )
+
+    def _write_client_krb5_conf(self) -> None:
+        """MIT Kerberos settings for clients of this cluster (point ``KRB5_CONFIG`` at the file).
+        MiniKdc speaks TCP only, and names are used as written: ``localhost`` is the host in the
+        SPNEGO principal, so no DNS canonicalisation may turn it into something else."""
+        assert self.workdir is not None
+        realm = self.details["kdc_realm"]
+        if realm != REALM:
+            raise HadoopClusterError(f"KDC realm is {realm!r}, the site files say {REALM!r}")
+        self.krb5_conf = self.workdir / "kerberos" / "client-krb5.conf"
+        self.krb5_conf.write_text(
+            "[libdefaults]\n"
+            f"  default_realm = {realm}\n"
+            "  udp_preference_limit = 1\n"
+            "  dns_lookup_kdc = false\n"
+            "  dns_lookup_realm = false\n"
+            "  dns_canonicalize_hostname = false\n"
+            "  rdns = false\n"
+            "[realms]\n"
+            f"  {realm} = {{\n    kdc = {self.details['kdc_address']}\n  }}\n"
+            "[domain_realm]\n"
+            f"  localhost = {realm}\n"
+        )
+        self.client_principal = self.details["client_principal"]
+        self.client_keytab = Path(self.details["client_keytab"])
+
+    def spnego_auth(self) -> Any:
+        """A requests auth object that signs in as the client principal from its keytab (needs
+        ``KRB5_CONFIG`` pointing at ``krb5_conf``)."""
+        import gssapi
+        from requests_gssapi import HTTPSPNEGOAuth
+
+        name = gssapi.Name(self.client_principal, gssapi.NameType.kerberos_principal)
+        store = {"client_keytab": str(self.client_keytab), "ccache": f"MEMORY:canopy-test-{os.getpid()}"}
+        credentials = gssapi.Credentials(name=name, usage="initiate", store=store)
+        return HTTPSPNEGOAuth(creds=credentials)
 
     def _wait_for_details(self, deadline: float) -> None:
         assert self.workdir is not None and self._proc is not None
@@ -368,6 +465,11 @@ class HadoopTestCluster:
         self.details = json.loads(details_path.read_text())
         self.rm_url = f"http://{self.details['rm_webapp']}"
         self.webhdfs_url = f"http://{self.details['nn_http']}"
+        if self.kerberos:
+            # SPNEGO asks for HTTP/<host in the URL>: the principal is HTTP/localhost.
+            self.rm_url = self.rm_url.replace("127.0.0.1", "localhost")
+            self.webhdfs_url = self.webhdfs_url.replace("127.0.0.1", "localhost")
+            self._write_client_krb5_conf()
         self.hdfs_url = f"hdfs://{self.details['nn_rpc']}"
         self.node_ids = list(self.details["node_ids"])
         if self.details["user"] != self.user:
@@ -376,9 +478,14 @@ class HadoopTestCluster:
     def _wait_for_apis(self, deadline: float) -> None:
         """Until the RM reports STARTED and WebHDFS lists ``/``."""
         last = "no answer yet"
+        if self.kerberos:
+            os.environ["KRB5_CONFIG"] = str(self.krb5_conf)
+        auth = self.spnego_auth() if self.kerberos else None
+        # Simple auth names the user; SPNEGO already did, and WebHDFS refuses both at once.
+        who = {} if self.kerberos else {"user.name": self.user}
         while True:
             try:
-                info = requests.get(f"{self.rm_url}/ws/v1/cluster/info", timeout=10)
+                info = requests.get(f"{self.rm_url}/ws/v1/cluster/info", timeout=10, auth=auth)
                 info.raise_for_status()
                 state = info.json()["clusterInfo"]["state"]
                 if state != "STARTED":
@@ -386,8 +493,9 @@ class HadoopTestCluster:
                 else:
                     listing = requests.get(
                         f"{self.webhdfs_url}/webhdfs/v1/",
-                        params={"op": "GETFILESTATUS", "user.name": self.user},
+                        params={"op": "GETFILESTATUS", **who},
                         timeout=10,
+                        auth=auth,
                     )
                     if listing.status_code == 200:
                         return
@@ -413,7 +521,9 @@ class HadoopTestCluster:
 
 
 def _up(args: argparse.Namespace) -> int:
-    cluster = HadoopTestCluster(user=args.user, node_managers=args.node_managers, heap=args.heap)
+    cluster = HadoopTestCluster(
+        user=args.user, node_managers=args.node_managers, heap=args.heap, kerberos=args.kerberos
+    )
     started = time.monotonic()
     print(
         f"Starting Hadoop {hadoop_version()} mini cluster (a first run fetches jars with Maven)...",
@@ -430,8 +540,15 @@ def _up(args: argparse.Namespace) -> int:
         f"  WebHDFS          {cluster.webhdfs_url}/webhdfs/v1/?op=LISTSTATUS&user.name={cluster.user}\n"
         f"  HDFS RPC         {cluster.hdfs_url}\n"
         f"  NodeManagers     {', '.join(cluster.node_ids)}\n"
-        f"  act as           user.name={cluster.user}\n"
-        f"  work dir / logs  {cluster.workdir}\n"
+        + (
+            f"  act as           {cluster.client_principal} (keytab {cluster.client_keytab})\n"
+            f"  Kerberos         export KRB5_CONFIG={cluster.krb5_conf}; "
+            f"kinit -kt {cluster.client_keytab} {cluster.client_principal}; "
+            f"curl --negotiate -u : {cluster.rm_url}/ws/v1/cluster/info\n"
+            if cluster.kerberos
+            else f"  act as           user.name={cluster.user}\n"
+        )
+        + f"  work dir / logs  {cluster.workdir}\n"
         "To run the tests against it from another shell:\n"
         f"  export {ENV_RM_URL}={cluster.rm_url} {ENV_WEBHDFS_URL}={cluster.webhdfs_url} "
         f"{ENV_USER}={cluster.user}\n"
@@ -470,6 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--user", default=DEFAULT_USER, help="acting user: YARN admin and HDFS superuser")
     up.add_argument("--node-managers", type=int, default=1)
     up.add_argument("--heap", default="1g", help="JVM -Xmx")
+    up.add_argument("--kerberos", action="store_true", help="secure it: MiniKdc, Kerberos, SPNEGO")
     sub.add_parser("fetch", help="only run fetch.sh and print the cache directory")
     args = parser.parse_args(argv)
     if args.command == "fetch":

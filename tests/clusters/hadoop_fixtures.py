@@ -8,6 +8,7 @@ and the HDFS superuser.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -32,3 +33,22 @@ def hadoop_cluster() -> Iterator[HadoopTestCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def hadoop_kerberos_cluster() -> Iterator[HadoopTestCluster]:
+    """The same mini cluster secured: its own MiniKdc, Kerberos for every daemon, SPNEGO on the RM's
+    REST API and WebHDFS (``http://localhost:<port>``). Clients sign in as ``client_principal``
+    from ``client_keytab``; ``KRB5_CONFIG`` points at the cluster's ``krb5_conf`` for the session,
+    as ``/etc/krb5.conf`` would on a worker."""
+    cluster = HadoopTestCluster(kerberos=True)
+    saved = os.environ.get("KRB5_CONFIG")
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        if saved is None:
+            os.environ.pop("KRB5_CONFIG", None)
+        else:
+            os.environ["KRB5_CONFIG"] = saved

@@ -12,11 +12,13 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.hdfs.HdfsConfiguration;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
 import org.apache.hadoop.hdfs.server.datanode.DataNode;
+import org.apache.hadoop.minikdc.MiniKdc;
 import org.apache.hadoop.security.UserGroupInformation;
 import org.apache.hadoop.yarn.conf.YarnConfiguration;
 import org.apache.hadoop.yarn.server.MiniYARNCluster;
@@ -34,6 +36,12 @@ import org.apache.hadoop.yarn.webapp.util.WebAppUtils;
  *
  * <p>Usage: {@code CanopyMiniCluster <work-dir> <details.json> [node-managers]}. The JVM exits
  * when its standard input reaches end of file, so a test run that dies cannot leave it behind.
+ *
+ * <p>Kerberos: with {@code -Dcanopy.kerberos=true} a MiniKdc (Apache Kerby) starts first, on
+ * 127.0.0.1 and a free port, and writes the keytabs the site files already name:
+ * {@code <work-dir>/kerberos/service.keytab} (canopy/localhost for every daemon, HTTP/localhost
+ * for SPNEGO) and {@code client.keytab} (the user canopy). Only then is Hadoop's configuration
+ * read, so UserGroupInformation sees the KDC's krb5.conf and the daemons log in from the keytab.
  */
 public final class CanopyMiniCluster {
 
@@ -51,8 +59,20 @@ public final class CanopyMiniCluster {
 
     MiniDFSCluster dfs = null;
     MiniYARNCluster yarn = null;
+    MiniKdc kdc = null;
     try {
+      Map<String, Object> kerberos = new LinkedHashMap<>();
+      if (Boolean.getBoolean("canopy.kerberos")) {
+        kdc = startKdc(new File(workDir, "kerberos"), kerberos);
+      }
       Configuration conf = new YarnConfiguration(new HdfsConfiguration());
+      if (kdc != null) {
+        // Log in before anything asks for the current user: with Kerberos on there is no
+        // fallback to the OS user, and every daemon below then runs as this principal.
+        UserGroupInformation.setConfiguration(conf);
+        UserGroupInformation.loginUserFromKeytab(
+            conf.get("dfs.namenode.kerberos.principal"), conf.get("dfs.namenode.keytab.file"));
+      }
 
       dfs = new MiniDFSCluster.Builder(conf, new File(workDir, "dfs"))
           .numDataNodes(1)
@@ -72,20 +92,55 @@ public final class CanopyMiniCluster {
         throw new IllegalStateException("NodeManagers did not register with the RM in 60 s");
       }
 
-      writeDetails(details, describe(dfs, yarn, nodeManagers));
+      Map<String, Object> described = describe(dfs, yarn, nodeManagers);
+      described.putAll(kerberos);
+      writeDetails(details, described);
       System.out.println("CANOPY-MINICLUSTER-READY " + details);
       System.out.flush();
     } catch (Throwable t) {
       t.printStackTrace();
       stopQuietly(dfs, yarn);
+      stopKdc(kdc);
       System.exit(1);
     }
 
     waitForEndOfInput(System.in);
     System.out.println("CANOPY-MINICLUSTER-STOPPING (stdin closed)");
     stopQuietly(dfs, yarn);
+    stopKdc(kdc);
     // Hadoop leaves non-daemon threads behind; exit explicitly.
     System.exit(0);
+  }
+
+  private static MiniKdc startKdc(File dir, Map<String, Object> out) throws Exception {
+    if (!dir.isDirectory() && !dir.mkdirs()) {
+      throw new IOException("cannot create " + dir);
+    }
+    Properties kdcConf = MiniKdc.createConf();
+    kdcConf.setProperty(MiniKdc.KDC_BIND_ADDRESS, "127.0.0.1");
+    kdcConf.setProperty(MiniKdc.KDC_PORT, "0");
+    MiniKdc kdc = new MiniKdc(kdcConf, dir);
+    kdc.start();
+    // One service principal for every daemon: they share this JVM, and UserGroupInformation's
+    // login user is static, so distinct principals per daemon would overwrite one another.
+    kdc.createPrincipal(new File(dir, "service.keytab"), "canopy/localhost", "HTTP/localhost");
+    kdc.createPrincipal(new File(dir, "client.keytab"), "canopy");
+    out.put("kdc_realm", kdc.getRealm());
+    out.put("kdc_address", "127.0.0.1:" + kdc.getPort());
+    out.put("kdc_transport", kdcConf.getProperty(MiniKdc.TRANSPORT));
+    out.put("client_principal", "canopy@" + kdc.getRealm());
+    out.put("client_keytab", new File(dir, "client.keytab").getAbsolutePath());
+    return kdc;
+  }
+
+  private static void stopKdc(MiniKdc kdc) {
+    if (kdc != null) {
+      try {
+        kdc.stop();
+      } catch (Throwable t) {
+        System.err.println("stopping the KDC failed: " + t);
+      }
+    }
   }
 
   private static Map<String, Object> describe(
