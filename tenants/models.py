@@ -200,6 +200,9 @@ class AllocationAmounts(models.Model):
     class Meta:
         abstract = True
 
+    def __str__(self) -> str:
+        return f"{self.tenant_id}@{self.cluster_id}{'/' + self.partition if self.partition else ''} {self.time:%Y-%m-%d %H:%M}"
+
 
 class Allocation(AllocationAmounts):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="allocations")
@@ -239,6 +242,9 @@ class StorageQuota(models.Model):
 
     class Meta:
         abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}@{self.cluster_id}{'/' + self.partition if self.partition else ''} {self.time:%Y-%m-%d %H:%M}"
 
 
 class StorageDirectory(StorageQuota):
@@ -413,3 +419,145 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.target_repr}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Usage read back from the clusters (issue 7). Written by `tenants.services.usage_record` and the
+# rollups; never by people.
+
+USAGE_METRICS = (
+    "gpu_used",
+    "gpu_allocated",
+    "cpu_used_millicores",
+    "cpu_allocated_millicores",
+    "memory_used_bytes",
+    "memory_allocated_bytes",
+    "am_cpu_used_millicores",
+    "am_cpu_limit_millicores",
+    "am_memory_used_bytes",
+    "am_memory_limit_bytes",
+    "workloads_running",
+    "workloads_pending",
+    "hdfs_space_used_bytes",
+    "hdfs_space_quota_bytes",
+    "hdfs_files_used",
+    "hdfs_files_quota",
+)
+
+
+class UsageFigures(models.Model):
+    """One tenant's figures on one cluster partition (a YARN node label, "" for the default and for
+    Kubernetes), for its whole subtree: a parent's figures include its descendants'. Empty: not
+    measured there (a Kubernetes cluster has no HDFS). Doubles, exact for integers below 2**53
+    (8 PiB in bytes), so averages in the rollups are exact to the sample."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    partition = models.CharField(max_length=255, blank=True, default="")
+    time = models.DateTimeField()
+
+    gpu_used = models.FloatField(null=True, blank=True)
+    gpu_allocated = models.FloatField(null=True, blank=True)
+    cpu_used_millicores = models.FloatField(
+        null=True, blank=True, help_text="Kubernetes CPU requests or YARN vCores x 1000."
+    )
+    cpu_allocated_millicores = models.FloatField(null=True, blank=True)
+    memory_used_bytes = models.FloatField(null=True, blank=True)
+    memory_allocated_bytes = models.FloatField(null=True, blank=True)
+    am_cpu_used_millicores = models.FloatField(null=True, blank=True)
+    am_cpu_limit_millicores = models.FloatField(null=True, blank=True)
+    am_memory_used_bytes = models.FloatField(null=True, blank=True)
+    am_memory_limit_bytes = models.FloatField(null=True, blank=True)
+    workloads_running = models.FloatField(null=True, blank=True, help_text="Pods or YARN applications.")
+    workloads_pending = models.FloatField(null=True, blank=True)
+    hdfs_space_used_bytes = models.FloatField(
+        null=True, blank=True, help_text="Space consumed, replicas included."
+    )
+    hdfs_space_quota_bytes = models.FloatField(null=True, blank=True)
+    hdfs_files_used = models.FloatField(null=True, blank=True, help_text="Files and directories.")
+    hdfs_files_quota = models.FloatField(null=True, blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}@{self.cluster_id}{'/' + self.partition if self.partition else ''} {self.time:%Y-%m-%d %H:%M}"
+
+
+class UsageSample(UsageFigures):
+    """A raw reading, one per collection pass; kept `CANOPY_USAGE_RAW_DAYS` days."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "time", "cluster", "partition"], name="usage_sample_one_per_pass"
+            )
+        ]
+        # Pruning and rollups walk time ranges across tenants.
+        indexes = [models.Index(fields=["time"], name="usage_sample_time_idx")]
+
+
+class UsageRollup(UsageFigures):
+    """Averages of the raw samples in an hour or a day (`time` is the bucket's start), and how many
+    samples made them. Hourly rows are kept `CANOPY_USAGE_HOURLY_DAYS`, daily ones
+    `CANOPY_USAGE_DAILY_DAYS`."""
+
+    class Resolution(models.TextChoices):
+        HOUR = "hour", "Hourly"
+        DAY = "day", "Daily"
+
+    resolution = models.CharField(max_length=4, choices=Resolution.choices)
+    samples = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            # Leading (tenant, resolution, time): a dashboard's range scan is one index range.
+            models.UniqueConstraint(
+                fields=["tenant", "resolution", "time", "cluster", "partition"],
+                name="usage_rollup_one_per_bucket",
+            )
+        ]
+        indexes = [models.Index(fields=["resolution", "time"], name="usage_rollup_time_idx")]
+
+
+class Workload(models.Model):
+    """A pod, Job, training job or YARN application seen by the last collection pass of its cluster,
+    with who submitted it (the ServiceAccount it runs as, or the YARN user) and what it asks for."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="workloads")
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=64, help_text="Pod, Job, PyTorchJob, ... or YARN application.")
+    namespace = models.CharField(max_length=253, help_text="Namespace, or the YARN queue.")
+    name = models.CharField(max_length=253)
+    submitted_by = models.CharField(
+        max_length=253, help_text="ServiceAccount (Kubernetes) or user (YARN) it was submitted as."
+    )
+    username = models.CharField(
+        max_length=150, blank=True, help_text="The Canopy user behind it, when known."
+    )
+    state = models.CharField(max_length=16, choices=State.choices)
+    gpu = models.FloatField(default=0)
+    cpu_millicores = models.FloatField(default=0)
+    memory_bytes = models.FloatField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    seen_at = models.DateTimeField()
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "kind", "namespace", "name"], name="workload_unique")
+        ]
+        indexes = [models.Index(fields=["tenant", "username"], name="workload_tenant_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"

@@ -165,7 +165,18 @@ CANOPY_PROVISIONING_REDRIVE_AFTER_SECONDS = env.float(
     "CANOPY_PROVISIONING_REDRIVE_AFTER_SECONDS", default=60.0
 )
 CANOPY_PROVISIONING_REPAIR_DRIFT = env.bool("CANOPY_PROVISIONING_REPAIR_DRIFT", default=True)
+# Usage (issue 7): collection interval per cluster (a cluster row may override it), retention of
+# raw samples and of the hourly and daily rollups. 10,000 tenants sampled every minute are about
+# 14 M raw rows a day; see docs/performance.md for the sizes.
+CANOPY_USAGE_INTERVAL_SECONDS = env.int("CANOPY_USAGE_INTERVAL_SECONDS", default=60)
+CANOPY_USAGE_RAW_DAYS = env.int("CANOPY_USAGE_RAW_DAYS", default=2)
+CANOPY_USAGE_HOURLY_DAYS = env.int("CANOPY_USAGE_HOURLY_DAYS", default=90)
+CANOPY_USAGE_DAILY_DAYS = env.int("CANOPY_USAGE_DAILY_DAYS", default=730)
+# Made-up usage for the embedded demo only; production settings refuse it.
+CANOPY_DEMO_USAGE = env.bool("CANOPY_DEMO_USAGE", default=False)
 CELERY_BEAT_SCHEDULE = {
+    "usage-collect": {"task": "provisioning.usage_collect_due", "schedule": 15.0},
+    "usage-rollup": {"task": "provisioning.usage_rollup_recent", "schedule": 300.0},
     "provisioning-redrive": {
         "task": "provisioning.redrive_intents",
         "schedule": env.float("CANOPY_PROVISIONING_REDRIVE_SECONDS", default=30.0),

@@ -40,3 +40,8 @@ if not CANOPY_FERNET_KEYS:
         "Set CANOPY_FERNET_KEYS: Canopy encrypts cluster credentials with it. Make a key with "
         "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`."
     )
+
+# The demo usage generator makes figures up: never in production.
+if env.bool("CANOPY_DEMO_USAGE", default=False):
+    raise ImproperlyConfigured("CANOPY_DEMO_USAGE is for the embedded demo only; unset it in production.")
+CANOPY_DEMO_USAGE = False

@@ -1,0 +1,145 @@
+"""What Canopy measures on the clusters, and the pure arithmetic on it (no ORM, no I/O).
+
+The figures themselves are stored per tenant, cluster, partition and time in `UsageSample` (raw)
+and `UsageRollup` (hourly and daily averages); `tenants.services` writes them, `tenants.selectors`
+reads them. Every stored figure is for a tenant's whole subtree, so a parent's chart is one index
+range scan and never a query per descendant: collectors that read one figure per tenant (a
+Kubernetes namespace's quota usage, an HDFS directory) turn them into subtree totals with
+`subtree_totals` before they are stored; YARN's parent queues already include their children.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from tenants.models import USAGE_METRICS, Tenant
+
+__all__ = ["USAGE_METRICS", "CHARTS", "UsageReading", "WorkloadReading", "subtree_totals", "bucket_average"]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart of the Monitoring tab: what is used against what is allocated (or the limit)."""
+
+    key: str
+    title: str
+    unit: str  # "count", "cores", "bytes"
+    used: str
+    allocated: str | None
+    scale: float = 1.0  # stored value x scale = shown value (millicores -> cores)
+
+
+CHARTS: tuple[Chart, ...] = (
+    Chart("gpu", "GPUs", "count", "gpu_used", "gpu_allocated"),
+    Chart("cpu", "CPU / vCores", "cores", "cpu_used_millicores", "cpu_allocated_millicores", 0.001),
+    Chart("memory", "Memory", "bytes", "memory_used_bytes", "memory_allocated_bytes"),
+    Chart("am_cpu", "YARN AM vCores", "cores", "am_cpu_used_millicores", "am_cpu_limit_millicores", 0.001),
+    Chart("am_memory", "YARN AM memory", "bytes", "am_memory_used_bytes", "am_memory_limit_bytes"),
+    Chart("workloads", "Running and pending work", "count", "workloads_running", "workloads_pending"),
+    Chart("hdfs_space", "HDFS space", "bytes", "hdfs_space_used_bytes", "hdfs_space_quota_bytes"),
+    Chart("hdfs_files", "HDFS file objects", "count", "hdfs_files_used", "hdfs_files_quota"),
+)
+CHART_BY_KEY = {chart.key: chart for chart in CHARTS}
+
+# Figures that are a sum over a subtree (everything but the limits and allocations, which the
+# collectors read for each tenant as the whole subtree's already).
+ADDITIVE = frozenset(
+    {
+        "gpu_used",
+        "cpu_used_millicores",
+        "memory_used_bytes",
+        "am_cpu_used_millicores",
+        "am_memory_used_bytes",
+        "workloads_running",
+        "workloads_pending",
+        "hdfs_space_used_bytes",
+        "hdfs_files_used",
+    }
+)
+assert set(USAGE_METRICS) >= ADDITIVE
+
+
+@dataclass
+class UsageReading:
+    """What a collector read for one tenant on one cluster partition. `figures` maps names in
+    `USAGE_METRICS` to values; those in ADDITIVE are the tenant's own unless `subtree` is set."""
+
+    tenant_id: int
+    figures: dict[str, float]
+    partition: str = ""
+    subtree: bool = False
+
+
+@dataclass
+class WorkloadReading:
+    tenant_id: int
+    kind: str
+    namespace: str
+    name: str
+    submitted_by: str
+    state: str
+    username: str = ""
+    gpu: float = 0
+    cpu_millicores: float = 0
+    memory_bytes: float = 0
+    started_at: datetime.datetime | None = None
+
+
+def subtree_totals(readings: Iterable[UsageReading], paths: Mapping[int, str]) -> list[UsageReading]:
+    """Readings with every additive figure summed over each tenant's subtree (`paths`: tenant id ->
+    treebeard path, whose prefixes are the ancestors). An ancestor without a reading of its own
+    gets one carrying only the sums. Readings already `subtree` pass through unchanged."""
+    by_key: dict[tuple[int, str], dict[str, float]] = {}
+    passed: list[UsageReading] = []
+    own: list[UsageReading] = []
+    for reading in readings:
+        (passed if reading.subtree else own).append(reading)
+    for reading in own:
+        by_key[(reading.tenant_id, reading.partition)] = {
+            name: value for name, value in reading.figures.items() if name not in ADDITIVE
+        }
+    id_by_path = {path: tenant_id for tenant_id, path in paths.items()}
+    sums: dict[tuple[int, str], dict[str, float]] = defaultdict(dict)
+    for reading in own:
+        path = paths.get(reading.tenant_id)
+        if path is None:
+            continue
+        # Every ancestor's path is a prefix of this one, in steps of treebeard's steplen.
+        for end in range(Tenant.steplen, len(path) + 1, Tenant.steplen):
+            ancestor = id_by_path.get(path[:end])
+            if ancestor is None:
+                continue
+            target = sums[(ancestor, reading.partition)]
+            for name, value in reading.figures.items():
+                if name in ADDITIVE and value is not None:
+                    target[name] = target.get(name, 0.0) + value
+    result = list(passed)
+    for key in sorted(set(by_key) | set(sums)):
+        figures = {**by_key.get(key, {}), **sums.get(key, {})}
+        result.append(UsageReading(tenant_id=key[0], partition=key[1], figures=figures, subtree=True))
+    return result
+
+
+@dataclass
+class Series:
+    cluster_id: int
+    partition: str
+    points: list[tuple[datetime.datetime, float | None]] = field(default_factory=list)
+
+
+def bucket_average(
+    rows: Iterable[tuple[datetime.datetime, float | None]], start: datetime.datetime, step: datetime.timedelta
+) -> list[tuple[datetime.datetime, float | None]]:
+    """Average (time, value) rows into buckets of `step` from `start`; empty buckets are left out,
+    None values are not averaged in."""
+    totals: dict[int, list[float]] = {}
+    seconds = step.total_seconds()
+    for time, value in rows:
+        if value is None:
+            continue
+        index = int((time - start).total_seconds() // seconds)
+        totals.setdefault(index, []).append(value)
+    return [(start + step * index, sum(values) / len(values)) for index, values in sorted(totals.items())]
