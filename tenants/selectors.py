@@ -403,6 +403,11 @@ def usage_latest(
     return dict(latest)
 
 
+def cluster_names(*, ids: set[int]) -> QuerySet:
+    """(id, name) of the clusters named in figures the caller was already allowed to read."""
+    return Cluster.objects.filter(pk__in=ids).values_list("pk", "name")
+
+
 def workload_list(*, user: AbstractBaseUser | None) -> QuerySet[Workload]:
     """Workloads in the tenants the user uses (members and admins), with tenant and cluster joined."""
     return Workload.objects.restrict(user, Action.USE).select_related("tenant", "cluster")

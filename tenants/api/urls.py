@@ -15,6 +15,7 @@ router.register("plans", views.PlanViewSet, basename="plan")
 router.register("memberships", views.MembershipViewSet, basename="membership")
 router.register("users", views.UserViewSet, basename="user")
 router.register("audit", views.AuditEventViewSet, basename="audit")
+router.register("workloads", views.WorkloadViewSet, basename="workload")
 
 urlpatterns = [
     path("auth/token/", ObtainAuthToken.as_view(), name="api-token"),

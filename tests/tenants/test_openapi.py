@@ -26,6 +26,7 @@ COLLECTIONS = [
     "memberships",
     "users",
     "audit",
+    "workloads",
 ]
 
 
@@ -67,7 +68,7 @@ def test_the_schema_lists_every_endpoint(schema):
         "kubernetes-connections",
         "hadoop-connections",
     }
-    for action in ("move", "suspend", "resume", "apply-plan", "deletion-impact"):
+    for action in ("move", "suspend", "resume", "apply-plan", "deletion-impact", "usage"):
         assert f"/api/v1/tenants/{{id}}/{action}/" in paths, action
     # Provisioning (issue 5) adds its own endpoints beside the tenant's.
     for action in ("provisioning", "provisioning/push", "provisioning/preview", "kubeconfig"):

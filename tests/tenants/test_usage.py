@@ -167,3 +167,64 @@ def test_reading_usage_costs_the_same_queries_for_any_subtree(k8s_world, django_
 def test_bucket_average_leaves_gaps_and_nones_out() -> None:
     rows = [(T0, 1.0), (T0 + MINUTE, None), (T0 + 2 * MINUTE, 3.0), (T0 + 10 * MINUTE, 5.0)]
     assert bucket_average(rows, T0, 5 * MINUTE) == [(T0, 2.0), (T0 + 10 * MINUTE, 5.0)]
+
+
+# ----------------------------------------------------------------------------- the API
+
+
+def test_usage_api_series_defaults_and_field_errors(k8s_world, settings) -> None:
+    from tests.tenants.builders import TokenClient
+
+    w = k8s_world
+    settings.CANOPY_DEMO_USAGE = False
+    now = datetime.datetime.now(datetime.UTC).replace(second=0, microsecond=0)
+    for minute in range(1, 11):
+        record(w, now - minute * MINUTE, 1, 2)
+    admin = TokenClient().as_user(w.admin)
+    url = f"/api/v1/tenants/{w.department1.pk}/usage/"
+    answer = admin.get(url, {"metric": ["gpu_used", "gpu_allocated"], "step": 60})
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert (body["tenant_path"], body["source"], body["step"], body["demo"]) == (
+        "department1",
+        "raw",
+        60,
+        False,
+    )
+    by_metric = {series["metric"]: series for series in body["series"]}
+    assert by_metric["gpu_used"]["cluster_name"] == "gpu-cluster"
+    assert [value for _, value in by_metric["gpu_used"]["points"]] == [3.0] * 10
+    assert {value for _, value in by_metric["gpu_allocated"]["points"]} == {3.0}
+
+    month = admin.get(url, {"from": (now - datetime.timedelta(days=30)).isoformat(), "to": now.isoformat()})
+    assert month.status_code == 200 and month.json()["source"] == "hour"  # 30 d / 300 points = 2.4 h
+    for params, field, message in (
+        ({"metric": "gpu_usage"}, "metric", "not a valid choice"),
+        ({"from": now.isoformat(), "to": (now - MINUTE).isoformat()}, "from", "Must be before"),
+        ({"from": (now - datetime.timedelta(days=500)).isoformat()}, "from", "at most 400 days"),
+        (
+            {"from": (now - datetime.timedelta(days=10)).isoformat(), "step": 60},
+            "step",
+            "At most 5000 points",
+        ),
+    ):
+        refused = admin.get(url, params)
+        assert refused.status_code == 400, refused.content
+        assert message in str(refused.json()[field]), refused.json()
+
+
+def test_usage_and_workloads_api_follow_the_permission_helper(k8s_world) -> None:
+    from tests.tenants.builders import TokenClient
+
+    w = k8s_world
+    now = datetime.datetime.now(datetime.UTC)
+    record(w, now - MINUTE, 1, 2)
+    bob, tom = TokenClient().as_user(w.bob), TokenClient().as_user(w.tom)
+    assert bob.get(f"/api/v1/tenants/{w.dev1.pk}/usage/").status_code == 200
+    assert bob.get(f"/api/v1/tenants/{w.dev2.pk}/usage/").status_code == 404
+    assert tom.get(f"/api/v1/tenants/{w.dev1.pk}/usage/").status_code == 404
+    assert [j["name"] for j in tom.get("/api/v1/workloads/").json()["results"]] == ["train-b"]
+    assert [j["name"] for j in bob.get("/api/v1/workloads/", {"mine": "true"}).json()["results"]] == [
+        "train-a"
+    ]
+    assert tom.get("/api/v1/workloads/", {"tenant": w.dev1.pk}).json()["results"] == []
