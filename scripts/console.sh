@@ -9,7 +9,13 @@ ensure_python_env
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-portal.settings.local}"
 .venv/bin/python manage.py migrate --no-input -v 0
 .venv/bin/python manage.py load_demo
+# DEMO ONLY: invented usage (30 days of history, then a pass every 15 s) so the charts are not
+# empty without a cluster; every page showing it says so. It stops with the console.
+.venv/bin/python manage.py demo_usage --backfill-days 30
+.venv/bin/python manage.py demo_usage --follow --interval 15 &
+demo_pid=$!
+trap 'kill $demo_pid 2>/dev/null || true' EXIT
 echo
 addr="${CANOPY_ADDR:-127.0.0.1:8000}"
 echo "Canopy is starting at http://$addr/ (API docs: /api/docs/, admin: /admin/). Ctrl-C stops it."
-exec .venv/bin/python manage.py runserver "$addr"
+.venv/bin/python manage.py runserver "$addr"

@@ -66,3 +66,19 @@ def test_embedded_default_uses_sqlite_and_runs_tasks_in_process():
         "True",
         "memory://",
     ]
+
+
+def test_production_refuses_the_demo_usage_generator():
+    result = _manage(
+        "check",
+        env={
+            "DJANGO_SETTINGS_MODULE": "portal.settings.production",
+            "DJANGO_SECRET_KEY": "x" * 20 + "-a-long-random-production-secret-key-value-0123456789",
+            "DATABASE_URL": "sqlite:////tmp/x.sqlite3",
+            "REDIS_URL": "redis://localhost:1/0",
+            "CANOPY_FERNET_KEYS": "3J4R9s2VtUqXbYtE0vFQGkqvY3q8o6n1b5m0KcXx7aQ=",
+            "CANOPY_DEMO_USAGE": "true",
+        },
+    )
+    assert result.returncode != 0
+    assert "CANOPY_DEMO_USAGE is for the embedded demo only" in result.stderr

@@ -1,0 +1,56 @@
+"""DEMO ONLY: `manage.py demo_usage [--backfill-days N] [--follow]` makes usage figures up for the
+embedded default (see tenants/demo_usage.py). Refused unless CANOPY_DEMO_USAGE is on."""
+
+from __future__ import annotations
+
+import datetime
+import signal
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from tenants import demo_usage, services
+
+
+class Command(BaseCommand):
+    help = "DEMO ONLY: invent usage figures so the embedded console's charts are not empty."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--backfill-days", type=int, default=0, help="Invent this many days of history first."
+        )
+        parser.add_argument(
+            "--follow", action="store_true", help="Keep inventing a pass every --interval seconds."
+        )
+        parser.add_argument("--interval", type=float, default=15.0)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.CANOPY_DEMO_USAGE:
+            raise CommandError(
+                "Refused: the demo usage generator makes figures up and runs only where CANOPY_DEMO_USAGE "
+                "is on (the embedded default). Real figures come from the collectors."
+            )
+        now = timezone.now()
+        if options["backfill_days"]:
+            written = demo_usage.demo_backfill(now, days=options["backfill_days"])
+            self.stdout.write(f"Demo usage: invented {written} samples over {options['backfill_days']} days.")
+        demo_usage.demo_record(now)
+        if not options["follow"]:
+            return
+        stopping = False
+
+        def stop(signum: int, frame: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        while not stopping:
+            time.sleep(options["interval"])
+            now = timezone.now()
+            demo_usage.demo_record(now)
+            services.usage_rollup(resolution="hour", start=now - datetime.timedelta(hours=1), end=now)
+            services.usage_rollup(resolution="day", start=now, end=now)
