@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import functools
 import logging
@@ -43,7 +44,7 @@ from provisioning.desired.kubernetes import (
     service_account_name,
     tenant_objects,
 )
-from provisioning.desired.yarn import RuleViolation, YarnSettings, desired_objects
+from provisioning.desired.yarn import ForeignQueue, RuleViolation, YarnSettings, desired_objects
 from provisioning.models import (
     ClusterSyncStatus,
     HadoopConnection,
@@ -341,20 +342,20 @@ def _result_message(backend: Backend, summary: dict[str, int], drift: str) -> st
     return f"{done}: {backend.describe()}."
 
 
-def target_objects(target: selectors.Target) -> list[dict[str, Any]]:
+def target_objects(target: selectors.Target, *, foreign: Iterable[ForeignQueue] = ()) -> list[dict[str, Any]]:
     """What the cluster should have for the target. A Hadoop cluster's queue tree is rendered
-    whole, even when this tenant is gone from it (its queue then is simply not wanted); raises
-    `RuleViolation` before anything is sent when the tree breaks a Capacity Scheduler rule."""
+    whole, even when this tenant is gone from it (its queue then is simply not wanted), counting
+    the `foreign` queues (not Canopy's) among its children; raises `RuleViolation` before
+    anything is sent when the tree breaks a Capacity Scheduler rule."""
     if target.yarn is not None:
-        connection = target.connection
-        yarn_settings = (
-            connection.yarn_settings() if isinstance(connection, HadoopConnection) else YarnSettings()
-        )
+        hadoop = target.connection
+        yarn_settings = hadoop.yarn_settings() if isinstance(hadoop, HadoopConnection) else YarnSettings()
         return desired_objects(
             target.yarn.tenants,
             yarn_settings,
             hdfs_root=settings.CANOPY_HDFS_ROOT,
             partitions=target.yarn.partitions,
+            foreign=foreign,
         )
     return tenant_objects(target.settings, target.state) if isinstance(target.state, TenantState) else []
 
@@ -375,9 +376,15 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
         return ClusterOutcome(cluster.name, State.PENDING, message)
     _save(status, state=State.APPLYING, backend=backend.name, last_attempt_at=now)
     drift = ""
+    asked = False  # whether the cluster was read yet (for the refusal's wording)
     try:
+        # Canopy's own rules first: a tree that breaks them is refused without any call.
         desired = target_objects(target)
         with backend:
+            # Queues made by hand among the planned children count against the 100 %.
+            if isinstance(backend, YarnBackend) and (foreign := backend.foreign_queues()):
+                asked = True
+                desired = target_objects(target, foreign=foreign)
             plan = backend.plan(Scope(sync.tenant_id, sync.namespace), desired)
             if drift_check and not plan.is_empty:
                 drift = plan.describe()
@@ -392,7 +399,7 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
                     return ClusterOutcome(cluster.name, State.DRIFTED, drift)
             result = backend.execute(plan)
     except RuleViolation as error:
-        message = f"Refused before anything was sent: {error}"
+        message = f"Refused before {'any change' if asked else 'anything'} was sent: {error}"
         _save(status, state=State.FAILED, message=message)
         return ClusterOutcome(cluster.name, State.FAILED, message)
     except BackendError as error:
@@ -968,25 +975,28 @@ def _previews(tenant: Tenant, cluster: Cluster | None) -> list[Preview]:
     for target in selectors.tenant_targets(
         tenant_id=tenant.pk, sync=sync, cluster_id=cluster.pk if cluster else None
     ):
+        scope = Scope(tenant.pk, sync.namespace)
+        backend = backend_for(target.cluster, target.connection)
         try:
-            desired = target_objects(target)
+            with backend or contextlib.nullcontext():
+                # As a push plans it: queues not Canopy's counted.
+                foreign = backend.foreign_queues() if isinstance(backend, YarnBackend) else ()
+                desired = target_objects(target, foreign=foreign)
+                if backend is not None:
+                    plan = backend.plan(scope, desired)
         except RuleViolation as error:
             previews.append(Preview(target.cluster, sync.namespace, "", None, f"Refused: {error}"))
             continue
-        scope = Scope(tenant.pk, sync.namespace)
-        backend = backend_for(target.cluster, target.connection)
+        except BackendError as error:
+            name = backend.name if backend is not None else ""
+            previews.append(Preview(target.cluster, sync.namespace, name, None, error.message))
+            continue
         if backend is None:
             plan = Plan(
                 scope=scope, changes=[Change("create", ObjectRef.of(obj), [], obj) for obj in desired]
             )
             message = "The cluster is not connected: this is what a push would create."
             previews.append(Preview(target.cluster, sync.namespace, "", plan, message))
-            continue
-        try:
-            with backend:
-                plan = backend.plan(scope, desired)
-        except BackendError as error:
-            previews.append(Preview(target.cluster, sync.namespace, backend.name, None, error.message))
             continue
         previews.append(Preview(target.cluster, sync.namespace, backend.name, plan, backend.describe()))
     return previews

@@ -12,6 +12,9 @@ by `provisioning.desired.yarn`. What differs, and why:
 - A PUT that timed out may still have been applied. Nothing is sent again blindly: the live
   configuration is read again, and if the change is not there the push fails as transient, so the
   next attempt plans from what the RM really has.
+- Queues Canopy does not own among the children it plans (made by hand under root) are read
+  first (`foreign_queues`) and counted by the pure rendering; the plan then diffs against that
+  same read, so a push reads the scheduler configuration once.
 - Directories are never deleted (like a `Retain` volume): the data is the tenant's.
 """
 
@@ -42,6 +45,7 @@ from provisioning.desired.yarn import (
     QUEUE_API,
     QUEUE_KIND,
     ROOT,
+    ForeignQueue,
 )
 
 PREFIX = "yarn.scheduler.capacity."
@@ -176,6 +180,9 @@ class YarnBackend(Backend):
         self.http = _Http(access)
         self._sleep = sleep
         self._desired_queues: list[dict[str, Any]] = []
+        # The configuration `foreign_queues` read, kept for the plan that follows it (one read).
+        self._conf_read: dict[str, str] | None = None
+        self._planning: dict[str, dict[str, str]] | None = None  # what `list_owned` gives `plan`
 
     def describe(self) -> str:
         return f"ResourceManager {self.access.rm_urls[0]} and WebHDFS {self.access.webhdfs_urls[0]}"
@@ -214,6 +221,34 @@ class YarnBackend(Backend):
     def live_queues(self) -> dict[str, dict[str, str]]:
         return _queues_from_conf(self.scheduler_conf())
 
+    def foreign_queues(self) -> list[ForeignQueue]:
+        """Queues Canopy does not manage among the children of root and of Canopy's own queues,
+        with their capacity per partition, for the rendering to count (root.default, the cluster's
+        remainder leaf, is not one of them: Canopy sets its capacities). The configuration read
+        here is the one the next `plan` diffs against, so planning costs a single read."""
+        conf = self.scheduler_conf()
+        self._conf_read = conf
+        queues = _queues_from_conf(conf)
+        ours = {path for path, params in queues.items() if params.get(MANAGED_KEY) == "true"}
+        remainder = f"{ROOT}.{self.access.remainder_queue}"
+        found = []
+        for path, params in sorted(queues.items()):
+            parent = path.rpartition(".")[0]
+            if path in ours or path == remainder or parent not in ({ROOT} | ours):
+                continue
+            capacities = {"": params["capacity"]} if "capacity" in params else {}
+            for key, value in params.items():
+                if key.startswith("accessible-node-labels.") and key.endswith(".capacity"):
+                    label = key.removeprefix("accessible-node-labels.").removesuffix(".capacity")
+                    if "." not in label:
+                        capacities[label] = value
+            found.append(ForeignQueue(path, capacities))
+        return found
+
+    def _planned_queues(self) -> dict[str, dict[str, str]]:
+        conf, self._conf_read = self._conf_read, None
+        return _queues_from_conf(conf if conf is not None else self.scheduler_conf())
+
     def _queue_object(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         return {"apiVersion": QUEUE_API, "kind": QUEUE_KIND, "metadata": {"name": path}, "spec": params}
 
@@ -228,7 +263,8 @@ class YarnBackend(Backend):
     def list_owned(self, scope: Scope) -> list[dict[str, Any]]:
         """Every queue Canopy manages (marked `canopy-managed`, plus root and root.default whose
         capacities it keeps). Directories are read one by one in `plan`: HDFS has no labels."""
-        return self._owned_queues(self.live_queues())
+        live = self._planning if self._planning is not None else self.live_queues()
+        return self._owned_queues(live)
 
     def read_directory(self, path: str) -> dict[str, Any] | None:
         status = self.http.hdfs("GET", path, "GETFILESTATUS")
@@ -272,13 +308,17 @@ class YarnBackend(Backend):
         queues = [obj for obj in desired if obj["kind"] == QUEUE_KIND]
         directories = [obj for obj in desired if obj["kind"] == DIRECTORY_KIND]
         self._desired_queues = queues  # execute() re-plans from them after a timeout
-        plan = Backend.plan(self, scope, queues)
+        live = self._planned_queues()
+        self._planning = live
+        try:
+            plan = Backend.plan(self, scope, queues)
+        finally:
+            self._planning = None
         # root and root.default are the cluster's: never removed by Canopy.
         keep = {ROOT, f"{ROOT}.{self.access.remainder_queue}"}
         plan.changes = [c for c in plan.changes if not (c.action == "delete" and c.ref.name in keep)]
         creating = [c.ref.name for c in plan.changes if c.action == "create"]
         if creating:
-            live = self.live_queues()
             taken = [path for path in creating if path in live]
             if taken:
                 raise BackendError(

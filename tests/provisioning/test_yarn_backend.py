@@ -221,21 +221,27 @@ def test_rule_violation_is_refused_before_any_call(hadoop_cluster: HadoopTestClu
         assert proxy.log == []
 
 
+def put_conf(cluster: HadoopTestCluster, body: dict[str, Any]) -> None:
+    """A change made by hand on the RM, as an admin would with `yarn schedulerconf`."""
+    response = rm(cluster, "PUT", "/scheduler-conf", json=body, headers=JSON)
+    assert response.status_code == 200, response.text
+
+
+def params(**values: str) -> dict[str, Any]:
+    return {"entry": [{"key": k, "value": v} for k, v in values.items()]}
+
+
 def test_rm_refusal_carries_its_own_message(yarn: YarnBackend, hadoop_cluster: HadoopTestCluster) -> None:
-    # A queue an admin made by hand takes 20 % of root that Canopy's plan does not count: Canopy's
-    # rules pass, the RM's own sum check refuses, and its message is what people see.
-    def put(body: dict[str, Any]) -> None:
-        response = rm(hadoop_cluster, "PUT", "/scheduler-conf", json=body, headers=JSON)
-        assert response.status_code == 200, response.text
-
-    def params(**values: str) -> dict[str, Any]:
-        return {"entry": [{"key": k, "value": v} for k, v in values.items()]}
-
-    put(
+    # An admin stopped the cluster's queues (maintenance): Canopy's rules pass, but the RM refuses
+    # a RUNNING queue under a STOPPED root, and its message is what people see.
+    put_conf(
+        hadoop_cluster,
         {
-            "add-queue": [{"queue-name": "root.adhoc", "params": params(capacity="20")}],
-            "update-queue": [{"queue-name": "root.default", "params": params(capacity="80")}],
-        }
+            "update-queue": [
+                {"queue-name": "root", "params": params(state="STOPPED")},
+                {"queue-name": "root.default", "params": params(state="STOPPED")},
+            ]
+        },
     )
     try:
         with pytest.raises(BackendError) as refused:
@@ -243,16 +249,20 @@ def test_rm_refusal_carries_its_own_message(yarn: YarnBackend, hadoop_cluster: H
         assert refused.value.message.startswith(
             "The ResourceManager refused the queue change: CapacityScheduler configuration validation failed"
         )
-        assert "Illegal capacity sum of 1.2 for children of queue root" in refused.value.message
+        assert "The parent queue:root cannot be STOPPED as the child queue:root.t1 is in RUNNING state" in (
+            refused.value.message
+        )
         assert not refused.value.transient
         assert "root.t1" not in yarn.live_queues()
     finally:
-        put({"update-queue": [{"queue-name": "root.adhoc", "params": params(state="STOPPED")}]})
-        put(
+        put_conf(
+            hadoop_cluster,
             {
-                "remove-queue": "root.adhoc",
-                "update-queue": [{"queue-name": "root.default", "params": params(capacity="100")}],
-            }
+                "update-queue": [
+                    {"queue-name": "root", "params": params(state="RUNNING")},
+                    {"queue-name": "root.default", "params": params(state="RUNNING")},
+                ]
+            },
         )
 
 
