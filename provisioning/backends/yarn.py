@@ -15,11 +15,14 @@ by `provisioning.desired.yarn`. What differs, and why:
 - Queues Canopy does not own among the children it plans (made by hand under root) are read
   first (`foreign_queues`) and counted by the pure rendering; the plan then diffs against that
   same read, so a push reads the scheduler configuration once.
+- Capacity keys of a partition a Canopy queue no longer has are unset (an empty value in the
+  mutation removes the key), so a label taken away leaves nothing behind.
 - Directories are never deleted (like a `Retain` volume): the data is the tenant's.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +34,7 @@ from provisioning.backends.base import (
     Backend,
     BackendError,
     Change,
+    FieldChange,
     NotSupported,
     ObjectRef,
     Plan,
@@ -50,6 +54,9 @@ from provisioning.desired.yarn import (
 
 PREFIX = "yarn.scheduler.capacity."
 JSON = {"Accept": "application/json"}
+# The partition keys Canopy writes on its queues; present but not wanted, they are unset.
+PARTITION_KEY = re.compile(r"^accessible-node-labels\.[^.]+\.(capacity|maximum-capacity)$")
+UNSET = ""  # the mutation API removes a key given an empty value
 
 
 def as_list(value: Any) -> list[Any]:
@@ -317,6 +324,7 @@ class YarnBackend(Backend):
         # root and root.default are the cluster's: never removed by Canopy.
         keep = {ROOT, f"{ROOT}.{self.access.remainder_queue}"}
         plan.changes = [c for c in plan.changes if not (c.action == "delete" and c.ref.name in keep)]
+        _unset_stale_partition_keys(plan, queues, live)
         creating = [c.ref.name for c in plan.changes if c.action == "create"]
         if creating:
             taken = [path for path in creating if path in live]
@@ -349,9 +357,9 @@ class YarnBackend(Backend):
             elif change.action == "update":
                 assert change.desired is not None
                 wanted = {
-                    f.path[1]: change.desired["spec"][f.path[1]]
+                    f.path[1]: UNSET if f.desired is None else change.desired["spec"][f.path[1]]
                     for f in change.fields
-                    if f.path[0] == "spec" and len(f.path) == 2 and f.desired is not None
+                    if f.path[0] == "spec" and len(f.path) == 2
                 }
                 if wanted:
                     update.append({"queue-name": change.ref.name, "params": _entries(wanted)})
@@ -481,6 +489,38 @@ class YarnBackend(Backend):
 
     def delete(self, ref: ObjectRef) -> None:
         raise NotSupported("YARN queues are removed as one batched change: use execute().")
+
+
+def _stale_partition_keys(spec: dict[str, Any], live: dict[str, str] | None) -> list[FieldChange]:
+    """Partition capacity keys a Canopy queue has on the RM but is no longer meant to have (its
+    tenant lost the pool). Only on queues marked as Canopy's: root's and root.default's partition
+    keys may be what other queues on the cluster rely on."""
+    if not live or live.get(MANAGED_KEY) != "true":
+        return []
+    return [
+        FieldChange(("spec", key), value, None)
+        for key, value in sorted(live.items())
+        if PARTITION_KEY.match(key) and key not in spec
+    ]
+
+
+def _unset_stale_partition_keys(
+    plan: Plan, desired: list[dict[str, Any]], live: dict[str, dict[str, str]]
+) -> None:
+    """The shared diff compares only the keys that are wanted; add the removal of stale partition
+    keys, so a label taken away is unset and their absence afterwards is no difference."""
+    by_name = {obj["metadata"]["name"]: obj for obj in desired}
+    for change in plan.changes:
+        if change.action == "update" and change.desired is not None:
+            change.fields += _stale_partition_keys(change.desired["spec"], live.get(change.ref.name))
+    unchanged = []
+    for ref in plan.unchanged:
+        stale = _stale_partition_keys(by_name[ref.name]["spec"], live.get(ref.name))
+        if stale:
+            plan.changes.append(Change("update", ref, stale, by_name[ref.name]))
+        else:
+            unchanged.append(ref)
+    plan.unchanged = unchanged
 
 
 def _named(entry: str) -> bool:

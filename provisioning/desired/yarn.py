@@ -282,6 +282,9 @@ def desired_objects(
         leaf = f"{parent}.{settings.remainder_queue}"
         params = _partition_params(remainder)
         if owner is not None:
+            # Like the tenant's own queue: none rather than inherited, and a partition its parent
+            # lost is taken away here too (YARN refuses a child's label its parent does not have).
+            params.setdefault("accessible-node-labels", NO_LABELS)
             params.update(
                 {
                     "state": "STOPPED" if owner.suspended else "RUNNING",
