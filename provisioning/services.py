@@ -44,7 +44,7 @@ from provisioning.desired.kubernetes import (
     service_account_name,
     tenant_objects,
 )
-from provisioning.desired.yarn import ForeignQueue, RuleViolation, YarnSettings, desired_objects
+from provisioning.desired.yarn import ForeignQueue, RuleViolation, YarnSettings, YarnTenant, desired_objects
 from provisioning.models import (
     ClusterSyncStatus,
     HadoopConnection,
@@ -342,20 +342,25 @@ def _result_message(backend: Backend, summary: dict[str, int], drift: str) -> st
     return f"{done}: {backend.describe()}."
 
 
-def target_objects(target: selectors.Target, *, foreign: Iterable[ForeignQueue] = ()) -> list[dict[str, Any]]:
+def target_objects(
+    target: selectors.Target, *, foreign: Iterable[ForeignQueue] = (), own_directories: bool = False
+) -> list[dict[str, Any]]:
     """What the cluster should have for the target. A Hadoop cluster's queue tree is rendered
     whole, even when this tenant is gone from it (its queue then is simply not wanted), counting
-    the `foreign` queues (not Canopy's) among its children; raises `RuleViolation` before
-    anything is sent when the tree breaks a Capacity Scheduler rule."""
+    the `foreign` queues (not Canopy's) among its children; `own_directories`: only the target
+    tenant's HDFS directories (they do not depend on each other, unlike queues). Raises
+    `RuleViolation` before anything is sent when the tree breaks a Capacity Scheduler rule."""
     if target.yarn is not None:
         hadoop = target.connection
         yarn_settings = hadoop.yarn_settings() if isinstance(hadoop, HadoopConnection) else YarnSettings()
+        mine = [target.state.tenant_id] if isinstance(target.state, YarnTenant) else []
         return desired_objects(
             target.yarn.tenants,
             yarn_settings,
             hdfs_root=settings.CANOPY_HDFS_ROOT,
             partitions=target.yarn.partitions,
             foreign=foreign,
+            directories_of=mine if own_directories else None,
         )
     return tenant_objects(target.settings, target.state) if isinstance(target.state, TenantState) else []
 
@@ -376,15 +381,16 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
         return ClusterOutcome(cluster.name, State.PENDING, message)
     _save(status, state=State.APPLYING, backend=backend.name, last_attempt_at=now)
     drift = ""
+    hadoop = isinstance(backend, YarnBackend)
     asked = False  # whether the cluster was read yet (for the refusal's wording)
     try:
         # Canopy's own rules first: a tree that breaks them is refused without any call.
-        desired = target_objects(target)
+        desired = target_objects(target, own_directories=hadoop)
+        # Queues made by hand among the planned children count against the 100 %.
         with backend:
-            # Queues made by hand among the planned children count against the 100 %.
             if isinstance(backend, YarnBackend) and (foreign := backend.foreign_queues()):
                 asked = True
-                desired = target_objects(target, foreign=foreign)
+                desired = target_objects(target, foreign=foreign, own_directories=True)
             plan = backend.plan(Scope(sync.tenant_id, sync.namespace), desired)
             if drift_check and not plan.is_empty:
                 drift = plan.describe()
@@ -979,9 +985,11 @@ def _previews(tenant: Tenant, cluster: Cluster | None) -> list[Preview]:
         backend = backend_for(target.cluster, target.connection)
         try:
             with backend or contextlib.nullcontext():
-                # As a push plans it: queues not Canopy's counted.
+                # As a push plans it: queues not Canopy's counted, only the tenant's directories.
                 foreign = backend.foreign_queues() if isinstance(backend, YarnBackend) else ()
-                desired = target_objects(target, foreign=foreign)
+                desired = target_objects(
+                    target, foreign=foreign, own_directories=isinstance(backend, YarnBackend)
+                )
                 if backend is not None:
                     plan = backend.plan(scope, desired)
         except RuleViolation as error:

@@ -173,12 +173,15 @@ def desired_objects(
     hdfs_root: str = "/tenant",
     partitions: Iterable[str] = (),
     foreign: Iterable[ForeignQueue] = (),
+    directories_of: Iterable[int] | None = None,
 ) -> list[dict]:
     """Every queue and directory Canopy wants on the cluster (the whole tree: sibling capacities
     depend on each other, so a YARN cluster is planned as one). `foreign` are the queues Canopy
     does not own among the children it plans (read from the RM): what they take is not the
     remainder leaf's. `partitions` are the node labels of the cluster's pools: root spans each,
     and root.default holds what the tenants do not take of it (all of it once no tenant uses it).
+    `directories_of`: only these tenants' directories (a push of one tenant: the queue tree is
+    shared, directories are not); None: every tenant's.
 
     Raises `RuleViolation` when the result would break a Capacity Scheduler rule."""
     tenants = sorted(tenants, key=lambda t: t.path)
@@ -301,6 +304,9 @@ def desired_objects(
     if problems:
         raise RuleViolation(problems)
     objects = [_queue_object(q.path, q.params) for q in sorted(queues.values(), key=lambda q: q.path)]
+    if directories_of is not None:
+        wanted = set(directories_of)
+        tenants = [t for t in tenants if t.tenant_id in wanted]
     objects.extend(directory_objects(tenants, settings, hdfs_root=hdfs_root))
     return objects
 

@@ -1,22 +1,26 @@
 """Pushes to one Hadoop cluster through the services, against the real mini cluster and PostgreSQL:
-queues an admin made by hand under root."""
+queues an admin made by hand under root, and what a full reconcile costs in requests."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import requests
 
 from provisioning import services
 from provisioning.backends.yarn import as_list
 from provisioning.models import ClusterSyncStatus
 from tenants import services as tenant_services
-from tenants.models import Cluster
+from tenants.models import Cluster, ResourcePool, Tenant
 from tests.clusters.fault_proxy import Entry, FaultProxy
 from tests.clusters.hadoop import HadoopTestCluster
-from tests.provisioning.conftest import drain
-from tests.provisioning.test_yarn_backend import JSON, live_queues, params, partition, put_conf, rm
+from tests.provisioning.conftest import drain, queue_tree_reset
+from tests.provisioning.test_yarn_backend import GIB, JSON, live_queues, params, partition, put_conf, rm
 from tests.tenants.builders import spec
 
 pytestmark = pytest.mark.hadoop
@@ -110,3 +114,93 @@ def test_a_queue_made_by_hand_under_root_is_counted_and_left_alone(
                 ],
             },
         )
+
+
+# --------------------------------------------------------------------------- a small world of our own
+
+
+@dataclass
+class World:
+    admin: Any
+    cluster: Cluster
+    pool: ResourcePool
+    tenants: list[Tenant]
+
+
+def build_world(admin: Any, count: int, percent: int, directories: int = 0) -> World:
+    """A Hadoop cluster with `count` top-level tenants of `percent` % each; the first
+    `directories` of them have an HDFS directory with quotas."""
+    cluster = tenant_services.cluster_create(
+        acting_user=admin, name=f"hadoop-{uuid.uuid4().hex[:6]}", kind=Cluster.Kind.YARN
+    )
+    pool = tenant_services.pool_update(
+        acting_user=admin,
+        pool=ResourcePool.objects.get(cluster=cluster, name="default"),
+        cpu_capacity_millicores=64_000,
+        memory_capacity_bytes=256 * GIB,
+    )
+    tenants = []
+    for index in range(count):
+        tenant = tenant_services.tenant_create(
+            acting_user=admin,
+            parent=None,
+            name=f"t{index + 1:02d}",
+            allocations=[spec(pool, capacity_percent=Decimal(percent))],
+        )
+        if index < directories:
+            tenant_services.storage_create(
+                acting_user=admin,
+                tenant=tenant,
+                spec=tenant_services.StorageSpec(cluster=cluster, space_quota_bytes=GIB, file_quota=1000),
+            )
+        tenants.append(tenant)
+    return World(admin, cluster, pool, tenants)
+
+
+@pytest.fixture
+def clean_tree(hadoop_cluster: HadoopTestCluster) -> Iterator[HadoopTestCluster]:
+    yield hadoop_cluster
+    queue_tree_reset(hadoop_cluster, [])
+    requests.delete(
+        f"{hadoop_cluster.webhdfs_url}/webhdfs/v1/tenant",
+        params={"op": "DELETE", "recursive": "true", "user.name": hadoop_cluster.user},
+        timeout=60,
+    )
+
+
+# --------------------------------------------------------------------------- what a reconcile costs
+
+
+@pytest.mark.django_db
+def test_a_full_reconcile_with_nothing_to_do_reads_once_per_tenant_and_writes_nothing(
+    clean_tree: HadoopTestCluster, platform_admin
+) -> None:
+    world = build_world(platform_admin, count=20, percent=4, directories=2)
+    with (
+        FaultProxy(clean_tree.rm_url, None) as rm_proxy,
+        FaultProxy(clean_tree.webhdfs_url, None) as hdfs_proxy,
+    ):
+        connect(platform_admin, world.cluster, rm_proxy.url, hdfs_proxy.url, clean_tree.user)
+        drain()
+        # The first push sends the whole tree (20 queues and root.default) in one change; the 19
+        # pushes after it each read the configuration once and find nothing to do.
+        assert len(conf_requests(rm_proxy.log)) == 20 + 2  # 20 reads, one validate, one PUT
+        assert [e.method for e in rm_proxy.writes()] == ["POST", "PUT"]
+        assert live_queues(clean_tree)["root.default"]["capacity"] == pytest.approx(20)
+        rm_proxy.clear()
+        hdfs_proxy.clear()
+
+        reconciled = services.reconcile_all()  # beat's full reconcile; tasks run in-process here
+
+        assert len(reconciled) == 20
+        # Exactly one GET of scheduler-conf per tenant and nothing else on the RM.
+        assert [(e.method, e.path.split("?")[0]) for e in rm_proxy.log] == [
+            ("GET", "/ws/v1/cluster/scheduler-conf")
+        ] * 20
+        # Each push reads only its own tenant's directory (status, ACL, quota): 2 x 3, not 20 x 6.
+        assert len(hdfs_proxy.log) == 2 * 3
+        assert hdfs_proxy.writes() == []
+    assert set(states(world.cluster).values()) == {"synced"}
+    assert not ClusterSyncStatus.objects.filter(
+        cluster=world.cluster, drift_detected_at__isnull=False
+    ).exists()

@@ -146,6 +146,24 @@ def test_a_queue_not_canopys_with_a_tenants_name_is_left_to_the_takeover_refusal
     assert queues["root.default"]["capacity"] == "10"
 
 
+def test_directories_of_one_tenant() -> None:
+    tenants = [
+        tenant(1, "t1", ("", 10, None), directories=(StorageDir("t1"),)),
+        tenant(2, "t2", ("", 10, None), directories=(StorageDir("t2"),)),
+    ]
+    everything = desired_objects(tenants, SETTINGS)
+    mine = desired_objects(tenants, SETTINGS, directories_of=[2])
+    assert [o["metadata"]["name"] for o in everything if o["kind"] == "HdfsDirectory"] == [
+        "/tenant/t1",
+        "/tenant/t2",
+    ]
+    assert [o["metadata"]["name"] for o in mine if o["kind"] == "HdfsDirectory"] == ["/tenant/t2"]
+    # The queue tree is whole either way.
+    assert [o for o in everything if o["kind"] == "YarnQueue"] == [
+        o for o in mine if o["kind"] == "YarnQueue"
+    ]
+
+
 def test_directories_and_export_files() -> None:
     objects = desired_objects(
         [
