@@ -16,8 +16,9 @@ import datetime
 import functools
 import logging
 import re
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from cryptography import x509
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.forms.models import model_to_dict
 from django.utils import timezone
@@ -365,6 +366,46 @@ def target_objects(
     return tenant_objects(target.settings, target.state) if isinstance(target.state, TenantState) else []
 
 
+# The first key of Canopy's advisory locks (PostgreSQL's two-int form), the cluster id the second:
+# other applications sharing the database keep clear of ours.
+CLUSTER_LOCK_CLASS = 0x43A0
+
+
+@contextlib.contextmanager
+def cluster_lock(cluster: Cluster) -> Iterator[None]:
+    """One push at a time to a Hadoop cluster's queue tree, across workers and processes: the
+    tree is planned whole from the RM's configuration, so two pushes planning at once would send
+    the same change twice (the second refused). A PostgreSQL session advisory lock keyed by the
+    cluster: no transaction stays open during the HTTP calls, and a worker that dies lets go with
+    its connection. Waits up to CANOPY_PROVISIONING_CLUSTER_LOCK_SECONDS, then the push is retried.
+    """
+    if connection.vendor != "postgresql":
+        # SQLite (the embedded console) has no advisory locks. There, tasks run in the console's own
+        # process (no Redis, no worker) and pushes to a real Hadoop cluster are rare; the RM
+        # serialises mutations, and a refused PUT is checked against the live configuration again.
+        yield
+        return
+    key = [CLUSTER_LOCK_CLASS, cluster.pk]
+    deadline = time.monotonic() + settings.CANOPY_PROVISIONING_CLUSTER_LOCK_SECONDS
+    with connection.cursor() as cursor:
+        # Polled rather than pg_advisory_lock: a blocked call could not give up at the deadline.
+        while True:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+            if cursor.fetchone()[0]:
+                break
+            if time.monotonic() >= deadline:
+                raise BackendError(
+                    f"Another push to cluster {cluster.name} is still running; this one is tried again shortly.",
+                    transient=True,
+                )
+            time.sleep(0.1)
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+
+
 def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: bool) -> ClusterOutcome:
     cluster = target.cluster
     status, _ = ClusterSyncStatus.objects.get_or_create(sync=sync, cluster=cluster)
@@ -386,8 +427,9 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
     try:
         # Canopy's own rules first: a tree that breaks them is refused without any call.
         desired = target_objects(target, own_directories=hadoop)
-        # Queues made by hand among the planned children count against the 100 %.
-        with backend:
+        # A YARN push reads the RM, plans the whole queue tree and applies it under the cluster's
+        # lock; queues made by hand among the planned children count against the 100 %.
+        with backend, cluster_lock(cluster) if hadoop else contextlib.nullcontext():
             if isinstance(backend, YarnBackend) and (foreign := backend.foreign_queues()):
                 asked = True
                 desired = target_objects(target, foreign=foreign, own_directories=True)

@@ -1,8 +1,11 @@
 """Pushes to one Hadoop cluster through the services, against the real mini cluster and PostgreSQL:
-queues an admin made by hand under root, and what a full reconcile costs in requests."""
+queues an admin made by hand under root, the per-cluster lock that keeps two workers from planning
+the queue tree at once, and what a full reconcile costs in requests."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+from django.db import connection
 
 from provisioning import services
 from provisioning.backends.yarn import as_list
@@ -204,3 +208,80 @@ def test_a_full_reconcile_with_nothing_to_do_reads_once_per_tenant_and_writes_no
     assert not ClusterSyncStatus.objects.filter(
         cluster=world.cluster, drift_detected_at__isnull=False
     ).exists()
+
+
+# --------------------------------------------------------------------------- the per-cluster lock
+
+
+def push_in_thread(
+    tenant_id: int, results: dict[int, Any], start: threading.Barrier | None = None
+) -> threading.Thread:
+    """`tenant_reconcile` in its own thread, hence its own database connection (closed after)."""
+
+    def run() -> None:
+        try:
+            if start is not None:
+                start.wait(timeout=10)
+            outcome = services.tenant_reconcile(tenant_id=tenant_id)
+            results[tenant_id] = (outcome, time.monotonic())
+        except Exception as error:  # surfaced by the test's assertions on `results`
+            results[tenant_id] = (error, time.monotonic())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, name=f"push-{tenant_id}")
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_push_waits_for_the_cluster_lock(clean_tree: HadoopTestCluster, platform_admin) -> None:
+    world = build_world(platform_admin, count=1, percent=30)
+    with FaultProxy(clean_tree.rm_url, None) as proxy:
+        connect(platform_admin, world.cluster, proxy.url, clean_tree.webhdfs_url, clean_tree.user)
+        queue_tree_reset(clean_tree, [])  # the connection's own push ran in-process: start again
+        proxy.clear()
+        results: dict[int, Any] = {}
+        with services.cluster_lock(world.cluster):  # as another worker would hold it
+            held_from = time.monotonic()
+            thread = push_in_thread(world.tenants[0].pk, results)
+            time.sleep(1.5)
+            assert thread.is_alive()
+            assert proxy.log == []  # not even a read: planning happens under the lock
+            released = time.monotonic()
+        thread.join(timeout=30)
+        outcome, finished = results[world.tenants[0].pk]
+        assert not isinstance(outcome, Exception), outcome
+        assert [c.state for c in outcome.clusters] == ["synced"]
+        assert finished >= released >= held_from + 1.5
+        assert [e.method for e in proxy.writes()] == ["POST", "PUT"]
+    assert live_queues(clean_tree)["root.t01"]["capacity"] == pytest.approx(30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_pushing_one_cluster_take_turns(clean_tree: HadoopTestCluster, platform_admin) -> None:
+    world = build_world(platform_admin, count=2, percent=25)
+    with FaultProxy(clean_tree.rm_url, None) as proxy:
+        connect(platform_admin, world.cluster, proxy.url, clean_tree.webhdfs_url, clean_tree.user)
+        queue_tree_reset(clean_tree, [])  # both tenants' queues are to be made again
+        proxy.clear()
+        # A slow RM: the first push's PUT takes 1.5 s. Without the lock, the other push would read
+        # the configuration meanwhile and send the same change again (refused: queues exist).
+        proxy.delay(1.5, times=1, method="PUT")
+        results: dict[int, Any] = {}
+        start = threading.Barrier(2)
+        began = time.monotonic()
+        threads = [push_in_thread(t.pk, results, start) for t in world.tenants]
+        for thread in threads:
+            thread.join(timeout=60)
+        outcomes = [results[t.pk][0] for t in world.tenants]
+        assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+        assert [[c.state for c in o.clusters] for o in outcomes] == [["synced"], ["synced"]]
+        # One read, validate and PUT for the first; the second read only after that PUT was done.
+        assert [e.method for e in conf_requests(proxy.log)] == ["GET", "POST", "PUT", "GET"]
+        assert max(finished for _, finished in results.values()) - began >= 1.5
+    assert states(world.cluster) == {"t01": "synced", "t02": "synced"}
+    queues = live_queues(clean_tree)
+    assert queues["root.t01"]["capacity"] == pytest.approx(25)
+    assert queues["root.t02"]["capacity"] == pytest.approx(25)
+    assert queues["root.default"]["capacity"] == pytest.approx(50)
