@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import functools
 import logging
 import re
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from cryptography import x509
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.forms.models import model_to_dict
 from django.utils import timezone
@@ -44,7 +46,7 @@ from provisioning.desired.kubernetes import (
     service_account_name,
     tenant_objects,
 )
-from provisioning.desired.yarn import RuleViolation, YarnSettings, desired_objects
+from provisioning.desired.yarn import ForeignQueue, RuleViolation, YarnSettings, YarnTenant, desired_objects
 from provisioning.models import (
     ClusterSyncStatus,
     HadoopConnection,
@@ -342,22 +344,67 @@ def _result_message(backend: Backend, summary: dict[str, int], drift: str) -> st
     return f"{done}: {backend.describe()}."
 
 
-def target_objects(target: selectors.Target) -> list[dict[str, Any]]:
+def target_objects(
+    target: selectors.Target, *, foreign: Iterable[ForeignQueue] = (), own_directories: bool = False
+) -> list[dict[str, Any]]:
     """What the cluster should have for the target. A Hadoop cluster's queue tree is rendered
-    whole, even when this tenant is gone from it (its queue then is simply not wanted); raises
+    whole, even when this tenant is gone from it (its queue then is simply not wanted), counting
+    the `foreign` queues (not Canopy's) among its children; `own_directories`: only the target
+    tenant's HDFS directories (they do not depend on each other, unlike queues). Raises
     `RuleViolation` before anything is sent when the tree breaks a Capacity Scheduler rule."""
     if target.yarn is not None:
-        connection = target.connection
-        yarn_settings = (
-            connection.yarn_settings() if isinstance(connection, HadoopConnection) else YarnSettings()
-        )
+        hadoop = target.connection
+        yarn_settings = hadoop.yarn_settings() if isinstance(hadoop, HadoopConnection) else YarnSettings()
+        mine = [target.state.tenant_id] if isinstance(target.state, YarnTenant) else []
         return desired_objects(
             target.yarn.tenants,
             yarn_settings,
             hdfs_root=settings.CANOPY_HDFS_ROOT,
             partitions=target.yarn.partitions,
+            foreign=foreign,
+            directories_of=mine if own_directories else None,
         )
     return tenant_objects(target.settings, target.state) if isinstance(target.state, TenantState) else []
+
+
+# The first key of Canopy's advisory locks (PostgreSQL's two-int form), the cluster id the second:
+# other applications sharing the database keep clear of ours.
+CLUSTER_LOCK_CLASS = 0x43A0
+
+
+@contextlib.contextmanager
+def cluster_lock(cluster: Cluster) -> Iterator[None]:
+    """One push at a time to a Hadoop cluster's queue tree, across workers and processes: the
+    tree is planned whole from the RM's configuration, so two pushes planning at once would send
+    the same change twice (the second refused). A PostgreSQL session advisory lock keyed by the
+    cluster: no transaction stays open during the HTTP calls, and a worker that dies lets go with
+    its connection. Waits up to CANOPY_PROVISIONING_CLUSTER_LOCK_SECONDS, then the push is retried.
+    """
+    if connection.vendor != "postgresql":
+        # SQLite (the embedded console) has no advisory locks. There, tasks run in the console's own
+        # process (no Redis, no worker) and pushes to a real Hadoop cluster are rare; the RM
+        # serialises mutations, and a refused PUT is checked against the live configuration again.
+        yield
+        return
+    key = [CLUSTER_LOCK_CLASS, cluster.pk]
+    deadline = time.monotonic() + settings.CANOPY_PROVISIONING_CLUSTER_LOCK_SECONDS
+    with connection.cursor() as cursor:
+        # Polled rather than pg_advisory_lock: a blocked call could not give up at the deadline.
+        while True:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+            if cursor.fetchone()[0]:
+                break
+            if time.monotonic() >= deadline:
+                raise BackendError(
+                    f"Another push to cluster {cluster.name} is still running; this one is tried again shortly.",
+                    transient=True,
+                )
+            time.sleep(0.1)
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
 
 
 def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: bool) -> ClusterOutcome:
@@ -376,9 +423,17 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
         return ClusterOutcome(cluster.name, State.PENDING, message)
     _save(status, state=State.APPLYING, backend=backend.name, last_attempt_at=now)
     drift = ""
+    hadoop = isinstance(backend, YarnBackend)
+    asked = False  # whether the cluster was read yet (for the refusal's wording)
     try:
-        desired = target_objects(target)
-        with backend:
+        # Canopy's own rules first: a tree that breaks them is refused without any call.
+        desired = target_objects(target, own_directories=hadoop)
+        # A YARN push reads the RM, plans the whole queue tree and applies it under the cluster's
+        # lock; queues made by hand among the planned children count against the 100 %.
+        with backend, cluster_lock(cluster) if hadoop else contextlib.nullcontext():
+            if isinstance(backend, YarnBackend) and (foreign := backend.foreign_queues()):
+                asked = True
+                desired = target_objects(target, foreign=foreign, own_directories=True)
             plan = backend.plan(Scope(sync.tenant_id, sync.namespace), desired)
             if drift_check and not plan.is_empty:
                 drift = plan.describe()
@@ -393,7 +448,7 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
                     return ClusterOutcome(cluster.name, State.DRIFTED, drift)
             result = backend.execute(plan)
     except RuleViolation as error:
-        message = f"Refused before anything was sent: {error}"
+        message = f"Refused before {'any change' if asked else 'anything'} was sent: {error}"
         _save(status, state=State.FAILED, message=message)
         return ClusterOutcome(cluster.name, State.FAILED, message)
     except BackendError as error:
@@ -1015,25 +1070,30 @@ def _previews(tenant: Tenant, cluster: Cluster | None) -> list[Preview]:
     for target in selectors.tenant_targets(
         tenant_id=tenant.pk, sync=sync, cluster_id=cluster.pk if cluster else None
     ):
+        scope = Scope(tenant.pk, sync.namespace)
+        backend = backend_for(target.cluster, target.connection)
         try:
-            desired = target_objects(target)
+            with backend or contextlib.nullcontext():
+                # As a push plans it: queues not Canopy's counted, only the tenant's directories.
+                foreign = backend.foreign_queues() if isinstance(backend, YarnBackend) else ()
+                desired = target_objects(
+                    target, foreign=foreign, own_directories=isinstance(backend, YarnBackend)
+                )
+                if backend is not None:
+                    plan = backend.plan(scope, desired)
         except RuleViolation as error:
             previews.append(Preview(target.cluster, sync.namespace, "", None, f"Refused: {error}"))
             continue
-        scope = Scope(tenant.pk, sync.namespace)
-        backend = backend_for(target.cluster, target.connection)
+        except BackendError as error:
+            name = backend.name if backend is not None else ""
+            previews.append(Preview(target.cluster, sync.namespace, name, None, error.message))
+            continue
         if backend is None:
             plan = Plan(
                 scope=scope, changes=[Change("create", ObjectRef.of(obj), [], obj) for obj in desired]
             )
             message = "The cluster is not connected: this is what a push would create."
             previews.append(Preview(target.cluster, sync.namespace, "", plan, message))
-            continue
-        try:
-            with backend:
-                plan = backend.plan(scope, desired)
-        except BackendError as error:
-            previews.append(Preview(target.cluster, sync.namespace, backend.name, None, error.message))
             continue
         previews.append(Preview(target.cluster, sync.namespace, backend.name, plan, backend.describe()))
     return previews

@@ -160,6 +160,11 @@ CANOPY_DEFAULT_LIMIT_MEMORY = env("CANOPY_DEFAULT_LIMIT_MEMORY", default="1Gi")
 CANOPY_PROVISIONING_RETRY_BASE_SECONDS = env.float("CANOPY_PROVISIONING_RETRY_BASE_SECONDS", default=5.0)
 CANOPY_PROVISIONING_RETRY_MAX_SECONDS = env.float("CANOPY_PROVISIONING_RETRY_MAX_SECONDS", default=3600.0)
 CANOPY_PROVISIONING_LEASE_SECONDS = env.float("CANOPY_PROVISIONING_LEASE_SECONDS", default=300.0)
+# How long a push to a Hadoop cluster waits for another push to the same cluster before retrying
+# later (a push may wait for a removed queue's applications: HadoopAccess.drain_timeout_seconds).
+CANOPY_PROVISIONING_CLUSTER_LOCK_SECONDS = env.float(
+    "CANOPY_PROVISIONING_CLUSTER_LOCK_SECONDS", default=180.0
+)
 # A pending intent whose task has not run after this long is sent again by beat.
 CANOPY_PROVISIONING_REDRIVE_AFTER_SECONDS = env.float(
     "CANOPY_PROVISIONING_REDRIVE_AFTER_SECONDS", default=60.0

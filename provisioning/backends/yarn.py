@@ -12,11 +12,17 @@ by `provisioning.desired.yarn`. What differs, and why:
 - A PUT that timed out may still have been applied. Nothing is sent again blindly: the live
   configuration is read again, and if the change is not there the push fails as transient, so the
   next attempt plans from what the RM really has.
+- Queues Canopy does not own among the children it plans (made by hand under root) are read
+  first (`foreign_queues`) and counted by the pure rendering; the plan then diffs against that
+  same read, so a push reads the scheduler configuration once.
+- Capacity keys of a partition a Canopy queue no longer has are unset (an empty value in the
+  mutation removes the key), so a label taken away leaves nothing behind.
 - Directories are never deleted (like a `Retain` volume): the data is the tenant's.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +35,7 @@ from provisioning.backends.base import (
     Backend,
     BackendError,
     Change,
+    FieldChange,
     NotSupported,
     ObjectRef,
     Plan,
@@ -43,10 +50,14 @@ from provisioning.desired.yarn import (
     QUEUE_API,
     QUEUE_KIND,
     ROOT,
+    ForeignQueue,
 )
 
 PREFIX = "yarn.scheduler.capacity."
 JSON = {"Accept": "application/json"}
+# The partition keys Canopy writes on its queues; present but not wanted, they are unset.
+PARTITION_KEY = re.compile(r"^accessible-node-labels\.[^.]+\.(capacity|maximum-capacity)$")
+UNSET = ""  # the mutation API removes a key given an empty value
 
 
 def as_list(value: Any) -> list[Any]:
@@ -194,6 +205,9 @@ class YarnBackend(Backend):
         self.http = _Http(access)
         self._sleep = sleep
         self._desired_queues: list[dict[str, Any]] = []
+        # The configuration `foreign_queues` read, kept for the plan that follows it (one read).
+        self._conf_read: dict[str, str] | None = None
+        self._planning: dict[str, dict[str, str]] | None = None  # what `list_owned` gives `plan`
 
     def describe(self) -> str:
         return f"ResourceManager {self.access.rm_urls[0]} and WebHDFS {self.access.webhdfs_urls[0]}"
@@ -232,6 +246,34 @@ class YarnBackend(Backend):
     def live_queues(self) -> dict[str, dict[str, str]]:
         return _queues_from_conf(self.scheduler_conf())
 
+    def foreign_queues(self) -> list[ForeignQueue]:
+        """Queues Canopy does not manage among the children of root and of Canopy's own queues,
+        with their capacity per partition, for the rendering to count (root.default, the cluster's
+        remainder leaf, is not one of them: Canopy sets its capacities). The configuration read
+        here is the one the next `plan` diffs against, so planning costs a single read."""
+        conf = self.scheduler_conf()
+        self._conf_read = conf
+        queues = _queues_from_conf(conf)
+        ours = {path for path, params in queues.items() if params.get(MANAGED_KEY) == "true"}
+        remainder = f"{ROOT}.{self.access.remainder_queue}"
+        found = []
+        for path, params in sorted(queues.items()):
+            parent = path.rpartition(".")[0]
+            if path in ours or path == remainder or parent not in ({ROOT} | ours):
+                continue
+            capacities = {"": params["capacity"]} if "capacity" in params else {}
+            for key, value in params.items():
+                if key.startswith("accessible-node-labels.") and key.endswith(".capacity"):
+                    label = key.removeprefix("accessible-node-labels.").removesuffix(".capacity")
+                    if "." not in label:
+                        capacities[label] = value
+            found.append(ForeignQueue(path, capacities))
+        return found
+
+    def _planned_queues(self) -> dict[str, dict[str, str]]:
+        conf, self._conf_read = self._conf_read, None
+        return _queues_from_conf(conf if conf is not None else self.scheduler_conf())
+
     def _queue_object(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         return {"apiVersion": QUEUE_API, "kind": QUEUE_KIND, "metadata": {"name": path}, "spec": params}
 
@@ -246,7 +288,8 @@ class YarnBackend(Backend):
     def list_owned(self, scope: Scope) -> list[dict[str, Any]]:
         """Every queue Canopy manages (marked `canopy-managed`, plus root and root.default whose
         capacities it keeps). Directories are read one by one in `plan`: HDFS has no labels."""
-        return self._owned_queues(self.live_queues())
+        live = self._planning if self._planning is not None else self.live_queues()
+        return self._owned_queues(live)
 
     def read_directory(self, path: str) -> dict[str, Any] | None:
         status = self.http.hdfs("GET", path, "GETFILESTATUS")
@@ -290,13 +333,18 @@ class YarnBackend(Backend):
         queues = [obj for obj in desired if obj["kind"] == QUEUE_KIND]
         directories = [obj for obj in desired if obj["kind"] == DIRECTORY_KIND]
         self._desired_queues = queues  # execute() re-plans from them after a timeout
-        plan = Backend.plan(self, scope, queues)
+        live = self._planned_queues()
+        self._planning = live
+        try:
+            plan = Backend.plan(self, scope, queues)
+        finally:
+            self._planning = None
         # root and root.default are the cluster's: never removed by Canopy.
         keep = {ROOT, f"{ROOT}.{self.access.remainder_queue}"}
         plan.changes = [c for c in plan.changes if not (c.action == "delete" and c.ref.name in keep)]
+        _unset_stale_partition_keys(plan, queues, live)
         creating = [c.ref.name for c in plan.changes if c.action == "create"]
         if creating:
-            live = self.live_queues()
             taken = [path for path in creating if path in live]
             if taken:
                 raise BackendError(
@@ -327,9 +375,9 @@ class YarnBackend(Backend):
             elif change.action == "update":
                 assert change.desired is not None
                 wanted = {
-                    f.path[1]: change.desired["spec"][f.path[1]]
+                    f.path[1]: UNSET if f.desired is None else change.desired["spec"][f.path[1]]
                     for f in change.fields
-                    if f.path[0] == "spec" and len(f.path) == 2 and f.desired is not None
+                    if f.path[0] == "spec" and len(f.path) == 2
                 }
                 if wanted:
                     update.append({"queue-name": change.ref.name, "params": _entries(wanted)})
@@ -459,6 +507,38 @@ class YarnBackend(Backend):
 
     def delete(self, ref: ObjectRef) -> None:
         raise NotSupported("YARN queues are removed as one batched change: use execute().")
+
+
+def _stale_partition_keys(spec: dict[str, Any], live: dict[str, str] | None) -> list[FieldChange]:
+    """Partition capacity keys a Canopy queue has on the RM but is no longer meant to have (its
+    tenant lost the pool). Only on queues marked as Canopy's: root's and root.default's partition
+    keys may be what other queues on the cluster rely on."""
+    if not live or live.get(MANAGED_KEY) != "true":
+        return []
+    return [
+        FieldChange(("spec", key), value, None)
+        for key, value in sorted(live.items())
+        if PARTITION_KEY.match(key) and key not in spec
+    ]
+
+
+def _unset_stale_partition_keys(
+    plan: Plan, desired: list[dict[str, Any]], live: dict[str, dict[str, str]]
+) -> None:
+    """The shared diff compares only the keys that are wanted; add the removal of stale partition
+    keys, so a label taken away is unset and their absence afterwards is no difference."""
+    by_name = {obj["metadata"]["name"]: obj for obj in desired}
+    for change in plan.changes:
+        if change.action == "update" and change.desired is not None:
+            change.fields += _stale_partition_keys(change.desired["spec"], live.get(change.ref.name))
+    unchanged = []
+    for ref in plan.unchanged:
+        stale = _stale_partition_keys(by_name[ref.name]["spec"], live.get(ref.name))
+        if stale:
+            plan.changes.append(Change("update", ref, stale, by_name[ref.name]))
+        else:
+            unchanged.append(ref)
+    plan.unchanged = unchanged
 
 
 def _named(entry: str) -> bool:

@@ -90,6 +90,22 @@ class YarnSettings:
     lock_root: bool = True
 
 
+@dataclass(frozen=True)
+class ForeignQueue:
+    """A queue Canopy does not manage, under a parent whose children Canopy plans (made by hand
+    under root, say). Its capacities are fixed: they count against the parent's 100 % in each
+    partition, and the parent's remainder leaf gets what is left. `capacities` maps a partition
+    ("" the default one) to the value as the RM holds it (a weight or absolute value is refused,
+    since Canopy plans siblings in percent)."""
+
+    path: str
+    capacities: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def parent(self) -> str:
+        return self.path.rpartition(".")[0]
+
+
 @dataclass
 class _Queue:
     path: str
@@ -156,13 +172,16 @@ def desired_objects(
     *,
     hdfs_root: str = "/tenant",
     partitions: Iterable[str] = (),
-    foreign: Mapping[str, Mapping[str, Decimal]] | None = None,
+    foreign: Iterable[ForeignQueue] = (),
+    directories_of: Iterable[int] | None = None,
 ) -> list[dict]:
     """Every queue and directory Canopy wants on the cluster (the whole tree: sibling capacities
-    depend on each other, so a YARN cluster is planned as one). `foreign` is what queues Canopy
-    does not own already take from a parent, per partition (admin-made siblings under root).
-    `partitions` are the node labels of the cluster's pools: root spans each, and root.default
-    holds what the tenants do not take of it (all of it once no tenant uses it).
+    depend on each other, so a YARN cluster is planned as one). `foreign` are the queues Canopy
+    does not own among the children it plans (read from the RM): what they take is not the
+    remainder leaf's. `partitions` are the node labels of the cluster's pools: root spans each,
+    and root.default holds what the tenants do not take of it (all of it once no tenant uses it).
+    `directories_of`: only these tenants' directories (a push of one tenant: the queue tree is
+    shared, directories are not); None: every tenant's.
 
     Raises `RuleViolation` when the result would break a Capacity Scheduler rule."""
     tenants = sorted(tenants, key=lambda t: t.path)
@@ -215,13 +234,35 @@ def desired_objects(
             params["minimum-user-limit-percent"] = settings.minimum_user_limit_percent
         queues[path] = _Queue(path, params)
 
+    # A hand-made queue with a tenant's name is not counted: the backend refuses to take it over.
+    foreign_by_parent: dict[str, list[ForeignQueue]] = defaultdict(list)
+    for other in foreign:
+        if other.path not in queues and other.parent in children:
+            foreign_by_parent[other.parent].append(other)
+
     # The remainder of every parent, per partition, goes to its `default` leaf.
     for parent, kids in children.items():
         owner = by_path.get(parent.removeprefix(ROOT + ".").replace(".", "/")) if parent != ROOT else None
         parent_labels = labels_in_use if owner is None else sorted({s.label for s in owner.shares if s.label})
         taken: dict[str, Decimal] = defaultdict(Decimal)
-        for label, amount in ((foreign or {}).get(parent) or {}).items():
-            taken[label] += amount
+        fixed: dict[str, list[str]] = defaultdict(list)  # partition -> "root.adhoc (30%)"
+        for other in sorted(foreign_by_parent[parent], key=lambda q: q.path):
+            for label in [DEFAULT_PARTITION, *parent_labels]:
+                value = other.capacities.get(label)
+                if value is None:
+                    continue  # YARN's default: the queue takes nothing of that partition
+                try:
+                    amount = Decimal(value)
+                except ArithmeticError:
+                    problems.append(
+                        f"{other.path} (not managed by Canopy) has capacity {value!r}"
+                        f"{f' in partition {label!r}' if label else ''}, not a percentage; Canopy plans "
+                        f"the children of {parent} in percent, so change it there."
+                    )
+                    continue
+                if amount:
+                    taken[label] += amount
+                    fixed[label].append(f"{other.path} {percent(amount)}%")
         for kid in kids:
             for share in kid.shares:
                 taken[share.label] += share.capacity
@@ -234,13 +275,19 @@ def desired_objects(
             left = HUNDRED - taken[label]
             name = "the default partition" if not label else f"partition {label!r}"
             if left < 0:
+                hand_made = (
+                    f" (of which not managed by Canopy: {', '.join(fixed[label])})" if fixed[label] else ""
+                )
                 problems.append(
-                    f"The children of {parent} take {percent(taken[label])}% of {name}; at most 100."
+                    f"The children of {parent} take {percent(taken[label])}% of {name}{hand_made}; at most 100."
                 )
             remainder.append((label, max(left, Decimal(0)), HUNDRED))
         leaf = f"{parent}.{settings.remainder_queue}"
         params = _partition_params(remainder)
         if owner is not None:
+            # Like the tenant's own queue: none rather than inherited, and a partition its parent
+            # lost is taken away here too (YARN refuses a child's label its parent does not have).
+            params.setdefault("accessible-node-labels", NO_LABELS)
             params.update(
                 {
                     "state": "STOPPED" if owner.suspended else "RUNNING",
@@ -257,6 +304,9 @@ def desired_objects(
     if problems:
         raise RuleViolation(problems)
     objects = [_queue_object(q.path, q.params) for q in sorted(queues.values(), key=lambda q: q.path)]
+    if directories_of is not None:
+        wanted = set(directories_of)
+        tenants = [t for t in tenants if t.tenant_id in wanted]
     objects.extend(directory_objects(tenants, settings, hdfs_root=hdfs_root))
     return objects
 

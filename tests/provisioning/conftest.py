@@ -1,6 +1,7 @@
 """Fixtures for provisioning: an export folder per test, Canopy's own ServiceAccount on the real
 test cluster (with deploy/clusterrole.yaml, so the manifest is proven sufficient), the fault proxy
-in front of it, and a cluster row connected through that proxy."""
+in front of it, and a cluster row connected through that proxy; the MRS world on the Hadoop mini
+cluster, put back as it was afterwards."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 from kubernetes import client
 from kubernetes.client import ApiException
@@ -19,11 +21,14 @@ from kubernetes.utils import FailToCreateError, create_from_dict
 from provisioning import services
 from provisioning.backends.base import Scope
 from provisioning.backends.kubernetes import KubernetesBackend
+from provisioning.backends.yarn import HadoopAccess, YarnBackend
+from provisioning.desired.yarn import YarnSettings, desired_objects
 from provisioning.models import ProvisioningIntent, TenantSync
 from tenants import services as tenant_services
 from tenants.models import Cluster, ResourcePool
 from tenants.quantities import parse_memory_bytes
 from tests.clusters.fault_proxy import FaultProxy
+from tests.clusters.hadoop import HadoopTestCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 GI = parse_memory_bytes("1Gi")
@@ -147,3 +152,43 @@ def wait_for_namespace_ready(core: client.CoreV1Api, namespace: str) -> None:
                 raise
         time.sleep(0.1)
     raise AssertionError(f"no default ServiceAccount in {namespace}")
+
+
+# --------------------------------------------------------------------------- the Hadoop mini cluster
+
+
+def queue_tree_reset(cluster: HadoopTestCluster, labels: list[str]) -> None:
+    """Every Canopy queue stopped and removed, root.default back to 100 % and root's ACLs open:
+    the mini cluster is shared by the whole session."""
+    access = HadoopAccess(rm_urls=[cluster.rm_url], webhdfs_urls=[cluster.webhdfs_url], user=cluster.user)
+    with YarnBackend(access) as cleanup:
+        cleanup.sync(Scope(0, ""), desired_objects([], YarnSettings(lock_root=False), partitions=labels))
+        entries = [{"key": key, "value": "*"} for key in ("acl_submit_applications", "acl_administer_queue")]
+        requests.put(
+            f"{cluster.rm_url}/ws/v1/cluster/scheduler-conf",
+            params={"user.name": cluster.user},
+            json={"update-queue": [{"queue-name": "root", "params": {"entry": entries}}]},
+            timeout=60,
+        )
+        assert not [k for k in cleanup.scheduler_conf() if ".root.t" in k]
+
+
+@pytest.fixture
+def hadoop(hadoop_cluster: HadoopTestCluster, yarn_world) -> Iterator[HadoopTestCluster]:
+    """The MRS world connected to the mini cluster (its HighMEM label added through the RM's REST
+    API); afterwards the queue tree and directories are put back as they were."""
+    added = requests.post(
+        f"{hadoop_cluster.rm_url}/ws/v1/cluster/add-node-labels",
+        params={"user.name": hadoop_cluster.user},
+        json={"nodeLabelInfo": [{"name": "HighMEM", "exclusivity": True}]},
+        headers={"Accept": "application/json"},
+        timeout=60,
+    )
+    assert added.status_code == 200, added.text
+    yield hadoop_cluster
+    queue_tree_reset(hadoop_cluster, ["HighMEM"])
+    requests.delete(
+        f"{hadoop_cluster.webhdfs_url}/webhdfs/v1/tenant",
+        params={"op": "DELETE", "recursive": "true", "user.name": hadoop_cluster.user},
+        timeout=60,
+    )

@@ -221,21 +221,27 @@ def test_rule_violation_is_refused_before_any_call(hadoop_cluster: HadoopTestClu
         assert proxy.log == []
 
 
+def put_conf(cluster: HadoopTestCluster, body: dict[str, Any]) -> None:
+    """A change made by hand on the RM, as an admin would with `yarn schedulerconf`."""
+    response = rm(cluster, "PUT", "/scheduler-conf", json=body, headers=JSON)
+    assert response.status_code == 200, response.text
+
+
+def params(**values: str) -> dict[str, Any]:
+    return {"entry": [{"key": k, "value": v} for k, v in values.items()]}
+
+
 def test_rm_refusal_carries_its_own_message(yarn: YarnBackend, hadoop_cluster: HadoopTestCluster) -> None:
-    # A queue an admin made by hand takes 20 % of root that Canopy's plan does not count: Canopy's
-    # rules pass, the RM's own sum check refuses, and its message is what people see.
-    def put(body: dict[str, Any]) -> None:
-        response = rm(hadoop_cluster, "PUT", "/scheduler-conf", json=body, headers=JSON)
-        assert response.status_code == 200, response.text
-
-    def params(**values: str) -> dict[str, Any]:
-        return {"entry": [{"key": k, "value": v} for k, v in values.items()]}
-
-    put(
+    # An admin stopped the cluster's queues (maintenance): Canopy's rules pass, but the RM refuses
+    # a RUNNING queue under a STOPPED root, and its message is what people see.
+    put_conf(
+        hadoop_cluster,
         {
-            "add-queue": [{"queue-name": "root.adhoc", "params": params(capacity="20")}],
-            "update-queue": [{"queue-name": "root.default", "params": params(capacity="80")}],
-        }
+            "update-queue": [
+                {"queue-name": "root", "params": params(state="STOPPED")},
+                {"queue-name": "root.default", "params": params(state="STOPPED")},
+            ]
+        },
     )
     try:
         with pytest.raises(BackendError) as refused:
@@ -243,17 +249,82 @@ def test_rm_refusal_carries_its_own_message(yarn: YarnBackend, hadoop_cluster: H
         assert refused.value.message.startswith(
             "The ResourceManager refused the queue change: CapacityScheduler configuration validation failed"
         )
-        assert "Illegal capacity sum of 1.2 for children of queue root" in refused.value.message
+        assert "The parent queue:root cannot be STOPPED as the child queue:root.t1 is in RUNNING state" in (
+            refused.value.message
+        )
         assert not refused.value.transient
         assert "root.t1" not in yarn.live_queues()
     finally:
-        put({"update-queue": [{"queue-name": "root.adhoc", "params": params(state="STOPPED")}]})
-        put(
+        put_conf(
+            hadoop_cluster,
             {
-                "remove-queue": "root.adhoc",
-                "update-queue": [{"queue-name": "root.default", "params": params(capacity="100")}],
-            }
+                "update-queue": [
+                    {"queue-name": "root", "params": params(state="RUNNING")},
+                    {"queue-name": "root.default", "params": params(state="RUNNING")},
+                ]
+            },
         )
+
+
+def test_a_partition_taken_away_leaves_no_capacity_keys_behind(
+    yarn: YarnBackend, hadoop_cluster: HadoopTestCluster
+) -> None:
+    added = rm(
+        hadoop_cluster,
+        "POST",
+        "/add-node-labels",
+        json={"nodeLabelInfo": [{"name": LABEL, "exclusivity": True}]},
+        headers=JSON,
+    )
+    assert added.status_code == 200, added.text
+    with_label = [
+        tenant(3, "t3", share(20), share(60, 80, label=LABEL)),
+        tenant(4, "t3/etl", share(50), share(40, 50, label=LABEL)),
+    ]
+    yarn.sync(SCOPE, desired_objects(with_label, SETTINGS, partitions=[LABEL]))
+    key = f"yarn.scheduler.capacity.root.t3.accessible-node-labels.{LABEL}.capacity"
+    assert yarn.scheduler_conf()[key] == "60"
+
+    # t3 and its sub-tenant lose the HighMEM pool; the cluster still has it.
+    without = [tenant(3, "t3", share(20)), tenant(4, "t3/etl", share(50))]
+    desired = desired_objects(without, SETTINGS, partitions=[LABEL])
+    plan = yarn.plan(SCOPE, desired)
+    unset = {(c.ref.name, f.path[1]) for c in plan.changes for f in c.fields if f.desired is None}
+    assert ("root.t3.etl", f"accessible-node-labels.{LABEL}.maximum-capacity") in unset
+    with FaultProxy(hadoop_cluster.rm_url, None) as proxy:
+        through_proxy = YarnBackend(access(hadoop_cluster, rm_urls=[proxy.url]))
+        through_proxy.sync(SCOPE, desired)
+        assert [e.method for e in proxy.writes()] == ["POST", "PUT"]  # validate, one batched change
+
+    conf = yarn.scheduler_conf()
+    for queue in ("root.t3", "root.t3.etl", "root.t3.default"):
+        left = [k for k in conf if k.startswith(f"yarn.scheduler.capacity.{queue}.accessible-node-labels.")]
+        assert left == [], left
+        assert conf[f"yarn.scheduler.capacity.{queue}.accessible-node-labels"] == " "
+    queues = live_queues(hadoop_cluster)
+    assert partition(queues["root.default"], LABEL)["capacity"] == pytest.approx(100)
+    # Their absence is what Canopy wants: nothing to do, no drift.
+    assert yarn.plan(SCOPE, desired).is_empty
+
+    # One put back by hand on a Canopy queue is drift, and unset again.
+    put_conf(
+        hadoop_cluster,
+        {
+            "update-queue": [
+                {
+                    "queue-name": "root.t3.etl",
+                    "params": params(**{f"accessible-node-labels.{LABEL}.maximum-capacity": "70"}),
+                }
+            ]
+        },
+    )
+    drift = yarn.plan(SCOPE, desired)
+    assert (
+        drift.describe()
+        == f"YarnQueue root.t3.etl: spec.accessible-node-labels.{LABEL}.maximum-capacity is '70', wanted None"
+    )
+    yarn.execute(drift, desired)
+    assert yarn.plan(SCOPE, desired).is_empty
 
 
 def live_queues_of(backend: YarnBackend) -> dict[str, dict[str, str]]:

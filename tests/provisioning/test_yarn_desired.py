@@ -10,6 +10,7 @@ import pytest
 from provisioning import services
 from provisioning.backends.export import capacity_scheduler_xml, hdfs_script
 from provisioning.desired.yarn import (
+    ForeignQueue,
     QueueShare,
     RuleViolation,
     StorageDir,
@@ -99,6 +100,68 @@ def test_suspended_tenant_is_stopped() -> None:
 def test_capacity_scheduler_rules_refuse(tenants: list[YarnTenant], problem: str) -> None:
     with pytest.raises(RuleViolation, match=problem):
         desired_objects(tenants, SETTINGS)
+
+
+def test_queues_not_canopys_keep_their_share_and_the_remainder_leaf_takes_the_rest() -> None:
+    adhoc = ForeignQueue("root.adhoc", {"": "30", "gpu": "12.5"})
+    queues = specs(
+        desired_objects(
+            [tenant(1, "t1", ("", 40, None), ("gpu", 50, None)), tenant(2, "t1/a", ("", 60, None))],
+            SETTINGS,
+            partitions=["gpu"],
+            # Under a Canopy parent too; one without a capacity takes nothing (YARN's default).
+            foreign=[adhoc, ForeignQueue("root.t1.x", {"": "15"}), ForeignQueue("root.idle", {})],
+        )
+    )
+    assert queues["root.default"]["capacity"] == "30"
+    assert queues["root.default"]["accessible-node-labels.gpu.capacity"] == "37.5"
+    assert queues["root.t1.default"]["capacity"] == "25"
+    assert "root.adhoc" not in queues  # never rendered, so never changed
+
+
+def test_queues_not_canopys_that_leave_too_little_are_named_in_the_refusal() -> None:
+    with pytest.raises(RuleViolation) as refused:
+        desired_objects(
+            [tenant(1, "t1", ("", 40, None)), tenant(2, "t2", ("", 35, None))],
+            SETTINGS,
+            foreign=[ForeignQueue("root.adhoc", {"": "30"}), ForeignQueue("root.batch", {"": "5"})],
+        )
+    assert refused.value.problems == [
+        "The children of root take 110% of the default partition (of which not managed by Canopy: "
+        "root.adhoc 30%, root.batch 5%); at most 100."
+    ]
+    with pytest.raises(RuleViolation, match=r"root.adhoc \(not managed by Canopy\) has capacity '2w'"):
+        desired_objects(
+            [tenant(1, "t1", ("", 40, None))], SETTINGS, foreign=[ForeignQueue("root.adhoc", {"": "2w"})]
+        )
+
+
+def test_a_queue_not_canopys_with_a_tenants_name_is_left_to_the_takeover_refusal() -> None:
+    # Counting it as well would refuse with a misleading sum; the backend says it is not Canopy's.
+    queues = specs(
+        desired_objects(
+            [tenant(1, "t1", ("", 90, None))], SETTINGS, foreign=[ForeignQueue("root.t1", {"": "50"})]
+        )
+    )
+    assert queues["root.default"]["capacity"] == "10"
+
+
+def test_directories_of_one_tenant() -> None:
+    tenants = [
+        tenant(1, "t1", ("", 10, None), directories=(StorageDir("t1"),)),
+        tenant(2, "t2", ("", 10, None), directories=(StorageDir("t2"),)),
+    ]
+    everything = desired_objects(tenants, SETTINGS)
+    mine = desired_objects(tenants, SETTINGS, directories_of=[2])
+    assert [o["metadata"]["name"] for o in everything if o["kind"] == "HdfsDirectory"] == [
+        "/tenant/t1",
+        "/tenant/t2",
+    ]
+    assert [o["metadata"]["name"] for o in mine if o["kind"] == "HdfsDirectory"] == ["/tenant/t2"]
+    # The queue tree is whole either way.
+    assert [o for o in everything if o["kind"] == "YarnQueue"] == [
+        o for o in mine if o["kind"] == "YarnQueue"
+    ]
 
 
 def test_directories_and_export_files() -> None:

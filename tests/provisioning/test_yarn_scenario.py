@@ -4,61 +4,20 @@ status, preview and drift, then a tenant's removal (stop, drain, remove)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-import requests
 
 from provisioning import services
-from provisioning.backends.base import Scope
 from provisioning.backends.yarn import YarnBackend
-from provisioning.desired.yarn import YarnSettings, desired_objects
 from provisioning.models import ClusterSyncStatus
 from tenants import services as tenant_services
 from tests.clusters.hadoop import HadoopTestCluster
 from tests.provisioning.conftest import drain
-from tests.provisioning.test_yarn_backend import GIB, JSON, access, live_queues, partition, rm, webhdfs
+from tests.provisioning.test_yarn_backend import GIB, JSON, live_queues, partition, rm, webhdfs
 from tests.tenants.builders import spec
 
 pytestmark = [pytest.mark.hadoop, pytest.mark.django_db]
-
-
-@pytest.fixture
-def hadoop(hadoop_cluster: HadoopTestCluster, yarn_world) -> Iterator[HadoopTestCluster]:
-    """The MRS world connected to the mini cluster (its HighMEM label added through the RM's REST
-    API); afterwards the queue tree and directories are put back as they were."""
-    added = rm(
-        hadoop_cluster,
-        "POST",
-        "/add-node-labels",
-        json={"nodeLabelInfo": [{"name": "HighMEM", "exclusivity": True}]},
-        headers=JSON,
-    )
-    assert added.status_code == 200, added.text
-    yield hadoop_cluster
-    with YarnBackend(access(hadoop_cluster)) as cleanup:
-        cleanup.sync(Scope(0, ""), desired_objects([], YarnSettings(lock_root=False), partitions=["HighMEM"]))
-        requests.put(
-            f"{hadoop_cluster.rm_url}/ws/v1/cluster/scheduler-conf",
-            params={"user.name": hadoop_cluster.user},
-            json={
-                "update-queue": [
-                    {
-                        "queue-name": "root",
-                        "params": {
-                            "entry": [
-                                {"key": "acl_submit_applications", "value": "*"},
-                                {"key": "acl_administer_queue", "value": "*"},
-                            ]
-                        },
-                    }
-                ]
-            },
-            timeout=60,
-        )
-        assert not [k for k in cleanup.scheduler_conf() if ".root.t" in k]
-    webhdfs(hadoop_cluster, "DELETE", "/tenant", "DELETE", recursive="true")
 
 
 def test_mrs_scenario_through_the_machinery(hadoop: HadoopTestCluster, yarn_world) -> None:
