@@ -149,6 +149,8 @@ class ChartView:
     rows: list[tuple[datetime.datetime, float | None, float | None]]
     # Stored figures (metric -> [(time, value)]) for the CSV: the same points, in stored units.
     stored: dict[str, list[tuple[datetime.datetime, float | None]]] = field(default_factory=dict)
+    window_start: datetime.datetime | None = None  # the x axis spans the whole window
+    window_end: datetime.datetime | None = None
 
     @property
     def dom_id(self) -> str:
@@ -163,6 +165,8 @@ class ChartView:
         """What the browser draws: times in epoch milliseconds, values in the shown unit."""
         return {
             "title": self.chart.title,
+            "start": int(self.window_start.timestamp() * 1000) if self.window_start else None,
+            "end": int(self.window_end.timestamp() * 1000) if self.window_end else None,
             "unit": self.unit.name,
             "used_label": self.used_label,
             "allocated_label": self.allocated_label,
@@ -187,7 +191,10 @@ def chart_metrics() -> list[str]:
 
 
 def charts_from_series(
-    series: dict[str, list[usage.Series]], cluster_names: dict[int, str]
+    series: dict[str, list[usage.Series]],
+    cluster_names: dict[int, str],
+    start: datetime.datetime | None = None,
+    end: datetime.datetime | None = None,
 ) -> list[ClusterCharts]:
     """Per cluster and partition (by name), a chart for each CHARTS entry with any figure there."""
     by_key: dict[tuple[int, str], dict[str, list[tuple[datetime.datetime, float | None]]]] = defaultdict(dict)
@@ -224,6 +231,8 @@ def charts_from_series(
                     allocated_label=SECOND_LABELS.get(chart.key, "Allocated"),
                     rows=rows,
                     stored=stored,
+                    window_start=start,
+                    window_end=end,
                 )
             )
         if charts:
@@ -319,6 +328,14 @@ def tenant_usages(names: dict[int, str], latest: dict[int, Latest]) -> list[Tena
                 )
                 break
     return result
+
+
+def rankings(usages: list[TenantUsage], size: int = 10) -> tuple[list[TenantUsage], list[TenantUsage]]:
+    """The most used tenants (highest ratio first) and the most idle (lowest first); with fewer
+    than 2 x `size` tenants each list takes its half, so no tenant is in both."""
+    ordered = sorted(usages, key=lambda u: (-u.ratio, u.name_path))
+    top = min(size, (len(ordered) + 1) // 2)
+    return ordered[:top], ordered[top:][::-1][:size]
 
 
 @dataclass

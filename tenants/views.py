@@ -264,7 +264,7 @@ def _usage_charts(
     source, series = selectors.usage_series(user=user, tenant=tenant, query=query, now=now)
     cluster_ids = {entry.cluster_id for entries in series.values() for entry in entries}
     names = dict(selectors.cluster_list(user=user).filter(pk__in=cluster_ids).values_list("pk", "name"))
-    return source, dashboards.charts_from_series(series, names)
+    return source, dashboards.charts_from_series(series, names, window.start, window.end)
 
 
 SOURCE_LABELS = {"raw": "raw samples", "hour": "hourly averages", "day": "daily averages"}
@@ -463,8 +463,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     latest = selectors.usage_latest(user=user, tenant_ids=list(names), now=timezone.now())
     cluster_names = dict(selectors.cluster_list(user=user).values_list("pk", "name"))
     level1 = {pk for pk, _, depth in tenants if depth == 1}
-    usages = dashboards.tenant_usages(names, latest)
-    by_ratio = sorted(usages, key=lambda u: (-u.ratio, u.name_path))
+    most_used, most_idle = dashboards.rankings(dashboards.tenant_usages(names, latest))
     near_full = [
         (tenant_id, names.get(tenant_id, ""), found)
         for tenant_id, figures in latest.items()
@@ -479,12 +478,8 @@ def overview(request: HttpRequest) -> HttpResponse:
             cluster_names,
         ),
         "rankings": [
-            ("Most used", by_ratio[:10], "No tenant with a GPU or CPU allocation reports figures yet."),
-            (
-                "Most idle",
-                sorted(usages, key=lambda u: (u.ratio, u.name_path))[:10],
-                "No tenant with a GPU or CPU allocation reports figures yet.",
-            ),
+            ("Most used", most_used, "No tenant with a GPU or CPU allocation reports figures yet."),
+            ("Most idle", most_idle, "Too few tenants report figures to name idle ones."),
         ],
         "near_full": sorted(near_full, key=lambda row: row[1]),
         "near_full_ids": near_full_ids,

@@ -26,7 +26,8 @@
     const full = new Intl.DateTimeFormat(undefined, {
       timeZone: zone || undefined, dateStyle: "medium", timeStyle: "short", hourCycle: "h23",
     });
-    const radius = points.length > 120 ? 1.5 : 3;
+    // Point shapes tell the lines apart where points are few; the dash pattern always does.
+    const radius = points.length > 90 ? 0 : 2;
     const line = (label, index, dash, pointStyle, colour) => ({
       label: label,
       data: points.map((p) => ({ x: p[0], y: p[index] })),
@@ -52,7 +53,7 @@
         parsing: true,
         interaction: { mode: "nearest", axis: "x", intersect: false },
         scales: {
-          x: { type: "linear", ticks: { maxTicksLimit: 8, callback: (value) => ticks.format(value) } },
+          x: { type: "linear", min: data.start ?? undefined, max: data.end ?? undefined, ticks: { maxTicksLimit: 8, callback: (value) => ticks.format(value) } },
           y: { beginAtZero: true, title: { display: true, text: data.unit } },
         },
         plugins: {
