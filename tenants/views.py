@@ -98,15 +98,15 @@ def _whole(value: float) -> float | int:
 USED_METRICS = {"gpu": "gpu_used", "cpu": "cpu_used_millicores", "memory": "memory_used_bytes"}
 
 
-def _bars(summary: selectors.PoolSummary, figures: dict[str, Any] | None) -> list[Bar]:
+def _bars(summary: selectors.PoolSummary, measured: dict[str, Any] | None) -> list[Bar]:
     bars = []
     for resource in KUBERNETES_RESOURCES:
-        figures_ = summary.resources[resource.name]
-        allocated = figures_.allocated
+        figures = summary.resources[resource.name]
+        allocated = figures.allocated
         given_percent = 0.0
         if allocated:
-            given_percent = min(100.0, 100.0 * float(figures_.children) / float(allocated))
-        used_value = (figures or {}).get(USED_METRICS[resource.name])
+            given_percent = min(100.0, 100.0 * float(figures.children) / float(allocated))
+        used_value = (measured or {}).get(USED_METRICS[resource.name])
         used = left = None
         used_percent = None
         if used_value is not None:
@@ -120,14 +120,14 @@ def _bars(summary: selectors.PoolSummary, figures: dict[str, Any] | None) -> lis
             Bar(
                 label=resource.label,
                 allocated=resource.human(allocated),
-                given=resource.human(figures_.children),
-                remaining=resource.human(figures_.remaining),
+                given=resource.human(figures.children),
+                remaining=resource.human(figures.remaining),
                 used=used,
                 used_percent=used_percent,
                 left=left,
                 given_percent=given_percent,
                 unlimited=allocated is None,
-                unlimited_children=figures_.children_unlimited,
+                unlimited_children=figures.children_unlimited,
             )
         )
     return bars
