@@ -411,3 +411,59 @@ def cluster_names(*, ids: set[int]) -> QuerySet:
 def workload_list(*, user: AbstractBaseUser | None) -> QuerySet[Workload]:
     """Workloads in the tenants the user uses (members and admins), with tenant and cluster joined."""
     return Workload.objects.restrict(user, Action.USE).select_related("tenant", "cluster")
+
+
+# ---------------------------------------------------------------------------------------------
+# Dashboards (issue 7): batched reads, so a page about many tenants costs the same as about one.
+
+
+def yarn_guaranteed_shares(tenants: list[Tenant]) -> dict[tuple[int, int], Decimal | None]:
+    """`yarn_guaranteed_share` for every YARN allocation of `tenants`, keyed (tenant id, pool id):
+    one query for the allocations of all their ancestors (needs `tenant_summaries` first)."""
+    prefixes = {
+        tenant.path[:end]
+        for tenant in tenants
+        for end in range(Tenant.steplen, len(tenant.path) + 1, Tenant.steplen)
+    }
+    pool_ids = {
+        summary.allocation.pool_id
+        for tenant in tenants
+        for summary in getattr(tenant, "pool_summaries", [])
+        if summary.allocation.pool.is_yarn
+    }
+    if not pool_ids:
+        return {}
+    capacity = {
+        (path, pool_id): percent
+        for path, pool_id, percent in Allocation.objects.filter(
+            pool_id__in=pool_ids, tenant__path__in=prefixes
+        ).values_list("tenant__path", "pool_id", "capacity_percent")
+    }
+    shares: dict[tuple[int, int], Decimal | None] = {}
+    for tenant in tenants:
+        for pool_id in pool_ids:
+            share: Decimal | None = Decimal(1)
+            for end in range(Tenant.steplen, len(tenant.path) + 1, Tenant.steplen):
+                percent = capacity.get((tenant.path[:end], pool_id))
+                if percent is None:
+                    share = None
+                    break
+                share *= percent / HUNDRED
+            shares[(tenant.pk, pool_id)] = share
+    return shares
+
+
+def kubernetes_clusters_by_tenant(tenant_ids: list[int]) -> dict[int, list[Cluster]]:
+    """The Kubernetes clusters each tenant has an allocation on (a namespace there), by name, with
+    their connection joined: one query."""
+    by_tenant: dict[int, list[Cluster]] = defaultdict(list)
+    rows = (
+        Allocation.objects.filter(tenant_id__in=tenant_ids, pool__cluster__kind=Cluster.Kind.KUBERNETES)
+        .select_related("pool__cluster__kubernetes_connection")
+        .order_by("pool__cluster__name")
+    )
+    for allocation in rows:
+        clusters = by_tenant[allocation.tenant_id]
+        if all(cluster.pk != allocation.pool.cluster_id for cluster in clusters):
+            clusters.append(allocation.pool.cluster)
+    return dict(by_tenant)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("tenants/<int:pk>/plan/", views.tenant_plan, name="tenant_plan"),
     path("tenants/<int:pk>/state/", views.tenant_state, name="tenant_state"),
     path("tenants/<int:pk>/push/", views.tenant_push, name="tenant_push"),
+    path("tenants/<int:pk>/usage.csv", views.tenant_usage_csv, name="tenant_usage_csv"),
     path("tenants/<int:pk>/delete/", views.tenant_delete, name="tenant_delete"),
     path("tenants/<int:pk>/members/", views.membership_add, name="membership_add"),
     path("memberships/<int:pk>/role/", views.membership_change, name="membership_change"),
@@ -29,4 +30,5 @@ urlpatterns = [
     path("users/<int:pk>/password/", views.user_password, name="user_password"),
     path("audit/", views.audit, name="audit"),
     path("me/", views.my_access, name="my_access"),
+    path("overview/", views.overview, name="overview"),
 ]

@@ -7,10 +7,14 @@ page's own template when the request comes from HTMX (`page.html#partial`), the 
 
 from __future__ import annotations
 
+import csv
+import datetime
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -18,15 +22,16 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from provisioning import selectors as provisioning_selectors
 from provisioning import services as provisioning_services
 from provisioning.backends.export import HADOOP_FILES
-from tenants import forms, selectors, services
+from tenants import dashboards, forms, selectors, services
 from tenants.amounts import KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
 from tenants.models import Cluster, Membership, Tenant
 from tenants.permissions import Action, can, is_platform_admin, subject_q
@@ -40,8 +45,11 @@ TABS = [
     ("subtenants", "Sub-tenants"),
     ("members", "Members"),
     ("clusters", "Clusters"),
+    ("monitoring", "Monitoring"),
     ("audit", "Audit"),
 ]
+# Latest usage figures per (cluster id, partition), as `selectors.usage_latest` gives them per tenant.
+Latest = dict[tuple[int, str], dict[str, Any]]
 
 
 def render_page(
@@ -68,19 +76,29 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @dataclass
 class Bar:
-    """One resource of one pool, as the Resources tab draws it. Percentages are of the allocation."""
+    """One resource of one pool, as the Resources tab draws it. Percentages are of the allocation.
+    `used` is None when no figure was collected recently: the page says so rather than guess."""
 
     label: str
     allocated: str
     given: str
     remaining: str
     used: str | None
+    used_percent: float | None
+    left: str | None
     given_percent: float
     unlimited: bool
     unlimited_children: int
 
 
-def _bars(summary: selectors.PoolSummary) -> list[Bar]:
+def _whole(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+USED_METRICS = {"gpu": "gpu_used", "cpu": "cpu_used_millicores", "memory": "memory_used_bytes"}
+
+
+def _bars(summary: selectors.PoolSummary, measured: dict[str, Any] | None) -> list[Bar]:
     bars = []
     for resource in KUBERNETES_RESOURCES:
         figures = summary.resources[resource.name]
@@ -88,13 +106,25 @@ def _bars(summary: selectors.PoolSummary) -> list[Bar]:
         given_percent = 0.0
         if allocated:
             given_percent = min(100.0, 100.0 * float(figures.children) / float(allocated))
+        used_value = (measured or {}).get(USED_METRICS[resource.name])
+        used = left = None
+        used_percent = None
+        if used_value is not None:
+            # Millicores and bytes are whole; a GPU figure may be a fraction (shared GPUs).
+            used_value = _whole(used_value) if resource.name == "gpu" else round(used_value)
+            used = resource.human(used_value)
+            if allocated is not None:
+                left = resource.human(_whole(max(0, allocated - used_value)))
+                used_percent = min(100.0, 100.0 * used_value / float(allocated)) if allocated else 0.0
         bars.append(
             Bar(
                 label=resource.label,
                 allocated=resource.human(allocated),
                 given=resource.human(figures.children),
                 remaining=resource.human(figures.remaining),
-                used=None,  # usage arrives with the collectors (issue 7); never invented here
+                used=used,
+                used_percent=used_percent,
+                left=left,
                 given_percent=given_percent,
                 unlimited=allocated is None,
                 unlimited_children=figures.children_unlimited,
@@ -103,15 +133,46 @@ def _bars(summary: selectors.PoolSummary) -> list[Bar]:
     return bars
 
 
-def _resources_context(user: Any, tenant: Tenant) -> dict[str, Any]:
-    selectors.tenant_summaries([tenant])
+def _usage_key(pool: Any) -> tuple[int, str]:
+    """Where a pool's usage is stored: YARN by node label (the pool's partition), Kubernetes per
+    cluster (a namespace's quota usage covers all its pools there)."""
+    return (pool.cluster_id, pool.node_selector if pool.is_yarn else "")
+
+
+def _yarn_used(figures: dict[str, Any] | None) -> str | None:
+    if not figures or figures.get("cpu_used_millicores") is None:
+        return None
+    vcores = figures["cpu_used_millicores"] / 1000
+    memory = figures.get("memory_used_bytes")
+    text = f"{vcores:g} vCores"
+    if memory is not None:
+        text += ", " + KUBERNETES_RESOURCES[2].human(round(memory))
+    return text
+
+
+def _resources_context(
+    user: Any,
+    tenant: Tenant,
+    latest: Latest | None = None,
+    shares: dict[tuple[int, int], Any] | None = None,
+) -> dict[str, Any]:
+    """The Resources tab of one tenant. My access passes `latest` and `shares` read for all its
+    tenants at once (and has summarized them); alone, the tab reads them for this tenant."""
+    if shares is None:
+        selectors.tenant_summaries([tenant])
+        shares = selectors.yarn_guaranteed_shares([tenant])
+    if latest is None:
+        latest = selectors.usage_latest(user=user, tenant_ids=[tenant.pk], now=timezone.now()).get(
+            tenant.pk, {}
+        )
     pools = []
     for summary in tenant.pool_summaries:
         allocation = summary.allocation
         pool = allocation.pool
+        figures = latest.get(_usage_key(pool))
         entry: dict[str, Any] = {"pool": pool, "allocation": allocation}
         if pool.is_yarn:
-            share = selectors.yarn_guaranteed_share(tenant, pool)
+            share = shares.get((tenant.pk, pool.pk))
             children = summary.resources["capacity"]
             entry.update(
                 yarn=True,
@@ -124,9 +185,10 @@ def _resources_context(user: Any, tenant: Tenant) -> dict[str, Any]:
                 memory=KUBERNETES_RESOURCES[2].human(int(share * pool.memory_capacity_bytes))
                 if share is not None
                 else None,
+                used=_yarn_used(figures),
             )
         else:
-            entry.update(yarn=False, bars=_bars(summary))
+            entry.update(yarn=False, bars=_bars(summary, figures))
         pools.append(entry)
     return {"pools": pools}
 
@@ -163,25 +225,112 @@ def _tab_context(request: HttpRequest, tenant: Tenant, tab: str) -> dict[str, An
         }
     if tab == "clusters":
         return _clusters_context(request, tenant)
+    if tab == "monitoring":
+        return _monitoring_context(request, tenant)
     if tab == "audit":
         events = selectors.audit_list(user=user).filter(tenant=tenant)
         return {"events": Paginator(events, 25).get_page(request.GET.get("page"))}
     return {}
 
 
+# ---------------------------------------------------------------------------------------------
+# Monitoring: allocated against used over time, drawn by Chart.js from figures embedded in the page.
+
+
+def _usage_window(
+    request: HttpRequest,
+) -> tuple[forms.UsageRangeForm, dashboards.Window | None, datetime.datetime]:
+    """The range asked for (1 h by default), its step, and the "now" it ends at. `at` pins "now"
+    so the CSV link exports exactly the window the page showed."""
+    now = timezone.now()
+    at = request.GET.get("at", "")
+    if at.isdigit():
+        now = min(now, datetime.datetime.fromtimestamp(int(at), tz=datetime.UTC))
+    form = forms.UsageRangeForm({"range": dashboards.DEFAULT_RANGE, **request.GET.dict()})
+    if not form.is_valid():
+        return form, None, now
+    data = form.cleaned_data
+    raw_from = now - datetime.timedelta(days=settings.CANOPY_USAGE_RAW_DAYS)
+    window = dashboards.window_for(data["range"], now, raw_from, data.get("start"), data.get("end"))
+    return form, window, now
+
+
+def _usage_charts(
+    user: Any, tenant: Tenant, window: dashboards.Window, now: datetime.datetime
+) -> tuple[str, list[dashboards.ClusterCharts]]:
+    query = selectors.UsageQuery(
+        metrics=dashboards.chart_metrics(), start=window.start, end=window.end, step=window.step
+    )
+    source, series = selectors.usage_series(user=user, tenant=tenant, query=query, now=now)
+    cluster_ids = {entry.cluster_id for entries in series.values() for entry in entries}
+    names = dict(selectors.cluster_list(user=user).filter(pk__in=cluster_ids).values_list("pk", "name"))
+    return source, dashboards.charts_from_series(series, names, window.start, window.end)
+
+
+SOURCE_LABELS = {"raw": "raw samples", "hour": "hourly averages", "day": "daily averages"}
+
+
+def _monitoring_context(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:
+    if not can(request.user, Action.USE, tenant):
+        return {"may_use": False}
+    form, window, now = _usage_window(request)
+    context: dict[str, Any] = {
+        "may_use": True,
+        "range_form": form,
+        "window": window,
+        "ranges": dashboards.RANGE_LABELS,
+        "time_zone": timezone.get_current_timezone_name(),
+    }
+    if window is None:
+        return context
+    source, groups = _usage_charts(request.user, tenant, window, now)
+    params = {"range": window.range, "at": int(now.timestamp())}
+    if window.range == "custom":
+        params.update(start=request.GET.get("start", ""), end=request.GET.get("end", ""))
+    context.update(
+        groups=groups,
+        source=SOURCE_LABELS.get(source, source),
+        csv_query=urlencode(params),
+        poll=window.range != "custom",
+    )
+    return context
+
+
+@login_required
+def tenant_usage_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Monitoring tab's figures as CSV: the same window, step and series as the page."""
+    tenant = selectors.tenant_get(user=request.user, pk=pk)
+    if not can(request.user, Action.USE, tenant):
+        raise Http404("No such tenant.")
+    form, window, now = _usage_window(request)
+    if window is None:
+        return HttpResponse(
+            "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    _, groups = _usage_charts(request.user, tenant, window, now)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    name = (
+        f"{tenant.name_path.replace('/', '_')}-usage-{window.start:%Y%m%dT%H%M}-{window.end:%Y%m%dT%H%M}.csv"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    csv.writer(response, lineterminator="\n").writerows(dashboards.csv_rows(groups))
+    return response
+
+
 def _kubernetes_clusters(tenant: Tenant) -> list[Cluster]:
     """The Kubernetes clusters where the tenant has an allocation (a namespace there), each marked
     `live` when Canopy reaches its API: only those can mint a kubeconfig; the others only export."""
-    clusters = list(
-        Cluster.objects.filter(pools__allocations__tenant=tenant, kind=Cluster.Kind.KUBERNETES)
-        .select_related("kubernetes_connection")
-        .distinct()
-        .order_by("name")
-    )
+    clusters = selectors.kubernetes_clusters_by_tenant([tenant.pk]).get(tenant.pk, [])
+    _mark_live(clusters)
+    return clusters
+
+
+def _mark_live(clusters: list[Cluster]) -> None:
     for cluster in clusters:
         connection = getattr(cluster, "kubernetes_connection", None)
         cluster.live = connection is not None and connection.mode != connection.Mode.EXPORT
-    return clusters
 
 
 def _clusters_context(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:
@@ -217,7 +366,9 @@ def tenant_resources(request: HttpRequest, pk: int | None = None) -> HttpRespons
         tenant = selectors.tenant_tree_roots(user=user).order_by("depth", "name").first()
     query = request.GET.get("q", "").strip()
     tab = request.GET.get("tab", "summary")
-    if tab not in dict(TABS):
+    # Usage is for members and admins (Action.USE); viewers do not get the Monitoring tab.
+    tabs = [t for t in TABS if t[0] != "monitoring" or (tenant is not None and can(user, Action.USE, tenant))]
+    if tab not in dict(tabs):
         tab = "summary"
     roots, matches = selectors.tenant_tree(user=user, selected=tenant, query=query)
     context: dict[str, Any] = {
@@ -226,7 +377,7 @@ def tenant_resources(request: HttpRequest, pk: int | None = None) -> HttpRespons
         "roots": roots,
         "query": query,
         "matches": matches,
-        "tabs": TABS,
+        "tabs": tabs,
         "tab": tab,
     }
     if tenant is not None:
@@ -255,30 +406,87 @@ def tenant_tree_children(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def my_access(request: HttpRequest) -> HttpResponse:
-    """What the signed-in user has: tenants and roles, allocations and what is left, volumes."""
+    """What the signed-in user has: tenants and roles, allocations with what is used and left,
+    their own jobs, volumes. The same number of queries for 2 tenants as for 200."""
     user = request.user
     # Direct roles and roles through the user's groups, one entry per tenant with where each comes from.
     memberships = selectors.effective_roles(user=user, person=user)
     tenants = [m.tenant for m in memberships]
+    tenant_ids = {t.pk for t in tenants}
     selectors.tenant_summaries(tenants)
+    shares = selectors.yarn_guaranteed_shares(tenants)
+    latest = selectors.usage_latest(user=user, tenant_ids=list(tenant_ids), now=timezone.now())
+    clusters = selectors.kubernetes_clusters_by_tenant(list(tenant_ids))
+    for tenant_clusters in clusters.values():
+        _mark_live(tenant_clusters)
     volumes = selectors.volume_list(user=user).filter(attachments__tenant__in=tenants).distinct()
-    claims = {}
+    claims: dict[int, list[Any]] = {}
     for volume in volumes:
-        for attachment in volume.attachments.all():
-            if attachment.tenant_id in {t.pk for t in tenants}:
+        for attachment in volume.visible_attachments:
+            if attachment.tenant_id in tenant_ids:
                 claims.setdefault(attachment.tenant_id, []).append((volume, attachment))
+    jobs: dict[int, list[Any]] = {}
+    for workload in selectors.workload_list(user=user).filter(
+        username=user.get_username(), tenant_id__in=tenant_ids
+    ):
+        jobs.setdefault(workload.tenant_id, []).append(workload)
     rows = [
         {
             "membership": m,
             "tenant": m.tenant,
-            "pools": _resources_context(user, m.tenant)["pools"],
+            "pools": _resources_context(user, m.tenant, latest.get(m.tenant.pk, {}), shares)["pools"],
             "claims": claims.get(m.tenant.pk, []),
+            "jobs": jobs.get(m.tenant.pk, []),
+            "uses": m.role != Membership.Role.VIEWER,
             # Viewers get no kubeconfig: their role is read-only on the console.
-            "kubernetes_clusters": _kubernetes_clusters(m.tenant) if m.role != Membership.Role.VIEWER else [],
+            "kubernetes_clusters": clusters.get(m.tenant.pk, []) if m.role != Membership.Role.VIEWER else [],
         }
         for m in memberships
     ]
     return render(request, "tenants/my_access.html", {"nav": "my_access", "rows": rows})
+
+
+# ---------------------------------------------------------------------------------------------
+# Platform overview
+
+
+@login_required
+def overview(request: HttpRequest) -> HttpResponse:
+    """For platform admins: each cluster's level-1 totals against its pools, the most used and the
+    most idle tenants, and every tenant at or above 90 % of a quota. Constant queries: one for the
+    tenants, one for all their latest figures, one for the pools, one for the clusters."""
+    user = request.user
+    if not is_platform_admin(user):
+        raise Http404("No such page.")
+    tenants = list(selectors.tenant_list(user=user).values_list("pk", "name_path", "depth"))
+    names = {pk: name_path for pk, name_path, _ in tenants}
+    latest = selectors.usage_latest(user=user, tenant_ids=list(names), now=timezone.now())
+    cluster_names = dict(selectors.cluster_list(user=user).values_list("pk", "name"))
+    level1 = {pk for pk, _, depth in tenants if depth == 1}
+    most_used, most_idle = dashboards.rankings(dashboards.tenant_usages(names, latest))
+    near_full = [
+        (tenant_id, names.get(tenant_id, ""), found)
+        for tenant_id, figures in latest.items()
+        if (found := dashboards.near_full_quotas(figures, cluster_names))
+    ]
+    near_full_ids = {tenant_id for tenant_id, _, _ in near_full}
+    context = {
+        "nav": "overview",
+        "totals": dashboards.cluster_totals(
+            [figures for tenant_id, figures in latest.items() if tenant_id in level1],
+            list(selectors.pool_list(user=user)),
+            cluster_names,
+        ),
+        "rankings": [
+            ("Most used", most_used, "No tenant with a GPU or CPU allocation reports figures yet."),
+            ("Most idle", most_idle, "Too few tenants report figures to name idle ones."),
+        ],
+        "near_full": sorted(near_full, key=lambda row: row[1]),
+        "near_full_ids": near_full_ids,
+        "tenant_count": len(names),
+        "reporting": len(latest),
+    }
+    return render(request, "tenants/overview.html", context)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,8 +4,11 @@ from decimal import Decimal
 from typing import Any
 
 from django import template
+from django.conf import settings
+from django.utils.safestring import mark_safe
 
 from tenants.amounts import RESOURCE_BY_NAME, percent_human
+from tenants.quantities import format_memory_human
 
 register = template.Library()
 
@@ -37,3 +40,29 @@ def change_summary(event: Any) -> str:
         else:
             parts.append(f"{key} was {before[key]}")
     return "; ".join(parts)
+
+
+@register.simple_tag
+def demo_usage_label() -> str:
+    """On every page that shows usage: made-up figures say so (the embedded demo's generator)."""
+    if not settings.CANOPY_DEMO_USAGE:
+        return ""
+    return mark_safe(
+        '<p class="demo-label" role="note"><strong>Demo figures — made up, not read from a cluster.</strong></p>'
+    )
+
+
+@register.filter
+def cores(millicores: float | None) -> str:
+    """Measured CPU (a float of millicores) as cores: 1500.0 -> "1.5"."""
+    if millicores is None:
+        return "–"
+    return f"{millicores / 1000:.3f}".rstrip("0").rstrip(".")
+
+
+@register.filter
+def bytes_human(value: float | None) -> str:
+    """Measured bytes (a float) as '1.5 GiB'."""
+    if value is None:
+        return "–"
+    return format_memory_human(round(value))

@@ -26,6 +26,7 @@ READ_PAGES = [
     "/tenants/{dev1}/?tab=audit",
     "/tenants/{dev1}/?tab=clusters",
     "/tenants/{dev1}/?tab=clusters&preview=1",
+    "/tenants/{dev1}/?tab=monitoring",
     "/tenants/{dev1}/?fragment=tree&q=dev",
     "/tenants/{dev1}/children/",
 ]
@@ -172,7 +173,7 @@ def _bulk_children(parent: Tenant, count: int) -> None:
     Tenant.objects.filter(pk=parent.pk).update(numchild=count)
 
 
-@pytest.mark.parametrize("tab", ["summary", "resources", "subtenants"])
+@pytest.mark.parametrize("tab", ["summary", "resources", "subtenants", "monitoring"])
 def test_the_tenant_page_costs_the_same_queries_for_10_as_for_1000_sub_tenants(platform_admin, tab):
     small = services.tenant_create(acting_user=platform_admin, parent=None, name="small")
     large = services.tenant_create(acting_user=platform_admin, parent=None, name="large")

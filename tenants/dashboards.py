@@ -1,0 +1,398 @@
+"""What the usage pages show, from what the selectors read: the Monitoring tab's window and charts,
+its CSV, and the platform overview's totals and rankings. Plain arithmetic on selector results; no
+ORM and no request here, so the views stay thin and the rules are tested once.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenants import quantities, usage
+
+# The Monitoring tab's ranges, and the steps a window may use: the finest that keeps a chart under
+# MAX_POINTS points. Steps under an hour exist only while raw samples are kept.
+RANGES: dict[str, datetime.timedelta] = {
+    "1h": datetime.timedelta(hours=1),
+    "24h": datetime.timedelta(hours=24),
+    "7d": datetime.timedelta(days=7),
+    "30d": datetime.timedelta(days=30),
+}
+RANGE_LABELS = {"1h": "1 h", "24h": "24 h", "7d": "7 d", "30d": "30 d"}
+DEFAULT_RANGE = "1h"
+MAX_CUSTOM_SPAN = datetime.timedelta(days=400)
+MAX_POINTS = 800
+STEPS = (
+    datetime.timedelta(minutes=1),
+    datetime.timedelta(minutes=5),
+    datetime.timedelta(minutes=15),
+    datetime.timedelta(hours=1),
+    datetime.timedelta(hours=6),
+    datetime.timedelta(days=1),
+)
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+HOUR = datetime.timedelta(hours=1)
+
+
+def floor_time(time: datetime.datetime, step: datetime.timedelta) -> datetime.datetime:
+    """`time` rounded down to a multiple of `step` since the epoch, so buckets line up with the
+    hourly and daily rollups."""
+    seconds = int(step.total_seconds())
+    return EPOCH + datetime.timedelta(seconds=int((time - EPOCH).total_seconds()) // seconds * seconds)
+
+
+def step_for(
+    start: datetime.datetime, end: datetime.datetime, raw_from: datetime.datetime
+) -> datetime.timedelta:
+    """The finest step giving at most MAX_POINTS points; under an hour only while raw samples cover
+    the start (`raw_from`), since rollups have one row an hour."""
+    span = end - start
+    for step in STEPS:
+        if step < HOUR and start < raw_from:
+            continue
+        if span / step <= MAX_POINTS:
+            return step
+    return STEPS[-1]
+
+
+def step_label(step: datetime.timedelta) -> str:
+    minutes = int(step.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 24 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // (24 * 60)} d"
+
+
+@dataclass
+class Window:
+    range: str  # a RANGES key or "custom"
+    start: datetime.datetime
+    end: datetime.datetime
+    step: datetime.timedelta
+
+    @property
+    def step_label(self) -> str:
+        return step_label(self.step)
+
+
+def window_for(
+    range_key: str,
+    now: datetime.datetime,
+    raw_from: datetime.datetime,
+    start: datetime.datetime | None = None,
+    end: datetime.datetime | None = None,
+) -> Window:
+    """The window of a relative range ending now, or of a validated custom range."""
+    if range_key in RANGES:
+        span = RANGES[range_key]
+        step = step_for(now - span, now, raw_from)
+        end = floor_time(now, step) + step  # the current bucket, still filling, is the last point
+        return Window(range_key, end - span, end, step)
+    assert start is not None and end is not None
+    step = step_for(start, end, raw_from)
+    return Window("custom", floor_time(start, step), end, step)
+
+
+# ---------------------------------------------------------------------------------------------
+# Charts
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str  # shown on the axis and in the table's headers
+    divisor: float
+
+
+COUNT_UNITS = {"gpu": "GPUs", "workloads": "workloads", "hdfs_files": "files and directories"}
+BYTE_UNITS = (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20))
+# What the second line of each chart is called: most are allocations, some limits or quotas.
+SECOND_LABELS = {
+    "am_cpu": "Limit",
+    "am_memory": "Limit",
+    "hdfs_space": "Quota",
+    "hdfs_files": "Quota",
+    "workloads": "Pending",
+}
+FIRST_LABELS = {"workloads": "Running"}
+
+
+def unit_for(chart: usage.Chart, largest: float) -> Unit:
+    """Bytes in the largest binary unit the chart reaches (at least MiB); millicores as cores."""
+    if chart.unit == "bytes":
+        for name, factor in BYTE_UNITS:
+            if largest >= factor:
+                return Unit(name, factor)
+        return Unit("MiB", 2**20)
+    if chart.unit == "cores":
+        return Unit("vCores" if chart.key == "am_cpu" else "cores", 1 / chart.scale)
+    return Unit(COUNT_UNITS.get(chart.key, ""), 1)
+
+
+def shown(value: float | None, unit: Unit) -> float | None:
+    return None if value is None else round(value / unit.divisor, 3)
+
+
+@dataclass
+class ChartView:
+    """One chart of one cluster partition: its rows (time, used, allocated) in the shown unit."""
+
+    chart: usage.Chart
+    cluster_id: int
+    cluster_name: str
+    partition: str
+    unit: Unit
+    used_label: str
+    allocated_label: str
+    rows: list[tuple[datetime.datetime, float | None, float | None]]
+    # Stored figures (metric -> [(time, value)]) for the CSV: the same points, in stored units.
+    stored: dict[str, list[tuple[datetime.datetime, float | None]]] = field(default_factory=dict)
+    window_start: datetime.datetime | None = None  # the x axis spans the whole window
+    window_end: datetime.datetime | None = None
+
+    @property
+    def dom_id(self) -> str:
+        partition = "".join(c if c.isalnum() else "-" for c in self.partition)
+        return f"chart-{self.cluster_id}-{partition}-{self.chart.key}"
+
+    @property
+    def latest(self) -> tuple[datetime.datetime, float | None, float | None] | None:
+        return self.rows[-1] if self.rows else None
+
+    def data(self) -> dict[str, Any]:
+        """What the browser draws: times in epoch milliseconds, values in the shown unit."""
+        return {
+            "title": self.chart.title,
+            "start": int(self.window_start.timestamp() * 1000) if self.window_start else None,
+            "end": int(self.window_end.timestamp() * 1000) if self.window_end else None,
+            "unit": self.unit.name,
+            "used_label": self.used_label,
+            "allocated_label": self.allocated_label,
+            "points": [
+                [int(time.timestamp() * 1000), used, allocated] for time, used, allocated in self.rows
+            ],
+        }
+
+
+@dataclass
+class ClusterCharts:
+    cluster_name: str
+    partition: str
+    charts: list[ChartView]
+
+
+def chart_metrics() -> list[str]:
+    metrics: list[str] = []
+    for chart in usage.CHARTS:
+        metrics += [chart.used] + ([chart.allocated] if chart.allocated else [])
+    return metrics
+
+
+def charts_from_series(
+    series: dict[str, list[usage.Series]],
+    cluster_names: dict[int, str],
+    start: datetime.datetime | None = None,
+    end: datetime.datetime | None = None,
+) -> list[ClusterCharts]:
+    """Per cluster and partition (by name), a chart for each CHARTS entry with any figure there."""
+    by_key: dict[tuple[int, str], dict[str, list[tuple[datetime.datetime, float | None]]]] = defaultdict(dict)
+    for metric, entries in series.items():
+        for entry in entries:
+            by_key[(entry.cluster_id, entry.partition)][metric] = entry.points
+    groups = []
+    for (cluster_id, partition), figures in sorted(
+        by_key.items(), key=lambda item: (cluster_names.get(item[0][0], ""), item[0][1])
+    ):
+        charts = []
+        for chart in usage.CHARTS:
+            used = dict(figures.get(chart.used, []))
+            allocated = dict(figures.get(chart.allocated, [])) if chart.allocated else {}
+            if not used and not allocated:
+                continue
+            largest = max([v for v in [*used.values(), *allocated.values()] if v is not None], default=0)
+            unit = unit_for(chart, largest)
+            rows = [
+                (time, shown(used.get(time), unit), shown(allocated.get(time), unit))
+                for time in sorted(set(used) | set(allocated))
+            ]
+            stored = {chart.used: figures.get(chart.used, [])}
+            if chart.allocated:
+                stored[chart.allocated] = figures.get(chart.allocated, [])
+            charts.append(
+                ChartView(
+                    chart=chart,
+                    cluster_id=cluster_id,
+                    cluster_name=cluster_names.get(cluster_id, str(cluster_id)),
+                    partition=partition,
+                    unit=unit,
+                    used_label=FIRST_LABELS.get(chart.key, "Used"),
+                    allocated_label=SECOND_LABELS.get(chart.key, "Allocated"),
+                    rows=rows,
+                    stored=stored,
+                    window_start=start,
+                    window_end=end,
+                )
+            )
+        if charts:
+            groups.append(ClusterCharts(charts[0].cluster_name, partition, charts))
+    return groups
+
+
+def csv_rows(groups: list[ClusterCharts]) -> list[list[str]]:
+    """time, cluster, partition, metric, value: the points the charts show, in stored units (the
+    metric's name says which: bytes, millicores, counts)."""
+    rows = [["time", "cluster", "partition", "metric", "value"]]
+    for group in groups:
+        for chart in group.charts:
+            for metric, points in chart.stored.items():
+                for time, value in points:
+                    if value is None:
+                        continue
+                    text = f"{value:.3f}".rstrip("0").rstrip(".")
+                    rows.append(
+                        [
+                            time.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            group.cluster_name,
+                            group.partition,
+                            metric,
+                            text,
+                        ]
+                    )
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# The platform overview
+
+NEAR_FULL = 0.9
+# Pairs of (used, allocated) that are quotas: the workloads chart's second line is not one.
+QUOTA_CHARTS = tuple(chart for chart in usage.CHARTS if chart.key != "workloads")
+
+Latest = dict[tuple[int, str], dict[str, Any]]
+
+
+@dataclass
+class TenantUsage:
+    tenant_id: int
+    name_path: str
+    basis: str  # "GPU" or "CPU"
+    used: float
+    allocated: float
+
+    @property
+    def ratio(self) -> float:
+        return self.used / self.allocated
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.ratio)
+
+
+def _sum(figures: Latest, metric: str) -> float:
+    return sum(row.get(metric) or 0 for row in figures.values())
+
+
+def near_full_quotas(figures: Latest, cluster_names: dict[int, str]) -> list[str]:
+    """Each quota of a tenant that is at least 90 % used, named with its cluster and partition."""
+    found = []
+    for (cluster_id, partition), row in sorted(figures.items()):
+        where = cluster_names.get(cluster_id, str(cluster_id)) + (f" ({partition})" if partition else "")
+        for chart in QUOTA_CHARTS:
+            used, limit = row.get(chart.used), row.get(chart.allocated) if chart.allocated else None
+            if used is not None and limit and used / limit >= NEAR_FULL:
+                found.append(f"{chart.title} on {where}: {round(100 * used / limit)} %")
+    return found
+
+
+def tenant_usages(names: dict[int, str], latest: dict[int, Latest]) -> list[TenantUsage]:
+    """Each tenant with a GPU allocation (else a CPU one) in its latest figures: used against
+    allocated over all its clusters."""
+    result = []
+    for tenant_id, figures in latest.items():
+        for basis, used_metric, allocated_metric in (
+            ("GPU", "gpu_used", "gpu_allocated"),
+            ("CPU", "cpu_used_millicores", "cpu_allocated_millicores"),
+        ):
+            allocated = _sum(figures, allocated_metric)
+            if allocated > 0:
+                result.append(
+                    TenantUsage(
+                        tenant_id=tenant_id,
+                        name_path=names.get(tenant_id, str(tenant_id)),
+                        basis=basis,
+                        used=_sum(figures, used_metric),
+                        allocated=allocated,
+                    )
+                )
+                break
+    return result
+
+
+def rankings(usages: list[TenantUsage], size: int = 10) -> tuple[list[TenantUsage], list[TenantUsage]]:
+    """The most used tenants (highest ratio first) and the most idle (lowest first); with fewer
+    than 2 x `size` tenants each list takes its half, so no tenant is in both."""
+    ordered = sorted(usages, key=lambda u: (-u.ratio, u.name_path))
+    top = min(size, (len(ordered) + 1) // 2)
+    return ordered[:top], ordered[top:][::-1][:size]
+
+
+@dataclass
+class ClusterTotal:
+    cluster_name: str
+    partition: str
+    lines: list[tuple[str, str, str, str]]  # (resource, used, allocated, capacity)
+
+
+def _bytes(value: float | None) -> str:
+    return "-" if value is None else quantities.format_memory_human(round(value))
+
+
+def _cores(value: float | None) -> str:
+    return "-" if value is None else f"{value / 1000:g} cores"
+
+
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+TOTAL_LINES = (
+    ("GPUs", "gpu_used", "gpu_allocated", "gpu_capacity", _count),
+    ("CPU / vCores", "cpu_used_millicores", "cpu_allocated_millicores", "cpu_capacity_millicores", _cores),
+    ("Memory", "memory_used_bytes", "memory_allocated_bytes", "memory_capacity_bytes", _bytes),
+    ("HDFS space", "hdfs_space_used_bytes", "hdfs_space_quota_bytes", None, _bytes),
+    ("HDFS file objects", "hdfs_files_used", "hdfs_files_quota", None, _count),
+)
+
+
+def cluster_totals(
+    level1: list[Latest], pools: list[Any], cluster_names: dict[int, str]
+) -> list[ClusterTotal]:
+    """Per cluster partition: what level-1 tenants use and are allocated (their figures are their
+    subtrees' totals, so nothing is counted twice) against the capacity of the pools there
+    (Kubernetes: all the cluster's pools; YARN: the pool of that node label)."""
+    sums: dict[tuple[int, str], dict[str, float]] = defaultdict(dict)
+    for figures in level1:
+        for key, row in figures.items():
+            for _, used, allocated, _, _ in TOTAL_LINES:
+                for metric in (used, allocated):
+                    if row.get(metric) is not None:
+                        sums[key][metric] = sums[key].get(metric, 0.0) + row[metric]
+    capacity: dict[tuple[int, str], dict[str, float]] = defaultdict(dict)
+    for pool in pools:
+        key = (pool.cluster_id, pool.node_selector if pool.is_yarn else "")
+        for field_name in ("gpu_capacity", "cpu_capacity_millicores", "memory_capacity_bytes"):
+            value = getattr(pool, field_name) or 0
+            capacity[key][field_name] = capacity[key].get(field_name, 0) + value
+    totals = []
+    for key in sorted(set(sums) | set(capacity), key=lambda k: (cluster_names.get(k[0], ""), k[1])):
+        lines = []
+        for label, used, allocated, capacity_field, human in TOTAL_LINES:
+            used_value, allocated_value = sums[key].get(used), sums[key].get(allocated)
+            capacity_value = capacity[key].get(capacity_field) if capacity_field else None
+            if used_value is None and allocated_value is None and not capacity_value:
+                continue
+            lines.append((label, human(used_value), human(allocated_value), human(capacity_value)))
+        totals.append(ClusterTotal(cluster_names.get(key[0], str(key[0])), key[1], lines))
+    return totals
