@@ -60,6 +60,7 @@ def main(out_dir: str = "docs/screenshots") -> None:
         printed = _manage(env, "load_demo")
         admin_password = re.search(r"Platform admin:\s+\S+ / (\S+)", printed).group(1)
         user_password = re.search(r"Demo users:.* / (\S+)", printed).group(1)
+        _manage(env, "demo_usage", "--backfill-days", "30")  # DEMO ONLY: invented usage for the charts
         port = _free_port()
         server = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
@@ -86,6 +87,8 @@ def main(out_dir: str = "docs/screenshots") -> None:
                             ("tenant-tree.png", "department1", None),
                             ("tenant-resources.png", "department1/dev2", "resources"),
                             ("yarn-resources.png", "t1", "resources"),
+                            ("tenant-monitoring.png", "department1", "monitoring"),
+                            ("usage-overview.png", "/overview/", None),
                         ],
                     ),
                     ("bob", user_password, [("my-access.png", None, None)]),
@@ -98,7 +101,10 @@ def main(out_dir: str = "docs/screenshots") -> None:
                     page.click("button[type=submit]")
                     page.wait_for_load_state("networkidle")
                     for name, tenant_path, tab in pages:
-                        if tenant_path:
+                        if tenant_path and tenant_path.startswith("/"):
+                            page.goto(tenant_path)
+                            page.wait_for_load_state("networkidle")
+                        elif tenant_path:
                             page.goto("/tenants/")
                             # Walk down the tree as a person would: each click opens the next level.
                             parts = tenant_path.split("/")
