@@ -1,5 +1,6 @@
 """Usage collection services (issue 7): what beat's usage tasks run.
 
+- `usage_interval_set`: a platform admin's per-cluster interval (default 60 s), audited;
 - `usage_clusters_claim`: which connected clusters are due (their interval has passed), each
   claimed so overlapping beats never collect one cluster twice;
 - `usage_collect`: one pass over one cluster (a collector from `provisioning.collectors`), stored
@@ -20,6 +21,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -37,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 # Beat asks every 15 s: a cluster this close to its interval is taken now rather than 15 s late.
 DUE_SLACK = datetime.timedelta(seconds=5)
+# Beat looks every 15 s, so shorter intervals would not be kept.
+MIN_INTERVAL_SECONDS = 15
+MAX_INTERVAL_SECONDS = 86400
 # Yesterday's daily rollup waits this long into the day, for passes that started before midnight.
 DAILY_GRACE = datetime.timedelta(minutes=10)
 
@@ -57,6 +64,37 @@ class UsageOutcome:
 
 def _interval(row: UsageCollection) -> int:
     return row.interval_seconds or settings.CANOPY_USAGE_INTERVAL_SECONDS
+
+
+def usage_interval_set(
+    *, acting_user: AbstractBaseUser, cluster: Cluster, interval_seconds: int | None
+) -> UsageCollection:
+    """Platform admins: collect `cluster` every `interval_seconds` (None: the default,
+    CANOPY_USAGE_INTERVAL_SECONDS). One audit row."""
+    tenant_services.require_platform_admin(acting_user)
+    if interval_seconds is not None and not MIN_INTERVAL_SECONDS <= interval_seconds <= MAX_INTERVAL_SECONDS:
+        raise ValidationError(
+            {
+                "interval_seconds": [
+                    f"Between {MIN_INTERVAL_SECONDS} s and {MAX_INTERVAL_SECONDS} s (a day), or empty for the "
+                    f"default ({settings.CANOPY_USAGE_INTERVAL_SECONDS} s)."
+                ]
+            }
+        )
+    with transaction.atomic():
+        row, _ = UsageCollection.objects.select_for_update().get_or_create(cluster=cluster)
+        before = row.interval_seconds
+        row.interval_seconds = interval_seconds
+        row.save(update_fields=["interval_seconds", "updated_at"])
+        tenant_services.audit(
+            acting_user=acting_user,
+            action="USAGE_INTERVAL_UPDATED",
+            target=cluster,
+            tenant=None,
+            before={"interval_seconds": before},
+            after={"interval_seconds": interval_seconds},
+        )
+    return row
 
 
 def collectable_clusters() -> list[int]:

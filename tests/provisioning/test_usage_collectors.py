@@ -17,6 +17,7 @@ from decimal import Decimal
 
 import pytest
 import requests
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -26,7 +27,7 @@ from kubernetes.client import ApiException
 from provisioning import collectors, services, tasks, usage
 from provisioning.models import UsageCollection
 from tenants import services as tenant_services
-from tenants.models import USAGE_METRICS, Cluster, Membership, UsageRollup, UsageSample, Workload
+from tenants.models import USAGE_METRICS, AuditEvent, Cluster, Membership, UsageRollup, UsageSample, Workload
 from tenants.usage import UsageReading
 from tests.clusters.hadoop import HadoopTestCluster
 from tests.clusters.kube import client_from_kubeconfig
@@ -503,7 +504,14 @@ def test_interval_per_cluster_and_the_rollup_task(platform_admin, settings) -> N
     assert usage.usage_clusters_claim(now=now) == [cluster.pk]
     assert usage.usage_clusters_claim(now=now + datetime.timedelta(seconds=30)) == []
     assert usage.usage_clusters_claim(now=now + datetime.timedelta(seconds=60)) == [cluster.pk]
-    UsageCollection.objects.filter(cluster=cluster).update(interval_seconds=300)
+    with pytest.raises(ValidationError):
+        usage.usage_interval_set(acting_user=platform_admin, cluster=cluster, interval_seconds=5)
+    usage.usage_interval_set(acting_user=platform_admin, cluster=cluster, interval_seconds=300)
+    assert AuditEvent.objects.filter(action="USAGE_INTERVAL_UPDATED").get().after == {"interval_seconds": 300}
+    nobody = user("nobody")
+    with pytest.raises(PermissionDenied):
+        usage.usage_interval_set(acting_user=nobody, cluster=cluster, interval_seconds=None)
+    assert UsageCollection.objects.get(cluster=cluster).interval_seconds == 300
     assert usage.usage_clusters_claim(now=now + datetime.timedelta(seconds=120)) == []
     assert usage.usage_clusters_claim(now=now + datetime.timedelta(seconds=360)) == [cluster.pk]
 
