@@ -1,0 +1,239 @@
+"""Usage collection services (issue 7): what beat's usage tasks run.
+
+- `usage_interval_set`: a platform admin's per-cluster interval (default 60 s), audited;
+- `usage_clusters_claim`: which connected clusters are due (their interval has passed), each
+  claimed so overlapping beats never collect one cluster twice;
+- `usage_collect`: one pass over one cluster (a collector from `provisioning.collectors`), stored
+  with `tenants.services.usage_record`; the outcome, or the error, lands on the cluster's
+  `UsageCollection` row. A failing cluster never raises: the others go on;
+- `usage_rollup_recent`: hourly rollups of the last two hours, yesterday's daily rollup once, and
+  retention.
+
+Kept out of `provisioning.services` (the push) on purpose: collection only reads the clusters.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from provisioning import selectors
+from provisioning.backends.base import BackendError
+from provisioning.backends.kubernetes import KubernetesBackend
+from provisioning.backends.yarn import YarnBackend
+from provisioning.collectors import Collector, HadoopCollector, KubernetesCollector
+from provisioning.models import HadoopConnection, KubernetesConnection, UsageCollection
+from provisioning.services import backend_for
+from tenants import services as tenant_services
+from tenants.models import Cluster, UsageRollup
+
+logger = logging.getLogger(__name__)
+
+# Beat asks every 15 s: a cluster this close to its interval is taken now rather than 15 s late.
+DUE_SLACK = datetime.timedelta(seconds=5)
+# Beat looks every 15 s, so shorter intervals would not be kept.
+MIN_INTERVAL_SECONDS = 15
+MAX_INTERVAL_SECONDS = 86400
+# Yesterday's daily rollup waits this long into the day, for passes that started before midnight.
+DAILY_GRACE = datetime.timedelta(minutes=10)
+
+
+@dataclass
+class UsageOutcome:
+    cluster: str
+    state: str
+    message: str = ""
+    samples: int = 0
+    workloads: int = 0
+    calls: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _interval(row: UsageCollection) -> int:
+    return row.interval_seconds or settings.CANOPY_USAGE_INTERVAL_SECONDS
+
+
+def usage_interval_set(
+    *, acting_user: AbstractBaseUser, cluster: Cluster, interval_seconds: int | None
+) -> UsageCollection:
+    """Platform admins: collect `cluster` every `interval_seconds` (None: the default,
+    CANOPY_USAGE_INTERVAL_SECONDS). One audit row."""
+    tenant_services.require_platform_admin(acting_user)
+    if interval_seconds is not None and not MIN_INTERVAL_SECONDS <= interval_seconds <= MAX_INTERVAL_SECONDS:
+        raise ValidationError(
+            {
+                "interval_seconds": [
+                    f"Between {MIN_INTERVAL_SECONDS} s and {MAX_INTERVAL_SECONDS} s (a day), or empty for the "
+                    f"default ({settings.CANOPY_USAGE_INTERVAL_SECONDS} s)."
+                ]
+            }
+        )
+    with transaction.atomic():
+        row, _ = UsageCollection.objects.select_for_update().get_or_create(cluster=cluster)
+        before = row.interval_seconds
+        row.interval_seconds = interval_seconds
+        row.save(update_fields=["interval_seconds", "updated_at"])
+        tenant_services.audit(
+            acting_user=acting_user,
+            action="USAGE_INTERVAL_UPDATED",
+            target=cluster,
+            tenant=None,
+            before={"interval_seconds": before},
+            after={"interval_seconds": interval_seconds},
+        )
+    return row
+
+
+def collectable_clusters() -> list[int]:
+    """Clusters Canopy can read: a Kubernetes connection that is not export-only, or a Hadoop
+    connection with the API mode."""
+    kubernetes = Q(kubernetes_connection__isnull=False) & ~Q(
+        kubernetes_connection__mode=KubernetesConnection.Mode.EXPORT
+    )
+    hadoop = Q(hadoop_connection__mode=HadoopConnection.Mode.API)
+    return list(Cluster.objects.filter(kubernetes | hadoop).order_by("pk").values_list("pk", flat=True))
+
+
+def usage_clusters_claim(*, now: datetime.datetime | None = None) -> list[int]:
+    """Beat: the clusters whose interval has passed since their last pass started, each claimed by
+    moving its `last_attempt_at` (a conditional UPDATE: of two beats, one wins)."""
+    now = now or timezone.now()
+    ids = collectable_clusters()
+    UsageCollection.objects.bulk_create([UsageCollection(cluster_id=pk) for pk in ids], ignore_conflicts=True)
+    claimed = []
+    for row in UsageCollection.objects.filter(cluster_id__in=ids):
+        last = row.last_attempt_at
+        if last is not None and last + datetime.timedelta(seconds=_interval(row)) - DUE_SLACK > now:
+            continue
+        unchanged = Q(last_attempt_at__isnull=True) if last is None else Q(last_attempt_at=last)
+        if UsageCollection.objects.filter(unchanged, pk=row.pk).update(last_attempt_at=now):
+            claimed.append(row.pk)
+    return claimed
+
+
+def _collector(cluster: Cluster, interval: int) -> Collector | None:
+    connection: KubernetesConnection | HadoopConnection | None
+    if cluster.kind == Cluster.Kind.YARN:
+        connection = HadoopConnection.objects.filter(cluster=cluster).first()
+    else:
+        connection = KubernetesConnection.objects.filter(cluster=cluster).first()
+    if connection is None:
+        return None
+    backend = backend_for(cluster, connection)
+    if isinstance(backend, KubernetesBackend):
+        return KubernetesCollector(backend)
+    if isinstance(backend, YarnBackend):
+        # HDFS is read one directory at a call: stop at half the interval so passes never pile up.
+        return HadoopCollector(backend, hdfs_budget_seconds=interval / 2)
+    return None  # export-only: nothing to read
+
+
+def _finish(cluster: Cluster, outcome: UsageOutcome, when: datetime.datetime, **values: Any) -> UsageOutcome:
+    # An UPDATE, not save(): a platform admin may change the interval meanwhile.
+    UsageCollection.objects.filter(cluster=cluster).update(
+        state=outcome.state,
+        message=outcome.message[:4000],
+        duration_seconds=outcome.seconds,
+        calls=outcome.calls,
+        updated_at=timezone.now(),
+        **values,
+    )
+    return outcome
+
+
+def usage_collect(*, cluster_id: int, now: datetime.datetime | None = None) -> UsageOutcome:
+    """One collection pass over one cluster, stored as the samples of time `now` (default: when
+    it starts), with the cluster's workloads replacing the last pass's. Never raises for the
+    cluster's faults: they are recorded on its `UsageCollection` row (state failed, message)."""
+    cluster = Cluster.objects.filter(pk=cluster_id).first()
+    if cluster is None:
+        return UsageOutcome(cluster=str(cluster_id), state="gone")
+    row, _ = UsageCollection.objects.get_or_create(cluster=cluster)
+    when = now or timezone.now()
+    started = time.monotonic()
+    collector = _collector(cluster, _interval(row))
+    if collector is None:
+        outcome = UsageOutcome(
+            cluster.name, UsageCollection.State.FAILED, "No connection Canopy can read from."
+        )
+        return _finish(cluster, outcome, when, last_attempt_at=when)
+    targets = selectors.usage_targets(cluster)
+    try:
+        with collector:
+            collection = collector.collect(targets)
+    except BackendError as error:
+        calls = getattr(collector, "calls", 0)
+        outcome = UsageOutcome(
+            cluster.name,
+            UsageCollection.State.FAILED,
+            error.message,
+            calls=calls,
+            seconds=time.monotonic() - started,
+        )
+        logger.warning("Usage collection on %s failed: %s", cluster.name, error.message)
+        return _finish(cluster, outcome, when, last_attempt_at=when)
+    except Exception as error:  # a bug or an answer we did not expect: visible, and the others go on
+        logger.exception("Usage collection on %s failed", cluster.name)
+        outcome = UsageOutcome(
+            cluster.name,
+            UsageCollection.State.FAILED,
+            f"Unexpected error: {error!r}",
+            seconds=time.monotonic() - started,
+        )
+        return _finish(cluster, outcome, when, last_attempt_at=when)
+    samples = tenant_services.usage_record(
+        cluster=cluster, time=when, readings=collection.readings, workloads=collection.workloads
+    )
+    outcome = UsageOutcome(
+        cluster.name,
+        UsageCollection.State.PARTIAL if collection.notes else UsageCollection.State.OK,
+        " ".join(collection.notes),
+        samples=samples,
+        workloads=len(collection.workloads),
+        calls=collection.calls,
+        seconds=time.monotonic() - started,
+    )
+    return _finish(
+        cluster,
+        outcome,
+        when,
+        last_attempt_at=when,
+        last_collected_at=when,
+        samples=samples,
+        workloads=len(collection.workloads),
+        details=collection.details,
+    )
+
+
+def usage_rollup_recent(*, now: datetime.datetime | None = None) -> dict[str, Any]:
+    """Beat: hourly averages of the last two hours (the current hour is computed again until it
+    is over), yesterday's daily averages once (after a short grace into today), then retention."""
+    now = now or timezone.now()
+    hourly = tenant_services.usage_rollup(
+        resolution=UsageRollup.Resolution.HOUR, start=now - datetime.timedelta(hours=2), end=now
+    )
+    today = now.astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    yesterday = today - datetime.timedelta(days=1)
+    daily = 0
+    if (
+        now >= today + DAILY_GRACE
+        and not UsageRollup.objects.filter(resolution=UsageRollup.Resolution.DAY, time=yesterday).exists()
+    ):
+        daily = tenant_services.usage_rollup(
+            resolution=UsageRollup.Resolution.DAY, start=yesterday, end=today
+        )
+    pruned = tenant_services.usage_prune(now=now)
+    return {"hourly": hourly, "daily": daily, "pruned": pruned}
