@@ -34,7 +34,6 @@ from tests.clusters.kube import client_from_kubeconfig
 from tests.provisioning.conftest import GI, drain, wait_for_namespace_ready
 from tests.provisioning.test_kubernetes_arena import allowed, kubeconfig_of, wait_for
 from tests.provisioning.test_yarn_backend import GIB, JSON, webhdfs
-from tests.provisioning.test_yarn_scenario import hadoop  # noqa: F401  (the MRS world's fixture)
 from tests.tenants.builders import spec, user
 
 MI = 2**20
@@ -371,7 +370,7 @@ def write_file(cluster: HadoopTestCluster, path: str, data: bytes) -> None:
 @pytest.mark.hadoop
 @pytest.mark.django_db
 def test_yarn_queue_usage_applications_and_hdfs_directories(
-    hadoop: HadoopTestCluster,  # noqa: F811
+    hadoop: HadoopTestCluster,
     yarn_world,
 ) -> None:
     w = yarn_world
