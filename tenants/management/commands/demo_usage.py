@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import signal
-import time
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -40,16 +40,10 @@ class Command(BaseCommand):
         demo_usage.demo_record(now)
         if not options["follow"]:
             return
-        stopping = False
-
-        def stop(signum: int, frame: object) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        while not stopping:
-            time.sleep(options["interval"])
+        stopping = threading.Event()  # set by a signal: the wait ends at once, not after the interval
+        signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+        signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+        while not stopping.wait(options["interval"]):
             now = timezone.now()
             demo_usage.demo_record(now)
             services.usage_rollup(resolution="hour", start=now - datetime.timedelta(hours=1), end=now)
