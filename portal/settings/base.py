@@ -180,7 +180,11 @@ CANOPY_USAGE_DAILY_DAYS = env.int("CANOPY_USAGE_DAILY_DAYS", default=730)
 # Made-up usage for the embedded demo only; production settings refuse it.
 CANOPY_DEMO_USAGE = env.bool("CANOPY_DEMO_USAGE", default=False)
 CELERY_BEAT_SCHEDULE = {
-    "usage-collect": {"task": "provisioning.usage_collect_due", "schedule": 15.0},
+    # Checks which clusters are due (each has its own interval); cheap when none is.
+    "usage-collect": {
+        "task": "provisioning.usage_collect_due",
+        "schedule": env.float("CANOPY_USAGE_BEAT_SECONDS", default=15.0),
+    },
     "usage-rollup": {"task": "provisioning.usage_rollup_recent", "schedule": 300.0},
     "provisioning-redrive": {
         "task": "provisioning.redrive_intents",

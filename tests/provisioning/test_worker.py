@@ -1,6 +1,6 @@
 """A real Celery worker (with beat) against a real Redis: a change made while Redis is down is
-applied once it is back, and a push that meets API server errors is retried by the worker with
-backoff until the cluster has it."""
+applied once it is back, beat has the worker collect the cluster's usage, and a push that meets
+API server errors is retried by the worker with backoff until the cluster has it."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import pytest
 from django.db import connection
 
 from portal.celery import app as celery_app
-from provisioning.models import ClusterSyncStatus, ProvisioningIntent
+from provisioning.models import ClusterSyncStatus, ProvisioningIntent, UsageCollection
 from tenants import services as tenant_services
-from tenants.models import Membership
+from tenants.models import Membership, UsageSample
 from tests.tenants.builders import spec, user
 
 pytestmark = [
@@ -135,6 +135,7 @@ def worker(broker, tmp_path, settings) -> Iterator[Callable[[], subprocess.Popen
             "CANOPY_PROVISIONING_REDRIVE_SECONDS": "0.5",
             "CANOPY_PROVISIONING_REDRIVE_AFTER_SECONDS": "1",
             "CANOPY_PROVISIONING_RECONCILE_SECONDS": "3600",
+            "CANOPY_USAGE_BEAT_SECONDS": "0.5",
             "CANOPY_PROVISIONING_RETRY_BASE_SECONDS": "0.5",
             "CANOPY_KUBERNETES_HTTP_RETRIES": "0",
         }
@@ -209,6 +210,14 @@ def test_a_change_made_while_redis_is_down_is_applied_by_the_worker_once_it_is_b
     worker()
     wait_until(lambda: synced(tenant), "the worker to push the tenant")
     assert core.read_namespace(namespace).metadata.labels["canopy.io/tenant-id"] == str(tenant.pk)
+
+    # Beat also has the worker read usage back: the new namespace's quota, as the API server has it.
+    sample = wait_until(
+        lambda: UsageSample.objects.filter(tenant=tenant, cluster=cluster, gpu_allocated=1).first(),
+        "the worker to collect the cluster's usage",
+    )
+    assert sample.gpu_used == 0
+    assert UsageCollection.objects.get(cluster=cluster).state == "ok"
 
     # With everything up, a change reaches the worker through Redis right after its commit; the
     # API server fails it twice and the worker's retries (with backoff) get it through.
