@@ -88,7 +88,7 @@ def demo_pass(
             )
             if (tenant.pk, pool.pk) in leaves:
                 figures.update(
-                    cpu_used_millicores=round(cpu * load / 1000) * 1000,
+                    cpu_used_millicores=math.floor(cpu * load / 1000) * 1000,  # whole vCores, never above
                     memory_used_bytes=round(memory * load),
                     am_cpu_used_millicores=1000.0 * math.ceil(load * 3),
                     am_memory_used_bytes=2**30 * math.ceil(load * 3),
@@ -105,7 +105,12 @@ def demo_pass(
                 figures[used.replace("_used", "_allocated")] = limit
                 if (tenant.pk, pool.pk) in leaves:
                     ceiling = limit if limit is not None else (capacity or 0) * 0.2
-                    figures[used] = round(ceiling * load) if used == "gpu_used" else round(ceiling * load, -3)
+                    # Whole GPUs and whole cores (millicores rounded down), so never above the limit.
+                    figures[used] = (
+                        round(ceiling * load)
+                        if used == "gpu_used"
+                        else math.floor(ceiling * load / 1000) * 1000
+                    )
             if (tenant.pk, pool.pk) in leaves:
                 running = int(figures.get("gpu_used") or 0) or (1 if load > 0.3 else 0)
                 figures.update(workloads_running=running, workloads_pending=1 if load > 0.85 else 0)

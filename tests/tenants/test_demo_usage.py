@@ -31,6 +31,9 @@ def test_refused_unless_the_setting_is_on(settings) -> None:
 def test_invented_figures_stay_inside_allocations_and_add_up(settings) -> None:
     settings.CANOPY_DEMO_USAGE = True
     load_demo()
+    # Two days of passes: every phase of every tenant's daily wave, at its peaks too.
+    for minute in range(0, 2 * 24 * 60, 19):
+        demo_usage.demo_record(NOW + datetime.timedelta(minutes=minute), workloads=False)
     for minute in range(30):
         demo_usage.demo_record(NOW + datetime.timedelta(minutes=minute))
     samples = list(UsageSample.objects.select_related("tenant", "cluster"))
