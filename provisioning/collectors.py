@@ -23,6 +23,7 @@ Cost per pass, whatever the number of tenants (see docs/provisioning.md, "Usage 
 
 from __future__ import annotations
 
+import abc
 import datetime
 import posixpath
 import time
@@ -83,14 +84,14 @@ class Collection:
     details: dict[str, Any] = field(default_factory=dict)  # cluster-wide figures (YARN metrics)
 
 
-class Collector:
+class Collector(abc.ABC):
     """Reads one cluster's usage. Subclasses wrap a provisioning backend and implement `collect`."""
 
-    def collect(self, targets: UsageTargets) -> Collection:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def collect(self, targets: UsageTargets) -> Collection: ...
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027 - optional: only collectors holding a connection close one
+        """Release what the collector holds (an HTTP session); nothing by default."""
 
     def __enter__(self) -> Collector:
         return self
