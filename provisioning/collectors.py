@@ -42,7 +42,7 @@ from provisioning.backends.kubernetes import KubernetesBackend
 from provisioning.backends.yarn import YarnBackend, as_list
 from provisioning.desired.kubernetes import MANAGED_BY, MANAGED_BY_LABEL, QUOTA_NAME
 from provisioning.desired.yarn import ROOT
-from tenants.models import Tenant, Workload
+from tenants.models import Workload
 from tenants.usage import UsageReading, WorkloadReading, subtree_totals
 
 PAGE = 500  # items per list call; a continue token fetches the next page
@@ -123,34 +123,12 @@ def subtree_readings(
     paths: Mapping[int, str],
     limits: frozenset[str] = frozenset(),
 ) -> list[UsageReading]:
-    """Subtree totals from each tenant's own figures, keyed by (tenant, partition). Additive
-    figures are summed (`tenants.usage.subtree_totals`); those in `limits` are summed too, but
-    are None as soon as one part is unlimited (None); any other figure stays the tenant's own."""
-    base = subtree_totals(
-        (
-            UsageReading(tenant_id, {k: v for k, v in figures.items() if k not in limits}, partition)
-            for (tenant_id, partition), figures in own.items()
-        ),
-        paths,
+    """Subtree totals (`tenants.usage.subtree_totals`) from each tenant's own figures, keyed by
+    (tenant, partition)."""
+    readings = (
+        UsageReading(tenant_id, dict(figures), partition) for (tenant_id, partition), figures in own.items()
     )
-    if limits:
-        sums: dict[tuple[int, str], dict[str, float | None]] = defaultdict(dict)
-        id_by_path = {path: tenant_id for tenant_id, path in paths.items()}
-        for (tenant_id, partition), figures in own.items():
-            path = paths.get(tenant_id)
-            if path is None:
-                continue
-            for end in range(Tenant.steplen, len(path) + 1, Tenant.steplen):
-                ancestor = id_by_path.get(path[:end])
-                if ancestor is None:
-                    continue
-                target = sums[(ancestor, partition)]
-                for name in limits & figures.keys():
-                    value, before = figures[name], target.get(name, 0.0)
-                    target[name] = None if value is None or before is None else before + value
-        for reading in base:
-            reading.figures.update(sums.get((reading.tenant_id, reading.partition), {}))
-    return base
+    return subtree_totals(readings, paths, limits=limits)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -109,7 +109,7 @@ def cluster_settings(cluster: Cluster, connection: KubernetesConnection | None) 
 
 
 def _ancestor_paths(tenant: Tenant) -> list[str]:
-    return [tenant.path[:end] for end in range(Tenant.steplen, len(tenant.path), Tenant.steplen)]
+    return Tenant.path_prefixes(tenant.path, include_self=False)
 
 
 def _quota(tenant: Tenant, allocations: list[Allocation]) -> Quota:
@@ -355,16 +355,6 @@ def _known_people() -> tuple[frozenset[str], dict[str, str]]:
     return usernames, {service_account_name(name): name for name in usernames}
 
 
-def _tree_paths(tenant_ids: set[int]) -> dict[int, str]:
-    """Treebeard paths of the tenants and of all their ancestors (two queries)."""
-    paths = dict(Tenant.objects.filter(pk__in=tenant_ids).values_list("pk", "path"))
-    prefixes = {
-        path[:end] for path in paths.values() for end in range(Tenant.steplen, len(path), Tenant.steplen)
-    }
-    paths.update(Tenant.objects.filter(path__in=prefixes).values_list("pk", "path"))
-    return paths
-
-
 def usage_targets(cluster: Cluster) -> UsageTargets:
     """Namespaces (Kubernetes), queues and directories (Hadoop) of the cluster's tenants -> their
     tenant, with the tree paths and the people the collectors map workloads to."""
@@ -375,7 +365,7 @@ def usage_targets(cluster: Cluster) -> UsageTargets:
         tenants = dict(Tenant.objects.filter(pk__in=on_cluster).values_list("pk", "name_path"))
         directories = dict(StorageDirectory.objects.filter(cluster=cluster).values_list("path", "tenant_id"))
         return UsageTargets(
-            paths=_tree_paths(set(tenants) | set(directories.values())),
+            paths=Tenant.objects.paths_with_ancestors(set(tenants) | set(directories.values())),
             queues={queue_path(name_path): tenant_id for tenant_id, name_path in tenants.items()},
             directories=directories,
             usernames=usernames,
@@ -386,7 +376,7 @@ def usage_targets(cluster: Cluster) -> UsageTargets:
         TenantSync.objects.filter(tenant_id__in=on_cluster).values_list("namespace", "tenant_id")
     )
     return UsageTargets(
-        paths=_tree_paths(set(namespaces.values())),
+        paths=Tenant.objects.paths_with_ancestors(set(namespaces.values())),
         namespaces=namespaces,
         service_accounts=service_accounts,
         usernames=usernames,

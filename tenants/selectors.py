@@ -79,7 +79,7 @@ def tenant_subtree(*, user: AbstractBaseUser | None, tenant: Tenant) -> QuerySet
 def tenant_ancestors(*, user: AbstractBaseUser | None, tenant: Tenant) -> QuerySet[Tenant]:
     """The tenant's ancestors the user may see, from level 1 down: one query. (Every user may read
     the *names* of all ancestors in `tenant.name_path`.)"""
-    prefixes = [tenant.path[:end] for end in range(Tenant.steplen, len(tenant.path), Tenant.steplen)]
+    prefixes = Tenant.path_prefixes(tenant.path, include_self=False)
     return tenant_list(user=user).filter(path__in=prefixes)
 
 
@@ -111,9 +111,7 @@ def tenant_tree(
     matches = list(tenant_list(user=user).filter(name_path__icontains=query)[:match_limit]) if query else []
     open_paths: set[str] = set()
     for tenant in ([selected] if selected else []) + matches:
-        open_paths.update(
-            tenant.path[:end] for end in range(Tenant.steplen, len(tenant.path), Tenant.steplen)
-        )
+        open_paths.update(Tenant.path_prefixes(tenant.path, include_self=False))
     if selected is not None:
         open_paths.add(selected.path)
     children_by_parent: dict[str, list[Tenant]] = defaultdict(list)
@@ -141,7 +139,7 @@ def tenant_tree(
 def yarn_guaranteed_share(tenant: Tenant, pool: ResourcePool) -> Decimal | None:
     """The fraction of a YARN pool a tenant's queue is guaranteed: the product of the capacity
     percents from level 1 down to it. One query."""
-    prefixes = [tenant.path[:end] for end in range(Tenant.steplen, len(tenant.path) + 1, Tenant.steplen)]
+    prefixes = Tenant.path_prefixes(tenant.path)
     capacities = list(
         Allocation.objects.filter(pool=pool, tenant__path__in=prefixes).values_list(
             "capacity_percent", flat=True
@@ -420,11 +418,7 @@ def workload_list(*, user: AbstractBaseUser | None) -> QuerySet[Workload]:
 def yarn_guaranteed_shares(tenants: list[Tenant]) -> dict[tuple[int, int], Decimal | None]:
     """`yarn_guaranteed_share` for every YARN allocation of `tenants`, keyed (tenant id, pool id):
     one query for the allocations of all their ancestors (needs `tenant_summaries` first)."""
-    prefixes = {
-        tenant.path[:end]
-        for tenant in tenants
-        for end in range(Tenant.steplen, len(tenant.path) + 1, Tenant.steplen)
-    }
+    prefixes = {prefix for tenant in tenants for prefix in Tenant.path_prefixes(tenant.path)}
     pool_ids = {
         summary.allocation.pool_id
         for tenant in tenants
@@ -443,8 +437,8 @@ def yarn_guaranteed_shares(tenants: list[Tenant]) -> dict[tuple[int, int], Decim
     for tenant in tenants:
         for pool_id in pool_ids:
             share: Decimal | None = Decimal(1)
-            for end in range(Tenant.steplen, len(tenant.path) + 1, Tenant.steplen):
-                percent = capacity.get((tenant.path[:end], pool_id))
+            for prefix in Tenant.path_prefixes(tenant.path):
+                percent = capacity.get((prefix, pool_id))
                 if percent is None:
                     share = None
                     break

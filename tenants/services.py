@@ -837,11 +837,9 @@ def tenant_move(*, acting_user: AbstractBaseUser, tenant: Tenant, new_parent: Te
     else:
         require(acting_user, Action.ADMINISTER, new_parent)
     with transaction.atomic():
-        lock_paths = {tenant.path[:i] for i in range(Tenant.steplen, len(tenant.path) + 1, Tenant.steplen)}
+        lock_paths = set(Tenant.path_prefixes(tenant.path))
         if new_parent is not None:
-            lock_paths |= {
-                new_parent.path[:i] for i in range(Tenant.steplen, len(new_parent.path) + 1, Tenant.steplen)
-            }
+            lock_paths |= set(Tenant.path_prefixes(new_parent.path))
         list(Tenant.objects.select_for_update().filter(path__in=lock_paths).order_by("path"))
         tenant.refresh_from_db()
         if new_parent is not None:
@@ -1576,13 +1574,11 @@ def usage_record(
     tenants deleted meanwhile are dropped. Returns the number of samples written."""
     readings = list(readings)
     tenant_ids = {reading.tenant_id for reading in readings}
-    paths = dict(Tenant.objects.filter(pk__in=tenant_ids).values_list("pk", "path"))
     if any(not reading.subtree for reading in readings):
-        # Ancestors of the tenants read, so their subtree totals can be formed: one query.
-        prefixes = {
-            path[:end] for path in paths.values() for end in range(Tenant.steplen, len(path), Tenant.steplen)
-        }
-        paths.update(Tenant.objects.filter(path__in=prefixes).values_list("pk", "path"))
+        # Ancestors too, so the subtree totals can be formed.
+        paths = Tenant.objects.paths_with_ancestors(tenant_ids)
+    else:
+        paths = dict(Tenant.objects.filter(pk__in=tenant_ids).values_list("pk", "path"))
     totals = usage.subtree_totals((r for r in readings if r.tenant_id in paths), paths)
     rows = [
         UsageSample(

@@ -88,34 +88,41 @@ class WorkloadReading:
     started_at: datetime.datetime | None = None
 
 
-def subtree_totals(readings: Iterable[UsageReading], paths: Mapping[int, str]) -> list[UsageReading]:
+def subtree_totals(
+    readings: Iterable[UsageReading], paths: Mapping[int, str], *, limits: frozenset[str] = frozenset()
+) -> list[UsageReading]:
     """Readings with every additive figure summed over each tenant's subtree (`paths`: tenant id ->
-    treebeard path, whose prefixes are the ancestors). An ancestor without a reading of its own
-    gets one carrying only the sums. Readings already `subtree` pass through unchanged."""
-    by_key: dict[tuple[int, str], dict[str, float]] = {}
+    treebeard path, whose prefixes are the ancestors). Figures named in `limits` (allocations read
+    per part, e.g. each namespace's quota) are summed too, but are None as soon as one part is
+    unlimited (None); any other figure stays the tenant's own. An ancestor without a reading of its
+    own gets one carrying only the sums. Readings already `subtree` pass through unchanged."""
+    summed = ADDITIVE | limits
+    by_key: dict[tuple[int, str], dict[str, float | None]] = {}
     passed: list[UsageReading] = []
     own: list[UsageReading] = []
     for reading in readings:
         (passed if reading.subtree else own).append(reading)
     for reading in own:
         by_key[(reading.tenant_id, reading.partition)] = {
-            name: value for name, value in reading.figures.items() if name not in ADDITIVE
+            name: value for name, value in reading.figures.items() if name not in summed
         }
     id_by_path = {path: tenant_id for tenant_id, path in paths.items()}
-    sums: dict[tuple[int, str], dict[str, float]] = defaultdict(dict)
+    sums: dict[tuple[int, str], dict[str, float | None]] = defaultdict(dict)
     for reading in own:
         path = paths.get(reading.tenant_id)
         if path is None:
             continue
-        # Every ancestor's path is a prefix of this one, in steps of treebeard's steplen.
-        for end in range(Tenant.steplen, len(path) + 1, Tenant.steplen):
-            ancestor = id_by_path.get(path[:end])
+        for prefix in Tenant.path_prefixes(path):
+            ancestor = id_by_path.get(prefix)
             if ancestor is None:
                 continue
             target = sums[(ancestor, reading.partition)]
             for name, value in reading.figures.items():
                 if name in ADDITIVE and value is not None:
                     target[name] = target.get(name, 0.0) + value
+                elif name in limits:
+                    before = target.get(name, 0.0)
+                    target[name] = None if value is None or before is None else before + value
     result = list(passed)
     for key in sorted(set(by_key) | set(sums)):
         figures = {**by_key.get(key, {}), **sums.get(key, {})}
