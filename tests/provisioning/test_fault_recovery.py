@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import shutil
 import signal
@@ -499,40 +500,123 @@ def test_the_web_sides_database_connection_cut_records_a_change_whole_or_not_at_
         assert ProvisioningIntent.objects.filter(tenant_id=tenant.pk).count() == 1
 
 
-def test_a_burst_of_changes_meets_api_server_errors_delays_and_dropped_connections(
-    platform_admin, gpu_cluster, proxy, canopy, watcher
-):
-    cluster, pool = gpu_cluster
-    canopy.beat()
-    canopy.worker()
-    proxy.fail(500, times=3, method="PATCH")
-    proxy.fail(503, times=2, method="PATCH", path="/rolebindings/")
-    proxy.fail(429, times=2, method="PATCH", retry_after=1)
-    proxy.fail(409, times=1, method="PATCH", path="/resourcequotas/")
-    proxy.drop(times=2, method="PATCH")
-    proxy.drop(times=1, method="GET")
-    proxy.delay(1.5, times=2, method="PATCH", path="/limitranges/")
-    tenants = [
-        new_tenant(platform_admin, pool, unique(f"burst{i}"), cpu_millicores=1000, memory_bytes=2 * GI)
-        for i in range(3)
-    ]
-    for i, tenant in enumerate(tenants):
-        tenant_services.allocation_set(
-            acting_user=platform_admin,
-            tenant=tenant,
-            spec=spec(pool, cpu_millicores=2000, memory_bytes=4 * GI, gpu=i % 2),
-        )
-        tenant_services.membership_grant(
-            acting_user=platform_admin, tenant=tenant, user=user(unique("bob")), role=Membership.Role.ADMIN
-        )
-    wait_converged(tenants, timeout=90)
+@dataclass
+class Changes:
+    """Changes made through the services while faults happen, and the audit rows each must leave."""
 
+    admin: Any
+    pool: Any
+    rng: random.Random
+    tenants: list[Tenant] = field(default_factory=list)
+    audited: dict[int, list[str]] = field(default_factory=dict)
+
+    def create(self) -> Tenant:
+        cpu, memory = self.rng.choice([500, 1000, 2000]), self.rng.choice([1, 2, 4]) * GI
+        tenant = new_tenant(
+            self.admin, self.pool, unique(f"t{len(self.tenants)}"), cpu_millicores=cpu, memory_bytes=memory
+        )
+        self.tenants.append(tenant)
+        self.audited[tenant.pk] = ["TENANT_CREATED", "ALLOCATION_CREATED"]
+        return tenant
+
+    def change(self, tenant: Tenant) -> None:
+        if self.rng.random() < 0.5:
+            amounts = {"cpu_millicores": self.rng.choice([500, 1000, 2000]), "memory_bytes": 4 * GI}
+            if tenant == self.tenants[0]:
+                amounts["gpu"] = self.rng.choice([0, 1, 2])  # the pool's 3 GPUs: one tenant uses them
+            tenant_services.allocation_set(
+                acting_user=self.admin, tenant=tenant, spec=spec(self.pool, **amounts)
+            )
+            self.audited[tenant.pk].append("ALLOCATION_UPDATED")
+        else:
+            role = self.rng.choice(list(Membership.Role))
+            tenant_services.membership_grant(
+                acting_user=self.admin, tenant=tenant, user=user(unique("u")), role=role
+            )
+            self.audited[tenant.pk].append("MEMBERSHIP_GRANTED")
+
+    def burst(self, size: int) -> None:
+        for _ in range(size):
+            if len(self.tenants) < 6 and self.rng.random() < 0.3:
+                self.create()
+            else:
+                self.change(self.rng.choice(self.tenants))
+
+    def assert_audited_once(self) -> None:
+        for tenant in self.tenants:
+            assert_audited_once(tenant, *self.audited[tenant.pk])
+
+
+def api_faults(proxy: FaultProxy, rng: random.Random | None) -> None:
+    """Errors, slow answers and dropped connections from the API server: each kind once in the
+    default run (`rng` None), a random mix in the soak."""
+    if rng is None:
+        proxy.fail(500, times=3, method="PATCH")
+        proxy.fail(503, times=2, method="PATCH", path="/rolebindings/")
+        proxy.fail(429, times=2, method="PATCH", retry_after=1)
+        proxy.fail(409, times=1, method="PATCH", path="/resourcequotas/")
+        proxy.drop(times=2, method="PATCH")
+        proxy.drop(times=1, method="GET")
+        proxy.delay(1.5, times=2, method="PATCH", path="/limitranges/")
+        return
+    for _ in range(rng.randint(1, 6)):
+        method = rng.choice(["PATCH", "GET"])
+        kind = rng.choice([None, "/resourcequotas/", "/rolebindings/", "/limitranges/", "/serviceaccounts/"])
+        fault = rng.choice(["500", "503", "429", "409", "drop", "delay"])
+        if fault == "drop":
+            proxy.drop(times=rng.randint(1, 3), method=method, path=kind)
+        elif fault == "delay":
+            proxy.delay(rng.choice([0.5, 1.5]), times=rng.randint(1, 2), method=method, path=kind)
+        else:
+            proxy.fail(int(fault), times=rng.randint(1, 3), method=method, path=kind, retry_after=1)
+
+
+def test_bursts_of_changes_meet_api_server_errors_delays_and_dropped_connections(
+    platform_admin, gpu_cluster, proxy, canopy, redis, watcher
+):
+    """One burst against every kind of API server fault; with CANOPY_SOAK=1, then many rounds of
+    random faults of every kind in this module (kills, Redis restarts, cut connections too)."""
+    cluster, pool = gpu_cluster
+    seed = int(os.environ.get("CANOPY_SOAK_SEED") or random.randrange(1 << 32))
+    rounds = int(os.environ.get("CANOPY_SOAK_ROUNDS", "25")) if SOAK else 0
+    print(f"soak seed {seed}, {rounds} random rounds")  # shown when the test fails: replay with it
+    rng = random.Random(seed)
+    changes = Changes(platform_admin, pool, rng)
+    canopy.beat()
+    worker = canopy.worker()
+    api_faults(proxy, None)
+    for _ in range(3):
+        changes.create()
+    for tenant in changes.tenants:
+        changes.change(tenant)
+        changes.change(tenant)
+    wait_converged(changes.tenants, timeout=90)
     assert all(fault.times == 0 for fault in proxy.faults), "every fault was met"
-    assert any(watcher.failed(t) for t in tenants), "a failure was shown"
+    assert any(watcher.failed(t) for t in changes.tenants), "a failure was shown"
     assert any("injected fault" in message for message in watcher.messages), watcher.messages
     assert ProvisioningIntent.objects.filter(attempts__gt=0).exists(), "failed pushes were retried"
-    assert_recovered(tenants, proxy, canopy)
-    for tenant in tenants:
-        assert_audited_once(
-            tenant, "TENANT_CREATED", "ALLOCATION_CREATED", "ALLOCATION_UPDATED", "MEMBERSHIP_GRANTED"
-        )
+
+    for round_number in range(rounds):
+        fault = rng.choice(["api", "kill", "redis", "redis-lost", "database"])
+        print(f"round {round_number}: {fault}")
+        if fault == "api":
+            api_faults(proxy, rng)
+            changes.burst(rng.randint(1, 6))
+        else:
+            held = hold_write(proxy, rng.choice(["resourcequotas", "rolebindings", "limitranges"]))
+            changes.burst(rng.randint(1, 4))
+            with contextlib.suppress(AssertionError):  # the burst may not touch the held kind
+                wait_until(lambda: held.times == 0, "the worker to be mid-apply", timeout=5)  # noqa: B023
+            if fault == "kill":
+                canopy.kill(worker)
+                changes.burst(rng.randint(0, 2))
+                worker = canopy.worker()
+            elif fault.startswith("redis"):
+                redis.restart(lose_data=fault == "redis-lost")
+            else:
+                canopy.cut_database(worker)
+            held.times = 0
+        wait_converged(changes.tenants, timeout=120)
+        proxy.faults.clear()
+    assert_recovered(changes.tenants, proxy, canopy)
+    changes.assert_audited_once()
