@@ -470,7 +470,11 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
 
 
 def tenant_reconcile(
-    *, tenant_id: int, check_drift: bool = False, cluster_id: int | None = None
+    *,
+    tenant_id: int,
+    check_drift: bool = False,
+    cluster_id: int | None = None,
+    lease_owner: str | None = None,
 ) -> ReconcileOutcome:
     """Push one tenant to every cluster it is (or was) on, and record how it went.
 
@@ -478,6 +482,9 @@ def tenant_reconcile(
     after a crash halfway, ends in the same objects. Intents visible when it starts are covered by
     what it loads next, so they are marked done once every cluster succeeded (or get a backoff
     otherwise). With `check_drift` and nothing pending, any difference found is drift.
+
+    `lease_owner` (the task's id) lets a retry of the same task take back the lease its failed
+    run could not release (its database connection was cut): it need not wait for it to expire.
 
     Raises `RetryLater` when a fault was transient, so the task retries soon."""
     tenant = Tenant.objects.filter(pk=tenant_id).first()
@@ -490,7 +497,7 @@ def tenant_reconcile(
             state=ProvisioningIntent.State.DONE, done_at=timezone.now()
         )
         return outcome
-    owner = uuid.uuid4().hex
+    owner = lease_owner or uuid.uuid4().hex
     if not _lease_take(tenant_id, owner):
         raise RetryLater(f"Tenant {tenant_id} is being pushed by another worker.")
     try:

@@ -6,6 +6,7 @@ from typing import Any
 
 from celery import shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from provisioning import services, usage
 
@@ -13,7 +14,9 @@ from provisioning import services, usage
 @shared_task(
     bind=True,
     name="provisioning.apply_tenant",
-    autoretry_for=(services.RetryLater,),
+    # A cut database connection (failover, restart, idle timeout) is transient too; the worker
+    # closes the broken connection after the failed run, so the retry opens a new one.
+    autoretry_for=(services.RetryLater, OperationalError, InterfaceError),
     retry_backoff=settings.CANOPY_PROVISIONING_RETRY_BASE_SECONDS,
     retry_backoff_max=int(settings.CANOPY_PROVISIONING_RETRY_MAX_SECONDS),
     retry_jitter=True,
@@ -23,7 +26,9 @@ from provisioning import services, usage
 def apply_tenant(self: Any, tenant_id: int, check_drift: bool = False) -> dict[str, Any]:
     """Push one tenant to its clusters. After the last retry the intent stays failed and beat's
     `provisioning.redrive_intents` sends it again once its backoff has passed."""
-    outcome = services.tenant_reconcile(tenant_id=tenant_id, check_drift=check_drift)
+    outcome = services.tenant_reconcile(
+        tenant_id=tenant_id, check_drift=check_drift, lease_owner=self.request.id
+    )
     return {"tenant": tenant_id, "clusters": {c.cluster: c.state for c in outcome.clusters}}
 
 

@@ -13,6 +13,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Kept connections as in production when a test's worker asks for them (tests/provisioning).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Two test runs against one server need different test databases.
 DATABASES["default"]["TEST"] = {"NAME": env("CANOPY_TEST_DB_NAME", default="test_canopy")}
 

@@ -213,10 +213,13 @@ class FaultProxy:
         finally:
             connection.close()
         self._record(Entry(method, path, response.status, f"delay {fault.seconds}s" if fault else ""))
-        handler.send_response(response.status)
-        for key, value in response.getheaders():
-            if key.lower() not in HOP_BY_HOP | {"content-length"}:
-                handler.send_header(key, value)
-        handler.send_header("Content-Length", str(len(payload)))
-        handler.end_headers()
-        handler.wfile.write(payload)
+        # The client may be gone by now (a worker killed while its request was held): the request
+        # reached the server all the same, as it would have without the proxy.
+        with contextlib.suppress(OSError):
+            handler.send_response(response.status)
+            for key, value in response.getheaders():
+                if key.lower() not in HOP_BY_HOP | {"content-length"}:
+                    handler.send_header(key, value)
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            handler.wfile.write(payload)

@@ -110,12 +110,13 @@ def broker(redis, settings) -> Iterator[Redis]:
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CANOPY_PROVISIONING_REDRIVE_AFTER_SECONDS = 1  # when beat may send a pending intent again
     celery_app.conf.update(broker_url=redis.url, task_always_eager=False)
-    celery_app._pool = None  # the producer pool is made from the broker URL on first use
+    # The connection and producer pools are made from the broker URL on first use and kept.
+    celery_app._pool = celery_app.amqp._producer_pool = None
     yield redis
     celery_app.conf.update(saved)
     if celery_app._pool is not None:
         celery_app._pool.force_close_all()
-    celery_app._pool = None
+    celery_app._pool = celery_app.amqp._producer_pool = None
 
 
 @pytest.fixture
