@@ -198,14 +198,9 @@ class KubernetesCollector(Collector):
         return self.backend._request("GET", path, query=query)
 
     def _list(self, path: str, query: list[tuple[str, str]] | None = None) -> Iterator[dict[str, Any]]:
-        token = ""
-        while True:
-            page = [*(query or []), ("limit", str(PAGE))] + ([("continue", token)] if token else [])
-            listed = self._get(path, page)
+        for listed in self.backend.list_pages(path, query, page_size=PAGE):
+            self.calls += 1
             yield from listed.get("items") or []
-            token = (listed.get("metadata") or {}).get("continue") or ""
-            if not token:
-                return
 
     def _training_kinds(self) -> list[tuple[str, str]]:
         """(plural, kind) of every training-job resource kubeflow.org/v1 serves: PyTorchJob,

@@ -9,6 +9,7 @@ for a person, so those take no user.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -112,18 +113,25 @@ def _ancestor_paths(tenant: Tenant) -> list[str]:
     return Tenant.path_prefixes(tenant.path, include_self=False)
 
 
-def _quota(tenant: Tenant, allocations: list[Allocation]) -> Quota:
+ResourceHeld = dict[tuple[str, int, str], int]  # (parent's tree path, pool id, field) -> held by its children
+
+
+def _held_by_children(child_allocations: Iterable[Allocation]) -> ResourceHeld:
+    """What sub-tenants hold, summed per parent, pool and resource (unlimited holds nothing)."""
+    held: ResourceHeld = defaultdict(int)
+    for allocation in child_allocations:
+        parent = allocation.tenant.parent_tree_path
+        for resource in KUBERNETES_RESOURCES:
+            held[(parent or "", allocation.pool_id, resource.field)] += (
+                getattr(allocation, resource.field) or 0
+            )
+    return held
+
+
+def _quota(tenant: Tenant, allocations: list[Allocation], held: ResourceHeld) -> Quota:
     """What the tenant may use itself: its allocation minus what its sub-tenants hold (so a parent's
     namespace and its children's never add up to more than the parent was given), summed over the
     cluster's pools. Unlimited anywhere is unlimited."""
-    pools = [a.pool_id for a in allocations]
-    held: dict[tuple[int, str], int] = defaultdict(int)
-    children = Allocation.objects.filter(
-        pool_id__in=pools, tenant__depth=tenant.depth + 1, tenant__path__startswith=tenant.path
-    ).values("pool_id", *(r.field for r in KUBERNETES_RESOURCES))
-    for row in children:
-        for resource in KUBERNETES_RESOURCES:
-            held[(row["pool_id"], resource.field)] += row[resource.field] or 0
     totals: dict[str, int | None] = {}
     for resource in KUBERNETES_RESOURCES:
         total: int | None = 0
@@ -132,24 +140,25 @@ def _quota(tenant: Tenant, allocations: list[Allocation]) -> Quota:
             if amount is None or total is None:
                 total = None
                 continue
-            total += max(amount - held[(allocation.pool_id, resource.field)], 0)
+            total += max(amount - held.get((tenant.path, allocation.pool_id, resource.field), 0), 0)
         totals[resource.field] = total
     return Quota(
         gpu=totals["gpu"], cpu_millicores=totals["cpu_millicores"], memory_bytes=totals["memory_bytes"]
     )
 
 
-def _subjects(tenant: Tenant) -> tuple[Subject, ...]:
-    """Active people with a role on the tenant (their own, or a group's they are in), and admins
-    of its ancestors; each once, with their strongest role."""
-    ancestors = _ancestor_paths(tenant)
-    rows = (
-        Membership.objects.filter(tenant__path__in=[*ancestors, tenant.path])
-        .select_related("user", "tenant")
-        .order_by("tenant__depth")
-    )
+def _memberships(paths: Iterable[str]) -> QuerySet[Membership]:
+    """Roles on the tenants with these tree paths, with their people (a group's members too)."""
+    rows = Membership.objects.filter(tenant__path__in=list(paths)).select_related("user", "tenant")
     if hasattr(Membership, "group"):  # group roles: every member of the group holds the role
         rows = rows.select_related("group").prefetch_related("group__user_set")
+    return rows.order_by("tenant__depth")
+
+
+def _subjects(tenant: Tenant, rows: Iterable[Membership]) -> tuple[Subject, ...]:
+    """Active people with a role on the tenant (their own, or a group's they are in), and admins
+    of its ancestors; each once, with their strongest role. `rows`: the roles on the tenant and
+    its ancestors, level 1 first."""
     best: dict[str, Subject] = {}
     for row in rows:
         inherited = row.tenant_id != tenant.pk
@@ -170,15 +179,10 @@ def _subjects(tenant: Tenant) -> tuple[Subject, ...]:
     return tuple(sorted(best.values(), key=lambda s: s.username))
 
 
-def _principals(tenant: Tenant) -> tuple[Principal, ...]:
+def _principals(tenant: Tenant, rows: Iterable[Membership]) -> tuple[Principal, ...]:
     """The memberships' own subjects (users and groups, not the people in the groups) with a role
     on the tenant, and admins of its ancestors; each once, with its strongest role. For OIDC
-    clusters, whose API server knows people's groups itself."""
-    rows = (
-        Membership.objects.filter(tenant__path__in=[*_ancestor_paths(tenant), tenant.path])
-        .select_related("user", "group", "tenant")
-        .order_by("tenant__depth")
-    )
+    clusters, whose API server knows people's groups itself. `rows` as for `_subjects`."""
     best: dict[tuple[str, str], Principal] = {}
     for row in rows:
         inherited = row.tenant_id != tenant.pk
@@ -197,10 +201,7 @@ def _principals(tenant: Tenant) -> tuple[Principal, ...]:
     return tuple(sorted(best.values(), key=lambda p: (p.kind, p.name)))
 
 
-def _claims(tenant: Tenant, cluster: Cluster) -> tuple[VolumeClaim, ...]:
-    attachments = VolumeAttachment.objects.filter(tenant=tenant, volume__cluster=cluster).select_related(
-        "volume"
-    )
+def _claims(attachments: Iterable[VolumeAttachment]) -> tuple[VolumeClaim, ...]:
     return tuple(
         VolumeClaim(
             claim_name=a.claim_name,
@@ -215,9 +216,14 @@ def _claims(tenant: Tenant, cluster: Cluster) -> tuple[VolumeClaim, ...]:
     )
 
 
-def tenant_state(tenant: Tenant, sync: TenantSync, cluster: Cluster) -> TenantState | None:
-    """What the tenant should have on the cluster; None when it has no allocation there."""
-    allocations = list(Allocation.objects.filter(tenant=tenant, pool__cluster=cluster))
+def _state(
+    tenant: Tenant,
+    sync: TenantSync,
+    allocations: list[Allocation],
+    held: ResourceHeld,
+    memberships: list[Membership],
+    attachments: Iterable[VolumeAttachment],
+) -> TenantState | None:
     if not allocations or tenant.state == Tenant.State.DELETING:
         return None
     return TenantState(
@@ -225,12 +231,59 @@ def tenant_state(tenant: Tenant, sync: TenantSync, cluster: Cluster) -> TenantSt
         path=tenant.name_path,
         level=tenant.depth,
         namespace=sync.namespace,
-        quota=_quota(tenant, allocations),
+        quota=_quota(tenant, allocations, held),
         suspended=tenant.state == Tenant.State.SUSPENDED,
-        subjects=_subjects(tenant),
-        claims=_claims(tenant, cluster),
-        principals=_principals(tenant),
+        subjects=_subjects(tenant, memberships),
+        claims=_claims(attachments),
+        principals=_principals(tenant, memberships),
     )
+
+
+def tenant_state(tenant: Tenant, sync: TenantSync, cluster: Cluster) -> TenantState | None:
+    """What the tenant should have on the cluster; None when it has no allocation there."""
+    allocations = list(Allocation.objects.filter(tenant=tenant, pool__cluster=cluster))
+    if not allocations or tenant.state == Tenant.State.DELETING:
+        return None
+    children = Allocation.objects.filter(
+        pool_id__in=[a.pool_id for a in allocations],
+        tenant__depth=tenant.depth + 1,
+        tenant__path__startswith=tenant.path,
+    ).select_related("tenant")
+    attachments = VolumeAttachment.objects.filter(tenant=tenant, volume__cluster=cluster).select_related(
+        "volume"
+    )
+    memberships = list(_memberships([*_ancestor_paths(tenant), tenant.path]))
+    return _state(tenant, sync, allocations, _held_by_children(children), memberships, attachments)
+
+
+def cluster_states(cluster: Cluster) -> dict[int, TenantState]:
+    """What every tenant should have on a Kubernetes cluster, by tenant id, in six queries for any
+    number of tenants (for the full reconcile, which compares the whole cluster at once). Tenants
+    without a namespace name yet are left out: their first push gives them one."""
+    allocations: dict[int, list[Allocation]] = defaultdict(list)
+    for allocation in Allocation.objects.filter(pool__cluster=cluster).select_related("tenant"):
+        allocations[allocation.tenant_id].append(allocation)
+    tenants = {pk: rows[0].tenant for pk, rows in allocations.items()}
+    syncs = {sync.tenant_id: sync for sync in TenantSync.objects.filter(tenant_id__in=list(tenants))}
+    # A child holds part of its parent's allocation only on the parent's pools, which are this
+    # cluster's: every allocation that counts is among those just read.
+    held = _held_by_children(a for rows in allocations.values() for a in rows)
+    by_path: dict[str, list[Membership]] = defaultdict(list)
+    paths = {prefix for tenant in tenants.values() for prefix in Tenant.path_prefixes(tenant.path)}
+    for membership in _memberships(paths):
+        by_path[membership.tenant.path].append(membership)
+    attachments: dict[int, list[VolumeAttachment]] = defaultdict(list)
+    for attachment in VolumeAttachment.objects.filter(volume__cluster=cluster).select_related("volume"):
+        attachments[attachment.tenant_id].append(attachment)
+    states = {}
+    for pk, tenant in tenants.items():
+        if pk not in syncs:
+            continue
+        memberships = [row for prefix in Tenant.path_prefixes(tenant.path) for row in by_path[prefix]]
+        state = _state(tenant, syncs[pk], allocations[pk], held, memberships, attachments[pk])
+        if state is not None:
+            states[pk] = state
+    return states
 
 
 def _yarn_subjects(tenant: Tenant) -> dict[str, tuple[str, ...]]:
@@ -327,14 +380,17 @@ def tenant_targets(*, tenant_id: int, sync: TenantSync, cluster_id: int | None =
     return targets
 
 
-def tenants_on_kubernetes() -> list[int]:
-    """Ids of every tenant that is, or should be, on a Kubernetes or Hadoop cluster (for the full
-    reconcile)."""
+def tenant_clusters() -> dict[int, set[int]]:
+    """Every tenant that is, or should be, on a Kubernetes or Hadoop cluster -> those clusters' ids
+    (for the full reconcile)."""
     allocated = Allocation.objects.filter(pool__cluster__kind__in=PROVISIONED_KINDS).values_list(
-        "tenant_id", flat=True
+        "tenant_id", "pool__cluster_id"
     )
-    known = ClusterSyncStatus.objects.values_list("sync__tenant_id", flat=True)
-    return sorted(set(allocated) | set(known))
+    known = ClusterSyncStatus.objects.values_list("sync__tenant_id", "cluster_id")
+    clusters: dict[int, set[int]] = defaultdict(set)
+    for tenant_id, cluster_id in {*allocated, *known}:
+        clusters[tenant_id].add(cluster_id)
+    return dict(clusters)
 
 
 # ---------------------------------------------------------------------------------------------

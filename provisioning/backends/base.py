@@ -307,6 +307,12 @@ class Backend(ABC):
 
     # Optional abilities -----------------------------------------------------------------------
 
+    def list_owned_by_tenant(self) -> dict[int, list[dict[str, Any]]] | None:
+        """Every object Canopy owns on the cluster, by tenant id, in a few paged reads for the whole
+        cluster (the full reconcile compares every tenant at once); None when the backend cannot,
+        and each tenant is then planned with its own `list_owned`."""
+        return None
+
     def server_version(self) -> str:
         raise NotSupported(f"The {self.name} backend has no server to ask.")
 
@@ -338,7 +344,12 @@ class Backend(ABC):
         (made by hand, or another tenant's still being removed) is refused rather than taken over,
         since deleting the tenant later would delete it.
         """
-        live = {ObjectRef.of(obj): obj for obj in self.list_owned(scope) if not is_terminating(obj)}
+        return self.plan_against(scope, desired, self.list_owned(scope))
+
+    def plan_against(self, scope: Scope, desired: list[dict[str, Any]], owned: list[dict[str, Any]]) -> Plan:
+        """`plan` with the tenant's objects already read (`list_owned`, or its part of
+        `list_owned_by_tenant`)."""
+        live = {ObjectRef.of(obj): obj for obj in owned if not is_terminating(obj)}
         plan = Plan(scope=scope)
         for obj in desired:
             ref = ObjectRef.of(obj)

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import datetime
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from provisioning.backends.base import (
     ObjectRef,
     Scope,
     diff_object,
+    owner_tenant,
 )
 from provisioning.desired.kubernetes import KIND_ORDER, MANAGED_BY, MANAGED_BY_LABEL, TENANT_ID_LABEL
 
@@ -44,6 +46,7 @@ FIELD_MANAGER = "canopy"  # never rename: ownership recorded under the old name 
 APPLY_PATCH = "application/apply-patch+yaml"
 JSON_PATCH = "application/json-patch+json"
 RETRIED_STATUSES = (409, 429, 500, 502, 503, 504)
+PAGE_SIZE = 500  # objects per call when listing the whole cluster
 
 # kind -> (apiVersion, plural, namespaced)
 RESOURCES: dict[str, tuple[str, str, bool]] = {
@@ -286,14 +289,50 @@ class KubernetesBackend(Backend):
     # -- the five primitives
 
     def list_owned(self, scope: Scope) -> list[dict[str, Any]]:
+        """The tenant's objects: its namespace read by name and the namespaced kinds listed inside
+        it (its namespace is fixed for life, see TenantSync), so each read costs what the tenant
+        has, not what the cluster has; cluster-wide kinds by label. No namespace, nothing in it."""
         selector = f"{MANAGED_BY_LABEL}={MANAGED_BY},{TENANT_ID_LABEL}={scope.tenant_id}"
+        namespace = self.read(ObjectRef("Namespace", scope.namespace)) if scope.namespace else None
         objects = []
+        if namespace is not None and owner_tenant(namespace) == str(scope.tenant_id):
+            objects.append(namespace)
         for kind in KIND_ORDER:
-            api_version = RESOURCES[kind][0]
-            listed = self._request("GET", _collection(kind), query=[("labelSelector", selector)])
+            api_version, _, namespaced = RESOURCES[kind]
+            if kind == "Namespace" or (namespaced and namespace is None):
+                continue
+            path = _collection(kind, scope.namespace if namespaced else None)
+            listed = self._request("GET", path, query=[("labelSelector", selector)])
             for item in listed.get("items") or []:
                 objects.append({"apiVersion": api_version, "kind": kind, **item})
         return objects
+
+    def list_pages(
+        self, path: str, query: list[tuple[str, str]] | None = None, *, page_size: int = PAGE_SIZE
+    ) -> Iterator[dict[str, Any]]:
+        """A list call per page of `page_size` objects (`limit` / `continue`), each page as listed."""
+        token = ""
+        while True:
+            paged = [*(query or []), ("limit", str(page_size))] + ([("continue", token)] if token else [])
+            listed = self._request("GET", path, query=paged)
+            yield listed
+            token = (listed.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return
+
+    def list_owned_by_tenant(self) -> dict[int, list[dict[str, Any]]]:
+        """One paged list per kind for the whole cluster."""
+        owned: dict[int, list[dict[str, Any]]] = {}
+        selector = [("labelSelector", f"{MANAGED_BY_LABEL}={MANAGED_BY}")]
+        for kind in KIND_ORDER:
+            api_version = RESOURCES[kind][0]
+            for listed in self.list_pages(_collection(kind), selector):
+                for item in listed.get("items") or []:
+                    obj = {"apiVersion": api_version, "kind": kind, **item}
+                    tenant_id = owner_tenant(obj)
+                    if tenant_id and tenant_id.isdigit():
+                        owned.setdefault(int(tenant_id), []).append(obj)
+        return owned
 
     def read(self, ref: ObjectRef) -> dict[str, Any] | None:
         try:

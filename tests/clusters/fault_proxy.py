@@ -122,12 +122,21 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The headers and the body go out in two writes: with Nagle's algorithm on, the body
+            # waits for the client's delayed ACK of the headers (40 ms a request on Linux).
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
                 pass
 
             def _handle(self) -> None:
                 proxy._serve(self)
+
+            def finish(self) -> None:
+                super().finish()
+                upstream = getattr(self, "upstream", None)
+                if upstream is not None:
+                    upstream.close()
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle  # noqa: N815
 
@@ -162,6 +171,38 @@ class FaultProxy:
         with self._lock:
             self.log.append(entry)
 
+    def _forward(
+        self, handler: BaseHTTPRequestHandler, method: str, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPResponse, bytes]:
+        """Send the request upstream on the client connection's own upstream connection, kept open
+        across its requests (a TLS handshake per request cost more than most requests); one the
+        server closed while idle is opened again once."""
+        for attempt in range(2):
+            connection: http.client.HTTPConnection | None = getattr(handler, "upstream", None)
+            reused = connection is not None
+            if connection is None:
+                if self._plain:  # a plain-HTTP upstream (the Hadoop test cluster)
+                    connection = http.client.HTTPConnection(self._host, self._port, timeout=60)
+                else:
+                    connection = http.client.HTTPSConnection(
+                        self._host, self._port, context=self._context, timeout=60
+                    )
+                handler.upstream = connection  # type: ignore[attr-defined]
+            try:
+                connection.request(method, path, body=body or None, headers=headers)
+                response = connection.getresponse()
+                return response, response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                connection.close()
+                handler.upstream = None  # type: ignore[attr-defined]
+                if not reused or attempt:
+                    raise
+            except OSError:
+                connection.close()
+                handler.upstream = None  # type: ignore[attr-defined]
+                raise
+        raise AssertionError("unreachable")
+
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         method, path = handler.command, handler.path
         length = int(handler.headers.get("Content-Length") or 0)
@@ -195,23 +236,12 @@ class FaultProxy:
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
-        connection: http.client.HTTPConnection
-        if self._plain:  # a plain-HTTP upstream (the Hadoop test cluster)
-            connection = http.client.HTTPConnection(self._host, self._port, timeout=60)
-        else:
-            connection = http.client.HTTPSConnection(
-                self._host, self._port, context=self._context, timeout=60
-            )
         try:
-            connection.request(method, path, body=body or None, headers=headers)
-            response = connection.getresponse()
-            payload = response.read()
+            response, payload = self._forward(handler, method, path, body, headers)
         except OSError:
             self._record(Entry(method, path, 502, "upstream error"))
             handler.send_error(502)
             return
-        finally:
-            connection.close()
         self._record(Entry(method, path, response.status, f"delay {fault.seconds}s" if fault else ""))
         # The client may be gone by now (a worker killed while its request was held): the request
         # reached the server all the same, as it would have without the proxy.

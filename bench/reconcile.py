@@ -1,0 +1,446 @@
+"""A full reconcile of 1,000 tenants against a real API server (issue 8): `bash bench/run.sh reconcile`.
+
+Starts the Kubernetes test control plane (etcd, kube-apiserver, kube-controller-manager from
+`tests/clusters/kube.py`; built once by `tests/clusters/kubernetes/build.sh`, or the cluster named
+by CANOPY_TEST_KUBECONFIG), puts the fault proxy (`tests/clusters/fault_proxy.py`) in front of it
+to count every request on the wire, and connects a Canopy cluster through the proxy with a token
+of Canopy's own ServiceAccount bound to `deploy/clusterrole.yaml`, as the tests do.
+
+The world, built through the services: 1,000 tenants (10 organisations x 9 departments x 10
+teams), each with an allocation of GPUs, CPU and memory (so a ResourceQuota and a LimitRange),
+an admin on every organisation (inherited by its 100 namespaces), a member on every department,
+a member and a viewer on every team, and a shared NFS volume per department mounted in its teams.
+No worker runs while it is built, so every tenant waits to be pushed, as after connecting a
+cluster.
+
+Then beat's `provisioning.reconcile_all`, run eagerly in this process (what the worker runs,
+minus the queue):
+
+1. first pass: every object is created;
+2. a pass with nothing to do (three times; median): must make zero writes.
+
+Each with its wall time, the calls the API server received by method, the SQL queries and the
+time spent in SQL, against the bare minimum: the calls a diff needs (one paged list per kind
+for the whole cluster) plus the writes the change needs, and the time of those bare calls made
+by a plain loop (no database, no planning) through the same proxy. Writes its section of
+docs/performance.md (replacing an older one).
+
+    bash bench/run.sh reconcile                      # 1,000 tenants
+    bash bench/run.sh reconcile --orgs 2 --depts 2 --teams 3 --no-report   # a quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import datetime
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import django
+
+django.setup()
+
+import yaml  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db import connection  # noqa: E402
+from kubernetes import client  # noqa: E402
+from kubernetes.utils import FailToCreateError, create_from_dict  # noqa: E402
+
+from portal.celery import app as celery_app  # noqa: E402
+from provisioning import selectors as provisioning_selectors  # noqa: E402
+from provisioning import services as provisioning_services  # noqa: E402
+from provisioning import tasks  # noqa: E402
+from provisioning.backends.kubernetes import RESOURCES, KubernetesBackend  # noqa: E402
+from provisioning.desired.kubernetes import KIND_ORDER, MANAGED_BY, MANAGED_BY_LABEL, tenant_objects  # noqa: E402
+from provisioning.models import ClusterSyncStatus, ProvisioningIntent  # noqa: E402
+from tenants import services  # noqa: E402
+from tenants.models import Cluster, Membership, ResourcePool, Tenant, Volume  # noqa: E402
+from tenants.quantities import parse_memory_bytes  # noqa: E402
+from tests.clusters.fault_proxy import FaultProxy  # noqa: E402
+from tests.clusters.kube import KubeCluster, cluster_from_env  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "docs" / "performance.md"
+SECTION = "## Provisioning: a full reconcile of 1,000 tenants"
+GI = parse_memory_bytes("1Gi")
+PAGE = 500  # the bare lists' page size (limit/continue), as a careful client pages
+IDLE_RUNS = 3
+TARGET_SECONDS = 60.0
+
+
+# --------------------------------------------------------------------------- the world
+
+
+@dataclass
+class World:
+    admin: Any
+    cluster: Cluster
+    tenants: int
+    users: int
+    memberships: int
+    volumes: int
+
+
+def build(orgs: int, depts: int, teams: int) -> World:
+    User = get_user_model()
+    admin = User.objects.create_user("bench-admin", is_staff=True, is_superuser=True)
+    cluster = services.cluster_create(acting_user=admin, name="bench", kind=Cluster.Kind.KUBERNETES)
+    leaves = orgs * depts * teams
+    pool = services.pool_update(
+        acting_user=admin,
+        pool=ResourcePool.objects.get(cluster=cluster),
+        gpu_capacity=leaves * 2,
+        cpu_capacity_millicores=leaves * 8_000,
+        memory_capacity_bytes=leaves * 32 * GI,
+    )
+
+    def allocation(teams_below: int) -> services.AllocationSpec:
+        share = max(teams_below, 1)
+        return services.AllocationSpec(
+            pool=pool, gpu=share * 2, cpu_millicores=share * 8_000, memory_bytes=share * 32 * GI
+        )
+
+    started = time.perf_counter()
+    count = users = memberships = volumes = 0
+
+    def person(name: str) -> Any:
+        nonlocal users
+        users += 1
+        return User.objects.create_user(name)
+
+    def grant(tenant: Tenant, user: Any, role: str) -> None:
+        nonlocal memberships
+        memberships += 1
+        services.membership_grant(acting_user=admin, tenant=tenant, user=user, role=role)
+
+    for a in range(orgs):
+        org = services.tenant_create(
+            acting_user=admin, parent=None, name=f"org{a}", allocations=[allocation(depts * teams)]
+        )
+        count += 1
+        grant(org, person(f"org{a}-admin"), Membership.Role.ADMIN)
+        for b in range(depts):
+            dept = services.tenant_create(
+                acting_user=admin, parent=org, name=f"dept{b}", allocations=[allocation(teams)]
+            )
+            count += 1
+            grant(dept, person(f"org{a}-dept{b}-lead"), Membership.Role.MEMBER)
+            team_tenants = []
+            for c in range(teams):
+                team = services.tenant_create(
+                    acting_user=admin, parent=dept, name=f"team{c}", allocations=[allocation(0)]
+                )
+                count += 1
+                team_tenants.append(team)
+                grant(team, person(f"org{a}-dept{b}-team{c}-dev"), Membership.Role.MEMBER)
+                grant(team, person(f"org{a}-dept{b}-team{c}-viewer"), Membership.Role.VIEWER)
+            services.volume_create(
+                acting_user=admin,
+                spec=services.VolumeSpec(
+                    cluster=cluster,
+                    name=f"org{a}-dept{b}-shared",
+                    server="nfs.example.com",
+                    export_path=f"/export/org{a}/dept{b}",
+                    capacity_bytes=100 * GI,
+                    scope=Volume.Scope.SHARED,
+                    tenants=team_tenants,
+                ),
+            )
+            volumes += 1
+        print(f"  {count} tenants after {time.perf_counter() - started:.0f} s", flush=True)
+    return World(admin, cluster, count, users, memberships, volumes)
+
+
+def canopy_token(kube: KubeCluster) -> str:
+    """deploy/clusterrole.yaml applied as the cluster admin; a token of its `canopy` ServiceAccount
+    (as tests/provisioning/conftest.py does)."""
+    documents = list(yaml.safe_load_all((ROOT / "deploy" / "clusterrole.yaml").read_text()))
+    with kube.admin_client() as api:
+        for document in documents:
+            try:
+                create_from_dict(api, document)
+            except FailToCreateError as error:  # already there on an external cluster
+                if any(failure.status != 409 for failure in error.api_exceptions):
+                    raise
+        minted = client.CoreV1Api(api).create_namespaced_service_account_token(
+            "canopy",
+            "canopy",
+            client.AuthenticationV1TokenRequest(
+                spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=86400)
+            ),
+        )
+    return minted.status.token
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+class SqlCounter:
+    """Counts the queries Django sends and the time they take (an execute wrapper: no query log)."""
+
+    def __init__(self) -> None:
+        self.queries = 0
+        self.seconds = 0.0
+
+    def __call__(self, execute, sql, params, many, context):  # noqa: ANN001 - Django's wrapper signature
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.queries += 1
+
+
+@dataclass
+class Pass:
+    label: str
+    seconds: float
+    calls: collections.Counter[str] = field(default_factory=collections.Counter)
+    writes: int = 0
+    sql: int = 0
+    sql_seconds: float = 0.0
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+
+@contextlib.contextmanager
+def measured(label: str, proxy: FaultProxy) -> Iterator[Pass]:
+    proxy.clear()
+    counter = SqlCounter()
+    result = Pass(label, 0.0)
+    started = time.perf_counter()
+    with connection.execute_wrapper(counter):
+        yield result
+    result.seconds = time.perf_counter() - started
+    result.calls = collections.Counter(entry.method for entry in proxy.log)
+    result.writes = len(proxy.writes())
+    result.sql, result.sql_seconds = counter.queries, counter.seconds
+
+
+def reconcile_pass(label: str, proxy: FaultProxy) -> Pass:
+    with measured(label, proxy) as result:
+        tasks.reconcile_all.delay()
+    failed = ClusterSyncStatus.objects.exclude(state=ClusterSyncStatus.State.SYNCED)
+    if failed.exists():
+        sample = "; ".join(f"{s.sync.tenant_path}: {s.state} {s.message}" for s in failed[:3])
+        raise SystemExit(f"{failed.count()} tenants not synced after {label}: {sample}")
+    open_intents = ProvisioningIntent.objects.filter(state__in=provisioning_services.OPEN).count()
+    if open_intents:
+        raise SystemExit(f"{open_intents} intents still open after {label}")
+    print(
+        f"{label}: {result.seconds:.1f} s, {result.total_calls} calls {dict(result.calls)}, "
+        f"{result.writes} writes, {result.sql} SQL queries ({result.sql_seconds:.1f} s)",
+        flush=True,
+    )
+    return result
+
+
+def desired_objects(cluster: Cluster) -> list[dict[str, Any]]:
+    """Every object the cluster should hold, rendered from the database (for the bare figures)."""
+    cluster_settings = provisioning_selectors.cluster_settings(cluster, cluster.kubernetes_connection)
+    states = provisioning_selectors.cluster_states(cluster)
+    return [obj for state in states.values() for obj in tenant_objects(cluster_settings, state)]
+
+
+def bare_lists(backend: KubernetesBackend) -> int:
+    """The reads a diff of the whole cluster needs: one paged list per kind of Canopy's objects."""
+    calls = 0
+    for kind in KIND_ORDER:
+        api_version, plural, _ = RESOURCES[kind]
+        base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        query = [("labelSelector", f"{MANAGED_BY_LABEL}={MANAGED_BY}")]
+        calls += sum(1 for _ in backend.list_pages(f"{base}/{plural}", query, page_size=PAGE))
+    return calls
+
+
+def bare_applies(backend: KubernetesBackend, objects: list[dict[str, Any]]) -> int:
+    """The writes of a first pass, made by a plain loop: one server-side apply per object, into
+    fresh namespaces (`bare-<namespace>`) so they create as the first pass did."""
+    for obj in objects:
+        obj = yaml.safe_load(yaml.safe_dump(obj))  # a deep copy
+        metadata = obj["metadata"]
+        metadata["labels"][MANAGED_BY_LABEL] = "canopy-bare"
+        if obj["kind"] == "Namespace":
+            metadata["name"] = f"bare-{metadata['name']}"[:63]
+        elif obj["kind"] == "PersistentVolume":
+            metadata["name"] = f"bare-{metadata['name']}"
+            obj["spec"]["claimRef"]["namespace"] = f"bare-{obj['spec']['claimRef']['namespace']}"[:63]
+        if metadata.get("namespace"):
+            metadata["namespace"] = f"bare-{metadata['namespace']}"[:63]
+        if obj["kind"] == "RoleBinding":
+            for subject in obj["subjects"]:
+                if subject.get("namespace"):
+                    subject["namespace"] = f"bare-{subject['namespace']}"[:63]
+        if obj["kind"] == "PersistentVolumeClaim":
+            obj["spec"]["volumeName"] = f"bare-{obj['spec']['volumeName']}"
+        backend.apply(obj)
+    return len(objects)
+
+
+def bare_figures(cluster: Cluster, proxy: FaultProxy) -> tuple[Pass, Pass, int]:
+    connection_row = cluster.kubernetes_connection
+    objects = desired_objects(cluster)
+    with KubernetesBackend(connection_row.access()) as backend:
+        with measured("bare lists", proxy) as lists:
+            bare_lists(backend)
+        with measured("bare applies", proxy) as applies:
+            bare_applies(backend, objects)
+            bare_lists(backend)
+    return lists, applies, len(objects)
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def machine() -> str:
+    return f"{platform.node() or 'this machine'}: {os.cpu_count()} cores, Python {sys.version.split()[0]}"
+
+
+def write_report(
+    world: World, kube_version: str, first: Pass, idle: list[Pass], bare: tuple[Pass, Pass, int]
+) -> None:
+    bare_list, bare_apply, objects = bare
+    idle_median = statistics.median(p.seconds for p in idle)
+    idle_mid = sorted(idle, key=lambda p: p.seconds)[len(idle) // 2]
+    minimum_reads = bare_list.total_calls
+    rows = [
+        (
+            "First pass: every object created",
+            first,
+            first.seconds,
+            minimum_reads + objects,
+            objects,
+            bare_apply.seconds,
+        ),
+        (
+            f"Nothing to do (median of {len(idle)})",
+            idle_mid,
+            idle_median,
+            minimum_reads,
+            0,
+            bare_list.seconds,
+        ),
+    ]
+
+    def calls(p: Pass) -> str:
+        return ", ".join(f"{method} {n:,}" for method, n in sorted(p.calls.items())) or "0"
+
+    lines = [
+        SECTION,
+        "",
+        f"Measured {datetime.date.today():%Y-%m-%d} on {machine()}, PostgreSQL on loopback (fsync off), "
+        f"Kubernetes {kube_version} (etcd, kube-apiserver, kube-controller-manager on the same machine, "
+        "`tests/clusters/kube.py`), `bash bench/run.sh reconcile`. Each pass is beat's "
+        "`provisioning.reconcile_all` run eagerly in one process (every tenant's push in turn, as one "
+        "worker would); calls are counted by the fault proxy in front of the API server "
+        "(`tests/clusters/fault_proxy.py`: every request that reached the server), SQL by a Django "
+        "execute wrapper.",
+        "",
+        f"Data: {world.tenants:,} tenants (organisations, departments, teams), each with a GPU, CPU and "
+        f"memory allocation; {world.users:,} users in {world.memberships:,} memberships (an admin per "
+        f"organisation, a member per department, a member and a viewer per team); {world.volumes} shared "
+        f"NFS volumes (one per department, a claim in each of its teams). {objects:,} objects on the "
+        "cluster: namespaces, service accounts, roles, role bindings, quotas, limit ranges, volumes and claims.",
+        "",
+        "Bare minimum: reads, one list per kind for the whole cluster, paged by "
+        f"{PAGE} ({minimum_reads} calls); writes, one server-side apply per object that must change. Its "
+        "time is those calls made by a plain loop through the same proxy (no database, no planning); "
+        "for the first pass, the same objects applied into fresh namespaces.",
+        "",
+        "| Pass | Calls to the API server | Writes | SQL queries (time) | Time | Bare minimum: calls | "
+        "Bare time | Calls ratio | Time ratio | Target | |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, p, seconds, minimum, writes_needed, bare_seconds in rows:
+        ok = seconds <= TARGET_SECONDS and (writes_needed or p.writes == 0)
+        lines.append(
+            f"| {label} | {p.total_calls:,} ({calls(p)}) | {p.writes:,} | {p.sql:,} ({p.sql_seconds:.1f} s) "
+            f"| {seconds:.1f} s | {minimum:,} | {bare_seconds:.1f} s | {p.total_calls / minimum:.1f}x | "
+            f"{seconds / bare_seconds:.1f}x | {TARGET_SECONDS:.0f} s{'' if writes_needed else ', 0 writes'} "
+            f"| {'pass' if ok else 'FAIL'} |"
+        )
+    lines += [
+        "",
+        f"Nothing to do, every run: {', '.join(f'{p.seconds:.1f} s' for p in idle)}; "
+        f"writes {', '.join(str(p.writes) for p in idle)}.",
+        "",
+    ]
+    section = "\n".join(lines)
+    text = (
+        REPORT.read_text()
+        if REPORT.exists()
+        else "# Performance\n\nFigures from the benchmarks in `bench/`.\n\n"
+    )
+    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
+    text = (
+        pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    )
+    REPORT.write_text(text.rstrip("\n") + "\n")
+    print(f"written to {REPORT}")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.reconcile", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orgs", type=int, default=10)
+    parser.add_argument("--depts", type=int, default=9)
+    parser.add_argument("--teams", type=int, default=10)
+    parser.add_argument("--no-report", action="store_true", help="print the figures, leave docs/ alone")
+    args = parser.parse_args(argv)
+    settings.CANOPY_PROVISIONING_REPAIR_DRIFT = True
+
+    print("starting the Kubernetes control plane", flush=True)
+    kube = cluster_from_env()
+    try:
+        with FaultProxy(kube.server, kube.ca_data) as proxy:
+            token = canopy_token(kube)
+            # No worker while the world is built: pushes are queued (in memory) and never run, so
+            # every tenant waits to be pushed when the first pass starts.
+            celery_app.conf.task_always_eager = False
+            started = time.perf_counter()
+            world = build(args.orgs, args.depts, args.teams)
+            provisioning_services.connection_set(
+                acting_user=world.admin,
+                cluster=world.cluster,
+                spec=provisioning_services.ConnectionSpec(mode="token", server=proxy.url, token=token),
+            )
+            print(f"{world.tenants} tenants built in {time.perf_counter() - started:.0f} s", flush=True)
+            celery_app.conf.task_always_eager = True
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+
+            first = reconcile_pass("first pass", proxy)
+            idle = [reconcile_pass(f"nothing to do ({n + 1})", proxy) for n in range(IDLE_RUNS)]
+            bare = bare_figures(world.cluster, proxy)
+            print(
+                f"bare: lists {bare[0].total_calls} calls {bare[0].seconds:.2f} s; "
+                f"{bare[2]} applies + lists {bare[1].seconds:.1f} s",
+                flush=True,
+            )
+            with KubernetesBackend(world.cluster.kubernetes_connection.access()) as backend:
+                version = backend.server_version()
+        if not args.no_report:
+            write_report(world, version, first, idle, bare)
+        if any(p.writes for p in idle):
+            raise SystemExit("a reconcile with nothing to do made writes")
+    finally:
+        kube.stop()
+
+
+if __name__ == "__main__":
+    main()
