@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run a benchmark by hand against a real PostgreSQL (started on loopback like the tests do), in its
-# own database `canopy_bench`, dropped and created fresh each run. Results go to docs/performance.md.
+# own database `canopy_bench` (or $CANOPY_BENCH_DB, so two benchmarks can run side by side), dropped
+# and created fresh each run. Results go to docs/performance.md.
 #   bash bench/run.sh usage_dashboard
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,9 +14,10 @@ trap stop_started_services EXIT
 
 name="${1:?which benchmark: e.g. usage_dashboard}"
 shift
-export DATABASE_URL="postgres://canopy@127.0.0.1:${CANOPY_PG_PORT}/canopy_bench"
+database="${CANOPY_BENCH_DB:-canopy_bench}"
+export DATABASE_URL="postgres://canopy@127.0.0.1:${CANOPY_PG_PORT}/${database}"
 export DJANGO_SETTINGS_MODULE=portal.settings.test
-"$(pg_bin)/dropdb" --if-exists -h 127.0.0.1 -p "$CANOPY_PG_PORT" -U canopy canopy_bench
-"$(pg_bin)/createdb" -h 127.0.0.1 -p "$CANOPY_PG_PORT" -U canopy canopy_bench
+"$(pg_bin)/dropdb" --if-exists -h 127.0.0.1 -p "$CANOPY_PG_PORT" -U canopy "$database"
+"$(pg_bin)/createdb" -h 127.0.0.1 -p "$CANOPY_PG_PORT" -U canopy "$database"
 .venv/bin/python manage.py migrate --no-input -v 0
 .venv/bin/python -m "bench.$name" "$@"
