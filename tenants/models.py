@@ -8,6 +8,8 @@ Rows are written only by `tenants.services`; reads go through `tenants.selectors
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Substr
 from treebeard.mp_tree import MP_Node, MP_NodeManager, MP_NodeQuerySet
 
 from tenants.permissions import RestrictedQuerySetMixin
@@ -103,6 +105,13 @@ class QuotaPlan(models.Model):
         return self.name
 
 
+def parent_tree_path(prefix: str = "") -> Substr:
+    """The parent's tree path as SQL, from a tenant's own path and depth ("" for level 1). Indexed,
+    so "the children of these tenants" is `parent_tree_path() IN (their paths)`: one index lookup
+    each, whatever the tree's size. `prefix` reaches the tenant from another model ("tenant__")."""
+    return Substr(f"{prefix}path", 1, (F(f"{prefix}depth") - 1) * MP_Node.steplen)
+
+
 class TenantQuerySet(RestrictedQuerySetMixin, MP_NodeQuerySet):
     pass
 
@@ -166,6 +175,7 @@ class Tenant(MP_Node):
             # a non-C collation. Other databases ignore the opclass.
             models.Index(fields=["path"], name="tenant_path_prefix_idx", opclasses=["varchar_pattern_ops"]),
             models.Index(fields=["depth"], name="tenant_depth_idx"),
+            models.Index(parent_tree_path(), name="tenant_parent_path_idx"),
         ]
 
     def __str__(self) -> str:

@@ -12,6 +12,9 @@ Anything outside those sets does not exist for the user (a 404, never a 403 that
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from enum import StrEnum
 from functools import reduce
 from operator import or_
@@ -41,11 +44,42 @@ def is_platform_admin(user: AnyUser | None) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
 
 
+# Grants read once per request, by user id, while `grants_memoized` is active (read-only requests:
+# nothing in them changes a role or a tree path, so a second read would give the same answer).
+_memoized_grants: ContextVar[dict[Any, list[tuple[str, str]]] | None] = ContextVar(
+    "canopy_memoized_grants", default=None
+)
+
+
+@contextmanager
+def grants_memoized() -> Iterator[None]:
+    """Read each user's grants at most once inside this block (see `GrantsPerRequestMiddleware`)."""
+    token = _memoized_grants.set({})
+    try:
+        yield
+    finally:
+        _memoized_grants.reset(token)
+
+
 def _grants(user: AnyUser) -> list[tuple[str, str]]:
     """(tree path, role) of every tenant the user holds a role on, directly or through one of their
-    groups. One query (the groups are a subquery)."""
+    groups. One query: a union of two index lookups (by user, by the user's groups), because an OR
+    of the two makes PostgreSQL scan every membership."""
+    memo = _memoized_grants.get()
+    if memo is not None and user.pk in memo:
+        return memo[user.pk]
     membership = apps.get_model("tenants", "Membership")
-    return list(membership.objects.filter(subject_q(user)).values_list("tenant__path", "role"))
+    user_groups = apps.get_model(settings.AUTH_USER_MODEL).groups.through
+    direct = membership.objects.filter(user_id=user.pk).order_by().values_list("tenant__path", "role")
+    via_groups = (
+        membership.objects.filter(group_id__in=user_groups.objects.filter(user_id=user.pk).values("group_id"))
+        .order_by()
+        .values_list("tenant__path", "role")
+    )
+    grants = list(direct.union(via_groups, all=True))
+    if memo is not None:
+        memo[user.pk] = grants
+    return grants
 
 
 def subject_q(user: AnyUser, prefix: str = "") -> Q:
@@ -63,19 +97,41 @@ def tenant_q(user: AnyUser | None, action: Action | str) -> Q | None:
         return NOTHING
     if is_platform_admin(user):
         return None
-    grants = _grants(user)
+    subtrees, exact, strictly_below = _reach(_grants(user), action)
+    if strictly_below:
+        return reduce(or_, [Q(path__startswith=path) & ~Q(path=path) for path in subtrees], NOTHING)
+    subtree = [Q(path__startswith=path) for path in subtrees]
+    return reduce(or_, subtree, Q(path__in=exact) if exact else NOTHING)
+
+
+def _reach(grants: list[tuple[str, str]], action: Action) -> tuple[list[str], list[str], bool]:
+    """What `action` reaches from these grants: the subtrees (tree paths) it covers, the single
+    tenants it covers, and whether the subtrees' own tops are left out (managing is done from above)."""
     admin_paths = [path for path, role in grants if role == "admin"]
-    subtree = [Q(path__startswith=path) for path in admin_paths]
-    if action == Action.MANAGE:
-        below = [Q(path__startswith=path) & ~Q(path=path) for path in admin_paths]
-        return reduce(or_, below, NOTHING)
-    if action == Action.ADMINISTER:
-        return reduce(or_, subtree, NOTHING)
+    if action in (Action.MANAGE, Action.ADMINISTER):
+        return admin_paths, [], action == Action.MANAGE
     if action == Action.USE:
-        direct = [path for path, role in grants if role in ("admin", "member")]
-    else:
-        direct = [path for path, _ in grants]
-    return reduce(or_, subtree, Q(path__in=direct) if direct else NOTHING)
+        return admin_paths, [path for path, role in grants if role in ("admin", "member")], False
+    return admin_paths, [path for path, _ in grants], False
+
+
+def top_paths(user: AnyUser | None) -> list[str] | None:
+    """Tree paths of the highest tenants `user` can see: each visible tenant whose parent is not
+    visible. None for platform admins (they see the level-1 tenants). Worked out from the grants
+    alone: a top is always a tenant the user holds a role on."""
+    if is_platform_admin(user):
+        return None
+    if user is None or not user.is_authenticated or not user.is_active:
+        return []
+    grants = _grants(user)
+    granted = {path for path, _ in grants}
+    admin_paths = [path for path, role in grants if role == "admin"]
+    steplen = apps.get_model("tenants", "Tenant").steplen
+
+    def visible(path: str) -> bool:
+        return path in granted or any(path.startswith(prefix) for prefix in admin_paths)
+
+    return sorted(path for path in granted if len(path) == steplen or not visible(path[:-steplen]))
 
 
 def restrict_tenants(queryset: QuerySet, user: AnyUser | None, action: Action | str) -> QuerySet:
@@ -151,8 +207,18 @@ def restrict_users(queryset: QuerySet, user: AnyUser | None, action: Action | st
 
 
 def can(user: AnyUser | None, action: Action | str, tenant: Any) -> bool:
-    """Whether `user` may do `action` to this one tenant (one query, none for platform admins)."""
+    """Whether `user` may do `action` to this one tenant (one query, none for platform admins). In a
+    read-only request the grants are already read and the tenant was read in the same request, so
+    its path answers without a query."""
     q = tenant_q(user, action)
     if q is None:
         return True
+    if q is NOTHING:
+        return False
+    if _memoized_grants.get() is not None:
+        subtrees, exact, strictly_below = _reach(_grants(user), Action(action))
+        path = tenant.path
+        return path in exact or any(
+            path.startswith(top) and not (strictly_below and path == top) for top in subtrees
+        )
     return visible_tenants(user, action).filter(pk=tenant.pk).exists()

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Length, Substr
 from django.http import Http404
 
@@ -36,8 +36,9 @@ from tenants.models import (
     Volume,
     VolumeAttachment,
     Workload,
+    parent_tree_path,
 )
-from tenants.permissions import Action, restrict_users, subject_q
+from tenants.permissions import Action, restrict_users, subject_q, top_paths
 
 User = get_user_model()
 
@@ -85,12 +86,10 @@ def tenant_ancestors(*, user: AbstractBaseUser | None, tenant: Tenant) -> QueryS
 
 def tenant_tree_roots(*, user: AbstractBaseUser | None) -> QuerySet[Tenant]:
     """The tops of what the user can see: level-1 tenants for platform admins, otherwise each visible
-    tenant whose parent the user cannot see. One query."""
+    tenant whose parent the user cannot see. One query of index lookups, whatever the tree's size."""
+    tops = top_paths(user)
     visible = tenant_list(user=user)
-    parent_path = Substr("path", 1, (F("depth") - 1) * Tenant.steplen)
-    return visible.annotate(parent_path=parent_path).exclude(
-        parent_path__in=Tenant.objects.restrict(user, Action.VIEW).values("path")
-    )
+    return visible.filter(depth=1) if tops is None else visible.filter(path__in=tops)
 
 
 @dataclass
@@ -116,10 +115,10 @@ def tenant_tree(
         open_paths.add(selected.path)
     children_by_parent: dict[str, list[Tenant]] = defaultdict(list)
     if open_paths:
-        below = Q(pk__in=[])
-        for path in open_paths:
-            below |= Q(depth=len(path) // Tenant.steplen + 1, path__startswith=path)
-        for child in tenant_list(user=user).filter(below).order_by("name"):
+        children = (
+            tenant_list(user=user).alias(parent_path=parent_tree_path()).filter(parent_path__in=open_paths)
+        )
+        for child in children.order_by("name"):
             children_by_parent[child.parent_tree_path].append(child)
     match_ids = {tenant.pk for tenant in matches}
 
@@ -186,7 +185,6 @@ def tenant_summaries(tenants: list[Tenant]) -> None:
     for allocation in own:
         per_tenant[allocation.tenant_id].append(allocation)
 
-    parent_path = Substr("tenant__path", 1, (F("tenant__depth") - 1) * Tenant.steplen)
     sums = {f"sum_{r.name}": Sum(r.field) for r in KUBERNETES_RESOURCES}
     sums.update(
         {
@@ -196,11 +194,11 @@ def tenant_summaries(tenants: list[Tenant]) -> None:
     )
     sums["sum_capacity"] = Sum("capacity_percent")
     child_rows = (
-        Allocation.objects.filter(tenant__depth__in={t.depth + 1 for t in tenants})
-        .annotate(parent_path=parent_path)
+        Allocation.objects.annotate(parent_path=parent_tree_path("tenant__"))
         .filter(parent_path__in=list(by_path))
         .values("parent_path", "pool_id")
         .annotate(**sums)
+        .order_by()
     )
     held: dict[tuple[str, int], dict[str, Any]] = {
         (row["parent_path"], row["pool_id"]): row for row in child_rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -313,11 +314,16 @@ class TenantSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["name", "state", "plan", "created_at", "updated_at"]
 
+    @cached_property
+    def _allocation_serializer(self) -> TenantAllocationSerializer:
+        # One for the whole list: building a serializer per tenant costs more than the figures.
+        return TenantAllocationSerializer()
+
     @extend_schema_field(TenantAllocationSerializer(many=True))
     def get_allocations(self, tenant: Tenant) -> list[dict[str, Any]]:
         if not hasattr(tenant, "pool_summaries"):
             selectors.tenant_summaries([tenant])
-        return TenantAllocationSerializer(tenant.pool_summaries, many=True).data
+        return [self._allocation_serializer.to_representation(summary) for summary in tenant.pool_summaries]
 
     def update(self, instance: Tenant, validated_data: dict[str, Any]) -> Tenant:
         if "leaf" in validated_data:

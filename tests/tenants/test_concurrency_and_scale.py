@@ -9,6 +9,7 @@ import time
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from tenants import services
@@ -145,3 +146,73 @@ def test_listing_tenants_costs_the_same_queries_for_10_as_for_1000(k8s_world, wh
     assert small_queries == large_queries, (small_queries, large_queries)
     # Token, (grants,) count, page, own allocations, sub-tenant sums.
     assert large_queries == (5 if who == "platform admin" else 6)
+
+
+# ---------------------------------------------------------------------------------------------
+# The console at scale (bench/scale.py measures the same pages with 10,000 tenants).
+
+TREE_PAGES = {
+    "tree page": "/tenants/",
+    "tenant page": "/tenants/{dev1}/",
+    "resources tab": "/tenants/{dev1}/?tab=resources",
+    "sub-tenants tab": "/tenants/{department1}/?tab=subtenants",
+    "tree search": "/tenants/{dev1}/?fragment=tree&q=dev",
+    "lazy children": "/tenants/{department1}/children/",
+}
+# Exact queries for each page: session and user, then (tenant admins only) the grants, once.
+TREE_PAGE_QUERIES = {
+    "platform admin": {
+        "tree page": 6,
+        "tenant page": 8,
+        "resources tab": 9,
+        "sub-tenants tab": 9,
+        "tree search": 7,
+        "lazy children": 4,
+    },
+    "department admin": {
+        "tree page": 7,
+        "tenant page": 9,
+        "resources tab": 10,
+        "sub-tenants tab": 10,
+        "tree search": 8,
+        "lazy children": 5,
+    },
+}
+
+
+def _page_queries(client, url: str) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, headers={"HX-Request": "true"} if "fragment=" in url else {})
+    assert response.status_code == 200, url
+    return [query["sql"] for query in queries.captured_queries]
+
+
+@pytest.mark.parametrize("who", ["platform admin", "department admin"])
+def test_tree_and_tenant_pages_cost_the_same_queries_for_a_small_and_a_large_tree(k8s_world, who):
+    w = k8s_world
+    client = Client()
+    client.force_login(w.admin if who == "platform admin" else w.people.dept_admin)
+    urls = {
+        name: url.format(dev1=w.dev1.pk, department1=w.department1.pk) for name, url in TREE_PAGES.items()
+    }
+    small = {name: _page_queries(client, url) for name, url in urls.items()}
+
+    # 1,000 more tenants: 900 sub-tenants of department1 (visible to its admin, matched by the
+    # search) and 100 other level-1 tenants (what a platform admin's tree starts with).
+    _bulk_children(w.department1, 900, w.pool)
+    last_root = Tenant.objects.filter(depth=1).order_by("-path").first()
+    start = int(last_root.path, 36) + 1
+    Tenant.objects.bulk_create(
+        Tenant(name=f"org{i}", name_path=f"org{i}", path=Tenant._get_path("", 1, start + i), depth=1)
+        for i in range(100)
+    )
+    assert Tenant.objects.find_problems() == ([], [], [], [], [])
+    assert Tenant.objects.count() >= 1000
+    large = {name: _page_queries(client, url) for name, url in urls.items()}
+
+    assert {name: len(q) for name, q in large.items()} == {name: len(q) for name, q in small.items()}
+    assert {name: len(q) for name, q in large.items()} == TREE_PAGE_QUERIES[who]
+    for queries in large.values():
+        # The grants are read at most once per page, however many querysets it restricts.
+        assert sum("UNION ALL" in sql for sql in queries) == (0 if who == "platform admin" else 1)
+        assert len(queries) <= 15

@@ -1,9 +1,13 @@
 """Reads: one query for a subtree or the ancestors, filters of the tenant list."""
 
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tenants import selectors, services
+from tenants.models import Tenant
+from tenants.permissions import Action, can, grants_memoized, is_platform_admin
+from tests.factories import UserFactory
 from tests.tenants.builders import TokenClient
 
 
@@ -54,3 +58,43 @@ def test_department_figures_show_what_children_hold_and_what_remains(k8s_world):
     assert pool["children"]["gpu"] == 3 and pool["remaining"]["gpu"] == 0
     assert pool["children"]["cpu"] == "8" and pool["remaining"]["cpu"] is None
     assert pool["children_unlimited"] == {"gpu": 0, "cpu": 1, "memory": 1}
+
+
+def _people_with_every_kind_of_grant(w):
+    """The world's people, plus one with a role inside a subtree they administer, one with a role
+    on two siblings and one holding a role only through a group."""
+    team = services.tenant_create(acting_user=w.admin, parent=w.dev1, name="team")
+    nested = UserFactory(username="nested")
+    services.membership_grant(acting_user=w.admin, tenant=w.dev1, user=nested, role="admin")
+    services.membership_grant(acting_user=w.admin, tenant=team, user=nested, role="member")
+    siblings = UserFactory(username="siblings")
+    services.membership_grant(acting_user=w.admin, tenant=w.dev1, user=siblings, role="viewer")
+    services.membership_grant(acting_user=w.admin, tenant=w.dev2, user=siblings, role="member")
+    grouped = UserFactory(username="grouped")
+    grouped.groups.add(Group.objects.create(name="ml-team"))
+    services.membership_grant(acting_user=w.admin, tenant=team, group="ml-team", role="viewer")
+    people = [w.admin, w.bob, w.tom, nested, siblings, grouped, *vars(w.people).values()]
+    return people, list(Tenant.objects.all())
+
+
+def test_tree_roots_are_the_visible_tenants_whose_parent_is_hidden(k8s_world):
+    people, tenants = _people_with_every_kind_of_grant(k8s_world)
+    for person in people:
+        visible = {t.path for t in selectors.tenant_list(user=person)}
+        expected = {path for path in visible if path[: -Tenant.steplen] not in visible}
+        assert {t.path for t in selectors.tenant_tree_roots(user=person)} == expected, person
+        with grants_memoized(), CaptureQueriesContext(connection) as queries:  # as in a page request
+            roots = {t.path for t in selectors.tenant_tree_roots(user=person)}
+        assert roots == expected, person
+        # The grants, then the tops (nothing to ask for someone without a role).
+        assert len(queries) == (1 if is_platform_admin(person) or not expected else 2)
+
+
+def test_can_answers_the_same_from_the_grants_of_a_read_only_request(k8s_world):
+    people, tenants = _people_with_every_kind_of_grant(k8s_world)
+    for person in people:
+        from_database = {(t.pk, a): can(person, a, t) for t in tenants for a in Action}
+        with grants_memoized(), CaptureQueriesContext(connection) as queries:
+            from_grants = {(t.pk, a): can(person, a, t) for t in tenants for a in Action}
+        assert from_grants == from_database, person
+        assert len(queries) == (0 if is_platform_admin(person) else 1)
