@@ -34,16 +34,19 @@ CLUSTER_WIDE_LISTS = [("GET", collection(kind)) for kind in KIND_ORDER]
 
 
 def add_tenants(admin, pool, start: int, count: int) -> list[Any]:
+    # Names unique to the test's cluster: the namespaces an earlier test left may still be
+    # terminating on the shared API server.
+    prefix = f"s{pool.cluster.name.rsplit('-', 1)[-1]}-"
     tenants = []
     for n in range(start, start + count):
         tenant = tenant_services.tenant_create(
             acting_user=admin,
             parent=None,
-            name=f"scale{n}",
+            name=f"{prefix}{n}",
             allocations=[spec(pool, gpu=0, cpu_millicores=500, memory_bytes=2 * GI)],
         )
         tenant_services.membership_grant(
-            acting_user=admin, tenant=tenant, user=user(f"scale{n}-dev"), role=Membership.Role.MEMBER
+            acting_user=admin, tenant=tenant, user=user(f"{prefix}{n}-dev"), role=Membership.Role.MEMBER
         )
         tenants.append(tenant)
     drain()
