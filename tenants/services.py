@@ -162,7 +162,7 @@ def audit(
         tenant_path=tenant.name_path if tenant else "",
         target_type=type(target)._meta.model_name if target is not None else "",
         target_id=str(getattr(target, "pk", "") or ""),
-        target_repr=str(target)[:300],
+        target_repr=str(target)[:300] if target is not None else "",
         before=before,
         after=after,
     )

@@ -11,7 +11,13 @@ from typing import Any
 
 import environ
 
-from portal.identity import BREAK_GLASS_BACKEND, LDAP_BACKEND, LOCAL_BACKEND, OIDC_BACKEND
+from portal.identity import (
+    BREAK_GLASS_BACKEND,
+    LDAP_BACKEND,
+    LOCAL_BACKEND,
+    LOCKOUT_BACKEND,
+    OIDC_BACKEND,
+)
 
 env = environ.Env()
 
@@ -142,7 +148,7 @@ def oidc_settings(env: environ.Env) -> dict[str, Any]:
 
 
 def authentication_backends(*, ldap: bool, oidc: bool, local_login: bool) -> list[str]:
-    backends = []
+    backends = [LOCKOUT_BACKEND]
     if ldap:
         backends.append(LDAP_BACKEND)
     if oidc:
