@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.identity.services import client_address
 from provisioning import selectors, services
 from provisioning.api import serializers as s
 from provisioning.backends.export import HADOOP_FILES
@@ -118,7 +119,9 @@ class KubeconfigView(APIView):
         cluster = _cluster(request, required=True)
         assert cluster is not None
         try:
-            issued = services.kubeconfig_issue(acting_user=request.user, tenant=tenant, cluster=cluster)
+            issued = services.kubeconfig_issue(
+                acting_user=request.user, tenant=tenant, cluster=cluster, address=client_address(request)
+            )
         except services.NotProvisioned as error:
             raise NotOnCluster(str(error)) from error
         return kubeconfig_response(issued)
