@@ -571,7 +571,7 @@ class ConnectionSpec:
 _RESOURCE_NAME = re.compile(
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$"
 )
-_SECRET_FIELDS = {"token": "token", "client_key": "client_key", "kubeconfig": "kubeconfig"}
+_SECRET_FIELDS = {"token": "token", "client_key": "client_key", "kubeconfig": "kubeconfig"}  # nosec B105 # field names, not passwords
 _MODE_SECRETS = {
     KubernetesConnection.Mode.TOKEN: {"token"},
     KubernetesConnection.Mode.CERTIFICATE: {"client_key"},
@@ -648,7 +648,7 @@ def connection_set(
         if spec.oidc_client_secret is not None:
             connection.oidc_client_secret = spec.oidc_client_secret.strip()
         if not connection.oidc_issuer_url:
-            connection.oidc_client_secret = ""  # no OIDC, no secret kept for it
+            connection.oidc_client_secret = ""  # no OIDC, no secret kept for it  # nosec B105 # clears the stored secret
         mode = spec.mode
         needs_server = mode in (KubernetesConnection.Mode.TOKEN, KubernetesConnection.Mode.CERTIFICATE)
         if needs_server and not re.match(r"^https?://[^/\s]+", connection.server):
