@@ -4,10 +4,12 @@ token)."""
 
 import hashlib
 import importlib
+import io
 from datetime import timedelta
 
 import pytest
 from django.apps import apps
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -129,3 +131,18 @@ def test_clear_text_tokens_of_drf_authtoken_become_digests_and_keep_working(make
     token = AuthToken.objects.get(user=bob)
     assert token.digest == hashlib.sha512(old_key.encode()).hexdigest() and token.expiry is not None
     assert as_token(old_key).get("/api/v1/tenants/").status_code == 200
+
+
+def test_a_platform_admin_makes_a_token_for_someone_without_a_password(make_user):
+    carol = make_user("carol")
+    carol.set_unusable_password()  # an OpenID Connect user
+    carol.save()
+    out, err = io.StringIO(), io.StringIO()
+    call_command("api_token", "carol", stdout=out, stderr=err)
+    key = out.getvalue().strip()
+    assert as_token(key).get("/api/v1/tenants/").status_code == 200
+    assert err.getvalue().startswith("Expires: ")
+    [event] = AuditEvent.objects.filter(action="API_TOKEN_ISSUED")
+    assert (event.actor_name, event.after["address"]) == ("carol", "manage.py api_token")
+    with pytest.raises(CommandError, match="no active user named nobody"):
+        call_command("api_token", "nobody")
