@@ -1,4 +1,5 @@
-"""The sign-in page offers every configured method, and OpenID Connect's views use discovery."""
+"""The sign-in page (saying so when the rate limit locked a name out), OpenID Connect's views with
+discovery, and the API token endpoint."""
 
 from __future__ import annotations
 
