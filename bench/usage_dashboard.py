@@ -60,7 +60,7 @@ def build() -> tuple[Tenant, object, object]:
                     services.tenant_create(acting_user=admin, parent=level2, name=f"team{c}", allocations=[])
                 )
     print(f"{len(tenants)} tenants in {time.perf_counter() - started:.0f} s", flush=True)
-    rng = random.Random(1)
+    rng = random.Random(1)  # nosec B311 # benchmark data, not security
     started = time.perf_counter()
     hours = [NOW - datetime.timedelta(hours=h) for h in range(30 * 24, 0, -1)]
     batch: list[UsageRollup] = []

@@ -634,7 +634,7 @@ class ConnectionSpec:
 _RESOURCE_NAME = re.compile(
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$"
 )
-_SECRET_FIELDS = {"token": "token", "client_key": "client_key", "kubeconfig": "kubeconfig"}
+_SECRET_FIELDS = {"token": "token", "client_key": "client_key", "kubeconfig": "kubeconfig"}  # nosec B105 # field names, not passwords
 _MODE_SECRETS = {
     KubernetesConnection.Mode.TOKEN: {"token"},
     KubernetesConnection.Mode.CERTIFICATE: {"client_key"},
@@ -711,7 +711,7 @@ def connection_set(
         if spec.oidc_client_secret is not None:
             connection.oidc_client_secret = spec.oidc_client_secret.strip()
         if not connection.oidc_issuer_url:
-            connection.oidc_client_secret = ""  # no OIDC, no secret kept for it
+            connection.oidc_client_secret = ""  # no OIDC, no secret kept for it  # nosec B105 # clears the stored secret
         mode = spec.mode
         needs_server = mode in (KubernetesConnection.Mode.TOKEN, KubernetesConnection.Mode.CERTIFICATE)
         if needs_server and not re.match(r"^https?://[^/\s]+", connection.server):
@@ -999,8 +999,28 @@ def oidc_login_exec(connection: KubernetesConnection) -> dict[str, Any]:
     }
 
 
+def _kubeconfig_audit(
+    acting_user: AbstractBaseUser, tenant: Tenant, cluster: Cluster, *, address: str, **details: str
+) -> None:
+    """The one audit row of a kubeconfig handed out: who, when, from which address, for which
+    cluster and namespace. Never the token nor the OIDC client secret."""
+    with transaction.atomic():
+        tenant_services.audit(
+            acting_user=acting_user,
+            action="KUBECONFIG_ISSUED",
+            target=tenant,
+            tenant=tenant,
+            after={"cluster": cluster.name, "address": address, **details},
+        )
+
+
 def _oidc_kubeconfig_issue(
-    *, acting_user: AbstractBaseUser, tenant: Tenant, cluster: Cluster, connection: KubernetesConnection
+    *,
+    acting_user: AbstractBaseUser,
+    tenant: Tenant,
+    cluster: Cluster,
+    connection: KubernetesConnection,
+    address: str,
 ) -> IssuedKubeconfig:
     """On an OIDC cluster: no token, the person signs in with kubelogin; the cluster binds their
     user and groups (see `provisioning.desired.kubernetes`)."""
@@ -1014,19 +1034,15 @@ def _oidc_kubeconfig_issue(
     kubeconfig = _kubeconfig(
         cluster, sync.namespace, endpoint, user_name, {"exec": oidc_login_exec(connection)}
     )
-    with transaction.atomic():
-        tenant_services.audit(
-            acting_user=acting_user,
-            action="KUBECONFIG_ISSUED",
-            target=tenant,
-            tenant=tenant,
-            after={
-                "cluster": cluster.name,
-                "namespace": sync.namespace,
-                "oidc_issuer_url": connection.oidc_issuer_url,
-                "oidc_user": f"{connection.oidc_username_prefix}{username}",
-            },
-        )
+    _kubeconfig_audit(
+        acting_user,
+        tenant,
+        cluster,
+        address=address,
+        namespace=sync.namespace,
+        oidc_issuer_url=connection.oidc_issuer_url,
+        oidc_user=f"{connection.oidc_username_prefix}{username}",
+    )
     header = (
         f"# Kubeconfig for {username} in {tenant.name_path} on {cluster.name}.\n"
         f"# It signs in with {connection.oidc_issuer_url} through kubelogin: install it first\n"
@@ -1041,16 +1057,19 @@ def _oidc_kubeconfig_issue(
     )
 
 
-def kubeconfig_issue(*, acting_user: AbstractBaseUser, tenant: Tenant, cluster: Cluster) -> IssuedKubeconfig:
+def kubeconfig_issue(
+    *, acting_user: AbstractBaseUser, tenant: Tenant, cluster: Cluster, address: str = ""
+) -> IssuedKubeconfig:
     """A kubeconfig for the person's ServiceAccount in the tenant's namespace, with a token minted
-    now through the TokenRequest API. The token is never stored; the download is audited. On a
-    cluster whose connection has OIDC settings, a kubeconfig that signs in with `kubectl oidc-login`
-    instead."""
+    now through the TokenRequest API. The token is never stored; the download is audited with the
+    address it was asked from. On a cluster whose connection has OIDC settings, a kubeconfig that
+    signs in with `kubectl oidc-login` instead. A refusal (no right, or the tenant not on the
+    cluster yet) changes nothing, like every refused call."""
     tenant_services.require(acting_user, Action.USE, tenant)
     connection = KubernetesConnection.objects.filter(cluster=cluster).first()
     if connection is not None and connection.oidc and cluster.kind == Cluster.Kind.KUBERNETES:
         return _oidc_kubeconfig_issue(
-            acting_user=acting_user, tenant=tenant, cluster=cluster, connection=connection
+            acting_user=acting_user, tenant=tenant, cluster=cluster, connection=connection, address=address
         )
     backend, sync = _live_backend(tenant, cluster)
     account = service_account_name(acting_user.get_username())
@@ -1071,19 +1090,15 @@ def kubeconfig_issue(*, acting_user: AbstractBaseUser, tenant: Tenant, cluster: 
         raise NotProvisioned(f"The cluster refused: {error.message}") from error
     user_name = f"{account}@{cluster.name}"
     kubeconfig = _kubeconfig(cluster, sync.namespace, endpoint, user_name, {"token": issued.token})
-    with transaction.atomic():
-        tenant_services.audit(
-            acting_user=acting_user,
-            action="KUBECONFIG_ISSUED",
-            target=tenant,
-            tenant=tenant,
-            after={
-                "cluster": cluster.name,
-                "namespace": sync.namespace,
-                "service_account": account,
-                "expires_at": issued.expires_at.isoformat(),
-            },
-        )
+    _kubeconfig_audit(
+        acting_user,
+        tenant,
+        cluster,
+        address=address,
+        namespace=sync.namespace,
+        service_account=account,
+        expires_at=issued.expires_at.isoformat(),
+    )
     header = (
         f"# Kubeconfig for {acting_user.get_username()} in {tenant.name_path} on {cluster.name}.\n"
         f"# The token expires at {issued.expires_at.isoformat()}; download a new file then.\n"

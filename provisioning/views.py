@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
+from portal.identity.services import client_address
 from provisioning import services
 from provisioning.api.views import kubeconfig_response
 from tenants import selectors as tenant_selectors
@@ -18,7 +19,9 @@ def kubeconfig_download(request: HttpRequest, pk: int, cluster_id: int) -> HttpR
     tenant = tenant_selectors.tenant_get(user=request.user, pk=pk)
     cluster = get_object_or_404(tenant_selectors.cluster_list(user=request.user), pk=cluster_id)
     try:
-        issued = services.kubeconfig_issue(acting_user=request.user, tenant=tenant, cluster=cluster)
+        issued = services.kubeconfig_issue(
+            acting_user=request.user, tenant=tenant, cluster=cluster, address=client_address(request)
+        )
     except services.NotProvisioned as error:
         return HttpResponse(str(error), status=409, content_type="text/plain; charset=utf-8")
     return kubeconfig_response(issued)

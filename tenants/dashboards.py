@@ -91,7 +91,7 @@ def window_for(
         step = step_for(now - span, now, raw_from)
         end = floor_time(now, step) + step  # the current bucket, still filling, is the last point
         return Window(range_key, end - span, end, step)
-    assert start is not None and end is not None
+    assert start is not None and end is not None  # nosec B101 # narrows the type; the form only gives a custom range with both ends
     step = step_for(start, end, raw_from)
     return Window("custom", floor_time(start, step), end, step)
 

@@ -37,7 +37,7 @@ def _load(tenant_id: int, cluster_id: int, moment: datetime.datetime) -> float:
     """0..1: a daily wave with a tenant-specific phase, plus noise that is the same on every run."""
     hours = moment.timestamp() / 3600
     phase = (tenant_id * 7 + cluster_id * 3) % 24
-    noise = random.Random(f"{tenant_id}:{cluster_id}:{int(moment.timestamp() // 60)}").uniform(-0.12, 0.12)
+    noise = random.Random(f"{tenant_id}:{cluster_id}:{int(moment.timestamp() // 60)}").uniform(-0.12, 0.12)  # nosec B311 # made-up demo figures, not security
     return min(1.0, max(0.0, 0.55 + 0.35 * math.sin(2 * math.pi * (hours + phase) / 24) + noise))
 
 

@@ -59,7 +59,8 @@ ADDITIVE = frozenset(
         "hdfs_files_used",
     }
 )
-assert set(USAGE_METRICS) >= ADDITIVE
+if not set(USAGE_METRICS) >= ADDITIVE:  # a check of this module's own constants, also under python -O
+    raise RuntimeError(f"Not usage metrics: {sorted(ADDITIVE - set(USAGE_METRICS))}")
 
 
 @dataclass

@@ -7,3 +7,5 @@ LOCAL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 BREAK_GLASS_BACKEND = "portal.identity.backends.BreakGlassBackend"
 LDAP_BACKEND = "django_auth_ldap.backend.LDAPBackend"
 OIDC_BACKEND = "portal.identity.backends.OIDCBackend"
+# django-axes: first of all, so a locked-out user name is refused before any backend is asked.
+LOCKOUT_BACKEND = "axes.backends.AxesStandaloneBackend"

@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -24,7 +25,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -33,6 +35,7 @@ INSTALLED_APPS = [
     "treebeard",
     "tenants",
     "provisioning",
+    "portal.identity",
 ]
 
 MIDDLEWARE = [
@@ -45,6 +48,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "tenants.middleware.GrantsPerRequestMiddleware",
+    # Last, as django-axes asks: turns a sign-in refused by the lock-out into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -91,7 +96,7 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "portal.identity.tokens.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -118,6 +123,27 @@ SPECTACULAR_SETTINGS = {
         "ClusterKindEnum": "tenants.models.Cluster.Kind",
     },
 }
+
+# API tokens (django-rest-knox): only a SHA-512 digest is stored; `Authorization: Token <key>`.
+# CANOPY_API_TOKEN_HOURS=0 makes tokens that never expire.
+CANOPY_API_TOKEN_HOURS = env.int("CANOPY_API_TOKEN_HOURS", default=10)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=CANOPY_API_TOKEN_HOURS) if CANOPY_API_TOKEN_HOURS > 0 else None,
+    "AUTH_HEADER_PREFIX": "Token",
+}
+
+# Sign-in rate limit (django-axes): a user name is locked out from one address after this many
+# failed sign-ins (console, admin, API token, LDAP alike), for the cool-off; a success resets the count.
+AXES_FAILURE_LIMIT = env.int("CANOPY_SIGN_IN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("CANOPY_SIGN_IN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# A locked-out user who keeps trying does not push the end of the cool-off further away.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_VERBOSE = False  # no banner on every manage.py command; failures are still logged
+AXES_LOCKOUT_CALLABLE = "portal.identity.views.lockout_response"
+# Never copy these from a failed sign-in's form into axes' records.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "csrfmiddlewaretoken"]
 
 # Celery: with no broker configured, tasks run in-process (the embedded default).
 REDIS_URL = env("REDIS_URL", default="")

@@ -11,7 +11,13 @@ from typing import Any
 
 import environ
 
-from portal.identity import BREAK_GLASS_BACKEND, LDAP_BACKEND, LOCAL_BACKEND, OIDC_BACKEND
+from portal.identity import (
+    BREAK_GLASS_BACKEND,
+    LDAP_BACKEND,
+    LOCAL_BACKEND,
+    LOCKOUT_BACKEND,
+    OIDC_BACKEND,
+)
 
 env = environ.Env()
 
@@ -130,7 +136,7 @@ def oidc_settings(env: environ.Env) -> dict[str, Any]:
         "OIDC_CREATE_USER": True,
         "OIDC_VERIFY_SSL": env.bool("CANOPY_OIDC_VERIFY_SSL", default=True),
         "OIDC_TIMEOUT": env.float("CANOPY_OIDC_TIMEOUT_SECONDS", default=10.0),
-        "OIDC_STORE_ID_TOKEN": True,  # the logout endpoint needs it
+        "OIDC_STORE_ID_TOKEN": True,  # the logout endpoint needs it  # nosec B105 # a setting's name, not a password
         "LOGIN_REDIRECT_URL_FAILURE": "/accounts/login/?failed=oidc",
         "CANOPY_OIDC_ISSUER": issuer,
         **{name: value for name, value in endpoints.items() if value},
@@ -142,7 +148,7 @@ def oidc_settings(env: environ.Env) -> dict[str, Any]:
 
 
 def authentication_backends(*, ldap: bool, oidc: bool, local_login: bool) -> list[str]:
-    backends = []
+    backends = [LOCKOUT_BACKEND]
     if ldap:
         backends.append(LDAP_BACKEND)
     if oidc:

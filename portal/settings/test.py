@@ -3,7 +3,7 @@
 from .base import *  # noqa: F403
 from .base import derived_fernet_key, env
 
-SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
+SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105  # nosec B105 # the test settings' own key, never deployed
 DEBUG = False
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://canopy@127.0.0.1:55432/canopy"),

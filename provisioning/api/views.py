@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.identity.services import client_address
 from provisioning import selectors, services
 from provisioning.api import serializers as s
 from provisioning.backends.export import HADOOP_FILES
@@ -116,9 +117,11 @@ class KubeconfigView(APIView):
     def get(self, request: Request, pk: int) -> HttpResponse:
         tenant = _tenant(request, pk)
         cluster = _cluster(request, required=True)
-        assert cluster is not None
+        assert cluster is not None  # nosec B101 # narrows the type; _cluster(required=True) raised already
         try:
-            issued = services.kubeconfig_issue(acting_user=request.user, tenant=tenant, cluster=cluster)
+            issued = services.kubeconfig_issue(
+                acting_user=request.user, tenant=tenant, cluster=cluster, address=client_address(request)
+            )
         except services.NotProvisioned as error:
             raise NotOnCluster(str(error)) from error
         return kubeconfig_response(issued)
@@ -199,7 +202,7 @@ class HadoopExportView(APIView):
         if not is_platform_admin(request.user):
             raise PermissionDenied("Only platform admins may export a Hadoop cluster's configuration.")
         cluster = _cluster(request, required=True)
-        assert cluster is not None
+        assert cluster is not None  # nosec B101 # narrows the type; _cluster(required=True) raised already
         if cluster.kind != Cluster.Kind.YARN:
             raise ValidationError({"cluster": [f"{cluster.name} is not a Hadoop cluster."]})
         name = request.query_params.get("file") or ""

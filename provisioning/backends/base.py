@@ -399,7 +399,7 @@ class Backend(ABC):
                 if change.action == "delete":
                     self.delete(change.ref)
                 else:
-                    assert change.desired is not None
+                    assert change.desired is not None  # nosec B101 # narrows the type; only deletes have no desired object
                     self.apply(change.desired)
             except BackendError as error:
                 raise type(error)(

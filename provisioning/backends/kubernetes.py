@@ -63,7 +63,7 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
 
 
 class Mode:
-    TOKEN = "token"
+    TOKEN = "token"  # nosec B105 # a connection mode's name, not a password
     CERTIFICATE = "certificate"
     KUBECONFIG = "kubeconfig"
     IN_CLUSTER = "in_cluster"

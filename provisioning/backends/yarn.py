@@ -370,10 +370,10 @@ class YarnBackend(Backend):
         add, update, remove = [], [], []
         for change in sorted(plan_changes, key=lambda c: (c.ref.name.count("."), c.ref.name)):
             if change.action == "create":
-                assert change.desired is not None
+                assert change.desired is not None  # nosec B101 # narrows the type; creates always have a desired object
                 add.append({"queue-name": change.ref.name, "params": _entries(change.desired["spec"])})
             elif change.action == "update":
-                assert change.desired is not None
+                assert change.desired is not None  # nosec B101 # narrows the type; updates always have a desired object
                 wanted = {
                     f.path[1]: UNSET if f.desired is None else change.desired["spec"][f.path[1]]
                     for f in change.fields
@@ -458,7 +458,7 @@ class YarnBackend(Backend):
         return writes
 
     def _apply_directory(self, change: Change) -> int:
-        assert change.desired is not None
+        assert change.desired is not None  # nosec B101 # narrows the type; only deletes have no desired object
         path, spec = change.ref.name, change.desired["spec"]
         fields = {f.path[1] for f in change.fields if len(f.path) > 1}
         everything = change.action == "create"

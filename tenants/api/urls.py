@@ -1,7 +1,7 @@
 from django.urls import include, path
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
 
+from portal.identity.views import ApiTokenView
 from tenants.api import views
 
 router = DefaultRouter()
@@ -18,6 +18,6 @@ router.register("audit", views.AuditEventViewSet, basename="audit")
 router.register("workloads", views.WorkloadViewSet, basename="workload")
 
 urlpatterns = [
-    path("auth/token/", ObtainAuthToken.as_view(), name="api-token"),
+    path("auth/token/", ApiTokenView.as_view(), name="api-token"),
     path("", include(router.urls)),
 ]

@@ -77,7 +77,11 @@ def test_a_wrong_unit_is_a_form_error_that_keeps_the_input(page, platform_admin)
     w = build_k8s_world(platform_admin)
     sign_in(page, w.people.dept_admin.username)
     page.goto(f"/tenants/{w.dev2.pk}/allocations/")
-    page.fill(f"#id_pool_{w.pool.pk}_memory", "60GB")
+    # The check as the user types is an htmx POST: it carries the CSRF token from the base template.
+    with page.expect_response(lambda r: r.request.method == "POST" and "/allocations/" in r.url) as checked:
+        page.fill(f"#id_pool_{w.pool.pk}_memory", "60GB")
+    assert checked.value.status == 200
+    assert checked.value.request.headers["x-csrftoken"] and "hx-request" in checked.value.request.headers
     expect(page.locator(f"#err-pool_{w.pool.pk}_memory")).to_contain_text("is not a Kubernetes quantity")
     page.click("button:has-text('Save allocations')")
     expect(page.locator(f"#id_pool_{w.pool.pk}_memory")).to_have_value("60GB")

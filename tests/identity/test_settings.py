@@ -4,7 +4,7 @@ import environ
 import pytest
 from django_auth_ldap.config import GroupOfNamesType, LDAPSearch, NestedActiveDirectoryGroupType
 
-from portal.identity import BREAK_GLASS_BACKEND, LDAP_BACKEND, LOCAL_BACKEND, OIDC_BACKEND
+from portal.identity import BREAK_GLASS_BACKEND, LDAP_BACKEND, LOCAL_BACKEND, LOCKOUT_BACKEND, OIDC_BACKEND
 from portal.settings import integrations
 from tests.identity.helpers import configured, env_of, integration_settings
 
@@ -15,19 +15,20 @@ LDAP_ENV = {
 
 
 def test_nothing_configured_keeps_local_accounts_only():
-    assert integration_settings({})["AUTHENTICATION_BACKENDS"] == [LOCAL_BACKEND]
+    assert integration_settings({})["AUTHENTICATION_BACKENDS"] == [LOCKOUT_BACKEND, LOCAL_BACKEND]
 
 
-def test_ldap_and_oidc_come_before_local_accounts():
+def test_the_sign_in_rate_limit_comes_first_then_ldap_and_oidc_before_local_accounts():
     backends = integration_settings(
         {**LDAP_ENV, "CANOPY_OIDC_CLIENT_ID": "canopy", "CANOPY_OIDC_ISSUER": "https://sso.example/"}
     )["AUTHENTICATION_BACKENDS"]
-    assert backends == [LDAP_BACKEND, OIDC_BACKEND, LOCAL_BACKEND]
+    assert backends == [LOCKOUT_BACKEND, LDAP_BACKEND, OIDC_BACKEND, LOCAL_BACKEND]
 
 
 def test_local_login_off_leaves_the_break_glass_backend():
     assert integration_settings({"CANOPY_LOCAL_LOGIN": "false"})["AUTHENTICATION_BACKENDS"] == [
-        BREAK_GLASS_BACKEND
+        LOCKOUT_BACKEND,
+        BREAK_GLASS_BACKEND,
     ]
 
 

@@ -237,7 +237,7 @@ def test_the_arena_document_on_a_real_cluster(platform_admin, gpu_cluster, kube_
         assert refused.value.status == 403
 
     # Bob: his first one-GPU job runs, the second is refused by dev1's quota.
-    bob_config, _ = kubeconfig_of(bob, dev1, cluster)
+    bob_config, bob_response = kubeconfig_of(bob, dev1, cluster)
     with client_from_kubeconfig(bob_config) as bob_api:
         bob_core = client.CoreV1Api(bob_api)
         wait_for(
@@ -253,7 +253,20 @@ def test_the_arena_document_on_a_real_cluster(platform_admin, gpu_cluster, kube_
     denied = TokenClient().as_user(tom).get(f"/api/v1/tenants/{dev1.pk}/kubeconfig/?cluster={cluster.pk}")
     assert denied.status_code == 404 and b"dev1" not in denied.content
     issued = AuditEvent.objects.filter(action="KUBECONFIG_ISSUED").order_by("pk")
-    assert [(e.actor_name, e.after["namespace"]) for e in issued] == [("tom", "dev2"), ("bob", "dev1")]
+    assert [(e.actor_name, e.tenant_id, e.after) for e in issued] == [
+        (
+            person.username,
+            tenant.pk,
+            {
+                "cluster": cluster.name,
+                "address": "127.0.0.1",
+                "namespace": tenant.name,
+                "service_account": person.username,
+                "expires_at": got["X-Token-Expires-At"],
+            },
+        )
+        for person, tenant, got in ((tom, dev2, response), (bob, dev1, bob_response))
+    ]
     tokens = [tom_config["users"][0]["user"]["token"], bob_config["users"][0]["user"]["token"]]
     assert not any(token in str(e.after) for token in tokens for e in AuditEvent.objects.all())
 

@@ -229,8 +229,16 @@ def test_the_kubeconfig_of_an_oidc_cluster_signs_in_with_kubectl_oidc_login(k8s_
         "user": entry["name"],
         "namespace": "department1-dev1",
     }
-    event = AuditEvent.objects.filter(action="KUBECONFIG_ISSUED").latest("pk")
-    assert event.after["oidc_issuer_url"] == ISSUER and "s3cret" not in str(event.after)
+    [event] = AuditEvent.objects.filter(action="KUBECONFIG_ISSUED")
+    assert (event.actor_id, event.tenant_id) == (w.bob.pk, w.dev1.pk)
+    assert event.after == {
+        "cluster": "gpu-cluster",
+        "address": "127.0.0.1",
+        "namespace": "department1-dev1",
+        "oidc_issuer_url": ISSUER,
+        "oidc_user": "bob",
+    }
+    assert "s3cret" not in str(list(AuditEvent.objects.values()))
 
     # The official client loads it up to running the plugin (which it would run as written).
     ran = []

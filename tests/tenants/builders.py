@@ -7,7 +7,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from tenants import services
@@ -21,8 +21,8 @@ GI = parse_memory_bytes("1Gi")
 
 class TokenClient(APIClient):
     def as_user(self, user) -> TokenClient:
-        token, _ = Token.objects.get_or_create(user=user)
-        self.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        _, key = AuthToken.objects.create(user=user)
+        self.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         return self
 
 

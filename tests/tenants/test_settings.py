@@ -1,5 +1,6 @@
 """Settings: production passes Django's deployment checks; the embedded default needs no server."""
 
+import json
 import os
 import subprocess
 import sys
@@ -20,23 +21,45 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
+PRODUCTION = {
+    "DJANGO_SETTINGS_MODULE": "portal.settings.production",
+    "DJANGO_SECRET_KEY": "x" * 20 + "-a-long-random-production-secret-key-value-0123456789",
+    "DATABASE_URL": "postgres://canopy:secret@db.example.internal:5432/canopy",
+    "REDIS_URL": "redis://redis.example.internal:6379/0",
+    "DJANGO_ALLOWED_HOSTS": "canopy.example.internal",
+    "CANOPY_FERNET_KEYS": "3J4R9s2VtUqXbYtE0vFQGkqvY3q8o6n1b5m0KcXx7aQ=",
+}
+
+
 def test_production_settings_pass_check_deploy_without_warnings():
-    result = _manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        env={
-            "DJANGO_SETTINGS_MODULE": "portal.settings.production",
-            "DJANGO_SECRET_KEY": "x" * 20 + "-a-long-random-production-secret-key-value-0123456789",
-            "DATABASE_URL": "postgres://canopy:secret@db.example.internal:5432/canopy",
-            "REDIS_URL": "redis://redis.example.internal:6379/0",
-            "DJANGO_ALLOWED_HOSTS": "canopy.example.internal",
-            "CANOPY_FERNET_KEYS": "3J4R9s2VtUqXbYtE0vFQGkqvY3q8o6n1b5m0KcXx7aQ=",
-        },
-    )
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_production_settings_keep_the_sign_in_rate_limit_and_hashed_api_tokens():
+    """django-axes' own checks (its middleware and backend in place) run with --deploy above; here
+    the production settings' security choices are read back."""
+    result = _manage(
+        "shell",
+        "-c",
+        "import json; from django.conf import settings as s; print(json.dumps(["
+        "s.AUTHENTICATION_BACKENDS[0], s.MIDDLEWARE[-1], 'rest_framework.authtoken' in s.INSTALLED_APPS, "
+        "s.REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES'], s.AXES_FAILURE_LIMIT, "
+        "s.AXES_COOLOFF_TIME.total_seconds(), s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE]))",
+        env={**PRODUCTION, "CANOPY_SIGN_IN_FAILURE_LIMIT": "3", "CANOPY_SIGN_IN_COOLOFF_MINUTES": "30"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [
+        "axes.backends.AxesStandaloneBackend",
+        "axes.middleware.AxesMiddleware",
+        False,
+        ["portal.identity.tokens.TokenAuthentication", "rest_framework.authentication.SessionAuthentication"],
+        3,
+        1800.0,
+        True,
+        True,
+    ]
 
 
 def test_production_refuses_to_start_without_a_secret_key():

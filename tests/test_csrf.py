@@ -1,0 +1,274 @@
+"""CSRF: every console URL (from the URL resolver: tenants, provisioning, sign-in and sign-out)
+refuses a POST without the token, and the same POST with the token, as a form field or as the
+X-CSRFToken header htmx sends from the base template, works. The API is CSRF-free only for token
+authentication; a session-authenticated API call needs the token. No view is csrf_exempt except
+DRF's, which check CSRF themselves for session users."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.views import APIView
+
+from tenants import services
+from tenants.models import Membership, QuotaPlan, Tenant
+from tests.factories import PASSWORD
+from tests.tenants.builders import TokenClient
+
+pytestmark = pytest.mark.django_db
+
+User = get_user_model()
+
+
+def url_patterns(patterns=None, prefix: str = "", namespace: str | None = None):
+    """(route, name, callback) of every URL the resolver knows."""
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            yield from url_patterns(pattern.url_patterns, prefix + str(pattern.pattern), pattern.namespace)
+        elif isinstance(pattern, URLPattern):
+            name = f"{namespace}:{pattern.name}" if namespace else pattern.name
+            yield prefix + str(pattern.pattern), name, pattern.callback
+
+
+def console_url_names() -> set[str]:
+    """Every URL except the Django admin's (CSRF-protected by Django) and the API's (below)."""
+    return {name for route, name, _ in url_patterns() if not route.startswith(("admin/", "api/"))}
+
+
+@dataclass
+class Post:
+    url: Callable[[Any], str]
+    data: Callable[[Any], dict[str, str]]
+    status: int  # with the token
+    done: Callable[[Any], bool] = lambda w: True  # and what the POST did
+    htmx: bool = False  # sent as htmx sends it: token in the X-CSRFToken header
+
+
+def _plan(w) -> QuotaPlan:
+    return QuotaPlan.objects.get(name="gpu-small")
+
+
+def _bob(w) -> Membership:
+    return Membership.objects.get(user=w.bob, tenant=w.dev1)
+
+
+POSTS: dict[str, Post] = {
+    "login": Post(
+        lambda w: "/accounts/login/",
+        lambda w: {"username": "bob", "password": PASSWORD},
+        302,
+    ),
+    "logout": Post(lambda w: "/accounts/logout/", lambda w: {}, 302),
+    "console:tenant_create": Post(
+        lambda w: "/tenants/new/",
+        lambda w: {"parent": str(w.department1.pk), "name": "dev3", "is_leaf": "true"},
+        302,
+        lambda w: Tenant.objects.filter(name_path="department1/dev3").exists(),
+    ),
+    "console:tenant_allocations": Post(
+        lambda w: f"/tenants/{w.dev2.pk}/allocations/",
+        lambda w: {
+            "validate": "1",
+            f"pool_{w.pool.pk}_on": "on",
+            f"pool_{w.pool.pk}_gpu": "1",
+            f"pool_{w.pool.pk}_cpu": "8",
+            f"pool_{w.pool.pk}_memory": "60Gi",
+        },
+        200,
+        htmx=True,
+    ),
+    "console:tenant_plan": Post(
+        lambda w: f"/tenants/{w.dev2.pk}/plan/",
+        lambda w: {"plan": str(_plan(w).pk)},
+        302,
+    ),
+    "console:tenant_state": Post(
+        lambda w: f"/tenants/{w.dev2.pk}/state/",
+        lambda w: {"state": "suspended"},
+        302,
+        lambda w: Tenant.objects.get(pk=w.dev2.pk).state == "suspended",
+    ),
+    "console:tenant_push": Post(lambda w: f"/tenants/{w.dev2.pk}/push/", lambda w: {}, 302),
+    "console:tenant_delete": Post(
+        lambda w: f"/tenants/{w.dev2.pk}/delete/",
+        lambda w: {"confirm": "yes"},
+        302,
+        lambda w: not Tenant.objects.filter(pk=w.dev2.pk).exists(),
+    ),
+    "console:membership_add": Post(
+        lambda w: f"/tenants/{w.dev2.pk}/members/",
+        lambda w: {"username": "bob", "role": "viewer"},
+        302,
+        lambda w: Membership.objects.filter(user=w.bob, tenant=w.dev2, role="viewer").exists(),
+    ),
+    "console:membership_change": Post(
+        lambda w: f"/memberships/{_bob(w).pk}/role/",
+        lambda w: {"role": "admin"},
+        302,
+        lambda w: _bob(w).role == "admin",
+    ),
+    "console:membership_remove": Post(
+        lambda w: f"/memberships/{_bob(w).pk}/remove/",
+        lambda w: {},
+        302,
+        lambda w: not Membership.objects.filter(user=w.bob, tenant=w.dev1).exists(),
+    ),
+    "console:cluster_test": Post(lambda w: f"/clusters/{w.cluster.pk}/test/", lambda w: {}, 302),
+    "console:plan_create": Post(
+        lambda w: "/plans/new/",
+        lambda w: {"name": "cpu-only", "description": "CPU only"},
+        302,
+        lambda w: QuotaPlan.objects.filter(name="cpu-only").exists(),
+    ),
+    "console:plan_edit": Post(
+        lambda w: f"/plans/{_plan(w).pk}/",
+        lambda w: {"name": "gpu-small", "description": "changed"},
+        302,
+        lambda w: _plan(w).description == "changed",
+    ),
+    "console:user_create": Post(
+        lambda w: "/users/new/",
+        lambda w: {"username": "newcomer", "password": "A-long-enough-pass-42"},
+        302,
+        lambda w: User.objects.filter(username="newcomer").exists(),
+    ),
+    "console:user_password": Post(
+        lambda w: f"/users/{w.tom.pk}/password/",
+        lambda w: {"password": "A-long-enough-pass-42"},
+        302,
+        lambda w: User.objects.get(pk=w.tom.pk).check_password("A-long-enough-pass-42"),
+    ),
+    "console:user_grant": Post(
+        lambda w: "/users/grant/",
+        lambda w: {"username": "tom", "tenant": "department1/dev1", "role": "viewer"},
+        302,
+        lambda w: Membership.objects.filter(user=w.tom, tenant=w.dev1, role="viewer").exists(),
+    ),
+}
+# Pages that only read: a POST is still refused without the token (the middleware guards them all).
+READ_ONLY = {
+    "console:home": "/",
+    "console:tenants": "/tenants/",
+    "console:tenant": "/tenants/{dev1}/",
+    "console:tenant_tree_children": "/tenants/{dev1}/children/",
+    "console:tenant_usage_csv": "/tenants/{dev1}/usage.csv",
+    "console:pools": "/pools/",
+    "console:plans": "/plans/",
+    "console:users": "/users/",
+    "console:audit": "/audit/",
+    "console:my_access": "/me/",
+    "console:overview": "/overview/",
+    "provisioning:kubeconfig": "/tenants/{dev1}/kubeconfig/{cluster}/",
+    "oidc_authentication_init": "/oidc/authenticate/",
+    "oidc_authentication_callback": "/oidc/callback/",
+}
+
+
+def test_every_console_url_is_covered_here():
+    assert console_url_names() == set(POSTS) | set(READ_ONLY)
+
+
+@pytest.fixture
+def world(k8s_world):
+    services.plan_create(acting_user=k8s_world.admin, name="gpu-small", description="1 GPU")
+    return k8s_world
+
+
+def browser_for(w, name: str) -> Client:
+    browser = Client(enforce_csrf_checks=True)
+    if name != "login":
+        browser.force_login(w.admin)
+    return browser
+
+
+def tokens_of(browser: Client, page: str) -> tuple[str, str]:
+    """The token in the page's forms and the one the base template gives htmx (hx-headers)."""
+    content = browser.get(page).content.decode()
+    form_token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', content).group(1)
+    hx_headers = re.search(r"<body hx-headers='([^']+)'", content).group(1)
+    return form_token, json.loads(html.unescape(hx_headers))["X-CSRFToken"]
+
+
+def assert_csrf_refusal(response) -> None:
+    assert response.status_code == 403
+    assert "CSRF verification failed" in response.content.decode()
+
+
+@pytest.mark.parametrize("name", sorted(POSTS))
+def test_a_post_without_the_token_is_refused_and_with_it_works(world, name):
+    w, post = world, POSTS[name]
+    browser = browser_for(w, name)
+    url, data = post.url(w), post.data(w)
+    htmx = {"HTTP_HX_REQUEST": "true"} if post.htmx else {}
+
+    assert_csrf_refusal(browser.post(url, data, **htmx))
+    assert_csrf_refusal(browser.post(url, {**data, "csrfmiddlewaretoken": "x" * 64}, **htmx))
+
+    form_token, htmx_token = tokens_of(browser, "/accounts/login/" if name == "login" else "/tenants/")
+    if post.htmx:
+        response = browser.post(url, data, HTTP_X_CSRFTOKEN=htmx_token, **htmx)
+    else:
+        response = browser.post(url, {**data, "csrfmiddlewaretoken": form_token})
+    assert response.status_code == post.status, response.content[:500]
+    assert post.done(w)
+
+
+@pytest.mark.parametrize("name", sorted(READ_ONLY))
+def test_a_post_to_a_read_only_page_without_the_token_is_refused(world, name):
+    url = READ_ONLY[name].format(dev1=world.dev1.pk, cluster=world.cluster.pk)
+    assert_csrf_refusal(browser_for(world, name).post(url, {}))
+
+
+def test_the_htmx_validation_while_typing_passes_with_the_header_from_the_base_template(world):
+    browser = browser_for(world, "console:tenant_create")
+    _, htmx_token = tokens_of(browser, "/tenants/new/")
+    data = {"parent": str(world.department1.pk), "name": "dev3", "is_leaf": "true", "validate": "1"}
+    assert_csrf_refusal(browser.post("/tenants/new/", data, HTTP_HX_REQUEST="true"))
+    response = browser.post("/tenants/new/", data, HTTP_HX_REQUEST="true", HTTP_X_CSRFTOKEN=htmx_token)
+    assert response.status_code == 200
+    assert not Tenant.objects.filter(name="dev3").exists()  # a validation saves nothing
+
+
+def test_the_api_needs_the_token_with_a_session_but_not_with_an_api_token(world):
+    body = {"parent": world.department1.pk, "name": "dev3"}
+    session = Client(enforce_csrf_checks=True)
+    session.force_login(world.admin)
+    refused = session.post("/api/v1/tenants/", body, content_type="application/json")
+    assert refused.status_code == 403
+    assert refused.json()["detail"].startswith("CSRF Failed")
+    assert not Tenant.objects.filter(name="dev3").exists()
+
+    _, htmx_token = tokens_of(session, "/tenants/")
+    created = session.post(
+        "/api/v1/tenants/", body, content_type="application/json", HTTP_X_CSRFTOKEN=htmx_token
+    )
+    assert created.status_code == 201, created.content
+
+    # An API token is never sent by a browser on its own: no CSRF token needed.
+    with_token = TokenClient(enforce_csrf_checks=True).as_user(world.admin)
+    assert with_token.post("/api/v1/tenants/", {**body, "name": "dev4"}, format="json").status_code == 201
+
+
+def test_no_view_is_csrf_exempt_but_the_apis_which_check_it_for_sessions():
+    exempt = [
+        (route, callback) for route, _, callback in url_patterns() if getattr(callback, "csrf_exempt", False)
+    ]
+    assert exempt, "DRF's views are expected here"
+    for route, callback in exempt:
+        view = getattr(callback, "cls", None)
+        assert view is not None and issubclass(view, APIView), route
+        authenticators = callback.initkwargs.get("authentication_classes", view.authentication_classes)
+        # Either a session is read, and DRF's SessionAuthentication enforces CSRF, or no session is
+        # read at all (the token endpoint: user name and password in the body).
+        assert not authenticators or any(issubclass(a, SessionAuthentication) for a in authenticators), route
+        assert route.startswith("api/"), route
