@@ -311,13 +311,15 @@ class KubernetesBackend(Backend):
         self, path: str, query: list[tuple[str, str]] | None = None, *, page_size: int = PAGE_SIZE
     ) -> Iterator[dict[str, Any]]:
         """A list call per page of `page_size` objects (`limit` / `continue`), each page as listed."""
-        token = ""
+        resume_from = ""
         while True:
-            paged = [*(query or []), ("limit", str(page_size))] + ([("continue", token)] if token else [])
+            paged = [*(query or []), ("limit", str(page_size))] + (
+                [("continue", resume_from)] if resume_from else []
+            )
             listed = self._request("GET", path, query=paged)
             yield listed
-            token = (listed.get("metadata") or {}).get("continue") or ""
-            if not token:
+            resume_from = (listed.get("metadata") or {}).get("continue") or ""
+            if not resume_from:
                 return
 
     def list_owned_by_tenant(self) -> dict[int, list[dict[str, Any]]]:
