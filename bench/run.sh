@@ -2,8 +2,10 @@
 # Run a benchmark by hand against a real PostgreSQL (started on loopback like the tests do), in its
 # own database (`canopy_bench`, or CANOPY_BENCH_DB so two benchmarks can run at once), dropped and
 # created fresh each run. Results go to docs/performance.md.
-#   bash bench/run.sh usage_dashboard
+#   bash bench/run.sh all            # every benchmark below, one after the other (about 25 minutes)
+#   bash bench/run.sh scale          # 10,000 tenants: tree page, tenant page, tenant list API, create
 #   bash bench/run.sh reconcile      # also starts the Kubernetes test control plane (tests/clusters)
+#   bash bench/run.sh usage_dashboard
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
@@ -13,12 +15,27 @@ ensure_debian_packages
 start_postgres
 trap stop_started_services EXIT
 
-name="${1:?which benchmark: e.g. usage_dashboard}"
+name="${1:?which benchmark: all, scale, reconcile or usage_dashboard}"
 shift
 database="${CANOPY_BENCH_DB:-canopy_bench}"
 export DATABASE_URL="postgres://canopy@127.0.0.1:${CANOPY_PG_PORT}/${database}"
 export DJANGO_SETTINGS_MODULE=portal.settings.test
-"$(pg_bin)/dropdb" --if-exists -h 127.0.0.1 -p "$CANOPY_PG_PORT" -U canopy "$database"
-"$(pg_bin)/createdb" -h 127.0.0.1 -p "$CANOPY_PG_PORT" -U canopy "$database"
-.venv/bin/python manage.py migrate --no-input -v 0
-.venv/bin/python -m "bench.$name" "$@"
+
+run_benchmark() {
+  local benchmark="$1"
+  shift
+  echo "== bench.$benchmark"
+  "$(pg_bin)/dropdb" --if-exists -h 127.0.0.1 -p "$CANOPY_PG_PORT" -U canopy "$database"
+  "$(pg_bin)/createdb" -h 127.0.0.1 -p "$CANOPY_PG_PORT" -U canopy "$database"
+  .venv/bin/python manage.py migrate --no-input -v 0
+  .venv/bin/python -m "bench.$benchmark" "$@"
+}
+
+if [ "$name" = all ]; then
+  for benchmark in scale reconcile usage_dashboard; do
+    run_benchmark "$benchmark"
+  done
+  "$(pg_bin)/dropdb" --if-exists -h 127.0.0.1 -p "$CANOPY_PG_PORT" -U canopy "$database"
+else
+  run_benchmark "$name" "$@"
+fi
