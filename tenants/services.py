@@ -1159,6 +1159,17 @@ def _write_attachments(volume: Volume, spec: VolumeSpec) -> None:
     _raise_if(errors)
 
 
+def _volume_audit_tenant(tenants: Sequence[Tenant]) -> Tenant | None:
+    """The deepest tenant at or above all of `tenants`. A volume's audit row names every tenant it is
+    attached to, so it is scoped there: only those who administer all of them read it (None:
+    platform admins only)."""
+    prefix = posixpath.commonprefix([tenant.path for tenant in tenants]) if tenants else ""
+    prefix = prefix[: len(prefix) - len(prefix) % Tenant.steplen]
+    if not prefix:
+        return None
+    return next((t for t in tenants if t.path == prefix), None) or Tenant.objects.get(path=prefix)
+
+
 def _require_manage_all(acting_user: AbstractBaseUser, tenants: Iterable[Tenant]) -> None:
     for tenant in tenants:
         require(acting_user, Action.MANAGE, tenant)
@@ -1182,12 +1193,11 @@ def volume_create(*, acting_user: AbstractBaseUser, spec: VolumeSpec) -> Volume:
             description=spec.description,
         )
         _write_attachments(volume, spec)
-        first = spec.tenants[0] if spec.tenants else None
         audit(
             acting_user=acting_user,
             action="VOLUME_CREATED",
             target=volume,
-            tenant=first,
+            tenant=_volume_audit_tenant(spec.tenants),
             after=_volume_snapshot(volume),
         )
         # Provisioning (issue 5).
@@ -1218,12 +1228,11 @@ def volume_update(*, acting_user: AbstractBaseUser, volume: Volume, spec: Volume
             setattr(volume, name, getattr(spec, name))
         volume.save()
         _write_attachments(volume, spec)
-        scope_tenant = spec.tenants[0] if spec.tenants else (current[0] if current else None)
         audit(
             acting_user=acting_user,
             action="VOLUME_UPDATED",
             target=volume,
-            tenant=scope_tenant,
+            tenant=_volume_audit_tenant([*current, *spec.tenants]),
             before=before,
             after=_volume_snapshot(volume),
         )
@@ -1242,7 +1251,7 @@ def volume_delete(*, acting_user: AbstractBaseUser, volume: Volume) -> None:
             acting_user=acting_user,
             action="VOLUME_DELETED",
             target=volume,
-            tenant=current[0] if current else None,
+            tenant=_volume_audit_tenant(current),
             before=_volume_snapshot(volume),
         )
         volume.delete()

@@ -1,10 +1,19 @@
 """Shared fixtures: people and the two source documents' worlds, built through the services."""
 
+import os
+
 import pytest
+from hypothesis import settings
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
 from tests.tenants import builders
+
+# Hypothesis (the permission property test): a short run by default, many more examples with
+# CANOPY_LONG_FUZZ=1 (docs/testing.md). Examples build real worlds on PostgreSQL: no deadline.
+settings.register_profile("ci", max_examples=6, deadline=None, print_blob=True)
+settings.register_profile("long", max_examples=300, deadline=None, print_blob=True)
+settings.load_profile("long" if os.environ.get("CANOPY_LONG_FUZZ") == "1" else "ci")
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from rest_framework.serializers import BaseSerializer
 from tenants import selectors, services
 from tenants.api import serializers as s
 from tenants.models import AuditEvent, Tenant, Volume, VolumeAttachment, Workload
+from tenants.permissions import Action
 
 
 class SelectorViewSet(viewsets.ModelViewSet):
@@ -214,7 +215,11 @@ class TenantViewSet(SelectorViewSet):
     @extend_schema(responses=s.DeletionImpactSerializer)
     @action(detail=True, methods=["get"], url_path="deletion-impact")
     def deletion_impact(self, request: Request, pk: str | None = None) -> Response:
-        impact = services.tenant_deletion_impact(self.get_object())
+        """What deleting the tenant takes with it: it names the whole subtree, so only for those who
+        may delete it (as the console's delete page)."""
+        tenant = self.get_object()
+        services.require(request.user, Action.MANAGE, tenant)
+        impact = services.tenant_deletion_impact(tenant)
         return Response(s.DeletionImpactSerializer(impact).data)
 
 

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+from tenants import services
 from tenants.models import (
     Allocation,
     AuditEvent,
@@ -180,6 +181,21 @@ CALLS: dict[str, Call] = {
             platform=200,
         ),
     ),
+    "read what deleting dev1 takes": Call(
+        "get",
+        lambda w: f"/api/v1/tenants/{w.dev1.pk}/deletion-impact/",
+        None,
+        # It names the whole subtree and counts its members: for those who may delete dev1.
+        expect(
+            outsider=404,
+            dev2_admin=404,
+            dev1_viewer=403,
+            bob=403,
+            dev1_admin=403,
+            dept_admin=200,
+            platform=200,
+        ),
+    ),
     "delete dev1": Call(
         "delete",
         lambda w: f"/api/v1/tenants/{w.dev1.pk}/?confirm=true",
@@ -317,6 +333,40 @@ def test_tom_cannot_see_dev1_anywhere(k8s_world):
         body = tom.get(f"/api/v1/{endpoint}/").content.decode()
         assert "dev1" not in body, endpoint
     assert tom.get("/api/v1/tenants/?path=department1/dev1").json()["count"] == 0
+
+
+def test_a_viewer_does_not_learn_the_subtree_from_the_deletion_impact(k8s_world):
+    """Found by the permission property test: a viewer of department1 read the names of dev1 and dev2
+    (which they cannot see) and the member count through GET deletion-impact."""
+    w = k8s_world
+    viewer = w.people.outsider
+    services.membership_grant(acting_user=w.admin, tenant=w.department1, user=viewer, role="viewer")
+    response = TokenClient().as_user(viewer).get(f"/api/v1/tenants/{w.department1.pk}/deletion-impact/")
+    assert response.status_code == 403
+    assert b"dev1" not in response.content and b"dev2" not in response.content
+
+
+def test_a_shared_volume_is_audited_where_every_tenant_it_names_is_administered(k8s_world):
+    """Found by the permission property test: a shared volume's audit row, scoped to its first
+    tenant, named every tenant it is attached to; dev1's admin read dev2's name in dev1's history."""
+    w = k8s_world
+    response = client_for(w, "platform").post(
+        "/api/v1/volumes/",
+        {
+            "cluster": w.cluster.pk,
+            "name": "public",
+            "server": "nas",
+            "export_path": "/share/public",
+            "capacity": "10Gi",
+            "scope": "shared",
+            "attachments": [{"tenant": w.dev1.pk}, {"tenant": w.dev2.pk}],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert AuditEvent.objects.get(action="VOLUME_CREATED").tenant == w.department1
+    assert b"department1/dev2" not in client_for(w, "dev1_admin").get("/api/v1/audit/").content
+    assert b"department1/dev2" in client_for(w, "dept_admin").get("/api/v1/audit/").content
 
 
 def test_a_dev1_admin_cannot_create_under_dev2(k8s_world):

@@ -100,6 +100,30 @@ def test_refused_writes_from_pages_change_nothing(k8s_world, who):
     assert state_of_the_world() == before
 
 
+def test_the_storage_tab_names_only_the_sharing_tenants_one_can_see(k8s_world):
+    """Found by the permission property test: a shared volume's "with ..." line named every tenant it
+    is attached to, also those the reader cannot see (the API only counts them)."""
+    w = k8s_world
+    services.volume_create(
+        acting_user=w.admin,
+        spec=services.VolumeSpec(
+            cluster=w.cluster,
+            name="public",
+            server="nas",
+            export_path="/share/public",
+            capacity_bytes=GI,
+            scope="shared",
+            tenants=[w.dev1, w.dev2],
+        ),
+    )
+    tab = f"/tenants/{w.dev1.pk}/?tab=storage"
+    bob_sees = client_as(w, "bob").get(tab, HTTP_HX_REQUEST="true").content.decode()
+    assert "department1/dev1" in bob_sees and "department1/dev2" not in bob_sees
+    assert "tenants you cannot see" in bob_sees
+    dept_admin_sees = client_as(w, "dept_admin").get(tab, HTTP_HX_REQUEST="true").content.decode()
+    assert "department1/dev2" in dept_admin_sees and "tenants you cannot see" not in dept_admin_sees
+
+
 def test_creating_a_tenant_in_the_page_goes_through_the_service(k8s_world):
     w = k8s_world
     services.allocation_set(

@@ -1,0 +1,423 @@
+"""Random worlds for the permission property test, and an ORACLE of the permission model.
+
+A `WorldSpec` is plain data drawn by hypothesis: a tenant tree (several level-1 tenants, leaf and
+non-leaf, suspended subtrees, down to the deepest level allowed), people (plain, platform admins,
+deactivated), groups, roles given to people or groups, and what hangs off the tenants (allocations,
+HDFS directories, volumes, usage figures, workloads). `build_world` makes it real through the
+services, as a platform admin would.
+
+`Oracle` answers "may this person view / use / administer / manage tenant i?" from the spec alone,
+from the rules as documented (tenants/permissions.py's docstring, docs/ARCHITECTURE.md, README's
+Roles): it never calls Canopy's permission code, and it reads no tree paths from the database.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.utils import timezone
+from hypothesis import strategies as st
+
+from provisioning import services as provisioning_services
+from tenants import services
+from tenants.models import Cluster, ResourcePool, Tenant
+from tenants.usage import UsageReading, WorkloadReading
+from tests.factories import UserFactory
+
+User = get_user_model()
+
+# The deepest level the test configures (CANOPY_MAX_TENANT_DEPTH), small so random trees reach it.
+MAX_DEPTH = 4
+ROLES = ("viewer", "member", "admin")
+KINDS = ("plain", "plain", "plain", "staff", "inactive", "inactive_staff")
+
+# Names no other text in a page can contain by accident, so a page's mentions of tenants, people and
+# groups can be found with a regular expression: tenant i is "tn<i>z", person i "pp<i>x".
+TENANT_NAME = re.compile(r"tn(\d+)z")
+
+
+def tenant_name(index: int) -> str:
+    return f"tn{index}z"
+
+
+def person_name(index: int) -> str:
+    return f"pp{index}x"
+
+
+def group_name(index: int) -> str:
+    return f"gg{index}x"
+
+
+def usage_marker(index: int) -> float:
+    """The GPU figure recorded for tenant i: a series holding any other value is someone else's."""
+    return 1000.0 + index
+
+
+# ---------------------------------------------------------------------------------------------
+# The spec
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    parent: int | None
+    leaf: bool
+    suspended: bool
+    allocated: bool  # an allocation in the Kubernetes pool (only where the parent has one)
+
+
+@dataclass(frozen=True)
+class PersonSpec:
+    kind: str
+    groups: frozenset[int]
+
+    @property
+    def active(self) -> bool:
+        return not self.kind.startswith("inactive")
+
+    @property
+    def staff(self) -> bool:
+        return self.kind.endswith("staff")
+
+
+@dataclass(frozen=True)
+class GrantSpec:
+    subject: tuple[str, int]  # ("user", person index) or ("group", group index)
+    tenant: int
+    role: str
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    nodes: tuple[NodeSpec, ...]
+    people: tuple[PersonSpec, ...]
+    groups: int
+    grants: tuple[GrantSpec, ...]
+    storage: frozenset[int]
+    volumes: tuple[tuple[int, ...], ...]  # the tenants each volume is attached to
+    usage: frozenset[int]
+    workloads: tuple[tuple[int, int], ...]  # (tenant, person who submitted it)
+
+    def depth(self, index: int) -> int:
+        parent = self.nodes[index].parent
+        return 1 if parent is None else self.depth(parent) + 1
+
+    def ancestors(self, index: int, *, include_self: bool) -> list[int]:
+        chain = [index] if include_self else []
+        parent = self.nodes[index].parent
+        while parent is not None:
+            chain.append(parent)
+            parent = self.nodes[parent].parent
+        return chain
+
+    def children(self, index: int) -> list[int]:
+        return [i for i, node in enumerate(self.nodes) if node.parent == index]
+
+
+@st.composite
+def trees(draw: Any, max_nodes: int) -> tuple[NodeSpec, ...]:
+    """Up to `max_nodes` tenants: each a level-1 tenant or the child of an earlier non-leaf tenant
+    above the deepest level; at least two level-1 tenants, the first one allocated."""
+    count = draw(st.integers(min_value=2, max_value=max_nodes))
+    nodes: list[NodeSpec] = []
+    depths: list[int] = []
+    for index in range(count):
+        parents: list[int | None] = [None]
+        if index >= 2:  # the first two are level-1
+            # The most recent tenant first, so hypothesis reaches deep chains as easily as wide ones.
+            parents = [i for i in reversed(range(index)) if not nodes[i].leaf and depths[i] < MAX_DEPTH] + [
+                None
+            ]
+        parent = draw(st.sampled_from(parents))
+        parent_allocated = parent is None or nodes[parent].allocated
+        nodes.append(
+            NodeSpec(
+                parent=parent,
+                leaf=draw(st.booleans()),
+                suspended=draw(st.booleans()) if index else False,
+                allocated=index == 0 or (parent_allocated and draw(st.booleans())),
+            )
+        )
+        depths.append(1 if parent is None else depths[parent] + 1)
+    return tuple(nodes)
+
+
+@st.composite
+def worlds(draw: Any, max_nodes: int = 7, max_people: int = 5) -> WorldSpec:
+    nodes = draw(trees(max_nodes))
+    tenant_ids = st.integers(min_value=0, max_value=len(nodes) - 1)
+    group_count = draw(st.integers(min_value=0, max_value=2))
+    people = tuple(
+        PersonSpec(
+            kind=draw(st.sampled_from(KINDS)),
+            groups=draw(st.frozensets(st.integers(0, group_count - 1), max_size=group_count))
+            if group_count
+            else frozenset(),
+        )
+        for _ in range(draw(st.integers(min_value=1, max_value=max_people)))
+    )
+    subjects = [("user", i) for i in range(len(people))] + [("group", j) for j in range(group_count)]
+    raw_grants = draw(
+        st.lists(
+            st.tuples(st.sampled_from(subjects), tenant_ids, st.sampled_from(ROLES)),
+            min_size=1,
+            max_size=8,
+            unique_by=lambda grant: (grant[0], grant[1]),
+        )
+    )
+    return WorldSpec(
+        nodes=nodes,
+        people=people,
+        groups=group_count,
+        grants=tuple(GrantSpec(subject, tenant, role) for subject, tenant, role in raw_grants),
+        storage=draw(st.frozensets(tenant_ids, min_size=1, max_size=3)),
+        volumes=tuple(
+            tuple(sorted(attached))
+            for attached in draw(
+                st.lists(st.frozensets(tenant_ids, min_size=1, max_size=2), min_size=1, max_size=2)
+            )
+        ),
+        usage=draw(st.frozensets(tenant_ids, min_size=1, max_size=len(nodes))),
+        workloads=tuple(
+            draw(
+                st.lists(
+                    st.tuples(tenant_ids, st.integers(0, len(people) - 1)),
+                    min_size=1,
+                    max_size=3,
+                    unique_by=lambda w: w[0],
+                )
+            )
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The oracle
+
+
+class Oracle:
+    """What person `observer` of `spec` (None: anonymous) may do, from the documented rules:
+
+    - nobody signed in, or a deactivated account: nothing;
+    - platform admins (active staff): everything;
+    - any role on a tenant (viewer, member, admin; the person's own or one of their groups'):
+      *view* it;
+    - member or admin: *use* it (usage, workloads, kubeconfig);
+    - admin of a tenant or of any ancestor: view, use and *administer* it (sub-tenants, members,
+      description);
+    - admin of a strict ancestor: *manage* it (allocations, storage, volumes, state, deletion).
+    """
+
+    def __init__(self, spec: WorldSpec, observer: int | None) -> None:
+        self.spec = spec
+        person = spec.people[observer] if observer is not None else None
+        self.signed_in = person is not None and person.active
+        self.platform = self.signed_in and person is not None and person.staff
+        self.roles: dict[int, set[str]] = {}
+        if self.signed_in and person is not None:
+            for grant in spec.grants:
+                kind, subject = grant.subject
+                if (kind == "user" and subject == observer) or (kind == "group" and subject in person.groups):
+                    self.roles.setdefault(grant.tenant, set()).add(grant.role)
+
+    def _admin_on(self, indices: list[int]) -> bool:
+        return any("admin" in self.roles.get(i, ()) for i in indices)
+
+    def may(self, action: str, index: int | None) -> bool:
+        """`index` None is the `default` tenant, which no spec grants anything on."""
+        if not self.signed_in:
+            return False
+        if self.platform:
+            return True
+        if index is None:
+            return False
+        own = self.roles.get(index, set())
+        if action == "manage":
+            return self._admin_on(self.spec.ancestors(index, include_self=False))
+        administers = self._admin_on(self.spec.ancestors(index, include_self=True))
+        if action == "administer":
+            return administers
+        if action == "use":
+            return administers or bool(own & {"member", "admin"})
+        if action == "view":
+            return administers or bool(own)
+        raise ValueError(action)
+
+    def tenants(self, action: str) -> set[int]:
+        return {i for i in range(len(self.spec.nodes)) if self.may(action, i)}
+
+    @cached_property
+    def nameable(self) -> set[int]:
+        """Tenants whose names the person may read: those they see and their ancestors (every
+        tenant's path names its ancestors)."""
+        return {a for i in self.tenants("view") for a in self.spec.ancestors(i, include_self=True)}
+
+    def people_visible(self, observer: int | None) -> set[int]:
+        """People a person sees: platform admins everyone; others themselves and whoever holds a
+        role (directly or through a group) on a tenant they can see."""
+        if not self.signed_in or observer is None:
+            return set()
+        everyone = range(len(self.spec.people))
+        if self.platform:
+            return set(everyone)
+        seen = {observer}
+        for grant in self.spec.grants:
+            if not self.may("view", grant.tenant):
+                continue
+            kind, subject = grant.subject
+            if kind == "user":
+                seen.add(subject)
+            else:
+                seen |= {i for i in everyone if subject in self.spec.people[i].groups}
+        return seen
+
+    def administers_anything(self) -> bool:
+        return self.platform or any("admin" in roles for roles in self.roles.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# The world, made real through the services
+
+
+@dataclass
+class World:
+    spec: WorldSpec
+    admin: Any
+    kubernetes: Cluster
+    pool: ResourcePool
+    hadoop: Cluster
+    spare_kubernetes: Cluster
+    spare_hadoop: Cluster
+    spare_pool: ResourcePool
+    plan: Any
+    newcomer: Any  # an active person with no role anywhere, to be granted one
+    tenants: list[Tenant] = field(default_factory=list)
+    people: list[Any] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+
+    @cached_property
+    def index_of(self) -> dict[int, int | None]:
+        """Tenant id -> spec index; the `default` tenant (and anything else) -> None."""
+        return {tenant.pk: i for i, tenant in enumerate(self.tenants)}
+
+    def person_index(self, user: Any) -> int | None:
+        return next((i for i, p in enumerate(self.people) if p.pk == user.pk), None)
+
+
+def build_world(spec: WorldSpec, admin: Any) -> World:
+    kubernetes = services.cluster_create(acting_user=admin, name="kc", kind=Cluster.Kind.KUBERNETES)
+    pool = services.pool_update(
+        acting_user=admin,
+        pool=ResourcePool.objects.get(cluster=kubernetes),
+        gpu_capacity=8,
+        cpu_capacity_millicores=64_000,
+        memory_capacity_bytes=2**37,
+    )
+    hadoop = services.cluster_create(acting_user=admin, name="yc", kind=Cluster.Kind.YARN)
+    spare_kubernetes = services.cluster_create(acting_user=admin, name="sk", kind=Cluster.Kind.KUBERNETES)
+    spare_hadoop = services.cluster_create(acting_user=admin, name="sy", kind=Cluster.Kind.YARN)
+    spare_pool = services.pool_create(acting_user=admin, cluster=spare_kubernetes, name="extra")
+    plan = services.plan_create(acting_user=admin, name="empty-plan")
+    provisioning_services.connection_set(
+        acting_user=admin, cluster=kubernetes, spec=provisioning_services.ConnectionSpec(mode="export")
+    )
+    provisioning_services.hadoop_connection_set(
+        acting_user=admin,
+        cluster=hadoop,
+        spec=provisioning_services.HadoopConnectionSpec(
+            rm_urls="http://127.0.0.1:9", webhdfs_urls="http://127.0.0.1:9", user="canopy"
+        ),
+    )
+    world = World(
+        spec=spec,
+        admin=admin,
+        kubernetes=kubernetes,
+        pool=pool,
+        hadoop=hadoop,
+        spare_kubernetes=spare_kubernetes,
+        spare_hadoop=spare_hadoop,
+        spare_pool=spare_pool,
+        plan=plan,
+        newcomer=UserFactory(username="newcomer"),
+    )
+    zero = {"gpu": 0, "cpu_millicores": 0, "memory_bytes": 0}
+    for index, node in enumerate(spec.nodes):
+        parent = world.tenants[node.parent] if node.parent is not None else None
+        world.tenants.append(
+            services.tenant_create(
+                acting_user=admin,
+                parent=parent,
+                name=tenant_name(index),
+                is_leaf=node.leaf,
+                allocations=[services.AllocationSpec(pool=pool, **zero)] if node.allocated else [],
+            )
+        )
+    for index, node in enumerate(spec.nodes):
+        if node.suspended:  # the whole subtree, as the console does it
+            services.tenant_set_state(
+                acting_user=admin, tenant=world.tenants[index], state=Tenant.State.SUSPENDED
+            )
+    world.groups = [Group.objects.create(name=group_name(j)) for j in range(spec.groups)]
+    for index, person in enumerate(spec.people):
+        # Everyone starts active: deactivated people got their roles before they were deactivated.
+        user = UserFactory(username=person_name(index), is_staff=person.staff)
+        user.groups.set([world.groups[j] for j in person.groups])
+        world.people.append(user)
+    for grant in spec.grants:
+        kind, subject = grant.subject
+        who = {"user": world.people[subject]} if kind == "user" else {"group": world.groups[subject]}
+        services.membership_grant(
+            acting_user=admin, tenant=world.tenants[grant.tenant], role=grant.role, **who
+        )
+    for index, person in enumerate(spec.people):
+        if not person.active:
+            services.user_update(acting_user=admin, user=world.people[index], is_active=False)
+    for index in sorted(spec.storage):
+        services.storage_create(
+            acting_user=admin, tenant=world.tenants[index], spec=services.StorageSpec(cluster=hadoop)
+        )
+    for number, attached in enumerate(spec.volumes):
+        services.volume_create(
+            acting_user=admin,
+            spec=services.VolumeSpec(
+                cluster=kubernetes,
+                name=f"vol{number}",
+                server="nas",
+                export_path=f"/share/{number}",
+                capacity_bytes=2**30,
+                scope="private" if len(attached) == 1 else "shared",
+                tenants=[world.tenants[i] for i in attached],
+            ),
+        )
+    now = timezone.now()
+    services.usage_record(
+        cluster=kubernetes,
+        time=now - datetime.timedelta(minutes=2),
+        readings=[
+            UsageReading(
+                tenant_id=world.tenants[i].pk,
+                figures={"gpu_used": usage_marker(i), "gpu_allocated": usage_marker(i)},
+                subtree=True,
+            )
+            for i in sorted(spec.usage)
+        ],
+        workloads=[
+            WorkloadReading(
+                tenant_id=world.tenants[i].pk,
+                kind="Pod",
+                namespace=f"ns{i}",
+                name=f"job{i}",
+                submitted_by="sa",
+                state="running",
+                username=person_name(who),
+                started_at=now - datetime.timedelta(minutes=5),
+            )
+            for i, who in spec.workloads
+        ],
+    )
+    return world

@@ -1,0 +1,1184 @@
+"""Permission property test (issue 8, point 2): random trees, people, groups and roles; for every API
+endpoint, every console page and every htmx fragment, access is granted exactly when the oracle of
+the permission model (tests/tenants/permission_world.py) says so, and nothing of a tenant the
+person may not see ever shows: not in a list, a fragment, a usage series, an export or a kubeconfig.
+
+Each example builds its world through the services inside a savepoint and rolls it back at the end,
+so every example starts from the same clean database; every probe that writes runs in its own
+savepoint too, so the next probe sees the world as built. A refused write must leave every row as
+it was; an allowed one must change something (or nothing, where the endpoint is a dry run).
+
+The default run is short (`ci` profile); `CANOPY_LONG_FUZZ=1` selects the `long` profile with many
+more examples (tests/conftest.py registers both; docs/testing.md).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from drf_spectacular.generators import SchemaGenerator
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rest_framework.test import APIClient
+
+from provisioning.models import ClusterSyncStatus, HadoopConnection, TenantSync
+from tenants import views
+from tenants.models import (
+    Allocation,
+    AuditEvent,
+    Cluster,
+    Membership,
+    QuotaPlan,
+    ResourcePool,
+    StorageDirectory,
+    Tenant,
+    VolumeAttachment,
+    Workload,
+)
+from tests.factories import PASSWORD
+from tests.provisioning.test_api_permissions import provisioning_state
+from tests.tenants.builders import TokenClient
+from tests.tenants.permission_world import (
+    MAX_DEPTH,
+    TENANT_NAME,
+    Oracle,
+    World,
+    WorldSpec,
+    build_world,
+    person_name,
+    tenant_name,
+    usage_marker,
+    worlds,
+)
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+
+PERSON_NAME = re.compile(r"pp(\d+)x")
+NEW_PASSWORD = "a-Long-enough-passw0rd"
+
+
+# ---------------------------------------------------------------------------------------------
+# One example's context: the world, who asks, about which tenants
+
+
+@dataclass
+class Ctx:
+    world: World
+    oracle: Oracle
+    observer: int | None  # index into spec.people; None: anonymous
+    t: int  # the target tenant
+    d: int  # a second tenant (a move's destination)
+    seed: int  # picks the allocation, membership, ... a probe is about
+
+    @property
+    def spec(self) -> WorldSpec:
+        return self.world.spec
+
+    @property
+    def target(self) -> Tenant:
+        return self.world.tenants[self.t]
+
+    def index(self, tenant_id: int | None) -> int | None:
+        return self.world.index_of.get(tenant_id) if tenant_id is not None else None
+
+    def may(self, action: str, tenant_id: int | None) -> bool:
+        """The oracle about a tenant given by id (None or the `default` tenant: platform only)."""
+        if tenant_id is not None and tenant_id not in self.world.index_of:
+            return self.oracle.platform
+        return self.oracle.may(action, self.index(tenant_id))
+
+    def gate(self, action: str, index: int, allowed: int) -> set[int]:
+        """The convention of the API and the services: a tenant the person cannot see is a 404 (its
+        name never told), one they see but may not act on a 403."""
+        if not self.oracle.may("view", index):
+            return {404}
+        if not self.oracle.may(action, index):
+            return {403}
+        return {allowed}
+
+    def platform_only(self, allowed: int) -> set[int]:
+        return {allowed} if self.oracle.platform else {403}
+
+    def pick(self, rows: list[Any]) -> Any:
+        return rows[self.seed % len(rows)]
+
+    def parent_allocated(self, index: int) -> bool:
+        parent = self.spec.nodes[index].parent
+        return parent is None or self.spec.nodes[parent].allocated
+
+    def subtree(self, index: int) -> set[int]:
+        return {i for i in range(len(self.spec.nodes)) if index in self.spec.ancestors(i, include_self=True)}
+
+    def height(self, index: int) -> int:
+        return max(self.spec.depth(i) for i in self.subtree(index)) - self.spec.depth(index)
+
+
+@dataclass
+class Probe:
+    method: str
+    url: str
+    expect: set[int]
+    body: dict[str, Any] | None = None
+    # Writes: whether an allowed call changes rows (False for dry runs); refused ones never do.
+    changes: bool = True
+    htmx: bool = False
+    # Extra checks of a response the oracle allows (lists compared with the oracle's sets).
+    check: Callable[[Any], None] | None = None
+
+    @property
+    def writes(self) -> bool:
+        return self.method not in ("get", "head")
+
+
+def ids_of(response: Any) -> set[int]:
+    return {row["id"] for row in response.json()["results"]}
+
+
+def expect_ids(expected: set[int], key: Callable[[dict], Any] = lambda row: row["id"]) -> Callable:
+    def check(response: Any) -> None:
+        assert {key(row) for row in response.json()["results"]} == expected
+
+    return check
+
+
+def namespaces_in_zip(response: Any) -> set[str]:
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        return {name.split("/")[1] for name in archive.namelist()}
+
+
+def namespace_of(ctx: Ctx, index: int) -> str:
+    return TenantSync.objects.get(tenant_id=ctx.world.tenants[index].pk).namespace
+
+
+# ---------------------------------------------------------------------------------------------
+# The API: one case per (method, path) of the OpenAPI document, plus the router's root view
+
+API: dict[tuple[str, str], Callable[[Ctx], list[Probe]]] = {}
+
+
+def api(method: str, path: str) -> Callable:
+    def register(case: Callable[[Ctx], list[Probe]]) -> Callable[[Ctx], list[Probe]]:
+        API[(method, path)] = case
+        return case
+
+    return register
+
+
+def rows_by_view(ctx: Ctx, model: Any, tenant_field: str = "tenant_id", action: str = "view") -> set[int]:
+    return {
+        pk for pk, tenant_id in model.objects.values_list("pk", tenant_field) if ctx.may(action, tenant_id)
+    }
+
+
+V1 = "/api/v1"
+
+
+@api("get", f"{V1}/")
+def api_root(ctx: Ctx) -> list[Probe]:
+    return [Probe("get", f"{V1}/", {200})]
+
+
+@api("post", f"{V1}/auth/token/")
+def api_token(ctx: Ctx) -> list[Probe]:
+    # Public: a token for whoever gives their password (a deactivated account gets none).
+    name = person_name(ctx.observer) if ctx.observer is not None else "nobody"
+    return [
+        Probe(
+            "post",
+            f"{V1}/auth/token/",
+            {200} if ctx.oracle.signed_in else {400},
+            {"username": name, "password": PASSWORD},
+            changes=False,
+        )
+    ]
+
+
+# Tenants --------------------------------------------------------------------------------------
+
+
+def tenant_ids_visible(ctx: Ctx) -> set[int]:
+    return {pk for pk in Tenant.objects.values_list("pk", flat=True) if ctx.may("view", pk)}
+
+
+@api("get", f"{V1}/tenants/")
+def tenants_list(ctx: Ctx) -> list[Probe]:
+    return [Probe("get", f"{V1}/tenants/?page_size=500", {200}, check=expect_ids(tenant_ids_visible(ctx)))]
+
+
+@api("post", f"{V1}/tenants/")
+def tenants_create(ctx: Ctx) -> list[Probe]:
+    t, node = ctx.t, ctx.spec.nodes[ctx.t]
+    if not ctx.oracle.may("view", t):
+        under = {400}  # a parent the person cannot see does not exist for them
+    elif not ctx.oracle.may("administer", t):
+        under = {403}
+    elif node.leaf or ctx.spec.depth(t) >= MAX_DEPTH:
+        under = {400}  # allowed, and refused by the tree's rules
+    else:
+        under = {201}
+    return [
+        Probe("post", f"{V1}/tenants/", under, {"parent": ctx.target.pk, "name": "newkid"}),
+        Probe("post", f"{V1}/tenants/", ctx.platform_only(201), {"name": "newtop"}),
+    ]
+
+
+def tenant_url(ctx: Ctx, suffix: str = "") -> str:
+    return f"{V1}/tenants/{ctx.target.pk}/{suffix}"
+
+
+@api("get", f"{V1}/tenants/{{id}}/")
+def tenant_read(ctx: Ctx) -> list[Probe]:
+    return [Probe("get", tenant_url(ctx), ctx.gate("view", ctx.t, 200))]
+
+
+@api("put", f"{V1}/tenants/{{id}}/")
+def tenant_put(ctx: Ctx) -> list[Probe]:
+    body = {"display_name": "Renamed", "description": "changed"}
+    return [Probe("put", tenant_url(ctx), ctx.gate("administer", ctx.t, 200), body)]
+
+
+@api("patch", f"{V1}/tenants/{{id}}/")
+def tenant_patch(ctx: Ctx) -> list[Probe]:
+    return [Probe("patch", tenant_url(ctx), ctx.gate("administer", ctx.t, 200), {"description": "changed"})]
+
+
+@api("delete", f"{V1}/tenants/{{id}}/")
+def tenant_delete(ctx: Ctx) -> list[Probe]:
+    return [Probe("delete", tenant_url(ctx) + "?confirm=true", ctx.gate("manage", ctx.t, 204))]
+
+
+@api("post", f"{V1}/tenants/{{id}}/apply-plan/")
+def tenant_apply_plan(ctx: Ctx) -> list[Probe]:
+    body = {"plan": ctx.world.plan.pk}
+    return [Probe("post", tenant_url(ctx, "apply-plan/"), ctx.gate("manage", ctx.t, 200), body)]
+
+
+@api("get", f"{V1}/tenants/{{id}}/deletion-impact/")
+def tenant_deletion_impact(ctx: Ctx) -> list[Probe]:
+    # It names the whole subtree and counts its members: for those who may delete the tenant.
+    return [Probe("get", tenant_url(ctx, "deletion-impact/"), ctx.gate("manage", ctx.t, 200))]
+
+
+@api("get", f"{V1}/tenants/{{id}}/kubeconfig/")
+def tenant_kubeconfig(ctx: Ctx) -> list[Probe]:
+    # Allowed callers hear that the cluster exports manifests only (409): the gate before issuance.
+    url = tenant_url(ctx, f"kubeconfig/?cluster={ctx.world.kubernetes.pk}")
+    return [Probe("get", url, ctx.gate("use", ctx.t, 409))]
+
+
+@api("post", f"{V1}/tenants/{{id}}/move/")
+def tenant_move(ctx: Ctx) -> list[Probe]:
+    t, d, spec = ctx.t, ctx.d, ctx.spec
+    if not ctx.oracle.may("view", t):
+        expected = {404}
+    elif not ctx.oracle.may("view", d):
+        expected = {400}  # the new parent does not exist for them
+    elif not ctx.oracle.may("manage", t) or not ctx.oracle.may("administer", d):
+        expected = {403}
+    elif d in ctx.subtree(t) or spec.nodes[d].leaf:
+        expected = {400}
+    elif d == spec.nodes[t].parent:
+        expected = {200}  # already there: nothing to do
+    elif spec.depth(d) + 1 + ctx.height(t) > MAX_DEPTH:
+        expected = {400}
+    elif spec.nodes[t].allocated and not spec.nodes[d].allocated:
+        expected = {400}  # its allocation would not fit under the new parent
+    else:
+        expected = {200}
+    no_op = d == spec.nodes[t].parent
+    body = {"parent": ctx.world.tenants[d].pk}
+    return [Probe("post", tenant_url(ctx, "move/"), expected, body, changes=not no_op)]
+
+
+@api("get", f"{V1}/tenants/{{id}}/provisioning/")
+def tenant_provisioning(ctx: Ctx) -> list[Probe]:
+    return [Probe("get", tenant_url(ctx, "provisioning/"), ctx.gate("view", ctx.t, 200))]
+
+
+@api("get", f"{V1}/tenants/{{id}}/provisioning/preview/")
+def tenant_preview(ctx: Ctx) -> list[Probe]:
+    return [Probe("get", tenant_url(ctx, "provisioning/preview/"), ctx.gate("administer", ctx.t, 200))]
+
+
+ZERO = {"gpu": 0, "cpu": "0", "memory": "0"}
+
+
+@api("post", f"{V1}/tenants/{{id}}/provisioning/preview/")
+def tenant_preview_allocation(ctx: Ctx) -> list[Probe]:
+    expected = ctx.gate("manage", ctx.t, 200 if ctx.parent_allocated(ctx.t) else 400)
+    body = {"pool": ctx.world.pool.pk, **ZERO}
+    return [Probe("post", tenant_url(ctx, "provisioning/preview/"), expected, body, changes=False)]
+
+
+@api("post", f"{V1}/tenants/{{id}}/provisioning/push/")
+def tenant_push(ctx: Ctx) -> list[Probe]:
+    return [Probe("post", tenant_url(ctx, "provisioning/push/"), ctx.gate("administer", ctx.t, 202))]
+
+
+@api("post", f"{V1}/tenants/{{id}}/suspend/")
+def tenant_suspend(ctx: Ctx) -> list[Probe]:
+    return [Probe("post", tenant_url(ctx, "suspend/"), ctx.gate("manage", ctx.t, 200))]
+
+
+@api("post", f"{V1}/tenants/{{id}}/resume/")
+def tenant_resume(ctx: Ctx) -> list[Probe]:
+    return [Probe("post", tenant_url(ctx, "resume/"), ctx.gate("manage", ctx.t, 200))]
+
+
+@api("get", f"{V1}/tenants/{{id}}/usage/")
+def tenant_usage(ctx: Ctx) -> list[Probe]:
+    expected_values = {usage_marker(ctx.t)} if ctx.t in ctx.spec.usage else set()
+
+    def only_its_own_figures(response: Any) -> None:
+        body = response.json()
+        assert body["tenant"] == ctx.target.pk
+        values = {value for series in body["series"] for _, value in series["points"] if value is not None}
+        gpu = {
+            value
+            for series in body["series"]
+            if series["metric"] == "gpu_used"
+            for _, value in series["points"]
+        }
+        assert gpu == expected_values and values <= expected_values
+
+    # Viewers do not use a tenant: for them its usage does not exist.
+    expected = {200} if ctx.oracle.may("use", ctx.t) else {404}
+    return [Probe("get", tenant_url(ctx, "usage/?metric=gpu_used"), expected, check=only_its_own_figures)]
+
+
+# Rows owned by a tenant -------------------------------------------------------------------------
+
+
+def owned_collection(name: str, model: Any, action: str = "view") -> None:
+    @api("get", f"{V1}/{name}/")
+    def listing(ctx: Ctx) -> list[Probe]:
+        expected = rows_by_view(ctx, model, action=action)
+        return [Probe("get", f"{V1}/{name}/?page_size=500", {200}, check=expect_ids(expected))]
+
+
+owned_collection("allocations", Allocation)
+owned_collection("storage", StorageDirectory)
+owned_collection("memberships", Membership)
+owned_collection("workloads", Workload, action="use")
+
+
+def picked(ctx: Ctx, model: Any) -> Any:
+    return ctx.pick(list(model.objects.filter(tenant__in=ctx.world.tenants).order_by("pk")))
+
+
+@api("post", f"{V1}/allocations/")
+def allocation_create(ctx: Ctx) -> list[Probe]:
+    if not ctx.oracle.may("view", ctx.t) or ctx.spec.nodes[ctx.t].allocated:
+        # A tenant they cannot see does not exist for them; one allocation per pool is checked on
+        # the input, before anyone's rights (they see the allocation that is already there).
+        expected = {400}
+    else:  # where the parent has no allocation in the pool, neither can the tenant
+        expected = ctx.gate("manage", ctx.t, 201 if ctx.parent_allocated(ctx.t) else 400)
+    body = {"tenant": ctx.target.pk, "pool": ctx.world.pool.pk, **ZERO}
+    return [Probe("post", f"{V1}/allocations/", expected, body)]
+
+
+def allocation_probe(method: str, ok: int, body: dict | None) -> Callable[[Ctx], list[Probe]]:
+    def case(ctx: Ctx) -> list[Probe]:
+        allocation = picked(ctx, Allocation)
+        index = ctx.index(allocation.tenant_id)
+        action = "view" if method == "get" else "manage"
+        allowed = ok
+        if method == "delete" and any(ctx.spec.nodes[c].allocated for c in ctx.spec.children(index)):
+            allowed = 400  # sub-tenants still hold allocations in the pool
+        return [Probe(method, f"{V1}/allocations/{allocation.pk}/", ctx.gate(action, index, allowed), body)]
+
+    return case
+
+
+api("get", f"{V1}/allocations/{{id}}/")(allocation_probe("get", 200, None))
+api("put", f"{V1}/allocations/{{id}}/")(allocation_probe("put", 200, ZERO))
+api("patch", f"{V1}/allocations/{{id}}/")(allocation_probe("patch", 200, {"gpu": 0}))
+api("delete", f"{V1}/allocations/{{id}}/")(allocation_probe("delete", 204, None))
+
+
+@api("post", f"{V1}/storage/")
+def storage_create(ctx: Ctx) -> list[Probe]:
+    if not ctx.oracle.may("view", ctx.t):
+        expected = {400}
+    else:  # a second directory at the default path is refused
+        expected = ctx.gate("manage", ctx.t, 400 if ctx.t in ctx.spec.storage else 201)
+    body = {"tenant": ctx.target.pk, "cluster": ctx.world.hadoop.pk}
+    return [Probe("post", f"{V1}/storage/", expected, body)]
+
+
+def storage_probe(method: str, ok: int, body: dict | None) -> Callable[[Ctx], list[Probe]]:
+    def case(ctx: Ctx) -> list[Probe]:
+        directory = picked(ctx, StorageDirectory)
+        index = ctx.index(directory.tenant_id)
+        action = "view" if method == "get" else "manage"
+        return [Probe(method, f"{V1}/storage/{directory.pk}/", ctx.gate(action, index, ok), body)]
+
+    return case
+
+
+api("get", f"{V1}/storage/{{id}}/")(storage_probe("get", 200, None))
+api("put", f"{V1}/storage/{{id}}/")(storage_probe("put", 200, {"space_quota": "1Gi"}))
+api("patch", f"{V1}/storage/{{id}}/")(storage_probe("patch", 200, {"space_quota": "1Gi"}))
+api("delete", f"{V1}/storage/{{id}}/")(storage_probe("delete", 204, None))
+
+
+def volume_tenants(ctx: Ctx) -> dict[int, set[int]]:
+    attached: dict[int, set[int]] = {}
+    for volume_id, tenant_id in VolumeAttachment.objects.values_list("volume_id", "tenant_id"):
+        attached.setdefault(volume_id, set()).add(tenant_id)
+    return attached
+
+
+@api("get", f"{V1}/volumes/")
+def volumes_list(ctx: Ctx) -> list[Probe]:
+    attached = volume_tenants(ctx)
+    visible = {v: {t for t in ts if ctx.may("view", t)} for v, ts in attached.items()}
+
+    def check(response: Any) -> None:
+        rows = response.json()["results"]
+        assert {row["id"] for row in rows} == {v for v, ts in visible.items() if ts}
+        for row in rows:  # only the claims of tenants they see; the others only counted
+            assert {a["tenant"] for a in row["attachments"]} == visible[row["id"]]
+            assert row["shared_with_others"] == len(attached[row["id"]]) - len(visible[row["id"]])
+
+    return [Probe("get", f"{V1}/volumes/?page_size=500", {200}, check=check)]
+
+
+@api("post", f"{V1}/volumes/")
+def volume_create(ctx: Ctx) -> list[Probe]:
+    expected = {400} if not ctx.oracle.may("view", ctx.t) else ctx.gate("manage", ctx.t, 201)
+    body = {
+        "cluster": ctx.world.kubernetes.pk,
+        "name": "newvol",
+        "server": "nas",
+        "export_path": "/share/new",
+        "capacity": "1Gi",
+        "scope": "private",
+        "attachments": [{"tenant": ctx.target.pk}],
+    }
+    return [Probe("post", f"{V1}/volumes/", expected, body)]
+
+
+def volume_probe(method: str, ok: int) -> Callable[[Ctx], list[Probe]]:
+    def case(ctx: Ctx) -> list[Probe]:
+        attached = volume_tenants(ctx)
+        volume_id = ctx.pick(sorted(attached))
+        tenants = attached[volume_id]
+        if not any(ctx.may("view", t) for t in tenants):
+            expected = {404}
+        elif method == "get" or all(ctx.may("manage", t) for t in tenants):
+            expected = {ok}
+        else:
+            # Refused: 403 when the first tenant it stops at is one they see, else 404.
+            expected = {403, 404}
+        body = None
+        if method == "patch":
+            body = {"description": "changed"}
+        elif method == "put":
+            row = VolumeAttachment.objects.filter(volume_id=volume_id).select_related("volume").first()
+            volume = row.volume
+            body = {
+                "cluster": volume.cluster_id,
+                "name": volume.name,
+                "server": volume.server,
+                "export_path": volume.export_path,
+                "capacity": str(volume.capacity_bytes),
+                "scope": volume.scope,
+                "description": "changed",
+                "attachments": [{"tenant": t} for t in sorted(tenants) if ctx.may("view", t)],
+            }
+        return [Probe(method, f"{V1}/volumes/{volume_id}/", expected, body)]
+
+    return case
+
+
+api("get", f"{V1}/volumes/{{id}}/")(volume_probe("get", 200))
+api("put", f"{V1}/volumes/{{id}}/")(volume_probe("put", 200))
+api("patch", f"{V1}/volumes/{{id}}/")(volume_probe("patch", 200))
+api("delete", f"{V1}/volumes/{{id}}/")(volume_probe("delete", 204))
+
+
+@api("post", f"{V1}/memberships/")
+def membership_create(ctx: Ctx) -> list[Probe]:
+    expected = {400} if not ctx.oracle.may("view", ctx.t) else ctx.gate("administer", ctx.t, 201)
+    body = {"tenant": ctx.target.pk, "user": "newcomer", "role": "member"}
+    return [Probe("post", f"{V1}/memberships/", expected, body)]
+
+
+def membership_probe(method: str, ok: int, body: dict | None) -> Callable[[Ctx], list[Probe]]:
+    def case(ctx: Ctx) -> list[Probe]:
+        membership = picked(ctx, Membership)
+        index = ctx.index(membership.tenant_id)
+        action = "view" if method == "get" else "administer"
+        return [Probe(method, f"{V1}/memberships/{membership.pk}/", ctx.gate(action, index, ok), body)]
+
+    return case
+
+
+api("get", f"{V1}/memberships/{{id}}/")(membership_probe("get", 200, None))
+api("put", f"{V1}/memberships/{{id}}/")(membership_probe("put", 200, {"role": "viewer"}))
+api("patch", f"{V1}/memberships/{{id}}/")(membership_probe("patch", 200, {"role": "viewer"}))
+api("delete", f"{V1}/memberships/{{id}}/")(membership_probe("delete", 204, None))
+
+
+@api("get", f"{V1}/workloads/{{id}}/")
+def workload_read(ctx: Ctx) -> list[Probe]:
+    workload = picked(ctx, Workload)
+    # Workloads are read by those who use the tenant; for anyone else, viewers too, they do not exist.
+    expected = {200} if ctx.may("use", workload.tenant_id) else {404}
+    return [Probe("get", f"{V1}/workloads/{workload.pk}/", expected)]
+
+
+@api("get", f"{V1}/audit/")
+def audit_list(ctx: Ctx) -> list[Probe]:
+    # Tenant admins read their subtree's history; events of no tenant are the platform's.
+    expected = {
+        pk
+        for pk, tenant_id in AuditEvent.objects.values_list("pk", "tenant_id")
+        if (ctx.oracle.platform if tenant_id is None else ctx.may("administer", tenant_id))
+    }
+    return [Probe("get", f"{V1}/audit/?page_size=500", {200}, check=expect_ids(expected))]
+
+
+@api("get", f"{V1}/audit/{{id}}/")
+def audit_read(ctx: Ctx) -> list[Probe]:
+    event = picked(ctx, AuditEvent)
+    expected = {200} if ctx.may("administer", event.tenant_id) else {404}
+    return [Probe("get", f"{V1}/audit/{event.pk}/", expected)]
+
+
+# Platform rows: clusters, pools, plans, users, connections --------------------------------------
+
+
+def shared_collection(name: str, model: Any) -> None:
+    @api("get", f"{V1}/{name}/")
+    def listing(ctx: Ctx) -> list[Probe]:
+        expected = set(model.objects.values_list("pk", flat=True))
+        return [Probe("get", f"{V1}/{name}/?page_size=500", {200}, check=expect_ids(expected))]
+
+
+def platform_object(name: str, pick: Callable[[World], Any], put: dict, delete_ok: int = 204) -> None:
+    def url(ctx: Ctx) -> str:
+        return f"{V1}/{name}/{pick(ctx.world).pk}/"
+
+    api("get", f"{V1}/{name}/{{id}}/")(lambda ctx: [Probe("get", url(ctx), {200})])
+    api("put", f"{V1}/{name}/{{id}}/")(lambda ctx: [Probe("put", url(ctx), ctx.platform_only(200), put)])
+    api("patch", f"{V1}/{name}/{{id}}/")(
+        lambda ctx: [Probe("patch", url(ctx), ctx.platform_only(200), {"description": "changed"})]
+    )
+    api("delete", f"{V1}/{name}/{{id}}/")(
+        lambda ctx: [Probe("delete", url(ctx), ctx.platform_only(delete_ok))]
+    )
+
+
+def platform_create(name: str, body: Callable[[World], dict]) -> None:
+    api("post", f"{V1}/{name}/")(
+        lambda ctx: [Probe("post", f"{V1}/{name}/", ctx.platform_only(201), body(ctx.world))]
+    )
+
+
+shared_collection("clusters", Cluster)
+shared_collection("pools", ResourcePool)
+shared_collection("plans", QuotaPlan)
+platform_object("clusters", lambda w: w.spare_hadoop, {"description": "changed"})
+platform_object("pools", lambda w: w.spare_pool, {"description": "changed"})
+platform_object("plans", lambda w: w.plan, {"description": "changed"})
+platform_create("clusters", lambda w: {"name": "newc", "kind": "yarn"})
+platform_create("pools", lambda w: {"cluster": w.spare_kubernetes.pk, "name": "newpool"})
+platform_create("plans", lambda w: {"name": "newplan"})
+platform_create("users", lambda w: {"username": "newu", "password": NEW_PASSWORD})
+
+
+@api("get", f"{V1}/users/")
+def users_list(ctx: Ctx) -> list[Probe]:
+    if ctx.oracle.platform:
+        expected = set(User.objects.values_list("username", flat=True))
+    else:
+        expected = {person_name(i) for i in ctx.oracle.people_visible(ctx.observer)}
+    check = expect_ids(expected, key=lambda row: row["username"])
+    return [Probe("get", f"{V1}/users/?page_size=500", {200}, check=check)]
+
+
+def user_probe(method: str, body: dict | None) -> Callable[[Ctx], list[Probe]]:
+    def case(ctx: Ctx) -> list[Probe]:
+        index = ctx.seed % len(ctx.world.people)
+        person = ctx.world.people[index]
+        if index not in ctx.oracle.people_visible(ctx.observer):
+            expected = {404}
+        elif method == "get":
+            expected = {200}
+        else:
+            expected = ctx.platform_only(200)
+        payload = {"username": person.username, **body} if method == "put" else body
+        return [Probe(method, f"{V1}/users/{person.pk}/", expected, payload)]
+
+    return case
+
+
+api("get", f"{V1}/users/{{id}}/")(user_probe("get", None))
+api("put", f"{V1}/users/{{id}}/")(user_probe("put", {"first_name": "Changed"}))
+api("patch", f"{V1}/users/{{id}}/")(user_probe("patch", {"first_name": "Changed"}))
+
+
+def connections(name: str, cluster: Callable[[World], Any], create: Callable[[World], dict]) -> None:
+    base = f"{V1}/{name}/"
+
+    def one(ctx: Ctx) -> str:
+        return f"{base}{cluster(ctx.world).pk}/"
+
+    def listing(ctx: Ctx) -> list[Probe]:
+        return [
+            Probe(
+                "get",
+                base,
+                ctx.platform_only(200),
+                check=expect_ids({cluster(ctx.world).pk}, key=lambda row: row["cluster"]),
+            )
+        ]
+
+    api("get", base)(listing)
+    api("post", base)(lambda ctx: [Probe("post", base, ctx.platform_only(201), create(ctx.world))])
+    api("get", f"{base}{{cluster}}/")(lambda ctx: [Probe("get", one(ctx), ctx.platform_only(200))])
+    api("put", f"{base}{{cluster}}/")(
+        lambda ctx: [
+            Probe(
+                "put",
+                one(ctx),
+                ctx.platform_only(200),
+                {**create(ctx.world), "cluster": cluster(ctx.world).pk},
+            )
+        ]
+    )
+    api("patch", f"{base}{{cluster}}/")(
+        lambda ctx: (
+            [Probe("patch", one(ctx), ctx.platform_only(200), {"network_policy": True})]
+            if name == "kubernetes-connections"
+            else [Probe("patch", one(ctx), ctx.platform_only(200), {"directory_permission": "770"})]
+        )
+    )
+    api("delete", f"{base}{{cluster}}/")(lambda ctx: [Probe("delete", one(ctx), ctx.platform_only(204))])
+    # Asks the cluster (nobody listens on port 9) and answers with the error: nothing is saved.
+    api("post", f"{base}{{cluster}}/test/")(
+        lambda ctx: [Probe("post", f"{one(ctx)}test/", ctx.platform_only(200), changes=False)]
+    )
+
+
+HADOOP = {"rm_urls": "http://127.0.0.1:9", "webhdfs_urls": "http://127.0.0.1:9", "user": "canopy"}
+connections(
+    "kubernetes-connections",
+    lambda w: w.kubernetes,
+    lambda w: {"cluster": w.spare_kubernetes.pk, "mode": "export"},
+)
+connections("hadoop-connections", lambda w: w.hadoop, lambda w: {"cluster": w.spare_hadoop.pk, **HADOOP})
+
+
+# Provisioning reads and exports ------------------------------------------------------------------
+
+
+@api("get", f"{V1}/provisioning/statuses/")
+def statuses(ctx: Ctx) -> list[Probe]:
+    expected = {
+        (tenant_id, cluster_id)
+        for tenant_id, cluster_id in ClusterSyncStatus.objects.values_list("sync__tenant_id", "cluster_id")
+        if ctx.may("view", tenant_id)
+    }
+    check = expect_ids(expected, key=lambda row: (row["tenant"], row["cluster"]))
+    return [Probe("get", f"{V1}/provisioning/statuses/?page_size=500", {200}, check=check)]
+
+
+@api("get", f"{V1}/provisioning/manifests/")
+def manifests(ctx: Ctx) -> list[Probe]:
+    def on_kubernetes(indices: set[int]) -> set[str]:
+        return {namespace_of(ctx, i) for i in indices if ctx.spec.nodes[i].allocated}
+
+    mine = on_kubernetes(ctx.oracle.tenants("administer"))
+    one = on_kubernetes({ctx.t})
+
+    def exactly(expected: set[str]) -> Callable[[Any], None]:
+        return lambda response: (
+            None if namespaces_in_zip(response) == expected else pytest.fail(f"{namespaces_in_zip(response)}")
+        )
+
+    return [
+        Probe("get", f"{V1}/provisioning/manifests/", {200}, check=exactly(mine)),
+        Probe(
+            "get",
+            f"{V1}/provisioning/manifests/?tenant={ctx.target.pk}",
+            ctx.gate("administer", ctx.t, 200),
+            check=exactly(one),
+        ),
+    ]
+
+
+@api("get", f"{V1}/provisioning/hadoop-export/")
+def hadoop_export(ctx: Ctx) -> list[Probe]:
+    url = f"{V1}/provisioning/hadoop-export/?cluster={ctx.world.hadoop.pk}&file=capacity-scheduler.xml"
+    return [Probe("get", url, ctx.platform_only(200))]
+
+
+# ---------------------------------------------------------------------------------------------
+# The console: one case per URL name of the console's and provisioning's patterns
+
+CONSOLE: dict[str, Callable[[Ctx], list[Probe]]] = {}
+
+
+def console(name: str) -> Callable:
+    def register(case: Callable[[Ctx], list[Probe]]) -> Callable[[Ctx], list[Probe]]:
+        CONSOLE[name] = case
+        return case
+
+    return register
+
+
+def console_gate(ctx: Ctx, action: str, index: int, allowed: int) -> set[int]:
+    """Pages reached through `tenant_get(action=...)`: anything short of the action is a 404."""
+    return {allowed} if ctx.oracle.may(action, index) else {404}
+
+
+def page(ctx: Ctx, suffix: str = "") -> str:
+    return f"/tenants/{ctx.target.pk}/{suffix}"
+
+
+@console("console:home")
+def home(ctx: Ctx) -> list[Probe]:
+    where = "/tenants/" if ctx.oracle.administers_anything() else "/me/"
+
+    def check(response: Any) -> None:
+        assert response["Location"] == where
+
+    return [Probe("get", "/", {302}, check=check)]
+
+
+def names_exactly(expected: set[int]) -> Callable[[Any], None]:
+    def check(response: Any) -> None:
+        named = {int(i) for i in TENANT_NAME.findall(response.content.decode())}
+        assert expected <= named, f"missing {expected - named}"
+
+    return check
+
+
+@console("console:tenants")
+def tenants_page(ctx: Ctx) -> list[Probe]:
+    tops = {
+        i
+        for i in ctx.oracle.tenants("view")
+        if ctx.spec.nodes[i].parent is None or not ctx.oracle.may("view", ctx.spec.nodes[i].parent)
+    }
+    return [
+        Probe("get", "/tenants/", {200}, check=names_exactly(tops)),
+        Probe(
+            "get",
+            "/tenants/?fragment=tree&q=tn",
+            {200},
+            htmx=True,
+            check=names_exactly(ctx.oracle.tenants("view")),
+        ),
+    ]
+
+
+@console("console:tenant")
+def tenant_page(ctx: Ctx) -> list[Probe]:
+    expected = console_gate(ctx, "view", ctx.t, 200)
+    probes = [
+        Probe("get", page(ctx), expected),
+        Probe("get", page(ctx, "?fragment=tree"), expected, htmx=True),
+        Probe("get", page(ctx, "?tab=clusters&preview=1"), expected, htmx=True),
+    ]
+    # Every tab of the page, as the htmx fragment the page swaps in (a new tab cannot be forgotten).
+    probes += [Probe("get", page(ctx, f"?tab={tab}"), expected, htmx=True) for tab, _ in views.TABS]
+    return probes
+
+
+@console("console:tenant_tree_children")
+def tree_children(ctx: Ctx) -> list[Probe]:
+    children = {c for c in ctx.spec.children(ctx.t) if ctx.oracle.may("view", c)}
+    return [
+        Probe(
+            "get",
+            page(ctx, "children/"),
+            console_gate(ctx, "view", ctx.t, 200),
+            check=names_exactly(children),
+        )
+    ]
+
+
+@console("console:tenant_create")
+def tenant_create_page(ctx: Ctx) -> list[Probe]:
+    node = ctx.spec.nodes[ctx.t]
+    if not ctx.oracle.may("administer", ctx.t):
+        created = {404}
+    elif node.leaf or ctx.spec.depth(ctx.t) >= MAX_DEPTH:
+        created = {200}  # the form again, with the refusal on its field
+    else:
+        created = {302}
+    body = {"parent": ctx.target.pk, "name": "newkid", "is_leaf": "false"}
+    return [
+        Probe("get", "/tenants/new/", {200}),
+        Probe("get", f"/tenants/new/?parent={ctx.target.pk}", console_gate(ctx, "administer", ctx.t, 200)),
+        Probe("post", "/tenants/new/", created, body, changes=created == {302}),
+    ]
+
+
+@console("console:tenant_allocations")
+def allocations_page(ctx: Ctx) -> list[Probe]:
+    expected = console_gate(ctx, "manage", ctx.t, 200)
+    return [
+        Probe("get", page(ctx, "allocations/"), expected),
+        Probe("post", page(ctx, "allocations/"), expected, {"validate": "1"}, changes=False, htmx=True),
+    ]
+
+
+@console("console:tenant_plan")
+def plan_page(ctx: Ctx) -> list[Probe]:
+    return [
+        Probe("get", page(ctx, "plan/"), console_gate(ctx, "manage", ctx.t, 200)),
+        Probe(
+            "post", page(ctx, "plan/"), console_gate(ctx, "manage", ctx.t, 302), {"plan": ctx.world.plan.pk}
+        ),
+    ]
+
+
+@console("console:tenant_state")
+def state_page(ctx: Ctx) -> list[Probe]:
+    return [Probe("post", page(ctx, "state/"), ctx.gate("manage", ctx.t, 302), {"state": "suspended"})]
+
+
+@console("console:tenant_push")
+def push_page(ctx: Ctx) -> list[Probe]:
+    return [Probe("post", page(ctx, "push/"), ctx.gate("administer", ctx.t, 302))]
+
+
+@console("console:tenant_usage_csv")
+def usage_csv(ctx: Ctx) -> list[Probe]:
+    expected_values = {f"{usage_marker(ctx.t):g}"} if ctx.t in ctx.spec.usage else set()
+
+    def only_its_own_figures(response: Any) -> None:
+        rows = [line.split(",") for line in response.content.decode().splitlines()[1:]]
+        assert {row[4] for row in rows if row[3] == "gpu_used"} == expected_values
+
+    return [
+        Probe("get", page(ctx, "usage.csv"), console_gate(ctx, "use", ctx.t, 200), check=only_its_own_figures)
+    ]
+
+
+@console("console:tenant_delete")
+def delete_page(ctx: Ctx) -> list[Probe]:
+    return [
+        Probe("get", page(ctx, "delete/"), console_gate(ctx, "manage", ctx.t, 200)),
+        Probe("post", page(ctx, "delete/"), console_gate(ctx, "manage", ctx.t, 302), {"confirm": "yes"}),
+    ]
+
+
+@console("console:membership_add")
+def membership_add(ctx: Ctx) -> list[Probe]:
+    body = {"username": "newcomer", "role": "member"}
+    return [Probe("post", page(ctx, "members/"), ctx.gate("administer", ctx.t, 302), body)]
+
+
+def membership_page(suffix: str, body: dict) -> Callable[[Ctx], list[Probe]]:
+    def case(ctx: Ctx) -> list[Probe]:
+        membership = picked(ctx, Membership)
+        expected = ctx.gate("administer", ctx.index(membership.tenant_id), 302)
+        return [Probe("post", f"/memberships/{membership.pk}/{suffix}/", expected, body)]
+
+    return case
+
+
+console("console:membership_change")(membership_page("role", {"role": "viewer"}))
+console("console:membership_remove")(membership_page("remove", {}))
+
+
+@console("console:pools")
+def pools_page(ctx: Ctx) -> list[Probe]:
+    return [Probe("get", "/pools/", {200})]
+
+
+@console("console:cluster_test")
+def cluster_test(ctx: Ctx) -> list[Probe]:
+    url = f"/clusters/{ctx.world.kubernetes.pk}/test/"
+    return [Probe("post", url, ctx.platform_only(302), changes=False)]
+
+
+@console("console:plans")
+def plans_page(ctx: Ctx) -> list[Probe]:
+    return [Probe("get", "/plans/", {200})]
+
+
+@console("console:plan_create")
+def plan_create_page(ctx: Ctx) -> list[Probe]:
+    return [
+        Probe("get", "/plans/new/", ctx.platform_only(200)),
+        Probe("post", "/plans/new/", ctx.platform_only(302), {"name": "newplan"}),
+    ]
+
+
+@console("console:plan_edit")
+def plan_edit_page(ctx: Ctx) -> list[Probe]:
+    url = f"/plans/{ctx.world.plan.pk}/"
+    return [
+        Probe("get", url, ctx.platform_only(200)),
+        Probe("post", url, ctx.platform_only(302), {"name": "empty-plan", "description": "changed"}),
+    ]
+
+
+@console("console:users")
+def users_page(ctx: Ctx) -> list[Probe]:
+    visible = ctx.oracle.people_visible(ctx.observer)
+
+    def check(response: Any) -> None:
+        named = {int(i) for i in PERSON_NAME.findall(response.content.decode())}
+        assert named == visible
+
+    return [Probe("get", "/users/", {200}, check=check)]
+
+
+@console("console:user_create")
+def user_create_page(ctx: Ctx) -> list[Probe]:
+    return [
+        Probe("get", "/users/new/", {200}),  # an empty form: it shows nobody
+        Probe("post", "/users/new/", ctx.platform_only(302), {"username": "newu", "password": NEW_PASSWORD}),
+    ]
+
+
+@console("console:user_grant")
+def user_grant_page(ctx: Ctx) -> list[Probe]:
+    # Always back to the Users page, with a message; only an admin of the tenant grants anything.
+    body = {"username": "newcomer", "tenant": ctx.target.name_path, "role": "member"}
+    return [Probe("post", "/users/grant/", {302}, body, changes=ctx.oracle.may("administer", ctx.t))]
+
+
+@console("console:user_password")
+def user_password_page(ctx: Ctx) -> list[Probe]:
+    index = ctx.seed % len(ctx.world.people)
+    url = f"/users/{ctx.world.people[index].pk}/password/"
+    visible = index in ctx.oracle.people_visible(ctx.observer)
+    return [
+        Probe("get", url, {200} if visible else {404}),
+        Probe("post", url, ctx.platform_only(302) if visible else {404}, {"password": NEW_PASSWORD}),
+    ]
+
+
+@console("console:audit")
+def audit_page(ctx: Ctx) -> list[Probe]:
+    return [Probe("get", "/audit/", {200}), Probe("get", "/audit/", {200}, htmx=True)]
+
+
+@console("console:my_access")
+def my_access_page(ctx: Ctx) -> list[Probe]:
+    return [Probe("get", "/me/", {200}, check=names_exactly(set(ctx.oracle.roles)))]
+
+
+@console("console:overview")
+def overview_page(ctx: Ctx) -> list[Probe]:
+    return [Probe("get", "/overview/", {200} if ctx.oracle.platform else {404})]
+
+
+@console("provisioning:kubeconfig")
+def kubeconfig_page(ctx: Ctx) -> list[Probe]:
+    url = page(ctx, f"kubeconfig/{ctx.world.kubernetes.pk}/")
+    return [Probe("get", url, ctx.gate("use", ctx.t, 409))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the probes
+
+
+class _Rollback(Exception):
+    pass
+
+
+@contextmanager
+def rolled_back() -> Iterator[None]:
+    """Run the block in a savepoint and always roll it back."""
+    try:
+        with transaction.atomic():
+            yield
+            raise _Rollback
+    except _Rollback:
+        pass
+
+
+def world_state() -> tuple:
+    """Every row a refused call must leave as it was."""
+    return (
+        provisioning_state(),
+        list(StorageDirectory.objects.order_by("pk").values_list("pk", "tenant_id", "space_quota_bytes")),
+        list(VolumeAttachment.objects.order_by("pk").values_list("pk", "volume_id", "tenant_id")),
+        list(Membership.objects.order_by("pk").values_list("pk", "role", "group_id")),
+        list(Tenant.objects.order_by("pk").values_list("pk", "plan_id", "path")),
+        list(HadoopConnection.objects.values_list("cluster_id", "directory_permission")),
+        list(QuotaPlan.objects.order_by("pk").values_list("pk", "description")),
+        list(Group.objects.order_by("pk").values_list("pk", "name")),
+    )
+
+
+def leaked_tenants(ctx: Ctx, response: Any) -> set[int]:
+    """Tenants named in a response that the person may not even read the name of."""
+    if response.get("Content-Type", "").startswith("application/zip"):
+        with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+            text = "\n".join(archive.namelist() + [archive.read(n).decode() for n in archive.namelist()])
+    else:
+        text = response.content.decode(errors="replace")
+    named = {int(i) for i in TENANT_NAME.findall(text)}
+    return {i for i in named if i < len(ctx.spec.nodes)} - ctx.oracle.nameable
+
+
+def run(ctx: Ctx, client: Any, probe: Probe, *, api_call: bool, before: tuple) -> None:
+    signed_in = ctx.oracle.signed_in or probe.url == f"{V1}/auth/token/"
+    headers = {"HTTP_HX_REQUEST": "true"} if probe.htmx else {}
+    with rolled_back():
+        if probe.url == f"{V1}/auth/token/":
+            client = APIClient()  # signing in, with a password rather than a token
+        if api_call:
+            kwargs: dict[str, Any] = {"format": "json"}
+            if probe.body is not None:
+                kwargs["data"] = probe.body
+            response = getattr(client, probe.method)(probe.url, **kwargs, **headers)
+        else:
+            response = getattr(client, probe.method)(probe.url, probe.body or {}, **headers)
+        after = world_state() if probe.writes else before
+    # A message a write left for the next page echoes what was typed (a path, a name): the next
+    # probe starts without it, as if in a new tab.
+    client.cookies.pop("messages", None)
+    where = f"{probe.method.upper()} {probe.url} as {ctx.observer} on {tenant_name(ctx.t)}"
+    if not signed_in:
+        if api_call:
+            assert response.status_code in (401, 403), where
+        else:
+            assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), where
+        assert after == before, f"{where}: a refused call changed something"
+        return
+    assert response.status_code in probe.expect, (
+        f"{where}: {response.status_code}, the oracle says {probe.expect}: {response.content[:300]!r}"
+    )
+    assert not leaked_tenants(ctx, response), f"{where} names {leaked_tenants(ctx, response)}"
+    refused = response.status_code in (400, 403, 404, 409) or probe.expect & {403, 404}
+    if probe.writes:
+        if refused or not probe.changes:
+            assert after == before, f"{where}: a refused call (or a dry run) changed something"
+        else:
+            assert after != before, f"{where}: an allowed call changed nothing"
+    if probe.check is not None and not refused:
+        probe.check(response)
+
+
+# ---------------------------------------------------------------------------------------------
+# The properties
+
+
+@pytest.fixture
+def configured(settings, tmp_path, platform_admin):
+    settings.CANOPY_MAX_TENANT_DEPTH = MAX_DEPTH
+    settings.CANOPY_EXPORT_DIR = str(tmp_path / "export")
+    return platform_admin
+
+
+def draw_ctx(data: Any, spec: WorldSpec, admin: Any) -> Ctx:
+    world = build_world(spec, admin)
+    observer = data.draw(st.sampled_from([None, *range(len(spec.people))]), label="observer")
+    nodes = st.integers(0, len(spec.nodes) - 1)
+    return Ctx(
+        world=world,
+        oracle=Oracle(spec, observer),
+        observer=observer,
+        t=data.draw(nodes, label="target"),
+        d=data.draw(nodes, label="destination"),
+        seed=data.draw(st.integers(0, 50), label="seed"),
+    )
+
+
+EXAMPLES = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@EXAMPLES
+@given(spec=worlds(), data=st.data())
+def test_every_api_endpoint_grants_exactly_what_the_oracle_allows(configured, spec, data):
+    with rolled_back():
+        ctx = draw_ctx(data, spec, configured)
+        client: Any = APIClient()
+        if ctx.observer is not None:
+            client = TokenClient().as_user(ctx.world.people[ctx.observer])
+        before = world_state()
+        for key in sorted(API):
+            for probe in API[key](ctx):
+                run(ctx, client, probe, api_call=True, before=before)
+
+
+@EXAMPLES
+@given(spec=worlds(), data=st.data())
+def test_every_page_and_fragment_grants_exactly_what_the_oracle_allows(configured, spec, data):
+    with rolled_back():
+        ctx = draw_ctx(data, spec, configured)
+        client = Client()
+        if ctx.observer is not None:
+            client.force_login(ctx.world.people[ctx.observer])
+        before = world_state()
+        for name in sorted(CONSOLE):
+            for probe in CONSOLE[name](ctx):
+                run(ctx, client, probe, api_call=False, before=before)
+
+
+# ---------------------------------------------------------------------------------------------
+# Nothing is forgotten: every endpoint of the schema and every console URL has its case
+
+
+def test_every_api_operation_has_a_case():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    operations = {(method, path) for path, ops in schema["paths"].items() for method in ops}
+    assert operations - set(API) == set(), "endpoints without a permission case"
+    assert set(API) - operations == {("get", f"{V1}/")}, "cases for endpoints that are gone"
+
+
+def _console_names(patterns: list, prefix: str = "", namespace: str = "") -> Iterator[str]:
+    """URL names of everything outside /admin/ and /api/ (Django's admin checks is_staff itself; the
+    API is covered by the OpenAPI cases above)."""
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if route.startswith(("admin/", "api/")):
+            continue
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from _console_names(pattern.url_patterns, route, inner)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            yield f"{namespace}{pattern.name}"
+
+
+# Signing in and out is for everyone.
+SIGN_IN = {"login", "logout", "oidc_authentication_init", "oidc_authentication_callback"}
+
+
+def test_every_console_page_has_a_case():
+    names = set(_console_names(get_resolver().url_patterns)) - SIGN_IN
+    assert names - set(CONSOLE) == set(), "pages without a permission case"
+    assert set(CONSOLE) - names == set(), "cases for pages that are gone"
+
+
+def test_every_htmx_fragment_has_a_case():
+    """Fragments are the `{% partialdef %}`s of the page templates: the tree and the tab of the tenant
+    page (each tab of views.TABS is probed) and the audit page's events."""
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    found = {
+        (path.name, name)
+        for path in templates.rglob("*.html")
+        for name in re.findall(r"{%\s*partialdef\s+(\w+)", path.read_text())
+    }
+    assert found == {
+        ("tenant_resources.html", "tree"),
+        ("tenant_resources.html", "tab"),
+        ("audit.html", "events"),
+    }
