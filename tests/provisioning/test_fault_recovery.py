@@ -35,7 +35,7 @@ import psycopg
 import pytest
 import requests
 from django.db import connection
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from portal.celery import app as celery_app
 from provisioning import services
@@ -453,7 +453,8 @@ def test_the_web_sides_database_connection_cut_records_a_change_whole_or_not_at_
     url = canopy.web()
     web = canopy.web_process
     session = requests.Session()
-    session.headers["Authorization"] = f"Token {Token.objects.create(user=platform_admin).key}"
+    _, key = AuthToken.objects.create(user=platform_admin)
+    session.headers["Authorization"] = f"Token {key}"
 
     def create(name: str) -> requests.Response:
         body = {"parent": None, "name": name, "allocations": [{"pool": pool.pk, "gpu": 1}]}
