@@ -31,6 +31,7 @@ from provisioning.desired.yarn import RuleViolation
 from provisioning.models import ClusterSyncStatus
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
+from tenants.api.schema import error_response
 from tenants.api.serializers import AllocationInputSerializer
 from tenants.models import Cluster, Tenant
 from tenants.permissions import Action, is_platform_admin
@@ -105,7 +106,7 @@ class TenantPreviewView(APIView):
     parameters=[CLUSTER_PARAMETER],
     responses={
         (200, "application/yaml"): OpenApiResponse(OpenApiTypes.STR, description="A kubeconfig file."),
-        409: OpenApiResponse(description="The tenant is not (yet) on that cluster."),
+        409: error_response("The tenant is not (yet) on that cluster."),
     },
 )
 class KubeconfigView(APIView):
@@ -158,7 +159,8 @@ class StatusListView(generics.ListAPIView):
         CLUSTER_PARAMETER,
     ],
     responses={
-        (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="A folder per tenant.")
+        (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="A folder per tenant."),
+        404: error_response("No such tenant, or not one you can see."),
     },
 )
 class ManifestExportView(APIView):
