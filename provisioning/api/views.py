@@ -54,7 +54,10 @@ def _cluster(request: Request, required: bool = False) -> Cluster | None:
         if required:
             raise ValidationError({"cluster": ["Name the cluster: ?cluster=<id>."]})
         return None
-    cluster = tenant_selectors.cluster_list(user=request.user).filter(pk=raw if raw.isdigit() else 0).first()
+    # isdecimal, not isdigit: "²" is a digit that int() refuses (a 500 otherwise).
+    cluster = (
+        tenant_selectors.cluster_list(user=request.user).filter(pk=raw if raw.isdecimal() else 0).first()
+    )
     if cluster is None:
         raise ValidationError({"cluster": [f"No cluster with id {raw}."]})
     return cluster

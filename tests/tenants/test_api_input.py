@@ -39,3 +39,19 @@ def test_an_audit_instant_that_leaves_the_calendar_in_utc_is_a_field_error(api, 
     response = api.as_user(k8s_world.admin).get("/api/v1/audit/", {"since": "0001-01-01T00:00:00+05:00"})
     assert response.status_code == 400
     assert response.json() == {"since": ["This instant is out of range."]}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/provisioning/manifests/?cluster=²",
+        "/api/v1/provisioning/hadoop-export/?cluster=²&file=hdfs-setup.sh",
+        "/api/v1/tenants/{dev1}/kubeconfig/?cluster=²",
+        "/api/v1/tenants/{dev1}/provisioning/preview/?cluster=²",
+    ],
+)
+def test_a_cluster_id_that_is_a_digit_but_not_a_number_is_a_field_error(api, k8s_world, url):
+    """`"²".isdigit()` is true, `int("²")` fails."""
+    response = api.as_user(k8s_world.admin).get(url.format(dev1=k8s_world.dev1.pk))
+    assert response.status_code == 400
+    assert response.json() == {"cluster": ["No cluster with id ²."]}
