@@ -77,6 +77,8 @@ class AutoSchema(openapi.AutoSchema):
         reads_query = any(parameter["in"] == "query" for parameter in parameters)
         if self.method not in READS_ONLY_ITS_PATH or "requestBody" in operation or reads_query:
             errors["400"] = ("Invalid input: the messages per field.", VALIDATION_ERROR)
+        if "requestBody" in operation:
+            errors["415"] = ("The body is not in one of the documented media types (or has none).", ERROR)
         errors["401"] = ("No credentials, or credentials that are not valid.", ERROR)
         if self.view.get_permissions():
             errors["403"] = ("Not allowed to do this here.", ERROR)

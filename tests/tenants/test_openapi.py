@@ -172,6 +172,10 @@ def test_every_operation_documents_the_errors_it_can_answer_with_their_json_bodi
             assert json_schema_ref(responses["400"]) == "ValidationError", where
         else:
             assert "400" not in responses, where
+        if "requestBody" in operation:
+            assert json_schema_ref(responses["415"]) == "Error", where
+        else:
+            assert "415" not in responses, where
     # Pages past the end of a list are 404s; an id in the query that names nothing visible too.
     assert json_schema_ref(schema["paths"]["/api/v1/tenants/"]["get"]["responses"]["404"]) == "Error"
     manifests = schema["paths"]["/api/v1/provisioning/manifests/"]["get"]["responses"]
@@ -229,3 +233,14 @@ def test_manifests_for_a_tenant_out_of_sight_are_a_documented_json_404(api, k8s_
     )
     assert response.status_code == 404
     assert response.json() == {"detail": "No such tenant."}
+
+
+def test_a_body_without_a_content_type_is_a_documented_json_415(api, k8s_world, schema):
+    """What a client sends when it forgets the header (schemathesis sends a raw multipart body so)."""
+    client = api.as_user(k8s_world.admin)
+    response = client.generic(
+        "PATCH", f"/api/v1/tenants/{k8s_world.dev1.pk}/", b"--x\r\nname--x--\r\n", content_type=""
+    )
+    assert response.status_code == 415
+    assert response.json() == {"detail": 'Unsupported media type "" in request.'}
+    assert "415" in schema["paths"]["/api/v1/tenants/{id}/"]["patch"]["responses"]
