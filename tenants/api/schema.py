@@ -79,7 +79,8 @@ class AutoSchema(openapi.AutoSchema):
             errors["400"] = ("Invalid input: the messages per field.", VALIDATION_ERROR)
         if "requestBody" in operation:
             errors["415"] = ("The body is not in one of the documented media types (or has none).", ERROR)
-        errors["401"] = ("No credentials, or credentials that are not valid.", ERROR)
+        if self.view.get_authenticators():
+            errors["401"] = ("No credentials, or credentials that are not valid.", ERROR)
         if self.view.get_permissions():
             errors["403"] = ("Not allowed to do this here.", ERROR)
         # An object the caller may not see is not found, never forbidden; a page past the end too.

@@ -27,13 +27,13 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
+from werkzeug.test import Client
 
 from provisioning import services as provisioning_services
 from tenants import services
 from tenants.models import AuditEvent, Membership, Workload
 from tenants.usage import UsageReading, WorkloadReading
-from tests.factories import UserFactory
+from tests.factories import PASSWORD, UserFactory
 from tests.tenants import builders
 
 # Every test in a transaction (and the test database set up even when only this module runs).
@@ -178,7 +178,8 @@ CHECKS = [
     schemathesis.checks.response_headers_conformance,
 ]
 SCHEMA_URL = "/api/schema/?format=json"
-schema = schemathesis.openapi.from_wsgi(SCHEMA_URL, WSGIHandler(), config=CONFIG)
+APP = WSGIHandler()
+schema = schemathesis.openapi.from_wsgi(SCHEMA_URL, APP, config=CONFIG)
 DOCUMENTED = {
     f"{method.upper()} {path}"
     for path, methods in schema.raw_schema["paths"].items()
@@ -211,8 +212,13 @@ class Caller:
 def caller(request, fuzz_world: builders.K8sWorld) -> Caller:
     """A platform admin, or department1's admin (who sees only part of the world), with a real token."""
     user = fuzz_world.admin if request.param == "platform-admin" else fuzz_world.people.dept_admin
-    token, _ = Token.objects.get_or_create(user=user)
-    return Caller(request.param, {"Authorization": f"Token {token.key}"})
+    # Signed in through the same application (Django's test client would put back the receivers
+    # keep_the_connection_across_requests took away).
+    signed_in = Client(APP).post(
+        "/api/v1/auth/token/", json={"username": user.username, "password": PASSWORD}
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    return Caller(request.param, {"Authorization": f"Token {signed_in.json['token']}"})
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
