@@ -58,36 +58,37 @@ class AutoSchema(openapi.AutoSchema):
         if operation is None:
             return None
         self._register_error_components()
-        for status, (description, component) in self._error_responses(operation).items():
-            operation["responses"].setdefault(
-                status,
-                {
-                    "description": description,
-                    "content": {
-                        "application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}
-                    },
-                },
-            )
+        responses = operation["responses"]
+        for status, description in self._error_responses(operation).items():
+            responses.setdefault(status, {"description": description})
+        # Every error the API answers has a JSON body, also one a view documents by its description only.
+        for status, response in responses.items():
+            if status.startswith("4") and "content" not in response:
+                component = VALIDATION_ERROR if status == "400" else ERROR
+                response["content"] = {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}
+                }
         return operation
 
-    def _error_responses(self, operation: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    def _error_responses(self, operation: dict[str, Any]) -> dict[str, str]:
+        """The errors this operation can answer: status -> description (the bodies follow the status)."""
         parameters = operation.get("parameters", [])
-        errors: dict[str, tuple[str, str]] = {}
+        errors: dict[str, str] = {}
         # Query parameters and bodies are validated; every write also checks the domain's rules.
         reads_query = any(parameter["in"] == "query" for parameter in parameters)
         if self.method not in READS_ONLY_ITS_PATH or "requestBody" in operation or reads_query:
-            errors["400"] = ("Invalid input: the messages per field.", VALIDATION_ERROR)
+            errors["400"] = "Invalid input: the messages per field."
         if "requestBody" in operation:
-            errors["415"] = ("The body is not in one of the documented media types (or has none).", ERROR)
+            errors["415"] = "The body is not in one of the documented media types (or has none)."
         if self.view.get_authenticators():
-            errors["401"] = ("No credentials, or credentials that are not valid.", ERROR)
+            errors["401"] = "No credentials, or credentials that are not valid."
         if self.view.get_permissions():
-            errors["403"] = ("Not allowed to do this here.", ERROR)
+            errors["403"] = "Not allowed to do this here."
         # An object the caller may not see is not found, never forbidden; a page past the end too.
         if any(parameter["in"] == "path" for parameter in parameters) or self._is_paginated_list():
-            errors["404"] = ("Not found, or not visible to you.", ERROR)
+            errors["404"] = "Not found, or not visible to you."
         if self.view.get_throttles():
-            errors["429"] = ("Too many requests; try again later.", ERROR)
+            errors["429"] = "Too many requests; try again later."
         return errors
 
     def _is_paginated_list(self) -> bool:
