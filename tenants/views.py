@@ -7,6 +7,7 @@ page's own template when the request comes from HTMX (`page.html#partial`), the 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import uuid
@@ -244,8 +245,11 @@ def _usage_window(
     so the CSV link exports exactly the window the page showed."""
     now = timezone.now()
     at = request.GET.get("at", "")
-    if at.isdigit():
-        now = min(now, datetime.datetime.fromtimestamp(int(at), tz=datetime.UTC))
+    # isdecimal, not isdigit: int("²") fails. A pin past the calendar's end is unreadable like any
+    # other: it means now.
+    if at.isdecimal():
+        with contextlib.suppress(OverflowError, OSError, ValueError):
+            now = min(now, datetime.datetime.fromtimestamp(int(at), tz=datetime.UTC))
     form = forms.UsageRangeForm({"range": dashboards.DEFAULT_RANGE, **request.GET.dict()})
     if not form.is_valid():
         return form, None, now

@@ -32,6 +32,7 @@ from provisioning.desired.yarn import RuleViolation
 from provisioning.models import ClusterSyncStatus
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
+from tenants.api.schema import error_response
 from tenants.api.serializers import AllocationInputSerializer
 from tenants.models import Cluster, Tenant
 from tenants.permissions import Action, is_platform_admin
@@ -54,7 +55,10 @@ def _cluster(request: Request, required: bool = False) -> Cluster | None:
         if required:
             raise ValidationError({"cluster": ["Name the cluster: ?cluster=<id>."]})
         return None
-    cluster = tenant_selectors.cluster_list(user=request.user).filter(pk=raw if raw.isdigit() else 0).first()
+    # isdecimal, not isdigit: "²" is a digit that int() refuses (a 500 otherwise).
+    cluster = (
+        tenant_selectors.cluster_list(user=request.user).filter(pk=raw if raw.isdecimal() else 0).first()
+    )
     if cluster is None:
         raise ValidationError({"cluster": [f"No cluster with id {raw}."]})
     return cluster
@@ -106,7 +110,7 @@ class TenantPreviewView(APIView):
     parameters=[CLUSTER_PARAMETER],
     responses={
         (200, "application/yaml"): OpenApiResponse(OpenApiTypes.STR, description="A kubeconfig file."),
-        409: OpenApiResponse(description="The tenant is not (yet) on that cluster."),
+        409: error_response("The tenant is not (yet) on that cluster."),
     },
 )
 class KubeconfigView(APIView):
@@ -161,7 +165,8 @@ class StatusListView(generics.ListAPIView):
         CLUSTER_PARAMETER,
     ],
     responses={
-        (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="A folder per tenant.")
+        (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="A folder per tenant."),
+        404: error_response("No such tenant, or not one you can see."),
     },
 )
 class ManifestExportView(APIView):

@@ -3,12 +3,15 @@ what the requester may see), writes go through serializers to `tenants.services`
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, ClassVar
 
 import django_filters
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -324,9 +327,27 @@ class WorkloadViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.workload_list(user=self.request.user)
 
 
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 instant in any offset Python reads, given to the database in UTC: PostgreSQL
+    refuses offsets beyond 15:59 (a 500 otherwise); one that leaves Python's range is a 400."""
+
+    def to_python(self, value: Any) -> datetime.datetime | None:
+        instant = super().to_python(value)
+        if instant is None:
+            return None
+        try:
+            return instant.astimezone(datetime.UTC)
+        except OverflowError as error:
+            raise DjangoValidationError("This instant is out of range.", code="invalid") from error
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
 class AuditFilter(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     actor = django_filters.CharFilter(field_name="actor_name")
 
     class Meta:

@@ -144,6 +144,16 @@ def test_the_csv_holds_exactly_the_points_shown(k8s_world):
     assert "2026-11-01T10:01:00Z,gpu-cluster,,gpu_used,2.5\n" in parent.content.decode()
 
 
+def test_a_pin_that_is_no_instant_means_now_not_an_error(k8s_world):
+    """A digit int() refuses, and a second past the calendar's end, were 500s."""
+    w = k8s_world
+    record(w, timezone.now() - MINUTE, dev2_gpu=1.0)
+    for pin in ("²", "99999999999999999999"):
+        response = client_as(w, "tom").get(f"/tenants/{w.dev2.pk}/usage.csv?range=1h&at={pin}")
+        assert response.status_code == 200, pin
+        assert ",gpu-cluster,,gpu_used,1\n" in response.content.decode(), pin
+
+
 def test_a_custom_range_is_validated_with_clear_errors(k8s_world):
     w = k8s_world
     client = client_as(w, "tom")

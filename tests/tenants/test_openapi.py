@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+import jsonschema
 import pytest
 import yaml
 from django.contrib.staticfiles import finders
@@ -138,3 +139,109 @@ def test_swagger_ui_is_served_from_the_installed_sidecar_without_any_external_ho
         assert asset.startswith("/static/drf_spectacular_sidecar/"), asset
         assert finders.find(asset.removeprefix("/static/")) is not None, f"{asset} is not in any static dir"
     assert '"/api/schema/"' in page
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors are documented too (found by API fuzzing, tests/tenants/test_api_fuzz.py)
+
+VERBS = {"get", "post", "put", "patch", "delete"}
+
+
+def operations(schema):
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            if method in VERBS:
+                yield path, method, operation
+
+
+def json_schema_ref(response: dict) -> str:
+    return response["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+
+
+def test_every_operation_documents_the_errors_it_can_answer_with_their_json_bodies(schema):
+    for path, method, operation in operations(schema):
+        responses = operation["responses"]
+        where = f"{method.upper()} {path}"
+        # The token endpoint is open to anyone (and answers 401 only if its view reads credentials).
+        if path != "/api/v1/auth/token/":
+            assert json_schema_ref(responses["401"]) == "Error", where
+            assert json_schema_ref(responses["403"]) == "Error", where
+        if "{" in path:
+            assert json_schema_ref(responses["404"]) == "Error", where
+        takes_input = method != "get" or any(p["in"] == "query" for p in operation.get("parameters", []))
+        if takes_input:
+            assert json_schema_ref(responses["400"]) == "ValidationError", where
+        else:
+            assert "400" not in responses, where
+        if "requestBody" in operation:
+            assert json_schema_ref(responses["415"]) == "Error", where
+        else:
+            assert "415" not in responses, where
+    # Pages past the end of a list are 404s; an id in the query that names nothing visible too.
+    assert json_schema_ref(schema["paths"]["/api/v1/tenants/"]["get"]["responses"]["404"]) == "Error"
+    manifests = schema["paths"]["/api/v1/provisioning/manifests/"]["get"]["responses"]
+    assert json_schema_ref(manifests["404"]) == "Error"
+    kubeconfig = schema["paths"]["/api/v1/tenants/{id}/kubeconfig/"]["get"]["responses"]
+    assert json_schema_ref(kubeconfig["409"]) == "Error"
+
+
+def test_the_error_bodies_are_described_as_the_api_sends_them(schema, api, k8s_world):
+    components = schema["components"]["schemas"]
+    assert components["Error"]["required"] == ["detail"]
+    field_errors = {"$ref": "#/components/schemas/FieldErrors"}
+    assert components["ValidationError"]["anyOf"] == [field_errors, {"$ref": "#/components/schemas/Error"}]
+
+    def conforms(body, component: str) -> None:
+        jsonschema.validate(
+            body, {"$ref": f"#/components/schemas/{component}", "components": schema["components"]}
+        )
+
+    client = api.as_user(k8s_world.admin)
+    # A nested field's messages sit under its name, a list item's under its index.
+    response = client.post(
+        "/api/v1/tenants/",
+        {"parent": None, "name": "x", "allocations": [{"pool": k8s_world.pool.pk, "gpu": "lots"}]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert list(response.json()["allocations"]["0"]) == ["gpu"]
+    conforms(response.json(), "ValidationError")
+    unreadable = client.post("/api/v1/tenants/", "{", content_type="application/json")
+    assert unreadable.status_code == 400 and list(unreadable.json()) == ["detail"]
+    conforms(unreadable.json(), "ValidationError")
+    past_the_end = client.get("/api/v1/tenants/?page=99")
+    assert past_the_end.status_code == 404 and past_the_end.json() == {"detail": "Invalid page."}
+    conforms(past_the_end.json(), "Error")
+    with pytest.raises(jsonschema.ValidationError):
+        conforms({"detail": ["not", "a", "string"]}, "Error")
+
+
+def test_an_api_url_that_matches_nothing_answers_json_and_a_console_url_the_page(api, k8s_world):
+    client = api.as_user(k8s_world.admin)
+    # The provisioning endpoints take integer ids in the URL itself: anything else matches no URL.
+    for url in ("/api/v1/tenants/abc/provisioning/", "/api/v1/tenants/1.5/kubeconfig/", "/api/v1/nothing/"):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert response.headers["Content-Type"] == "application/json", url
+        assert response.json() == {"detail": "Not found."}, url
+    page = client.get("/tenants/abc/")
+    assert page.status_code == 404 and page.headers["Content-Type"].startswith("text/html")
+
+
+def test_manifests_for_a_tenant_out_of_sight_are_a_documented_json_404(api, k8s_world):
+    response = api.as_user(k8s_world.people.dev1_admin).get(
+        "/api/v1/provisioning/manifests/", {"tenant": k8s_world.dev2.pk}
+    )
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No such tenant."}
+
+
+def test_a_body_without_a_content_type_is_a_documented_json_415(api, k8s_world, schema):
+    """What a client sends when it forgets the header (schemathesis sends a raw multipart body so)."""
+    client = api.as_user(k8s_world.admin)
+    response = client.generic(
+        "PATCH", f"/api/v1/tenants/{k8s_world.dev1.pk}/", b"--x\r\nname--x--\r\n", content_type=""
+    )
+    assert response.status_code == 415
+    assert response.json() == {"detail": 'Unsupported media type "" in request.'}
+    assert "415" in schema["paths"]["/api/v1/tenants/{id}/"]["patch"]["responses"]

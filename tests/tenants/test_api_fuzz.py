@@ -1,0 +1,242 @@
+"""API fuzzing: schemathesis reads our OpenAPI document and sends generated requests, valid and
+invalid, to every operation of the API, in-process through the WSGI application. No answer may be a
+5xx, and every answer must be one the document describes: a documented status code, its content
+type, a body of its schema, its headers.
+
+Requests are made as a platform admin and as a tenant admin with real tokens, against a seeded world
+(both source documents' trees, volumes, HDFS directories, a plan, connections, usage and workloads);
+path ids are drawn from that world's rows half of the time so requests reach real objects. Each
+request runs in a savepoint that is rolled back, so every example starts from the same world.
+
+The default run is small (CI); `CANOPY_LONG_FUZZ=1` runs many more examples per operation.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import socket
+from dataclasses import dataclass
+
+import pytest
+import schemathesis
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from werkzeug.test import Client
+
+from provisioning import services as provisioning_services
+from tenants import services
+from tenants.models import AuditEvent, Membership, Workload
+from tenants.usage import UsageReading, WorkloadReading
+from tests.factories import PASSWORD, UserFactory
+from tests.tenants import builders
+
+# Every test in a transaction (and the test database set up even when only this module runs).
+pytestmark = pytest.mark.django_db
+
+LONG = os.environ.get("CANOPY_LONG_FUZZ", "") not in ("", "0")
+EXAMPLES = 100 if LONG else 3
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on: connection tests are refused at once, never hang."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# The collection in a path ("tenants" in /api/v1/tenants/{id}/...) -> ids of real rows of the world.
+REAL_IDS: dict[str, list[int]] = {}
+
+
+def build_fuzz_world(admin) -> builders.K8sWorld:
+    """Both source documents' worlds plus one of everything else an endpoint can show."""
+    k8s = builders.build_k8s_world(admin)
+    yarn = builders.build_yarn_world(admin)
+    gi = builders.GI
+    volume = services.volume_create(
+        acting_user=admin,
+        spec=services.VolumeSpec(
+            cluster=k8s.cluster,
+            name="department1-public",
+            server="nas.example.com",
+            export_path="/share/d1",
+            capacity_bytes=100 * gi,
+            scope="shared",
+            tenants=[k8s.dev1, k8s.dev2],
+        ),
+    )
+    directory = services.storage_create(
+        acting_user=admin,
+        tenant=yarn.t1,
+        spec=services.StorageSpec(cluster=yarn.cluster, space_quota_bytes=10 * gi, file_quota=1000),
+    )
+    plan = services.plan_create(
+        acting_user=admin,
+        name="small",
+        description="One GPU",
+        allocations=[builders.spec(k8s.pool, gpu=1, cpu_millicores=4000, memory_bytes=16 * gi)],
+    )
+    port = _closed_port()
+    provisioning_services.connection_set(
+        acting_user=admin,
+        cluster=k8s.cluster,
+        spec=provisioning_services.ConnectionSpec(
+            mode="token", server=f"https://127.0.0.1:{port}", token="not-a-real-token"
+        ),
+    )
+    provisioning_services.hadoop_connection_set(
+        acting_user=admin,
+        cluster=yarn.cluster,
+        spec=provisioning_services.HadoopConnectionSpec(
+            rm_urls=f"http://127.0.0.1:{port}", webhdfs_urls=f"http://127.0.0.1:{port}", user="canopy"
+        ),
+    )
+    now = timezone.now()
+    for minutes in (10, 5, 0):
+        services.usage_record(
+            cluster=k8s.cluster,
+            time=now - datetime.timedelta(minutes=minutes),
+            readings=[
+                UsageReading(k8s.dev1.pk, {"gpu_used": 0.5, "gpu_allocated": 1}),
+                UsageReading(k8s.dev2.pk, {"gpu_used": 2, "gpu_allocated": 2, "cpu_used_millicores": 1500}),
+            ],
+            workloads=[
+                WorkloadReading(k8s.dev1.pk, "Pod", "dev1", "train-a", "canopy-bob", "running", "bob", gpu=1),
+                WorkloadReading(k8s.dev2.pk, "Pod", "dev2", "train-b", "canopy-tom", "pending", "tom", gpu=2),
+            ],
+        )
+    tenants = [k8s.department1, k8s.dev1, k8s.dev2, yarn.t1, yarn.t2, yarn.t3]
+    REAL_IDS.update(
+        {
+            "clusters": [k8s.cluster.pk, yarn.cluster.pk],
+            "kubernetes-connections": [k8s.cluster.pk],
+            "hadoop-connections": [yarn.cluster.pk],
+            "pools": [k8s.pool.pk, yarn.pool.pk, yarn.highmem.pk],
+            "tenants": [t.pk for t in tenants],
+            "allocations": [a.pk for t in tenants for a in t.allocations.all()],
+            "storage": [directory.pk],
+            "volumes": [volume.pk],
+            "plans": [plan.pk],
+            "memberships": list(Membership.objects.values_list("pk", flat=True)),
+            "users": [admin.pk, k8s.bob.pk, k8s.people.dept_admin.pk, yarn.a.pk],
+            "audit": list(AuditEvent.objects.values_list("pk", flat=True)),
+            "workloads": list(Workload.objects.values_list("pk", flat=True)),
+        }
+    )
+    return k8s
+
+
+@pytest.fixture(scope="module")
+def fuzz_world(django_db_setup, django_db_blocker) -> builders.K8sWorld:
+    """One world for the whole module, in a transaction rolled back at the end (as Django's
+    TestCase.setUpTestData does), so the 172 tests do not each rebuild it."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        admin = UserFactory(username="root-admin", is_staff=True, is_superuser=True)
+        yield build_fuzz_world(admin)
+        transaction.set_rollback(True)
+        REAL_IDS.clear()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def keep_the_connection_across_requests():
+    """A server closes the database connection after each request; here that would end the
+    module's transaction (Django's test client drops the same two receivers)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+CONFIG = schemathesis.Config.from_dict(
+    {
+        # CI always sends the same requests (a failure there is a regression, not luck); the long
+        # run explores anew each time and prints the seed of what it finds.
+        **({} if LONG else {"seed": 20261101}),
+        "generation": {"max-examples": EXAMPLES, "database": "none"},
+        # The coverage phase (every boundary and every kind of wrong value of every field, hundreds of
+        # requests per operation) only in the long run.
+        "phases": {"coverage": {"enabled": LONG}, "stateful": {"enabled": False}},
+    }
+)
+# No 5xx, and every answer as documented. Not schemathesis' positive_data_acceptance: a request the
+# schema allows is still refused when the domain says no (an id that does not exist, a pool too
+# small), with a documented 400.
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+    schemathesis.checks.response_schema_conformance,
+    schemathesis.checks.response_headers_conformance,
+]
+SCHEMA_URL = "/api/schema/?format=json"
+APP = WSGIHandler()
+schema = schemathesis.openapi.from_wsgi(SCHEMA_URL, APP, config=CONFIG)
+DOCUMENTED = {
+    f"{method.upper()} {path}"
+    for path, methods in schema.raw_schema["paths"].items()
+    for method in methods
+    if method in {"get", "put", "post", "patch", "delete"}
+}
+FUZZED: dict[str, set[str]] = {"platform-admin": set(), "tenant-admin": set()}
+
+PATH_COLLECTION = re.compile(r"^/api/v1/([^/]+)/\{(\w+)\}")
+
+
+@schema.hook
+def before_generate_path_parameters(context, strategy):
+    """About half of the ids name real rows, so requests reach real objects, not only 404s."""
+    match = PATH_COLLECTION.match(context.operation.path)
+    if match is None:
+        return strategy
+    collection, name = match.groups()
+    real = st.deferred(lambda: st.sampled_from(REAL_IDS[collection]))
+    return st.one_of(st.fixed_dictionaries({name: real}), strategy)
+
+
+@dataclass
+class Caller:
+    role: str
+    headers: dict[str, str]
+
+
+@pytest.fixture(params=sorted(FUZZED))
+def caller(request, fuzz_world: builders.K8sWorld) -> Caller:
+    """A platform admin, or department1's admin (who sees only part of the world), with a real token."""
+    user = fuzz_world.admin if request.param == "platform-admin" else fuzz_world.people.dept_admin
+    # Signed in through the same application (Django's test client would put back the receivers
+    # keep_the_connection_across_requests took away).
+    signed_in = Client(APP).post(
+        "/api/v1/auth/token/", json={"username": user.username, "password": PASSWORD}
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    return Caller(request.param, {"Authorization": f"Token {signed_in.json['token']}"})
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@schema.parametrize()
+def test_no_operation_answers_a_5xx_or_outside_the_schema(case, caller: Caller):
+    # Each request in its own savepoint, rolled back: every example starts from the same world.
+    with transaction.atomic():
+        response = case.call(headers=caller.headers)
+        transaction.set_rollback(True)
+    FUZZED[caller.role].add(case.operation.label)
+    case.validate_response(response, headers=caller.headers, checks=CHECKS)
+
+
+def test_the_document_is_valid_openapi_and_every_operation_was_fuzzed_for_each_caller():
+    """Runs after the fuzz tests above (pytest keeps the file's order)."""
+    schema.validate()  # against the OpenAPI 3 meta-schema
+    assert schema.raw_schema["openapi"].startswith("3.")
+    operations = [result.ok().label for result in schema.get_all_operations()]
+    assert len(operations) == len(DOCUMENTED) == 86
+    assert set(operations) == DOCUMENTED
+    assert FUZZED == {"platform-admin": DOCUMENTED, "tenant-admin": DOCUMENTED}
