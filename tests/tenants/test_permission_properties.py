@@ -194,7 +194,8 @@ def api_root(ctx: Ctx) -> list[Probe]:
 
 @api("post", f"{V1}/auth/token/")
 def api_token(ctx: Ctx) -> list[Probe]:
-    # Public: a token for whoever gives their password (a deactivated account gets none).
+    # Public: a token for whoever gives their password (a deactivated account gets none). Issuing
+    # one is audited (API_TOKEN_ISSUED), so an accepted sign-in changes the world; a refused one not.
     name = person_name(ctx.observer) if ctx.observer is not None else "nobody"
     return [
         Probe(
@@ -202,7 +203,6 @@ def api_token(ctx: Ctx) -> list[Probe]:
             f"{V1}/auth/token/",
             {200} if ctx.oracle.signed_in else {400},
             {"username": name, "password": PASSWORD},
-            changes=False,
         )
     ]
 
