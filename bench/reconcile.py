@@ -13,11 +13,13 @@ a member and a viewer on every team, and a shared NFS volume per department moun
 No worker runs while it is built, so every tenant waits to be pushed, as after connecting a
 cluster.
 
-Then beat's `provisioning.reconcile_all`, run eagerly in this process (what the worker runs,
-minus the queue):
+Then beat's `provisioning.reconcile_all`:
 
-1. first pass: every object is created;
-2. a pass with nothing to do (three times; median): must make zero writes.
+1. first pass, every object created: sent to Canopy's Celery worker (`celery -A portal worker`,
+   prefork, `--workers` processes, one per core by default) on the Redis of REDIS_URL, as in
+   production; it ends when every tenant's push has finished;
+2. a pass with nothing to do (three times; median), run eagerly in this process: must make zero
+   writes.
 
 Each with its wall time, the calls the API server received by method, the SQL queries and the
 time spent in SQL, against the bare minimum: the calls a diff needs (one paged list per kind
@@ -39,9 +41,12 @@ import os
 import platform
 import re
 import statistics
+import subprocess  # nosec B404 # starts Canopy's own Celery worker, a fixed argument list
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +56,7 @@ import django
 django.setup()
 
 import yaml  # noqa: E402
+from celery.result import AsyncResult  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -248,6 +254,53 @@ def reconcile_pass(label: str, proxy: FaultProxy) -> Pass:
     return result
 
 
+@contextlib.contextmanager
+def worker_pool(processes: int) -> Iterator[subprocess.Popen[bytes]]:
+    """Canopy's Celery worker as production runs it (`celery -A portal worker`, prefork with
+    `processes` children) on the Redis of REDIS_URL, with this database."""
+    celery_app.control.purge()  # the pushes the build queued: the pass sends its own
+    log = open(ROOT / "bench" / ".worker.log", "wb")  # noqa: SIM115 - closed below, after the worker
+    env = {**os.environ, "CANOPY_TEST_TASKS_EAGER": "0", "CANOPY_PROVISIONING_REPAIR_DRIFT": "1"}
+    command = [sys.executable, "-m", "celery", "-A", "portal", "worker", f"--concurrency={processes}"]
+    command += ["--pool=prefork", "--loglevel=WARNING", "--without-gossip", "--without-mingle"]
+    worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # nosec B603 # fixed arguments
+    try:
+        deadline = time.monotonic() + 60
+        while not celery_app.control.ping(timeout=0.5):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the Celery worker did not start; see {log.name}")
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        log.close()
+
+
+def worker_pass(label: str, proxy: FaultProxy, processes: int) -> Pass:
+    """Beat's `provisioning.reconcile_all` sent to the worker pool; done when every tenant's push
+    has finished (no open intent). SQL runs in the worker processes and is not counted here."""
+    eager, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, False
+    with worker_pool(processes), measured(label, proxy) as result:
+        sent = tasks.reconcile_all.delay()
+        deadline = time.monotonic() + 30 * 60
+        while ProvisioningIntent.objects.filter(state__in=provisioning_services.OPEN).exists() or (
+            ClusterSyncStatus.objects.exclude(state=ClusterSyncStatus.State.SYNCED).exists()
+        ):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{label}: pushes still open after 30 minutes; see bench/.worker.log")
+            time.sleep(0.25)
+    celery_app.conf.task_always_eager = eager
+    if not isinstance(sent, AsyncResult):
+        raise SystemExit("the first pass ran in this process, not in the worker")
+    result.sql = result.sql_seconds = 0  # the polling above, not the pass
+    print(
+        f"{label}: {result.seconds:.1f} s, {result.total_calls} calls {dict(result.calls)}, "
+        f"{result.writes} writes",
+        flush=True,
+    )
+    return result
+
+
 def desired_objects(cluster: Cluster) -> list[dict[str, Any]]:
     """Every object the cluster should hold, rendered from the database (for the bare figures)."""
     cluster_settings = provisioning_selectors.cluster_settings(cluster, cluster.kubernetes_connection)
@@ -266,38 +319,63 @@ def bare_lists(backend: KubernetesBackend) -> int:
     return calls
 
 
-def bare_applies(backend: KubernetesBackend, objects: list[dict[str, Any]]) -> int:
-    """The writes of a first pass, made by a plain loop: one server-side apply per object, into
-    fresh namespaces (`bare-<namespace>`) so they create as the first pass did."""
+def bare_copy(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object renamed into a fresh namespace (`bare-<namespace>`), so it creates as the first
+    pass did."""
+    obj = yaml.safe_load(yaml.safe_dump(obj))  # a deep copy
+    metadata = obj["metadata"]
+    metadata["labels"][MANAGED_BY_LABEL] = "canopy-bare"
+    if obj["kind"] == "Namespace":
+        metadata["name"] = f"bare-{metadata['name']}"[:63]
+    elif obj["kind"] == "PersistentVolume":
+        metadata["name"] = f"bare-{metadata['name']}"
+        obj["spec"]["claimRef"]["namespace"] = f"bare-{obj['spec']['claimRef']['namespace']}"[:63]
+    if metadata.get("namespace"):
+        metadata["namespace"] = f"bare-{metadata['namespace']}"[:63]
+    if obj["kind"] == "RoleBinding":
+        for subject in obj["subjects"]:
+            if subject.get("namespace"):
+                subject["namespace"] = f"bare-{subject['namespace']}"[:63]
+    if obj["kind"] == "PersistentVolumeClaim":
+        obj["spec"]["volumeName"] = f"bare-{obj['spec']['volumeName']}"
+    return obj
+
+
+def bare_applies(access: Any, objects: list[dict[str, Any]], threads: int) -> int:
+    """The writes of a first pass, made by plain loops: one server-side apply per object, each
+    namespace's objects in turn (its Namespace first), `threads` namespaces at a time as the
+    worker's processes push `threads` tenants at a time."""
+    groups: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for obj in objects:
-        obj = yaml.safe_load(yaml.safe_dump(obj))  # a deep copy
-        metadata = obj["metadata"]
-        metadata["labels"][MANAGED_BY_LABEL] = "canopy-bare"
-        if obj["kind"] == "Namespace":
-            metadata["name"] = f"bare-{metadata['name']}"[:63]
-        elif obj["kind"] == "PersistentVolume":
-            metadata["name"] = f"bare-{metadata['name']}"
-            obj["spec"]["claimRef"]["namespace"] = f"bare-{obj['spec']['claimRef']['namespace']}"[:63]
-        if metadata.get("namespace"):
-            metadata["namespace"] = f"bare-{metadata['namespace']}"[:63]
-        if obj["kind"] == "RoleBinding":
-            for subject in obj["subjects"]:
-                if subject.get("namespace"):
-                    subject["namespace"] = f"bare-{subject['namespace']}"[:63]
-        if obj["kind"] == "PersistentVolumeClaim":
-            obj["spec"]["volumeName"] = f"bare-{obj['spec']['volumeName']}"
-        backend.apply(obj)
-    return len(objects)
+        copy = bare_copy(obj)
+        groups[copy["metadata"].get("namespace") or copy["metadata"]["name"]].append(copy)
+    local = threading.local()
+    backends: list[KubernetesBackend] = []
+
+    def apply_group(group: list[dict[str, Any]]) -> int:
+        if not hasattr(local, "backend"):  # one connection per thread, as one per worker process
+            local.backend = KubernetesBackend(access)
+            backends.append(local.backend)
+        for obj in group:
+            local.backend.apply(obj)
+        return len(group)
+
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            return sum(pool.map(apply_group, groups.values()))
+    finally:
+        for backend in backends:
+            backend.close()
 
 
-def bare_figures(cluster: Cluster, proxy: FaultProxy) -> tuple[Pass, Pass, int]:
-    connection_row = cluster.kubernetes_connection
+def bare_figures(cluster: Cluster, proxy: FaultProxy, threads: int) -> tuple[Pass, Pass, int]:
+    access = cluster.kubernetes_connection.access()
     objects = desired_objects(cluster)
-    with KubernetesBackend(connection_row.access()) as backend:
+    with KubernetesBackend(access) as backend:
         with measured("bare lists", proxy) as lists:
             bare_lists(backend)
         with measured("bare applies", proxy) as applies:
-            bare_applies(backend, objects)
+            bare_applies(access, objects, threads)
             bare_lists(backend)
     return lists, applies, len(objects)
 
@@ -310,7 +388,7 @@ def machine() -> str:
 
 
 def write_report(
-    world: World, kube_version: str, first: Pass, idle: list[Pass], bare: tuple[Pass, Pass, int]
+    world: World, kube_version: str, first: Pass, idle: list[Pass], bare: tuple[Pass, Pass, int], workers: int
 ) -> None:
     bare_list, bare_apply, objects = bare
     idle_median = statistics.median(p.seconds for p in idle)
@@ -335,6 +413,9 @@ def write_report(
         ),
     ]
 
+    def sql(p: Pass) -> str:
+        return f"{p.sql:,} ({p.sql_seconds:.1f} s)" if p is not first else "in the worker"
+
     def calls(p: Pass) -> str:
         return ", ".join(f"{method} {n:,}" for method, n in sorted(p.calls.items())) or "0"
 
@@ -344,10 +425,12 @@ def write_report(
         f"Measured {datetime.date.today():%Y-%m-%d} on {machine()}, PostgreSQL on loopback (fsync off), "
         f"Kubernetes {kube_version} (etcd, kube-apiserver, kube-controller-manager on the same machine, "
         "`tests/clusters/kube.py`), `bash bench/run.sh reconcile`. Each pass is beat's "
-        "`provisioning.reconcile_all` run eagerly in one process (every tenant's push in turn, as one "
-        "worker would); calls are counted by the fault proxy in front of the API server "
-        "(`tests/clusters/fault_proxy.py`: every request that reached the server), SQL by a Django "
-        "execute wrapper.",
+        "`provisioning.reconcile_all`. The first pass is sent to Canopy's Celery worker as production "
+        f"runs it (`celery -A portal worker`, prefork, {workers} processes: Celery's default, one per "
+        "core) on Redis, and ends when every tenant's push has finished; its SQL runs in the worker "
+        "processes and is not counted. The passes with nothing to do run eagerly in this process, "
+        "their SQL counted by a Django execute wrapper. Calls are counted by the fault proxy in front "
+        "of the API server (`tests/clusters/fault_proxy.py`: every request that reached the server).",
         "",
         f"Data: {world.tenants:,} tenants (organisations, departments, teams), each with a GPU, CPU and "
         f"memory allocation; {world.users:,} users in {world.memberships:,} memberships (an admin per "
@@ -357,8 +440,9 @@ def write_report(
         "",
         "Bare minimum: reads, one list per kind for the whole cluster, paged by "
         f"{PAGE} ({minimum_reads} calls); writes, one server-side apply per object that must change. Its "
-        "time is those calls made by a plain loop through the same proxy (no database, no planning); "
-        "for the first pass, the same objects applied into fresh namespaces.",
+        "time is those calls made by plain loops through the same proxy (no database, no planning); "
+        f"for the first pass, the same objects applied into fresh namespaces by {workers} threads, a "
+        "namespace at a time each, as the worker's processes push a tenant at a time each.",
         "",
         "| Pass | Calls to the API server | Writes | SQL queries (time) | Time | Bare minimum: calls | "
         "Bare time | Calls ratio | Time ratio | Target | |",
@@ -367,7 +451,7 @@ def write_report(
     for label, p, seconds, minimum, writes_needed, bare_seconds in rows:
         ok = seconds <= TARGET_SECONDS and (writes_needed or p.writes == 0)
         lines.append(
-            f"| {label} | {p.total_calls:,} ({calls(p)}) | {p.writes:,} | {p.sql:,} ({p.sql_seconds:.1f} s) "
+            f"| {label} | {p.total_calls:,} ({calls(p)}) | {p.writes:,} | {sql(p)} "
             f"| {seconds:.1f} s | {minimum:,} | {bare_seconds:.1f} s | {p.total_calls / minimum:.1f}x | "
             f"{seconds / bare_seconds:.1f}x | {TARGET_SECONDS:.0f} s{'' if writes_needed else ', 0 writes'} "
             f"| {'pass' if ok else 'FAIL'} |"
@@ -401,6 +485,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--depts", type=int, default=9)
     parser.add_argument("--teams", type=int, default=10)
     parser.add_argument("--no-report", action="store_true", help="print the figures, leave docs/ alone")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="the Celery worker's processes for the first pass (default: one per core, Celery's own default)",
+    )
     args = parser.parse_args(argv)
     settings.CANOPY_PROVISIONING_REPAIR_DRIFT = True
 
@@ -424,9 +514,9 @@ def main(argv: list[str] | None = None) -> None:
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
 
-            first = reconcile_pass("first pass", proxy)
+            first = worker_pass("first pass", proxy, args.workers)
             idle = [reconcile_pass(f"nothing to do ({n + 1})", proxy) for n in range(IDLE_RUNS)]
-            bare = bare_figures(world.cluster, proxy)
+            bare = bare_figures(world.cluster, proxy, args.workers)
             print(
                 f"bare: lists {bare[0].total_calls} calls {bare[0].seconds:.2f} s; "
                 f"{bare[2]} applies + lists {bare[1].seconds:.1f} s",
@@ -435,7 +525,7 @@ def main(argv: list[str] | None = None) -> None:
             with KubernetesBackend(world.cluster.kubernetes_connection.access()) as backend:
                 version = backend.server_version()
         if not args.no_report:
-            write_report(world, version, first, idle, bare)
+            write_report(world, version, first, idle, bare, args.workers)
         if any(p.writes for p in idle):
             raise SystemExit("a reconcile with nothing to do made writes")
     finally:

@@ -13,6 +13,7 @@ source scripts/services.sh
 ensure_python_env dev
 ensure_debian_packages
 start_postgres
+start_redis  # the reconcile benchmark's Celery worker
 trap stop_started_services EXIT
 
 name="${1:?which benchmark: all, scale, reconcile or usage_dashboard}"
@@ -20,6 +21,7 @@ shift
 database="${CANOPY_BENCH_DB:-canopy_bench}"
 export DATABASE_URL="postgres://canopy@127.0.0.1:${CANOPY_PG_PORT}/${database}"
 export DJANGO_SETTINGS_MODULE=portal.settings.test
+export REDIS_URL="redis://127.0.0.1:${CANOPY_REDIS_PORT}/2"  # not the tests' database 0
 
 run_benchmark() {
   local benchmark="$1"
