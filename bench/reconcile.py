@@ -16,8 +16,8 @@ cluster.
 Then beat's `provisioning.reconcile_all`:
 
 1. first pass, every object created: sent to Canopy's Celery worker (`celery -A portal worker`,
-   prefork, `--workers` processes, one per core by default) on the Redis of REDIS_URL, as in
-   production; it ends when every tenant's push has finished;
+   prefork, `--workers` processes, two per core by default as docker-compose.yml runs it) on the
+   Redis of REDIS_URL, as in production; it ends when every tenant's push has finished;
 2. a pass with nothing to do (three times; median), run eagerly in this process: must make zero
    writes.
 
@@ -426,8 +426,8 @@ def write_report(
         f"Kubernetes {kube_version} (etcd, kube-apiserver, kube-controller-manager on the same machine, "
         "`tests/clusters/kube.py`), `bash bench/run.sh reconcile`. Each pass is beat's "
         "`provisioning.reconcile_all`. The first pass is sent to Canopy's Celery worker as production "
-        f"runs it (`celery -A portal worker`, prefork, {workers} processes: Celery's default, one per "
-        "core) on Redis, and ends when every tenant's push has finished; its SQL runs in the worker "
+        f"runs it (`celery -A portal worker`, prefork, {workers} processes: two per core, as "
+        "docker-compose.yml runs it, since a push mostly waits on the API server) on Redis, and ends when every tenant's push has finished; its SQL runs in the worker "
         "processes and is not counted. The passes with nothing to do run eagerly in this process, "
         "their SQL counted by a Django execute wrapper. Calls are counted by the fault proxy in front "
         "of the API server (`tests/clusters/fault_proxy.py`: every request that reached the server).",
@@ -488,8 +488,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=os.cpu_count() or 2,
-        help="the Celery worker's processes for the first pass (default: one per core, Celery's own default)",
+        default=2 * (os.cpu_count() or 1),
+        help="the Celery worker's processes for the first pass (default: two per core, as docker-compose.yml runs it)",
     )
     args = parser.parse_args(argv)
     settings.CANOPY_PROVISIONING_REPAIR_DRIFT = True
