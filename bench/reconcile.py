@@ -39,7 +39,6 @@ import contextlib
 import datetime
 import os
 import platform
-import re
 import statistics
 import subprocess  # nosec B404 # starts Canopy's own Celery worker, a fixed argument list
 import sys
@@ -63,6 +62,7 @@ from django.db import connection  # noqa: E402
 from kubernetes import client  # noqa: E402
 from kubernetes.utils import FailToCreateError, create_from_dict  # noqa: E402
 
+from bench.report import section_write  # noqa: E402
 from portal.celery import app as celery_app  # noqa: E402
 from provisioning import selectors as provisioning_selectors  # noqa: E402
 from provisioning import services as provisioning_services  # noqa: E402
@@ -77,7 +77,6 @@ from tests.clusters.fault_proxy import FaultProxy  # noqa: E402
 from tests.clusters.kube import KubeCluster, cluster_from_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-REPORT = ROOT / "docs" / "performance.md"
 SECTION = "## Provisioning: a full reconcile of 1,000 tenants"
 GI = parse_memory_bytes("1Gi")
 PAGE = 500  # the bare lists' page size (limit/continue), as a careful client pages
@@ -462,18 +461,7 @@ def write_report(
         f"writes {', '.join(str(p.writes) for p in idle)}.",
         "",
     ]
-    section = "\n".join(lines)
-    text = (
-        REPORT.read_text()
-        if REPORT.exists()
-        else "# Performance\n\nFigures from the benchmarks in `bench/`.\n\n"
-    )
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-    text = (
-        pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    )
-    REPORT.write_text(text.rstrip("\n") + "\n")
-    print(f"written to {REPORT}")
+    print(f"written to {section_write(SECTION, lines)}")
 
 
 # --------------------------------------------------------------------------- main

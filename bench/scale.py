@@ -34,7 +34,6 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-import re
 import statistics
 import subprocess  # nosec B404 # runs only this benchmark's own build step, a fixed argument list
 import sys
@@ -57,6 +56,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from knox.models import AuthToken  # noqa: E402
 
+from bench.report import section_write  # noqa: E402
 from provisioning.desired.kubernetes import namespace_name  # noqa: E402
 from provisioning.models import TenantSync  # noqa: E402
 from tenants import services  # noqa: E402
@@ -64,7 +64,6 @@ from tenants.amounts import KUBERNETES_RESOURCES  # noqa: E402
 from tenants.models import Allocation, AuditEvent, Cluster, Membership, ResourcePool, Tenant  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-REPORT = ROOT / "docs" / "performance.md"
 SECTION = "## Web: pages, the tenant list API and creating a tenant (10,000 tenants)"
 RUNS = int(os.environ.get("CANOPY_BENCH_RUNS", "30"))  # fewer for a quick look
 WARM_UPS = 3
@@ -618,18 +617,7 @@ def write_report(
         "separate process.",
         "",
     ]
-    section = "\n".join(lines)
-    text = (
-        REPORT.read_text()
-        if REPORT.exists()
-        else "# Performance\n\nFigures from the benchmarks in `bench/`.\n\n"
-    )
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-    text = (
-        pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    )
-    REPORT.write_text(text.rstrip("\n") + "\n")
-    log(f"written to {REPORT}")
+    log(f"written to {section_write(SECTION, lines)}")
 
 
 def main() -> None:

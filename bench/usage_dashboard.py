@@ -19,11 +19,9 @@ import datetime
 import os
 import platform
 import random
-import re
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import django
 
@@ -33,11 +31,10 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
+from bench.report import section_write  # noqa: E402
 from tenants import selectors, services  # noqa: E402
 from tenants.models import USAGE_METRICS, Cluster, Membership, Tenant, UsageRollup, UsageSample  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-REPORT = ROOT / "docs" / "performance.md"
 SECTION = "## Usage: the 30-day dashboard query (1,000 tenants)"
 NOW = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0)
 RUNS = 30
@@ -194,16 +191,7 @@ def main() -> None:
         f"{hourly_mb / hourly_rows * 730 * 10_000 / 1024:.1f} GB.",
         "",
     ]
-    section = "\n".join(lines)
-    text = (
-        REPORT.read_text()
-        if REPORT.exists()
-        else "# Performance\n\nFigures from the benchmarks in `bench/`.\n\n"
-    )
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    REPORT.write_text(text.rstrip("\n") + "\n")
-    print(f"written to {REPORT}")
+    print(f"written to {section_write(SECTION, lines)}")
 
 
 if __name__ == "__main__":
