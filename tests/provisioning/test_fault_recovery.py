@@ -16,6 +16,7 @@ the failure was shown and retried.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import re
@@ -26,7 +27,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from provisioning.models import ClusterSyncStatus, ProvisioningIntent, TenantSyn
 from provisioning.selectors import tenant_targets
 from tenants import services as tenant_services
 from tenants.models import AuditEvent, Membership, Tenant
+from tests.clusters import processes
 from tests.clusters.fault_proxy import Fault, FaultProxy
 from tests.clusters.ldap import free_port
 from tests.clusters.processes import stop_process
@@ -66,14 +68,8 @@ LEASE_SECONDS = 4
 HOLD_SECONDS = 1.5
 
 
-def wait_until(check: Callable[[], Any], what: str, timeout: float = 45) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+# Faults recover in seconds here: a shorter wait, asked more often.
+wait_until = functools.partial(processes.wait_until, timeout=45, interval=0.1)
 
 
 # --------------------------------------------------------------------------- processes

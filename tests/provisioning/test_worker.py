@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.db import connection
@@ -21,6 +20,7 @@ from portal.celery import app as celery_app
 from provisioning.models import ClusterSyncStatus, ProvisioningIntent, UsageCollection
 from tenants import services as tenant_services
 from tenants.models import Membership, UsageSample
+from tests.clusters.processes import wait_until
 from tests.clusters.redis import RedisServer
 from tests.tenants.builders import spec, user
 
@@ -30,16 +30,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
 ]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
