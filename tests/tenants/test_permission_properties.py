@@ -421,14 +421,23 @@ def storage_create(ctx: Ctx) -> list[Probe]:
     return [Probe("post", f"{V1}/storage/", expected, body)]
 
 
-def storage_probe(method: str, ok: int, body: dict | None) -> Callable[[Ctx], list[Probe]]:
+def tenant_row_probe(
+    model: type, collection: str, write_action: str, method: str, ok: int, body: dict | None
+) -> Callable[[Ctx], list[Probe]]:
+    """One row of a tenant's (a directory, a membership): reading it needs `view` on its tenant,
+    changing it `write_action`."""
+
     def case(ctx: Ctx) -> list[Probe]:
-        directory = picked(ctx, StorageDirectory)
-        index = ctx.index(directory.tenant_id)
-        action = "view" if method == "get" else "manage"
-        return [Probe(method, f"{V1}/storage/{directory.pk}/", ctx.gate(action, index, ok), body)]
+        row = picked(ctx, model)
+        index = ctx.index(row.tenant_id)
+        action = "view" if method == "get" else write_action
+        return [Probe(method, f"{V1}/{collection}/{row.pk}/", ctx.gate(action, index, ok), body)]
 
     return case
+
+
+def storage_probe(method: str, ok: int, body: dict | None) -> Callable[[Ctx], list[Probe]]:
+    return tenant_row_probe(StorageDirectory, "storage", "manage", method, ok, body)
 
 
 api("get", f"{V1}/storage/{{id}}/")(storage_probe("get", 200, None))
@@ -521,13 +530,7 @@ def membership_create(ctx: Ctx) -> list[Probe]:
 
 
 def membership_probe(method: str, ok: int, body: dict | None) -> Callable[[Ctx], list[Probe]]:
-    def case(ctx: Ctx) -> list[Probe]:
-        membership = picked(ctx, Membership)
-        index = ctx.index(membership.tenant_id)
-        action = "view" if method == "get" else "administer"
-        return [Probe(method, f"{V1}/memberships/{membership.pk}/", ctx.gate(action, index, ok), body)]
-
-    return case
+    return tenant_row_probe(Membership, "memberships", "administer", method, ok, body)
 
 
 api("get", f"{V1}/memberships/{{id}}/")(membership_probe("get", 200, None))
