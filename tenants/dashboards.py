@@ -10,6 +10,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils import numberformat, timezone
+from django.utils.safestring import SafeString, mark_safe
+
 from tenants import quantities, usage
 
 # The Monitoring tab's ranges, and the steps a window may use: the finest that keeps a chart under
@@ -135,6 +138,15 @@ def shown(value: float | None, unit: Unit) -> float | None:
     return None if value is None else round(value / unit.divisor, 3)
 
 
+def number_text(value: float | None) -> str:
+    """A figure as a template shows `{{ value|default_if_none:"–" }}`: "–" for none, a float as
+    str() writes it (what Django's localize gives in our locale) unless str() would use an exponent."""
+    if value is None:
+        return "–"
+    text = str(value)
+    return numberformat.format(value, ".") if "e" in text else text
+
+
 @dataclass
 class ChartView:
     """One chart of one cluster partition: its rows (time, used, allocated) in the shown unit."""
@@ -151,6 +163,8 @@ class ChartView:
     stored: dict[str, list[tuple[datetime.datetime, float | None]]] = field(default_factory=dict)
     window_start: datetime.datetime | None = None  # the x axis spans the whole window
     window_end: datetime.datetime | None = None
+    # Times as the table shows them, shared by the charts of one page (they share their times).
+    time_labels: dict[datetime.datetime, str] = field(default_factory=dict)
 
     @property
     def dom_id(self) -> str:
@@ -160,6 +174,23 @@ class ChartView:
     @property
     def latest(self) -> tuple[datetime.datetime, float | None, float | None] | None:
         return self.rows[-1] if self.rows else None
+
+    def table_rows(self) -> SafeString:
+        """The figures table's rows, as the template would write them (times in the current time
+        zone, numbers as `{{ value }}` shows them), but built here: a 30-day tab of a tenant on three
+        clusters has 13 charts of 720 rows, which took 0.9 s as a template loop and takes about 20 ms
+        this way (bench/usage_dashboard.py)."""
+        labels = self.time_labels
+        with_second = bool(self.chart.allocated)
+        rows = []
+        for time, used, allocated in self.rows:
+            label = labels.get(time)
+            if label is None:
+                label = labels[time] = timezone.localtime(time).strftime("%Y-%m-%d %H:%M")
+            second = f'<td class="num">{number_text(allocated)}</td>' if with_second else ""
+            rows.append(f'<tr><td>{label}</td><td class="num">{number_text(used)}</td>{second}</tr>')
+        # Safe: every piece is a float formatted here or a time formatted by strftime above.
+        return mark_safe("\n".join(rows))  # nosec B308 B703 # numbers and times formatted here, no input
 
     def data(self) -> dict[str, Any]:
         """What the browser draws: times in epoch milliseconds, values in the shown unit."""
@@ -202,6 +233,7 @@ def charts_from_series(
         for entry in entries:
             by_key[(entry.cluster_id, entry.partition)][metric] = entry.points
     groups = []
+    time_labels: dict[datetime.datetime, str] = {}
     for (cluster_id, partition), figures in sorted(
         by_key.items(), key=lambda item: (cluster_names.get(item[0][0], ""), item[0][1])
     ):
@@ -233,6 +265,7 @@ def charts_from_series(
                     stored=stored,
                     window_start=start,
                     window_end=end,
+                    time_labels=time_labels,
                 )
             )
         if charts:

@@ -372,8 +372,8 @@ def usage_series(
         grouped[(row[0], row[1])].append(row[2:])
     result: dict[str, list[usage.Series]] = {metric: [] for metric in query.metrics}
     for (cluster_id, partition), values in grouped.items():
-        for index, metric in enumerate(query.metrics, start=1):
-            points = usage.bucket_average(((v[0], v[index]) for v in values), query.start, query.step)
+        averaged = usage.bucket_averages(values, query.start, query.step)
+        for metric, points in zip(query.metrics, averaged, strict=True):
             if points:
                 result[metric].append(usage.Series(cluster_id, partition, points))
     return source, result

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tenants.models import USAGE_METRICS, Tenant
 
-__all__ = ["USAGE_METRICS", "CHARTS", "UsageReading", "WorkloadReading", "subtree_totals", "bucket_average"]
+__all__ = ["USAGE_METRICS", "CHARTS", "UsageReading", "WorkloadReading", "subtree_totals", "bucket_averages"]
 
 
 @dataclass(frozen=True)
@@ -138,16 +139,32 @@ class Series:
     points: list[tuple[datetime.datetime, float | None]] = field(default_factory=list)
 
 
-def bucket_average(
-    rows: Iterable[tuple[datetime.datetime, float | None]], start: datetime.datetime, step: datetime.timedelta
-) -> list[tuple[datetime.datetime, float | None]]:
-    """Average (time, value) rows into buckets of `step` from `start`; empty buckets are left out,
-    None values are not averaged in."""
-    totals: dict[int, list[float]] = {}
+def bucket_averages(
+    rows: Sequence[Sequence[Any]], start: datetime.datetime, step: datetime.timedelta
+) -> list[list[tuple[datetime.datetime, float]]]:
+    """Rows of (time, figure, figure, ...) averaged into buckets of `step` from `start`: for each
+    figure, its (bucket start, average) points. Empty buckets are left out, None values are not
+    averaged in. The rows are put in buckets once for all their figures; a bucket of one row (an
+    hourly rollup at a one-hour step, a sample at a minute) is its own average."""
+    if not rows:
+        return []
     seconds = step.total_seconds()
-    for time, value in rows:
-        if value is None:
-            continue
-        index = int((time - start).total_seconds() // seconds)
-        totals.setdefault(index, []).append(value)
-    return [(start + step * index, sum(values) / len(values)) for index, values in sorted(totals.items())]
+    buckets: dict[int, list[Sequence[Any]]] = {}
+    for row in rows:
+        buckets.setdefault(int((row[0] - start).total_seconds() // seconds), []).append(row)
+    ordered = sorted(buckets.items())
+    times = [start + step * index for index, _ in ordered]
+    result = []
+    for column in range(1, len(rows[0])):
+        points = []
+        for time, (_, members) in zip(times, ordered, strict=True):
+            if len(members) == 1:
+                value = members[0][column]
+                if value is not None:
+                    points.append((time, value))
+                continue
+            values = [member[column] for member in members if member[column] is not None]
+            if values:
+                points.append((time, sum(values) / len(values)))
+        result.append(points)
+    return result

@@ -14,7 +14,7 @@ from rest_framework import serializers
 
 from tenants import selectors, services
 from tenants.amounts import FILES, RESOURCE_BY_NAME
-from tenants.api.fields import PercentField, QuantityField
+from tenants.api.fields import PercentField, QuantityField, UsagePointsField
 from tenants.models import (
     USAGE_METRICS,
     Allocation,
@@ -784,8 +784,7 @@ class UsageSeriesSerializer(serializers.Serializer):
     partition = serializers.CharField(
         help_text="YARN node label; empty for the default partition and Kubernetes."
     )
-    points = serializers.ListField(
-        child=serializers.ListField(child=serializers.JSONField()),
+    points = UsagePointsField(
         help_text="[time (ISO 8601, the bucket's start), average value] pairs; buckets without samples are left out.",
     )
 

@@ -8,13 +8,14 @@ import datetime
 
 import pytest
 from django.db import connection
+from django.template import Context, Template
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tenants import dashboards, services
 from tenants.models import Cluster, ResourcePool
-from tenants.usage import UsageReading, WorkloadReading
+from tenants.usage import Series, UsageReading, WorkloadReading
 from tests.tenants.builders import GI, spec, user
 from tests.tenants.test_api_permissions import person
 
@@ -117,6 +118,28 @@ def test_the_monitoring_tab_draws_each_measured_chart_with_its_figures(k8s_world
     assert "(GiB)" in html and '<td class="num">3.0</td><td class="num">60.0</td>' in html
     assert "(cores)" in html and '<td class="num">1.5</td><td class="num">8.0</td>' in html
     assert f"range=1h&amp;at={at(T0 + 3 * MINUTE)}" in html  # the CSV link pins the same window
+
+
+def test_figure_tables_write_times_and_numbers_as_the_template_filters_did():
+    """The table rows are built in Python for speed; they must read as `{{ time|date:"Y-m-d H:i" }}`
+    and `{{ value|default_if_none:"–" }}` wrote them: times in the viewer's zone, no exponents."""
+    series = {
+        "gpu_used": [Series(1, "", [(T0, 1.5), (T0 + MINUTE, 1e16)])],
+        "gpu_allocated": [Series(1, "", [(T0, 2.0)])],
+    }
+    template = Template(
+        '{% for time, used, allocated in chart.rows %}<tr><td>{{ time|date:"Y-m-d H:i" }}</td>'
+        '<td class="num">{{ used|default_if_none:"–" }}</td><td class="num">{{ allocated|default_if_none:"–" }}'
+        "</td></tr>{% if not forloop.last %}\n{% endif %}{% endfor %}"
+    )
+    with timezone.override("Asia/Kolkata"):  # UTC+05:30: a zone whose minutes differ too
+        (group,) = dashboards.charts_from_series(series, {1: "gpu-a"}, T0, T0 + 2 * MINUTE)
+        (chart,) = group.charts
+        assert chart.table_rows() == template.render(Context({"chart": chart}))
+        assert chart.table_rows().splitlines() == [
+            '<tr><td>2026-11-01 15:30</td><td class="num">1.5</td><td class="num">2.0</td></tr>',
+            '<tr><td>2026-11-01 15:31</td><td class="num">10000000000000000</td><td class="num">–</td></tr>',
+        ]
 
 
 def test_the_csv_holds_exactly_the_points_shown(k8s_world):

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tenants import selectors, services
 from tenants.models import UsageRollup, UsageSample, Workload
-from tenants.usage import UsageReading, WorkloadReading, bucket_average
+from tenants.usage import UsageReading, WorkloadReading, bucket_averages
 
 pytestmark = pytest.mark.django_db
 
@@ -164,9 +164,18 @@ def test_reading_usage_costs_the_same_queries_for_any_subtree(k8s_world, django_
         selectors.usage_latest(user=w.admin, tenant_ids=[w.dev1.pk, w.dev2.pk], now=T0 + 30 * MINUTE)
 
 
-def test_bucket_average_leaves_gaps_and_nones_out() -> None:
-    rows = [(T0, 1.0), (T0 + MINUTE, None), (T0 + 2 * MINUTE, 3.0), (T0 + 10 * MINUTE, 5.0)]
-    assert bucket_average(rows, T0, 5 * MINUTE) == [(T0, 2.0), (T0 + 10 * MINUTE, 5.0)]
+def test_bucket_averages_leave_gaps_and_nones_out_figure_by_figure() -> None:
+    rows = [
+        (T0, 1.0, None),
+        (T0 + MINUTE, None, 4.0),
+        (T0 + 2 * MINUTE, 3.0, 8.0),
+        (T0 + 10 * MINUTE, 5.0, None),
+    ]
+    assert bucket_averages(rows, T0, 5 * MINUTE) == [
+        [(T0, 2.0), (T0 + 10 * MINUTE, 5.0)],
+        [(T0, 6.0)],
+    ]
+    assert bucket_averages([], T0, 5 * MINUTE) == []
 
 
 # ----------------------------------------------------------------------------- the API
