@@ -393,6 +393,7 @@ class Figure:
     bare_ms: float
     target_ms: float
     target_queries: int | None
+    response_bytes: int = 0  # the body's size, from one run
 
     @property
     def passed(self) -> bool:
@@ -445,7 +446,7 @@ def measure(
         if response.status_code != expect:
             raise SystemExit(f"{what} as {who}: HTTP {response.status_code}: {response.content[:500]!r}")
 
-    checked()
+    response_bytes = len(run().content)
     with CaptureQueriesContext(connection) as captured:
         checked()
     statements = [query["sql"] for query in captured.captured_queries]
@@ -459,7 +460,9 @@ def measure(
                     cursor.fetchall()
             transaction.set_rollback(True)
 
-    figure = Figure(what, who, server, cpu, len(statements), median_ms(bare)[0], target_ms, target_queries)
+    figure = Figure(
+        what, who, server, cpu, len(statements), median_ms(bare)[0], target_ms, target_queries, response_bytes
+    )
     log(
         f"{what}, {who}: {figure.server_ms:.1f} ms (CPU {figure.cpu_ms:.1f} ms), {figure.queries} queries, "
         f"bare SQL {figure.bare_ms:.1f} ms "
@@ -578,6 +581,21 @@ def data_set() -> str:
     )
 
 
+def figure_table(figures: list[Figure]) -> list[str]:
+    """The figures as a Markdown table, a row each."""
+    lines = [
+        "| What | As | Server time | CPU | SQL queries | Bare SQL | Ratio | Target | Result |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in figures:
+        target = f"≤ {f.target_ms:.0f} ms" + (f", ≤ {f.target_queries} queries" if f.target_queries else "")
+        lines.append(
+            f"| {f.what} | {f.who} | {f.server_ms:.1f} ms | {f.cpu_ms:.1f} ms | {f.queries} | {f.bare_ms:.1f} ms | "
+            f"{f.server_ms / f.bare_ms:.1f}x | {target} | {'pass' if f.passed else 'FAIL'} |"
+        )
+    return lines
+
+
 def write_report(
     figures: list[Figure], build_seconds: float, memory: dict[str, float], load: tuple[float, float]
 ) -> None:
@@ -601,16 +619,7 @@ def write_report(
         f"administers a level-2 subtree of {subtree_size} tenants, holds a member role on a leaf "
         "elsewhere and a viewer role through a group.",
         "",
-        "| What | As | Server time | CPU | SQL queries | Bare SQL | Ratio | Target | Result |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for f in figures:
-        target = f"≤ {f.target_ms:.0f} ms" + (f", ≤ {f.target_queries} queries" if f.target_queries else "")
-        lines.append(
-            f"| {f.what} | {f.who} | {f.server_ms:.1f} ms | {f.cpu_ms:.1f} ms | {f.queries} | {f.bare_ms:.1f} ms | "
-            f"{f.server_ms / f.bare_ms:.1f}x | {target} | {'pass' if f.passed else 'FAIL'} |"
-        )
-    lines += [
+        *figure_table(figures),
         "",
         f"Memory: the process that served every request above has {memory['VmRSS']:.0f} MB resident "
         f"after the run (peak {memory['VmHWM']:.0f} MB; target ≤ 300 MB). The data set was built in a "

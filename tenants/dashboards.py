@@ -190,7 +190,7 @@ class ChartView:
             second = f'<td class="num">{number_text(allocated)}</td>' if with_second else ""
             rows.append(f'<tr><td>{label}</td><td class="num">{number_text(used)}</td>{second}</tr>')
         # Safe: every piece is a float formatted here or a time formatted by strftime above.
-        return mark_safe("\n".join(rows))  # nosec B308 B703 # numbers and times formatted here, no input
+        return mark_safe("\n".join(rows))  # nosec B308, B703 # numbers and times formatted here, no input
 
     def data(self) -> dict[str, Any]:
         """What the browser draws: times in epoch milliseconds, values in the shown unit."""
