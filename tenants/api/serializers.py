@@ -641,6 +641,8 @@ class MembershipSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
         return fields
 
     def create(self, validated_data: dict[str, Any]) -> Membership:
+        # `role` is optional, as the model's default says; a PUT without it keeps the role it had.
+        validated_data.setdefault("role", Membership._meta.get_field("role").default)
         return services.membership_grant(acting_user=_user(self), **validated_data)
 
     def update(self, instance: Membership, validated_data: dict[str, Any]) -> Membership:

@@ -134,6 +134,18 @@ def test_api_grants_a_group(world, api):
     assert changed.status_code == 200 and changed.json()["group"] == "ml-ops"
 
 
+@pytest.mark.parametrize("body_format", ["json", "multipart"])
+def test_api_grant_without_a_role_makes_a_member(world, api, body_format):
+    """The role defaults to member, as the model's does (found by the long schemathesis run: a form
+    POST without `role` got a 500)."""
+    response = api.as_user(world.admin).post(
+        "/api/v1/memberships/", {"tenant": world.dev2.pk, "group": "ml-ops"}, format=body_format
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["role"] == Membership.Role.MEMBER
+    assert Membership.objects.get(group__name="ml-ops", tenant=world.dev2).role == Membership.Role.MEMBER
+
+
 @pytest.mark.parametrize(
     "payload", [{"role": "member"}, {"user": "carol", "group": "ml-ops", "role": "member"}]
 )
