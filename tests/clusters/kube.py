@@ -319,12 +319,20 @@ class KubeTestCluster(_ClientMixin):
     CA), ``expected_version`` (the pinned Kubernetes version), ``workdir`` (logs are
     ``<workdir>/logs/<process>.log``).
 
+    With ``audit_users``, the apiserver writes an audit log (``audit_log``, JSON lines): one event
+    per request of those users, when its answer is complete (what a benchmark counts calls from,
+    with nothing in between client and server).
+
     Usable as a context manager.
     """
 
-    def __init__(self, *, keep_workdir: bool = False, start_timeout: float = 180.0) -> None:
+    def __init__(
+        self, *, keep_workdir: bool = False, start_timeout: float = 180.0, audit_users: tuple[str, ...] = ()
+    ) -> None:
         self.keep_workdir = keep_workdir
         self.start_timeout = start_timeout
+        self.audit_users = audit_users
+        self.audit_log: Path | None = None
         k8s_version, self.etcd_version = pinned_versions()
         self.expected_version: str | None = k8s_version
         self.workdir: Path | None = None
@@ -487,6 +495,7 @@ class KubeTestCluster(_ClientMixin):
                 "--endpoint-reconciler-type=none",
                 "--allow-privileged=true",
                 "--profiling=false",
+                *self._audit_arguments(),
             ],
         )
         self.server = f"https://127.0.0.1:{port}"
@@ -494,6 +503,25 @@ class KubeTestCluster(_ClientMixin):
         context = ssl.create_default_context(cadata=self.ca_data.decode() if self.ca_data else None)
         context.load_cert_chain(self._path("pki") / "admin.crt", self._path("pki") / "admin.key")
         self._wait("kube-apiserver", deadline, lambda: _http_ok(f"{self.server}/readyz", context, b"ok"))
+
+    def _audit_arguments(self) -> list[str]:
+        if not self.audit_users:
+            return []
+        policy = {
+            "apiVersion": "audit.k8s.io/v1",
+            "kind": "Policy",
+            "omitStages": ["RequestReceived", "ResponseStarted"],
+            "rules": [{"level": "Metadata", "users": list(self.audit_users)}, {"level": "None"}],
+        }
+        policy_path = self._path("audit-policy.yaml")
+        policy_path.write_text(json.dumps(policy))  # JSON is YAML
+        self.audit_log = self._path("logs") / "audit.log"
+        return [
+            f"--audit-policy-file={policy_path}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-mode=blocking",  # each event written before the request ends
+        ]
 
     def _start_controller_manager(self, bin_dir: Path, deadline: float) -> None:
         port = _free_port()
