@@ -30,6 +30,7 @@ run_benchmark() {
   "$(pg_bin)/dropdb" --if-exists -h 127.0.0.1 -p "$CANOPY_PG_PORT" -U canopy "$database"
   "$(pg_bin)/createdb" -h 127.0.0.1 -p "$CANOPY_PG_PORT" -U canopy "$database"
   .venv/bin/python manage.py migrate --no-input -v 0
+  sync  # the previous benchmark's writes are not written back during this one
   .venv/bin/python -m "bench.$benchmark" "$@"
 }
 

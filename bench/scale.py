@@ -640,6 +640,7 @@ def main() -> None:
         log("building the data set")
         subprocess.run([sys.executable, "-m", "bench.scale", "build"], check=True, cwd=ROOT)  # nosec B603 # fixed arguments, no input
         build_seconds = time.perf_counter() - started
+    os.sync()  # the build's writes are written back now, not while requests are timed
     load_before = os.getloadavg()[0]
     figures = measure_all()
     load = (load_before, os.getloadavg()[0])
