@@ -192,6 +192,12 @@ class ManifestExportView(APIView):
         return response
 
 
+# What each Hadoop export is sent (and documented) as.
+HADOOP_FILE_TYPES = {
+    name: "application/xml" if name.endswith(".xml") else "text/x-shellscript" for name in HADOOP_FILES
+}
+
+
 class HadoopExportView(APIView):
     """`capacity-scheduler.xml` or `hdfs-setup.sh` of a Hadoop cluster (platform admins), for
     clusters without the scheduler-conf mutation API: `?cluster=<id>&file=capacity-scheduler.xml`."""
@@ -201,7 +207,7 @@ class HadoopExportView(APIView):
             OpenApiParameter("cluster", int, description="A Hadoop cluster's id.", required=True),
             OpenApiParameter("file", str, enum=list(HADOOP_FILES), required=True),
         ],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={(200, kind): OpenApiTypes.BINARY for kind in sorted(set(HADOOP_FILE_TYPES.values()))},
     )
     def get(self, request: Request) -> HttpResponse:
         if not is_platform_admin(request.user):
@@ -217,8 +223,7 @@ class HadoopExportView(APIView):
             files = services.hadoop_files_render(acting_user=request.user, cluster=cluster)
         except RuleViolation as error:
             raise ValidationError({"cluster": error.problems}) from error
-        kind = "application/xml" if name.endswith(".xml") else "text/x-shellscript"
-        response = HttpResponse(files[name], content_type=kind)
+        response = HttpResponse(files[name], content_type=HADOOP_FILE_TYPES[name])
         response["Content-Disposition"] = f'attachment; filename="{cluster.name}-{name}"'
         return response
 

@@ -70,6 +70,17 @@ class AutoSchema(openapi.AutoSchema):
                 }
         return operation
 
+    def _insert_field_validators(self, field: Any, schema: dict[str, Any]) -> None:
+        """A regex validator becomes the field's `pattern`, but Python's `\\w` and `\\d` match any
+        script's letters and digits while JSON Schema's (ECMA-262) match ASCII only: the document
+        would refuse what the API accepts (a username "â"). Such a pattern is said in words."""
+        super()._insert_field_validators(field, schema)
+        pattern = schema.get("pattern", "")
+        if "\\w" in pattern or "\\d" in pattern:
+            del schema["pattern"]
+            rule = f"Matches `{pattern}`, where \\w and \\d are letters and digits of any script."
+            schema["description"] = f"{schema['description']} {rule}" if schema.get("description") else rule
+
     def _error_responses(self, operation: dict[str, Any]) -> dict[str, str]:
         """The errors this operation can answer: status -> description (the bodies follow the status)."""
         parameters = operation.get("parameters", [])

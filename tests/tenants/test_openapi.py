@@ -14,6 +14,7 @@ from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 
+from provisioning.backends.export import HADOOP_FILES
 from tenants.api.urls import router
 
 COLLECTIONS = [
@@ -245,3 +246,27 @@ def test_a_body_without_a_content_type_is_a_documented_json_415(api, k8s_world, 
     assert response.status_code == 415
     assert response.json() == {"detail": 'Unsupported media type "" in request.'}
     assert "415" in schema["paths"]["/api/v1/tenants/{id}/"]["patch"]["responses"]
+
+
+@pytest.mark.parametrize("name", HADOOP_FILES)
+def test_hadoop_exports_are_documented_as_the_types_they_are_sent_as(schema, yarn_world, api, name):
+    """Found by the long schemathesis run: hdfs-setup.sh came as text/x-shellscript, documented as
+    application/octet-stream."""
+    response = api.as_user(yarn_world.admin).get(
+        "/api/v1/provisioning/hadoop-export/", {"cluster": yarn_world.cluster.pk, "file": name}
+    )
+    assert response.status_code == 200, response.content
+    documented = schema["paths"]["/api/v1/provisioning/hadoop-export/"]["get"]["responses"]["200"]["content"]
+    assert response.headers["Content-Type"].split(";")[0] in documented
+
+
+def test_a_username_in_any_script_is_valid_by_the_document_as_by_the_api(schema, platform_admin, api):
+    """Found by the long schemathesis run: the API accepted the username "â", and the document's
+    pattern (whose \\w is ASCII in JSON Schema) called the answer invalid."""
+    response = api.as_user(platform_admin).post(
+        "/api/v1/users/", {"username": "â-ñoño", "password": "a long enough passphrase"}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    username = schema["components"]["schemas"]["User"]["properties"]["username"]
+    jsonschema.validate(response.json()["username"], username)
+    assert "pattern" not in username and "letters and digits of any script" in username["description"]
