@@ -744,6 +744,7 @@ class UsageQuerySerializer(serializers.Serializer):
     step = serializers.IntegerField(
         required=False,
         min_value=60,
+        max_value=MAX_USAGE_DAYS * 86400,  # no range is longer; a larger number overflowed a timedelta
         help_text="Seconds between points; default: about 300 points over the range.",
     )
 
