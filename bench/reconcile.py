@@ -62,8 +62,6 @@ from celery.result import AsyncResult  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
-from kubernetes import client  # noqa: E402
-from kubernetes.utils import FailToCreateError, create_from_dict  # noqa: E402
 
 from bench.report import section_write  # noqa: E402
 from portal.celery import app as celery_app  # noqa: E402
@@ -76,7 +74,7 @@ from provisioning.models import ClusterSyncStatus, ProvisioningIntent  # noqa: E
 from tenants import services  # noqa: E402
 from tenants.models import Cluster, Membership, ResourcePool, Tenant, Volume  # noqa: E402
 from tenants.quantities import parse_memory_bytes  # noqa: E402
-from tests.clusters.kube import KubeCluster, KubeTestCluster  # noqa: E402
+from tests.clusters.kube import CANOPY_SERVICE_ACCOUNT_USER, KubeTestCluster, canopy_token  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Provisioning: a full reconcile of 1,000 tenants"
@@ -169,27 +167,6 @@ def build(orgs: int, depts: int, teams: int) -> World:
     return World(admin, cluster, count, users, memberships, volumes)
 
 
-def canopy_token(kube: KubeCluster) -> str:
-    """deploy/clusterrole.yaml applied as the cluster admin; a token of its `canopy` ServiceAccount
-    (as tests/provisioning/conftest.py does)."""
-    documents = list(yaml.safe_load_all((ROOT / "deploy" / "clusterrole.yaml").read_text()))
-    with kube.admin_client() as api:
-        for document in documents:
-            try:
-                create_from_dict(api, document)
-            except FailToCreateError as error:  # already there on an external cluster
-                if any(failure.status != 409 for failure in error.api_exceptions):
-                    raise
-        minted = client.CoreV1Api(api).create_namespaced_service_account_token(
-            "canopy",
-            "canopy",
-            client.AuthenticationV1TokenRequest(
-                spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=86400)
-            ),
-        )
-    return minted.status.token
-
-
 # --------------------------------------------------------------------------- measuring
 
 
@@ -235,7 +212,6 @@ METHOD_OF_VERB = {
     "deletecollection": "DELETE",
 }
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-CANOPY_USER = "system:serviceaccount:canopy:canopy"  # deploy/clusterrole.yaml's ServiceAccount
 
 
 class AuditCounter:
@@ -527,9 +503,9 @@ def main(argv: list[str] | None = None) -> None:
     settings.CANOPY_PROVISIONING_REPAIR_DRIFT = True
 
     print("starting the Kubernetes control plane", flush=True)
-    kube = KubeTestCluster(audit_users=(CANOPY_USER,)).start()
+    kube = KubeTestCluster(audit_users=(CANOPY_SERVICE_ACCOUNT_USER,)).start()
     assert kube.audit_log is not None  # nosec B101 # narrows the type: audit_users were given
-    audit = AuditCounter(kube.audit_log, CANOPY_USER)
+    audit = AuditCounter(kube.audit_log, CANOPY_SERVICE_ACCOUNT_USER)
     try:
         token = canopy_token(kube)
         # No worker while the world is built: pushes are queued (in memory) and never run, so

@@ -35,6 +35,7 @@ from typing import IO, Any, Protocol
 
 import kubernetes.client
 import kubernetes.config
+import kubernetes.utils
 import urllib3
 import yaml
 from cryptography import x509
@@ -167,6 +168,32 @@ class KubeCluster(Protocol):
     def client_for(self, kubeconfig: KubeconfigSource) -> kubernetes.client.ApiClient: ...
     def token_kubeconfig(self, token: str, *, user: str = ..., namespace: str = ...) -> dict[str, Any]: ...
     def stop(self) -> None: ...
+
+
+# Canopy's own ServiceAccount and ClusterRole, as deploy/clusterrole.yaml defines them.
+CANOPY_RBAC = Path(__file__).resolve().parents[2] / "deploy" / "clusterrole.yaml"
+CANOPY_SERVICE_ACCOUNT_USER = "system:serviceaccount:canopy:canopy"
+
+
+def canopy_token(cluster: KubeCluster) -> str:
+    """deploy/clusterrole.yaml applied as the cluster admin (what is there already is kept), then a
+    day-long token of its `canopy` ServiceAccount: what Canopy connects with in tests and benchmarks."""
+    documents = list(yaml.safe_load_all(CANOPY_RBAC.read_text()))
+    with cluster.admin_client() as api:
+        for document in documents:
+            try:
+                kubernetes.utils.create_from_dict(api, document)
+            except kubernetes.utils.FailToCreateError as error:  # already there on an external cluster
+                if any(failure.status != 409 for failure in error.api_exceptions):
+                    raise
+        minted = kubernetes.client.CoreV1Api(api).create_namespaced_service_account_token(
+            "canopy",
+            "canopy",
+            kubernetes.client.AuthenticationV1TokenRequest(
+                spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=86400)
+            ),
+        )
+    return minted.status.token
 
 
 class _ClientMixin:

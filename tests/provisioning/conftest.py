@@ -13,10 +13,8 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 from kubernetes import client
 from kubernetes.client import ApiException
-from kubernetes.utils import FailToCreateError, create_from_dict
 
 from provisioning import services
 from provisioning.backends.base import Scope
@@ -27,10 +25,10 @@ from provisioning.models import ProvisioningIntent, TenantSync
 from tenants import services as tenant_services
 from tenants.models import Cluster, ResourcePool
 from tenants.quantities import parse_memory_bytes
+from tests.clusters import kube
 from tests.clusters.fault_proxy import FaultProxy
 from tests.clusters.hadoop import HadoopTestCluster
 
-ROOT = Path(__file__).resolve().parents[2]
 GI = parse_memory_bytes("1Gi")
 
 
@@ -64,23 +62,7 @@ def drain(max_rounds: int = 10) -> None:
 @pytest.fixture(scope="session")
 def canopy_token(kube_cluster) -> str:
     """deploy/clusterrole.yaml applied as the cluster admin; a token for its `canopy` ServiceAccount."""
-    documents = list(yaml.safe_load_all((ROOT / "deploy" / "clusterrole.yaml").read_text()))
-    with kube_cluster.admin_client() as api:
-        for document in documents:
-            try:
-                create_from_dict(api, document)
-            except FailToCreateError as error:  # already there on an external cluster
-                if any(failure.status != 409 for failure in error.api_exceptions):
-                    raise
-        core = client.CoreV1Api(api)
-        minted = core.create_namespaced_service_account_token(
-            "canopy",
-            "canopy",
-            client.AuthenticationV1TokenRequest(
-                spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=86400)
-            ),
-        )
-    return minted.status.token
+    return kube.canopy_token(kube_cluster)
 
 
 @pytest.fixture(scope="session")
