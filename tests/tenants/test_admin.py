@@ -125,11 +125,10 @@ def inline_pages(world) -> dict:
         "volume-add": (
             admin_url(Volume, "add"),
             {
-                "cluster": world.cluster.pk,
                 "name": "dev1-public",
                 "description": "",
-                "server": "nas",
-                "export_path": "/share/dev1",
+                "share": world.share.pk,
+                "sub_path": "dev1",
                 "capacity_bytes": str(100 * GI),
                 "access_mode": "ReadWriteMany",
                 "scope": "private",
@@ -270,10 +269,9 @@ def populated(k8s_world, yarn_world):
     services.volume_create(
         acting_user=w.admin,
         spec=services.VolumeSpec(
-            cluster=w.cluster,
+            share=w.share,
+            sub_path="department1",
             name="department1-public",
-            server="nas",
-            export_path="/share/department1",
             capacity_bytes=100 * GI,
             scope="shared",
             tenants=[w.dev1, w.dev2],

@@ -62,10 +62,9 @@ def build_fuzz_world(admin) -> builders.K8sWorld:
     volume = services.volume_create(
         acting_user=admin,
         spec=services.VolumeSpec(
-            cluster=k8s.cluster,
+            share=k8s.share,
+            sub_path="d1",
             name="department1-public",
-            server="nas.example.com",
-            export_path="/share/d1",
             capacity_bytes=100 * gi,
             scope="shared",
             tenants=[k8s.dev1, k8s.dev2],
@@ -122,6 +121,7 @@ def build_fuzz_world(admin) -> builders.K8sWorld:
             "allocations": [a.pk for t in tenants for a in t.allocations.all()],
             "storage": [directory.pk],
             "volumes": [volume.pk],
+            "nfs-shares": [k8s.share.pk],
             "plans": [plan.pk],
             "memberships": list(Membership.objects.values_list("pk", flat=True)),
             "users": [admin.pk, k8s.bob.pk, k8s.people.dept_admin.pk, yarn.a.pk],
@@ -189,6 +189,8 @@ DOCUMENTED = {
 FUZZED: dict[str, set[str]] = {"platform-admin": set(), "tenant-admin": set()}
 
 PATH_COLLECTION = re.compile(r"^/api/v1/([^/]+)/\{(\w+)\}")
+# A second parameter further down a path names a row of another collection (a share's grant to a tenant).
+SECOND_PARAMETER = {"tenant": "tenants"}
 
 
 @schema.hook
@@ -198,8 +200,10 @@ def before_generate_path_parameters(context, strategy):
     if match is None:
         return strategy
     collection, name = match.groups()
-    real = st.deferred(lambda: st.sampled_from(REAL_IDS[collection]))
-    return st.one_of(st.fixed_dictionaries({name: real}), strategy)
+    real = {name: st.deferred(lambda: st.sampled_from(REAL_IDS[collection]))}
+    for second in re.findall(r"\{(\w+)\}", context.operation.path)[1:]:
+        real[second] = st.deferred(lambda second=second: st.sampled_from(REAL_IDS[SECOND_PARAMETER[second]]))
+    return st.one_of(st.fixed_dictionaries(real), strategy)
 
 
 @dataclass
@@ -237,6 +241,6 @@ def test_the_document_is_valid_openapi_and_every_operation_was_fuzzed_for_each_c
     schema.validate()  # against the OpenAPI 3 meta-schema
     assert schema.raw_schema["openapi"].startswith("3.")
     operations = [result.ok().label for result in schema.get_all_operations()]
-    assert len(operations) == len(DOCUMENTED) == 86
+    assert len(operations) == len(DOCUMENTED) == 94
     assert set(operations) == DOCUMENTED
     assert FUZZED == {"platform-admin": DOCUMENTED, "tenant-admin": DOCUMENTED}

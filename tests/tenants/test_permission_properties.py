@@ -41,10 +41,13 @@ from tenants.models import (
     AuditEvent,
     Cluster,
     Membership,
+    NfsShare,
+    NfsShareGrant,
     QuotaPlan,
     ResourcePool,
     StorageDirectory,
     Tenant,
+    Volume,
     VolumeAttachment,
     Workload,
 )
@@ -470,17 +473,22 @@ def volumes_list(ctx: Ctx) -> list[Probe]:
 
 @api("post", f"{V1}/volumes/")
 def volume_create(ctx: Ctx) -> list[Probe]:
-    expected = {400} if not ctx.oracle.may("view", ctx.t) else ctx.gate("manage", ctx.t, 201)
-    body = {
-        "cluster": ctx.world.kubernetes.pk,
-        "name": "newvol",
-        "server": "nas",
-        "export_path": "/share/new",
-        "capacity": "1Gi",
-        "scope": "private",
-        "attachments": [{"tenant": ctx.target.pk}],
-    }
-    return [Probe("post", f"{V1}/volumes/", expected, body)]
+    probes = []
+    for share in range(len(ctx.spec.shares)):
+        if not ctx.oracle.sees_share(share) or not ctx.oracle.may("view", ctx.t):
+            expected = {400}  # a share or a tenant they cannot see does not exist for them
+        else:  # a volume is a directory of a share granted to its tenant (or above)
+            expected = ctx.gate("manage", ctx.t, 201 if ctx.spec.share_reaches(share, ctx.t) else 400)
+        body = {
+            "share": ctx.world.shares[share].pk,
+            "sub_path": "newvol",
+            "name": "newvol",
+            "capacity": "1Gi",
+            "scope": "private",
+            "attachments": [{"tenant": ctx.target.pk}],
+        }
+        probes.append(Probe("post", f"{V1}/volumes/", expected, body))
+    return probes
 
 
 def volume_probe(method: str, ok: int) -> Callable[[Ctx], list[Probe]]:
@@ -492,6 +500,8 @@ def volume_probe(method: str, ok: int) -> Callable[[Ctx], list[Probe]]:
             expected = {404}
         elif method == "get" or all(ctx.may("manage", t) for t in tenants):
             expected = {ok}
+        elif method == "put" and not ctx.oracle.sees_share(0):
+            expected = {400}  # the share in the body does not exist for them
         else:
             # Refused: 403 when the first tenant it stops at is one they see, else 404.
             expected = {403, 404}
@@ -502,10 +512,9 @@ def volume_probe(method: str, ok: int) -> Callable[[Ctx], list[Probe]]:
             row = VolumeAttachment.objects.filter(volume_id=volume_id).select_related("volume").first()
             volume = row.volume
             body = {
-                "cluster": volume.cluster_id,
+                "share": volume.share_id,
+                "sub_path": volume.sub_path,
                 "name": volume.name,
-                "server": volume.server,
-                "export_path": volume.export_path,
                 "capacity": str(volume.capacity_bytes),
                 "scope": volume.scope,
                 "description": "changed",
@@ -520,6 +529,95 @@ api("get", f"{V1}/volumes/{{id}}/")(volume_probe("get", 200))
 api("put", f"{V1}/volumes/{{id}}/")(volume_probe("put", 200))
 api("patch", f"{V1}/volumes/{{id}}/")(volume_probe("patch", 200))
 api("delete", f"{V1}/volumes/{{id}}/")(volume_probe("delete", 204))
+
+
+# NFS shares: the platform's; tenant admins read those granted in or above what they administer ----
+
+
+def share_of(ctx: Ctx) -> int:
+    return ctx.seed % len(ctx.spec.shares)
+
+
+def share_url(ctx: Ctx, suffix: str = "") -> str:
+    return f"{V1}/nfs-shares/{ctx.world.shares[share_of(ctx)].pk}/{suffix}"
+
+
+def share_gate(ctx: Ctx, allowed: int) -> set[int]:
+    if not ctx.oracle.sees_share(share_of(ctx)):
+        return {404}
+    return ctx.platform_only(allowed)
+
+
+@api("get", f"{V1}/nfs-shares/")
+def shares_list(ctx: Ctx) -> list[Probe]:
+    visible = {ctx.world.shares[k].pk for k in range(len(ctx.spec.shares)) if ctx.oracle.sees_share(k)}
+
+    def check(response: Any) -> None:
+        rows = response.json()["results"]
+        assert {row["id"] for row in rows} == visible
+        for row in rows:  # grants named only where the tenant is one they see
+            k = next(k for k, share in enumerate(ctx.world.shares) if share.pk == row["id"])
+            seen = {ctx.world.tenants[i].pk for i in ctx.spec.shares[k] if ctx.oracle.may("view", i)}
+            assert {grant["tenant"] for grant in row["grants"]} == seen
+
+    return [Probe("get", f"{V1}/nfs-shares/?page_size=500", {200}, check=check)]
+
+
+@api("post", f"{V1}/nfs-shares/")
+def share_create(ctx: Ctx) -> list[Probe]:
+    body = {"cluster": ctx.world.kubernetes.pk, "name": "newshare", "server": "nas", "base_path": "/new"}
+    return [Probe("post", f"{V1}/nfs-shares/", ctx.platform_only(201), body)]
+
+
+@api("get", f"{V1}/nfs-shares/{{id}}/")
+def share_read(ctx: Ctx) -> list[Probe]:
+    return [Probe("get", share_url(ctx), {200} if ctx.oracle.sees_share(share_of(ctx)) else {404})]
+
+
+@api("put", f"{V1}/nfs-shares/{{id}}/")
+def share_put(ctx: Ctx) -> list[Probe]:
+    body = {"server": "nas2", "base_path": "/moved", "description": "changed"}
+    return [Probe("put", share_url(ctx), share_gate(ctx, 200), body)]
+
+
+@api("patch", f"{V1}/nfs-shares/{{id}}/")
+def share_patch(ctx: Ctx) -> list[Probe]:
+    return [Probe("patch", share_url(ctx), share_gate(ctx, 200), {"description": "changed"})]
+
+
+@api("delete", f"{V1}/nfs-shares/{{id}}/")
+def share_delete(ctx: Ctx) -> list[Probe]:
+    # Share 0 holds every volume: a share in use is not deleted.
+    return [Probe("delete", share_url(ctx), share_gate(ctx, 400 if share_of(ctx) == 0 else 204))]
+
+
+@api("post", f"{V1}/nfs-shares/{{id}}/grants/")
+def share_grant(ctx: Ctx) -> list[Probe]:
+    k = share_of(ctx)
+    if not ctx.oracle.sees_share(k):
+        expected = {404}
+    elif not ctx.oracle.may("view", ctx.t):
+        expected = {400}  # a tenant they cannot see does not exist for them
+    elif not ctx.oracle.platform:
+        expected = {403}
+    else:
+        expected = {400 if ctx.t in ctx.spec.shares[k] else 201}
+    return [Probe("post", share_url(ctx, "grants/"), expected, {"tenant": ctx.target.pk})]
+
+
+@api("delete", f"{V1}/nfs-shares/{{id}}/grants/{{tenant}}/")
+def share_revoke(ctx: Ctx) -> list[Probe]:
+    k, spec = share_of(ctx), ctx.spec
+    if not ctx.oracle.sees_share(k) or ctx.t not in spec.shares[k] or not ctx.oracle.may("view", ctx.t):
+        expected = {404}
+    elif not ctx.oracle.platform:
+        expected = {403}
+    else:
+        remaining = spec.shares[k] - {ctx.t}
+        attached = {i for volume in spec.volumes for i in volume} if k == 0 else set()
+        stranded = any(not remaining & set(spec.ancestors(i, include_self=True)) for i in attached)
+        expected = {400 if stranded else 204}
+    return [Probe("delete", share_url(ctx, f"grants/{ctx.target.pk}/"), expected)]
 
 
 @api("post", f"{V1}/memberships/")
@@ -1022,6 +1120,10 @@ def world_state() -> tuple:
         provisioning_state(),
         list(StorageDirectory.objects.order_by("pk").values_list("pk", "tenant_id", "space_quota_bytes")),
         list(VolumeAttachment.objects.order_by("pk").values_list("pk", "volume_id", "tenant_id")),
+        list(Volume.objects.order_by("pk").values_list("pk", "share_id", "sub_path", "description")),
+        list(NfsShare.objects.order_by("pk").values_list("pk", "server", "base_path", "description")),
+        list(NfsShareGrant.objects.order_by("pk").values_list("pk", "share_id", "tenant_id")),
+        list(StorageDirectory.objects.order_by("pk").values_list("pk", "path")),
         list(Membership.objects.order_by("pk").values_list("pk", "role", "group_id")),
         list(Tenant.objects.order_by("pk").values_list("pk", "plan_id", "path")),
         list(HadoopConnection.objects.values_list("cluster_id", "directory_permission")),
