@@ -458,6 +458,9 @@ class StorageSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
 
     class Meta:
         model = StorageDirectory
+        # Not DRF's unique-together check: it answered "must make a unique set" before the service
+        # asked whether the caller may write there, telling anyone which paths exist (issue 15).
+        validators: list[Any] = []
         fields = [
             "id",
             "tenant",
@@ -610,6 +613,7 @@ class NfsShareSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
 
     class Meta:
         model = NfsShare
+        validators: list[Any] = []  # the service checks names after who may (see StorageSerializer)
         fields = [
             "id",
             "cluster",

@@ -218,3 +218,16 @@ def test_the_admin_refuses_the_same_paths(admin_client, yarn_world):
     errors = response.context["adminform"].form.errors
     assert "/tenant/t3/data is outside it" in errors["path"][0]
     assert storage_state() == before
+
+
+def test_whether_a_path_is_taken_is_not_told_before_the_right_to_write_there(yarn_world):
+    """Found by the property test: the API's unique (cluster, path) check answered "must make a unique
+    set" before the service asked whether the caller may write to the tenant, so anyone who could see
+    a tenant learned which paths exist on every cluster."""
+    w = yarn_world
+    services.storage_create(acting_user=w.admin, tenant=w.t1, spec=services.StorageSpec(cluster=w.cluster))
+    before = storage_state()
+    response = post_directory(w, w.b, w.t3, "/tenant/t1")  # B administers t3; its storage is set from above
+    assert response.status_code == 403, response.content
+    assert b"unique" not in response.content and b"/tenant/t1" not in response.content
+    assert storage_state() == before
