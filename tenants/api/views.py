@@ -246,6 +246,9 @@ class StorageViewSet(SelectorViewSet):
 
 class VolumeFilter(django_filters.FilterSet):
     tenant = django_filters.NumberFilter(method="filter_tenant", help_text="Volumes this tenant can mount.")
+    # A number, not a choice of shares: an id that exists but is not the caller's answers as one that
+    # does not exist (an empty page), never "not a valid choice".
+    share = django_filters.NumberFilter(field_name="share_id", help_text="Volumes of this NFS share.")
 
     class Meta:
         model = Volume

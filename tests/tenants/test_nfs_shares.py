@@ -482,3 +482,22 @@ def test_the_migration_gives_each_export_a_share_granted_where_it_is_mounted():
     }
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_volumes_filter_by_share_without_telling_which_shares_exist(k8s_world, lab):
+    w = k8s_world
+    mallory, _, _ = lab
+    services.volume_create(
+        acting_user=w.admin,
+        spec=services.VolumeSpec(
+            share=w.share, sub_path="dev1", name="dev1-public", capacity_bytes=GI, tenants=[w.dev1]
+        ),
+    )
+    dept_admin = TokenClient().as_user(w.people.dept_admin)
+    assert [v["name"] for v in dept_admin.get(f"/api/v1/volumes/?share={w.share.pk}").json()["results"]] == [
+        "dev1-public"
+    ]
+    outsider = TokenClient().as_user(mallory)
+    taken, missing = (outsider.get(f"/api/v1/volumes/?share={pk}") for pk in (w.share.pk, w.share.pk + 1000))
+    assert taken.status_code == missing.status_code == 200
+    assert taken.json() == missing.json() == {"count": 0, "next": None, "previous": None, "results": []}
