@@ -135,6 +135,13 @@ def build(orgs: int, depts: int, teams: int) -> World:
         )
         count += 1
         grant(org, person(f"org{a}-admin"), Membership.Role.ADMIN)
+        share = services.nfs_share_create(
+            acting_user=admin,
+            spec=services.NfsShareSpec(
+                cluster=cluster, name=f"org{a}-nfs", server="nfs.example.com", base_path=f"/export/org{a}"
+            ),
+        )
+        services.nfs_share_grant(acting_user=admin, share=share, tenant=org)
         for b in range(depts):
             dept = services.tenant_create(
                 acting_user=admin, parent=org, name=f"dept{b}", allocations=[allocation(teams)]
@@ -153,10 +160,9 @@ def build(orgs: int, depts: int, teams: int) -> World:
             services.volume_create(
                 acting_user=admin,
                 spec=services.VolumeSpec(
-                    cluster=cluster,
+                    share=share,
+                    sub_path=f"dept{b}",
                     name=f"org{a}-dept{b}-shared",
-                    server="nfs.example.com",
-                    export_path=f"/export/org{a}/dept{b}",
                     capacity_bytes=100 * GI,
                     scope=Volume.Scope.SHARED,
                     tenants=team_tenants,

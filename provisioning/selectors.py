@@ -206,8 +206,10 @@ def _claims(attachments: Iterable[VolumeAttachment]) -> tuple[VolumeClaim, ...]:
         VolumeClaim(
             claim_name=a.claim_name,
             volume_name=a.volume.name,
-            server=a.volume.server,
-            export_path=a.volume.export_path,
+            share=a.volume.share.name,
+            server=a.volume.share.server,
+            base_path=a.volume.share.base_path,
+            sub_path=a.volume.sub_path,
             capacity_bytes=a.volume.capacity_bytes,
             access_mode=a.volume.access_mode,
             shared=a.volume.scope == a.volume.Scope.SHARED,
@@ -250,7 +252,7 @@ def tenant_state(tenant: Tenant, sync: TenantSync, cluster: Cluster) -> TenantSt
         tenant__path__startswith=tenant.path,
     ).select_related("tenant")
     attachments = VolumeAttachment.objects.filter(tenant=tenant, volume__cluster=cluster).select_related(
-        "volume"
+        "volume__share"
     )
     memberships = list(_memberships([*_ancestor_paths(tenant), tenant.path]))
     return _state(tenant, sync, allocations, _held_by_children(children), memberships, attachments)
@@ -273,7 +275,9 @@ def cluster_states(cluster: Cluster) -> dict[int, TenantState]:
     for membership in _memberships(paths):
         by_path[membership.tenant.path].append(membership)
     attachments: dict[int, list[VolumeAttachment]] = defaultdict(list)
-    for attachment in VolumeAttachment.objects.filter(volume__cluster=cluster).select_related("volume"):
+    for attachment in VolumeAttachment.objects.filter(volume__cluster=cluster).select_related(
+        "volume__share"
+    ):
         attachments[attachment.tenant_id].append(attachment)
     states = {}
     for pk, tenant in tenants.items():

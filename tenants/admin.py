@@ -18,6 +18,8 @@ from tenants.models import (
     AuditEvent,
     Cluster,
     Membership,
+    NfsShare,
+    NfsShareGrant,
     QuotaPlan,
     QuotaPlanAllocation,
     QuotaPlanStorage,
@@ -302,21 +304,13 @@ class VolumeAdminForm(forms.ModelForm):
     attached_tenants = forms.ModelMultipleChoiceField(
         queryset=Tenant.objects.all(),
         required=True,
-        help_text="One tenant for a private volume; several for a shared one. Claim names follow the defaults.",
+        help_text="One tenant for a private volume; several for a shared one. Claim names follow the defaults. "
+        "The share must be granted to each of them or to a tenant above.",
     )
 
     class Meta:
         model = Volume
-        fields = [
-            "cluster",
-            "name",
-            "description",
-            "server",
-            "export_path",
-            "capacity_bytes",
-            "access_mode",
-            "scope",
-        ]
+        fields = ["name", "description", "share", "sub_path", "capacity_bytes", "access_mode", "scope"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -327,19 +321,18 @@ class VolumeAdminForm(forms.ModelForm):
 @admin.register(Volume)
 class VolumeAdmin(ServiceAdmin):
     form = VolumeAdminForm
-    list_display = ["name", "cluster", "scope", "server", "export_path", "capacity_bytes"]
-    list_filter = ["cluster", "scope"]
-    search_fields = ["name", "export_path"]
+    list_display = ["name", "cluster", "scope", "share", "sub_path", "capacity_bytes"]
+    list_filter = ["cluster", "scope", "share"]
+    search_fields = ["name", "sub_path", "share__name"]
     inlines = [VolumeAttachmentInline]
 
     def service_save(self, request: HttpRequest, obj: Any, data: dict[str, Any]) -> Volume:
         existing = {a.tenant_id: a.claim_name for a in obj.attachments.all()} if obj else {}
         tenants = list(data["attached_tenants"])
         spec = services.VolumeSpec(
-            cluster=data["cluster"],
+            share=data["share"],
+            sub_path=data.get("sub_path", ""),
             name=data["name"],
-            server=data["server"],
-            export_path=data["export_path"],
             capacity_bytes=data["capacity_bytes"],
             scope=data["scope"],
             access_mode=data["access_mode"],
@@ -353,6 +346,72 @@ class VolumeAdmin(ServiceAdmin):
 
     def service_delete(self, request: HttpRequest, obj: Volume) -> None:
         services.volume_delete(acting_user=request.user, volume=obj)
+
+
+class NfsShareGrantInline(admin.TabularInline):
+    """Grants are added and removed on their own page (NFS share grants), through the services."""
+
+    model = NfsShareGrant
+    extra = 0
+    can_delete = False
+    readonly_fields = ["tenant", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(NfsShare)
+class NfsShareAdmin(ServiceAdmin):
+    list_display = ["name", "cluster", "server", "base_path"]
+    list_filter = ["cluster"]
+    search_fields = ["name", "server", "base_path"]
+    inlines = [NfsShareGrantInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["cluster", "name"] if obj else []
+
+    def service_save(self, request: HttpRequest, obj: Any, data: dict[str, Any]) -> NfsShare:
+        if obj is None:
+            spec = services.NfsShareSpec(
+                cluster=data["cluster"],
+                name=data["name"],
+                server=data["server"],
+                base_path=data["base_path"],
+                description=data.get("description", ""),
+            )
+            return services.nfs_share_create(acting_user=request.user, spec=spec)
+        return services.nfs_share_update(
+            acting_user=request.user,
+            share=obj,
+            server=data["server"],
+            base_path=data["base_path"],
+            description=data.get("description", ""),
+        )
+
+    def service_delete(self, request: HttpRequest, obj: NfsShare) -> None:
+        services.nfs_share_delete(acting_user=request.user, share=obj)
+
+
+@admin.register(NfsShareGrant)
+class NfsShareGrantAdmin(ServiceAdmin):
+    """A grant is made or taken back, never changed."""
+
+    list_display = ["share", "tenant", "created_at"]
+    list_filter = ["share"]
+    search_fields = ["share__name", "tenant__name_path"]
+    autocomplete_fields = ["tenant"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["share", "tenant"] if obj else []
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def service_save(self, request: HttpRequest, obj: Any, data: dict[str, Any]) -> NfsShareGrant:
+        return services.nfs_share_grant(acting_user=request.user, share=data["share"], tenant=data["tenant"])
+
+    def service_delete(self, request: HttpRequest, obj: NfsShareGrant) -> None:
+        services.nfs_share_revoke(acting_user=request.user, grant=obj)
 
 
 class PlanAllocationInline(admin.TabularInline):

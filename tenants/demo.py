@@ -2,7 +2,8 @@
 
 Kubernetes (the Arena document): cluster `gpu-cluster`, three workers with 1 GPU, 4 CPUs and 30 GiB
 each; department1 with dev1 (Bob: 1 GPU, CPU and memory unlimited) and dev2 (Tom: 2 GPUs, 8 CPUs,
-60 GiB); volumes dev1-public, dev2-public and department1-public shared by dev1 and dev2.
+60 GiB); volumes dev1-public, dev2-public and department1-public shared by dev1 and dev2, directories
+of the NFS share department1-nas granted to department1.
 
 Hadoop (the MRS document): cluster `bigdata` with a default pool and a `highmem` pool from the
 HighMEM node label; tenants t1, t2, t3 (users A, B, C as tenant admins), a level-2 sub-tenant of t1,
@@ -19,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from tenants import services
-from tenants.models import Cluster, Membership, QuotaPlan, ResourcePool, Tenant, Volume
+from tenants.models import Cluster, Membership, NfsShare, QuotaPlan, ResourcePool, Tenant, Volume
 from tenants.quantities import parse_memory_bytes
 
 User = get_user_model()
@@ -117,21 +118,33 @@ def load_demo(admin_username: str = "admin") -> DemoCredentials:
     )
     _grant(admin, dev1, users["bob"], Membership.Role.MEMBER)
     _grant(admin, dev2, users["tom"], Membership.Role.MEMBER)
-    nas = "nas.demo.invalid"  # demo data: no such server; the export backend only writes manifests
+    # The NAS is the platform's: one share, granted to department1, out of which its volumes are
+    # carved (the document's department1-public-dev1 / -dev2 claims are one directory of it).
+    share = NfsShare.objects.filter(cluster=k8s, name="department1-nas").first() or services.nfs_share_create(
+        acting_user=admin,
+        spec=services.NfsShareSpec(
+            cluster=k8s,
+            name="department1-nas",
+            server="nas.demo.invalid",  # demo data: no such server; the export backend only writes manifests
+            base_path="/share",
+            description="Demo: department1's NFS export.",
+        ),
+    )
+    if not share.grants.filter(tenant=department1).exists():
+        services.nfs_share_grant(acting_user=admin, share=share, tenant=department1)
     volumes = [
-        ("dev1-public", "/share/dev1", Volume.Scope.PRIVATE, [dev1]),
-        ("dev2-public", "/share/dev2", Volume.Scope.PRIVATE, [dev2]),
-        ("department1-public", "/share/department1", Volume.Scope.SHARED, [dev1, dev2]),
+        ("dev1-public", "dev1", Volume.Scope.PRIVATE, [dev1]),
+        ("dev2-public", "dev2", Volume.Scope.PRIVATE, [dev2]),
+        ("department1-public", "department1", Volume.Scope.SHARED, [dev1, dev2]),
     ]
-    for name, path, scope, tenants in volumes:
+    for name, sub_path, scope, tenants in volumes:
         if not Volume.objects.filter(cluster=k8s, name=name).exists():
             services.volume_create(
                 acting_user=admin,
                 spec=services.VolumeSpec(
-                    cluster=k8s,
+                    share=share,
+                    sub_path=sub_path,
                     name=name,
-                    server=nas,
-                    export_path=path,
                     capacity_bytes=100 * GI,
                     scope=scope,
                     tenants=tenants,

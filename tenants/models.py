@@ -12,11 +12,13 @@ from django.db.models import F
 from django.db.models.functions import Substr
 from treebeard.mp_tree import MP_Node, MP_NodeManager, MP_NodeQuerySet
 
+from tenants import paths
 from tenants.permissions import RestrictedQuerySetMixin
 
 DNS_LABEL_MAX = 63
+# \Z, not $: "$" also matches before a final newline, and "dev1\n" is no DNS label (issue 15).
 dns_label_validator = RegexValidator(
-    r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+    r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z",
     "Use 1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit "
     "(a DNS-1123 label, e.g. dev1 or team-a).",
 )
@@ -306,11 +308,63 @@ class QuotaPlanStorage(StorageQuota):
         return f"{self.plan} on {self.cluster}"
 
 
+class NfsShare(models.Model):
+    """An NFS export a platform admin registered on a Kubernetes cluster. Volumes are directories
+    below its base path; a share is usable by the tenants it is granted to and their subtrees
+    (`NfsShareGrant`). Who may point a volume at which server and path is the platform's decision:
+    tenant admins only name a share granted to them and a sub-path."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="nfs_shares")
+    name = models.CharField(max_length=DNS_LABEL_MAX, validators=[dns_label_validator])
+    server = models.CharField(max_length=253, help_text="NFS server host name or IP address.")
+    base_path = models.CharField(
+        max_length=1024, help_text="The exported directory; volumes are sub-directories of it."
+    )
+    description = models.TextField(blank=True)
+    tenants = models.ManyToManyField(Tenant, through="NfsShareGrant", related_name="nfs_shares")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["cluster__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "name"], name="nfs_share_name_unique_in_cluster")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def directory(self, sub_path: str) -> str:
+        """The server-side directory of a volume at `sub_path` ("" is the base path itself)."""
+        return paths.below(self.base_path, sub_path)
+
+
+class NfsShareGrant(models.Model):
+    """A share granted to a tenant: its admins above may carve volumes out of it for the tenant and
+    for any tenant below it."""
+
+    share = models.ForeignKey(NfsShare, on_delete=models.CASCADE, related_name="grants")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="nfs_share_grants")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["share__name", "tenant__path"]
+        constraints = [models.UniqueConstraint(fields=["share", "tenant"], name="nfs_share_grant_once")]
+
+    def __str__(self) -> str:
+        return f"{self.share} granted to {self.tenant}"
+
+
 class Volume(models.Model):
-    """A NAS/NFS directory offered to tenants as a PersistentVolume + claim in each of them.
+    """A directory of an NFS share offered to tenants as a PersistentVolume + claim in each of them.
 
     Private: exactly one tenant. Shared: several tenants mount the same directory (the source
-    document's department1-public-dev1 / department1-public-dev2).
+    document's department1-public-dev1 / department1-public-dev2). The server and the directory come
+    from the share: `share.server` and `share.base_path/sub_path`.
     """
 
     class Scope(models.TextChoices):
@@ -325,8 +379,12 @@ class Volume(models.Model):
     cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="volumes")
     name = models.CharField(max_length=DNS_LABEL_MAX, validators=[dns_label_validator])
     description = models.TextField(blank=True)
-    server = models.CharField(max_length=253, help_text="NFS server host name or address.")
-    export_path = models.CharField(max_length=1024, help_text="Directory on the NFS server.")
+    share = models.ForeignKey(NfsShare, on_delete=models.PROTECT, related_name="volumes")
+    sub_path = models.CharField(
+        max_length=1024,
+        blank=True,
+        help_text="The directory below the share's base path, e.g. dev1; empty: the base path itself.",
+    )
     capacity_bytes = models.PositiveBigIntegerField()
     access_mode = models.CharField(
         max_length=16, choices=AccessMode.choices, default=AccessMode.READ_WRITE_MANY
@@ -346,6 +404,14 @@ class Volume(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def server(self) -> str:
+        return self.share.server
+
+    @property
+    def export_path(self) -> str:
+        return self.share.directory(self.sub_path)
 
 
 class VolumeAttachment(models.Model):

@@ -164,6 +164,8 @@ class RestrictedQuerySetMixin:
             if action == Action.VIEW and user is not None and user.is_authenticated and user.is_active:
                 return qs
             return qs.none()
+        if rule == "nfs_share":
+            return _restrict_nfs_shares(qs, user, action)
         if rule == "audit" and action == Action.VIEW:
             # Tenant admins read their subtree's history; members and viewers do not.
             action = Action.ADMINISTER
@@ -177,14 +179,34 @@ class RestrictedQuerySetMixin:
         return qs.filter(tenant__in=allowed_tenants)
 
 
+def _restrict_nfs_shares(queryset: QuerySet, user: AnyUser | None, action: Action) -> QuerySet:
+    """NFS shares are the platform's: platform admins see and change them; a tenant admin reads
+    (only) those usable somewhere in what they administer: granted to a tenant of their subtrees or
+    to a tenant above one (a share reaches the granted tenant's whole subtree)."""
+    if is_platform_admin(user):
+        return queryset
+    if action != Action.VIEW or user is None or not user.is_authenticated or not user.is_active:
+        return queryset.none()
+    admin_paths = [path for path, role in _grants(user) if role == "admin"]
+    if not admin_paths:
+        return queryset.none()
+    tenant = apps.get_model("tenants", "Tenant")
+    above = {prefix for path in admin_paths for prefix in tenant.path_prefixes(path)}
+    reach = reduce(or_, [Q(tenant__path__startswith=path) for path in admin_paths], Q(tenant__path__in=above))
+    grant = apps.get_model("tenants", "NfsShareGrant")
+    return queryset.filter(pk__in=grant.objects.filter(reach).values("share_id"))
+
+
 # How each model reaches its tenant: "" the model is Tenant, "tenant" a foreign key named tenant,
-# "volume" through its attachments, "platform" not tenant-owned, "audit" an audit event.
+# "volume" through its attachments, "platform" not tenant-owned, "audit" an audit event, "nfs_share"
+# the platform's, read by tenant admins where it is granted (see _restrict_nfs_shares).
 RESTRICT_RULES: dict[str, str] = {
     "tenants.Tenant": "",
     "tenants.Cluster": "platform",
     "tenants.ResourcePool": "platform",
     "tenants.QuotaPlan": "platform",
     "tenants.Volume": "volume",
+    "tenants.NfsShare": "nfs_share",
     "tenants.AuditEvent": "audit",
 }
 

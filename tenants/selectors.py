@@ -27,6 +27,8 @@ from tenants.models import (
     AuditEvent,
     Cluster,
     Membership,
+    NfsShare,
+    NfsShareGrant,
     QuotaPlan,
     ResourcePool,
     StorageDirectory,
@@ -274,13 +276,40 @@ def volume_list(*, user: AbstractBaseUser | None) -> QuerySet[Volume]:
     visible = VolumeAttachment.objects.filter(tenant__in=Tenant.objects.restrict(user, Action.VIEW))
     return (
         Volume.objects.restrict(user, Action.VIEW)
-        .select_related("cluster")
+        .select_related("cluster", "share")
         .annotate(attachment_count=Count("attachments"))
         .prefetch_related(
             Prefetch("attachments", queryset=visible.select_related("tenant"), to_attr="visible_attachments")
         )
         .order_by("cluster__name", "name")
     )
+
+
+def nfs_share_list(*, user: AbstractBaseUser | None) -> QuerySet[NfsShare]:
+    """NFS shares: all for platform admins; for a tenant admin those usable in what they administer.
+    `visible_grants` holds the grants to tenants the user can see (the others are not named)."""
+    visible = NfsShareGrant.objects.filter(tenant__in=Tenant.objects.restrict(user, Action.VIEW))
+    return (
+        NfsShare.objects.restrict(user, Action.VIEW)
+        .select_related("cluster")
+        .prefetch_related(
+            Prefetch("grants", queryset=visible.select_related("tenant"), to_attr="visible_grants")
+        )
+        .order_by("cluster__name", "name")
+    )
+
+
+def nfs_share_grant_get(*, user: AbstractBaseUser | None, share: NfsShare, tenant_id: int) -> NfsShareGrant:
+    """The grant of `share` to a tenant the user can see; anything else does not exist (404)."""
+    grant = (
+        NfsShareGrant.objects.restrict(user, Action.VIEW)
+        .select_related("tenant", "share")
+        .filter(share=share, tenant_id=tenant_id)
+        .first()
+    )
+    if grant is None:
+        raise Http404("No such grant.")
+    return grant
 
 
 def membership_list(*, user: AbstractBaseUser | None) -> QuerySet[Membership]:

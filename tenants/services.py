@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import posixpath
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,13 +25,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_ipv46_address
 from django.db import IntegrityError, transaction
 from django.db.models import Avg, Count, Sum, Value
 from django.db.models.functions import Concat, Substr, TruncDay, TruncHour
 from django.http import Http404
 
 from provisioning import services as provisioning  # issue 5: intents recorded in each write's transaction
-from tenants import usage
+from tenants import paths, usage
 from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
 from tenants.models import (
     USAGE_METRICS,
@@ -38,6 +40,8 @@ from tenants.models import (
     AuditEvent,
     Cluster,
     Membership,
+    NfsShare,
+    NfsShareGrant,
     QuotaPlan,
     QuotaPlanAllocation,
     QuotaPlanStorage,
@@ -51,7 +55,7 @@ from tenants.models import (
     Workload,
     dns_label_validator,
 )
-from tenants.permissions import Action, can, is_platform_admin
+from tenants.permissions import Action, can, is_platform_admin, visible_tenants
 from tenants.quantities import decimal_text
 
 User = get_user_model()
@@ -90,12 +94,22 @@ class StorageSpec:
 
 
 @dataclass
-class VolumeSpec:
+class NfsShareSpec:
     cluster: Cluster
     name: str
     server: str
-    export_path: str
+    base_path: str
+    description: str = ""
+
+
+@dataclass
+class VolumeSpec:
+    """A directory of `share` (at `sub_path`, "" for its base path) for `tenants`."""
+
+    share: NfsShare | None
+    name: str
     capacity_bytes: int
+    sub_path: str = ""
     scope: str = Volume.Scope.PRIVATE
     access_mode: str = Volume.AccessMode.READ_WRITE_MANY
     description: str = ""
@@ -128,7 +142,16 @@ POOL_FIELDS = (
     "memory_capacity_bytes",
 )
 STORAGE_FIELDS = ("path", "space_quota_bytes", "file_quota")
-VOLUME_FIELDS = ("name", "server", "export_path", "capacity_bytes", "access_mode", "scope", "description")
+VOLUME_FIELDS = (
+    "name",
+    "sub_path",
+    "server",
+    "export_path",
+    "capacity_bytes",
+    "access_mode",
+    "scope",
+    "description",
+)
 
 
 def _allocation_snapshot(allocation: Allocation) -> dict[str, Any]:
@@ -136,7 +159,7 @@ def _allocation_snapshot(allocation: Allocation) -> dict[str, Any]:
 
 
 def _volume_snapshot(volume: Volume) -> dict[str, Any]:
-    data = _snapshot(volume, VOLUME_FIELDS)
+    data = {"share": volume.share.name, **_snapshot(volume, VOLUME_FIELDS)}
     data["tenants"] = {
         a.tenant.name_path: a.claim_name
         for a in volume.attachments.select_related("tenant").order_by("tenant__path")
@@ -445,8 +468,8 @@ def cluster_delete(*, acting_user: AbstractBaseUser, cluster: Cluster) -> None:
                 for s in StorageDirectory.objects.filter(cluster=cluster).select_related("tenant")
             }
         )
-        if in_use or cluster.volumes.exists():
-            users = ", ".join(in_use) or "volumes"
+        if in_use or cluster.volumes.exists() or cluster.nfs_shares.exists():
+            users = ", ".join(in_use) or "volumes and NFS shares"
             raise ValidationError(
                 {"cluster": [f"Cluster {cluster} is still used by {users}; remove those first."]}
             )
@@ -886,7 +909,8 @@ def tenant_move(*, acting_user: AbstractBaseUser, tenant: Tenant, new_parent: Te
             values = {name: getattr(allocation, name) for name in ALLOCATION_FIELDS}
             for key, messages in _allocation_errors(tenant, new_parent, allocation.pool, values).items():
                 errors[key].extend(messages)
-        _raise_if(errors)
+        errors["parent"].extend(_volumes_stranded_by_move(tenant, new_parent))
+        _raise_if({key: value for key, value in errors.items() if value})
 
         old_name_path = tenant.name_path
         if new_parent is None:
@@ -916,6 +940,36 @@ def tenant_move(*, acting_user: AbstractBaseUser, tenant: Tenant, new_parent: Te
             reason="TENANT_MOVED",
         )
     return tenant
+
+
+def _volumes_stranded_by_move(tenant: Tenant, new_parent: Tenant | None) -> list[str]:
+    """Refusals for volumes attached in `tenant`'s subtree whose share would no longer be granted above
+    them under `new_parent`: grants inside the subtree move with it, those above it stay behind."""
+    attachments = list(
+        VolumeAttachment.objects.filter(tenant__path__startswith=tenant.path).select_related(
+            "tenant", "volume__share"
+        )
+    )
+    granted: defaultdict[int, list[str]] = defaultdict(list)
+    for share_id, path in NfsShareGrant.objects.filter(
+        share_id__in={a.volume.share_id for a in attachments}
+    ).values_list("share_id", "tenant__path"):
+        granted[share_id].append(path)
+    above = Tenant.path_prefixes(new_parent.path) if new_parent is not None else []
+    stranded: dict[str, str] = {}
+    for attachment in attachments:
+        paths_of_share = granted[attachment.volume.share_id]
+        moving = [path for path in paths_of_share if path.startswith(tenant.path)]
+        if not _granted(attachment.tenant.path, moving) and not set(paths_of_share) & set(above):
+            stranded[attachment.volume.name] = attachment.volume.share.name
+    if not stranded:
+        return []
+    where = f"{new_parent.name_path} or a tenant above it" if new_parent is not None else tenant.name_path
+    volumes = ", ".join(f"{name} (share {share})" for name, share in sorted(stranded.items()))
+    return [
+        f"Volumes {volumes} would leave the tenants their NFS share is granted to; first a platform "
+        f"admin grants the share to {where}, or the volumes go."
+    ]
 
 
 def _plan_allocation_specs(plan: QuotaPlan) -> list[AllocationSpec]:
@@ -974,20 +1028,56 @@ def tenant_apply_plan(*, acting_user: AbstractBaseUser, tenant: Tenant, plan: Qu
 # Storage (HDFS directories)
 
 
+def hdfs_root() -> str:
+    """CANOPY_HDFS_ROOT in its plain form: every tenant's HDFS directories live below it."""
+    return paths.plain_absolute(settings.CANOPY_HDFS_ROOT)
+
+
 def default_storage_path(tenant: Tenant) -> str:
-    return posixpath.join(settings.CANOPY_HDFS_ROOT, tenant.name_path)
+    """The tenant's own HDFS root, CANOPY_HDFS_ROOT/<tenant path>: its directories lie at or below it."""
+    return posixpath.join(hdfs_root(), tenant.name_path)
 
 
-def _storage_path_errors(path: str) -> list[str]:
-    root = settings.CANOPY_HDFS_ROOT.rstrip("/") or "/"
-    if not path.startswith("/"):
-        return ["An HDFS path is absolute, e.g. /tenant/t1."]
-    if posixpath.normpath(path) != path or "//" in path:
+def _storage_path_errors(tenant: Tenant, cluster: Cluster, path: str) -> list[str]:
+    """Where `tenant` may have an HDFS directory on `cluster` (issue 15): a plain absolute path at or
+    below its own root; not at or below the root of one of its sub-tenants (their namespace); not
+    at, inside or around a directory of any tenant but itself and (around it) its ancestors and (inside
+    it) its descendants. The first rule broken is named, with the root the tenant may use."""
+    root = default_storage_path(tenant)
+    problems = paths.absolute_path_problems(path, what="an HDFS path", example=root, forbidden=":")
+    if problems:
+        return problems
+    if not paths.inside(path, root):
         return [
-            f"Write the path in its plain form ({posixpath.normpath(path)}), without '..', '.' or a trailing '/'."
+            f"{tenant.name_path}'s HDFS directories live at or below its root {root} "
+            f"(CANOPY_HDFS_ROOT/<tenant path>); {path} is outside it."
         ]
-    if not path.startswith(root.rstrip("/") + "/"):
-        return [f"Tenant directories live under {root} (CANOPY_HDFS_ROOT)."]
+    first = path[len(root) :].lstrip("/").partition("/")[0]
+    if first and Tenant.objects.filter(name_path=f"{tenant.name_path}/{first}").exists():
+        return [
+            f"{root}/{first} is the root of sub-tenant {tenant.name_path}/{first}: directories there are "
+            f"its own, not {tenant.name_path}'s. {tenant.name_path}'s go elsewhere below {root}."
+        ]
+    around = StorageDirectory.objects.filter(cluster=cluster, path__in=[path, *paths.ancestors(path)])
+    for directory in around.select_related("tenant").order_by("-path"):
+        if directory.path == path:
+            return [f"{path} is already a tenant directory on {cluster}."]
+        if not tenant.path.startswith(directory.tenant.path):
+            return [
+                f"{path} would lie inside {directory.path}, a directory of another tenant; "
+                f"{tenant.name_path}'s directories stay out of other tenants' (below {root})."
+            ]
+    within = (
+        StorageDirectory.objects.filter(cluster=cluster, path__startswith=f"{path}/")
+        .exclude(tenant__path__startswith=tenant.path)
+        .order_by("path")
+        .first()
+    )
+    if within is not None:
+        return [
+            f"{path} would contain {within.path}, a directory of another tenant; "
+            f"{tenant.name_path}'s directories stay out of other tenants' (below {root})."
+        ]
     return []
 
 
@@ -997,10 +1087,11 @@ def _storage_write(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: Stora
         errors["cluster"].append(
             f"{spec.cluster} is not a Hadoop cluster; HDFS directories live on Hadoop clusters."
         )
+        _raise_if(errors)
+    # One writer of a cluster's directories at a time: the checks below read the others' paths.
+    Cluster.objects.select_for_update().filter(pk=spec.cluster.pk).first()
     path = spec.path or default_storage_path(tenant)
-    errors["path"].extend(_storage_path_errors(path))
-    if not errors["path"] and StorageDirectory.objects.filter(cluster=spec.cluster, path=path).exists():
-        errors["path"].append(f"{path} is already a tenant directory on {spec.cluster}.")
+    errors["path"].extend(_storage_path_errors(tenant, spec.cluster, path))
     _raise_if({k: v for k, v in errors.items() if v})
     directory = StorageDirectory.objects.create(
         tenant=tenant,
@@ -1086,23 +1177,272 @@ def storage_delete(*, acting_user: AbstractBaseUser, directory: StorageDirectory
 
 
 # ---------------------------------------------------------------------------------------------
+# NFS shares: which server and directory volumes may use is the platform's decision (issue 15)
+
+NFS_SHARE_FIELDS = ("name", "server", "base_path", "description")
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*", re.IGNORECASE
+)
+
+
+def _nfs_share_snapshot(share: NfsShare) -> dict[str, Any]:
+    return {"cluster": share.cluster.name, **_snapshot(share, NFS_SHARE_FIELDS)}
+
+
+def _nfs_server_errors(server: str) -> list[str]:
+    try:
+        validate_ipv46_address(server)
+        return []
+    except ValidationError:
+        pass
+    if _HOST_NAME.fullmatch(server):
+        return []
+    return ["Name the NFS server by its host name (e.g. nas.example.com) or its IP address."]
+
+
+def _nfs_share_errors(share: NfsShare, *, creating: bool) -> dict[str, list[str]]:
+    errors = _errors()
+    if creating:
+        try:
+            dns_label_validator(share.name)
+        except ValidationError as exc:
+            errors["name"].extend(exc.messages)
+        if share.cluster.kind != Cluster.Kind.KUBERNETES:
+            errors["cluster"].append(
+                f"{share.cluster} is not a Kubernetes cluster; NFS shares are mounted on Kubernetes."
+            )
+        elif NfsShare.objects.filter(cluster=share.cluster, name=share.name).exists():
+            errors["name"].append(f"A share named {share.name} already exists on {share.cluster}.")
+    errors["server"].extend(_nfs_server_errors(share.server))
+    errors["base_path"].extend(
+        paths.absolute_path_problems(
+            share.base_path, what="the share's base path", example="/export/team-data"
+        )
+    )
+    if not errors["base_path"] and share.pk:
+        too_long = [
+            volume.name
+            for volume in share.volumes.order_by("name")
+            if len(share.directory(volume.sub_path)) > paths.PATH_MAX
+        ]
+        if too_long:
+            errors["base_path"].append(
+                f"The directories of volumes {', '.join(too_long)} would be longer than {paths.PATH_MAX} characters."
+            )
+    return {key: value for key, value in errors.items() if value}
+
+
+def _locked_share(share: NfsShare) -> NfsShare:
+    """The share's row, locked: its grants and its volumes' directories change one writer at a time."""
+    return NfsShare.objects.select_for_update().select_related("cluster").get(pk=share.pk)
+
+
+def _tenants_mounting(share: NfsShare) -> list[Tenant]:
+    return list(Tenant.objects.filter(volume_attachments__volume__share=share).distinct())
+
+
+def nfs_share_create(*, acting_user: AbstractBaseUser, spec: NfsShareSpec) -> NfsShare:
+    """Register an NFS export of a Kubernetes cluster. Usable by no tenant until it is granted."""
+    require_platform_admin(acting_user)
+    share = NfsShare(
+        cluster=spec.cluster,
+        name=spec.name,
+        server=spec.server,
+        base_path=spec.base_path,
+        description=spec.description,
+    )
+    with transaction.atomic():
+        _raise_if(_nfs_share_errors(share, creating=True))
+        share.save()
+        audit(
+            acting_user=acting_user,
+            action="NFS_SHARE_CREATED",
+            target=share,
+            tenant=None,
+            after=_nfs_share_snapshot(share),
+        )
+    return share
+
+
+def nfs_share_update(
+    *,
+    acting_user: AbstractBaseUser,
+    share: NfsShare,
+    server: str | None = None,
+    base_path: str | None = None,
+    description: str | None = None,
+) -> NfsShare:
+    """Change a share's server, base path or description. Its volumes follow: every tenant that
+    mounts one gets its PersistentVolumes pushed again (see docs/provisioning.md on changing a
+    pushed volume's NFS source)."""
+    require_platform_admin(acting_user)
+    with transaction.atomic():
+        share = _locked_share(share)
+        before = _nfs_share_snapshot(share)
+        for name, value in (("server", server), ("base_path", base_path), ("description", description)):
+            if value is not None:
+                setattr(share, name, value)
+        _raise_if(_nfs_share_errors(share, creating=False))
+        share.save()
+        audit(
+            acting_user=acting_user,
+            action="NFS_SHARE_UPDATED",
+            target=share,
+            tenant=None,
+            before=before,
+            after=_nfs_share_snapshot(share),
+        )
+        if (share.server, share.base_path) != (before["server"], before["base_path"]):
+            provisioning.intent_record(tenants=_tenants_mounting(share), reason="NFS_SHARE_UPDATED")
+    return share
+
+
+def nfs_share_delete(*, acting_user: AbstractBaseUser, share: NfsShare) -> None:
+    """Forget a share (and its grants). Refused while volumes use it: they are named."""
+    require_platform_admin(acting_user)
+    with transaction.atomic():
+        share = _locked_share(share)
+        volumes = list(share.volumes.order_by("name").values_list("name", flat=True))
+        if volumes:
+            raise ValidationError(
+                {
+                    "share": [
+                        f"Share {share} is still used by volumes {', '.join(volumes)}; delete those first."
+                    ]
+                }
+            )
+        audit(
+            acting_user=acting_user,
+            action="NFS_SHARE_DELETED",
+            target=share,
+            tenant=None,
+            before={
+                **_nfs_share_snapshot(share),
+                "granted_to": list(
+                    share.grants.order_by("tenant__path").values_list("tenant__name_path", flat=True)
+                ),
+            },
+        )
+        share.delete()
+
+
+def nfs_share_grant(*, acting_user: AbstractBaseUser, share: NfsShare, tenant: Tenant) -> NfsShareGrant:
+    """Let the admins above `tenant` (and, inside it, its own admins) carve volumes out of `share` for
+    `tenant` and every tenant below it."""
+    require_platform_admin(acting_user)
+    with transaction.atomic():
+        share = _locked_share(share)
+        if NfsShareGrant.objects.filter(share=share, tenant=tenant).exists():
+            raise ValidationError({"tenant": [f"Share {share} is already granted to {tenant.name_path}."]})
+        grant = NfsShareGrant.objects.create(share=share, tenant=tenant)
+        audit(
+            acting_user=acting_user,
+            action="NFS_SHARE_GRANTED",
+            target=grant,
+            tenant=tenant,
+            after={"share": share.name, "server": share.server, "base_path": share.base_path},
+        )
+    return grant
+
+
+def _granted(tenant_path: str, granted_paths: Iterable[str]) -> bool:
+    """Whether a share granted at these tree paths reaches the tenant at `tenant_path`."""
+    return any(tenant_path.startswith(granted) for granted in granted_paths)
+
+
+def nfs_share_revoke(*, acting_user: AbstractBaseUser, grant: NfsShareGrant) -> None:
+    """Take a share back from a tenant. Refused while a volume of the share is attached to a tenant
+    that only this grant reaches: those volumes are named."""
+    require_platform_admin(acting_user)
+    with transaction.atomic():
+        share = _locked_share(grant.share)
+        grant = NfsShareGrant.objects.select_related("tenant").get(pk=grant.pk)
+        others = list(share.grants.exclude(pk=grant.pk).values_list("tenant__path", flat=True))
+        stranded = sorted(
+            {
+                attachment.volume.name
+                for attachment in VolumeAttachment.objects.filter(volume__share=share).select_related(
+                    "volume", "tenant"
+                )
+                if not _granted(attachment.tenant.path, others)
+            }
+        )
+        if stranded:
+            raise ValidationError(
+                {
+                    "tenant": [
+                        f"Volumes {', '.join(stranded)} of share {share} are attached to tenants only this "
+                        f"grant to {grant.tenant.name_path} reaches; delete them or grant the share to "
+                        f"their tenants first."
+                    ]
+                }
+            )
+        audit(
+            acting_user=acting_user,
+            action="NFS_SHARE_REVOKED",
+            target=grant,
+            tenant=grant.tenant,
+            before={"share": share.name, "server": share.server, "base_path": share.base_path},
+        )
+        grant.delete()
+
+
+# ---------------------------------------------------------------------------------------------
 # Volumes
 
 
-def _volume_errors(spec: VolumeSpec, volume: Volume | None) -> dict[str, list[str]]:
+def _volume_share_errors(
+    spec: VolumeSpec, volume: Volume | None, acting_user: AbstractBaseUser
+) -> dict[str, list[str]]:
+    """A volume is a directory of a share granted to (an ancestor-or-self of) every tenant it is
+    attached to, at a plain relative sub-path, and (when its directory is chosen) never at, inside
+    or around the directory of another volume of the share serving a tenant the user does not manage."""
     errors = _errors()
+    share = spec.share
+    if share is None:
+        errors["share"].append("Name the NFS share the volume is a directory of.")
+        return errors
+    if volume is not None and share.cluster_id != volume.cluster_id:
+        errors["share"].append(
+            f"A volume stays on its cluster ({volume.cluster}); pick a share there or create a new volume."
+        )
+    errors["sub_path"].extend(
+        paths.relative_path_problems(spec.sub_path, what="the sub-path", example="dev1")
+    )
+    if not errors["sub_path"] and len(share.directory(spec.sub_path)) > paths.PATH_MAX:
+        errors["sub_path"].append(
+            f"{share.base_path}/<sub-path> has at most {paths.PATH_MAX} characters; this one has "
+            f"{len(share.directory(spec.sub_path))}."
+        )
+    granted_paths = list(share.grants.values_list("tenant__path", flat=True))
+    outside = [tenant.name_path for tenant in spec.tenants if not _granted(tenant.path, granted_paths)]
+    if outside:
+        errors["share"].append(
+            f"Share {share} is not granted to {', '.join(outside)} or a tenant above; volumes are "
+            f"directories of shares granted to every tenant they are attached to, and platform admins "
+            f"grant shares."
+        )
+    moved = volume is None or (volume.share_id, volume.sub_path) != (share.pk, spec.sub_path)
+    if moved and not errors["sub_path"]:
+        neighbours = Volume.objects.filter(share=share).exclude(pk=volume.pk if volume else None)
+        overlapping = [v.pk for v in neighbours if paths.overlapping(spec.sub_path, v.sub_path)]
+        served = Tenant.objects.filter(volume_attachments__volume__in=overlapping).distinct()
+        if served.exclude(pk__in=visible_tenants(acting_user, Action.MANAGE)).exists():
+            errors["sub_path"].append(
+                f"{share.directory(spec.sub_path)} is, holds or lies inside the directory of another "
+                f"volume of share {share} that serves tenants you do not manage; choose another sub-path."
+            )
+    return errors
+
+
+def _volume_errors(
+    spec: VolumeSpec, volume: Volume | None, acting_user: AbstractBaseUser
+) -> dict[str, list[str]]:
+    errors = _volume_share_errors(spec, volume, acting_user)
     try:
         dns_label_validator(spec.name)
     except ValidationError as exc:
         errors["name"].extend(exc.messages)
-    if spec.cluster.kind != Cluster.Kind.KUBERNETES:
-        errors["cluster"].append(
-            f"{spec.cluster} is not a Kubernetes cluster; NAS volumes are mounted on Kubernetes."
-        )
-    if not spec.export_path.startswith("/"):
-        errors["export_path"].append("The NFS export path is absolute, e.g. /share/dev1.")
-    if not spec.server.strip():
-        errors["server"].append("Name the NFS server.")
     if spec.capacity_bytes <= 0:
         errors["capacity"].append("A volume needs a capacity, e.g. 100Gi.")
     if spec.scope not in Volume.Scope.values:
@@ -1116,12 +1456,13 @@ def _volume_errors(spec: VolumeSpec, volume: Volume | None) -> dict[str, list[st
         errors["tenants"].append("Name the tenants that share this volume.")
     if len({t.pk for t in tenants}) != len(tenants):
         errors["tenants"].append("Each tenant is listed once.")
-    clash = Volume.objects.filter(cluster=spec.cluster, name=spec.name)
-    if volume is not None:
-        clash = clash.exclude(pk=volume.pk)
-    if clash.exists():
-        errors["name"].append(f"A volume named {spec.name} already exists on {spec.cluster}.")
-    return errors
+    if spec.share is not None:
+        clash = Volume.objects.filter(cluster_id=spec.share.cluster_id, name=spec.name)
+        if volume is not None:
+            clash = clash.exclude(pk=volume.pk)
+        if clash.exists():
+            errors["name"].append(f"A volume named {spec.name} already exists on {spec.share.cluster}.")
+    return {key: value for key, value in errors.items() if value}
 
 
 def _claim_name(spec: VolumeSpec, tenant: Tenant) -> str:
@@ -1175,22 +1516,23 @@ def _require_manage_all(acting_user: AbstractBaseUser, tenants: Iterable[Tenant]
         require(acting_user, Action.MANAGE, tenant)
 
 
+VOLUME_SETTINGS = ("name", "sub_path", "capacity_bytes", "access_mode", "scope", "description")
+
+
 def volume_create(*, acting_user: AbstractBaseUser, spec: VolumeSpec) -> Volume:
-    """A NAS volume for one tenant (private) or several (shared: one PV/PVC each, one directory)."""
+    """A directory of an NFS share for one tenant (private) or several (shared: one PV/PVC each,
+    one directory)."""
     _require_manage_all(acting_user, spec.tenants)
     if not spec.tenants:
         require_platform_admin(acting_user)
-    _raise_if(_volume_errors(spec, None))
     with transaction.atomic():
+        if spec.share is not None:
+            _locked_share(spec.share)
+        _raise_if(_volume_errors(spec, None, acting_user))
         volume = Volume.objects.create(
-            cluster=spec.cluster,
-            name=spec.name,
-            server=spec.server,
-            export_path=spec.export_path,
-            capacity_bytes=spec.capacity_bytes,
-            access_mode=spec.access_mode,
-            scope=spec.scope,
-            description=spec.description,
+            cluster=spec.share.cluster,
+            share=spec.share,
+            **{name: getattr(spec, name) for name in VOLUME_SETTINGS},
         )
         _write_attachments(volume, spec)
         audit(
@@ -1206,25 +1548,21 @@ def volume_create(*, acting_user: AbstractBaseUser, spec: VolumeSpec) -> Volume:
 
 
 def volume_update(*, acting_user: AbstractBaseUser, volume: Volume, spec: VolumeSpec) -> Volume:
-    """Replace a volume's settings and the tenants it is attached to. The user must manage every
-    tenant it is attached to before and after."""
+    """Replace a volume's settings, its share and sub-path, and the tenants it is attached to. The
+    user must manage every tenant it is attached to before and after."""
     current = list(Tenant.objects.filter(volume_attachments__volume=volume))
     _require_manage_all(acting_user, [*current, *spec.tenants])
-    if spec.cluster.pk != volume.cluster_id:
-        raise ValidationError({"cluster": ["A volume stays on its cluster; create a new one elsewhere."]})
-    _raise_if(_volume_errors(spec, volume))
     with transaction.atomic():
-        volume = Volume.objects.select_for_update().get(pk=volume.pk)
+        # Both shares' rows, in id order: the old one's directory is given up, the new one's taken.
+        share_ids = sorted({volume.share_id, *([spec.share.pk] if spec.share is not None else [])})
+        list(NfsShare.objects.select_for_update().filter(pk__in=share_ids).order_by("pk"))
+        volume = (
+            Volume.objects.select_for_update().select_related("share__cluster", "cluster").get(pk=volume.pk)
+        )
+        _raise_if(_volume_errors(spec, volume, acting_user))
         before = _volume_snapshot(volume)
-        for name in (
-            "name",
-            "server",
-            "export_path",
-            "capacity_bytes",
-            "access_mode",
-            "scope",
-            "description",
-        ):
+        volume.share = spec.share
+        for name in VOLUME_SETTINGS:
             setattr(volume, name, getattr(spec, name))
         volume.save()
         _write_attachments(volume, spec)

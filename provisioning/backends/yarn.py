@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import requests
 
@@ -164,7 +165,10 @@ class _Http:
         return self._send(self.access.rm_urls, method, f"/ws/v1/cluster{path}", **kwargs)
 
     def hdfs(self, method: str, path: str, op: str, **params: Any) -> requests.Response:
-        return self._send(self.access.webhdfs_urls, method, f"/webhdfs/v1{path}", params={"op": op, **params})
+        # Quoted: a '?', '#' or '%' in a directory's name stays part of the name (issue 15), it never
+        # ends the path or turns into another character on the server.
+        url_path = f"/webhdfs/v1{quote(path, safe='/')}"
+        return self._send(self.access.webhdfs_urls, method, url_path, params={"op": op, **params})
 
 
 def _error_text(response: requests.Response) -> str:

@@ -14,7 +14,8 @@ Per tenant and cluster where it has an allocation:
   memberships, as the API server sees them: with its username and groups prefixes);
 - a ResourceQuota from the allocation (an unlimited resource has no key), and a LimitRange whose
   defaults let a pod that names no resources be admitted inside the quota;
-- a PersistentVolume + PersistentVolumeClaim per NFS volume attached to the tenant;
+- a PersistentVolume + PersistentVolumeClaim per NFS volume attached to the tenant (server and path
+  from the volume's NFS share: its server, its base path / the volume's sub-path);
 - optionally a NetworkPolicy that refuses traffic from other tenants' namespaces.
 """
 
@@ -25,6 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from tenants import paths
 from tenants.quantities import format_cpu, format_memory
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -158,13 +160,22 @@ class Principal:
 
 @dataclass(frozen=True)
 class VolumeClaim:
+    """A tenant's claim on a volume: a directory (`sub_path`, "" for the base itself) of an NFS share
+    a platform admin registered (`share`, `server`, `base_path`)."""
+
     claim_name: str
     volume_name: str
+    share: str
     server: str
-    export_path: str
+    base_path: str
+    sub_path: str
     capacity_bytes: int
     access_mode: str
     shared: bool
+
+    @property
+    def nfs_path(self) -> str:
+        return paths.below(self.base_path, self.sub_path)
 
 
 @dataclass(frozen=True)
@@ -429,7 +440,10 @@ def _volumes(tenant: TenantState) -> list[dict[str, Any]]:
         pv_name = persistent_volume_name(tenant.namespace, claim.claim_name)
         storage = format_memory(claim.capacity_bytes)
         pv_metadata = _metadata(tenant, pv_name, namespaced=False)
-        pv_metadata["annotations"] = {f"{LABEL_PREFIX}volume": claim.volume_name}
+        pv_metadata["annotations"] = {
+            f"{LABEL_PREFIX}volume": claim.volume_name,
+            f"{LABEL_PREFIX}nfs-share": claim.share,
+        }
         volumes.append(
             {
                 "apiVersion": "v1",
@@ -439,7 +453,7 @@ def _volumes(tenant: TenantState) -> list[dict[str, Any]]:
                     "capacity": {"storage": storage},
                     "accessModes": [claim.access_mode],
                     "persistentVolumeReclaimPolicy": "Retain",
-                    "nfs": {"server": claim.server, "path": claim.export_path},
+                    "nfs": {"server": claim.server, "path": claim.nfs_path},
                     "claimRef": {"namespace": tenant.namespace, "name": claim.claim_name},
                 },
             }

@@ -21,6 +21,7 @@ from tenants.models import (
     AuditEvent,
     Cluster,
     Membership,
+    NfsShare,
     QuotaPlan,
     ResourcePool,
     StorageDirectory,
@@ -97,11 +98,22 @@ class AllocationInputSerializer(AmountsSerializer):
         return services.AllocationSpec(**data)
 
 
+def _storage_path_field() -> serializers.CharField:
+    # Not trimmed: a path with a trailing newline is refused by the service, not silently repaired.
+    return serializers.CharField(
+        required=False,
+        allow_null=True,
+        default=None,
+        trim_whitespace=False,
+        help_text="An absolute HDFS path in its plain form, at or below the tenant's root "
+        "CANOPY_HDFS_ROOT/<tenant path> (outside its sub-tenants' roots and other tenants' "
+        "directories). Default: the root itself.",
+    )
+
+
 class StorageInputSerializer(serializers.Serializer):
     cluster = _cluster_field()
-    path = serializers.CharField(
-        required=False, allow_null=True, default=None, help_text="Default: <root>/<tenant path>."
-    )
+    path = _storage_path_field()
     space_quota = QuantityField(resource=MEMORY, source="space_quota_bytes", required=False, default=None)
     file_quota = QuantityField(resource=FILES, required=False, default=None)
 
@@ -440,14 +452,15 @@ class StorageSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
     tenant = _tenant_field()
     tenant_path = serializers.CharField(source="tenant.name_path", read_only=True)
     cluster = _cluster_field()
-    path = serializers.CharField(
-        required=False, allow_null=True, default=None, help_text="Default: <root>/<tenant path>."
-    )
+    path = _storage_path_field()
     space_quota = QuantityField(resource=MEMORY, source="space_quota_bytes", required=False, default=None)
     file_quota = QuantityField(resource=FILES, required=False, default=None)
 
     class Meta:
         model = StorageDirectory
+        # Not DRF's unique-together check: it answered "must make a unique set" before the service
+        # asked whether the caller may write there, telling anyone which paths exist (issue 15).
+        validators: list[Any] = []
         fields = [
             "id",
             "tenant",
@@ -494,7 +507,22 @@ class VolumeAttachmentSerializer(serializers.Serializer):
 
 
 class VolumeSerializer(serializers.ModelSerializer):
-    cluster = _cluster_field()
+    share = RestrictedRelatedField(
+        selector=selectors.nfs_share_list,
+        help_text="The NFS share the volume is a directory of; it must be granted to (a tenant above) "
+        "every tenant the volume is attached to.",
+    )
+    share_name = serializers.CharField(source="share.name", read_only=True)
+    sub_path = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="The directory below the share's base path, relative and in its plain form (no '..'), "
+        "e.g. dev1; empty: the base path itself.",
+    )
+    cluster = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The share's cluster.")
+    server = serializers.CharField(read_only=True, help_text="The share's server.")
+    export_path = serializers.CharField(read_only=True, help_text="The share's base path / sub-path.")
     capacity = QuantityField(resource=MEMORY, source="capacity_bytes", allow_unlimited=False)
     attachments = VolumeAttachmentSerializer(
         many=True, source="visible_attachments", help_text="The claims of the tenants you can see."
@@ -508,6 +536,9 @@ class VolumeSerializer(serializers.ModelSerializer):
             "cluster",
             "name",
             "description",
+            "share",
+            "share_name",
+            "sub_path",
             "server",
             "export_path",
             "capacity",
@@ -534,10 +565,9 @@ class VolumeSerializer(serializers.ModelSerializer):
                 {"tenant": a.tenant, "claim_name": a.claim_name} for a in instance.attachments.all()
             ]
         return services.VolumeSpec(
-            cluster=current("cluster"),
+            share=current("share"),
+            sub_path=current("sub_path", ""),
             name=current("name"),
-            server=current("server"),
-            export_path=current("export_path"),
             capacity_bytes=current("capacity_bytes"),
             scope=current("scope", Volume.Scope.PRIVATE),
             access_mode=current("access_mode", Volume.AccessMode.READ_WRITE_MANY),
@@ -552,6 +582,65 @@ class VolumeSerializer(serializers.ModelSerializer):
     def update(self, instance: Volume, validated_data: dict[str, Any]) -> Volume:
         return services.volume_update(
             acting_user=_user(self), volume=instance, spec=self._spec(validated_data, instance)
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# NFS shares
+
+
+class NfsShareGrantSerializer(serializers.Serializer):
+    tenant = _tenant_field(help_text="The tenant whose subtree may use the share.")
+    tenant_path = serializers.CharField(source="tenant.name_path", read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+class NfsShareSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
+    cluster = _cluster_field(help_text="A Kubernetes cluster.")
+    server = serializers.CharField(
+        trim_whitespace=False, help_text="The NFS server's host name or IP address, e.g. nas.example.com."
+    )
+    base_path = serializers.CharField(
+        trim_whitespace=False,
+        help_text="The exported directory, absolute and in its plain form, e.g. /export/team-data.",
+    )
+    grants = NfsShareGrantSerializer(
+        many=True,
+        read_only=True,
+        source="visible_grants",
+        help_text="The tenants (of those you can see) whose subtrees may use the share.",
+    )
+
+    class Meta:
+        model = NfsShare
+        validators: list[Any] = []  # the service checks names after who may (see StorageSerializer)
+        fields = [
+            "id",
+            "cluster",
+            "name",
+            "server",
+            "base_path",
+            "description",
+            "grants",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    fixed_after_create = ("cluster", "name")
+
+    def create(self, validated_data: dict[str, Any]) -> NfsShare:
+        return services.nfs_share_create(
+            acting_user=_user(self), spec=services.NfsShareSpec(**validated_data)
+        )
+
+    def update(self, instance: NfsShare, validated_data: dict[str, Any]) -> NfsShare:
+        return services.nfs_share_update(
+            acting_user=_user(self),
+            share=instance,
+            server=validated_data.get("server"),
+            base_path=validated_data.get("base_path"),
+            description=validated_data.get("description"),
         )
 
 

@@ -246,10 +246,13 @@ class StorageViewSet(SelectorViewSet):
 
 class VolumeFilter(django_filters.FilterSet):
     tenant = django_filters.NumberFilter(method="filter_tenant", help_text="Volumes this tenant can mount.")
+    # A number, not a choice of shares: an id that exists but is not the caller's answers as one that
+    # does not exist (an empty page), never "not a valid choice".
+    share = django_filters.NumberFilter(field_name="share_id", help_text="Volumes of this NFS share.")
 
     class Meta:
         model = Volume
-        fields = ["cluster", "scope", "name", "tenant"]
+        fields = ["cluster", "share", "scope", "name", "tenant"]
 
     def filter_tenant(self, queryset: QuerySet, name: str, value: int) -> QuerySet:
         visible = selectors.tenant_list(user=self.request.user).filter(pk=value)
@@ -263,6 +266,52 @@ class VolumeViewSet(SelectorViewSet):
 
     def perform_destroy(self, instance: Any) -> None:
         services.volume_delete(acting_user=self.request.user, volume=instance)
+
+
+@extend_schema_view(
+    destroy=extend_schema(description="Refused (400, the volumes named) while volumes use the share."),
+)
+class NfsShareViewSet(SelectorViewSet):
+    """NFS shares: platform admins register them per Kubernetes cluster and grant them to tenants;
+    tenant admins read the shares usable in what they administer and carve volumes out of them."""
+
+    selector = selectors.nfs_share_list
+    serializer_class = s.NfsShareSerializer
+    filterset_fields = ["cluster", "name"]
+
+    def perform_destroy(self, instance: Any) -> None:
+        services.nfs_share_delete(acting_user=self.request.user, share=instance)
+
+    @extend_schema(request=s.NfsShareGrantSerializer, responses={201: s.NfsShareGrantSerializer})
+    @action(detail=True, methods=["post"], url_path="grants")
+    def grant(self, request: Request, pk: str | None = None) -> Response:
+        """Grant the share to a tenant: volumes of its whole subtree may be directories of it."""
+        share = self.get_object()
+        body = s.NfsShareGrantSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        grant = services.nfs_share_grant(
+            acting_user=request.user, share=share, tenant=body.validated_data["tenant"]
+        )
+        return Response(
+            s.NfsShareGrantSerializer(grant, context=self.get_serializer_context()).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        parameters=[
+            OpenApiParameter("tenant", int, OpenApiParameter.PATH, description="The granted tenant's id.")
+        ],
+    )
+    @action(detail=True, methods=["delete"], url_path=r"grants/(?P<tenant>[0-9]{1,18})")
+    def revoke(self, request: Request, pk: str | None = None, tenant: str | None = None) -> Response:
+        """Take the share back from a tenant; refused (400, the volumes named) while volumes of the
+        share are attached to tenants only this grant reaches."""
+        share = self.get_object()
+        grant = selectors.nfs_share_grant_get(user=request.user, share=share, tenant_id=int(tenant))
+        services.nfs_share_revoke(acting_user=request.user, grant=grant)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class PlanViewSet(SelectorViewSet):

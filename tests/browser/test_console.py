@@ -136,10 +136,9 @@ def test_a_member_sees_only_their_tenant_in_my_access(page, platform_admin):
     services.volume_create(
         acting_user=platform_admin,
         spec=services.VolumeSpec(
-            cluster=w.cluster,
+            share=w.share,
+            sub_path="d1",
             name="department1-public",
-            server="nas",
-            export_path="/share/d1",
             capacity_bytes=100 * GI,
             scope="shared",
             tenants=[w.dev1, w.dev2],

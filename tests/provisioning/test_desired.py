@@ -22,7 +22,20 @@ from tenants.quantities import parse_memory_bytes
 
 GI = parse_memory_bytes("1Gi")
 CLUSTER = ClusterSettings(name="gpu-cluster")
-SHARED = dict(volume_name="department1-public", server="nas.example", export_path="/share/department1")
+NAS = dict(share="department1-nas", server="nas.example", base_path="/share")
+SHARED = dict(volume_name="department1-public", sub_path="department1", **NAS)
+
+
+def private(name: str, sub_path: str) -> VolumeClaim:
+    return VolumeClaim(
+        claim_name=name,
+        volume_name=name,
+        sub_path=sub_path,
+        capacity_bytes=10 * GI,
+        access_mode="ReadWriteMany",
+        shared=False,
+        **NAS,
+    )
 
 
 def dev1(**overrides) -> TenantState:
@@ -34,9 +47,7 @@ def dev1(**overrides) -> TenantState:
         quota=Quota(gpu=1),
         subjects=(Subject("bob", "member"),),
         claims=(
-            VolumeClaim(
-                "dev1-public", "dev1-public", "nas.example", "/share/dev1", 10 * GI, "ReadWriteMany", False
-            ),
+            private("dev1-public", "dev1"),
             VolumeClaim(
                 "department1-public-dev1",
                 capacity_bytes=10 * GI,
@@ -58,9 +69,7 @@ def dev2(**overrides) -> TenantState:
         quota=Quota(gpu=2, cpu_millicores=8000, memory_bytes=60 * GI),
         subjects=(Subject("tom", "member"),),
         claims=(
-            VolumeClaim(
-                "dev2-public", "dev2-public", "nas.example", "/share/dev2", 10 * GI, "ReadWriteMany", False
-            ),
+            private("dev2-public", "dev2"),
             VolumeClaim(
                 "department1-public-dev2",
                 capacity_bytes=10 * GI,
@@ -127,9 +136,12 @@ def test_shared_volume_is_one_pv_and_pvc_per_tenant_on_the_same_directory():
         "canopy-dev2-dev2-public",
     ]
     shared = {pv["spec"]["nfs"]["path"] for pv in pvs if "department1" in pv["metadata"]["name"]}
-    private = {pv["spec"]["nfs"]["path"] for pv in pvs if "department1" not in pv["metadata"]["name"]}
-    assert shared == {"/share/department1"} and private == {"/share/dev1", "/share/dev2"}
+    privates = {pv["spec"]["nfs"]["path"] for pv in pvs if "department1" not in pv["metadata"]["name"]}
+    assert shared == {"/share/department1"} and privates == {"/share/dev1", "/share/dev2"}
     for pv in pvs:
+        # The server and the base path are the share's, which names itself on the PV.
+        assert pv["spec"]["nfs"]["server"] == "nas.example"
+        assert pv["metadata"]["annotations"]["canopy.io/nfs-share"] == "department1-nas"
         assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
         assert pv["spec"]["claimRef"]["namespace"] in ("dev1", "dev2")
     claims = by_kind(tenant_objects(CLUSTER, dev1()), "PersistentVolumeClaim")

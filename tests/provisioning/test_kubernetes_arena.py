@@ -23,7 +23,7 @@ from tenants import services as tenant_services
 from tenants.models import AuditEvent, Membership, Volume
 from tests.clusters.kube import client_from_kubeconfig
 from tests.provisioning.conftest import GI, drain, wait_for_namespace_ready
-from tests.tenants.builders import TokenClient, spec, user
+from tests.tenants.builders import TokenClient, nfs_share, spec, user
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.django_db]
 
@@ -140,18 +140,18 @@ def build_arena(admin, cluster, pool):
     bob, tom = user("bob"), user("tom")
     tenant_services.membership_grant(acting_user=admin, tenant=dev1, user=bob, role=Membership.Role.MEMBER)
     tenant_services.membership_grant(acting_user=admin, tenant=dev2, user=tom, role=Membership.Role.MEMBER)
-    for name, path, tenants, scope in (
-        ("dev1-public", "/share/dev1", [dev1], Volume.Scope.PRIVATE),
-        ("dev2-public", "/share/dev2", [dev2], Volume.Scope.PRIVATE),
-        ("department1-public", "/share/department1", [dev1, dev2], Volume.Scope.SHARED),
+    share = nfs_share(admin, cluster, server="nas.example.internal", granted_to=[dev1, dev2])
+    for name, sub_path, tenants, scope in (
+        ("dev1-public", "dev1", [dev1], Volume.Scope.PRIVATE),
+        ("dev2-public", "dev2", [dev2], Volume.Scope.PRIVATE),
+        ("department1-public", "department1", [dev1, dev2], Volume.Scope.SHARED),
     ):
         tenant_services.volume_create(
             acting_user=admin,
             spec=tenant_services.VolumeSpec(
-                cluster=cluster,
+                share=share,
+                sub_path=sub_path,
                 name=name,
-                server="nas.example.internal",
-                export_path=path,
                 capacity_bytes=100 * GI,
                 scope=scope,
                 tenants=tenants,

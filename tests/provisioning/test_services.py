@@ -101,10 +101,9 @@ def test_the_export_backend_writes_a_folder_per_tenant_and_removes_what_goes(k8s
     tenant_services.volume_create(
         acting_user=w.admin,
         spec=tenant_services.VolumeSpec(
-            cluster=w.cluster,
+            share=w.share,
+            sub_path="x",
             name="shared",
-            server="nas",
-            export_path="/share/x",
             capacity_bytes=2**30,
             scope="shared",
             tenants=[w.dev1, w.dev2],

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from tests.tenants.test_settings import _manage
 
 
@@ -50,3 +52,9 @@ def test_the_embedded_default_exports_the_demo_to_files_and_says_so(tmp_path):
     )
     quota = tmp_path / "export" / "gpu-cluster" / "department1-dev2" / "04-resourcequota-canopy-quota.yaml"
     assert "requests.nvidia.com/gpu: '2'" in quota.read_text()
+    # The Arena document's shared volume is a directory of the demo's NFS share (issue 15).
+    pv = tmp_path / "export" / "gpu-cluster" / "department1-dev2"
+    pv = pv / "07-persistentvolume-canopy-department1-dev2-department1-public-dev2.yaml"
+    nfs = yaml.safe_load(pv.read_text())
+    assert nfs["spec"]["nfs"] == {"server": "nas.demo.invalid", "path": "/share/department1"}
+    assert nfs["metadata"]["annotations"]["canopy.io/nfs-share"] == "department1-nas"

@@ -207,6 +207,35 @@ def test_node_label_pool_and_hdfs_directories(yarn: YarnBackend, hadoop_cluster:
         webhdfs(hadoop_cluster, "DELETE", path, "DELETE", recursive="true")
 
 
+def test_directory_names_reach_hdfs_as_written(yarn: YarnBackend, hadoop_cluster: HadoopTestCluster) -> None:
+    """Issue 15: the WebHDFS URL held the path unquoted, so a '#' ended it (the directory above was
+    changed instead), a '?' started the query and '%41' arrived as 'A'. Names are taken as written."""
+    names = ["a b#c", "q?op=DELETE&recursive=true", "pct%41", "plain"]
+    tenants = [
+        tenant(
+            5,
+            "t5",
+            share(10),
+            directories=tuple(StorageDir(f"/tenant/t5/{name}", file_quota=50) for name in names),
+        )
+    ]
+    desired = desired_objects(tenants, SETTINGS, hdfs_root="/tenant")
+    try:
+        yarn.sync(SCOPE, desired)
+        listing = requests.get(
+            f"{hadoop_cluster.webhdfs_url}/webhdfs/v1/tenant/t5",
+            params={"op": "LISTSTATUS", "user.name": hadoop_cluster.user},
+            timeout=60,
+        ).json()["FileStatuses"]["FileStatus"]
+        assert sorted(entry["pathSuffix"] for entry in listing) == sorted(names)
+        for name in names:
+            summary = yarn.read_directory(f"/tenant/t5/{name}")
+            assert summary is not None and summary["spec"]["namespaceQuota"] == 50, name
+        assert yarn.plan(SCOPE, desired).is_empty
+    finally:
+        webhdfs(hadoop_cluster, "DELETE", "/tenant/t5", "DELETE", recursive="true")
+
+
 def test_rule_violation_is_refused_before_any_call(hadoop_cluster: HadoopTestCluster) -> None:
     with FaultProxy(hadoop_cluster.rm_url, None) as proxy:
         backend = YarnBackend(access(hadoop_cluster, rm_urls=[proxy.url]))

@@ -11,7 +11,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from tenants import services
-from tenants.models import Cluster, Membership, ResourcePool, Tenant
+from tenants.models import Cluster, Membership, NfsShare, ResourcePool, Tenant
 from tenants.quantities import parse_memory_bytes
 from tests.factories import UserFactory
 
@@ -34,6 +34,25 @@ def spec(pool: ResourcePool, **amounts) -> services.AllocationSpec:
     return services.AllocationSpec(pool=pool, **amounts)
 
 
+def nfs_share(
+    admin: User,
+    cluster: Cluster,
+    *,
+    name: str = "nas",
+    base_path: str = "/share",
+    server: str = "nas.example.com",
+    granted_to: tuple[Tenant, ...] | list[Tenant] = (),
+) -> NfsShare:
+    """A share registered by a platform admin, granted to these tenants (and so their subtrees)."""
+    share = services.nfs_share_create(
+        acting_user=admin,
+        spec=services.NfsShareSpec(cluster=cluster, name=name, server=server, base_path=base_path),
+    )
+    for tenant in granted_to:
+        services.nfs_share_grant(acting_user=admin, share=share, tenant=tenant)
+    return share
+
+
 @dataclass
 class K8sWorld:
     admin: User
@@ -45,10 +64,12 @@ class K8sWorld:
     bob: User
     tom: User
     people: SimpleNamespace
+    share: NfsShare  # "nas", /share on nas.example.com, granted to department1
 
 
 def build_k8s_world(admin: User) -> K8sWorld:
-    """The Arena document: 3 GPUs, 12 CPUs, 90 GiB; department1 > dev1 (Bob), dev2 (Tom)."""
+    """The Arena document: 3 GPUs, 12 CPUs, 90 GiB; department1 > dev1 (Bob), dev2 (Tom); the NFS share
+    `nas` (nas.example.com:/share) granted to department1."""
     cluster = services.cluster_create(acting_user=admin, name="gpu-cluster", kind=Cluster.Kind.KUBERNETES)
     pool = ResourcePool.objects.get(cluster=cluster, name="default")
     pool = services.pool_update(
@@ -84,7 +105,8 @@ def build_k8s_world(admin: User) -> K8sWorld:
     services.membership_grant(acting_user=admin, tenant=dev1, user=people.dev1_admin, role="admin")
     services.membership_grant(acting_user=admin, tenant=dev2, user=people.dev2_admin, role="admin")
     services.membership_grant(acting_user=admin, tenant=dev1, user=people.dev1_viewer, role="viewer")
-    return K8sWorld(admin, cluster, pool, department1, dev1, dev2, bob, tom, people)
+    share = nfs_share(admin, cluster, granted_to=[department1])
+    return K8sWorld(admin, cluster, pool, department1, dev1, dev2, bob, tom, people, share)
 
 
 @dataclass

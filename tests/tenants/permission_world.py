@@ -100,6 +100,9 @@ class WorldSpec:
     grants: tuple[GrantSpec, ...]
     storage: frozenset[int]
     volumes: tuple[tuple[int, ...], ...]  # the tenants each volume is attached to
+    # The tenants each NFS share is granted to. Every volume is a directory of share 0 ("nas0", at
+    # sub-path v<number>), which is granted to (at least) each tenant a volume is attached to.
+    shares: tuple[frozenset[int], ...]
     usage: frozenset[int]
     workloads: tuple[tuple[int, int], ...]  # (tenant, person who submitted it)
 
@@ -117,6 +120,13 @@ class WorldSpec:
 
     def children(self, index: int) -> list[int]:
         return [i for i, node in enumerate(self.nodes) if node.parent == index]
+
+    def share_reaches(self, share: int, index: int) -> bool:
+        """A share granted to a tenant is usable in its whole subtree."""
+        return bool(self.shares[share] & set(self.ancestors(index, include_self=True)))
+
+    def name_path(self, index: int) -> str:
+        return "/".join(tenant_name(i) for i in reversed(self.ancestors(index, include_self=True)))
 
 
 @st.composite
@@ -161,6 +171,17 @@ def worlds(draw: Any, max_nodes: int = 7, max_people: int = 5) -> WorldSpec:
         )
         for _ in range(draw(st.integers(min_value=1, max_value=max_people)))
     )
+    volumes = tuple(
+        tuple(sorted(attached))
+        for attached in draw(
+            st.lists(st.frozensets(tenant_ids, min_size=1, max_size=2), min_size=1, max_size=2)
+        )
+    )
+    attached_anywhere = frozenset(i for attached in volumes for i in attached)
+    shares = (
+        attached_anywhere | draw(st.frozensets(tenant_ids, max_size=2)),
+        draw(st.frozensets(tenant_ids, max_size=2)),
+    )
     subjects = [("user", i) for i in range(len(people))] + [("group", j) for j in range(group_count)]
     raw_grants = draw(
         st.lists(
@@ -176,12 +197,8 @@ def worlds(draw: Any, max_nodes: int = 7, max_people: int = 5) -> WorldSpec:
         groups=group_count,
         grants=tuple(GrantSpec(subject, tenant, role) for subject, tenant, role in raw_grants),
         storage=draw(st.frozensets(tenant_ids, min_size=1, max_size=3)),
-        volumes=tuple(
-            tuple(sorted(attached))
-            for attached in draw(
-                st.lists(st.frozensets(tenant_ids, min_size=1, max_size=2), min_size=1, max_size=2)
-            )
-        ),
+        volumes=volumes,
+        shares=shares,
         usage=draw(st.frozensets(tenant_ids, min_size=1, max_size=len(nodes))),
         workloads=tuple(
             draw(
@@ -279,6 +296,21 @@ class Oracle:
     def administers_anything(self) -> bool:
         return self.platform or any("admin" in roles for roles in self.roles.values())
 
+    def sees_share(self, share: int) -> bool:
+        """NFS shares are the platform's; a tenant admin reads those usable somewhere in what they
+        administer: granted to a tenant of their subtree or to one above it."""
+        if not self.signed_in:
+            return False
+        if self.platform:
+            return True
+        administered = {i for i, roles in self.roles.items() if "admin" in roles}
+        return any(
+            granted in self.spec.ancestors(top, include_self=True)
+            or top in self.spec.ancestors(granted, include_self=True)
+            for top in administered
+            for granted in self.spec.shares[share]
+        )
+
 
 # ---------------------------------------------------------------------------------------------
 # The world, made real through the services
@@ -296,6 +328,7 @@ class World:
     spare_pool: ResourcePool
     plan: Any
     newcomer: Any  # an active person with no role anywhere, to be granted one
+    shares: list[Any] = field(default_factory=list)
     tenants: list[Tenant] = field(default_factory=list)
     people: list[Any] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
@@ -381,14 +414,23 @@ def build_world(spec: WorldSpec, admin: Any) -> World:
         services.storage_create(
             acting_user=admin, tenant=world.tenants[index], spec=services.StorageSpec(cluster=hadoop)
         )
+    for number, granted in enumerate(spec.shares):
+        share = services.nfs_share_create(
+            acting_user=admin,
+            spec=services.NfsShareSpec(
+                cluster=kubernetes, name=f"nas{number}", server="nas", base_path=f"/share{number}"
+            ),
+        )
+        for index in sorted(granted):
+            services.nfs_share_grant(acting_user=admin, share=share, tenant=world.tenants[index])
+        world.shares.append(share)
     for number, attached in enumerate(spec.volumes):
         services.volume_create(
             acting_user=admin,
             spec=services.VolumeSpec(
-                cluster=kubernetes,
+                share=world.shares[0],
+                sub_path=f"v{number}",
                 name=f"vol{number}",
-                server="nas",
-                export_path=f"/share/{number}",
                 capacity_bytes=2**30,
                 scope="private" if len(attached) == 1 else "shared",
                 tenants=[world.tenants[i] for i in attached],

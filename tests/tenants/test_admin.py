@@ -15,6 +15,8 @@ from tenants.models import (
     AuditEvent,
     Cluster,
     Membership,
+    NfsShare,
+    NfsShareGrant,
     QuotaPlan,
     Tenant,
     Volume,
@@ -125,11 +127,10 @@ def inline_pages(world) -> dict:
         "volume-add": (
             admin_url(Volume, "add"),
             {
-                "cluster": world.cluster.pk,
                 "name": "dev1-public",
                 "description": "",
-                "server": "nas",
-                "export_path": "/share/dev1",
+                "share": world.share.pk,
+                "sub_path": "dev1",
                 "capacity_bytes": str(100 * GI),
                 "access_mode": "ReadWriteMany",
                 "scope": "private",
@@ -270,10 +271,9 @@ def populated(k8s_world, yarn_world):
     services.volume_create(
         acting_user=w.admin,
         spec=services.VolumeSpec(
-            cluster=w.cluster,
+            share=w.share,
+            sub_path="department1",
             name="department1-public",
-            server="nas",
-            export_path="/share/department1",
             capacity_bytes=100 * GI,
             scope="shared",
             tenants=[w.dev1, w.dev2],
@@ -318,3 +318,61 @@ def test_the_changelists_show_the_worlds_rows(admin_client_as_platform_admin, po
     assert "department1-public" in volumes
     claims = client.get(admin_url(VolumeAttachment, "changelist")).content.decode()
     assert "department1-public-dev1" in claims and "department1-public-dev2" in claims
+
+
+def test_nfs_shares_and_grants_in_the_admin_go_through_the_services(
+    admin_client_as_platform_admin, k8s_world
+):
+    """Issue 15: shares and grants are the platform's, in the admin as everywhere: registered,
+    granted and refused by the services, with their messages on the page."""
+    w = k8s_world
+    client = admin_client_as_platform_admin
+    added = client.post(
+        admin_url(NfsShare, "add"),
+        {
+            "cluster": w.cluster.pk,
+            "name": "lab-nas",
+            "server": "10.0.0.9",
+            "base_path": "/exports/lab/",
+            "description": "",
+            **management_form("grants"),
+            "_save": "Save",
+        },
+    )
+    assert added.status_code == 200
+    assert "plain form (/exports/lab)" in added.context["adminform"].form.errors["base_path"][0]
+    assert not NfsShare.objects.filter(name="lab-nas").exists()
+    added = client.post(
+        admin_url(NfsShare, "add"),
+        {
+            "cluster": w.cluster.pk,
+            "name": "lab-nas",
+            "server": "10.0.0.9",
+            "base_path": "/exports/lab",
+            "description": "",
+            **management_form("grants"),
+            "_save": "Save",
+        },
+    )
+    assert added.status_code == 302
+    share = NfsShare.objects.get(name="lab-nas")
+    granted = client.post(
+        admin_url(NfsShareGrant, "add"), {"share": share.pk, "tenant": w.dev1.pk, "_save": "Save"}
+    )
+    assert granted.status_code == 302
+    assert AuditEvent.objects.filter(action="NFS_SHARE_GRANTED", tenant=w.dev1).exists()
+    services.volume_create(
+        acting_user=w.admin,
+        spec=services.VolumeSpec(
+            share=share, sub_path="x", name="lab-x", capacity_bytes=GI, tenants=[w.dev1]
+        ),
+    )
+    grant = NfsShareGrant.objects.get(share=share)
+    response = client.post(admin_url(NfsShareGrant, "delete", grant.pk), {"post": "yes"}, follow=True)
+    assert "Not deleted: Volumes lab-x of share lab-nas" in html.unescape(response.content.decode())
+    # A share in use: the admin's own protection names the volume before the service is asked.
+    response = client.post(admin_url(NfsShare, "delete", share.pk), {"post": "yes"}, follow=True)
+    assert "Cannot delete nfs share" in response.content.decode() and "lab-x" in response.content.decode()
+    assert (
+        NfsShareGrant.objects.filter(pk=grant.pk).exists() and NfsShare.objects.filter(pk=share.pk).exists()
+    )

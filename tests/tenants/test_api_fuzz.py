@@ -4,9 +4,12 @@ invalid, to every operation of the API, in-process through the WSGI application.
 type, a body of its schema, its headers.
 
 Requests are made as a platform admin and as a tenant admin with real tokens, against a seeded world
-(both source documents' trees, volumes, HDFS directories, a plan, connections, usage and workloads);
-path ids are drawn from that world's rows half of the time so requests reach real objects. Each
-request runs in a savepoint that is rolled back, so every example starts from the same world.
+(both source documents' trees, an NFS share, volumes, HDFS directories, a plan, connections, usage
+and workloads); path ids are drawn from that world's rows half of the time so requests reach real
+objects. Bodies of the operations that place storage are also drawn aimed at it: HDFS paths, share
+servers and base paths, volume sub-paths with dots, control characters and other tenants' names.
+Each request runs in a savepoint that is rolled back, so every example starts from the same world,
+after checking that no directory and no volume landed where the rules forbid.
 
 The default run is small (CI); `CANOPY_LONG_FUZZ=1` runs many more examples per operation.
 """
@@ -35,6 +38,7 @@ from tenants.models import AuditEvent, Membership, Workload
 from tenants.usage import UsageReading, WorkloadReading
 from tests.factories import PASSWORD, UserFactory
 from tests.tenants import builders
+from tests.tenants.storage_invariants import assert_storage_in_place
 
 # Every test in a transaction (and the test database set up even when only this module runs).
 pytestmark = pytest.mark.django_db
@@ -62,10 +66,9 @@ def build_fuzz_world(admin) -> builders.K8sWorld:
     volume = services.volume_create(
         acting_user=admin,
         spec=services.VolumeSpec(
-            cluster=k8s.cluster,
+            share=k8s.share,
+            sub_path="d1",
             name="department1-public",
-            server="nas.example.com",
-            export_path="/share/d1",
             capacity_bytes=100 * gi,
             scope="shared",
             tenants=[k8s.dev1, k8s.dev2],
@@ -122,6 +125,7 @@ def build_fuzz_world(admin) -> builders.K8sWorld:
             "allocations": [a.pk for t in tenants for a in t.allocations.all()],
             "storage": [directory.pk],
             "volumes": [volume.pk],
+            "nfs-shares": [k8s.share.pk],
             "plans": [plan.pk],
             "memberships": list(Membership.objects.values_list("pk", flat=True)),
             "users": [admin.pk, k8s.bob.pk, k8s.people.dept_admin.pk, yarn.a.pk],
@@ -135,7 +139,7 @@ def build_fuzz_world(admin) -> builders.K8sWorld:
 @pytest.fixture(scope="module")
 def fuzz_world(django_db_setup, django_db_blocker) -> builders.K8sWorld:
     """One world for the whole module, in a transaction rolled back at the end (as Django's
-    TestCase.setUpTestData does), so the 172 tests do not each rebuild it."""
+    TestCase.setUpTestData does), so the 188 tests do not each rebuild it."""
     with django_db_blocker.unblock(), transaction.atomic():
         admin = UserFactory(username="root-admin", is_staff=True, is_superuser=True)
         yield build_fuzz_world(admin)
@@ -189,6 +193,8 @@ DOCUMENTED = {
 FUZZED: dict[str, set[str]] = {"platform-admin": set(), "tenant-admin": set()}
 
 PATH_COLLECTION = re.compile(r"^/api/v1/([^/]+)/\{(\w+)\}")
+# A second parameter further down a path names a row of another collection (a share's grant to a tenant).
+SECOND_PARAMETER = {"tenant": "tenants"}
 
 
 @schema.hook
@@ -198,8 +204,68 @@ def before_generate_path_parameters(context, strategy):
     if match is None:
         return strategy
     collection, name = match.groups()
-    real = st.deferred(lambda: st.sampled_from(REAL_IDS[collection]))
-    return st.one_of(st.fixed_dictionaries({name: real}), strategy)
+    real = {name: st.deferred(lambda: st.sampled_from(REAL_IDS[collection]))}
+    for second in re.findall(r"\{(\w+)\}", context.operation.path)[1:]:
+        real[second] = st.deferred(lambda second=second: st.sampled_from(REAL_IDS[SECOND_PARAMETER[second]]))
+    return st.one_of(st.fixed_dictionaries(real), strategy)
+
+
+# Issue 15: besides schemathesis' own bodies, bodies aimed at where storage lands: HDFS paths, NFS
+# share servers and base paths and volume sub-paths near the world's roots, with the usual tricks
+# (dots, doubled and trailing slashes, control characters, encodings, other tenants' names, length).
+PATH_PARTS = ["tenant", "t1", "t2", "t3", "etl", "department1", "dev1", "data", "..", ".", ""]
+PATH_PARTS += ["%2e%2e", "a#b", "q?op=DELETE", "a:b", "x\n", "a\u200bb", "\u202eb", "d" * 400]
+SERVERS = ["nas", "10.0.0.7", "fd00::7", "nas.example.com\n", "nas;reboot", "-nas", "nas:/share", "n" * 254]
+
+
+def _real(collection: str) -> st.SearchStrategy:
+    return st.deferred(lambda: st.sampled_from(REAL_IDS[collection]))
+
+
+def _paths(*, absolute: bool) -> st.SearchStrategy:
+    joined = st.lists(st.sampled_from(PATH_PARTS), max_size=5).map("/".join)
+    return joined.map(lambda path: "/" + path) if absolute else joined
+
+
+def _aimed_bodies(method: str, path: str) -> st.SearchStrategy | None:
+    hdfs, sub_paths, servers = _paths(absolute=True), _paths(absolute=False), st.sampled_from(SERVERS)
+    volume = {
+        "share": _real("nfs-shares"),
+        "sub_path": sub_paths,
+        "name": st.just("fz"),
+        "capacity": st.just("1Gi"),
+        "scope": st.just("private"),
+        "attachments": st.lists(st.fixed_dictionaries({"tenant": _real("tenants")}), min_size=1, max_size=1),
+    }
+    share = {"server": servers, "base_path": hdfs}
+    bodies = {
+        ("POST", "/api/v1/storage/"): {
+            "tenant": _real("tenants"),
+            "cluster": _real("clusters"),
+            "path": hdfs,
+        },
+        ("POST", "/api/v1/tenants/"): {
+            "parent": _real("tenants"),
+            "name": st.just("fz"),
+            "storage": st.lists(
+                st.fixed_dictionaries({"cluster": _real("clusters"), "path": hdfs}), max_size=1
+            ),
+        },
+        ("POST", "/api/v1/volumes/"): volume,
+        ("PUT", "/api/v1/volumes/{id}/"): volume,
+        ("PATCH", "/api/v1/volumes/{id}/"): {"share": _real("nfs-shares"), "sub_path": sub_paths},
+        ("POST", "/api/v1/nfs-shares/"): {"cluster": _real("clusters"), "name": st.just("fz"), **share},
+        ("PUT", "/api/v1/nfs-shares/{id}/"): share,
+        ("PATCH", "/api/v1/nfs-shares/{id}/"): share,
+    }
+    fields = bodies.get((method.upper(), path))
+    return st.fixed_dictionaries(fields) if fields is not None else None
+
+
+@schema.hook
+def before_generate_body(context, strategy):
+    aimed = _aimed_bodies(context.operation.method, context.operation.path)
+    return strategy if aimed is None else st.one_of(strategy, aimed)
 
 
 @dataclass
@@ -227,6 +293,8 @@ def test_no_operation_answers_a_5xx_or_outside_the_schema(case, caller: Caller):
     # Each request in its own savepoint, rolled back: every example starts from the same world.
     with transaction.atomic():
         response = case.call(headers=caller.headers)
+        # Whatever was accepted, no directory or volume landed where it may not be (issue 15).
+        assert_storage_in_place()
         transaction.set_rollback(True)
     FUZZED[caller.role].add(case.operation.label)
     case.validate_response(response, headers=caller.headers, checks=CHECKS)
@@ -237,6 +305,6 @@ def test_the_document_is_valid_openapi_and_every_operation_was_fuzzed_for_each_c
     schema.validate()  # against the OpenAPI 3 meta-schema
     assert schema.raw_schema["openapi"].startswith("3.")
     operations = [result.ok().label for result in schema.get_all_operations()]
-    assert len(operations) == len(DOCUMENTED) == 86
+    assert len(operations) == len(DOCUMENTED) == 94
     assert set(operations) == DOCUMENTED
     assert FUZZED == {"platform-admin": DOCUMENTED, "tenant-admin": DOCUMENTED}

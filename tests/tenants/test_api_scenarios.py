@@ -130,12 +130,26 @@ def build_arena(api, platform_admin, dev1_cpu_and_memory: dict | None = None) ->
             201,
         )
 
-    def volume(name: str, export_path: str, scope: str, tenants: list[dict]) -> int:
-        body = {
+    # The NAS is the platform's: a share, granted to department1, whose directories are the volumes.
+    share = send(
+        admin,
+        "post",
+        "/api/v1/nfs-shares/",
+        {
             "cluster": cluster["id"],
-            "name": name,
+            "name": "department1-nas",
             "server": "nas.cluster.local",
-            "export_path": export_path,
+            "base_path": "/share",
+        },
+        201,
+    )
+    send(admin, "post", f"/api/v1/nfs-shares/{share['id']}/grants/", {"tenant": department1["id"]}, 201)
+
+    def volume(name: str, sub_path: str, scope: str, tenants: list[dict]) -> int:
+        body = {
+            "share": share["id"],
+            "sub_path": sub_path,
+            "name": name,
             "capacity": "100Gi",
             "scope": scope,
             "attachments": [{"tenant": t["id"]} for t in tenants],
@@ -143,9 +157,9 @@ def build_arena(api, platform_admin, dev1_cpu_and_memory: dict | None = None) ->
         return send(admin, "post", "/api/v1/volumes/", body, 201)["id"]
 
     volumes = {
-        "dev1-public": volume("dev1-public", "/share/dev1", "private", [dev1]),
-        "dev2-public": volume("dev2-public", "/share/dev2", "private", [dev2]),
-        "department1-public": volume("department1-public", "/share/department1", "shared", [dev1, dev2]),
+        "dev1-public": volume("dev1-public", "dev1", "private", [dev1]),
+        "dev2-public": volume("dev2-public", "dev2", "private", [dev2]),
+        "department1-public": volume("department1-public", "department1", "shared", [dev1, dev2]),
     }
     return Arena(
         admin=admin,
@@ -213,6 +227,11 @@ def test_arena_bob_lists_the_volumes_of_dev1_like_arena_data_list(api, platform_
     # Both claims of the shared volume mount one NAS directory; the private ones do not.
     shared = get(arena.admin, f"/api/v1/volumes/{arena.volumes['department1-public']}/")
     assert shared["scope"] == "shared" and shared["export_path"] == "/share/department1"
+    assert (shared["server"], shared["share_name"], shared["sub_path"]) == (
+        "nas.cluster.local",
+        "department1-nas",
+        "department1",
+    )
     assert {a["tenant"]: a["claim_name"] for a in shared["attachments"]} == {
         arena.dev1: "department1-public-dev1",
         arena.dev2: "department1-public-dev2",

@@ -24,6 +24,7 @@ COLLECTIONS = [
     "allocations",
     "storage",
     "volumes",
+    "nfs-shares",
     "plans",
     "memberships",
     "users",
@@ -70,6 +71,9 @@ def test_the_schema_lists_every_endpoint(schema):
         "kubernetes-connections",
         "hadoop-connections",
     }
+    # NFS shares (issue 15): granted to tenants and taken back, under the share.
+    assert set(paths["/api/v1/nfs-shares/{id}/grants/"]) & {"get", "post", "delete"} == {"post"}
+    assert set(paths["/api/v1/nfs-shares/{id}/grants/{tenant}/"]) & {"get", "post", "delete"} == {"delete"}
     for action in ("move", "suspend", "resume", "apply-plan", "deletion-impact", "usage"):
         assert f"/api/v1/tenants/{{id}}/{action}/" in paths, action
     # Provisioning (issue 5) adds its own endpoints beside the tenant's.

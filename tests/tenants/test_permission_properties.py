@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +27,9 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.http import Http404
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
@@ -35,16 +38,19 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from provisioning.models import ClusterSyncStatus, HadoopConnection, TenantSync
-from tenants import views
+from tenants import services, views
 from tenants.models import (
     Allocation,
     AuditEvent,
     Cluster,
     Membership,
+    NfsShare,
+    NfsShareGrant,
     QuotaPlan,
     ResourcePool,
     StorageDirectory,
     Tenant,
+    Volume,
     VolumeAttachment,
     Workload,
 )
@@ -63,6 +69,7 @@ from tests.tenants.permission_world import (
     usage_marker,
     worlds,
 )
+from tests.tenants.storage_invariants import assert_directories_in_place, assert_volumes_in_place
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -470,17 +477,22 @@ def volumes_list(ctx: Ctx) -> list[Probe]:
 
 @api("post", f"{V1}/volumes/")
 def volume_create(ctx: Ctx) -> list[Probe]:
-    expected = {400} if not ctx.oracle.may("view", ctx.t) else ctx.gate("manage", ctx.t, 201)
-    body = {
-        "cluster": ctx.world.kubernetes.pk,
-        "name": "newvol",
-        "server": "nas",
-        "export_path": "/share/new",
-        "capacity": "1Gi",
-        "scope": "private",
-        "attachments": [{"tenant": ctx.target.pk}],
-    }
-    return [Probe("post", f"{V1}/volumes/", expected, body)]
+    probes = []
+    for share in range(len(ctx.spec.shares)):
+        if not ctx.oracle.sees_share(share) or not ctx.oracle.may("view", ctx.t):
+            expected = {400}  # a share or a tenant they cannot see does not exist for them
+        else:  # a volume is a directory of a share granted to its tenant (or above)
+            expected = ctx.gate("manage", ctx.t, 201 if ctx.spec.share_reaches(share, ctx.t) else 400)
+        body = {
+            "share": ctx.world.shares[share].pk,
+            "sub_path": "newvol",
+            "name": "newvol",
+            "capacity": "1Gi",
+            "scope": "private",
+            "attachments": [{"tenant": ctx.target.pk}],
+        }
+        probes.append(Probe("post", f"{V1}/volumes/", expected, body))
+    return probes
 
 
 def volume_probe(method: str, ok: int) -> Callable[[Ctx], list[Probe]]:
@@ -492,6 +504,8 @@ def volume_probe(method: str, ok: int) -> Callable[[Ctx], list[Probe]]:
             expected = {404}
         elif method == "get" or all(ctx.may("manage", t) for t in tenants):
             expected = {ok}
+        elif method == "put" and not ctx.oracle.sees_share(0):
+            expected = {400}  # the share in the body does not exist for them
         else:
             # Refused: 403 when the first tenant it stops at is one they see, else 404.
             expected = {403, 404}
@@ -502,10 +516,9 @@ def volume_probe(method: str, ok: int) -> Callable[[Ctx], list[Probe]]:
             row = VolumeAttachment.objects.filter(volume_id=volume_id).select_related("volume").first()
             volume = row.volume
             body = {
-                "cluster": volume.cluster_id,
+                "share": volume.share_id,
+                "sub_path": volume.sub_path,
                 "name": volume.name,
-                "server": volume.server,
-                "export_path": volume.export_path,
                 "capacity": str(volume.capacity_bytes),
                 "scope": volume.scope,
                 "description": "changed",
@@ -520,6 +533,95 @@ api("get", f"{V1}/volumes/{{id}}/")(volume_probe("get", 200))
 api("put", f"{V1}/volumes/{{id}}/")(volume_probe("put", 200))
 api("patch", f"{V1}/volumes/{{id}}/")(volume_probe("patch", 200))
 api("delete", f"{V1}/volumes/{{id}}/")(volume_probe("delete", 204))
+
+
+# NFS shares: the platform's; tenant admins read those granted in or above what they administer ----
+
+
+def share_of(ctx: Ctx) -> int:
+    return ctx.seed % len(ctx.spec.shares)
+
+
+def share_url(ctx: Ctx, suffix: str = "") -> str:
+    return f"{V1}/nfs-shares/{ctx.world.shares[share_of(ctx)].pk}/{suffix}"
+
+
+def share_gate(ctx: Ctx, allowed: int) -> set[int]:
+    if not ctx.oracle.sees_share(share_of(ctx)):
+        return {404}
+    return ctx.platform_only(allowed)
+
+
+@api("get", f"{V1}/nfs-shares/")
+def shares_list(ctx: Ctx) -> list[Probe]:
+    visible = {ctx.world.shares[k].pk for k in range(len(ctx.spec.shares)) if ctx.oracle.sees_share(k)}
+
+    def check(response: Any) -> None:
+        rows = response.json()["results"]
+        assert {row["id"] for row in rows} == visible
+        for row in rows:  # grants named only where the tenant is one they see
+            k = next(k for k, share in enumerate(ctx.world.shares) if share.pk == row["id"])
+            seen = {ctx.world.tenants[i].pk for i in ctx.spec.shares[k] if ctx.oracle.may("view", i)}
+            assert {grant["tenant"] for grant in row["grants"]} == seen
+
+    return [Probe("get", f"{V1}/nfs-shares/?page_size=500", {200}, check=check)]
+
+
+@api("post", f"{V1}/nfs-shares/")
+def share_create(ctx: Ctx) -> list[Probe]:
+    body = {"cluster": ctx.world.kubernetes.pk, "name": "newshare", "server": "nas", "base_path": "/new"}
+    return [Probe("post", f"{V1}/nfs-shares/", ctx.platform_only(201), body)]
+
+
+@api("get", f"{V1}/nfs-shares/{{id}}/")
+def share_read(ctx: Ctx) -> list[Probe]:
+    return [Probe("get", share_url(ctx), {200} if ctx.oracle.sees_share(share_of(ctx)) else {404})]
+
+
+@api("put", f"{V1}/nfs-shares/{{id}}/")
+def share_put(ctx: Ctx) -> list[Probe]:
+    body = {"server": "nas2", "base_path": "/moved", "description": "changed"}
+    return [Probe("put", share_url(ctx), share_gate(ctx, 200), body)]
+
+
+@api("patch", f"{V1}/nfs-shares/{{id}}/")
+def share_patch(ctx: Ctx) -> list[Probe]:
+    return [Probe("patch", share_url(ctx), share_gate(ctx, 200), {"description": "changed"})]
+
+
+@api("delete", f"{V1}/nfs-shares/{{id}}/")
+def share_delete(ctx: Ctx) -> list[Probe]:
+    # Share 0 holds every volume: a share in use is not deleted.
+    return [Probe("delete", share_url(ctx), share_gate(ctx, 400 if share_of(ctx) == 0 else 204))]
+
+
+@api("post", f"{V1}/nfs-shares/{{id}}/grants/")
+def share_grant(ctx: Ctx) -> list[Probe]:
+    k = share_of(ctx)
+    if not ctx.oracle.sees_share(k):
+        expected = {404}
+    elif not ctx.oracle.may("view", ctx.t):
+        expected = {400}  # a tenant they cannot see does not exist for them
+    elif not ctx.oracle.platform:
+        expected = {403}
+    else:
+        expected = {400 if ctx.t in ctx.spec.shares[k] else 201}
+    return [Probe("post", share_url(ctx, "grants/"), expected, {"tenant": ctx.target.pk})]
+
+
+@api("delete", f"{V1}/nfs-shares/{{id}}/grants/{{tenant}}/")
+def share_revoke(ctx: Ctx) -> list[Probe]:
+    k, spec = share_of(ctx), ctx.spec
+    if not ctx.oracle.sees_share(k) or ctx.t not in spec.shares[k] or not ctx.oracle.may("view", ctx.t):
+        expected = {404}
+    elif not ctx.oracle.platform:
+        expected = {403}
+    else:
+        remaining = spec.shares[k] - {ctx.t}
+        attached = {i for volume in spec.volumes for i in volume} if k == 0 else set()
+        stranded = any(not remaining & set(spec.ancestors(i, include_self=True)) for i in attached)
+        expected = {400 if stranded else 204}
+    return [Probe("delete", share_url(ctx, f"grants/{ctx.target.pk}/"), expected)]
 
 
 @api("post", f"{V1}/memberships/")
@@ -1022,6 +1124,10 @@ def world_state() -> tuple:
         provisioning_state(),
         list(StorageDirectory.objects.order_by("pk").values_list("pk", "tenant_id", "space_quota_bytes")),
         list(VolumeAttachment.objects.order_by("pk").values_list("pk", "volume_id", "tenant_id")),
+        list(Volume.objects.order_by("pk").values_list("pk", "share_id", "sub_path", "description")),
+        list(NfsShare.objects.order_by("pk").values_list("pk", "server", "base_path", "description")),
+        list(NfsShareGrant.objects.order_by("pk").values_list("pk", "share_id", "tenant_id")),
+        list(StorageDirectory.objects.order_by("pk").values_list("pk", "path")),
         list(Membership.objects.order_by("pk").values_list("pk", "role", "group_id")),
         list(Tenant.objects.order_by("pk").values_list("pk", "plan_id", "path")),
         list(HadoopConnection.objects.values_list("cluster_id", "directory_permission")),
@@ -1185,3 +1291,198 @@ def test_every_htmx_fragment_has_a_case():
         ("tenant_resources.html", "tab"),
         ("audit.html", "events"),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Where a writer may put an HDFS directory or an NFS volume (issue 15). The oracle reads the rules
+# from the spec alone: the tenants' roots are /tenant/<path of names>, the directories built are the
+# roots of `spec.storage`, the volumes are share 0's sub-paths v<number>.
+
+HDFS_ROOT = "/tenant"
+PATH_MAX = 1024
+# Path parts that matter: dots, empty parts (doubled or trailing '/'), control characters, a ':'
+# (HDFS refuses it), and names of tenants (a sub-tenant's root, another tree's).
+PARTS = ["data", "", ".", "..", "x\n", "a\tb", "a\u200bb", "a:b", "tn0z", "tn1z", "tn2z", "tn3z", "tn4z"]
+
+
+def control_free(text: str) -> bool:
+    return not any(unicodedata.category(character).startswith("C") for character in text)
+
+
+def hdfs_root_of(spec: WorldSpec, index: int) -> str:
+    return f"{HDFS_ROOT}/{spec.name_path(index)}"
+
+
+def below_or_at(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory + "/")
+
+
+def directory_allowed(spec: WorldSpec, index: int, path: str) -> bool:
+    """Whether tenant `index` may have an HDFS directory at `path`, from the documented rules."""
+    parts = path[1:].split("/")
+    if not (path.startswith("/") and control_free(path) and len(path) <= PATH_MAX and ":" not in path):
+        return False
+    if any(part in ("", ".", "..") for part in parts):
+        return False  # not in its plain form
+    root = hdfs_root_of(spec, index)
+    if not below_or_at(path, root):
+        return False
+    below = path[len(root) :].lstrip("/").split("/")[0]
+    if below and any(tenant_name(child) == below for child in spec.children(index)):
+        return False  # a sub-tenant's root
+    for owner in spec.storage:  # each built directory is its owner's root
+        taken = hdfs_root_of(spec, owner)
+        if path == taken:
+            return False
+        if below_or_at(path, taken) and owner not in spec.ancestors(index, include_self=True):
+            return False  # inside a directory of a tenant not above it
+        if below_or_at(taken, path) and index not in spec.ancestors(owner, include_self=True):
+            return False  # around a directory of a tenant not below it
+    return True
+
+
+@st.composite
+def hdfs_paths(draw: Any, spec: WorldSpec) -> str:
+    bases = [HDFS_ROOT, "/data", *(hdfs_root_of(spec, i) for i in range(len(spec.nodes)))]
+    path = "/".join([draw(st.sampled_from(bases)), *draw(st.lists(st.sampled_from(PARTS), max_size=3))])
+    if draw(st.integers(0, 9)) == 0:
+        path += "/" + "d" * (PATH_MAX - len(path) + draw(st.integers(-1, 1)))  # about the limit
+    return path
+
+
+def denied_as(exc: Exception) -> int:
+    return {Http404: 404, PermissionDenied: 403, ValidationError: 400}[type(exc)]
+
+
+@EXAMPLES
+@given(spec=worlds(), data=st.data())
+def test_no_writer_puts_a_directory_outside_its_tenants_root_or_in_another_tenants(configured, spec, data):
+    with rolled_back():
+        world = build_world(spec, configured)
+        for _ in range(8):
+            observer = data.draw(st.sampled_from([*range(len(spec.people))]), label="writer")
+            oracle = Oracle(spec, observer)
+            index = data.draw(st.integers(0, len(spec.nodes) - 1), label="tenant")
+            path = data.draw(hdfs_paths(spec), label="path")
+            writer = data.draw(st.sampled_from(["api", "service"]), label="through")
+            before = world_state()
+            allowed = oracle.may("manage", index) and directory_allowed(spec, index, path)
+            with rolled_back():
+                person, tenant = world.people[observer], world.tenants[index]
+                if writer == "api":
+                    body = {"tenant": tenant.pk, "cluster": world.hadoop.pk, "path": path}
+                    status = (
+                        TokenClient().as_user(person).post(f"{V1}/storage/", body, format="json").status_code
+                    )
+                    if not oracle.signed_in:
+                        assert status in (401, 403)  # a deactivated account's token is refused
+                    elif not oracle.may("view", index):
+                        assert status == 400  # the tenant does not exist for them
+                    elif not oracle.may("manage", index):
+                        assert status == 403
+                else:
+                    try:
+                        services.storage_create(
+                            acting_user=person,
+                            tenant=tenant,
+                            spec=services.StorageSpec(cluster=world.hadoop, path=path),
+                        )
+                        status = 201
+                    except (Http404, PermissionDenied, ValidationError) as exc:
+                        status = denied_as(exc)
+                assert (status == 201) == allowed, (
+                    f"{writer}: {person_name(observer)} on {spec.name_path(index)} at {path!r}: {status}"
+                )
+                assert_directories_in_place()
+                after = world_state()
+            if not allowed:
+                assert after == before, f"a refused directory at {path!r} changed something"
+
+
+def sub_path_allowed(spec: WorldSpec, oracle: Oracle, share: int, attached: list[int], sub_path: str) -> bool:
+    """Whether `oracle`'s person may make a volume of share `share` at `sub_path` for `attached`."""
+    if not all(oracle.may("manage", i) for i in attached):
+        return False
+    if not all(spec.share_reaches(share, i) for i in attached):
+        return False  # the share is not granted to (a tenant above) every tenant of the volume
+    if sub_path and (
+        sub_path.startswith("/")
+        or not control_free(sub_path)
+        or any(part in ("", ".", "..") for part in sub_path.split("/"))
+    ):
+        return False
+    if len(f"/share{share}/{sub_path}") > PATH_MAX:
+        return False
+    for number, tenants in enumerate(spec.volumes if share == 0 else ()):
+        other = f"v{number}"
+        overlaps = not sub_path or below_or_at(sub_path, other) or below_or_at(other, sub_path)
+        if overlaps and not all(oracle.may("manage", i) for i in tenants):
+            return False  # at, inside or around a volume serving tenants they do not manage
+    return True
+
+
+SUB_PATHS = ["", "new", "new/x", "v0", "v0/in", "v1", "v", "../v0", "new/../v0", "/share0/v0", "new/", "x\ny"]
+
+
+@EXAMPLES
+@given(spec=worlds(), data=st.data())
+def test_no_one_but_the_share_grants_decides_where_a_volume_points(configured, spec, data):
+    """No writer makes a volume of a share not granted to (above) every tenant it is attached to, at a
+    sub-path out of its share, or over a volume of tenants they do not manage; platform admins are
+    bound by the grants too (they make them)."""
+    with rolled_back():
+        world = build_world(spec, configured)
+        for _ in range(8):
+            observer = data.draw(st.sampled_from([*range(len(spec.people))]), label="writer")
+            oracle = Oracle(spec, observer)
+            nodes = st.integers(0, len(spec.nodes) - 1)
+            attached = sorted(data.draw(st.frozensets(nodes, min_size=1, max_size=2), label="tenants"))
+            share = data.draw(st.integers(0, len(spec.shares) - 1), label="share")
+            sub_path = data.draw(st.sampled_from(SUB_PATHS), label="sub_path")
+            writer = data.draw(st.sampled_from(["api", "service"]), label="through")
+            allowed = sub_path_allowed(spec, oracle, share, attached, sub_path)
+            before = world_state()
+            with rolled_back():
+                person = world.people[observer]
+                tenants = [world.tenants[i] for i in attached]
+                scope = "private" if len(attached) == 1 else "shared"
+                if writer == "api":
+                    body = {
+                        "share": world.shares[share].pk,
+                        "sub_path": sub_path,
+                        "name": "newvol",
+                        "capacity": "1Gi",
+                        "scope": scope,
+                        "attachments": [{"tenant": t.pk} for t in tenants],
+                    }
+                    status = (
+                        TokenClient().as_user(person).post(f"{V1}/volumes/", body, format="json").status_code
+                    )
+                    if not oracle.signed_in:
+                        assert status in (401, 403)  # a deactivated account's token is refused
+                    elif not oracle.sees_share(share) or not all(oracle.may("view", i) for i in attached):
+                        assert status == 400  # a share or tenant they cannot see does not exist for them
+                else:
+                    try:
+                        services.volume_create(
+                            acting_user=person,
+                            spec=services.VolumeSpec(
+                                share=world.shares[share],
+                                sub_path=sub_path,
+                                name="newvol",
+                                capacity_bytes=2**30,
+                                scope=scope,
+                                tenants=tenants,
+                            ),
+                        )
+                        status = 201
+                    except (Http404, PermissionDenied, ValidationError) as exc:
+                        status = denied_as(exc)
+                assert (status == 201) == allowed, (
+                    f"{writer}: {person_name(observer)} share {share} at {sub_path!r} for "
+                    f"{[spec.name_path(i) for i in attached]}: {status}"
+                )
+                assert_volumes_in_place()
+                after = world_state()
+            if not allowed:
+                assert after == before, f"a refused volume at {sub_path!r} changed something"

@@ -313,9 +313,15 @@ def test_storage_directories_live_under_the_root_with_optional_quotas(yarn_world
         assert "path" in exc.value.message_dict
     with pytest.raises(ValidationError) as exc:
         services.storage_create(
-            acting_user=w.admin, tenant=w.t2, spec=services.StorageSpec(cluster=w.cluster, path="/tenant/t1")
+            acting_user=w.admin, tenant=w.t1, spec=services.StorageSpec(cluster=w.cluster, path="/tenant/t1")
         )
     assert "already a tenant directory" in messages(exc, "path")
+    # Another tenant's directory is outside t2's root (issue 15; see test_storage_rules.py).
+    with pytest.raises(ValidationError) as exc:
+        services.storage_create(
+            acting_user=w.admin, tenant=w.t2, spec=services.StorageSpec(cluster=w.cluster, path="/tenant/t1")
+        )
+    assert "live at or below its root /tenant/t2" in messages(exc, "path")
 
 
 def test_shared_volume_gets_one_claim_per_tenant_on_one_directory(k8s_world):
@@ -323,10 +329,9 @@ def test_shared_volume_gets_one_claim_per_tenant_on_one_directory(k8s_world):
     shared = services.volume_create(
         acting_user=w.admin,
         spec=services.VolumeSpec(
-            cluster=w.cluster,
+            share=w.share,
+            sub_path="d1",
             name="department1-public",
-            server="nas",
-            export_path="/share/d1",
             capacity_bytes=100 * GI,
             scope="shared",
             tenants=[w.dev1, w.dev2],
@@ -338,10 +343,9 @@ def test_shared_volume_gets_one_claim_per_tenant_on_one_directory(k8s_world):
         services.volume_create(
             acting_user=w.admin,
             spec=services.VolumeSpec(
-                cluster=w.cluster,
+                share=w.share,
+                sub_path="dev1",
                 name="dev1-public",
-                server="nas",
-                export_path="/share/dev1",
                 capacity_bytes=GI,
                 scope="private",
                 tenants=[w.dev1, w.dev2],
@@ -363,3 +367,15 @@ def test_every_write_leaves_one_audit_row_with_before_and_after(k8s_world):
     assert event.action == "ALLOCATION_UPDATED" and event.actor == w.admin and event.tenant == w.dev2
     assert event.before["gpu"] == 2 and event.after["gpu"] == 1
     assert event.before["cpu_millicores"] == 8000 and event.after["cpu_millicores"] == 4000
+
+
+def test_a_name_with_a_final_newline_is_no_dns_label(k8s_world):
+    """Issue 15: the DNS-label pattern ended in `$`, which also matches before a final newline, so a
+    writer that does not trim (a service call, a command) could make tenant `dev3\\n`, whose name
+    then reaches HDFS paths, queue names and namespaces."""
+    w = k8s_world
+    for name in ("dev3\n", "dev3\r\n", "dev\n3"):
+        with pytest.raises(ValidationError) as exc:
+            services.tenant_create(acting_user=w.admin, parent=w.department1, name=name)
+        assert "DNS-1123 label" in messages(exc, "name")
+    assert not Tenant.objects.filter(name__startswith="dev3").exists()

@@ -107,10 +107,9 @@ def test_the_storage_tab_names_only_the_sharing_tenants_one_can_see(k8s_world):
     services.volume_create(
         acting_user=w.admin,
         spec=services.VolumeSpec(
-            cluster=w.cluster,
+            share=w.share,
+            sub_path="public",
             name="public",
-            server="nas",
-            export_path="/share/public",
             capacity_bytes=GI,
             scope="shared",
             tenants=[w.dev1, w.dev2],
