@@ -81,6 +81,7 @@ class SimulatedNode:
     """A node KWOK plays: what it offers and how it is labelled."""
 
     name: str
+    ip: str
     cpu: str
     memory: str
     gpus: int = 0
@@ -95,16 +96,21 @@ class SimulatedNode:
 
 WORKER_LABELS = {WORKER_ROLE_LABEL: "", POOL_LABEL: "workers"}
 T4_LABELS = {"gpu": "t4", POOL_LABEL: "t4"}
-# The Arena document's three GPU workers (1 GPU, 4 CPU, 30 GiB each); two nodes that are no
+# The Arena document's three GPU workers (1 GPU, 4 CPU, 30 GiB each, its addresses); two nodes that are no
 # workers and have no GPU (its masters; left untainted on purpose, so only a node selector keeps
 # work off them); and a second GPU pool of two T4 nodes with 2 GPUs each.
 NODES: tuple[SimulatedNode, ...] = (
-    *(SimulatedNode(f"worker0{i}", "4", "30Gi", gpus=1, labels=WORKER_LABELS) for i in (1, 2, 3)),
     *(
-        SimulatedNode(f"master0{i}", "4", "8Gi", labels={"node-role.kubernetes.io/control-plane": ""})
+        SimulatedNode(f"worker0{i}", f"10.0.0.9{3 + i}", "4", "30Gi", gpus=1, labels=WORKER_LABELS)
+        for i in (1, 2, 3)
+    ),
+    *(
+        SimulatedNode(
+            f"master0{i}", f"10.0.0.9{i}", "4", "8Gi", labels={"node-role.kubernetes.io/control-plane": ""}
+        )
         for i in (1, 2)
     ),
-    *(SimulatedNode(f"t4-0{i}", "8", "32Gi", gpus=2, labels=T4_LABELS) for i in (1, 2)),
+    *(SimulatedNode(f"t4-0{i}", f"10.0.1.{i}", "8", "32Gi", gpus=2, labels=T4_LABELS) for i in (1, 2)),
 )
 
 # Kueue's Configuration (apis/config/v1beta2); the addresses and paths are filled in at start.
@@ -423,8 +429,9 @@ class KueueTestCluster(KubeTestCluster):
                 f"--config={stages_path}",
                 "--manage-all-nodes=false",
                 f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}={KWOK_NODE_VALUE}",
+                # Pod addresses (KWOK's default /24 is short of a large benchmark's pods). Node and
+                # pod addresses are only written into status: nothing here connects to them.
                 "--cidr=10.244.0.0/16",
-                "--node-ip=10.0.0.90",
             ],
             # KWOK also reads ~/.kwok/kwok.yaml when it exists: give it a home of its own.
             env={"KWOK_WORKDIR": str(self._path("kwok"))},
@@ -448,7 +455,14 @@ class KueueTestCluster(KubeTestCluster):
                         "annotations": {KWOK_NODE_ANNOTATION: KWOK_NODE_VALUE},
                     },
                     # What a kubelet registers with; KWOK's node-initialize stage keeps it.
-                    "status": {"capacity": node.capacity(), "allocatable": node.capacity()},
+                    "status": {
+                        "capacity": node.capacity(),
+                        "allocatable": node.capacity(),
+                        "addresses": [
+                            {"type": "InternalIP", "address": node.ip},
+                            {"type": "Hostname", "address": node.name},
+                        ],
+                    },
                 }
             )
 

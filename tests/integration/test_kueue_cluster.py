@@ -161,6 +161,11 @@ def test_nodes_are_the_arena_workers_two_non_workers_and_a_t4_pool(
         "t4-01": ("2", "8", "32Gi", False, "t4"),
         "t4-02": ("2", "8", "32Gi", False, "t4"),
     }
+    # The Arena document's addresses, as a kubelet reports them (written only, never dialled).
+    assert [(a.type, a.address) for a in nodes["worker01"].status.addresses] == [
+        ("InternalIP", "10.0.0.94"),
+        ("Hostname", "worker01"),
+    ]
     for node in nodes.values():
         # Played by KWOK (it reports itself as the kubelet), Ready, and schedulable.
         assert node.metadata.annotations[KWOK_NODE_ANNOTATION] == "fake"
