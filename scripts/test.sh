@@ -16,7 +16,7 @@ export DATABASE_URL="postgres://canopy@127.0.0.1:${CANOPY_PG_PORT}/canopy"
 export REDIS_URL="redis://127.0.0.1:${CANOPY_REDIS_PORT}/0"
 export DJANGO_SETTINGS_MODULE=portal.settings.test
 
-for step in tests/clusters/kubernetes/build.sh tests/clusters/hadoop/fetch.sh; do
+for step in tests/clusters/kubernetes/build.sh tests/clusters/kueue/build.sh tests/clusters/hadoop/fetch.sh; do
   if [ -f "$step" ]; then
     echo "== $step"
     bash "$step"

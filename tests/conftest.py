@@ -52,9 +52,10 @@ def yarn_world(platform_admin):
     return builders.build_yarn_world(platform_admin)
 
 
-# The real test clusters (session-scoped fixtures `kube_cluster` and `hadoop_cluster`).
+# The real test clusters (session-scoped fixtures `kube_cluster`, `kueue_cluster` and `hadoop_cluster`).
 pytest_plugins = [
     "tests.clusters.kube_fixtures",
+    "tests.clusters.kueue_fixtures",  # kube-scheduler + Kueue + KWOK nodes (kueue_cluster)
     "tests.clusters.hadoop_fixtures",
     "tests.clusters.ldap_fixtures",  # slapd for the sign-in tests (ldap_server)
     "tests.clusters.oidc_fixtures",  # an OpenID provider for the sign-in tests (oidc_provider)

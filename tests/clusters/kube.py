@@ -58,6 +58,8 @@ CONTROLLERS = (
     "serviceaccount-token-controller",
     "garbage-collector-controller",
 )
+# What build.sh builds, in the order its stamp names them.
+BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 ADMIN_USER = "canopy-admin"
 
@@ -97,8 +99,10 @@ def ensure_binaries() -> Path:
     bin_dir = binary_dir()
     k8s, etcd = pinned_versions()
     stamp = bin_dir / "BUILD-INFO"
-    built = all((bin_dir / name).is_file() for name in ("etcd", "kube-apiserver", "kube-controller-manager"))
-    if built and stamp.is_file() and stamp.read_text().strip() == f"kubernetes={k8s} etcd={etcd}":
+    built = all((bin_dir / name).is_file() for name in BINARIES)
+    # The same text build.sh writes and compares.
+    want_stamp = f"kubernetes={k8s} etcd={etcd} binaries={','.join(BINARIES)}"
+    if built and stamp.is_file() and stamp.read_text().strip() == want_stamp:
         return bin_dir
     print(
         f"kube: building Kubernetes {k8s} and etcd {etcd} (takes many minutes the first time)",
@@ -267,6 +271,7 @@ def _issue(
     server_names: list[str] | None = None,
     server_ips: list[str] | None = None,
     client: bool = False,
+    days: int = 7,
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     is_ca = issuer is None
@@ -278,7 +283,7 @@ def _issue(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=7))
+        .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -350,8 +355,12 @@ class KubeTestCluster(_ClientMixin):
     per request of those users, when its answer is complete (what a benchmark counts calls from,
     with nothing in between client and server).
 
-    Usable as a context manager.
+    Usable as a context manager. Subclasses add processes by extending ``_start_components``
+    (``tests/clusters/kueue.py``).
     """
+
+    # kube-controller-manager's --controllers; a subclass may run more.
+    controllers: tuple[str, ...] = CONTROLLERS
 
     def __init__(
         self, *, keep_workdir: bool = False, start_timeout: float = 180.0, audit_users: tuple[str, ...] = ()
@@ -369,6 +378,7 @@ class KubeTestCluster(_ClientMixin):
         self.ca_data: bytes | None = None
         self._admin_cert = b""
         self._admin_key = b""
+        self._ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, IO[bytes]] = {}
 
@@ -388,9 +398,7 @@ class KubeTestCluster(_ClientMixin):
         deadline = time.monotonic() + self.start_timeout
         try:
             self._write_pki()
-            etcd_url = self._start_etcd(bin_dir, deadline)
-            self._start_apiserver(bin_dir, etcd_url, deadline)
-            self._start_controller_manager(bin_dir, deadline)
+            self._start_components(bin_dir, deadline)
         except BaseException as error:
             details = self._log_tails() if isinstance(error, KubeClusterError) else ""
             self.stop()
@@ -410,6 +418,12 @@ class KubeTestCluster(_ClientMixin):
         if self.workdir and not self.keep_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
+
+    def _start_components(self, bin_dir: Path, deadline: float) -> None:
+        """Start the processes in order, each ready before the next; all must be ready by ``deadline``."""
+        etcd_url = self._start_etcd(bin_dir, deadline)
+        self._start_apiserver(bin_dir, etcd_url, deadline)
+        self._start_controller_manager(bin_dir, deadline)
 
     def running(self) -> bool:
         return bool(self._processes) and all(p.poll() is None for p in self._processes.values())
@@ -454,13 +468,29 @@ class KubeTestCluster(_ClientMixin):
             (pki / name).write_bytes(data)
             (pki / name).chmod(0o600)
         self.ca_data = files["ca.crt"]
+        self._ca = (ca_cert, ca_key)
         self._admin_cert = files["admin.crt"]
         self._admin_key = files["admin.key"]
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def _issue_client_certificate(self, user: str, group: str | None = None) -> tuple[bytes, bytes]:
+        """(certificate PEM, key PEM) of a client certificate for ``user`` signed by the cluster's CA."""
+        assert self._ca is not None
+        key = _new_key()
+        return _cert_pem(_issue(_name(user, group), key, issuer=self._ca, client=True)), _key_pem(key)
+
+    def _issue_serving_certificate(self, names: list[str], ips: list[str]) -> tuple[bytes, bytes]:
+        """(certificate PEM, key PEM) of a server certificate for ``names`` and ``ips`` signed by the CA."""
+        assert self._ca is not None
+        key = _new_key()
+        cert = _issue(_name(names[0]), key, issuer=self._ca, server_names=names, server_ips=ips)
+        return _cert_pem(cert), _key_pem(key)
+
+    def _spawn(
+        self, name: str, argv: list[str], *, env: dict[str, str] | None = None, append_log: bool = False
+    ) -> subprocess.Popen[bytes]:
         logs = self._path("logs")
         logs.mkdir(exist_ok=True)
-        log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
+        log = open(logs / f"{name}.log", "ab" if append_log else "wb")  # noqa: SIM115 - closed in stop()
         self._logs[name] = log
         process = subprocess.Popen(
             argv,
@@ -468,6 +498,7 @@ class KubeTestCluster(_ClientMixin):
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
+            env=None if env is None else {**os.environ, **env},
             # Own session: Ctrl-C in a terminal reaches only Python, which then stops these
             # in order instead of all of them dying at once.
             start_new_session=True,
@@ -558,7 +589,7 @@ class KubeTestCluster(_ClientMixin):
             [
                 str(bin_dir / "kube-controller-manager"),
                 f"--kubeconfig={self.kubeconfig_path}",
-                f"--controllers={','.join(CONTROLLERS)}",
+                f"--controllers={','.join(self.controllers)}",
                 "--use-service-account-credentials=true",
                 "--leader-elect=false",
                 "--bind-address=127.0.0.1",
@@ -568,14 +599,10 @@ class KubeTestCluster(_ClientMixin):
                 f"--service-account-private-key-file={pki / 'sa.key'}",
             ],
         )
-        insecure = ssl.create_default_context()
-        # Its serving certificate is self-signed; only liveness is being checked here.
-        insecure.check_hostname = False
-        insecure.verify_mode = ssl.CERT_NONE
         self._wait(
             "kube-controller-manager",
             deadline,
-            lambda: _http_ok(f"https://127.0.0.1:{port}/healthz", insecure, b"ok"),
+            lambda: _http_ok(f"https://127.0.0.1:{port}/healthz", _unverified_tls(), b"ok"),
         )
         # Healthy is not yet working: wait until the serviceaccount controller has acted.
         with self.admin_client() as api:
@@ -593,8 +620,19 @@ class KubeTestCluster(_ClientMixin):
             self._wait("kube-controller-manager", deadline, default_sa_exists)
 
     def _write_kubeconfig(self) -> None:
+        self.kubeconfig = self._kubeconfig_for(
+            ADMIN_USER,
+            {
+                "client-certificate-data": base64.b64encode(self._admin_cert).decode(),
+                "client-key-data": base64.b64encode(self._admin_key).decode(),
+            },
+        )
+        self.kubeconfig_path = self._write_kubeconfig_file("admin.kubeconfig", self.kubeconfig)
+
+    def _kubeconfig_for(self, user: str, credentials: dict[str, str]) -> dict[str, Any]:
+        """A kubeconfig for this cluster acting as ``user`` with ``credentials`` (a kubeconfig user entry)."""
         assert self.ca_data is not None
-        self.kubeconfig = {
+        return {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
@@ -606,21 +644,16 @@ class KubeTestCluster(_ClientMixin):
                     },
                 }
             ],
-            "users": [
-                {
-                    "name": ADMIN_USER,
-                    "user": {
-                        "client-certificate-data": base64.b64encode(self._admin_cert).decode(),
-                        "client-key-data": base64.b64encode(self._admin_key).decode(),
-                    },
-                }
-            ],
-            "contexts": [{"name": "canopy-test", "context": {"cluster": "canopy-test", "user": ADMIN_USER}}],
+            "users": [{"name": user, "user": credentials}],
+            "contexts": [{"name": "canopy-test", "context": {"cluster": "canopy-test", "user": user}}],
             "current-context": "canopy-test",
         }
-        self.kubeconfig_path = self._path("admin.kubeconfig")
-        self.kubeconfig_path.write_text(yaml.safe_dump(self.kubeconfig))
-        self.kubeconfig_path.chmod(0o600)
+
+    def _write_kubeconfig_file(self, name: str, kubeconfig: dict[str, Any]) -> Path:
+        path = self._path(name)
+        path.write_text(yaml.safe_dump(kubeconfig))
+        path.chmod(0o600)
+        return path
 
     def _wait(self, name: str, deadline: float, ready: Callable[[], bool]) -> None:
         process = self._processes[name]
@@ -645,6 +678,14 @@ class KubeTestCluster(_ClientMixin):
             text = (self.workdir / "logs" / f"{name}.log").read_text(errors="replace").splitlines()
             parts.append(f"----- last {lines} lines of {name}.log -----\n" + "\n".join(text[-lines:]))
         return "\n".join(parts)
+
+
+def _unverified_tls() -> ssl.SSLContext:
+    # For a component's self-signed serving certificate, where only liveness is being checked.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _http_ok(url: str, context: ssl.SSLContext | None, expect: bytes) -> bool:
@@ -672,8 +713,12 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
+    return run_until_interrupted(KubeTestCluster(keep_workdir=args.keep))
+
+
+def run_until_interrupted(cluster: KubeTestCluster) -> int:
+    """Start ``cluster``, print where it is, and stop it on Ctrl-C or SIGTERM (the CLIs' ``up``)."""
     started = time.monotonic()
-    cluster = KubeTestCluster(keep_workdir=args.keep)
     # Installed explicitly: a shell starting us in the background leaves SIGINT ignored.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build kube-apiserver, kube-controller-manager and etcd from the Go module proxy, at the
+# Build kube-apiserver, kube-controller-manager, kube-scheduler and etcd from the Go module proxy, at the
 # versions pinned in go.mod next to this script, into a cache outside the repository:
 #
 #   ${CANOPY_CACHE_DIR:-$HOME/.cache/canopy}/kubernetes/<k8s-version>/bin/
@@ -28,11 +28,13 @@ fi
 cache_root="${CANOPY_CACHE_DIR:-$HOME/.cache/canopy}/kubernetes/$k8s_version"
 bin_dir="$cache_root/bin"
 stamp="$bin_dir/BUILD-INFO"
-want_stamp="kubernetes=$k8s_version etcd=$etcd_version"
+# The stamp names what was built with which versions; a change to either (a new binary, a new
+# pin) makes the next run rebuild once. kube.py's ensure_binaries() compares the same text.
+want_stamp="kubernetes=$k8s_version etcd=$etcd_version binaries=kube-apiserver,kube-controller-manager,kube-scheduler,etcd"
 
 is_built() {
-	[[ -x "$bin_dir/kube-apiserver" && -x "$bin_dir/kube-controller-manager" && -x "$bin_dir/etcd" ]] &&
-		[[ "$(cat "$stamp" 2>/dev/null)" == "$want_stamp" ]]
+	[[ -x "$bin_dir/kube-apiserver" && -x "$bin_dir/kube-controller-manager" && -x "$bin_dir/kube-scheduler" ]] &&
+		[[ -x "$bin_dir/etcd" && "$(cat "$stamp" 2>/dev/null)" == "$want_stamp" ]]
 }
 
 if is_built; then
@@ -78,11 +80,12 @@ work="$(mktemp -d "$cache_root/.bin.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
 cd "$here"
-echo "build.sh: building Kubernetes $k8s_version (kube-apiserver, kube-controller-manager) with $(go version)" >&2
+echo "build.sh: building Kubernetes $k8s_version (kube-apiserver, kube-controller-manager, kube-scheduler) with $(go version)" >&2
 start=$SECONDS
 go build -trimpath -ldflags "$ldflags" -o "$work/" \
 	k8s.io/kubernetes/cmd/kube-apiserver \
-	k8s.io/kubernetes/cmd/kube-controller-manager
+	k8s.io/kubernetes/cmd/kube-controller-manager \
+	k8s.io/kubernetes/cmd/kube-scheduler
 echo "build.sh: Kubernetes built in $((SECONDS - start))s; building etcd $etcd_version" >&2
 start=$SECONDS
 go build -trimpath -ldflags "-s -w" -o "$work/etcd" ./etcd

@@ -1,5 +1,5 @@
 // Wrapper module that builds real Kubernetes control-plane binaries (kube-apiserver,
-// kube-controller-manager) and etcd for Canopy's integration tests. See build.sh.
+// kube-controller-manager, kube-scheduler) and etcd for Canopy's integration tests. See build.sh.
 //
 // k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with local
 // paths, so it cannot be built from the module proxy directly: the replace block below
@@ -11,6 +11,7 @@ go 1.26.0
 tool (
 	k8s.io/kubernetes/cmd/kube-apiserver
 	k8s.io/kubernetes/cmd/kube-controller-manager
+	k8s.io/kubernetes/cmd/kube-scheduler
 )
 
 // etcd for ./etcd: v3.7.0 is what Kubernetes v1.37 ships and tests with (its
