@@ -51,6 +51,17 @@ class KubernetesConnection(models.Model):
         default=False, help_text="Refuse traffic between tenant namespaces (a NetworkPolicy in each)."
     )
     gpu_resource = models.CharField(max_length=253, default="nvidia.com/gpu")
+
+    class QuotaEngine(models.TextChoices):
+        RESOURCE_QUOTA = "resourcequota", "ResourceQuota: one namespace-wide limit per tenant"
+        KUEUE = "kueue", "Kueue: per-pool quotas, cohorts, guaranteed and burst"
+
+    quota_engine = models.CharField(
+        max_length=16,
+        choices=QuotaEngine.choices,
+        default=QuotaEngine.RESOURCE_QUOTA,
+        help_text="How tenants' allocations are enforced on this cluster.",
+    )
     # OpenID Connect, as the cluster's kube-apiserver is configured (--oidc-issuer-url and friends):
     # set, RoleBindings also name people and groups as the API server sees them, and kubeconfigs use
     # `kubectl oidc-login` instead of a ServiceAccount token.

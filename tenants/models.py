@@ -208,6 +208,17 @@ class AllocationAmounts(models.Model):
     gpu = models.PositiveIntegerField(null=True, blank=True)
     cpu_millicores = models.PositiveBigIntegerField(null=True, blank=True)
     memory_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    # Kubernetes pools: the most the tenant may use by borrowing what siblings leave idle, like
+    # YARN's maximum capacity. None: no burst, the guaranteed amount is also the maximum.
+    gpu_burst = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most GPUs the tenant may use while others leave theirs idle."
+    )
+    cpu_millicores_burst = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Most CPU (millicores) the tenant may use by borrowing."
+    )
+    memory_bytes_burst = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Most memory (bytes) the tenant may use by borrowing."
+    )
     capacity_percent = models.DecimalField(
         max_digits=5,
         decimal_places=2,
