@@ -35,16 +35,33 @@ from django.utils import timezone
 
 from provisioning import selectors
 from provisioning.backends import kerberos
-from provisioning.backends.base import Backend, BackendError, Change, ObjectMissing, ObjectRef, Plan, Scope
+from provisioning.backends.base import (
+    Backend,
+    BackendError,
+    Change,
+    ObjectMissing,
+    ObjectRef,
+    Plan,
+    Scope,
+    plans_joined,
+)
 from provisioning.backends.export import ExportBackend, HadoopExportBackend, hadoop_files, manifest_files
 from provisioning.backends.kubernetes import KubernetesBackend, check_kubeconfig
 from provisioning.backends.yarn import YarnBackend
 from provisioning.desired.kubernetes import (
+    ClusterSettings,
     TenantState,
     fit_name,
     namespace_name,
     service_account_name,
-    tenant_objects,
+)
+from provisioning.desired.kueue import (
+    CLUSTER_KINDS,
+    CLUSTER_OWNER_ID,
+    engine_cluster_objects,
+    engine_tenant_objects,
+    is_kueue,
+    tenant_kinds,
 )
 from provisioning.desired.yarn import ForeignQueue, RuleViolation, YarnSettings, YarnTenant, desired_objects
 from provisioning.models import (
@@ -298,18 +315,29 @@ def _tenants_in_sync(cluster_id: int) -> set[int]:
     )
     if not synced_now:
         return set()
-    wanted = selectors.cluster_states(cluster)
     cluster_settings = selectors.cluster_settings(cluster, connection)
+    wanted = selectors.cluster_states(cluster, kueue=is_kueue(cluster_settings))
+    kinds = tenant_kinds(cluster_settings)
     in_sync = set()
     try:
         with backend:
-            owned = backend.list_owned_by_tenant()
+            owned = backend.list_owned_by_tenant(
+                tuple(dict.fromkeys((*kinds, *CLUSTER_KINDS))) if is_kueue(cluster_settings) else kinds
+            )
             if owned is None:
                 return set()
+            if is_kueue(cluster_settings):
+                # The cluster's own objects differ (or break a rule): every tenant's push sees to them.
+                try:
+                    own = engine_cluster_objects(cluster_settings)
+                    if not backend.plan_against(CLUSTER_SCOPE, own, owned.get(CLUSTER_OWNER_ID, [])).is_empty:
+                        return set()
+                except RuleViolation:
+                    return set()
             for tenant_id in sorted(synced_now & set(wanted)):
-                desired = tenant_objects(cluster_settings, wanted[tenant_id])
-                scope = Scope(tenant_id, synced[tenant_id])
-                with contextlib.suppress(BackendError):  # its own push says what is wrong
+                scope = Scope(tenant_id, synced[tenant_id], kinds)
+                with contextlib.suppress(BackendError, RuleViolation):  # its own push says what is wrong
+                    desired = engine_tenant_objects(cluster_settings, wanted[tenant_id])
                     if backend.plan_against(scope, desired, owned.get(tenant_id, [])).is_empty:
                         in_sync.add(tenant_id)
     except BackendError as error:
@@ -420,7 +448,30 @@ def target_objects(
             foreign=foreign,
             directories_of=mine if own_directories else None,
         )
-    return tenant_objects(target.settings, target.state) if isinstance(target.state, TenantState) else []
+    if isinstance(target.state, TenantState):
+        return engine_tenant_objects(target.settings, target.state)
+    return []
+
+
+# The cluster's own objects under the Kueue engine (flavors, root cohort, admission policy).
+CLUSTER_SCOPE = Scope(CLUSTER_OWNER_ID, "", CLUSTER_KINDS)
+
+
+def tenant_scope(settings_: ClusterSettings, sync: TenantSync) -> Scope:
+    """What a push of the tenant covers on a cluster: its objects of the kinds the engine writes."""
+    return Scope(sync.tenant_id, sync.namespace, tenant_kinds(settings_))
+
+
+def _plan(
+    backend: Backend, target: selectors.Target, sync: TenantSync, desired: list[dict[str, Any]]
+) -> Plan:
+    """The tenant's plan; under the Kueue engine joined with the cluster's own objects' (rendered
+    first, so a pool that breaks a rule is refused before any call), which every push checks."""
+    if target.yarn is not None or not is_kueue(target.settings):
+        return backend.plan(tenant_scope(target.settings, sync), desired)
+    own = engine_cluster_objects(target.settings)
+    cluster_plan = backend.plan(CLUSTER_SCOPE, own)
+    return plans_joined(cluster_plan, backend.plan(tenant_scope(target.settings, sync), desired))
 
 
 # The first key of Canopy's advisory locks (PostgreSQL's two-int form), the cluster id the second:
@@ -490,7 +541,7 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
             if isinstance(backend, YarnBackend) and (foreign := backend.foreign_queues()):
                 asked = True
                 desired = target_objects(target, foreign=foreign, own_directories=True)
-            plan = backend.plan(Scope(sync.tenant_id, sync.namespace), desired)
+            plan = _plan(backend, target, sync, desired)
             if drift_check and not plan.is_empty:
                 drift = plan.describe()
                 _save(
@@ -623,6 +674,7 @@ class ConnectionSpec:
     user_ca_data: str = ""
     network_policy: bool = False
     gpu_resource: str = "nvidia.com/gpu"
+    quota_engine: str = KubernetesConnection.QuotaEngine.RESOURCE_QUOTA
     oidc_issuer_url: str = ""
     oidc_client_id: str = ""
     oidc_client_secret: str | None = None
@@ -659,6 +711,7 @@ def _connection_snapshot(connection: KubernetesConnection) -> dict[str, Any]:
         "user_server": connection.user_server,
         "network_policy": connection.network_policy,
         "gpu_resource": connection.gpu_resource,
+        "quota_engine": connection.quota_engine,
         "oidc_issuer_url": connection.oidc_issuer_url,
         "oidc_client_id": connection.oidc_client_id,
         "oidc_extra_scopes": connection.oidc_extra_scopes,
@@ -702,6 +755,7 @@ def connection_set(
             setattr(connection, name, (getattr(spec, name) or "").strip())
         connection.oidc_extra_scopes = " ".join((spec.oidc_extra_scopes or "").replace(",", " ").split())
         connection.network_policy = spec.network_policy
+        connection.quota_engine = spec.quota_engine
         for name in _SECRET_FIELDS:
             value = getattr(spec, name)
             if value is not None:
@@ -735,6 +789,9 @@ def connection_set(
             errors["user_server"] = ["A URL, e.g. https://k8s.example.com:6443."]
         if not _RESOURCE_NAME.match(connection.gpu_resource):
             errors["gpu_resource"] = ["An extended resource name such as nvidia.com/gpu."]
+        if connection.quota_engine not in KubernetesConnection.QuotaEngine.values:
+            engines = ", ".join(KubernetesConnection.QuotaEngine.values)
+            errors["quota_engine"] = [f"Choose one of: {engines} (docs/provisioning.md, Quota engines)."]
         if connection.oidc_issuer_url:
             if not re.match(r"^https://[^/\s]+\S*$", connection.oidc_issuer_url):
                 errors["oidc_issuer_url"] = ["The API server's --oidc-issuer-url, an https URL."]
@@ -1158,7 +1215,7 @@ def _previews(tenant: Tenant, cluster: Cluster | None) -> list[Preview]:
                     target, foreign=foreign, own_directories=isinstance(backend, YarnBackend)
                 )
                 if backend is not None:
-                    plan = backend.plan(scope, desired)
+                    plan = _plan(backend, target, sync, desired)
         except RuleViolation as error:
             previews.append(Preview(target.cluster, sync.namespace, "", None, f"Refused: {error}"))
             continue
@@ -1204,9 +1261,13 @@ def allocation_preview(
         return rollback.previews
 
 
-def manifests_render(*, tenants: Iterable[Tenant], cluster: Cluster | None = None) -> dict[str, str]:
+def manifests_render(
+    *, tenants: Iterable[Tenant], cluster: Cluster | None = None, with_cluster_objects: bool = False
+) -> dict[str, str]:
     """The desired manifests of these tenants as files: '<cluster>/<namespace>/<file>.yaml' ->
-    YAML. Nothing is stored or pushed."""
+    YAML; `with_cluster_objects` (platform admins): under the Kueue engine also the clusters' own
+    objects, '<cluster>/_cluster/<file>.yaml'. Nothing is stored or pushed. A tenant whose objects
+    break a rule (a pool's selector Kueue cannot take) gets a REFUSED.txt saying why."""
     files: dict[str, str] = {}
     for tenant in tenants:
         sync = _sync_or_new(tenant)
@@ -1215,7 +1276,14 @@ def manifests_render(*, tenants: Iterable[Tenant], cluster: Cluster | None = Non
         ):
             if not isinstance(target.state, TenantState):
                 continue  # Hadoop clusters: capacity-scheduler.xml is not a manifest
-            for path, text in manifest_files(tenant_objects(target.settings, target.state)).items():
+            try:
+                objects = engine_tenant_objects(target.settings, target.state)
+                if with_cluster_objects:
+                    objects = [*engine_cluster_objects(target.settings), *objects]
+            except RuleViolation as error:
+                files[f"{target.cluster.name}/{sync.namespace}/REFUSED.txt"] = f"Not rendered: {error}\n"
+                continue
+            for path, text in manifest_files(objects).items():
                 files[f"{target.cluster.name}/{path}"] = text
     return files
 
@@ -1234,7 +1302,11 @@ def manifests_export(
             if not isinstance(target.state, TenantState):
                 continue
             backend = ExportBackend(Path(root) / target.cluster.name)
-            backend.sync(Scope(tenant.pk, sync.namespace), tenant_objects(target.settings, target.state))
+            if is_kueue(target.settings):
+                backend.sync(CLUSTER_SCOPE, engine_cluster_objects(target.settings))
+            backend.sync(
+                tenant_scope(target.settings, sync), engine_tenant_objects(target.settings, target.state)
+            )
             folders.append(f"{target.cluster.name}/{sync.namespace}")
     return folders
 
