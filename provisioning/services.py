@@ -49,6 +49,7 @@ from provisioning.backends.export import ExportBackend, HadoopExportBackend, had
 from provisioning.backends.kubernetes import KubernetesBackend, check_kubeconfig
 from provisioning.backends.yarn import YarnBackend
 from provisioning.desired.kubernetes import (
+    KUEUE_ENGINE,
     ClusterSettings,
     TenantState,
     fit_name,
@@ -58,6 +59,7 @@ from provisioning.desired.kubernetes import (
 from provisioning.desired.kueue import (
     CLUSTER_KINDS,
     CLUSTER_OWNER_ID,
+    TENANT_KINDS,
     engine_cluster_objects,
     engine_tenant_objects,
     is_kueue,
@@ -463,15 +465,23 @@ def tenant_scope(settings_: ClusterSettings, sync: TenantSync) -> Scope:
 
 
 def _plan(
-    backend: Backend, target: selectors.Target, sync: TenantSync, desired: list[dict[str, Any]]
+    backend: Backend,
+    target: selectors.Target,
+    sync: TenantSync,
+    desired: list[dict[str, Any]],
+    *,
+    leaving_kueue: bool = False,
 ) -> Plan:
     """The tenant's plan; under the Kueue engine joined with the cluster's own objects' (rendered
-    first, so a pool that breaks a rule is refused before any call), which every push checks."""
-    if target.yarn is not None or not is_kueue(target.settings):
+    first, so a pool that breaks a rule is refused before any call), which every push checks.
+    `leaving_kueue`: the tenant was last pushed under Kueue and the cluster left it: its queues and
+    the cluster's own Kueue objects are found and deleted too."""
+    if target.yarn is not None or not (is_kueue(target.settings) or leaving_kueue):
         return backend.plan(tenant_scope(target.settings, sync), desired)
     own = engine_cluster_objects(target.settings)
     cluster_plan = backend.plan(CLUSTER_SCOPE, own)
-    return plans_joined(cluster_plan, backend.plan(tenant_scope(target.settings, sync), desired))
+    scope = Scope(sync.tenant_id, sync.namespace, TENANT_KINDS)
+    return plans_joined(cluster_plan, backend.plan(scope, desired))
 
 
 # The first key of Canopy's advisory locks (PostgreSQL's two-int form), the cluster id the second:
@@ -529,6 +539,8 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
         _save(status, state=State.PENDING, backend="", message=message)
         return ClusterOutcome(cluster.name, State.PENDING, message)
     _save(status, state=State.APPLYING, backend=backend.name, last_attempt_at=now)
+    engine = target.settings.quota_engine
+    leaving_kueue = status.last_result.get("quota_engine") == KUEUE_ENGINE != engine
     drift = ""
     hadoop = isinstance(backend, YarnBackend)
     asked = False  # whether the cluster was read yet (for the refusal's wording)
@@ -541,7 +553,7 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
             if isinstance(backend, YarnBackend) and (foreign := backend.foreign_queues()):
                 asked = True
                 desired = target_objects(target, foreign=foreign, own_directories=True)
-            plan = _plan(backend, target, sync, desired)
+            plan = _plan(backend, target, sync, desired, leaving_kueue=leaving_kueue)
             if drift_check and not plan.is_empty:
                 drift = plan.describe()
                 _save(
@@ -570,7 +582,7 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
         state=State.SYNCED,
         provisioned=True,
         last_synced_at=timezone.now(),
-        last_result=result.summary(),
+        last_result={**result.summary(), **({"quota_engine": engine} if target.yarn is None else {})},
         message=message,
     )
     return ClusterOutcome(cluster.name, State.SYNCED, message, summary=result.summary())

@@ -410,7 +410,7 @@ def test_arena_with_kueue_jobs_wait_for_their_tenants_quota_on_their_pools_and_b
 
 
 def test_a_three_level_tree_is_cohorts_within_cohorts_and_a_subtree_never_exceeds_its_top(
-    platform_admin, kueue_gpu_cluster, kueue_admin
+    platform_admin, kueue_gpu_cluster, kueue_admin, kueue_proxy
 ):
     _, workers, _ = kueue_gpu_cluster
     admin = kueue_admin
@@ -453,6 +453,39 @@ def test_a_three_level_tree_is_cohorts_within_cohorts_and_a_subtree_never_exceed
     namespaces = ["org", "org-team", "org-team-x", "org-team-y", "other"]
     wait_ready(admin, namespaces)
 
+    # Nothing to do: the full reconcile compares the whole cluster and pushes no one; each push
+    # with drift checking reads but writes nothing.
+    tenants = [org, team, x, y, other]
+    kueue_proxy.clear()
+    assert services.reconcile_all() == []
+    for tenant in tenants:
+        services.tenant_reconcile(tenant_id=tenant.pk, check_drift=True)
+    assert kueue_proxy.writes() == []
+    # Edited by hand: a queue's borrowing limit (only x is pushed) and a flavor's node labels (the
+    # cluster's own objects: every tenant is checked, the first push puts them back).
+    groups = kueue_get(admin, "clusterqueues", "org-team-x")["spec"]["resourceGroups"]
+    del groups[0]["flavors"][0]["resources"][2]["borrowingLimit"]
+    custom(admin).patch_cluster_custom_object(
+        KUEUE_GROUP, KUEUE_API_VERSION, "clusterqueues", "org-team-x", {"spec": {"resourceGroups": groups}}
+    )
+    assert services.reconcile_all() == [x.pk]
+    assert gpu_quota(kueue_get(admin, "clusterqueues", "org-team-x")) == ("1", "1")
+    status = ClusterSyncStatus.objects.get(sync__tenant_id=x.pk)
+    assert (
+        status.drift_detected_at is not None and "borrowingLimit is None, wanted '1'" in status.drift_detail
+    )
+    custom(admin).patch_cluster_custom_object(
+        KUEUE_GROUP,
+        KUEUE_API_VERSION,
+        "resourceflavors",
+        "canopy-workers",
+        {"spec": {"nodeLabels": {"gpu": "t4"}}},
+    )
+    assert services.reconcile_all() == sorted(t.pk for t in tenants)
+    assert kueue_get(admin, "resourceflavors", "canopy-workers")["spec"]["nodeLabels"] == {
+        WORKER_ROLE_LABEL: ""
+    }
+
     # y uses its GPU; x its own, and would burst, but team and org may not borrow the GPU `other`
     # leaves idle: the subtree stays at org's 2 GPUs.
     submit(admin, "org-team-y", "y-01")
@@ -475,9 +508,9 @@ def test_a_three_level_tree_is_cohorts_within_cohorts_and_a_subtree_never_exceed
 
 
 def test_with_kueues_webhook_down_a_push_is_retried_and_shown_failed_then_completes(
-    platform_admin, kueue_gpu_cluster, kueue_cluster, kueue_admin, kueue_proxy
+    platform_admin, kueue_gpu_cluster, kueue_cluster, kueue_admin, kueue_proxy, kueue_canopy_token
 ):
-    _, workers, _ = kueue_gpu_cluster
+    cluster, workers, _ = kueue_gpu_cluster
     lab = tenant_services.tenant_create(
         acting_user=platform_admin,
         parent=None,
@@ -493,6 +526,12 @@ def test_with_kueues_webhook_down_a_push_is_retried_and_shown_failed_then_comple
             tenant=lab,
             spec=spec(workers, gpu=1, cpu_millicores=2000, memory_bytes=8 * GI),
         )
+        # The preview reads only: it shows what the push will change, Kueue or not.
+        [preview] = services.tenant_preview(acting_user=platform_admin, tenant=lab)
+        assert {str(c.ref) for c in preview.plan.changes} == {
+            "ResourceQuota lab/canopy-quota",
+            "ClusterQueue lab",
+        }
         kueue_proxy.clear()
         with pytest.raises(services.RetryLater) as retry:  # the task retries it with backoff
             services.tenant_reconcile(tenant_id=lab.pk)
@@ -525,4 +564,38 @@ def test_with_kueues_webhook_down_a_push_is_retried_and_shown_failed_then_comple
     cpu = next(r for r in new["spec"]["resourceGroups"][0]["flavors"][0]["resources"] if r["name"] == "cpu")
     assert cpu["nominalQuota"] == "2"
     assert not ProvisioningIntent.objects.filter(tenant_id=lab.pk, state__in=services.OPEN).exists()
-    assert ClusterSyncStatus.objects.get(sync__tenant_id=lab.pk).state == "synced"
+    status = ClusterSyncStatus.objects.get(sync__tenant_id=lab.pk)
+    assert status.state == "synced" and status.last_result["quota_engine"] == "kueue"
+
+    # The cluster goes back to ResourceQuotas alone: the next push takes Kueue's objects away, the
+    # tenant's and the cluster's own (the policy first of all: the namespace is no longer pinned).
+    connect(
+        platform_admin, cluster, kueue_cluster, kueue_proxy, kueue_canopy_token, quota_engine="resourcequota"
+    )
+    drain()
+    status = ClusterSyncStatus.objects.get(sync__tenant_id=lab.pk)
+    assert status.state == "synced" and status.last_result["quota_engine"] == "resourcequota"
+
+    def gone(plural: str, name: str, namespace: str | None = None) -> bool:
+        try:
+            return bool(kueue_get(kueue_admin, plural, name, namespace)["metadata"].get("deletionTimestamp"))
+        except ApiException as error:
+            return error.status == 404
+
+    assert gone("clusterqueues", "lab") and gone("localqueues", "default", "lab")
+    assert gone("cohorts", "canopy-root") and gone("resourceflavors", "canopy-workers")
+    policies = client.AdmissionregistrationV1Api(kueue_admin).list_validating_admission_policy(
+        label_selector="app.kubernetes.io/managed-by=canopy"
+    )
+    assert policies.items == []
+    namespace = client.CoreV1Api(kueue_admin).read_namespace("lab").metadata
+    assert "canopy.io/quota-engine" not in namespace.labels
+    assert "canopy.io/node-pools" not in (namespace.annotations or {})
+    # Then a push lists no Kueue kind any more and has nothing to do.
+    kueue_proxy.clear()
+    services.tenant_reconcile(tenant_id=lab.pk, check_drift=True)
+    assert kueue_proxy.writes() == [] and not [e for e in kueue_proxy.log if "kueue.x-k8s.io" in e.path]
+    # Flavors wait for their queues to go (Kueue's finalizer); the next test makes them again.
+    wait_until(
+        lambda: not exists(lambda: kueue_get(kueue_admin, "resourceflavors", "canopy-workers")), "flavor"
+    )
