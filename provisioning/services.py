@@ -484,6 +484,12 @@ def _plan(
     return plans_joined(cluster_plan, backend.plan(scope, desired))
 
 
+def _leaving_kueue(status: ClusterSyncStatus | None, settings_: ClusterSettings) -> bool:
+    """Whether the tenant was last pushed to the cluster under Kueue and the cluster has left it."""
+    last = status.last_result.get("quota_engine") if status is not None else None
+    return last == KUEUE_ENGINE and not is_kueue(settings_)
+
+
 # The first key of Canopy's advisory locks (PostgreSQL's two-int form), the cluster id the second:
 # other applications sharing the database keep clear of ours.
 CLUSTER_LOCK_CLASS = 0x43A0
@@ -540,7 +546,7 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
         return ClusterOutcome(cluster.name, State.PENDING, message)
     _save(status, state=State.APPLYING, backend=backend.name, last_attempt_at=now)
     engine = target.settings.quota_engine
-    leaving_kueue = status.last_result.get("quota_engine") == KUEUE_ENGINE != engine
+    leaving_kueue = _leaving_kueue(status, target.settings)
     drift = ""
     hadoop = isinstance(backend, YarnBackend)
     asked = False  # whether the cluster was read yet (for the refusal's wording)
@@ -1227,7 +1233,11 @@ def _previews(tenant: Tenant, cluster: Cluster | None) -> list[Preview]:
                     target, foreign=foreign, own_directories=isinstance(backend, YarnBackend)
                 )
                 if backend is not None:
-                    plan = _plan(backend, target, sync, desired)
+                    status = ClusterSyncStatus.objects.filter(
+                        sync__tenant_id=tenant.pk, cluster=target.cluster
+                    ).first()
+                    leaving = _leaving_kueue(status, target.settings)
+                    plan = _plan(backend, target, sync, desired, leaving_kueue=leaving)
         except RuleViolation as error:
             previews.append(Preview(target.cluster, sync.namespace, "", None, f"Refused: {error}"))
             continue

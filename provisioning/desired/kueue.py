@@ -315,6 +315,9 @@ def tenant_objects(cluster: ClusterSettings, tenant: TenantState) -> list[dict[s
         raise RuleViolation(
             [f"Tenant {tenant.path}'s namespace {ROOT_COHORT} is the name of Kueue's root cohort here."]
         )
+    if tenant.level > 1 and not tenant.parent_namespace:
+        # Its queue would land in the root cohort, outside its parent's cap: wait for the parent.
+        raise RuleViolation([f"Tenant {tenant.path}'s parent has no namespace yet; it is pushed first."])
     pools = {pool.name: pool for pool in cluster.pools}
     capped = dataclasses.replace(tenant, quota=ceiling(tenant))
     objects = [_with_kueue(obj, tenant, pools) for obj in kubernetes.tenant_objects(cluster, capped)]

@@ -234,6 +234,14 @@ def test_no_tenant_takes_the_root_cohorts_name():
         kueue.tenant_objects(CLUSTER, clash)
 
 
+def test_a_sub_tenant_whose_parent_has_no_namespace_yet_waits_rather_than_escape_its_cap():
+    orphan = state(
+        "department1/dev1", 2, PoolShare("workers", Quota(1, 0, 0), NO_BURST), parent_namespace=None
+    )
+    with pytest.raises(RuleViolation, match="parent has no namespace yet"):
+        kueue.tenant_objects(CLUSTER, orphan)
+
+
 def test_the_resourcequota_engine_renders_what_it_always_did():
     plain = ClusterSettings(name="gpu-cluster")
     tenant = dataclasses.replace(DEV1, quota=Quota(gpu=1))
