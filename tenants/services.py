@@ -1431,8 +1431,6 @@ def membership_grant(
         raise ValidationError({"user": [f"{user.get_username()} is deactivated."]})
     if isinstance(group, str):
         group = group.strip()
-        if not group or len(group) > Group._meta.get_field("name").max_length:
-            raise ValidationError({"group": ["Give a group name of 1 to 150 characters."]})
     # A role ends up in YARN and HDFS ACLs and Kubernetes bindings by name: a name those read as
     # syntax ("*", "a,b", "x:rwx") would give the role to others (tenants.cluster_names).
     if user is not None:

@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 
@@ -25,7 +25,7 @@ def _checked(form: forms.ModelForm, field: str, value: Any) -> Any:
     return value
 
 
-class UserCreationFormChecked(UserCreationForm):
+class UserCreationFormChecked(AdminUserCreationForm):
     def clean_username(self) -> Any:
         return _checked(self, "username", super().clean_username())
 
