@@ -218,20 +218,7 @@ def test_old_rows_are_left_out_of_a_push_and_the_status_says_why(yarn_world, set
 # --------------------------------------------------------------------------- the real clusters
 
 
-@pytest.mark.hadoop
-@pytest.mark.django_db
-def test_on_a_real_hadoop_cluster_old_rows_open_no_queue_and_add_no_hdfs_entry(
-    hadoop: HadoopTestCluster, yarn_world
-) -> None:
-    w = yarn_world
-    etl = tenant_services.tenant_create(
-        acting_user=w.admin, parent=w.t1, name="etl", allocations=[spec(w.pool, capacity_percent=Decimal(50))]
-    )
-    tenant_services.storage_create(
-        acting_user=w.admin, tenant=w.t1, spec=tenant_services.StorageSpec(cluster=w.cluster, file_quota=100)
-    )
-    legacy_group_role(etl, "*", "member")
-    legacy_group_role(w.t1, INJECTION, "admin")
+def connect_and_push(hadoop: HadoopTestCluster, w) -> None:
     services.hadoop_connection_set(
         acting_user=w.admin,
         cluster=w.cluster,
@@ -245,6 +232,19 @@ def test_on_a_real_hadoop_cluster_old_rows_open_no_queue_and_add_no_hdfs_entry(
         failed = ClusterSyncStatus.objects.exclude(state="synced").values_list("sync__tenant_path", "message")
         raise AssertionError(f"pushes failed: {list(failed)}") from stuck
 
+
+@pytest.mark.hadoop
+@pytest.mark.django_db
+def test_on_a_real_hadoop_cluster_a_group_named_star_opens_no_queue_to_everyone(
+    hadoop: HadoopTestCluster, yarn_world
+) -> None:
+    w = yarn_world
+    etl = tenant_services.tenant_create(
+        acting_user=w.admin, parent=w.t1, name="etl", allocations=[spec(w.pool, capacity_percent=Decimal(50))]
+    )
+    legacy_group_role(etl, "*", "member")
+    connect_and_push(hadoop, w)
+
     def may_submit(user: str, queue_path: str) -> bool:
         answer = rm(
             hadoop,
@@ -257,14 +257,32 @@ def test_on_a_real_hadoop_cluster_old_rows_open_no_queue_and_add_no_hdfs_entry(
         assert answer.status_code == 200, answer.text
         return str(answer.json()["allowed"]).lower() == "true"  # the RM answers "true" / "false"
 
-    # The RM itself says who may submit: nobody outside the tenant, not "everyone" through "*".
+    # The RM itself says who may submit: nobody outside the tenant (before issue 15: everyone).
     assert not may_submit("mallory", "root.t1.etl")
     assert may_submit("usera", "root.t1.etl")  # t1's admin: YARN ACLs hold down the tree
+    assert "'*' cannot be used" in ClusterSyncStatus.objects.get(sync__tenant_id=etl.pk).message
+
+
+@pytest.mark.hadoop
+@pytest.mark.django_db
+def test_on_a_real_hadoop_cluster_a_group_name_adds_no_hdfs_entry_and_fails_no_push(
+    hadoop: HadoopTestCluster, yarn_world
+) -> None:
+    """Before issue 15 the NameNode refused the whole ACL ("multiple entries with same scope, type
+    and name": the smuggled entry came twice, once from the group's `default:` twin), so the
+    tenant's directories were never set up."""
+    w = yarn_world
+    tenant_services.storage_create(
+        acting_user=w.admin, tenant=w.t1, spec=tenant_services.StorageSpec(cluster=w.cluster, file_quota=100)
+    )
+    legacy_group_role(w.t1, INJECTION, "admin")
+    connect_and_push(hadoop, w)
+
     entries = webhdfs(hadoop, "GET", "/tenant/t1", "GETACLSTATUS").json()["AclStatus"]["entries"]
     # HDFS fills in the default mask and other entries itself (other from the permission, 750).
     assert [e for e in entries if "other" in e] == ["default:other::---"], entries
     assert not [e for e in entries if "devs" in e], entries
-    assert "default:group:t1:rwx" in entries
+    assert {"default:group:t1:rwx", "user:usera:rwx"} <= set(entries)
 
 
 @pytest.mark.kubernetes
