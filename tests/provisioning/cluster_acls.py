@@ -243,29 +243,36 @@ def export_mismatches(objects: list[dict[str, Any]]) -> list[str]:
 
 
 def widenings() -> list[str]:
-    """Everything Canopy would send to each cluster now (what a push of each tenant renders, and
-    the Hadoop export files), checked against the database's roles."""
+    """Everything Canopy would send to each cluster now (each Hadoop cluster's queue tree and
+    directories, and the export files; each tenant's Kubernetes objects), checked against the
+    database's roles."""
     problems: list[str] = []
-    hadoop_done: set[int] = set()
+    for cluster in Cluster.objects.filter(kind=Cluster.Kind.YARN):
+        connection = HadoopConnection.objects.filter(cluster=cluster).first()
+        whole = selectors.Target(
+            cluster,
+            connection,
+            selectors.cluster_settings(cluster, None),
+            None,
+            selectors.yarn_cluster(cluster),
+        )
+        try:
+            objects = services.target_objects(whole)
+        except RuleViolation:
+            continue  # refused before anything is sent
+        problems += yarn_widenings(objects, connection.remainder_queue if connection else "default")
+        problems += export_mismatches(objects)
     tenants = Tenant.objects.in_bulk()
+    kubernetes = Cluster.objects.filter(kind=Cluster.Kind.KUBERNETES).values_list("pk", flat=True)
     for sync in TenantSync.objects.filter(tenant_id__in=list(tenants)):
-        for target in selectors.tenant_targets(tenant_id=sync.tenant_id, sync=sync):
-            try:
-                objects = services.target_objects(target)
-            except RuleViolation:
-                continue  # refused before anything is sent
-            if target.cluster.kind == Cluster.Kind.YARN:
-                if target.cluster.pk in hadoop_done:
+        for cluster_id in kubernetes:
+            for target in selectors.tenant_targets(
+                tenant_id=sync.tenant_id, sync=sync, cluster_id=cluster_id
+            ):
+                if target.state is None:
                     continue
-                hadoop_done.add(target.cluster.pk)
-                connection = target.connection
-                remainder = (
-                    connection.remainder_queue if isinstance(connection, HadoopConnection) else "default"
-                )
-                problems += yarn_widenings(objects, remainder)
-                problems += export_mismatches(objects)
-            elif target.state is not None:
                 oidc = target.settings.oidc
                 prefixes = (oidc.username_prefix, oidc.groups_prefix) if oidc else ("", "")
+                objects = services.target_objects(target)
                 problems += kubernetes_widenings(objects, tenants[sync.tenant_id], prefixes)
     return problems

@@ -34,6 +34,7 @@ from tenants import services
 from tenants.models import AuditEvent, Membership, Workload
 from tenants.usage import UsageReading, WorkloadReading
 from tests.factories import PASSWORD, UserFactory
+from tests.provisioning.cluster_acls import widenings
 from tests.tenants import builders
 
 # Every test in a transaction (and the test database set up even when only this module runs).
@@ -202,6 +203,48 @@ def before_generate_path_parameters(context, strategy):
     return st.one_of(st.fixed_dictionaries({name: real}), strategy)
 
 
+# Issue 15, point 3: names a cluster reads as syntax, mixed into the bodies of every operation that
+# takes a user or group name (the schema says only "a string", so few would be drawn otherwise).
+HOSTILE_NAMES = st.one_of(
+    st.sampled_from(
+        [
+            "*",
+            " *",
+            "devs,default:other::rwx",
+            "devs:rwx,default:other:",
+            "system:authenticated",
+            "a b",
+            "x\ny",
+        ]
+    ),
+    st.text(max_size=16),
+)
+NAME_WRITERS = {("POST", "/api/v1/memberships/"), ("POST", "/api/v1/users/"), ("PUT", "/api/v1/users/{id}/")}
+NAME_WRITERS |= {("PATCH", "/api/v1/users/{id}/")}
+# Operations whose writes change who is named on a cluster: roles, people, connection settings.
+ACL_WRITERS = re.compile(r"^/api/v1/(memberships|users|hadoop-connections|kubernetes-connections)/")
+
+
+@schema.hook
+def before_generate_body(context, strategy):
+    """Half of the bodies of the name writers carry a drawn name (and a real tenant)."""
+    operation = context.operation
+    key = (operation.method.upper(), operation.path)
+    if key not in NAME_WRITERS:
+        return strategy
+    if operation.path == "/api/v1/memberships/":
+        tenant = st.deferred(lambda: st.sampled_from(REAL_IDS["tenants"]))
+        named = st.fixed_dictionaries(
+            {"tenant": tenant, "role": st.sampled_from(["viewer", "member", "admin"])},
+            optional={"group": HOSTILE_NAMES, "user": HOSTILE_NAMES},
+        )
+    else:
+        named = st.fixed_dictionaries(
+            {"username": HOSTILE_NAMES}, optional={"password": st.just(PASSWORD * 2)}
+        )
+    return st.one_of(strategy, named)
+
+
 @dataclass
 class Caller:
     role: str
@@ -227,9 +270,15 @@ def test_no_operation_answers_a_5xx_or_outside_the_schema(case, caller: Caller):
     # Each request in its own savepoint, rolled back: every example starts from the same world.
     with transaction.atomic():
         response = case.call(headers=caller.headers)
+        # Whatever a write of names, roles or cluster settings accepted, what Canopy would send to
+        # the clusters names no one the database gives no role there (issue 15, point 3).
+        widened = (
+            widenings() if case.method.upper() != "GET" and ACL_WRITERS.match(case.operation.path) else []
+        )
         transaction.set_rollback(True)
     FUZZED[caller.role].add(case.operation.label)
     case.validate_response(response, headers=caller.headers, checks=CHECKS)
+    assert widened == [], f"{case.method} {case.formatted_path}: {widened}"
 
 
 def test_the_document_is_valid_openapi_and_every_operation_was_fuzzed_for_each_caller():
