@@ -16,6 +16,7 @@ import kubernetes_validate
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from kubernetes import client
 from kubernetes.client import ApiException
 
@@ -323,3 +324,26 @@ def test_on_a_real_kubernetes_cluster_an_old_row_does_not_give_everyone_a_role(
     status = ClusterSyncStatus.objects.get(sync__tenant_id=team.pk, cluster=cluster)
     assert status.state == "synced"
     assert "A group of names-a is left out of its role bindings. 'system:authenticated'" in status.message
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("directory_owner", "hdfs:wheel"),
+        ("directory_owner", "*"),
+        ("user", "yarn admin"),
+        ("remainder_queue", "x,y"),
+    ],
+)
+def test_names_in_a_hadoop_connection_follow_the_same_rule(yarn_world, field, value):
+    """The directories' owner goes into `hdfs dfs -chown owner:group` and SETOWNER, the acting user
+    into every call, the remainder queue into capacity-scheduler.xml's `queues` lists."""
+    values = {"rm_urls": "http://rm:8088", "webhdfs_urls": "http://nn:9870", "user": "canopy", field: value}
+    with pytest.raises(ValidationError) as refused:
+        services.hadoop_connection_set(
+            acting_user=yarn_world.admin,
+            cluster=yarn_world.cluster,
+            spec=services.HadoopConnectionSpec(**values),
+        )
+    assert field in refused.value.message_dict
