@@ -334,6 +334,7 @@ def test_on_a_real_kubernetes_cluster_an_old_row_does_not_give_everyone_a_role(
         ("directory_owner", "*"),
         ("user", "yarn admin"),
         ("remainder_queue", "x,y"),
+        ("directory_permission", "750; touch pwned"),  # refused before issue 15 too
     ],
 )
 def test_names_in_a_hadoop_connection_follow_the_same_rule(yarn_world, field, value):
