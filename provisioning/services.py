@@ -1006,6 +1006,12 @@ def _kubeconfig(
     }
 
 
+def _comment_line(text: str) -> str:
+    """`text` inside one line of a YAML comment: a line break (YAML 1.1 also breaks lines at NEL, LS
+    and PS) would end the comment and start YAML, so control characters are shown as '?'."""
+    return re.sub("[\x00-\x1f\x7f\x85\u2028\u2029]", "?", text)
+
+
 def oidc_login_exec(connection: KubernetesConnection) -> dict[str, Any]:
     """The standard `kubectl oidc-login` (kubelogin) exec credential plugin for an OIDC cluster."""
     args = [
@@ -1070,8 +1076,8 @@ def _oidc_kubeconfig_issue(
         oidc_user=f"{connection.oidc_username_prefix}{username}",
     )
     header = (
-        f"# Kubeconfig for {username} in {tenant.name_path} on {cluster.name}.\n"
-        f"# It signs in with {connection.oidc_issuer_url} through kubelogin: install it first\n"
+        f"# Kubeconfig for {_comment_line(username)} in {tenant.name_path} on {cluster.name}.\n"
+        f"# It signs in with {_comment_line(connection.oidc_issuer_url)} through kubelogin: install it first\n"
         "# (kubectl krew install oidc-login); it opens a browser at the first kubectl command.\n"
     )
     return IssuedKubeconfig(
@@ -1126,7 +1132,8 @@ def kubeconfig_issue(
         expires_at=issued.expires_at.isoformat(),
     )
     header = (
-        f"# Kubeconfig for {acting_user.get_username()} in {tenant.name_path} on {cluster.name}.\n"
+        f"# Kubeconfig for {_comment_line(acting_user.get_username())} in {tenant.name_path} "
+        f"on {cluster.name}.\n"
         f"# The token expires at {issued.expires_at.isoformat()}; download a new file then.\n"
     )
     return IssuedKubeconfig(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
+import yaml
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
@@ -45,8 +46,9 @@ from tests.clusters.hadoop import HadoopTestCluster
 from tests.provisioning.cluster_acls import hdfs_acl, hdfs_script_calls, widenings, yarn_acl
 from tests.provisioning.conftest import connect, drain
 from tests.provisioning.test_kubernetes_arena import allowed, wait_for
+from tests.provisioning.test_oidc import mark_provisioned, oidc_connection
 from tests.provisioning.test_yarn_backend import JSON, rm, webhdfs
-from tests.tenants.builders import spec
+from tests.tenants.builders import TokenClient, spec
 
 User = get_user_model()
 INJECTION = "devs:rwx,default:other:"  # "group:<it>:rwx" reads as two entries, the second default:other::rwx
@@ -348,3 +350,25 @@ def test_names_in_a_hadoop_connection_follow_the_same_rule(yarn_world, field, va
             spec=services.HadoopConnectionSpec(**values),
         )
     assert field in refused.value.message_dict
+
+
+@pytest.mark.django_db
+def test_a_username_with_a_line_break_stays_in_the_kubeconfigs_comment(k8s_world):
+    """An identity provider's username claim is not checked as a name (its owner can sign in and
+    hold roles through groups): the kubeconfig's header comment names them, and a line break there
+    would turn the rest of the username into YAML."""
+    w = k8s_world
+    oidc_connection(w)
+    mark_provisioned(w, w.dev1)
+    eve = User.objects.create_user("eve\ncurrent-context: attacker")
+    team = Group.objects.create(name="eve-team")
+    eve.groups.add(team)
+    tenant_services.membership_grant(acting_user=w.admin, tenant=w.dev1, group=team, role="member")
+    response = (
+        TokenClient().as_user(eve).get(f"/api/v1/tenants/{w.dev1.pk}/kubeconfig/?cluster={w.cluster.pk}")
+    )
+    assert response.status_code == 200, response.content
+    text = response.content.decode()
+    assert all(line.startswith("#") for line in text.splitlines()[:3]), text
+    config = yaml.safe_load(text)
+    assert config["current-context"] == config["contexts"][0]["name"] != "attacker"
