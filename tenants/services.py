@@ -34,6 +34,7 @@ from django.http import Http404
 from provisioning import services as provisioning  # issue 5: intents recorded in each write's transaction
 from tenants import paths, usage
 from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
+from tenants.cluster_names import name_problem
 from tenants.models import (
     USAGE_METRICS,
     Allocation,
@@ -798,7 +799,9 @@ class DeletionImpact:
         return ", ".join(parts)
 
 
-def tenant_deletion_impact(tenant: Tenant) -> DeletionImpact:
+def tenant_deletion_impact(tenant: Tenant, *, ask_clusters: bool = True) -> DeletionImpact:
+    """What deleting `tenant` takes with it; `ask_clusters`: count the pods still running in its
+    namespaces (a call to each cluster: never made while a row lock is held)."""
     subtree = Tenant.objects.filter(path__startswith=tenant.path)
     return DeletionImpact(
         descendants=list(subtree.exclude(pk=tenant.pk).values_list("name_path", flat=True)),
@@ -806,8 +809,19 @@ def tenant_deletion_impact(tenant: Tenant) -> DeletionImpact:
         volumes=list(
             VolumeAttachment.objects.filter(tenant__in=subtree).values_list("claim_name", flat=True)
         ),
-        namespaces=provisioning.namespace_impact(tenant_ids=subtree.values_list("pk", flat=True)),
+        namespaces=provisioning.namespace_impact(
+            tenant_ids=subtree.values_list("pk", flat=True), ask_clusters=ask_clusters
+        ),
     )
+
+
+def _with_pods_asked(
+    namespaces: list[provisioning.NamespaceImpact], asked: list[provisioning.NamespaceImpact]
+) -> list[provisioning.NamespaceImpact]:
+    """The namespaces read under the lock, with the running pods the clusters told before it (a
+    namespace that appeared in between says it was not asked)."""
+    counted = {(n.cluster, n.namespace): n for n in asked}
+    return [counted.get((n.cluster, n.namespace), n) for n in namespaces]
 
 
 def tenant_delete(*, acting_user: AbstractBaseUser, tenant: Tenant, confirm: bool = False) -> None:
@@ -817,11 +831,16 @@ def tenant_delete(*, acting_user: AbstractBaseUser, tenant: Tenant, confirm: boo
     refusal lists what would go. Private volumes left with no tenant go too.
     """
     require(acting_user, Action.MANAGE, tenant)
+    # The clusters are asked for running pods (only the refusal names them) before the tenant's row
+    # is locked: a slow or hanging API server must not hold up every other writer of this tenant.
+    # Under the lock the database's part is read again, so what the refusal lists is current.
+    asked = [] if confirm else tenant_deletion_impact(tenant).namespaces
     with transaction.atomic():
         tenant = _locked_tenant(tenant)
         if tenant.depth == 1 and tenant.name == Tenant.DEFAULT_NAME:
             raise ValidationError({"tenant": ["The default tenant cannot be deleted."]})
-        impact = tenant_deletion_impact(tenant)
+        impact = tenant_deletion_impact(tenant, ask_clusters=False)
+        impact.namespaces = _with_pods_asked(impact.namespaces, asked)
         if not impact.is_empty and not confirm:
             raise ValidationError(
                 {
@@ -1755,9 +1774,14 @@ def membership_grant(
         raise ValidationError({"user": [f"{user.get_username()} is deactivated."]})
     if isinstance(group, str):
         group = group.strip()
-        if not group or len(group) > Group._meta.get_field("name").max_length:
-            raise ValidationError({"group": ["Give a group name of 1 to 150 characters."]})
-    field, name = ("user", user.get_username()) if user is not None else ("group", str(group))
+    # A role ends up in YARN and HDFS ACLs and Kubernetes bindings by name: a name those read as
+    # syntax ("*", "a,b", "x:rwx") would give the role to others (tenants.cluster_names).
+    if user is not None:
+        field, name = "user", user.get_username()
+    else:
+        field, name = "group", group if isinstance(group, str) else group.name
+    if problem := name_problem(name):
+        raise ValidationError({field: [problem]})
     with transaction.atomic():
         tenant = _locked_tenant(tenant)
         if isinstance(group, str):
@@ -1851,6 +1875,8 @@ def user_create(
     is_staff: bool = False,
 ) -> AbstractBaseUser:
     require_platform_admin(acting_user)
+    if problem := name_problem(username):
+        raise ValidationError({"username": [problem]})
     user = User(username=username, email=email, first_name=first_name, last_name=last_name, is_staff=is_staff)
     user.full_clean(exclude=["password"])
     try:
@@ -1880,6 +1906,9 @@ def user_update(*, acting_user: AbstractBaseUser, user: AbstractBaseUser, **chan
             {"is_staff": ["You cannot remove your own platform admin rights or deactivate yourself."]}
         )
     password = changes.pop("password", None)
+    renamed = "username" in changes and changes["username"] != user.get_username()
+    if renamed and (problem := name_problem(changes["username"])):
+        raise ValidationError({"username": [problem]})
     with transaction.atomic():
         before = _snapshot(user, USER_FIELDS)
         for name, value in changes.items():

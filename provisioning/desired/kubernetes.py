@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tenants import paths
+from tenants.cluster_names import is_cluster_name, name_problem
 from tenants.quantities import format_cpu, format_memory
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -345,12 +346,15 @@ def _service_accounts(tenant: TenantState) -> list[dict[str, Any]]:
 
 
 def _oidc_subjects(tenant: TenantState, cluster: ClusterSettings, role: str) -> list[dict[str, Any]]:
-    """The users and groups holding `role`, named as the OIDC cluster's API server names them."""
+    """The users and groups holding `role`, named as the OIDC cluster's API server names them. A
+    name outside tenants.cluster_names' rule is left out (only a row older than the rule can hold
+    one; `names_left_out` says which): with an empty prefix, "system:authenticated" would be
+    everyone signed in to the cluster."""
     if cluster.oidc is None:
         return []
     found = []
     for principal in tenant.principals:
-        if principal.role != role:
+        if principal.role != role or not is_cluster_name(principal.name):
             continue
         if principal.kind == "Group":
             found.append(("Group", f"{cluster.oidc.groups_prefix}{principal.name}"))
@@ -359,6 +363,18 @@ def _oidc_subjects(tenant: TenantState, cluster: ClusterSettings, role: str) -> 
     return [
         {"kind": kind, "apiGroup": "rbac.authorization.k8s.io", "name": name}
         for kind, name in sorted(set(found))
+    ]
+
+
+def names_left_out(tenant: TenantState, cluster: ClusterSettings) -> list[str]:
+    """Why users or groups holding a role are not named in the tenant's role bindings (see
+    `_oidc_subjects`). People always get their ServiceAccount: its name is made safe from theirs."""
+    if cluster.oidc is None:
+        return []
+    return [
+        f"A {principal.kind.lower()} of {tenant.path} is left out of its role bindings. {problem}"
+        for principal in sorted(tenant.principals, key=lambda p: (p.kind, p.name))
+        if (problem := name_problem(principal.name))
     ]
 
 

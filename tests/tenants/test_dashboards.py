@@ -412,15 +412,18 @@ def test_the_overview_costs_the_same_queries_for_2_as_for_20_tenants(platform_ad
     counts = []
     made = 0
     for total in (2, 20):
-        tenants = [
-            services.tenant_create(acting_user=platform_admin, parent=None, name=f"t{i}")
+        tenants = {
+            i: services.tenant_create(acting_user=platform_admin, parent=None, name=f"t{i}")
             for i in range(made, total)
-        ]
+        }
         made = total
+        # By the tenant's number, not its id (which depends on what ran before): t0 is full.
         services.usage_record(
             cluster=cluster,
             time=timezone.now() - datetime.timedelta(seconds=total),
-            readings=[UsageReading(t.pk, {"gpu_used": 1, "gpu_allocated": 1 + (t.pk % 3)}) for t in tenants],
+            readings=[
+                UsageReading(t.pk, {"gpu_used": 1, "gpu_allocated": 1 + (i % 3)}) for i, t in tenants.items()
+            ],
         )
         with CaptureQueriesContext(connection) as queries:
             html = client.get("/overview/").content.decode()
