@@ -162,3 +162,19 @@ def format_memory_human(num_bytes: int | None) -> str:
             text = f"{value:.1f}".rstrip("0").rstrip(".")
             return f"{text} {suffix}B"
     return f"{num_bytes} B"
+
+
+def format_memory_exact(num_bytes: int | None) -> str:
+    """For figures a refusal or a hint gives (what is left, held, free): never more than the amount.
+    '4 GiB' or '1.25 GiB' where two decimals of the binary unit say it exactly; otherwise the bytes,
+    then the unit rounded down: '4294967295 bytes (3.99 GiB)', never '4 GiB'."""
+    if num_bytes is None:
+        return "unlimited"
+    for suffix, factor in _BINARY_SUFFIXES:
+        if num_bytes >= factor:
+            hundredths = num_bytes * 100 // factor
+            text = f"{hundredths // 100}.{hundredths % 100:02d}".rstrip("0").rstrip(".")
+            if hundredths * factor == num_bytes * 100:
+                return f"{text} {suffix}B"
+            return f"{num_bytes} bytes ({text} {suffix}B)"
+    return f"{num_bytes} B"

@@ -116,14 +116,14 @@ def _bars(summary: selectors.PoolSummary, measured: dict[str, Any] | None) -> li
             used_value = _whole(used_value) if resource.name == "gpu" else round(used_value)
             used = resource.human(used_value)
             if allocated is not None:
-                left = resource.human(_whole(max(0, allocated - used_value)))
+                left = resource.exactly(_whole(max(0, allocated - used_value)))
                 used_percent = min(100.0, 100.0 * used_value / float(allocated)) if allocated else 0.0
         bars.append(
             Bar(
                 label=resource.label,
                 allocated=resource.human(allocated),
                 given=resource.human(figures.children),
-                remaining=resource.human(figures.remaining),
+                remaining=resource.exactly(figures.remaining),
                 used=used,
                 used_percent=used_percent,
                 left=left,
@@ -511,7 +511,7 @@ def pools(request: HttpRequest) -> HttpResponse:
                         resource.label,
                         resource.human(getattr(pool, POOL_CAPACITY_FIELDS[resource.name])),
                         resource.human(getattr(pool, f"allocated_{resource.name}") or 0),
-                        resource.human(free[resource.name]),
+                        resource.exactly(free[resource.name]),
                     )
                     for resource in KUBERNETES_RESOURCES
                     if not (pool.is_yarn and resource.name == "gpu")
@@ -620,7 +620,7 @@ def _pool_hints(user: Any, parent: Tenant | None, pools: list[Any]) -> dict[int,
                 hints[pool_id] = {"capacity": f"{parent.name} has {percent_human(left)} of its queue left"}
                 continue
             hints[pool_id] = {
-                r.name: f"{parent.name} has {r.human(summary.resources[r.name].remaining)} left"
+                r.name: f"{parent.name} has {r.exactly(summary.resources[r.name].remaining)} left"
                 + (" (unlimited)" if summary.resources[r.name].remaining is None else "")
                 for r in KUBERNETES_RESOURCES
             }
@@ -634,7 +634,7 @@ def _pool_hints(user: Any, parent: Tenant | None, pools: list[Any]) -> dict[int,
             hints[pool.pk] = {"capacity": f"{percent_human(free['capacity'])} of the root queue is free"}
         else:
             hints[pool.pk] = {
-                r.name: f"{r.human(free[r.name])} free in the pool" for r in KUBERNETES_RESOURCES
+                r.name: f"{r.exactly(free[r.name])} free in the pool" for r in KUBERNETES_RESOURCES
             }
     return hints
 
