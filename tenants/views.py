@@ -8,7 +8,6 @@ page's own template when the request comes from HTMX (`page.html#partial`), the 
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime
 import uuid
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from portal.identity import services as identity_services
 from provisioning import selectors as provisioning_selectors
 from provisioning import services as provisioning_services
 from provisioning.backends.export import HADOOP_FILES
-from tenants import dashboards, forms, selectors, services
+from tenants import dashboards, exports, forms, selectors, services
 from tenants.amounts import KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
 from tenants.models import Cluster, Membership, Tenant
 from tenants.permissions import Action, can, is_platform_admin, subject_q
@@ -315,13 +314,10 @@ def tenant_usage_csv(request: HttpRequest, pk: int) -> HttpResponse:
             content_type="text/plain; charset=utf-8",
         )
     _, groups = _usage_charts(request.user, tenant, window, now)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
     name = (
         f"{tenant.name_path.replace('/', '_')}-usage-{window.start:%Y%m%dT%H%M}-{window.end:%Y%m%dT%H%M}.csv"
     )
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    csv.writer(response, lineterminator="\n").writerows(dashboards.csv_rows(groups))
-    return response
+    return exports.csv_response(name, dashboards.csv_rows(groups))
 
 
 def _kubernetes_clusters(tenant: Tenant) -> list[Cluster]:
