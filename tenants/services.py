@@ -30,7 +30,7 @@ from django.db.models.functions import Concat, Substr, TruncDay, TruncHour
 from django.http import Http404
 
 from provisioning import services as provisioning  # issue 5: intents recorded in each write's transaction
-from tenants import usage
+from tenants import labels, usage
 from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
 from tenants.models import (
     USAGE_METRICS,
@@ -488,6 +488,10 @@ def _clean_pool(pool: ResourcePool) -> None:
 
 def _pool_errors(pool: ResourcePool) -> dict[str, list[str]]:
     errors = _errors()
+    check_selector = labels.yarn_node_label_errors if pool.is_yarn else labels.node_selector_errors
+    selector_errors = check_selector(pool.node_selector)
+    if selector_errors:
+        errors["node_selector"] = selector_errors
     if pool.is_yarn:
         if pool.gpu_capacity:
             errors["gpu_capacity"].append("YARN pools have no GPUs to allocate.")
