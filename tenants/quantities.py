@@ -16,7 +16,7 @@ UNLIMITED_WORDS = {"unlimited", ""}
 # "+" and "-", the suffixes below). The client's parser is laxer: it takes "2 Gi", "1_000", "NaN" and,
 # through Python's Decimal, digits of any script ("٢", "１２"), which an API server refuses in a quota.
 # [0-9], not \d: in a str pattern \d is any Unicode decimal digit.
-_QUANTITY = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE])?")
+QUANTITY = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE])?")
 # Only ASCII white space around a quantity is ignored (as a form trims it), not a no-break or
 # ideographic space: str.strip() would drop those too.
 ASCII_SPACE = " \t\n\r\f\v"
@@ -45,7 +45,7 @@ def _to_decimal(value: object) -> Decimal:
         refusal = non_ascii_refusal(value)
         if refusal:
             raise QuantityError(refusal)
-        if not _QUANTITY.fullmatch(text):
+        if not QUANTITY.fullmatch(text):
             raise invalid
         try:
             number = parse_quantity(text)
