@@ -89,7 +89,7 @@ def on_user_locked_out(
 class RevocationReason:
     """Why a user's tokens (and sessions) were revoked, as the audit row says it."""
 
-    PASSWORD_CHANGED = "password_changed"
+    PASSWORD_CHANGED = "password_changed"  # nosec B105 # a reason written in the audit row, not a password
     DEACTIVATED = "deactivated"
     SIGNED_OUT_EVERYWHERE = "signed_out_everywhere"
     REVOKED_BY_PLATFORM_ADMIN = "revoked_by_platform_admin"
