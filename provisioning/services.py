@@ -824,7 +824,7 @@ def connection_set(
                 errors[name] = problems
         if connection.user_server and not re.match(r"^https?://[^/\s]+", connection.user_server):
             errors["user_server"] = ["A URL, e.g. https://k8s.example.com:6443."]
-        if not _RESOURCE_NAME.match(connection.gpu_resource):
+        if not _RESOURCE_NAME.fullmatch(connection.gpu_resource):
             errors["gpu_resource"] = ["An extended resource name such as nvidia.com/gpu."]
         if connection.quota_engine not in KubernetesConnection.QuotaEngine.values:
             engines = ", ".join(KubernetesConnection.QuotaEngine.values)
@@ -868,7 +868,7 @@ def _hadoop_snapshot(connection: HadoopConnection) -> dict[str, Any]:
 
 def _hadoop_auth_errors(connection: HadoopConnection) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
-    if connection.kerberos_principal and not _KERBEROS_PRINCIPAL.match(connection.kerberos_principal):
+    if connection.kerberos_principal and not _KERBEROS_PRINCIPAL.fullmatch(connection.kerberos_principal):
         errors["kerberos_principal"] = ["A Kerberos principal such as canopy@EXAMPLE.COM."]
     if connection.kerberos_keytab:
         try:

@@ -9,10 +9,12 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 
 from tenants import services
+from tenants.forms import AsciiDecimalField, AsciiIntegerField
 from tenants.models import (
     Allocation,
     AuditEvent,
@@ -45,6 +47,14 @@ FIELD_ALIASES = {
 
 class ServiceAdmin(admin.ModelAdmin):
     """Subclasses implement `service_save(request, obj_or_None, cleaned_data)` and `service_delete`."""
+
+    # Amounts take ASCII digits only, as the API and the console do.
+    formfield_overrides = {
+        models.IntegerField: {"form_class": AsciiIntegerField},
+        models.BigIntegerField: {"form_class": AsciiIntegerField},
+        models.PositiveIntegerField: {"form_class": AsciiIntegerField},
+        models.DecimalField: {"form_class": AsciiDecimalField},
+    }
 
     def service_save(self, request: HttpRequest, obj: Any, data: dict[str, Any]) -> Any:
         raise PermissionDenied("This object is changed through the API or the console.")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime
 import posixpath
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,7 +32,7 @@ from django.db.models.functions import Concat, Substr, TruncDay, TruncHour
 from django.http import Http404
 
 from provisioning import services as provisioning  # issue 5: intents recorded in each write's transaction
-from tenants import paths, usage
+from tenants import labels, paths, usage
 from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
 from tenants.cluster_names import name_problem
 from tenants.models import (
@@ -242,6 +242,17 @@ def _raise_if(errors: dict[str, list[str]]) -> None:
         raise ValidationError(dict(errors))
 
 
+def _listed_once(items: Iterable[Any], field: str, what: str) -> dict[str, list[str]]:
+    """Refuse a pool (or cluster) named twice in one request, by name: keeping one of the two rows
+    silently would write something the caller did not ask for."""
+    counts = Counter(items)
+    errors = _errors()
+    for item, count in counts.items():
+        if count > 1:
+            errors[field].append(f"{what} {item} is listed {count} times; list each {what.lower()} once.")
+    return errors
+
+
 def _validate_name(name: str, field_name: str = "name") -> None:
     try:
         dns_label_validator(name)
@@ -312,20 +323,20 @@ def _allocation_errors(
             limit = getattr(parent_allocation, resource.field)
             if limit is not None and value is None:
                 errors[resource.name].append(
-                    f"{parent.name_path} is limited to {resource.human(limit)} in pool {pool}, "
+                    f"{parent.name_path} is limited to {resource.exactly(limit)} in pool {pool}, "
                     f"so its sub-tenants cannot be unlimited."
                 )
             elif limit is not None and held + value > limit:
                 errors[resource.name].append(
-                    f"{parent.name_path} has {resource.human(limit)} in pool {pool}; its other sub-tenants hold "
-                    f"{resource.human(held)}, so at most {resource.human(limit - held)} is left."
+                    f"{parent.name_path} has {resource.exactly(limit)} in pool {pool}; its other sub-tenants hold "
+                    f"{resource.exactly(held)}, so at most {resource.exactly(limit - held)} is left."
                 )
         elif parent is None and value is not None:
             capacity = getattr(pool, POOL_CAPACITY_FIELDS[resource.name])
             if held + value > capacity:
                 errors[resource.name].append(
-                    f"Pool {pool} has {resource.human(capacity)}; other level-1 tenants hold "
-                    f"{resource.human(held)}, so at most {resource.human(max(capacity - held, 0))} is left."
+                    f"Pool {pool} has {resource.exactly(capacity)}; other level-1 tenants hold "
+                    f"{resource.exactly(held)}, so at most {resource.exactly(max(capacity - held, 0))} is left."
                 )
         if value is None:
             continue
@@ -339,10 +350,11 @@ def _allocation_errors(
         children_hold = sum(getattr(row, resource.field) for row in limited)
         if children_hold > value:
             holders = ", ".join(
-                f"{row.tenant.name_path} ({resource.human(getattr(row, resource.field))})" for row in limited
+                f"{row.tenant.name_path} ({resource.exactly(getattr(row, resource.field))})"
+                for row in limited
             )
             errors[resource.name].append(
-                f"Sub-tenants of {tenant.name_path} hold {resource.human(children_hold)} in pool {pool}: {holders}. "
+                f"Sub-tenants of {tenant.name_path} hold {resource.exactly(children_hold)} in pool {pool}: {holders}. "
                 f"Lower them first."
             )
     return errors
@@ -500,6 +512,10 @@ def _clean_pool(pool: ResourcePool) -> None:
 
 def _pool_errors(pool: ResourcePool) -> dict[str, list[str]]:
     errors = _errors()
+    check_selector = labels.yarn_node_label_errors if pool.is_yarn else labels.node_selector_errors
+    selector_errors = check_selector(pool.node_selector)
+    if selector_errors:
+        errors["node_selector"] = selector_errors
     if pool.is_yarn:
         if pool.gpu_capacity:
             errors["gpu_capacity"].append("YARN pools have no GPUs to allocate.")
@@ -514,10 +530,11 @@ def _pool_errors(pool: ResourcePool) -> dict[str, list[str]]:
         held = sum(getattr(row, resource.field) for row in limited)
         if held > capacity:
             holders = ", ".join(
-                f"{row.tenant.name_path} ({resource.human(getattr(row, resource.field))})" for row in limited
+                f"{row.tenant.name_path} ({resource.exactly(getattr(row, resource.field))})"
+                for row in limited
             )
             errors[f"{resource.name}_capacity"].append(
-                f"Level-1 tenants hold {resource.human(held)} of pool {pool}: {holders}. "
+                f"Level-1 tenants hold {resource.exactly(held)} of pool {pool}: {holders}. "
                 f"Lower their allocations before the pool goes below that."
             )
     return errors
@@ -642,6 +659,12 @@ def tenant_create(
     else:
         require(acting_user, Action.ADMINISTER, parent)
     _validate_name(name)
+    _raise_if(
+        {
+            **_listed_once([spec.pool for spec in allocations], "allocations", "Pool"),
+            **_listed_once([spec.cluster for spec in storage], "storage", "Cluster"),
+        }
+    )
     with transaction.atomic():
         if parent is None:
             # Level-1 tenants are roots; treebeard locks nothing when adding one, so creators of
@@ -1640,10 +1663,11 @@ def _plan_write_entries(
     for spec in storage:
         if spec.cluster.kind != Cluster.Kind.YARN:
             errors["storage"].append(f"{spec.cluster} is not a Hadoop cluster.")
-    if len({s.pool.pk for s in allocations}) != len(allocations):
-        errors["allocations"].append("Each pool is listed once.")
-    if len({s.cluster.pk for s in storage}) != len(storage):
-        errors["storage"].append("Each cluster is listed once.")
+    for key, messages in {
+        **_listed_once([spec.pool for spec in allocations], "allocations", "Pool"),
+        **_listed_once([spec.cluster for spec in storage], "storage", "Cluster"),
+    }.items():
+        errors[key].extend(messages)
     _raise_if(errors)
     plan.allocations.all().delete()
     plan.storage.all().delete()

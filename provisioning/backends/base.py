@@ -12,7 +12,6 @@ client's errors into `BackendError`.
 from __future__ import annotations
 
 import datetime
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -28,6 +27,7 @@ from provisioning.desired.kubernetes import (
     TENANT_ID_LABEL,
 )
 from provisioning.desired.kueue import ADMISSION_KINDS, APPLY_ORDER, KUEUE_KINDS
+from tenants.quantities import QUANTITY  # Kubernetes' grammar: ASCII digits, whole string
 
 # ---------------------------------------------------------------------------------------------
 # Exceptions
@@ -185,7 +185,6 @@ _EXACT_MAPS: dict[str, tuple[tuple[str, ...], ...]] = {
 # Cluster-wide objects with names anyone could take (Kueue's, the admission policy): an existing one
 # that is not this owner's is refused rather than taken over, as a namespace is.
 _GUARDED_KINDS = {"Namespace", *ADMISSION_KINDS, *(kind for kind in KUEUE_KINDS if kind != "LocalQueue")}
-_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$")
 _MISSING = object()
 
 
@@ -195,8 +194,8 @@ def _same_scalar(desired: Any, live: Any) -> bool:
     if (
         isinstance(desired, str)
         and isinstance(live, str)
-        and _QUANTITY.match(desired)
-        and _QUANTITY.match(live)
+        and QUANTITY.fullmatch(desired)
+        and QUANTITY.fullmatch(live)
     ):
         # The API server may write a quantity in another form ("1000m" for "1").
         try:

@@ -107,7 +107,7 @@ def namespace_name(path: str) -> str:
 def service_account_name(username: str) -> str:
     """A person's ServiceAccount: the username itself when it is a DNS label ("bob", "tom"),
     else a cleaned-up form with a hash of the username so two people never share one."""
-    if _DNS_LABEL.match(username) and username not in _RESERVED_SERVICE_ACCOUNTS:
+    if _DNS_LABEL.fullmatch(username) and username not in _RESERVED_SERVICE_ACCOUNTS:
         return username
     slug = re.sub(r"[^a-z0-9]+", "-", username.lower()).strip("-")[:40].strip("-") or "user"
     return f"{slug}-{_digest(username)}"
@@ -121,7 +121,7 @@ def persistent_volume_name(namespace: str, claim_name: str) -> str:
 def label_value(text: str) -> str:
     """A tenant path as a label value: '/' becomes '.', which tenant names never contain."""
     value = text.replace("/", ".")
-    if _LABEL_VALUE.match(value):
+    if _LABEL_VALUE.fullmatch(value):
         return value
     return fit_name(value, text).rstrip("-._")
 

@@ -52,6 +52,7 @@ from provisioning.desired.kubernetes import (
     ownership_labels,
 )
 from provisioning.desired.yarn import RuleViolation
+from tenants.labels import node_selector_errors, node_selector_labels
 from tenants.quantities import format_cpu, format_memory
 
 KUEUE_GROUP = "kueue.x-k8s.io"
@@ -104,18 +105,14 @@ def parent_cohort(tenant: TenantState) -> str:
 
 def node_labels(pool: Pool) -> dict[str, str]:
     """The pool's node selector as the map a ResourceFlavor and a pod's nodeSelector hold; a
-    selector that has no such form is refused before anything is sent."""
-    labels: dict[str, str] = {}
-    for item in pool.node_selector.split(",") if pool.node_selector else []:
-        key, equals, value = item.partition("=")
-        if not equals or not key or "!" in key or "=" in value or key in labels:
-            raise RuleViolation(
-                [
-                    f"Pool {pool.name}'s node selector {pool.node_selector!r} is not key=value pairs "
-                    "joined by commas, each key once, so Kueue cannot pin pods to its nodes."
-                ]
-            )
-        labels[key] = value
+    selector that has no such form (one saved before `tenants.labels`' rule) is refused before
+    anything is sent."""
+    problems = node_selector_errors(pool.node_selector)
+    if problems:
+        raise RuleViolation(
+            [f"Pool {pool.name}'s node selector {pool.node_selector!r}: {p}" for p in problems]
+        )
+    labels = node_selector_labels(pool.node_selector)
     if len(labels) > FLAVOR_LABELS_MAX:
         raise RuleViolation(
             [

@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from portal.identity.views import ApiTokenView
+from portal.identity.views import ApiTokenView, SignOutEverywhereView
 from tenants.api import views
 
 router = DefaultRouter()
@@ -20,5 +20,6 @@ router.register("workloads", views.WorkloadViewSet, basename="workload")
 
 urlpatterns = [
     path("auth/token/", ApiTokenView.as_view(), name="api-token"),
+    path("auth/sign-out-everywhere/", SignOutEverywhereView.as_view(), name="api-sign-out-everywhere"),
     path("", include(router.urls)),
 ]

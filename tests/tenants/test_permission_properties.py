@@ -36,6 +36,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from portal.identity.backends import OIDCBackend
@@ -744,6 +745,19 @@ def user_probe(method: str, body: dict | None) -> Callable[[Ctx], list[Probe]]:
     return case
 
 
+@api("post", f"{V1}/users/{{id}}/revoke-tokens/")
+def user_revoke_tokens(ctx: Ctx) -> list[Probe]:
+    index = ctx.seed % len(ctx.world.people)
+    expected = ctx.platform_only(200) if index in ctx.oracle.people_visible(ctx.observer) else {404}
+    return [Probe("post", f"{V1}/users/{ctx.world.people[index].pk}/revoke-tokens/", expected)]
+
+
+@api("post", f"{V1}/auth/sign-out-everywhere/")
+def sign_out_everywhere(ctx: Ctx) -> list[Probe]:
+    # Anyone signed in, for themself only (their own token goes; rolled back after the probe).
+    return [Probe("post", f"{V1}/auth/sign-out-everywhere/", {200})]
+
+
 api("get", f"{V1}/users/{{id}}/")(user_probe("get", None))
 api("put", f"{V1}/users/{{id}}/")(user_probe("put", {"first_name": "Changed"}))
 api("patch", f"{V1}/users/{{id}}/")(user_probe("patch", {"first_name": "Changed"}))
@@ -1087,6 +1101,14 @@ def user_password_page(ctx: Ctx) -> list[Probe]:
     ]
 
 
+@console("console:user_revoke_tokens")
+def user_revoke_tokens_page(ctx: Ctx) -> list[Probe]:
+    index = ctx.seed % len(ctx.world.people)
+    url = f"/users/{ctx.world.people[index].pk}/revoke-tokens/"
+    visible = index in ctx.oracle.people_visible(ctx.observer)
+    return [Probe("post", url, ctx.platform_only(302) if visible else {404})]
+
+
 @console("console:audit")
 def audit_page(ctx: Ctx) -> list[Probe]:
     return [Probe("get", "/audit/", {200}), Probe("get", "/audit/", {200}, htmx=True)]
@@ -1142,6 +1164,8 @@ def world_state() -> tuple:
         list(HadoopConnection.objects.values_list("cluster_id", "directory_permission")),
         list(QuotaPlan.objects.order_by("pk").values_list("pk", "description")),
         list(Group.objects.order_by("pk").values_list("pk", "name")),
+        sorted(AuthToken.objects.values_list("digest", flat=True)),
+        AuditEvent.objects.filter(action="CREDENTIALS_REVOKED").count(),
     )
 
 
@@ -1276,8 +1300,15 @@ def _console_names(patterns: list, prefix: str = "", namespace: str = "") -> Ite
             yield f"{namespace}{pattern.name}"
 
 
-# Signing in and out is for everyone.
-SIGN_IN = {"login", "logout", "oidc_authentication_init", "oidc_authentication_callback"}
+# Signing in and out is for everyone (signing out everywhere ends the probing client's session, as
+# logging out does: tests/identity/test_token_revocation.py has its permission matrix).
+SIGN_IN = {
+    "login",
+    "logout",
+    "sign_out_everywhere",
+    "oidc_authentication_init",
+    "oidc_authentication_callback",
+}
 
 
 def test_every_console_page_has_a_case():
