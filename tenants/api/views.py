@@ -21,6 +21,7 @@ from rest_framework.serializers import BaseSerializer
 
 from tenants import selectors, services
 from tenants.api import serializers as s
+from tenants.api.filters import FilterSet, IdFilter
 from tenants.models import AuditEvent, Tenant, Volume, VolumeAttachment, Workload
 from tenants.permissions import Action
 
@@ -30,6 +31,7 @@ class SelectorViewSet(viewsets.ModelViewSet):
 
     selector: ClassVar[Any]
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+    lookup_value_converter = "id"  # portal/converters.py: an id out of range is a 404
 
     def get_queryset(self) -> QuerySet:
         return type(self).selector(user=self.request.user)
@@ -68,8 +70,8 @@ class PoolViewSet(SelectorViewSet):
         services.pool_delete(acting_user=self.request.user, pool=instance)
 
 
-class TenantFilter(django_filters.FilterSet):
-    parent = django_filters.NumberFilter(method="filter_parent", help_text="Children of this tenant id.")
+class TenantFilter(FilterSet):
+    parent = IdFilter(method="filter_parent", help_text="Children of this tenant id.")
     path = django_filters.CharFilter(field_name="name_path", help_text="Exact path, e.g. department1/dev1.")
     path_prefix = django_filters.CharFilter(
         method="filter_path_prefix", help_text="This path and everything below it."
@@ -244,8 +246,8 @@ class StorageViewSet(SelectorViewSet):
         services.storage_delete(acting_user=self.request.user, directory=instance)
 
 
-class VolumeFilter(django_filters.FilterSet):
-    tenant = django_filters.NumberFilter(method="filter_tenant", help_text="Volumes this tenant can mount.")
+class VolumeFilter(FilterSet):
+    tenant = IdFilter(method="filter_tenant", help_text="Volumes this tenant can mount.")
 
     class Meta:
         model = Volume
@@ -295,6 +297,7 @@ class UserViewSet(
 
     serializer_class = s.UserSerializer
     filterset_fields = ["username", "is_staff", "is_active"]
+    lookup_value_converter = "id"
 
     def get_queryset(self) -> QuerySet:
         visible = Prefetch(
@@ -305,7 +308,7 @@ class UserViewSet(
         return selectors.user_list(user=self.request.user).prefetch_related(visible)
 
 
-class WorkloadFilter(django_filters.FilterSet):
+class WorkloadFilter(FilterSet):
     mine = django_filters.BooleanFilter(method="filter_mine", help_text="Only the requester's own.")
 
     class Meta:
@@ -322,6 +325,7 @@ class WorkloadViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = s.WorkloadSerializer
     filterset_class = WorkloadFilter
+    lookup_value_converter = "id"
 
     def get_queryset(self) -> QuerySet:
         return selectors.workload_list(user=self.request.user)
@@ -345,7 +349,7 @@ class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
 
 
-class AuditFilter(django_filters.FilterSet):
+class AuditFilter(FilterSet):
     since = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     actor = django_filters.CharFilter(field_name="actor_name")
@@ -360,6 +364,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = s.AuditEventSerializer
     filterset_class = AuditFilter
+    lookup_value_converter = "id"
 
     def get_queryset(self) -> QuerySet:
         return selectors.audit_list(user=self.request.user)
