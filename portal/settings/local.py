@@ -1,9 +1,10 @@
 """The embedded default: SQLite, tasks in-process. Needs no external server."""
 
+import re
 import warnings
 
 from .base import *  # noqa: F403
-from .base import DATABASES, LOGGING, MIDDLEWARE, derived_fernet_key, env
+from .base import DATABASES, LOGGING, MIDDLEWARE, STATIC_ROOT, derived_fernet_key, env
 
 # Off unless asked for: a debug page lists every URL pattern (404) or the settings and the traceback
 # (500) to whoever reaches the console. DJANGO_DEBUG=true turns it on for development.
@@ -41,7 +42,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # note about the missing collectstatic folder is only noise.
 MIDDLEWARE = [MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[1:]]
 WHITENOISE_USE_FINDERS = True
-warnings.filterwarnings("ignore", message="No directory at: ", module="whitenoise.base")
+warnings.filterwarnings("ignore", message=f"No directory at: {re.escape(STATIC_ROOT)}")
 
 # Pushes run in-process here: keep their per-task lines (and kombu's note about the in-memory
 # broker having no host) out of the console, so the demo's printed passwords stay readable.
