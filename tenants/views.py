@@ -27,6 +27,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from portal.identity import services as identity_services
 from provisioning import selectors as provisioning_selectors
@@ -703,8 +704,18 @@ def _trial_run(
 
 
 def _validation_response(request: HttpRequest, form: Any) -> HttpResponse:
-    """Per-field error lists, swapped out-of-band into the form while the user types."""
+    """Per-field error lists, swapped out-of-band into the form: while the user types, and after an
+    htmx submit that was refused (the form stays as the user filled it)."""
     return render(request, "tenants/partials/_field_errors.html", {"form": form})
+
+
+def _checked_form_saved(request: HttpRequest, url: str) -> HttpResponse:
+    """Where a form checked as you type leads once saved. Its submit is an htmx request, queued
+    behind the check still running (templates/tenants/partials/_live_check.html), so htmx is told
+    where to go; without JavaScript the form posts as usual and gets a redirect."""
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
 
 
 @login_required
@@ -725,11 +736,11 @@ def tenant_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = forms.TenantCreateForm(request.POST, **form_kwargs)
         tenant = _trial_create(request, form) if form.is_valid() else None
-        if request.POST.get("validate"):
-            return _validation_response(request, form)
         if tenant is not None:
             messages.success(request, f"Tenant {tenant.name_path} created.")
-            return redirect("console:tenant", tenant.pk)
+            return _checked_form_saved(request, reverse("console:tenant", args=[tenant.pk]))
+        if request.POST.get("validate") or request.htmx:
+            return _validation_response(request, form)
     else:
         form = forms.TenantCreateForm(initial={"parent": parent}, **form_kwargs)
     return render(request, "tenants/tenant_form.html", {"nav": "tenants", "form": form, "parent": parent})
@@ -770,8 +781,10 @@ def tenant_allocations(request: HttpRequest, pk: int) -> HttpResponse:
                 pass
             if not form.errors and not request.POST.get("validate"):
                 messages.success(request, f"Allocations of {tenant.name_path} saved.")
-                return redirect(f"{reverse('console:tenant', args=[tenant.pk])}?tab=resources")
-        if request.POST.get("validate"):
+                return _checked_form_saved(
+                    request, f"{reverse('console:tenant', args=[tenant.pk])}?tab=resources"
+                )
+        if request.POST.get("validate") or request.htmx:
             return _validation_response(request, form)
     else:
         form = forms.AllocationsForm(**form_kwargs)
