@@ -17,6 +17,9 @@ Cost per pass, whatever the number of tenants (see docs/provisioning.md, "Usage 
 
 - Kubernetes: 1 namespace list, 1 ResourceQuota list, 1 pod list, 1 Job list, 1 discovery call for kubeflow.org and
   1 list per training-job kind served there; each list is paged by 500 (`limit`/`continue`).
+  With the Kueue quota engine, also 1 ClusterQueue, 1 LocalQueue and 1 Workload list; when some
+  workload waits, 1 discovery call for Kueue's visibility API and, where it is served, 1 call per
+  ClusterQueue that holds waiting workloads.
 - YARN: 1 scheduler call, 1 application list, 1 cluster-metrics call.
 - HDFS: 1 call per tenant directory: WebHDFS has no bulk read of quotas and usage.
 """
@@ -24,6 +27,7 @@ Cost per pass, whatever the number of tenants (see docs/provisioning.md, "Usage 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import datetime
 import posixpath
 import time
@@ -40,10 +44,25 @@ from kubernetes.utils.quantity import parse_quantity
 from provisioning.backends.base import BackendError, ObjectMissing
 from provisioning.backends.kubernetes import KubernetesBackend
 from provisioning.backends.yarn import YarnBackend, as_list
-from provisioning.desired.kubernetes import MANAGED_BY, MANAGED_BY_LABEL, QUOTA_NAME
+from provisioning.desired.kubernetes import (
+    KUEUE_ENGINE,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    QUOTA_NAME,
+    RESOURCE_QUOTA_ENGINE,
+)
+from provisioning.desired.kueue import KUEUE_API_VERSION, UNBOUNDED
 from provisioning.desired.yarn import ROOT
-from tenants.models import Workload
-from tenants.usage import UsageReading, WorkloadReading, subtree_totals
+from tenants.models import Tenant, Workload
+from tenants.usage import (
+    FLAVOR_FIGURES,
+    FLAVOR_RESOURCES,
+    FlavorReading,
+    UsageReading,
+    WorkloadReading,
+    flavor_column,
+    subtree_totals,
+)
 
 PAGE = 500  # items per list call; a continue token fetches the next page
 KUBEFLOW_GROUP = "kubeflow.org/v1"
@@ -71,6 +90,8 @@ class UsageTargets:
     usernames: frozenset[str] = frozenset()  # people who hold a role (YARN users are usernames)
     gpu_resource: str = "nvidia.com/gpu"
     remainder_queue: str = "default"
+    quota_engine: str = RESOURCE_QUOTA_ENGINE
+    flavors: Mapping[str, str] = field(default_factory=dict)  # Kueue ResourceFlavor -> pool name
 
 
 @dataclass
@@ -81,7 +102,10 @@ class Collection:
     workloads: list[WorkloadReading] = field(default_factory=list)
     calls: int = 0
     notes: list[str] = field(default_factory=list)  # what was left out, and why
-    details: dict[str, Any] = field(default_factory=dict)  # cluster-wide figures (YARN metrics)
+    remarks: list[str] = field(default_factory=list)  # worth saying, but nothing was left out
+    details: dict[str, Any] = field(default_factory=dict)  # cluster-wide figures (YARN metrics, Kueue)
+    # Kueue clusters: each tenant's subtree per pool (None: not read, e.g. Kueue is not installed).
+    flavors: list[FlavorReading] | None = None
 
 
 class Collector(abc.ABC):
@@ -288,8 +312,103 @@ class KubernetesCollector(Collector):
         workloads += self._jobs(targets)
         for plural, kind in training_kinds:
             workloads += self._training_jobs(targets, plural, kind)
+        queues = self._kueue(targets, namespaces) if targets.quota_engine == KUEUE_ENGINE else None
+        if queues is not None:
+            queues.add_own(own)
+            workloads = [queues.explain(w) for w in workloads]
         readings = subtree_readings({(t, ""): f for t, f in own.items()}, targets.paths, K8S_LIMITS)
-        return Collection(readings=readings, workloads=workloads, calls=self.calls, notes=self.notes)
+        collection = Collection(readings=readings, workloads=workloads, notes=self.notes)
+        if queues is not None:
+            flavors = queues.flavor_totals(targets.paths)
+            queues.add_subtree(readings, flavors)
+            collection.flavors = flavors
+            collection.remarks = queues.remarks
+            collection.details["kueue"] = queues.details
+        collection.calls = self.calls
+        return collection
+
+    # -- Kueue (issue 16): the queues' status and the workloads they hold back
+
+    def _kueue(self, targets: UsageTargets, namespaces: Mapping[str, int]) -> KueueQueues | None:
+        """The tenants' ClusterQueues (what each uses, reserves and borrows per flavor), the
+        LocalQueues (which ClusterQueue a workload waits in) and Kueue's Workloads (which wait,
+        why, in what order). None, with a note, when the cluster does not serve Kueue's API."""
+        base = f"/apis/{KUEUE_API_VERSION}"
+        selector = [("labelSelector", f"{MANAGED_BY_LABEL}={MANAGED_BY}")]
+        try:
+            cluster_queues = list(self._list(f"{base}/clusterqueues", selector))
+            local_queues = list(self._list(f"{base}/localqueues"))
+            workloads = list(self._list(f"{base}/workloads"))
+        except ObjectMissing:
+            self.notes.append(
+                f"Kueue: {KUEUE_API_VERSION} is not served on this cluster (is Kueue installed?), though its "
+                "quota engine is Kueue: what the queues use, borrow and hold back was left out; the "
+                "quota figures were collected."
+            )
+            return None
+        except BackendError as error:
+            if error.status != 403:
+                raise
+            self.notes.append(
+                f"Kueue: not read, Canopy's ClusterRole does not allow it ({error.message}); apply "
+                "deploy/clusterrole.yaml again."
+            )
+            return None
+        queues = KueueQueues(targets, namespaces)
+        for queue in cluster_queues:
+            queues.add_cluster_queue(queue)
+        for local in local_queues:
+            meta = local["metadata"]
+            queues.local_queues[(meta["namespace"], meta["name"])] = (local.get("spec") or {}).get(
+                "clusterQueue", ""
+            )
+        for workload in workloads:
+            queues.add_workload(workload)
+        served = queues.waiting and self._visibility_served(queues)
+        queues.place_in_line(self._visibility_positions(queues) if served else {})
+        return queues
+
+    def _visibility_served(self, queues: KueueQueues) -> bool:
+        """Whether Kueue's visibility API answers here (an aggregated API: an APIService and Kueue's
+        visibility server behind a Service; off by default in some installs). Not served: positions
+        are computed from the Workloads, as Kueue orders them, and the pass says so."""
+        try:
+            group = self._get(f"/apis/{VISIBILITY_API_VERSION}")
+        except BackendError as error:
+            queues.visibility = f"not served ({error.message})"
+        else:
+            names = {r.get("name") for r in group.get("resources") or []}
+            if "clusterqueues/pendingworkloads" in names:
+                queues.visibility = "served"
+                return True
+            queues.visibility = "not served (no clusterqueues/pendingworkloads resource)"
+        queues.remarks.append(
+            f"Kueue's visibility API ({VISIBILITY_API_VERSION}) is {queues.visibility}: each waiting "
+            "workload's place in line was computed from the Workloads as Kueue orders a queue "
+            "(priority, then creation time)."
+        )
+        return False
+
+    def _visibility_positions(self, queues: KueueQueues) -> dict[tuple[str, str], int]:
+        """(namespace, Workload name) -> place in its ClusterQueue's line (1 first), from the
+        visibility API: one call per ClusterQueue holding waiting workloads."""
+        positions: dict[tuple[str, str], int] = {}
+        for name in sorted(queues.waiting_queues()):
+            path = f"/apis/{VISIBILITY_API_VERSION}/clusterqueues/{quote(name, safe='')}/pendingworkloads"
+            try:
+                summary = self._get(path, [("limit", str(VISIBILITY_LIMIT))])
+            except BackendError as error:
+                queues.remarks.append(
+                    f"Kueue's visibility API did not answer for ClusterQueue {name} ({error.message}): "
+                    "its places in line were computed from the Workloads."
+                )
+                continue
+            for item in summary.get("items") or []:
+                meta = item.get("metadata") or {}
+                position = item.get("positionInClusterQueue")
+                if isinstance(position, int):
+                    positions[(meta.get("namespace", ""), meta.get("name", ""))] = position + 1
+        return positions
 
     def _workload(
         self,
@@ -367,6 +486,286 @@ class KubernetesCollector(Collector):
             if reading is not None:
                 found.append(reading)
         return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Kueue
+
+
+VISIBILITY_API_VERSION = "visibility.kueue.x-k8s.io/v1beta2"
+VISIBILITY_LIMIT = 1000  # the visibility API's own default page
+# Kueue's figures per resource name -> the flavor resource key and the scale to stored units.
+_UNBOUNDED = {"gpu": UNBOUNDED.gpu, "cpu": UNBOUNDED.cpu_millicores, "memory": UNBOUNDED.memory_bytes}
+# Why a workload waits when Kueue has not said (yet): it has not looked at it since it came.
+NOT_LOOKED_AT = "Waiting for Kueue to consider it."
+
+
+def _condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return condition
+    return None
+
+
+def _true(obj: Mapping[str, Any], kind: str) -> bool:
+    return ((_condition(obj, kind) or {}).get("status")) == "True"
+
+
+def queue_order_key(workload: Mapping[str, Any]) -> tuple[int, str, str]:
+    """Where a waiting Workload stands in its ClusterQueue, as Kueue orders both StrictFIFO and
+    BestEffortFIFO queues (pkg/cache/queue, `baseCompareFunc`): higher priority first, then the
+    earlier queue-order time (its creation, or when it was evicted by a PodsReady timeout or an
+    admission check, which sends it to the back), then its UID."""
+    meta = workload.get("metadata") or {}
+    spec = workload.get("spec") or {}
+    since = meta.get("creationTimestamp") or ""
+    evicted = _condition(workload, "Evicted")
+    if (
+        evicted
+        and evicted.get("status") == "True"
+        and evicted.get("reason") in ("PodsReadyTimeout", "AdmissionCheck")
+    ):
+        since = evicted.get("lastTransitionTime") or since
+    # RFC 3339 times in UTC with "Z", as the API server writes them, sort as text.
+    return (-int(spec.get("priority") or 0), since, meta.get("uid") or "")
+
+
+def _owner(workload: Mapping[str, Any]) -> tuple[str, str] | None:
+    for owner in (workload.get("metadata") or {}).get("ownerReferences") or []:
+        if owner.get("controller") or len(workload["metadata"]["ownerReferences"]) == 1:
+            return owner.get("kind", ""), owner.get("name", "")
+    return None
+
+
+@dataclass
+class _Waiting:
+    namespace: str
+    name: str
+    tenant_id: int
+    owner: tuple[str, str] | None
+    cluster_queue: str  # "" when its LocalQueue is unknown
+    order: tuple[int, str, str]
+    reason: str
+    position: int | None = None
+
+
+class KueueQueues:
+    """One pass's reading of Kueue on a cluster, kept as plain figures: each tenant's own
+    ClusterQueue per flavor and resource (used, reserved, nominal, borrowed), its counts, and the
+    workloads waiting in it with their reasons and places in line."""
+
+    def __init__(self, targets: UsageTargets, namespaces: Mapping[str, int]) -> None:
+        self.targets = targets
+        self.namespaces = namespaces
+        # (tenant, pool) -> flavor_column -> value: the tenant's own queue
+        self.own: dict[tuple[int, str], dict[str, float | None]] = {}
+        self.counts: dict[int, dict[str, int]] = {}
+        self.local_queues: dict[tuple[str, str], str] = {}
+        self.waiting: list[_Waiting] = []
+        self.asks: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+        self.visibility = "not asked (nothing waits)"
+        self.remarks: list[str] = []
+        self._owners: dict[tuple[str, str, str], _Waiting] = {}
+
+    # -- reading
+
+    def _resource(self, name: str) -> str | None:
+        return {self.targets.gpu_resource: "gpu", "cpu": "cpu", "memory": "memory"}.get(name)
+
+    @staticmethod
+    def _stored(resource: str, value: Any) -> float:
+        return float(_number(value) * (1000 if resource == "cpu" else 1))
+
+    def add_cluster_queue(self, queue: Mapping[str, Any]) -> None:
+        tenant_id = self.namespaces.get(queue["metadata"]["name"])  # a queue is named as its namespace
+        if tenant_id is None:
+            return
+        status = queue.get("status") or {}
+        self.counts[tenant_id] = {
+            key: int(status.get(key) or 0)
+            for key in ("pendingWorkloads", "reservingWorkloads", "admittedWorkloads")
+        }
+        for group in (queue.get("spec") or {}).get("resourceGroups") or []:
+            for flavor in group.get("flavors") or []:
+                pool = self.targets.flavors.get(flavor.get("name", ""))
+                if pool is None:
+                    continue
+                figures = self.own.setdefault((tenant_id, pool), self._empty())
+                for entry in flavor.get("resources") or []:
+                    resource = self._resource(entry.get("name", ""))
+                    if resource is None:
+                        continue
+                    nominal = self._stored(resource, entry.get("nominalQuota", 0))
+                    unlimited = nominal >= _UNBOUNDED[resource]
+                    figures[flavor_column(resource, "guaranteed")] = None if unlimited else nominal
+        for status_key, figure in (("flavorsUsage", "used"), ("flavorsReservation", "reserved")):
+            for flavor in status.get(status_key) or []:
+                pool = self.targets.flavors.get(flavor.get("name", ""))
+                if pool is None:
+                    continue
+                figures = self.own.setdefault((tenant_id, pool), self._empty())
+                for entry in flavor.get("resources") or []:
+                    resource = self._resource(entry.get("name", ""))
+                    if resource is None:
+                        continue
+                    figures[flavor_column(resource, figure)] = self._stored(resource, entry.get("total", 0))
+                    if figure == "used":
+                        borrowed = self._stored(resource, entry.get("borrowed", 0))
+                        figures[flavor_column(resource, "borrowed")] = borrowed
+
+    @staticmethod
+    def _empty() -> dict[str, float | None]:
+        return {flavor_column(r, f): 0.0 for r, _ in FLAVOR_RESOURCES for f in FLAVOR_FIGURES}
+
+    def add_workload(self, workload: Mapping[str, Any]) -> None:
+        """A Workload of a tenant namespace that waits: not finished, no quota reserved."""
+        meta = workload.get("metadata") or {}
+        tenant_id = self.namespaces.get(meta.get("namespace", ""))
+        if tenant_id is None or meta.get("deletionTimestamp"):
+            return
+        if _true(workload, "Finished") or _true(workload, "QuotaReserved"):
+            return
+        spec = workload.get("spec") or {}
+        if spec.get("active") is False:
+            reason = "Deactivated: Kueue does not queue it until it is active again."
+            cluster_queue = ""
+        else:
+            cluster_queue = self.local_queues.get((meta["namespace"], spec.get("queueName") or ""), "")
+            held = _condition(workload, "QuotaReserved")
+            reason = (held or {}).get("message") or NOT_LOOKED_AT
+            if not cluster_queue:
+                reason = (held or {}).get("message") or (
+                    f"LocalQueue {spec.get('queueName') or '(none)'} does not exist in {meta['namespace']}."
+                )
+        self.waiting.append(
+            _Waiting(
+                namespace=meta["namespace"],
+                name=meta.get("name", ""),
+                tenant_id=tenant_id,
+                owner=_owner(workload),
+                cluster_queue=cluster_queue,
+                order=queue_order_key(workload),
+                reason=reason,
+            )
+        )
+        if spec.get("active") is not False:
+            asks = self.asks[tenant_id]
+            for pod_set in spec.get("podSets") or []:
+                count = int(pod_set.get("count") or 0)
+                one = _pod_requests(
+                    (pod_set.get("template") or {}).get("spec") or {}, self.targets.gpu_resource
+                )
+                for index in range(3):
+                    asks[index] += count * one[index]
+
+    def waiting_queues(self) -> set[str]:
+        return {w.cluster_queue for w in self.waiting if w.cluster_queue}
+
+    def place_in_line(self, served: Mapping[tuple[str, str], int]) -> None:
+        """Each waiting workload's place in its ClusterQueue's line: as the visibility API said
+        (`served`), else computed with `queue_order_key`."""
+        lines: dict[str, list[_Waiting]] = defaultdict(list)
+        for waiting in self.waiting:
+            if waiting.cluster_queue:
+                lines[waiting.cluster_queue].append(waiting)
+        for line in lines.values():
+            for index, waiting in enumerate(sorted(line, key=lambda w: w.order), start=1):
+                waiting.position = served.get((waiting.namespace, waiting.name), index)
+        self._owners = {(w.namespace, *w.owner): w for w in self.waiting if w.owner}
+
+    # -- what the pass stores
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return {
+            "cluster_queues": len(self.counts),
+            "pending_workloads": sum(c["pendingWorkloads"] for c in self.counts.values()),
+            "reserving_workloads": sum(c["reservingWorkloads"] for c in self.counts.values()),
+            "admitted_workloads": sum(c["admittedWorkloads"] for c in self.counts.values()),
+            "visibility_api": self.visibility,
+        }
+
+    def add_own(self, own: dict[int, dict[str, float | None]]) -> None:
+        """Each tenant's own figures get what its waiting workloads ask for, and those workloads
+        among the waiting ones (they have no pods yet)."""
+        for tenant_id, figures in own.items():
+            asks = self.asks.get(tenant_id, [0.0, 0.0, 0.0])
+            figures["gpu_pending"], figures["cpu_pending_millicores"], figures["memory_pending_bytes"] = asks
+            waiting = self.counts.get(tenant_id, {}).get("pendingWorkloads")
+            if waiting is None:  # no status yet: count them here
+                waiting = sum(1 for w in self.waiting if w.tenant_id == tenant_id and w.cluster_queue)
+            figures["workloads_pending"] = (figures.get("workloads_pending") or 0.0) + waiting
+
+    def explain(self, reading: WorkloadReading) -> WorkloadReading:
+        """A job's reading with its Workload's place in line and reason, when Kueue holds it back."""
+        waiting = self._owners.get((reading.namespace, reading.kind, reading.name))
+        if waiting is None:
+            return reading
+        return dataclasses.replace(
+            reading,
+            state=Workload.State.PENDING,
+            queue_position=waiting.position,
+            waiting_reason=waiting.reason[:2000],
+        )
+
+    def flavor_totals(self, paths: Mapping[int, str]) -> list[FlavorReading]:
+        """Each tenant's subtree per pool: used, reserved and guaranteed summed over its queues and
+        its descendants' (guaranteed None when one is unlimited); borrowed is what its own queue
+        borrows when it is alone there, else what the subtree uses above its whole guaranteed
+        amount (a sub-tenant using its sibling's idle quota borrows nothing from outside)."""
+        id_by_path = {path: tenant_id for tenant_id, path in paths.items()}
+        sums: dict[tuple[int, str], dict[str, float | None]] = {}
+        members: dict[tuple[int, str], int] = defaultdict(int)
+        for (tenant_id, pool), figures in self.own.items():
+            path = paths.get(tenant_id)
+            if path is None:
+                continue
+            for prefix in Tenant.path_prefixes(path):
+                ancestor = id_by_path.get(prefix)
+                if ancestor is None:
+                    continue
+                key = (ancestor, pool)
+                members[key] += 1
+                target = sums.setdefault(key, self._empty())
+                for name, value in figures.items():
+                    before = target[name]
+                    target[name] = None if value is None or before is None else before + value
+        result = []
+        for (tenant_id, pool), figures in sorted(sums.items()):
+            if members[(tenant_id, pool)] > 1 or (tenant_id, pool) not in self.own:
+                for resource, _ in FLAVOR_RESOURCES:
+                    used = figures[flavor_column(resource, "used")] or 0.0
+                    guaranteed = figures[flavor_column(resource, "guaranteed")]
+                    figures[flavor_column(resource, "borrowed")] = (
+                        0.0 if guaranteed is None else max(0.0, used - guaranteed)
+                    )
+            result.append(FlavorReading(tenant_id, pool, figures))
+        return result
+
+    @staticmethod
+    def add_subtree(readings: list[UsageReading], flavors: list[FlavorReading]) -> None:
+        """On the cluster's figures (partition ""): allocated becomes what Kueue guarantees (the
+        namespace quota is only the ceiling, guaranteed + burst) and borrowed is summed over pools."""
+        by_tenant: dict[int, list[FlavorReading]] = defaultdict(list)
+        for flavor in flavors:
+            by_tenant[flavor.tenant_id].append(flavor)
+        for reading in readings:
+            pools = by_tenant.get(reading.tenant_id)
+            if not pools or reading.partition:
+                continue
+            for resource, allocated, borrowed in (
+                ("gpu", "gpu_allocated", "gpu_borrowed"),
+                ("cpu", "cpu_allocated_millicores", "cpu_borrowed_millicores"),
+                ("memory", "memory_allocated_bytes", "memory_borrowed_bytes"),
+            ):
+                guaranteed: float | None = 0.0
+                for pool in pools:
+                    value = pool.figures[flavor_column(resource, "guaranteed")]
+                    guaranteed = None if value is None or guaranteed is None else guaranteed + value
+                reading.figures[allocated] = guaranteed
+                reading.figures[borrowed] = sum(
+                    p.figures[flavor_column(resource, "borrowed")] or 0.0 for p in pools
+                )
 
 
 # ---------------------------------------------------------------------------------------------

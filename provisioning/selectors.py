@@ -34,6 +34,7 @@ from provisioning.desired.kubernetes import (
     VolumeClaim,
     service_account_name,
 )
+from provisioning.desired.kueue import flavor_name
 from provisioning.desired.yarn import QueueShare, StorageDir, YarnTenant, queue_path
 from provisioning.models import ClusterSyncStatus, HadoopConnection, KubernetesConnection, TenantSync
 from tenants.amounts import KUBERNETES_RESOURCES
@@ -521,10 +522,17 @@ def usage_targets(cluster: Cluster) -> UsageTargets:
     namespaces = dict(
         TenantSync.objects.filter(tenant_id__in=on_cluster).values_list("namespace", "tenant_id")
     )
+    engine = connection.quota_engine if connection else RESOURCE_QUOTA_ENGINE
+    flavors = {}
+    if engine == KUEUE_ENGINE:
+        pools = ResourcePool.objects.filter(cluster=cluster).values_list("name", flat=True)
+        flavors = {flavor_name(pool): pool for pool in pools}
     return UsageTargets(
         paths=Tenant.objects.paths_with_ancestors(set(namespaces.values())),
         namespaces=namespaces,
         service_accounts=service_accounts,
         usernames=usernames,
         gpu_resource=connection.gpu_resource if connection else "nvidia.com/gpu",
+        quota_engine=engine,
+        flavors=flavors,
     )

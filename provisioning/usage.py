@@ -195,12 +195,16 @@ def usage_collect(*, cluster_id: int, now: datetime.datetime | None = None) -> U
         )
         return _finish(cluster, outcome, when, last_attempt_at=when)
     samples = tenant_services.usage_record(
-        cluster=cluster, time=when, readings=collection.readings, workloads=collection.workloads
+        cluster=cluster,
+        time=when,
+        readings=collection.readings,
+        workloads=collection.workloads,
+        flavors=collection.flavors,
     )
     outcome = UsageOutcome(
         cluster.name,
         UsageCollection.State.PARTIAL if collection.notes else UsageCollection.State.OK,
-        " ".join(collection.notes),
+        " ".join([*collection.notes, *collection.remarks]),
         samples=samples,
         workloads=len(collection.workloads),
         calls=collection.calls,

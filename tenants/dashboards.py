@@ -6,6 +6,7 @@ ORM and no request here, so the views stay thin and the rules are tested once.
 from __future__ import annotations
 
 import datetime
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -15,6 +16,7 @@ from django.utils import numberformat, timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from tenants import quantities, usage
+from tenants.amounts import RESOURCE_BY_NAME
 
 # The Monitoring tab's ranges, and the steps a window may use: the finest that keeps a chart under
 # MAX_POINTS points. Steps under an hour exist only while raw samples are kept.
@@ -149,8 +151,19 @@ def number_text(value: float | None) -> str:
 
 
 @dataclass
+class ExtraLine:
+    """A third or fourth line of a chart (borrowed, pending on a Kueue cluster): its label and its
+    values by time, in the chart's shown unit."""
+
+    metric: str
+    label: str
+    values: dict[datetime.datetime, float | None]
+
+
+@dataclass
 class ChartView:
-    """One chart of one cluster partition: its rows (time, used, allocated) in the shown unit."""
+    """One chart of one cluster partition: its rows (time, used, allocated) in the shown unit, and
+    the extra lines the cluster reports."""
 
     chart: usage.Chart
     cluster_id: int
@@ -166,6 +179,7 @@ class ChartView:
     window_end: datetime.datetime | None = None
     # Times as the table shows them, shared by the charts of one page (they share their times).
     time_labels: dict[datetime.datetime, str] = field(default_factory=dict)
+    extras: list[ExtraLine] = field(default_factory=list)
 
     @property
     def dom_id(self) -> str:
@@ -175,6 +189,14 @@ class ChartView:
     @property
     def latest(self) -> tuple[datetime.datetime, float | None, float | None] | None:
         return self.rows[-1] if self.rows else None
+
+    @property
+    def latest_extras(self) -> list[tuple[str, float | None]]:
+        """(label, value) of each extra line at the last point."""
+        if not self.rows:
+            return []
+        time = self.rows[-1][0]
+        return [(extra.label, extra.values.get(time)) for extra in self.extras]
 
     def table_rows(self) -> SafeString:
         """The figures table's rows, as the template would write them (times in the current time
@@ -189,6 +211,7 @@ class ChartView:
             if label is None:
                 label = labels[time] = timezone.localtime(time).strftime("%Y-%m-%d %H:%M")
             second = f'<td class="num">{number_text(allocated)}</td>' if with_second else ""
+            second += "".join(f'<td class="num">{number_text(e.values.get(time))}</td>' for e in self.extras)
             rows.append(f'<tr><td>{label}</td><td class="num">{number_text(used)}</td>{second}</tr>')
         # Safe: every piece is a float formatted here or a time formatted by strftime above.
         return mark_safe("\n".join(rows))  # nosec B308, B703 # numbers and times formatted here, no input
@@ -202,8 +225,10 @@ class ChartView:
             "unit": self.unit.name,
             "used_label": self.used_label,
             "allocated_label": self.allocated_label,
+            "extra_labels": [extra.label for extra in self.extras],
             "points": [
-                [int(time.timestamp() * 1000), used, allocated] for time, used, allocated in self.rows
+                [int(time.timestamp() * 1000), used, allocated, *(e.values.get(time) for e in self.extras)]
+                for time, used, allocated in self.rows
             ],
         }
 
@@ -219,6 +244,7 @@ def chart_metrics() -> list[str]:
     metrics: list[str] = []
     for chart in usage.CHARTS:
         metrics += [chart.used] + ([chart.allocated] if chart.allocated else [])
+        metrics += [metric for metric, _ in chart.extras]
     return metrics
 
 
@@ -244,15 +270,22 @@ def charts_from_series(
             allocated = dict(figures.get(chart.allocated, [])) if chart.allocated else {}
             if not used and not allocated:
                 continue
-            largest = max([v for v in [*used.values(), *allocated.values()] if v is not None], default=0)
+            # Extra lines only where the cluster reports them (a Kueue cluster's borrowed, pending).
+            extras = {m: dict(figures[m]) for m, _ in chart.extras if figures.get(m)}
+            every = [*used.values(), *allocated.values(), *(v for e in extras.values() for v in e.values())]
+            largest = max([v for v in every if v is not None], default=0)
             unit = unit_for(chart, largest)
-            rows = [
-                (time, shown(used.get(time), unit), shown(allocated.get(time), unit))
-                for time in sorted(set(used) | set(allocated))
-            ]
+            times = sorted(set(used).union(allocated, *extras.values()))
+            rows = [(time, shown(used.get(time), unit), shown(allocated.get(time), unit)) for time in times]
             stored = {chart.used: figures.get(chart.used, [])}
             if chart.allocated:
                 stored[chart.allocated] = figures.get(chart.allocated, [])
+            extra_lines = []
+            for metric, label in chart.extras:
+                if metric in extras:
+                    stored[metric] = figures[metric]
+                    values = {time: shown(value, unit) for time, value in extras[metric].items()}
+                    extra_lines.append(ExtraLine(metric, label, values))
             charts.append(
                 ChartView(
                     chart=chart,
@@ -267,6 +300,7 @@ def charts_from_series(
                     window_start=start,
                     window_end=end,
                     time_labels=time_labels,
+                    extras=extra_lines,
                 )
             )
         if charts:
@@ -431,3 +465,77 @@ def cluster_totals(
             lines.append((label, human(used_value), human(allocated_value), human(capacity_value)))
         totals.append(ClusterTotal(cluster_names.get(key[0], str(key[0])), key[1], lines))
     return totals
+
+
+# ---------------------------------------------------------------------------------------------
+# My access: why a person's jobs wait (a Kueue cluster)
+
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+# Kueue's reasons name the resource a queue lacks: "insufficient unused quota for nvidia.com/gpu in
+# flavor canopy-workers, 1 more needed".
+_LACKING = re.compile(r"quota for ([A-Za-z0-9./_-]+) in flavor")
+# (resource, used figure, allocated figure) as the cluster's samples hold them.
+_SAMPLE_FIGURES = {
+    "gpu": ("gpu_used", "gpu_allocated"),
+    "cpu": ("cpu_used_millicores", "cpu_allocated_millicores"),
+    "memory": ("memory_used_bytes", "memory_allocated_bytes"),
+}
+
+
+def in_line(position: int | None) -> str:
+    """'first in line', ..., 'tenth in line', '11th in line'; '' when the place is not known."""
+    if position is None or position < 1:
+        return ""
+    if position <= len(ORDINALS):
+        return f"{ORDINALS[position - 1]} in line"
+    suffix = "th" if 10 <= position % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(position % 10, "th")
+    return f"{position}{suffix} in line"
+
+
+def _lacking(reason: str) -> str | None:
+    found = _LACKING.search(reason or "")
+    if not found:
+        return None
+    name = found.group(1)
+    return name if name in ("cpu", "memory") else "gpu"
+
+
+def uses_of(resource: Any, used: float | None, guaranteed: float | None) -> str:
+    """'1 of 1 GPU', '500m of 4 CPU', '1 GiB of 60 GiB' ('2 GPUs (unlimited)' without a limit):
+    the unit once when both figures share it."""
+    high = resource.human(None if guaranteed is None else round(guaranteed))
+    low = resource.human(round(used or 0))
+    if guaranteed is None:
+        return f"{low} (unlimited)"
+    low_number, _, low_unit = low.partition(" ")
+    _, _, high_unit = high.partition(" ")
+    if low_unit and (low_unit == high_unit or high_unit == f"{low_unit}s" or low_unit == f"{high_unit}s"):
+        low = low_number
+    return f"{low} of {high}"
+
+
+def waiting_sentence(tenant_name: str, jobs: list[Any], figures: dict[str, Any] | None) -> str:
+    """Why someone's jobs on one cluster wait, from those jobs (pending, with Kueue's place in line
+    and reason) and the tenant's latest figures there (used against guaranteed):
+    "dev1 uses 1 of 1 GPU; 1 job waiting, first in line"."""
+    waiting = sorted(
+        (job for job in jobs if job.state == "pending" and (job.queue_position or job.waiting_reason)),
+        key=lambda job: (job.queue_position is None, job.queue_position or 0),
+    )
+    if not waiting:
+        return ""
+    count = f"{len(waiting)} job{'s' if len(waiting) != 1 else ''} waiting"
+    place = in_line(waiting[0].queue_position)
+    if place:
+        count += f", {place}" if len(waiting) == 1 else f", the next {place}"
+    resources = list(dict.fromkeys(r for job in waiting if (r := _lacking(job.waiting_reason))))
+    if not resources and figures:
+        resources = ["gpu" if figures.get("gpu_allocated") or figures.get("gpu_used") else "cpu"]
+    uses = []
+    for name in resources:
+        used, allocated = _SAMPLE_FIGURES[name]
+        if figures and figures.get(used) is not None:
+            uses.append(uses_of(RESOURCE_BY_NAME[name], figures[used], figures.get(allocated)))
+    if not uses:
+        return f"{tenant_name}: {count}"
+    return f"{tenant_name} uses {' and '.join(uses)}; {count}"

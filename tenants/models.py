@@ -545,6 +545,12 @@ USAGE_METRICS = (
     "hdfs_space_quota_bytes",
     "hdfs_files_used",
     "hdfs_files_quota",
+    "gpu_borrowed",
+    "cpu_borrowed_millicores",
+    "memory_borrowed_bytes",
+    "gpu_pending",
+    "cpu_pending_millicores",
+    "memory_pending_bytes",
 )
 
 
@@ -579,6 +585,17 @@ class UsageFigures(models.Model):
     hdfs_space_quota_bytes = models.FloatField(null=True, blank=True)
     hdfs_files_used = models.FloatField(null=True, blank=True, help_text="Files and directories.")
     hdfs_files_quota = models.FloatField(null=True, blank=True)
+    # Clusters whose quota engine is Kueue (issue 16): what the tenant's queues use above what they
+    # are guaranteed (borrowed from idle quota of their cohorts), and what their waiting workloads
+    # ask for. Empty elsewhere.
+    gpu_borrowed = models.FloatField(null=True, blank=True)
+    cpu_borrowed_millicores = models.FloatField(null=True, blank=True)
+    memory_borrowed_bytes = models.FloatField(null=True, blank=True)
+    gpu_pending = models.FloatField(
+        null=True, blank=True, help_text="Asked for by workloads Kueue holds back."
+    )
+    cpu_pending_millicores = models.FloatField(null=True, blank=True)
+    memory_pending_bytes = models.FloatField(null=True, blank=True)
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -652,6 +669,12 @@ class Workload(models.Model):
     memory_bytes = models.FloatField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     seen_at = models.DateTimeField()
+    # A workload Kueue holds back (issue 16): its place in its ClusterQueue's line (1: next to be
+    # admitted when quota frees) and Kueue's reason.
+    queue_position = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Place in its Kueue ClusterQueue's line; 1 is first."
+    )
+    waiting_reason = models.TextField(blank=True, help_text="Why Kueue holds it back, in Kueue's words.")
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -664,3 +687,38 @@ class Workload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
+
+
+class FlavorUsage(models.Model):
+    """What a tenant's subtree uses of one pool (a Kueue ResourceFlavor) on a cluster whose quota
+    engine is Kueue, from its ClusterQueues' status at the last collection pass (replaced by each
+    pass, like `Workload`). Per resource: `used` (admitted workloads), `reserved` (quota reserved,
+    admitted or about to be), `guaranteed` (the queues' nominal quota; empty: unlimited) and
+    `borrowed` (used above the guaranteed amount, lent by idle tenants of the cohorts)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="+")
+    pool = models.ForeignKey(ResourcePool, on_delete=models.CASCADE, related_name="+")
+    seen_at = models.DateTimeField()
+    gpu_used = models.FloatField(default=0)
+    gpu_reserved = models.FloatField(default=0)
+    gpu_guaranteed = models.FloatField(null=True, blank=True)
+    gpu_borrowed = models.FloatField(default=0)
+    cpu_used_millicores = models.FloatField(default=0)
+    cpu_reserved_millicores = models.FloatField(default=0)
+    cpu_guaranteed_millicores = models.FloatField(null=True, blank=True)
+    cpu_borrowed_millicores = models.FloatField(default=0)
+    memory_used_bytes = models.FloatField(default=0)
+    memory_reserved_bytes = models.FloatField(default=0)
+    memory_guaranteed_bytes = models.FloatField(null=True, blank=True)
+    memory_borrowed_bytes = models.FloatField(default=0)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "cluster", "pool"], name="flavor_usage_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}@{self.cluster_id}/{self.pool_id} {self.seen_at:%Y-%m-%d %H:%M}"

@@ -40,6 +40,7 @@ from tenants.models import (
     Allocation,
     AuditEvent,
     Cluster,
+    FlavorUsage,
     Membership,
     NfsShare,
     NfsShareGrant,
@@ -1972,11 +1973,13 @@ def usage_record(
     time: datetime.datetime,
     readings: Iterable[usage.UsageReading],
     workloads: Iterable[usage.WorkloadReading] | None = None,
+    flavors: Iterable[usage.FlavorReading] | None = None,
 ) -> int:
     """Store one collection pass of `cluster` at `time`: the readings as raw samples (own figures
-    summed over subtrees first) and, when given, the cluster's workloads, replacing the previous
-    pass's. Idempotent for a (cluster, time): a pass recorded twice keeps the first. Readings for
-    tenants deleted meanwhile are dropped. Returns the number of samples written."""
+    summed over subtrees first) and, when given, the cluster's workloads and its Kueue figures per
+    pool (`FlavorUsage`), each replacing the previous pass's. Idempotent for a (cluster, time): a
+    pass recorded twice keeps the first samples. Readings for tenants deleted meanwhile are
+    dropped. Returns the number of samples written."""
     readings = list(readings)
     tenant_ids = {reading.tenant_id for reading in readings}
     if any(not reading.subtree for reading in readings):
@@ -2002,7 +2005,26 @@ def usage_record(
             ids = {w.tenant_id for w in workloads}
             known = set(Tenant.objects.filter(pk__in=ids).values_list("pk", flat=True))
             _workloads_replace(cluster, time, [w for w in workloads if w.tenant_id in known])
+        if flavors is not None:
+            _flavors_replace(cluster, time, list(flavors))
     return len(rows)
+
+
+def _flavors_replace(cluster: Cluster, time: datetime.datetime, flavors: list[usage.FlavorReading]) -> None:
+    pools = dict(ResourcePool.objects.filter(cluster=cluster).values_list("name", "pk"))
+    known = set(Tenant.objects.filter(pk__in={f.tenant_id for f in flavors}).values_list("pk", flat=True))
+    FlavorUsage.objects.filter(cluster=cluster).delete()
+    FlavorUsage.objects.bulk_create(
+        [
+            FlavorUsage(
+                tenant_id=f.tenant_id, cluster=cluster, pool_id=pools[f.pool], seen_at=time, **f.figures
+            )
+            for f in flavors
+            if f.pool in pools and f.tenant_id in known
+        ],
+        batch_size=2000,
+        ignore_conflicts=True,
+    )
 
 
 def _workloads_replace(
@@ -2025,6 +2047,8 @@ def _workloads_replace(
                 memory_bytes=w.memory_bytes,
                 started_at=w.started_at,
                 seen_at=time,
+                queue_position=w.queue_position,
+                waiting_reason=w.waiting_reason,
             )
             for w in workloads
         ],

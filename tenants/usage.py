@@ -18,12 +18,22 @@ from typing import Any
 
 from tenants.models import USAGE_METRICS, Tenant
 
-__all__ = ["USAGE_METRICS", "CHARTS", "UsageReading", "WorkloadReading", "subtree_totals", "bucket_averages"]
+__all__ = [
+    "USAGE_METRICS",
+    "CHARTS",
+    "UsageReading",
+    "WorkloadReading",
+    "FlavorReading",
+    "subtree_totals",
+    "bucket_averages",
+]
 
 
 @dataclass(frozen=True)
 class Chart:
-    """One chart of the Monitoring tab: what is used against what is allocated (or the limit)."""
+    """One chart of the Monitoring tab: what is used against what is allocated (or the limit), and
+    the `extras` lines (metric, label) where a cluster reports them: on a Kueue cluster, what is
+    borrowed above the allocation and what waiting workloads ask for."""
 
     key: str
     title: str
@@ -31,12 +41,35 @@ class Chart:
     used: str
     allocated: str | None
     scale: float = 1.0  # stored value x scale = shown value (millicores -> cores)
+    extras: tuple[tuple[str, str], ...] = ()
 
 
 CHARTS: tuple[Chart, ...] = (
-    Chart("gpu", "GPUs", "count", "gpu_used", "gpu_allocated"),
-    Chart("cpu", "CPU / vCores", "cores", "cpu_used_millicores", "cpu_allocated_millicores", 0.001),
-    Chart("memory", "Memory", "bytes", "memory_used_bytes", "memory_allocated_bytes"),
+    Chart(
+        "gpu",
+        "GPUs",
+        "count",
+        "gpu_used",
+        "gpu_allocated",
+        extras=(("gpu_borrowed", "Borrowed"), ("gpu_pending", "Pending")),
+    ),
+    Chart(
+        "cpu",
+        "CPU / vCores",
+        "cores",
+        "cpu_used_millicores",
+        "cpu_allocated_millicores",
+        0.001,
+        extras=(("cpu_borrowed_millicores", "Borrowed"), ("cpu_pending_millicores", "Pending")),
+    ),
+    Chart(
+        "memory",
+        "Memory",
+        "bytes",
+        "memory_used_bytes",
+        "memory_allocated_bytes",
+        extras=(("memory_borrowed_bytes", "Borrowed"), ("memory_pending_bytes", "Pending")),
+    ),
     Chart("am_cpu", "YARN AM vCores", "cores", "am_cpu_used_millicores", "am_cpu_limit_millicores", 0.001),
     Chart("am_memory", "YARN AM memory", "bytes", "am_memory_used_bytes", "am_memory_limit_bytes"),
     Chart("workloads", "Running and pending work", "count", "workloads_running", "workloads_pending"),
@@ -46,7 +79,8 @@ CHARTS: tuple[Chart, ...] = (
 CHART_BY_KEY = {chart.key: chart for chart in CHARTS}
 
 # Figures that are a sum over a subtree (everything but the limits and allocations, which the
-# collectors read for each tenant as the whole subtree's already).
+# collectors read for each tenant as the whole subtree's already, and what is borrowed: a subtree
+# borrows only what it uses above its whole allocation, see `provisioning.collectors`).
 ADDITIVE = frozenset(
     {
         "gpu_used",
@@ -58,6 +92,9 @@ ADDITIVE = frozenset(
         "workloads_pending",
         "hdfs_space_used_bytes",
         "hdfs_files_used",
+        "gpu_pending",
+        "cpu_pending_millicores",
+        "memory_pending_bytes",
     }
 )
 if not set(USAGE_METRICS) >= ADDITIVE:  # a check of this module's own constants, also under python -O
@@ -88,6 +125,28 @@ class WorkloadReading:
     cpu_millicores: float = 0
     memory_bytes: float = 0
     started_at: datetime.datetime | None = None
+    queue_position: int | None = None  # Kueue: its place in its ClusterQueue's line, 1 first
+    waiting_reason: str = ""  # Kueue: why it is held back
+
+
+# The resources of a Kueue flavor's figures, and the figures of each (`FlavorUsage`'s columns are
+# `<resource>_<figure>` with the unit's suffix: gpu_used, cpu_used_millicores, memory_used_bytes).
+FLAVOR_RESOURCES = (("gpu", ""), ("cpu", "_millicores"), ("memory", "_bytes"))
+FLAVOR_FIGURES = ("used", "reserved", "guaranteed", "borrowed")
+
+
+def flavor_column(resource: str, figure: str) -> str:
+    return f"{resource}_{figure}{dict(FLAVOR_RESOURCES)[resource]}"
+
+
+@dataclass
+class FlavorReading:
+    """What a tenant's subtree uses of one pool (a Kueue ResourceFlavor) on a Kueue cluster:
+    `figures` maps `flavor_column` names to values (guaranteed None: unlimited)."""
+
+    tenant_id: int
+    pool: str
+    figures: dict[str, float | None]
 
 
 def subtree_totals(

@@ -35,8 +35,9 @@ from provisioning import services as provisioning_services
 from provisioning.backends.export import HADOOP_FILES
 from tenants import dashboards, exports, forms, selectors, services
 from tenants.amounts import KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
-from tenants.models import Cluster, Membership, Tenant
+from tenants.models import Cluster, FlavorUsage, Membership, Tenant
 from tenants.permissions import Action, can, is_platform_admin, subject_q
+from tenants.usage import flavor_column
 
 User = get_user_model()
 
@@ -91,6 +92,9 @@ class Bar:
     given_percent: float
     unlimited: bool
     unlimited_children: int
+    # What the tenant borrows now above its guaranteed amount, from Kueue's ClusterQueue status
+    # (a Kueue cluster's pool). None: not measured, or nothing borrowed.
+    borrowing: str | None = None
 
 
 def _whole(value: float) -> float | int:
@@ -100,7 +104,11 @@ def _whole(value: float) -> float | int:
 USED_METRICS = {"gpu": "gpu_used", "cpu": "cpu_used_millicores", "memory": "memory_used_bytes"}
 
 
-def _bars(summary: selectors.PoolSummary, measured: dict[str, Any] | None) -> list[Bar]:
+def _bars(
+    summary: selectors.PoolSummary, measured: dict[str, Any] | None, flavor: FlavorUsage | None = None
+) -> list[Bar]:
+    """`measured`: the cluster's latest figures (a namespace's quota usage covers all its pools
+    there); `flavor`: on a Kueue cluster, what Kueue counts in this very pool, used and borrowed."""
     bars = []
     for resource in KUBERNETES_RESOURCES:
         figures = summary.resources[resource.name]
@@ -109,6 +117,12 @@ def _bars(summary: selectors.PoolSummary, measured: dict[str, Any] | None) -> li
         if allocated:
             given_percent = min(100.0, 100.0 * float(figures.children) / float(allocated))
         used_value = (measured or {}).get(USED_METRICS[resource.name])
+        borrowing = None
+        if flavor is not None:
+            used_value = getattr(flavor, flavor_column(resource.name, "used"))
+            borrowed = getattr(flavor, flavor_column(resource.name, "borrowed"))
+            if borrowed:
+                borrowing = resource.human(_whole(borrowed) if resource.name == "gpu" else round(borrowed))
         used = left = None
         used_percent = None
         if used_value is not None:
@@ -130,6 +144,7 @@ def _bars(summary: selectors.PoolSummary, measured: dict[str, Any] | None) -> li
                 given_percent=given_percent,
                 unlimited=allocated is None,
                 unlimited_children=figures.children_unlimited,
+                borrowing=borrowing,
             )
         )
     return bars
@@ -157,14 +172,19 @@ def _resources_context(
     tenant: Tenant,
     latest: Latest | None = None,
     shares: dict[tuple[int, int], Any] | None = None,
+    flavors: dict[int, FlavorUsage] | None = None,
 ) -> dict[str, Any]:
-    """The Resources tab of one tenant. My access passes `latest` and `shares` read for all its
-    tenants at once (and has summarized them); alone, the tab reads them for this tenant."""
+    """The Resources tab of one tenant. My access passes `latest`, `shares` and `flavors` read for
+    all its tenants at once (and has summarized them); alone, the tab reads them for this tenant."""
     if shares is None:
         selectors.tenant_summaries([tenant])
         shares = selectors.yarn_guaranteed_shares([tenant])
     if latest is None:
         latest = selectors.usage_latest(user=user, tenant_ids=[tenant.pk], now=timezone.now()).get(
+            tenant.pk, {}
+        )
+    if flavors is None:
+        flavors = selectors.flavor_usage_latest(user=user, tenant_ids=[tenant.pk], now=timezone.now()).get(
             tenant.pk, {}
         )
     pools = []
@@ -190,7 +210,7 @@ def _resources_context(
                 used=_yarn_used(figures),
             )
         else:
-            entry.update(yarn=False, bars=_bars(summary, figures))
+            entry.update(yarn=False, bars=_bars(summary, figures, flavors.get(pool.pk)))
         pools.append(entry)
     return {"pools": pools}
 
@@ -417,7 +437,9 @@ def my_access(request: HttpRequest) -> HttpResponse:
     tenant_ids = {t.pk for t in tenants}
     selectors.tenant_summaries(tenants)
     shares = selectors.yarn_guaranteed_shares(tenants)
-    latest = selectors.usage_latest(user=user, tenant_ids=list(tenant_ids), now=timezone.now())
+    now = timezone.now()
+    latest = selectors.usage_latest(user=user, tenant_ids=list(tenant_ids), now=now)
+    flavors = selectors.flavor_usage_latest(user=user, tenant_ids=list(tenant_ids), now=now)
     clusters = selectors.kubernetes_clusters_by_tenant(list(tenant_ids))
     for tenant_clusters in clusters.values():
         _mark_live(tenant_clusters)
@@ -436,9 +458,12 @@ def my_access(request: HttpRequest) -> HttpResponse:
         {
             "membership": m,
             "tenant": m.tenant,
-            "pools": _resources_context(user, m.tenant, latest.get(m.tenant.pk, {}), shares)["pools"],
+            "pools": _resources_context(
+                user, m.tenant, latest.get(m.tenant.pk, {}), shares, flavors.get(m.tenant.pk, {})
+            )["pools"],
             "claims": claims.get(m.tenant.pk, []),
             "jobs": jobs.get(m.tenant.pk, []),
+            "waiting": _waiting(m.tenant, jobs.get(m.tenant.pk, []), latest.get(m.tenant.pk, {})),
             "uses": m.role != Membership.Role.VIEWER,
             # Viewers get no kubeconfig: their role is read-only on the console.
             "kubernetes_clusters": clusters.get(m.tenant.pk, []) if m.role != Membership.Role.VIEWER else [],
@@ -446,6 +471,19 @@ def my_access(request: HttpRequest) -> HttpResponse:
         for m in memberships
     ]
     return render(request, "tenants/my_access.html", {"nav": "my_access", "rows": rows})
+
+
+def _waiting(tenant: Tenant, jobs: list[Any], latest: Latest) -> list[str]:
+    """Per cluster where some of the person's jobs wait for quota: why, in one sentence."""
+    by_cluster: dict[Any, list[Any]] = {}
+    for job in jobs:
+        by_cluster.setdefault(job.cluster, []).append(job)
+    sentences = []
+    for cluster, cluster_jobs in sorted(by_cluster.items(), key=lambda item: item[0].name):
+        sentence = dashboards.waiting_sentence(tenant.name, cluster_jobs, latest.get((cluster.pk, "")))
+        if sentence:
+            sentences.append(f"{sentence} ({cluster.name})." if len(by_cluster) > 1 else f"{sentence}.")
+    return sentences
 
 
 # ---------------------------------------------------------------------------------------------

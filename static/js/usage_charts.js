@@ -1,7 +1,8 @@
 /* Draws the Monitoring tab's charts with the vendored Chart.js from the figures the server embeds
  * (<script type="application/json" id="...">, referenced by each canvas's data-chart). Used and
  * allocated differ by line style (solid / dashed) and point shape (circle / square), never by
- * colour alone; the legend names both, and a table under each chart has every figure. */
+ * colour alone; so do the extra lines a Kueue cluster adds (borrowed: dotted, triangles; pending:
+ * dash-dotted, crosses). The legend names every line, and a table under each chart has every figure. */
 (function () {
   "use strict";
 
@@ -45,6 +46,10 @@
         datasets: [
           line(data.used_label + " (solid line)", 1, [], "circle", "#0969da"),
           line(data.allocated_label + " (dashed line)", 2, [6, 4], "rect", "#57606a"),
+          ...(data.extra_labels || []).map((label, index) =>
+            index % 2 === 0
+              ? line(label + " (dotted line)", 3 + index, [2, 3], "triangle", "#bc4c00")
+              : line(label + " (dash-dotted line)", 3 + index, [8, 3, 2, 3], "crossRot", "#8250df")),
         ],
       },
       options: {

@@ -932,5 +932,7 @@ class WorkloadSerializer(serializers.ModelSerializer):
             "memory_bytes",
             "started_at",
             "seen_at",
+            "queue_position",
+            "waiting_reason",
         ]
         read_only_fields = fields

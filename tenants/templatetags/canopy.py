@@ -7,6 +7,7 @@ from django import template
 from django.conf import settings
 from django.utils.safestring import mark_safe
 
+from tenants import dashboards
 from tenants.amounts import RESOURCE_BY_NAME, percent_human
 from tenants.quantities import format_memory_human
 
@@ -74,3 +75,9 @@ def bytes_human(value: float | None) -> str:
     if value is None:
         return "–"
     return format_memory_human(round(value))
+
+
+@register.filter
+def in_line(position: int | None) -> str:
+    """A waiting workload's place in its Kueue queue: `{{ 1|in_line }}` -> "first in line"."""
+    return dashboards.in_line(position)

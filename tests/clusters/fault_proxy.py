@@ -9,6 +9,7 @@ logs it. Queued faults hit the next matching requests before they reach the serv
     proxy.fail(429, times=1, retry_after=1)            # too many requests
     proxy.delay(3.0, times=1, path="/resourcequotas")  # slow answer
     proxy.drop(times=1, method="PATCH")                # close the connection, no answer
+    proxy.answer({"items": []}, path="/pendingworkloads")  # answer 200 with this JSON body itself
 
 ``proxy.writes()`` counts the POST/PUT/PATCH/DELETE requests that reached the API server.
 """
@@ -33,13 +34,14 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 
 @dataclass
 class Fault:
-    kind: str  # "status", "delay" or "drop"
+    kind: str  # "status", "delay", "drop" or "answer"
     times: int
     method: str | None = None
     path: str | None = None  # a regular expression searched in the request path
     status: int = 500
     seconds: float = 0.0
     retry_after: int | None = None
+    body: Any = None  # "answer": the JSON answered in the server's place
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (
@@ -94,6 +96,15 @@ class FaultProxy:
     def drop(self, *, times: int = 1, method: str | None = None, path: str | None = None) -> None:
         with self._lock:
             self.faults.append(Fault("drop", times, method, path))
+
+    def answer(
+        self, body: Any, *, times: int = 1, method: str | None = "GET", path: str | None = None
+    ) -> None:
+        """Answer matching requests with 200 and `body` (JSON) without asking the server: what an
+        API the server does not serve here (an aggregated API without its backing server) would
+        answer."""
+        with self._lock:
+            self.faults.append(Fault("answer", times, method, path, status=200, body=body))
 
     def clear(self) -> None:
         with self._lock:
@@ -214,10 +225,12 @@ class FaultProxy:
             with contextlib.suppress(OSError):
                 handler.connection.shutdown(2)
             return
-        if fault is not None and fault.kind == "status":
-            self._record(Entry(method, path, fault.status, f"status {fault.status}", forwarded=False))
+        if fault is not None and fault.kind in ("status", "answer"):
+            self._record(Entry(method, path, fault.status, f"{fault.kind} {fault.status}", forwarded=False))
             payload = json.dumps(
-                {
+                fault.body
+                if fault.kind == "answer"
+                else {
                     "kind": "Status",
                     "apiVersion": "v1",
                     "status": "Failure",

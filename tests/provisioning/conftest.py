@@ -20,6 +20,7 @@ from provisioning import services
 from provisioning.backends.base import Scope
 from provisioning.backends.kubernetes import KubernetesBackend
 from provisioning.backends.yarn import HadoopAccess, YarnBackend
+from provisioning.desired.kueue import TENANT_KINDS
 from provisioning.desired.yarn import YarnSettings, desired_objects
 from provisioning.models import ProvisioningIntent, TenantSync
 from tenants import services as tenant_services
@@ -28,6 +29,7 @@ from tenants.quantities import parse_memory_bytes
 from tests.clusters import kube
 from tests.clusters.fault_proxy import FaultProxy
 from tests.clusters.hadoop import HadoopTestCluster
+from tests.clusters.kueue import WORKER_ROLE_LABEL
 
 GI = parse_memory_bytes("1Gi")
 
@@ -147,6 +149,45 @@ def kueue_proxy(kueue_session_proxy) -> FaultProxy:
 def kueue_admin(kueue_cluster) -> Iterator[client.ApiClient]:
     with kueue_cluster.admin_client() as api:
         yield api
+
+
+@pytest.fixture
+def kueue_gpu_cluster(
+    platform_admin, kueue_cluster, kueue_proxy, kueue_canopy_token
+) -> Iterator[tuple[Cluster, ResourcePool, ResourcePool]]:
+    """A cluster row with the quota engine `kueue`, reached through the fault proxy, with the pool
+    `workers` (the Arena document's three worker nodes: 3 GPUs, 12 CPUs, 90 GiB) and the pool `t4`
+    (4 GPUs on the T4 nodes). What its tenants got on the cluster is removed afterwards."""
+    cluster = tenant_services.cluster_create(
+        acting_user=platform_admin, name=f"kueue-{uuid.uuid4().hex[:6]}", kind=Cluster.Kind.KUBERNETES
+    )
+    workers = tenant_services.pool_create(
+        acting_user=platform_admin,
+        cluster=cluster,
+        name="workers",
+        node_selector=f"{WORKER_ROLE_LABEL}=",
+        gpu_capacity=3,
+        cpu_capacity_millicores=12_000,
+        memory_capacity_bytes=90 * GI,
+    )
+    t4 = tenant_services.pool_create(
+        acting_user=platform_admin,
+        cluster=cluster,
+        name="t4",
+        node_selector="gpu=t4",
+        gpu_capacity=4,
+        cpu_capacity_millicores=16_000,
+        memory_capacity_bytes=64 * GI,
+    )
+    connection = connect(
+        platform_admin, cluster, kueue_cluster, kueue_proxy, kueue_canopy_token, quota_engine="kueue"
+    )
+    yield cluster, workers, t4
+    kueue_proxy.faults.clear()
+    with KubernetesBackend(connection.access()) as backend:
+        for sync in TenantSync.objects.all():
+            with contextlib.suppress(Exception):  # best effort on the way out
+                backend.sync(Scope(sync.tenant_id, sync.namespace, TENANT_KINDS), [])
 
 
 def wait_for_namespace_ready(core: client.CoreV1Api, namespace: str) -> None:

@@ -17,10 +17,7 @@ policy) stay for the session, each test's tenants are removed after it.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,12 +26,9 @@ from kubernetes import client
 from kubernetes.client import ApiException
 
 from provisioning import services
-from provisioning.backends.base import Scope
-from provisioning.backends.kubernetes import KubernetesBackend
-from provisioning.desired.kueue import TENANT_KINDS
-from provisioning.models import ClusterSyncStatus, ProvisioningIntent, TenantSync
+from provisioning.models import ClusterSyncStatus, ProvisioningIntent
 from tenants import services as tenant_services
-from tenants.models import Allocation, Cluster, Membership
+from tenants.models import Allocation, Membership
 from tests.clusters.kube import client_from_kubeconfig
 from tests.clusters.kueue import (
     KUEUE_API_VERSION,
@@ -57,45 +51,6 @@ pytestmark = [pytest.mark.kueue, pytest.mark.django_db]
 WORKERS = {"worker01", "worker02", "worker03"}
 T4_NODES = {"t4-01", "t4-02"}
 GPU = "nvidia.com/gpu"
-
-
-@pytest.fixture
-def kueue_gpu_cluster(
-    platform_admin, kueue_cluster, kueue_proxy, kueue_canopy_token
-) -> Iterator[tuple[Cluster, Any, Any]]:
-    """A cluster row with the quota engine `kueue`, reached through the fault proxy, with the pool
-    `workers` (the Arena document's three worker nodes: 3 GPUs, 12 CPUs, 90 GiB) and the pool `t4`
-    (4 GPUs on the T4 nodes). What its tenants got on the cluster is removed afterwards."""
-    cluster = tenant_services.cluster_create(
-        acting_user=platform_admin, name=f"kueue-{uuid.uuid4().hex[:6]}", kind=Cluster.Kind.KUBERNETES
-    )
-    workers = tenant_services.pool_create(
-        acting_user=platform_admin,
-        cluster=cluster,
-        name="workers",
-        node_selector=f"{WORKER_ROLE_LABEL}=",
-        gpu_capacity=3,
-        cpu_capacity_millicores=12_000,
-        memory_capacity_bytes=90 * GI,
-    )
-    t4 = tenant_services.pool_create(
-        acting_user=platform_admin,
-        cluster=cluster,
-        name="t4",
-        node_selector="gpu=t4",
-        gpu_capacity=4,
-        cpu_capacity_millicores=16_000,
-        memory_capacity_bytes=64 * GI,
-    )
-    connection = connect(
-        platform_admin, cluster, kueue_cluster, kueue_proxy, kueue_canopy_token, quota_engine="kueue"
-    )
-    yield cluster, workers, t4
-    kueue_proxy.faults.clear()
-    with KubernetesBackend(connection.access()) as backend:
-        for sync in TenantSync.objects.all():
-            with contextlib.suppress(Exception):  # best effort on the way out
-                backend.sync(Scope(sync.tenant_id, sync.namespace, TENANT_KINDS), [])
 
 
 # --------------------------------------------------------------------------- reading the cluster
