@@ -222,9 +222,13 @@ class KubernetesCollector(Collector):
         return self.backend._request("GET", path, query=query)
 
     def _list(self, path: str, query: list[tuple[str, str]] | None = None) -> Iterator[dict[str, Any]]:
-        for listed in self.backend.list_pages(path, query, page_size=PAGE):
-            self.calls += 1
-            yield from listed.get("items") or []
+        try:
+            for listed in self.backend.list_pages(path, query, page_size=PAGE):
+                self.calls += 1
+                yield from listed.get("items") or []
+        except BackendError:
+            self.calls += 1  # a refused call was made all the same
+            raise
 
     def _training_kinds(self) -> list[tuple[str, str]]:
         """(plural, kind) of every training-job resource kubeflow.org/v1 serves: PyTorchJob,

@@ -24,9 +24,11 @@ import pytest
 from django.test import Client
 from kubernetes import client
 
-from provisioning import usage
+from provisioning import collectors, usage
 from provisioning.models import UsageCollection
+from tenants import dashboards
 from tenants import services as tenant_services
+from tenants.amounts import RESOURCE_BY_NAME
 from tenants.models import FlavorUsage, Membership, UsageSample, Workload
 from tests.clusters.kube import client_from_kubeconfig
 from tests.clusters.kueue import KUEUE_API_VERSION, KUEUE_GROUP, finish_pods, job_manifest
@@ -257,14 +259,18 @@ def test_places_in_line_come_from_kueues_visibility_api_where_it_is_served(
     wait_until(lambda: running_on(kueue_admin, "vis", "vis-01"), "vis-01 to run")
     for name in ("vis-02", "vis-03"):
         wait_until(lambda n=name: waiting_for_quota(kueue_admin, "vis", n), f"{name} to wait")
-    workloads = {
-        w["metadata"]["ownerReferences"][0]["name"]: w["metadata"]["name"]
-        for w in client.CustomObjectsApi(kueue_admin).list_namespaced_custom_object(
-            KUEUE_GROUP, KUEUE_API_VERSION, "vis", "workloads"
-        )["items"]
-    }
-    # What Kueue's visibility server answers (apis/visibility/v1beta2): here it puts vis-03 first,
-    # as it might after a requeue Canopy cannot see in the Workloads.
+    listed = client.CustomObjectsApi(kueue_admin).list_namespaced_custom_object(
+        KUEUE_GROUP, KUEUE_API_VERSION, "vis", "workloads"
+    )["items"]
+    workloads = {w["metadata"]["ownerReferences"][0]["name"]: w["metadata"] for w in listed}
+    # Kueue's own order for equal priorities: creation time (to the second), then UID.
+    kueue_order = sorted(
+        ("vis-02", "vis-03"),
+        key=lambda job: (workloads[job]["creationTimestamp"], workloads[job]["uid"]),
+    )
+    # What Kueue's visibility server answers (apis/visibility/v1beta2): here the other way round,
+    # as after a requeue Canopy cannot see in the Workloads.
+    served_order = kueue_order[::-1]
     group = "/apis/visibility.kueue.x-k8s.io/v1beta2"
     kueue_proxy.answer(
         {
@@ -288,28 +294,29 @@ def test_places_in_line_come_from_kueues_visibility_api_where_it_is_served(
             "apiVersion": "visibility.kueue.x-k8s.io/v1beta2",
             "items": [
                 {
-                    "metadata": {"name": workloads[job], "namespace": "vis"},
+                    "metadata": {"name": workloads[job]["name"], "namespace": "vis"},
                     "priority": 0,
                     "localQueueName": "default",
                     "positionInClusterQueue": index,
                     "positionInLocalQueue": index,
                 }
-                for index, job in enumerate(("vis-03", "vis-02"))
+                for index, job in enumerate(served_order)
             ],
         },
         path=rf"^{re.escape(group)}/clusterqueues/vis/pendingworkloads\?limit=1000$",
     )
     outcome = collect(cluster)
     assert outcome.state == "ok" and outcome.message == ""
+    assert outcome.calls == 10  # 8 lists and discoveries, the visibility API's discovery and one queue
     assert [e.fault for e in kueue_proxy.injected()] == ["answer 200", "answer 200"]
     assert UsageCollection.objects.get(cluster=cluster).details["kueue"]["visibility_api"] == "served"
     found = jobs(cluster)
-    assert (found["vis-03"].queue_position, found["vis-02"].queue_position) == (1, 2)
+    assert [found[job].queue_position for job in served_order] == [1, 2]
 
-    # Not served again: Canopy's own order, creation time (vis-02 was made first).
+    # Not served again: the order computed from the Workloads, as Kueue's.
     collect(cluster)
     found = jobs(cluster)
-    assert (found["vis-02"].queue_position, found["vis-03"].queue_position) == (1, 2)
+    assert [found[job].queue_position for job in kueue_order] == [1, 2]
     finish_pods(kueue_admin, "vis", "vis-01")
 
 
@@ -327,7 +334,7 @@ def test_a_cluster_set_to_kueue_without_kueue_is_collected_with_a_note(
     # Kueue is installed); collection goes on with what the cluster has.
     connect(platform_admin, cluster, kube_cluster, proxy, canopy_token, quota_engine="kueue")
     outcome = usage.usage_collect(cluster_id=cluster.pk)
-    assert outcome.state == "partial"
+    assert outcome.state == "partial" and outcome.calls == 6  # the 5 of a ResourceQuota cluster + 1
     assert outcome.message.startswith(
         "Kueue: kueue.x-k8s.io/v1beta2 is not served on this cluster (is Kueue installed?)"
     )
@@ -338,3 +345,83 @@ def test_a_cluster_set_to_kueue_without_kueue_is_collected_with_a_note(
     assert (figures.gpu_used, figures.gpu_allocated) == (0, 1)  # the namespace quota, as before
     assert figures.gpu_borrowed is None and figures.gpu_pending is None
     assert not FlavorUsage.objects.filter(cluster=cluster).exists()
+
+
+# --------------------------------------------------------------------------- the arithmetic alone
+
+
+def a_workload(name: str, created: str, *, priority: int = 0, evicted: tuple[str, str] | None = None) -> dict:
+    conditions = []
+    if evicted:
+        reason, when = evicted
+        conditions.append({"type": "Evicted", "status": "True", "reason": reason, "lastTransitionTime": when})
+    return {
+        "metadata": {"name": name, "uid": f"uid-{name}", "creationTimestamp": created},
+        "spec": {"priority": priority},
+        "status": {"conditions": conditions},
+    }
+
+
+def test_the_order_of_a_queue_is_kueues_priority_then_time_and_an_eviction_sends_to_the_back():
+    line = [
+        a_workload("old", "2026-12-05T10:00:00Z"),
+        a_workload("urgent", "2026-12-05T10:05:00Z", priority=100),
+        a_workload("newer", "2026-12-05T10:01:00Z"),
+        a_workload("timed-out", "2026-12-05T09:00:00Z", evicted=("PodsReadyTimeout", "2026-12-05T10:02:00Z")),
+        a_workload("preempted", "2026-12-05T09:30:00Z", evicted=("Preempted", "2026-12-05T10:03:00Z")),
+    ]
+    ordered = [w["metadata"]["name"] for w in sorted(line, key=collectors.queue_order_key)]
+    # Preemption keeps a workload's creation time (Kueue's PrioritySortingWithinCohort, on by default).
+    assert ordered == ["urgent", "preempted", "old", "newer", "timed-out"]
+
+
+def test_a_subtree_borrows_only_what_it_uses_above_its_whole_guarantee():
+    """department1 (guaranteed 3 GPUs in all) > dev1 (1, using 2: 1 borrowed from dev2), dev2 (2,
+    using 0); org (2) > team (own queue 0, using 3: borrowed 1 from outside org)."""
+    paths = {1: "0001", 2: "00010001", 3: "00010002", 4: "0002", 5: "00020001"}
+    namespaces = {"department1": 1, "department1-dev1": 2, "department1-dev2": 3, "org": 4, "org-team": 5}
+    queues = collectors.KueueQueues(
+        collectors.UsageTargets(paths=paths, flavors={"canopy-workers": "workers"}), namespaces
+    )
+
+    def queue(name: str, nominal: int, used: int, borrowed: int) -> dict:
+        resources = [{"name": GPU, "nominalQuota": str(nominal)}]
+        usage = [{"name": GPU, "total": str(used), "borrowed": str(borrowed)}]
+        return {
+            "metadata": {"name": name},
+            "spec": {"resourceGroups": [{"flavors": [{"name": "canopy-workers", "resources": resources}]}]},
+            "status": {"flavorsUsage": [{"name": "canopy-workers", "resources": usage}]},
+        }
+
+    for name, nominal, used, borrowed in (
+        ("department1", 0, 0, 0),
+        ("department1-dev1", 1, 2, 1),
+        ("department1-dev2", 2, 0, 0),
+        ("org", 2, 0, 0),
+        ("org-team", 0, 3, 3),
+    ):
+        queues.add_cluster_queue(queue(name, nominal, used, borrowed))
+    totals = {r.tenant_id: r.figures for r in queues.flavor_totals(paths)}
+    figures = {t: (f["gpu_used"], f["gpu_guaranteed"], f["gpu_borrowed"]) for t, f in totals.items()}
+    assert figures == {1: (2, 3, 0), 2: (2, 1, 1), 3: (0, 2, 0), 4: (3, 2, 1), 5: (3, 0, 3)}
+
+
+def test_places_and_amounts_as_people_read_them():
+    assert [dashboards.in_line(n) for n in (1, 2, 10, 11, 12, 13, 21, 22, 23, 112)] == [
+        "first in line",
+        "second in line",
+        "tenth in line",
+        "11th in line",
+        "12th in line",
+        "13th in line",
+        "21st in line",
+        "22nd in line",
+        "23rd in line",
+        "112th in line",
+    ]
+    gpu, cpu, memory = (RESOURCE_BY_NAME[name] for name in ("gpu", "cpu", "memory"))
+    assert dashboards.uses_of(gpu, 1, 1) == "1 of 1 GPU"
+    assert dashboards.uses_of(gpu, 1, 2) == "1 of 2 GPUs"
+    assert dashboards.uses_of(cpu, 500, 4000) == "500m of 4 CPU"
+    assert dashboards.uses_of(memory, 2**30, 60 * 2**30) == "1 of 60 GiB"
+    assert dashboards.uses_of(gpu, 3, None) == "3 GPUs (unlimited)"
