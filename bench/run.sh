@@ -2,9 +2,10 @@
 # Run a benchmark by hand against a real PostgreSQL (started on loopback like the tests do), in its
 # own database (`canopy_bench`, or CANOPY_BENCH_DB so two benchmarks can run at once), dropped and
 # created fresh each run. Results go to docs/performance.md.
-#   bash bench/run.sh all            # every benchmark below, one after the other (about 15 minutes)
+#   bash bench/run.sh all            # every benchmark below, one after the other (about 20 minutes)
 #   bash bench/run.sh scale          # 10,000 tenants: tree page, tenant page, tenant list API, create
 #   bash bench/run.sh reconcile      # also starts the Kubernetes test control plane (tests/clusters)
+#   bash bench/run.sh reconcile --engine kueue  # the same on the Kueue test cluster, quota engine Kueue
 #   bash bench/run.sh usage_dashboard  # the same 10,000 tenants with 30 days of usage (7 GB of disk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,7 @@ if [ "$name" = all ]; then
   for benchmark in scale reconcile usage_dashboard; do
     run_benchmark "$benchmark"
   done
+  run_benchmark reconcile --engine kueue
   "$(pg_bin)/dropdb" --if-exists -h 127.0.0.1 -p "$CANOPY_PG_PORT" -U canopy "$database"
 else
   run_benchmark "$name" "$@"

@@ -368,7 +368,7 @@ class KubernetesCollector(Collector):
             )
         for workload in workloads:
             queues.add_workload(workload)
-        served = queues.waiting and self._visibility_served(queues)
+        served = bool(queues.waiting) and self._visibility_served(queues)
         queues.place_in_line(self._visibility_positions(queues) if served else {})
         return queues
 
@@ -652,7 +652,7 @@ class KueueQueues:
                 reason=reason,
             )
         )
-        if spec.get("active") is not False:
+        if cluster_queue:  # what Kueue may admit once quota frees
             asks = self.asks[tenant_id]
             for pod_set in spec.get("podSets") or []:
                 count = int(pod_set.get("count") or 0)

@@ -175,8 +175,10 @@ class KueueTestCluster(KubeTestCluster):
         "node-lifecycle-controller",
     )
 
-    def __init__(self, *, keep_workdir: bool = False, start_timeout: float = 300.0) -> None:
-        super().__init__(keep_workdir=keep_workdir, start_timeout=start_timeout)
+    def __init__(
+        self, *, keep_workdir: bool = False, start_timeout: float = 300.0, audit_users: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(keep_workdir=keep_workdir, start_timeout=start_timeout, audit_users=audit_users)
         self.versions = pinned_versions()
         self.nodes = NODES
         self._build = Path()
