@@ -711,13 +711,13 @@ class ConnectionSpec:
     user_ca_data: str = ""
     network_policy: bool = False
     gpu_resource: str = "nvidia.com/gpu"
-    quota_engine: str = KubernetesConnection.QuotaEngine.RESOURCE_QUOTA
     oidc_issuer_url: str = ""
     oidc_client_id: str = ""
     oidc_client_secret: str | None = None
     oidc_extra_scopes: str = "groups email"
     oidc_username_prefix: str = ""
     oidc_groups_prefix: str = "oidc:"
+    quota_engine: str = KubernetesConnection.QuotaEngine.RESOURCE_QUOTA
 
 
 _RESOURCE_NAME = re.compile(
