@@ -33,7 +33,14 @@ from provisioning import selectors as provisioning_selectors
 from provisioning import services as provisioning_services
 from provisioning.backends.export import HADOOP_FILES
 from tenants import dashboards, forms, selectors, services
-from tenants.amounts import KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
+from tenants.amounts import (
+    KUBERNETES_RESOURCES,
+    POOL_CAPACITY_FIELDS,
+    Resource,
+    burst_phrase,
+    maximum_of,
+    percent_human,
+)
 from tenants.models import Cluster, Membership, Tenant
 from tenants.permissions import Action, can, is_platform_admin, subject_q
 
@@ -81,7 +88,7 @@ class Bar:
     `used` is None when no figure was collected recently: the page says so rather than guess."""
 
     label: str
-    allocated: str
+    allocated: str  # guaranteed
     given: str
     remaining: str
     used: str | None
@@ -90,6 +97,10 @@ class Bar:
     given_percent: float
     unlimited: bool
     unlimited_children: int
+    burst: str | None = None  # with a burst: "guaranteed 2, may burst to 4 GPUs"
+    # What the tenant borrows now above its guaranteed amount, from Kueue's ClusterQueue status
+    # (issue 16, point 3: not collected yet). None: not measured, and the page says nothing.
+    borrowing: str | None = None
 
 
 def _whole(value: float) -> float | int:
@@ -104,6 +115,7 @@ def _bars(summary: selectors.PoolSummary, measured: dict[str, Any] | None) -> li
     for resource in KUBERNETES_RESOURCES:
         figures = summary.resources[resource.name]
         allocated = figures.allocated
+        burst = getattr(summary.allocation, resource.burst_field)
         given_percent = 0.0
         if allocated:
             given_percent = min(100.0, 100.0 * float(figures.children) / float(allocated))
@@ -129,6 +141,7 @@ def _bars(summary: selectors.PoolSummary, measured: dict[str, Any] | None) -> li
                 given_percent=given_percent,
                 unlimited=allocated is None,
                 unlimited_children=figures.children_unlimited,
+                burst=burst_phrase(resource, allocated, burst) if burst is not None else None,
             )
         )
     return bars
@@ -626,6 +639,10 @@ def _pool_hints(user: Any, parent: Tenant | None, pools: list[Any]) -> dict[int,
             for r in KUBERNETES_RESOURCES:
                 if summary.resources[r.name].remaining is None:
                     hints[pool_id][r.name] = f"{parent.name} is unlimited here"
+                most = maximum_of(
+                    getattr(summary.allocation, r.field), getattr(summary.allocation, r.burst_field)
+                )
+                hints[pool_id][r.burst_name] = _burst_hint(r, most, f"{parent.name}'s maximum")
         return hints
     for pool in selectors.pool_list(user=user).filter(pk__in=[p.pk for p in pools]):
         free = selectors.pool_free(pool)
@@ -635,7 +652,15 @@ def _pool_hints(user: Any, parent: Tenant | None, pools: list[Any]) -> dict[int,
             hints[pool.pk] = {
                 r.name: f"{r.human(free[r.name])} free in the pool" for r in KUBERNETES_RESOURCES
             }
+            for r in KUBERNETES_RESOURCES:
+                capacity = getattr(pool, POOL_CAPACITY_FIELDS[r.name])
+                hints[pool.pk][r.burst_name] = _burst_hint(r, capacity, "the pool's capacity")
     return hints
+
+
+def _burst_hint(resource: Resource, most: int | None, whose: str) -> str:
+    """Beside a burst field: what empty means and the most it may be (None: no cap from above)."""
+    return "Empty: no burst" + (f"; at most {resource.human(most)}, {whose}" if most is not None else "")
 
 
 def _pools_for_child(user: Any, parent: Tenant | None) -> list[Any]:
@@ -799,7 +824,11 @@ def tenant_plan(request: HttpRequest, pk: int) -> HttpResponse:
             forms.apply_service_errors(
                 form,
                 exc,
-                {key: "plan" for key in ("gpu", "cpu", "memory", "capacity", "max_capacity", "pool")},
+                {
+                    key: "plan"
+                    for key in ("gpu", "cpu", "memory", "capacity", "max_capacity", "pool")
+                    + tuple(r.burst_name for r in KUBERNETES_RESOURCES)
+                },
             )
         else:
             messages.success(request, f"Plan {form.cleaned_data['plan']} applied to {tenant.name_path}.")
