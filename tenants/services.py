@@ -32,7 +32,7 @@ from django.db.models.functions import Concat, Substr, TruncDay, TruncHour
 from django.http import Http404
 
 from provisioning import services as provisioning  # issue 5: intents recorded in each write's transaction
-from tenants import paths, usage
+from tenants import labels, paths, usage
 from tenants.amounts import (
     HUNDRED,
     KUBERNETES_RESOURCES,
@@ -598,6 +598,10 @@ def _clean_pool(pool: ResourcePool) -> None:
 
 def _pool_errors(pool: ResourcePool) -> dict[str, list[str]]:
     errors = _errors()
+    check_selector = labels.yarn_node_label_errors if pool.is_yarn else labels.node_selector_errors
+    selector_errors = check_selector(pool.node_selector)
+    if selector_errors:
+        errors["node_selector"] = selector_errors
     if pool.is_yarn:
         if pool.gpu_capacity:
             errors["gpu_capacity"].append("YARN pools have no GPUs to allocate.")

@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from tenants import selectors, services
+from tenants import labels, selectors, services
 from tenants.amounts import FILES, RESOURCE_BY_NAME, Resource
 from tenants.api.fields import BurstQuantityField, PercentField, QuantityField, UsagePointsField
 from tenants.models import (
@@ -209,6 +209,11 @@ class PoolSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs = {
+            "node_selector": {
+                "help_text": f"{labels.SELECTOR_RULE}. {labels.YARN_RULE}. Empty: the default pool (all nodes)."
+            }
+        }
 
     fixed_after_create = ("cluster", "name")
 
