@@ -21,6 +21,7 @@ urlpatterns = [
     path("memberships/<int:pk>/remove/", views.membership_remove, name="membership_remove"),
     path("pools/", views.pools, name="pools"),
     path("clusters/<int:pk>/test/", views.cluster_test, name="cluster_test"),
+    path("clusters/<int:pk>/quota-engine/", views.cluster_quota_engine, name="cluster_quota_engine"),
     path("plans/", views.plans, name="plans"),
     path("plans/new/", views.plan_edit, name="plan_create"),
     path("plans/<int:pk>/", views.plan_edit, name="plan_edit"),

@@ -512,6 +512,15 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def pools(request: HttpRequest) -> HttpResponse:
+    return render(request, "tenants/pools.html", _pools_context(request))
+
+
+def _pools_context(
+    request: HttpRequest, engine_forms: dict[int, forms.QuotaEngineForm] | None = None
+) -> dict:
+    """The Pools page: capacities, and for platform admins each cluster's connection with its
+    quota engine (a refused change comes back in `engine_forms`, as typed, with its error)."""
+    engine_forms = engine_forms or {}
     rows = []
     for pool in selectors.pool_list(user=request.user).order_by("cluster__name", "name"):
         free = selectors.pool_free(pool)
@@ -537,15 +546,48 @@ def pools(request: HttpRequest) -> HttpResponse:
         connections |= {
             c.cluster_id: c for c in provisioning_selectors.hadoop_connection_list(user=request.user)
         }
-    clusters = [
-        {
-            "cluster": cluster,
-            "connection": connections.get(cluster.pk),
-            "files": HADOOP_FILES if cluster.kind == Cluster.Kind.YARN else (),
-        }
-        for cluster in selectors.cluster_list(user=request.user)
-    ]
-    return render(request, "tenants/pools.html", {"nav": "pools", "rows": rows, "clusters": clusters})
+    clusters = []
+    for cluster in selectors.cluster_list(user=request.user):
+        connection = connections.get(cluster.pk)
+        engine_form = engine_forms.get(cluster.pk)
+        if engine_form is None and cluster.kind == Cluster.Kind.KUBERNETES and connection is not None:
+            engine_form = forms.QuotaEngineForm(
+                prefix=f"engine-{cluster.pk}", initial={"quota_engine": connection.quota_engine}
+            )
+        clusters.append(
+            {
+                "cluster": cluster,
+                "connection": connection,
+                "files": HADOOP_FILES if cluster.kind == Cluster.Kind.YARN else (),
+                "engine_form": engine_form,
+            }
+        )
+    return {"nav": "pools", "rows": rows, "clusters": clusters}
+
+
+@login_required
+@require_POST
+def cluster_quota_engine(request: HttpRequest, pk: int) -> HttpResponse:
+    """A platform admin switches a connected Kubernetes cluster's quota engine from the Pools page."""
+    if not is_platform_admin(request.user):
+        raise PermissionDenied("Only platform admins change how a cluster enforces allocations.")
+    cluster = get_object_or_404(selectors.cluster_list(user=request.user), pk=pk)
+    form = forms.QuotaEngineForm(request.POST, prefix=f"engine-{cluster.pk}")
+    if form.is_valid():
+        try:
+            connection = provisioning_services.connection_quota_engine_set(
+                acting_user=request.user, cluster=cluster, quota_engine=form.cleaned_data["quota_engine"]
+            )
+        except ValidationError as exc:
+            forms.apply_service_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"{cluster.name} enforces allocations with {connection.get_quota_engine_display()}; "
+                f"its tenants are pushed again.",
+            )
+            return redirect("console:pools")
+    return render(request, "tenants/pools.html", _pools_context(request, {cluster.pk: form}))
 
 
 @login_required
