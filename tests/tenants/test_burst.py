@@ -10,6 +10,7 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
+from django.urls import reverse
 
 from tenants import services
 from tenants.models import Allocation, AuditEvent, QuotaPlan, Tenant
@@ -459,3 +460,27 @@ def test_resources_and_my_access_say_guaranteed_and_burst(k8s_world):
         f"/tenants/{w.department1.pk}/?tab=subtenants", HTTP_HX_REQUEST="true"
     )
     assert "guaranteed 2, may burst to 3 GPUs" in subtenants.content.decode()
+
+
+def test_the_django_admin_takes_bursts_through_the_same_rules(k8s_world):
+    w = k8s_world
+    client = console(w, "platform")
+    allocation = Allocation.objects.get(tenant=w.dev2)
+    url = reverse("admin:tenants_allocation_change", args=[allocation.pk])
+    form = {
+        "gpu": "2",
+        "cpu_millicores": "8000",
+        "memory_bytes": str(60 * GI),
+        "gpu_burst": "",
+        "cpu_millicores_burst": "7000",
+        "memory_bytes_burst": "",
+        "capacity_percent": "",
+        "max_capacity_percent": "",
+    }
+    refused = client.post(url, form)
+    assert refused.status_code == 200
+    assert refused.context["adminform"].form.errors["cpu_millicores_burst"] == [
+        "Burst must not be below the guaranteed 8 CPU."
+    ]
+    assert client.post(url, {**form, "cpu_millicores_burst": "9000"}).status_code == 302
+    assert amounts(w.dev2)[2:4] == (8000, 9000)
