@@ -39,6 +39,8 @@ from provisioning.backends.base import Backend, BackendError, Change, ObjectMiss
 from provisioning.backends.export import ExportBackend, HadoopExportBackend, hadoop_files, manifest_files
 from provisioning.backends.kubernetes import KubernetesBackend, check_kubeconfig
 from provisioning.backends.yarn import YarnBackend
+from provisioning.desired import kubernetes as desired_kubernetes
+from provisioning.desired import yarn as desired_yarn
 from provisioning.desired.kubernetes import (
     TenantState,
     fit_name,
@@ -56,6 +58,7 @@ from provisioning.models import (
 )
 from tenants import labels
 from tenants import services as tenant_services
+from tenants.cluster_names import name_problem
 from tenants.models import Allocation, Cluster, Membership, Tenant
 from tenants.permissions import Action
 
@@ -424,6 +427,18 @@ def target_objects(
     return tenant_objects(target.settings, target.state) if isinstance(target.state, TenantState) else []
 
 
+def target_names_left_out(target: selectors.Target) -> list[str]:
+    """The users and groups holding a role on the target's tenant that its objects leave out, each
+    with why: names a row kept from before tenants.cluster_names' rule existed. They are dropped,
+    not refused: refusing would freeze the whole queue tree of a Hadoop cluster and leave on it the
+    ACL such a name widened; dropping takes the widening away at the next push."""
+    if isinstance(target.state, YarnTenant):
+        return desired_yarn.names_left_out([target.state])
+    if isinstance(target.state, TenantState):
+        return desired_kubernetes.names_left_out(target.state, target.settings)
+    return []
+
+
 # The first key of Canopy's advisory locks (PostgreSQL's two-int form), the cluster id the second:
 # other applications sharing the database keep clear of ours.
 CLUSTER_LOCK_CLASS = 0x43A0
@@ -479,6 +494,10 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
         _save(status, state=State.PENDING, backend="", message=message)
         return ClusterOutcome(cluster.name, State.PENDING, message)
     _save(status, state=State.APPLYING, backend=backend.name, last_attempt_at=now)
+    left_out = target_names_left_out(target)
+    if left_out:
+        logger.warning("Push of tenant %s to %s: %s", sync.tenant_id, cluster.name, " ".join(left_out))
+    note = "".join(f" {reason}" for reason in left_out)
     drift = ""
     hadoop = isinstance(backend, YarnBackend)
     asked = False  # whether the cluster was read yet (for the refusal's wording)
@@ -506,15 +525,15 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
             result = backend.execute(plan)
     except RuleViolation as error:
         message = f"Refused before {'any change' if asked else 'anything'} was sent: {error}"
-        _save(status, state=State.FAILED, message=message)
+        _save(status, state=State.FAILED, message=message + note)
         return ClusterOutcome(cluster.name, State.FAILED, message)
     except BackendError as error:
-        _save(status, state=State.FAILED, message=error.message)
+        _save(status, state=State.FAILED, message=error.message + note)
         return ClusterOutcome(cluster.name, State.FAILED, error.message, transient=error.transient)
     if target.state is None:
         status.delete()
         return ClusterOutcome(cluster.name, "removed", "objects deleted", summary=result.summary())
-    message = _result_message(backend, plan.summary(), drift)
+    message = _result_message(backend, plan.summary(), drift) + note
     _save(
         status,
         state=State.SYNCED,
@@ -737,7 +756,7 @@ def connection_set(
                 errors[name] = problems
         if connection.user_server and not re.match(r"^https?://[^/\s]+", connection.user_server):
             errors["user_server"] = ["A URL, e.g. https://k8s.example.com:6443."]
-        if not _RESOURCE_NAME.match(connection.gpu_resource):
+        if not _RESOURCE_NAME.fullmatch(connection.gpu_resource):
             errors["gpu_resource"] = ["An extended resource name such as nvidia.com/gpu."]
         if connection.oidc_issuer_url:
             if not re.match(r"^https://[^/\s]+\S*$", connection.oidc_issuer_url):
@@ -832,7 +851,7 @@ def _hadoop_snapshot(connection: HadoopConnection) -> dict[str, Any]:
 
 def _hadoop_auth_errors(connection: HadoopConnection) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
-    if connection.kerberos_principal and not _KERBEROS_PRINCIPAL.match(connection.kerberos_principal):
+    if connection.kerberos_principal and not _KERBEROS_PRINCIPAL.fullmatch(connection.kerberos_principal):
         errors["kerberos_principal"] = ["A Kerberos principal such as canopy@EXAMPLE.COM."]
     if connection.kerberos_keytab:
         try:
@@ -897,8 +916,15 @@ def hadoop_connection_set(
             errors["user"] = [
                 "The user Canopy acts as (a YARN admin and the HDFS superuser or a proxy user)."
             ]
-        if "." in connection.remainder_queue or not connection.remainder_queue:
-            errors["remainder_queue"] = ["A queue name without dots, e.g. default."]
+        # Names written into HDFS (the directories' owner: a chown in hdfs-setup.sh, SETOWNER) and
+        # into capacity-scheduler.xml's queue lists: the same rule as people's and groups' names.
+        for name in ("user", "directory_owner"):
+            if name not in errors and (problem := name_problem(getattr(connection, name))):
+                errors[name] = [problem]
+        if "." in connection.remainder_queue or name_problem(connection.remainder_queue):
+            errors["remainder_queue"] = [
+                "A queue name of letters, digits, '_' and '-', without dots, e.g. default."
+            ]
         if errors:
             raise ValidationError(errors)
         connection.save()
@@ -1038,6 +1064,12 @@ def _kubeconfig(
     }
 
 
+def _comment_line(text: str) -> str:
+    """`text` inside one line of a YAML comment: a line break (YAML 1.1 also breaks lines at NEL, LS
+    and PS) would end the comment and start YAML, so control characters are shown as '?'."""
+    return re.sub("[\x00-\x1f\x7f\x85\u2028\u2029]", "?", text)
+
+
 def oidc_login_exec(connection: KubernetesConnection) -> dict[str, Any]:
     """The standard `kubectl oidc-login` (kubelogin) exec credential plugin for an OIDC cluster."""
     args = [
@@ -1102,8 +1134,8 @@ def _oidc_kubeconfig_issue(
         oidc_user=f"{connection.oidc_username_prefix}{username}",
     )
     header = (
-        f"# Kubeconfig for {username} in {tenant.name_path} on {cluster.name}.\n"
-        f"# It signs in with {connection.oidc_issuer_url} through kubelogin: install it first\n"
+        f"# Kubeconfig for {_comment_line(username)} in {tenant.name_path} on {cluster.name}.\n"
+        f"# It signs in with {_comment_line(connection.oidc_issuer_url)} through kubelogin: install it first\n"
         "# (kubectl krew install oidc-login); it opens a browser at the first kubectl command.\n"
     )
     return IssuedKubeconfig(
@@ -1158,7 +1190,8 @@ def kubeconfig_issue(
         expires_at=issued.expires_at.isoformat(),
     )
     header = (
-        f"# Kubeconfig for {acting_user.get_username()} in {tenant.name_path} on {cluster.name}.\n"
+        f"# Kubeconfig for {_comment_line(acting_user.get_username())} in {tenant.name_path} "
+        f"on {cluster.name}.\n"
         f"# The token expires at {issued.expires_at.isoformat()}; download a new file then.\n"
     )
     return IssuedKubeconfig(
@@ -1328,9 +1361,11 @@ class NamespaceImpact:
         return f"namespace {self.namespace} on {self.cluster}"
 
 
-def namespace_impact(*, tenant_ids: Iterable[int]) -> list[NamespaceImpact]:
+def namespace_impact(*, tenant_ids: Iterable[int], ask_clusters: bool = True) -> list[NamespaceImpact]:
     """The namespaces deleting these tenants would delete, with the pods still running in each
-    (asked of the cluster now). Called by `tenants.services.tenant_deletion_impact`."""
+    (asked of the cluster now; with `ask_clusters=False` not asked, the database only). Called by
+    `tenants.services.tenant_deletion_impact`. Asking waits on the network: never while holding a
+    row lock."""
     rows = (
         ClusterSyncStatus.objects.filter(
             sync__tenant_id__in=list(tenant_ids), provisioned=True, cluster__kind=Cluster.Kind.KUBERNETES
@@ -1338,6 +1373,8 @@ def namespace_impact(*, tenant_ids: Iterable[int]) -> list[NamespaceImpact]:
         .select_related("sync", "cluster")
         .order_by("cluster__name", "sync__namespace")
     )
+    if not ask_clusters:
+        return [NamespaceImpact(row.cluster.name, row.sync.namespace, None, "not asked") for row in rows]
     impacts = []
     for row in rows:
         connection = KubernetesConnection.objects.filter(cluster=row.cluster).first()

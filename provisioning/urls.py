@@ -2,10 +2,11 @@
 
 from django.urls import path
 
+import portal.converters  # noqa: F401  # registers the <id:...> path converter
 from provisioning import views
 
 app_name = "provisioning"
 
 urlpatterns = [
-    path("tenants/<int:pk>/kubeconfig/<int:cluster_id>/", views.kubeconfig_download, name="kubeconfig"),
+    path("tenants/<id:pk>/kubeconfig/<id:cluster_id>/", views.kubeconfig_download, name="kubeconfig"),
 ]

@@ -9,10 +9,13 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 
+from portal.converters import out_of_range
 from tenants import services
+from tenants.forms import AsciiDecimalField, AsciiIntegerField
 from tenants.models import (
     Allocation,
     AuditEvent,
@@ -45,8 +48,26 @@ FIELD_ALIASES = {
 }
 
 
-class ServiceAdmin(admin.ModelAdmin):
+class IdsInRangeAdmin(admin.ModelAdmin):
+    """An object id larger than any row's is a missing object, as the admin answers any, and never
+    reaches a query: SQLite cannot compare it with a primary key that is a foreign key (a 500)."""
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        if out_of_range(object_id):
+            return None
+        return super().get_object(request, object_id, from_field)
+
+
+class ServiceAdmin(IdsInRangeAdmin):
     """Subclasses implement `service_save(request, obj_or_None, cleaned_data)` and `service_delete`."""
+
+    # Amounts take ASCII digits only, as the API and the console do.
+    formfield_overrides = {
+        models.IntegerField: {"form_class": AsciiIntegerField},
+        models.BigIntegerField: {"form_class": AsciiIntegerField},
+        models.PositiveIntegerField: {"form_class": AsciiIntegerField},
+        models.DecimalField: {"form_class": AsciiDecimalField},
+    }
 
     def service_save(self, request: HttpRequest, obj: Any, data: dict[str, Any]) -> Any:
         raise PermissionDenied("This object is changed through the API or the console.")
@@ -476,7 +497,7 @@ class MembershipAdmin(ServiceAdmin):
         services.membership_revoke(acting_user=request.user, membership=obj)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(IdsInRangeAdmin):
     """Rows shown for reference only: written by the services as part of something else."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -21,6 +21,11 @@ class Resource:
     parse: Callable[[object], int]
     format: Callable[[int | None], str | int | None]
     human: Callable[[int | None], str]
+    # What refusals and "left" hints say: exact, or rounded down beside the exact figure.
+    exact: Callable[[int | None], str] | None = None
+
+    def exactly(self, value: int | None) -> str:
+        return (self.exact or self.human)(value)
 
     @property
     def burst_name(self) -> str:
@@ -55,6 +60,7 @@ KUBERNETES_RESOURCES: tuple[Resource, ...] = (
         quantities.parse_memory_bytes,
         quantities.format_memory,
         quantities.format_memory_human,
+        quantities.format_memory_exact,
     ),
 )
 RESOURCE_BY_NAME = {resource.name: resource for resource in KUBERNETES_RESOURCES}

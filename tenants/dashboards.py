@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.utils import numberformat, timezone
@@ -273,24 +274,25 @@ def charts_from_series(
     return groups
 
 
-def csv_rows(groups: list[ClusterCharts]) -> list[list[str]]:
+def csv_rows(groups: list[ClusterCharts]) -> list[list[str | Decimal]]:
     """time, cluster, partition, metric, value: the points the charts show, in stored units (the
-    metric's name says which: bytes, millicores, counts)."""
-    rows = [["time", "cluster", "partition", "metric", "value"]]
+    metric's name says which: bytes, millicores, counts). Values are numbers, the rest text
+    (`tenants.exports` writes them, quoting text a spreadsheet would run)."""
+    rows: list[list[str | Decimal]] = [["time", "cluster", "partition", "metric", "value"]]
     for group in groups:
         for chart in group.charts:
             for metric, points in chart.stored.items():
                 for time, value in points:
                     if value is None:
                         continue
-                    text = f"{value:.3f}".rstrip("0").rstrip(".")
+                    number = Decimal(f"{value:.3f}".rstrip("0").rstrip("."))
                     rows.append(
                         [
                             time.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                             group.cluster_name,
                             group.partition,
                             metric,
-                            text,
+                            number,
                         ]
                     )
     return rows

@@ -15,10 +15,41 @@ from tenants.amounts import BURST_NOT_UNLIMITED, KUBERNETES_RESOURCES, Resource
 from tenants.models import Cluster, Membership, QuotaPlan, ResourcePool, Tenant
 
 
+class AsciiDigitsMixin:
+    """Django's number fields take digits of any script (int("١٢") is 12); Canopy's numbers, like
+    Kubernetes quantities, are written with ASCII digits."""
+
+    what = "a number"
+    examples = "8, 40, 12.5"
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str):
+            refusal = quantities.non_ascii_refusal(value, self.what, self.examples)
+            if refusal:
+                raise ValidationError(refusal, code="non_ascii")
+        return super().to_python(value)  # type: ignore[misc]
+
+
+class AsciiIntegerField(AsciiDigitsMixin, forms.IntegerField):
+    pass
+
+
+class AsciiDecimalField(AsciiDigitsMixin, forms.DecimalField):
+    pass
+
+
+class PercentFormField(AsciiDecimalField):
+    what = "a percentage"
+    examples = "40, 12.5"
+
+
 def _quantity_field(resource_name: str, help_text: str) -> forms.CharField:
     return forms.CharField(
         required=False,
         max_length=32,
+        # The quantity parser trims ASCII white space only; Django's strip would also drop a no-break
+        # or ideographic space and let "\u30008" pass as "8".
+        strip=False,
         help_text=help_text,
         widget=forms.TextInput(
             attrs={"placeholder": "unlimited", "autocomplete": "off", "inputmode": "text"}
@@ -50,7 +81,7 @@ class PoolFieldsMixin:
                 required=False, label=f"Allocate in {pool}", initial=allocation is not None
             )
             if pool.is_yarn:
-                self.fields[f"pool_{pool.pk}_capacity"] = forms.DecimalField(
+                self.fields[f"pool_{pool.pk}_capacity"] = PercentFormField(
                     required=False,
                     min_value=0,
                     max_value=100,
@@ -59,7 +90,7 @@ class PoolFieldsMixin:
                     help_text=hint.get("capacity", ""),
                     initial=allocation.capacity_percent if allocation else None,
                 )
-                self.fields[f"pool_{pool.pk}_max_capacity"] = forms.DecimalField(
+                self.fields[f"pool_{pool.pk}_max_capacity"] = PercentFormField(
                     required=False,
                     min_value=0,
                     max_value=100,
@@ -123,9 +154,9 @@ class PoolFieldsMixin:
         burst (empty: None, no burst). A bad quantity is an error on its own field."""
         form: forms.Form = self  # type: ignore[assignment]
         name = f"pool_{pool.pk}_{resource.burst_name if burst else resource.name}"
-        raw = (self.cleaned_data.get(name) or "").strip()
+        raw = self.cleaned_data.get(name) or ""
         if quantities.is_unlimited(raw):
-            if burst and raw:
+            if burst and raw.strip(quantities.ASCII_SPACE):
                 form.add_error(name, BURST_NOT_UNLIMITED)
             return None
         try:
@@ -161,7 +192,7 @@ class StorageFieldsMixin:
             space.label = "Space quota"
             space.initial = quantities.format_memory(entry.space_quota_bytes) if entry else None
             self.fields[f"hdfs_{cluster.pk}_space"] = space
-            self.fields[f"hdfs_{cluster.pk}_files"] = forms.IntegerField(
+            self.fields[f"hdfs_{cluster.pk}_files"] = AsciiIntegerField(
                 required=False,
                 min_value=0,
                 max_value=quantities.MAX_BIGINT,
@@ -187,7 +218,7 @@ class StorageFieldsMixin:
         for cluster in self.hadoop_clusters:
             if not self.cleaned_data.get(f"hdfs_{cluster.pk}_on"):
                 continue
-            raw = (self.cleaned_data.get(f"hdfs_{cluster.pk}_space") or "").strip()
+            raw = self.cleaned_data.get(f"hdfs_{cluster.pk}_space") or ""
             space = None
             if not quantities.is_unlimited(raw):
                 try:

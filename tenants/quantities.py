@@ -5,15 +5,21 @@ CPU in millicores (Kubernetes' own resolution), memory in bytes, GPUs as a count
 """
 
 import re
+import unicodedata
 from decimal import Decimal, InvalidOperation
 
 from kubernetes.utils.quantity import parse_quantity
 
 UNLIMITED_WORDS = {"unlimited", ""}
 
-# Kubernetes' own grammar (apimachinery resource.ParseQuantity). The client's parser is laxer: it takes
-# "2 Gi", "1_000" and "NaN", which an API server would refuse in a quota.
-_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$")
+# Kubernetes' own grammar (apimachinery resource.ParseQuantity: <digit> ::= 0 | 1 | ... | 9, signs
+# "+" and "-", the suffixes below). The client's parser is laxer: it takes "2 Gi", "1_000", "NaN" and,
+# through Python's Decimal, digits of any script ("٢", "１２"), which an API server refuses in a quota.
+# [0-9], not \d: in a str pattern \d is any Unicode decimal digit.
+QUANTITY = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[KMGTPE]i|[numkMGTPE])?")
+# Only ASCII white space around a quantity is ignored (as a form trims it), not a no-break or
+# ideographic space: str.strip() would drop those too.
+ASCII_SPACE = " \t\n\r\f\v"
 # The largest amounts the database columns hold.
 MAX_BIGINT = 2**63 - 1
 MAX_INT = 2**31 - 1
@@ -35,10 +41,14 @@ def _to_decimal(value: object) -> Decimal:
     elif isinstance(value, float):
         number = Decimal(str(value))
     elif isinstance(value, str):
-        if not _QUANTITY.match(value.strip()):
+        text = value.strip(ASCII_SPACE)
+        refusal = non_ascii_refusal(value)
+        if refusal:
+            raise QuantityError(refusal)
+        if not QUANTITY.fullmatch(text):
             raise invalid
         try:
-            number = parse_quantity(value.strip())
+            number = parse_quantity(text)
         except (ValueError, InvalidOperation, TypeError, OverflowError) as exc:
             raise invalid from exc
     else:
@@ -50,8 +60,30 @@ def _to_decimal(value: object) -> Decimal:
     return number
 
 
+def non_ascii_refusal(
+    value: str, what: str = "a Kubernetes quantity", examples: str = "8, 500m, 1.5, 60Gi, 512Mi"
+) -> str | None:
+    """Why `value` (trimmed of ASCII white space) is refused for holding a character that is not
+    ASCII (a digit of another script, a full-width or no-break space, a minus sign), or None."""
+    text = value.strip(ASCII_SPACE)
+    char = next((c for c in text if not c.isascii()), None)
+    if char is None:
+        return None
+    name = unicodedata.name(char, "a character without a name")
+    return (
+        f"{value!r} is not {what}: {char!r} (U+{ord(char):04X} {name}) is not allowed; "
+        f"write it with the ASCII digits 0-9 (examples: {examples})."
+    )
+
+
 def is_unlimited(value: object) -> bool:
-    return value is None or (isinstance(value, str) and value.strip().lower() in UNLIMITED_WORDS)
+    """None, "", or "unlimited" in any case, with only ASCII white space around it."""
+    if value is None:
+        return True
+    if not isinstance(value, str):
+        return False
+    text = value.strip(ASCII_SPACE)
+    return text.isascii() and text.lower() in UNLIMITED_WORDS
 
 
 def _at_most(number: Decimal, limit: int) -> int:
@@ -129,4 +161,20 @@ def format_memory_human(num_bytes: int | None) -> str:
             value = Decimal(num_bytes) / factor
             text = f"{value:.1f}".rstrip("0").rstrip(".")
             return f"{text} {suffix}B"
+    return f"{num_bytes} B"
+
+
+def format_memory_exact(num_bytes: int | None) -> str:
+    """For figures a refusal or a hint gives (what is left, held, free): never more than the amount.
+    '4 GiB' or '1.25 GiB' where two decimals of the binary unit say it exactly; otherwise the bytes,
+    then the unit rounded down: '4294967295 bytes (3.99 GiB)', never '4 GiB'."""
+    if num_bytes is None:
+        return "unlimited"
+    for suffix, factor in _BINARY_SUFFIXES:
+        if num_bytes >= factor:
+            hundredths = num_bytes * 100 // factor
+            text = f"{hundredths // 100}.{hundredths % 100:02d}".rstrip("0").rstrip(".")
+            if hundredths * factor == num_bytes * 100:
+                return f"{text} {suffix}B"
+            return f"{num_bytes} bytes ({text} {suffix}B)"
     return f"{num_bytes} B"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime
 import posixpath
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -41,6 +41,7 @@ from tenants.amounts import (
     maximum_of,
     percent_human,
 )
+from tenants.cluster_names import name_problem
 from tenants.models import (
     USAGE_METRICS,
     Allocation,
@@ -255,6 +256,17 @@ def _raise_if(errors: dict[str, list[str]]) -> None:
         raise ValidationError(dict(errors))
 
 
+def _listed_once(items: Iterable[Any], field: str, what: str) -> dict[str, list[str]]:
+    """Refuse a pool (or cluster) named twice in one request, by name: keeping one of the two rows
+    silently would write something the caller did not ask for."""
+    counts = Counter(items)
+    errors = _errors()
+    for item, count in counts.items():
+        if count > 1:
+            errors[field].append(f"{what} {item} is listed {count} times; list each {what.lower()} once.")
+    return errors
+
+
 def _validate_name(name: str, field_name: str = "name") -> None:
     try:
         dns_label_validator(name)
@@ -326,20 +338,20 @@ def _allocation_errors(
             limit = getattr(parent_allocation, resource.field)
             if limit is not None and value is None:
                 errors[resource.name].append(
-                    f"{parent.name_path} is limited to {resource.human(limit)} in pool {pool}, "
+                    f"{parent.name_path} is limited to {resource.exactly(limit)} in pool {pool}, "
                     f"so its sub-tenants cannot be unlimited."
                 )
             elif limit is not None and held + value > limit:
                 errors[resource.name].append(
-                    f"{parent.name_path} has {resource.human(limit)} in pool {pool}; its other sub-tenants hold "
-                    f"{resource.human(held)}, so at most {resource.human(limit - held)} is left."
+                    f"{parent.name_path} has {resource.exactly(limit)} in pool {pool}; its other sub-tenants hold "
+                    f"{resource.exactly(held)}, so at most {resource.exactly(limit - held)} is left."
                 )
         elif parent is None and value is not None:
             capacity = getattr(pool, POOL_CAPACITY_FIELDS[resource.name])
             if held + value > capacity:
                 errors[resource.name].append(
-                    f"Pool {pool} has {resource.human(capacity)}; other level-1 tenants hold "
-                    f"{resource.human(held)}, so at most {resource.human(max(capacity - held, 0))} is left."
+                    f"Pool {pool} has {resource.exactly(capacity)}; other level-1 tenants hold "
+                    f"{resource.exactly(held)}, so at most {resource.exactly(max(capacity - held, 0))} is left."
                 )
         if value is None:
             continue
@@ -353,10 +365,11 @@ def _allocation_errors(
         children_hold = sum(getattr(row, resource.field) for row in limited)
         if children_hold > value:
             holders = ", ".join(
-                f"{row.tenant.name_path} ({resource.human(getattr(row, resource.field))})" for row in limited
+                f"{row.tenant.name_path} ({resource.exactly(getattr(row, resource.field))})"
+                for row in limited
             )
             errors[resource.name].append(
-                f"Sub-tenants of {tenant.name_path} hold {resource.human(children_hold)} in pool {pool}: {holders}. "
+                f"Sub-tenants of {tenant.name_path} hold {resource.exactly(children_hold)} in pool {pool}: {holders}. "
                 f"Lower them first."
             )
     _extend(errors, _burst_tree_errors(tenant, parent, parent_allocation, pool, values, child_rows))
@@ -387,7 +400,7 @@ def _burst_errors(pool: ResourcePool, values: dict[str, Any]) -> defaultdict[str
             )
         elif burst < guaranteed:
             errors[resource.burst_name].append(
-                f"Burst must not be below the guaranteed {resource.human(guaranteed)}."
+                f"Burst must not be below the guaranteed {resource.exactly(guaranteed)}."
             )
     return errors
 
@@ -396,7 +409,7 @@ def _bursting_above(rows: Iterable[Any], resource: Resource, ceiling: int) -> st
     """The tenants among `rows` (allocations) whose burst of `resource` is above `ceiling`, as
     'a (4 GPUs), b (5 GPUs)'; empty if none."""
     return ", ".join(
-        f"{row.tenant.name_path} ({resource.human(getattr(row, resource.burst_field))})"
+        f"{row.tenant.name_path} ({resource.exactly(getattr(row, resource.burst_field))})"
         for row in rows
         if getattr(row, resource.burst_field) is not None and getattr(row, resource.burst_field) > ceiling
     )
@@ -424,14 +437,14 @@ def _burst_tree_errors(
             )
             if ceiling is not None and burst > ceiling:
                 errors[resource.burst_name].append(
-                    f"Burst must not be above {parent.name_path}'s maximum of {resource.human(ceiling)} "
+                    f"Burst must not be above {parent.name_path}'s maximum of {resource.exactly(ceiling)} "
                     f"in pool {pool}."
                 )
         elif burst is not None and parent is None:
             capacity = getattr(pool, POOL_CAPACITY_FIELDS[resource.name])
             if burst > capacity:
                 errors[resource.burst_name].append(
-                    f"Burst must not be above pool {pool}'s capacity of {resource.human(capacity)}."
+                    f"Burst must not be above pool {pool}'s capacity of {resource.exactly(capacity)}."
                 )
         most = maximum_of(values[resource.field], burst)
         if most is None:
@@ -440,7 +453,7 @@ def _burst_tree_errors(
         if above:
             # On the field that sets the maximum: the burst, or the guaranteed amount without one.
             errors[resource.burst_name if burst is not None else resource.name].append(
-                f"Sub-tenants {above} may burst above {resource.human(most)}, the maximum "
+                f"Sub-tenants {above} may burst above {resource.exactly(most)}, the maximum "
                 f"{tenant.name_path} would have in pool {pool}; lower their burst first."
             )
     return errors
@@ -616,16 +629,17 @@ def _pool_errors(pool: ResourcePool) -> dict[str, list[str]]:
         held = sum(getattr(row, resource.field) for row in limited)
         if held > capacity:
             holders = ", ".join(
-                f"{row.tenant.name_path} ({resource.human(getattr(row, resource.field))})" for row in limited
+                f"{row.tenant.name_path} ({resource.exactly(getattr(row, resource.field))})"
+                for row in limited
             )
             errors[f"{resource.name}_capacity"].append(
-                f"Level-1 tenants hold {resource.human(held)} of pool {pool}: {holders}. "
+                f"Level-1 tenants hold {resource.exactly(held)} of pool {pool}: {holders}. "
                 f"Lower their allocations before the pool goes below that."
             )
         bursting = _bursting_above(level1, resource, capacity)
         if bursting:
             errors[f"{resource.name}_capacity"].append(
-                f"Level-1 tenants may burst above {resource.human(capacity)} in pool {pool}: {bursting}. "
+                f"Level-1 tenants may burst above {resource.exactly(capacity)} in pool {pool}: {bursting}. "
                 f"Lower their burst before the pool goes below that."
             )
     return errors
@@ -745,6 +759,12 @@ def tenant_create(
     else:
         require(acting_user, Action.ADMINISTER, parent)
     _validate_name(name)
+    _raise_if(
+        {
+            **_listed_once([spec.pool for spec in allocations], "allocations", "Pool"),
+            **_listed_once([spec.cluster for spec in storage], "storage", "Cluster"),
+        }
+    )
     with transaction.atomic():
         if parent is None:
             # Level-1 tenants are roots; treebeard locks nothing when adding one, so creators of
@@ -902,7 +922,9 @@ class DeletionImpact:
         return ", ".join(parts)
 
 
-def tenant_deletion_impact(tenant: Tenant) -> DeletionImpact:
+def tenant_deletion_impact(tenant: Tenant, *, ask_clusters: bool = True) -> DeletionImpact:
+    """What deleting `tenant` takes with it; `ask_clusters`: count the pods still running in its
+    namespaces (a call to each cluster: never made while a row lock is held)."""
     subtree = Tenant.objects.filter(path__startswith=tenant.path)
     return DeletionImpact(
         descendants=list(subtree.exclude(pk=tenant.pk).values_list("name_path", flat=True)),
@@ -910,8 +932,19 @@ def tenant_deletion_impact(tenant: Tenant) -> DeletionImpact:
         volumes=list(
             VolumeAttachment.objects.filter(tenant__in=subtree).values_list("claim_name", flat=True)
         ),
-        namespaces=provisioning.namespace_impact(tenant_ids=subtree.values_list("pk", flat=True)),
+        namespaces=provisioning.namespace_impact(
+            tenant_ids=subtree.values_list("pk", flat=True), ask_clusters=ask_clusters
+        ),
     )
+
+
+def _with_pods_asked(
+    namespaces: list[provisioning.NamespaceImpact], asked: list[provisioning.NamespaceImpact]
+) -> list[provisioning.NamespaceImpact]:
+    """The namespaces read under the lock, with the running pods the clusters told before it (a
+    namespace that appeared in between says it was not asked)."""
+    counted = {(n.cluster, n.namespace): n for n in asked}
+    return [counted.get((n.cluster, n.namespace), n) for n in namespaces]
 
 
 def tenant_delete(*, acting_user: AbstractBaseUser, tenant: Tenant, confirm: bool = False) -> None:
@@ -921,11 +954,16 @@ def tenant_delete(*, acting_user: AbstractBaseUser, tenant: Tenant, confirm: boo
     refusal lists what would go. Private volumes left with no tenant go too.
     """
     require(acting_user, Action.MANAGE, tenant)
+    # The clusters are asked for running pods (only the refusal names them) before the tenant's row
+    # is locked: a slow or hanging API server must not hold up every other writer of this tenant.
+    # Under the lock the database's part is read again, so what the refusal lists is current.
+    asked = [] if confirm else tenant_deletion_impact(tenant).namespaces
     with transaction.atomic():
         tenant = _locked_tenant(tenant)
         if tenant.depth == 1 and tenant.name == Tenant.DEFAULT_NAME:
             raise ValidationError({"tenant": ["The default tenant cannot be deleted."]})
-        impact = tenant_deletion_impact(tenant)
+        impact = tenant_deletion_impact(tenant, ask_clusters=False)
+        impact.namespaces = _with_pods_asked(impact.namespaces, asked)
         if not impact.is_empty and not confirm:
             raise ValidationError(
                 {
@@ -1727,10 +1765,11 @@ def _plan_write_entries(
     for spec in storage:
         if spec.cluster.kind != Cluster.Kind.YARN:
             errors["storage"].append(f"{spec.cluster} is not a Hadoop cluster.")
-    if len({s.pool.pk for s in allocations}) != len(allocations):
-        errors["allocations"].append("Each pool is listed once.")
-    if len({s.cluster.pk for s in storage}) != len(storage):
-        errors["storage"].append("Each cluster is listed once.")
+    for key, messages in {
+        **_listed_once([spec.pool for spec in allocations], "allocations", "Pool"),
+        **_listed_once([spec.cluster for spec in storage], "storage", "Cluster"),
+    }.items():
+        errors[key].extend(messages)
     _raise_if(errors)
     plan.allocations.all().delete()
     plan.storage.all().delete()
@@ -1861,9 +1900,14 @@ def membership_grant(
         raise ValidationError({"user": [f"{user.get_username()} is deactivated."]})
     if isinstance(group, str):
         group = group.strip()
-        if not group or len(group) > Group._meta.get_field("name").max_length:
-            raise ValidationError({"group": ["Give a group name of 1 to 150 characters."]})
-    field, name = ("user", user.get_username()) if user is not None else ("group", str(group))
+    # A role ends up in YARN and HDFS ACLs and Kubernetes bindings by name: a name those read as
+    # syntax ("*", "a,b", "x:rwx") would give the role to others (tenants.cluster_names).
+    if user is not None:
+        field, name = "user", user.get_username()
+    else:
+        field, name = "group", group if isinstance(group, str) else group.name
+    if problem := name_problem(name):
+        raise ValidationError({field: [problem]})
     with transaction.atomic():
         tenant = _locked_tenant(tenant)
         if isinstance(group, str):
@@ -1957,6 +2001,8 @@ def user_create(
     is_staff: bool = False,
 ) -> AbstractBaseUser:
     require_platform_admin(acting_user)
+    if problem := name_problem(username):
+        raise ValidationError({"username": [problem]})
     user = User(username=username, email=email, first_name=first_name, last_name=last_name, is_staff=is_staff)
     user.full_clean(exclude=["password"])
     try:
@@ -1986,6 +2032,9 @@ def user_update(*, acting_user: AbstractBaseUser, user: AbstractBaseUser, **chan
             {"is_staff": ["You cannot remove your own platform admin rights or deactivate yourself."]}
         )
     password = changes.pop("password", None)
+    renamed = "username" in changes and changes["username"] != user.get_username()
+    if renamed and (problem := name_problem(changes["username"])):
+        raise ValidationError({"username": [problem]})
     with transaction.atomic():
         before = _snapshot(user, USER_FIELDS)
         for name, value in changes.items():

@@ -8,7 +8,6 @@ page's own template when the request comes from HTMX (`page.html#partial`), the 
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime
 import uuid
 from dataclasses import dataclass
@@ -28,11 +27,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
+from portal.identity import services as identity_services
 from provisioning import selectors as provisioning_selectors
 from provisioning import services as provisioning_services
 from provisioning.backends.export import HADOOP_FILES
-from tenants import dashboards, forms, selectors, services
+from tenants import dashboards, exports, forms, selectors, services
 from tenants.amounts import (
     KUBERNETES_RESOURCES,
     POOL_CAPACITY_FIELDS,
@@ -127,14 +128,14 @@ def _bars(summary: selectors.PoolSummary, measured: dict[str, Any] | None) -> li
             used_value = _whole(used_value) if resource.name == "gpu" else round(used_value)
             used = resource.human(used_value)
             if allocated is not None:
-                left = resource.human(_whole(max(0, allocated - used_value)))
+                left = resource.exactly(_whole(max(0, allocated - used_value)))
                 used_percent = min(100.0, 100.0 * used_value / float(allocated)) if allocated else 0.0
         bars.append(
             Bar(
                 label=resource.label,
                 allocated=resource.human(allocated),
                 given=resource.human(figures.children),
-                remaining=resource.human(figures.remaining),
+                remaining=resource.exactly(figures.remaining),
                 used=used,
                 used_percent=used_percent,
                 left=left,
@@ -327,13 +328,10 @@ def tenant_usage_csv(request: HttpRequest, pk: int) -> HttpResponse:
             content_type="text/plain; charset=utf-8",
         )
     _, groups = _usage_charts(request.user, tenant, window, now)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
     name = (
         f"{tenant.name_path.replace('/', '_')}-usage-{window.start:%Y%m%dT%H%M}-{window.end:%Y%m%dT%H%M}.csv"
     )
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    csv.writer(response, lineterminator="\n").writerows(dashboards.csv_rows(groups))
-    return response
+    return exports.csv_response(name, dashboards.csv_rows(groups))
 
 
 def _kubernetes_clusters(tenant: Tenant) -> list[Cluster]:
@@ -532,7 +530,7 @@ def _pools_context(
                         resource.label,
                         resource.human(getattr(pool, POOL_CAPACITY_FIELDS[resource.name])),
                         resource.human(getattr(pool, f"allocated_{resource.name}") or 0),
-                        resource.human(free[resource.name]),
+                        resource.exactly(free[resource.name]),
                     )
                     for resource in KUBERNETES_RESOURCES
                     if not (pool.is_yarn and resource.name == "gpu")
@@ -674,7 +672,7 @@ def _pool_hints(user: Any, parent: Tenant | None, pools: list[Any]) -> dict[int,
                 hints[pool_id] = {"capacity": f"{parent.name} has {percent_human(left)} of its queue left"}
                 continue
             hints[pool_id] = {
-                r.name: f"{parent.name} has {r.human(summary.resources[r.name].remaining)} left"
+                r.name: f"{parent.name} has {r.exactly(summary.resources[r.name].remaining)} left"
                 + (" (unlimited)" if summary.resources[r.name].remaining is None else "")
                 for r in KUBERNETES_RESOURCES
             }
@@ -692,7 +690,7 @@ def _pool_hints(user: Any, parent: Tenant | None, pools: list[Any]) -> dict[int,
             hints[pool.pk] = {"capacity": f"{percent_human(free['capacity'])} of the root queue is free"}
         else:
             hints[pool.pk] = {
-                r.name: f"{r.human(free[r.name])} free in the pool" for r in KUBERNETES_RESOURCES
+                r.name: f"{r.exactly(free[r.name])} free in the pool" for r in KUBERNETES_RESOURCES
             }
             for r in KUBERNETES_RESOURCES:
                 capacity = getattr(pool, POOL_CAPACITY_FIELDS[r.name])
@@ -702,7 +700,7 @@ def _pool_hints(user: Any, parent: Tenant | None, pools: list[Any]) -> dict[int,
 
 def _burst_hint(resource: Resource, most: int | None, whose: str) -> str:
     """Beside a burst field: what empty means and the most it may be (None: no cap from above)."""
-    return "Empty: no burst" + (f"; at most {resource.human(most)}, {whose}" if most is not None else "")
+    return "Empty: no burst" + (f"; at most {resource.exactly(most)}, {whose}" if most is not None else "")
 
 
 def _pools_for_child(user: Any, parent: Tenant | None) -> list[Any]:
@@ -773,8 +771,18 @@ def _trial_run(
 
 
 def _validation_response(request: HttpRequest, form: Any) -> HttpResponse:
-    """Per-field error lists, swapped out-of-band into the form while the user types."""
+    """Per-field error lists, swapped out-of-band into the form: while the user types, and after an
+    htmx submit that was refused (the form stays as the user filled it)."""
     return render(request, "tenants/partials/_field_errors.html", {"form": form})
+
+
+def _checked_form_saved(request: HttpRequest, url: str) -> HttpResponse:
+    """Where a form checked as you type leads once saved. Its submit is an htmx request, queued
+    behind the check still running (templates/tenants/partials/_live_check.html), so htmx is told
+    where to go; without JavaScript the form posts as usual and gets a redirect."""
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
 
 
 @login_required
@@ -795,11 +803,11 @@ def tenant_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = forms.TenantCreateForm(request.POST, **form_kwargs)
         tenant = _trial_create(request, form) if form.is_valid() else None
-        if request.POST.get("validate"):
-            return _validation_response(request, form)
         if tenant is not None:
             messages.success(request, f"Tenant {tenant.name_path} created.")
-            return redirect("console:tenant", tenant.pk)
+            return _checked_form_saved(request, reverse("console:tenant", args=[tenant.pk]))
+        if request.POST.get("validate") or request.htmx:
+            return _validation_response(request, form)
     else:
         form = forms.TenantCreateForm(initial={"parent": parent}, **form_kwargs)
     return render(request, "tenants/tenant_form.html", {"nav": "tenants", "form": form, "parent": parent})
@@ -840,8 +848,10 @@ def tenant_allocations(request: HttpRequest, pk: int) -> HttpResponse:
                 pass
             if not form.errors and not request.POST.get("validate"):
                 messages.success(request, f"Allocations of {tenant.name_path} saved.")
-                return redirect(f"{reverse('console:tenant', args=[tenant.pk])}?tab=resources")
-        if request.POST.get("validate"):
+                return _checked_form_saved(
+                    request, f"{reverse('console:tenant', args=[tenant.pk])}?tab=resources"
+                )
+        if request.POST.get("validate") or request.htmx:
             return _validation_response(request, form)
     else:
         form = forms.AllocationsForm(**form_kwargs)
@@ -1008,6 +1018,16 @@ def user_password(request: HttpRequest, pk: int) -> HttpResponse:
         "tenants/user_form.html",
         {"nav": "users", "form": form, "title": f"Reset the password of {person.get_username()}"},
     )
+
+
+@login_required
+@require_POST
+def user_revoke_tokens(request: HttpRequest, pk: int) -> HttpResponse:
+    """Platform admins revoke every API token of a user, from the Users page."""
+    person = get_object_or_404(selectors.user_list(user=request.user), pk=pk)
+    revoked = identity_services.api_tokens_revoke(acting_user=request.user, user=person)
+    messages.success(request, f"Revoked {revoked.tokens} API token(s) of {person.get_username()}.")
+    return redirect(f"{reverse('console:users')}?{urlencode({'q': person.get_username()})}")
 
 
 @login_required

@@ -21,7 +21,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.views import APIView
 
 from tenants import services
-from tenants.models import Membership, QuotaPlan, Tenant
+from tenants.models import AuditEvent, Membership, QuotaPlan, Tenant
 from tests.factories import PASSWORD
 from tests.tenants.builders import TokenClient
 
@@ -147,6 +147,20 @@ POSTS: dict[str, Post] = {
         lambda w: {"password": "A-long-enough-pass-42"},
         302,
         lambda w: User.objects.get(pk=w.tom.pk).check_password("A-long-enough-pass-42"),
+    ),
+    "console:user_revoke_tokens": Post(
+        lambda w: f"/users/{w.tom.pk}/revoke-tokens/",
+        lambda w: {},
+        302,
+        lambda w: AuditEvent.objects.filter(action="CREDENTIALS_REVOKED", target_repr="tom").exists(),
+    ),
+    "sign_out_everywhere": Post(
+        lambda w: "/accounts/sign-out-everywhere/",
+        lambda w: {},
+        302,
+        lambda w: AuditEvent.objects.filter(
+            action="CREDENTIALS_REVOKED", target_repr=w.admin.username
+        ).exists(),
     ),
     "console:user_grant": Post(
         lambda w: "/users/grant/",

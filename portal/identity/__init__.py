@@ -5,7 +5,8 @@ local accounts, and mirroring the identity provider's groups as Django groups.""
 LOCAL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 # With CANOPY_LOCAL_LOGIN=false only active superusers may still sign in with a local password.
 BREAK_GLASS_BACKEND = "portal.identity.backends.BreakGlassBackend"
-LDAP_BACKEND = "django_auth_ldap.backend.LDAPBackend"
+# django-auth-ldap, with the groups mirrored by Canopy (portal/identity/ldap.py).
+LDAP_BACKEND = "portal.identity.ldap.LDAPBackend"
 OIDC_BACKEND = "portal.identity.backends.OIDCBackend"
 # django-axes: first of all, so a locked-out user name is refused before any backend is asked.
 LOCKOUT_BACKEND = "axes.backends.AxesStandaloneBackend"

@@ -98,7 +98,7 @@ class OIDCBackend(OIDCAuthenticationBackend):
         if staff_group:
             user.is_staff = staff_group in names
         user.save()
-        groups_mirror(user=user, names=names)
+        groups_mirror(user=user, names=names, source="oidc")
         return user
 
 

@@ -1,16 +1,20 @@
 """The sign-in page (saying so when the rate limit locked a name out), OpenID Connect's views with
-discovery, and the API token endpoint."""
+discovery, the API token endpoint and signing out everywhere (API and console)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import user_logged_in
+from django.contrib import messages
+from django.contrib.auth import logout, user_logged_in
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.views.decorators.http import require_POST
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from mozilla_django_oidc import views as oidc_views
 from rest_framework import serializers
@@ -118,6 +122,40 @@ class ApiTokenView(APIView):
         user_logged_in.send(sender=type(user), request=request, user=user)
         key, expiry = services.api_token_issue(acting_user=user, address=services.client_address(request))
         return Response({"token": key, "expiry": expiry})
+
+
+REVOCATION_SCHEMA = inline_serializer(
+    "Revocation",
+    {
+        "tokens": serializers.IntegerField(help_text="API tokens revoked."),
+        "sessions": serializers.IntegerField(
+            allow_null=True, help_text="Console sessions ended; null where sessions were left alone."
+        ),
+    },
+)
+
+
+class SignOutEverywhereView(APIView):
+    """Sign yourself out everywhere: every API token you hold (the one sending this too) stops
+    working and every console session you have ends. Sign in again for a new token."""
+
+    @extend_schema(request=None, responses={200: REVOCATION_SCHEMA})
+    def post(self, request: Request) -> Response:
+        revoked = services.sign_out_everywhere(acting_user=request.user)
+        return Response({"tokens": revoked.tokens, "sessions": revoked.sessions})
+
+
+@login_required
+@require_POST
+def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
+    """The console's "Sign out everywhere": ends this session too, so back to the sign-in page."""
+    revoked = services.sign_out_everywhere(acting_user=request.user)
+    logout(request)
+    messages.success(
+        request,
+        f"Signed out everywhere: {revoked.sessions} session(s) ended and {revoked.tokens} API token(s) revoked.",
+    )
+    return redirect(settings.LOGIN_URL)
 
 
 class OIDCAuthenticationRequestView(oidc_views.OIDCAuthenticationRequestView):

@@ -24,7 +24,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
 # WhiteNoise serves the collected static files in production (right after the security middleware);
-# in development runserver serves them from static/.
+# the embedded default has it serve them from static/ without collecting (local.py).
 MIDDLEWARE = [MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[1:]]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -32,6 +32,7 @@ from provisioning.desired.yarn import RuleViolation
 from provisioning.models import ClusterSyncStatus
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
+from tenants.api.filters import FilterSet, IdFilter
 from tenants.api.schema import error_response
 from tenants.api.serializers import AllocationInputSerializer
 from tenants.models import Cluster, Tenant
@@ -140,8 +141,8 @@ def kubeconfig_response(issued: services.IssuedKubeconfig) -> HttpResponse:
     return response
 
 
-class StatusFilter(django_filters.FilterSet):
-    tenant = django_filters.NumberFilter(field_name="sync__tenant_id")
+class StatusFilter(FilterSet):
+    tenant = IdFilter(field_name="sync__tenant_id")
     namespace = django_filters.CharFilter(field_name="sync__namespace")
 
     class Meta:
@@ -249,6 +250,7 @@ class ConnectionViewSet(
     serializer_class = s.ConnectionSerializer
     permission_classes = [IsPlatformAdmin]
     lookup_field = "cluster"
+    lookup_value_converter = "id"  # portal/converters.py: an id out of range is a 404, not a query
 
     def get_queryset(self) -> Any:
         return selectors.connection_list(user=self.request.user)

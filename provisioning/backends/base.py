@@ -12,7 +12,6 @@ client's errors into `BackendError`.
 from __future__ import annotations
 
 import datetime
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -27,6 +26,7 @@ from provisioning.desired.kubernetes import (
     MANAGED_BY_LABEL,
     TENANT_ID_LABEL,
 )
+from tenants.quantities import QUANTITY  # Kubernetes' grammar: ASCII digits, whole string
 
 # ---------------------------------------------------------------------------------------------
 # Exceptions
@@ -173,7 +173,6 @@ _EXACT_MAPS: dict[str, tuple[tuple[str, ...], ...]] = {
     "ResourceQuota": (("spec", "hard"),),
     "LimitRange": (("spec", "limits", "*", "default"), ("spec", "limits", "*", "defaultRequest")),
 }
-_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$")
 _MISSING = object()
 
 
@@ -183,8 +182,8 @@ def _same_scalar(desired: Any, live: Any) -> bool:
     if (
         isinstance(desired, str)
         and isinstance(live, str)
-        and _QUANTITY.match(desired)
-        and _QUANTITY.match(live)
+        and QUANTITY.fullmatch(desired)
+        and QUANTITY.fullmatch(live)
     ):
         # The API server may write a quantity in another form ("1000m" for "1").
         try:

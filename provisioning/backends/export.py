@@ -15,6 +15,7 @@ The number keeps files in the order they must be applied.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,6 +25,7 @@ import yaml
 
 from provisioning.backends.base import Backend, BackendError, ObjectRef, Plan, Scope, owner_tenant
 from provisioning.desired.kubernetes import KIND_ORDER
+from provisioning.desired.yarn import RuleViolation
 
 HEADER = "# Rendered by Canopy from its tenant tree; changes made here are replaced on the next push.\n"
 
@@ -128,6 +130,8 @@ class ExportBackend(Backend):
 # Hadoop clusters without the scheduler-conf mutation API (or without a connection)
 
 HADOOP_FILES = ("capacity-scheduler.xml", "hdfs-setup.sh")
+# Characters XML 1.0 cannot hold, escaped or not (its Char production): escape() leaves them as they are.
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def capacity_scheduler_xml(objects: list[dict[str, Any]]) -> str:
@@ -136,6 +140,16 @@ def capacity_scheduler_xml(objects: list[dict[str, Any]]) -> str:
     from xml.sax.saxutils import escape  # nosec B406 # escapes what we write; nothing is parsed
 
     queues = {obj["metadata"]["name"]: obj["spec"] for obj in objects if obj["kind"] == "YarnQueue"}
+    unwritable = sorted(
+        f"{path}: {key}={value!r}"
+        for path, params in queues.items()
+        for key, value in params.items()
+        if _NOT_IN_XML.search(f"{path}{key}{value}")
+    )
+    if unwritable:
+        raise RuleViolation(
+            [f"Control characters cannot be written to capacity-scheduler.xml: {', '.join(unwritable)}."]
+        )
     children: dict[str, list[str]] = {}
     for path in queues:
         parent, _, name = path.rpartition(".")
@@ -161,7 +175,9 @@ def capacity_scheduler_xml(objects: list[dict[str, Any]]) -> str:
 
 
 def hdfs_script(objects: list[dict[str, Any]]) -> str:
-    """The directory objects as an `hdfs dfs` / `hdfs dfsadmin` script, run as the HDFS superuser."""
+    """The directory objects as an `hdfs dfs` / `hdfs dfsadmin` script, run as the HDFS superuser.
+    Every value is one shell word, quoted (paths, owner and group, permission, the ACL spec) or an
+    integer (quotas): nothing in a name or a setting can add a command."""
     import shlex
 
     lines = [
@@ -178,11 +194,11 @@ def hdfs_script(objects: list[dict[str, Any]]) -> str:
             "",
             f"hdfs dfs -mkdir -p {path}",
             f"hdfs dfs -chown {shlex.quote(spec['owner'] + ':' + spec['group'])} {path}",
-            f"hdfs dfs -chmod {spec['permission']} {path}",
+            f"hdfs dfs -chmod {shlex.quote(str(spec['permission']))} {path}",
         ]
         if spec["acl"]:
             lines.append(f"hdfs dfs -setfacl -m {shlex.quote(','.join(spec['acl']))} {path}")
-        files, space = spec["namespaceQuota"], spec["spaceQuota"]
+        files, space = int(spec["namespaceQuota"]), int(spec["spaceQuota"])
         lines.append(
             f"hdfs dfsadmin -setQuota {files} {path}" if files >= 0 else f"hdfs dfsadmin -clrQuota {path}"
         )

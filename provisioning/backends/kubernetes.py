@@ -124,10 +124,29 @@ _FORBIDDEN_USER_KEYS = {
 }
 
 
+# A kubeconfig nests a few levels; PyYAML builds nested collections by recursion, so a document
+# nested about a thousand levels deep would end in a RecursionError. Its parser's events do not recurse.
+KUBECONFIG_MAX_DEPTH = 32
+
+
+def _yaml_nesting_deeper_than(text: str, limit: int) -> bool:
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > limit:
+                return True
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return False
+
+
 def check_kubeconfig(text: str) -> dict[str, Any]:
     """Parse an uploaded kubeconfig and refuse what Canopy will not use: a kubeconfig that runs
     commands or reads files on the server. Returns it reduced to its current context."""
     try:
+        if _yaml_nesting_deeper_than(text, KUBECONFIG_MAX_DEPTH):
+            raise ValueError(f"A kubeconfig nested deeper than {KUBECONFIG_MAX_DEPTH} levels is refused.")
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ValueError(f"This is not YAML: {error}") from error

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tenants import paths
+from tenants.cluster_names import is_cluster_name, name_problem
 from tenants.quantities import format_cpu, format_memory
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -101,7 +102,7 @@ def namespace_name(path: str) -> str:
 def service_account_name(username: str) -> str:
     """A person's ServiceAccount: the username itself when it is a DNS label ("bob", "tom"),
     else a cleaned-up form with a hash of the username so two people never share one."""
-    if _DNS_LABEL.match(username) and username not in _RESERVED_SERVICE_ACCOUNTS:
+    if _DNS_LABEL.fullmatch(username) and username not in _RESERVED_SERVICE_ACCOUNTS:
         return username
     slug = re.sub(r"[^a-z0-9]+", "-", username.lower()).strip("-")[:40].strip("-") or "user"
     return f"{slug}-{_digest(username)}"
@@ -115,7 +116,7 @@ def persistent_volume_name(namespace: str, claim_name: str) -> str:
 def label_value(text: str) -> str:
     """A tenant path as a label value: '/' becomes '.', which tenant names never contain."""
     value = text.replace("/", ".")
-    if _LABEL_VALUE.match(value):
+    if _LABEL_VALUE.fullmatch(value):
         return value
     return fit_name(value, text).rstrip("-._")
 
@@ -306,12 +307,15 @@ def _service_accounts(tenant: TenantState) -> list[dict[str, Any]]:
 
 
 def _oidc_subjects(tenant: TenantState, cluster: ClusterSettings, role: str) -> list[dict[str, Any]]:
-    """The users and groups holding `role`, named as the OIDC cluster's API server names them."""
+    """The users and groups holding `role`, named as the OIDC cluster's API server names them. A
+    name outside tenants.cluster_names' rule is left out (only a row older than the rule can hold
+    one; `names_left_out` says which): with an empty prefix, "system:authenticated" would be
+    everyone signed in to the cluster."""
     if cluster.oidc is None:
         return []
     found = []
     for principal in tenant.principals:
-        if principal.role != role:
+        if principal.role != role or not is_cluster_name(principal.name):
             continue
         if principal.kind == "Group":
             found.append(("Group", f"{cluster.oidc.groups_prefix}{principal.name}"))
@@ -320,6 +324,18 @@ def _oidc_subjects(tenant: TenantState, cluster: ClusterSettings, role: str) -> 
     return [
         {"kind": kind, "apiGroup": "rbac.authorization.k8s.io", "name": name}
         for kind, name in sorted(set(found))
+    ]
+
+
+def names_left_out(tenant: TenantState, cluster: ClusterSettings) -> list[str]:
+    """Why users or groups holding a role are not named in the tenant's role bindings (see
+    `_oidc_subjects`). People always get their ServiceAccount: its name is made safe from theirs."""
+    if cluster.oidc is None:
+        return []
+    return [
+        f"A {principal.kind.lower()} of {tenant.path} is left out of its role bindings. {problem}"
+        for principal in sorted(tenant.principals, key=lambda p: (p.kind, p.name))
+        if (problem := name_problem(principal.name))
     ]
 
 

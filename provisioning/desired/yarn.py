@@ -28,6 +28,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from tenants.cluster_names import is_cluster_name, name_problem
+
 QUEUE_KIND = "YarnQueue"
 DIRECTORY_KIND = "HdfsDirectory"
 QUEUE_API = "canopy.io/yarn"
@@ -123,11 +125,28 @@ def percent(value: Decimal | int) -> str:
     return text
 
 
-def _acl(users: Iterable[str], groups: Iterable[str]) -> str:
-    users, groups = sorted(set(users)), sorted(set(groups))
+def queue_acl(users: Iterable[str], groups: Iterable[str]) -> str:
+    """A YARN queue ACL, "user1,user2 group1,group2" (" ": nobody). A name YARN would read as syntax
+    ("*" is everyone, ',' and ' ' separate names) is left out, never written: only a row older than
+    the rule in tenants.cluster_names can hold one, and `names_left_out` says which."""
+    users = sorted({name for name in users if is_cluster_name(name)})
+    groups = sorted({name for name in groups if is_cluster_name(name)})
     if not users and not groups:
         return LOCKED_ACL
     return f"{','.join(users)} {','.join(groups)}".rstrip()
+
+
+def names_left_out(tenants: Iterable[YarnTenant]) -> list[str]:
+    """Why names holding a role were left out of the tenants' queue and HDFS ACLs (see `queue_acl`)."""
+    reasons = []
+    for tenant in tenants:
+        users = {*tenant.submit_users, *tenant.admin_users, *tenant.read_users}
+        groups = {*tenant.submit_groups, *tenant.admin_groups}
+        for kind, names in (("user", users), ("group", groups)):
+            for name in sorted(names):
+                if problem := name_problem(name):
+                    reasons.append(f"A {kind} of {tenant.path} is left out of its ACLs. {problem}")
+    return reasons
 
 
 def _queue_object(path: str, params: Mapping[str, str]) -> dict:
@@ -215,7 +234,7 @@ def desired_objects(
         # Unset, a queue inherits its parent's labels (root's is "*": every partition, up to 100 %).
         params.setdefault("accessible-node-labels", NO_LABELS)
         is_parent = path in children
-        admins = _acl(tenant.admin_users, tenant.admin_groups)
+        admins = queue_acl(tenant.admin_users, tenant.admin_groups)
         params.update(
             {
                 "state": "STOPPED" if tenant.suspended else "RUNNING",
@@ -224,7 +243,7 @@ def desired_objects(
                 # and YARN's ACL inheritance would otherwise open every sub-tenant to them.
                 "acl_submit_applications": admins
                 if is_parent
-                else _acl(tenant.submit_users, tenant.submit_groups),
+                else queue_acl(tenant.submit_users, tenant.submit_groups),
                 MANAGED_KEY: "true",
                 TENANT_KEY: str(tenant.tenant_id),
             }
@@ -291,8 +310,8 @@ def desired_objects(
             params.update(
                 {
                     "state": "STOPPED" if owner.suspended else "RUNNING",
-                    "acl_administer_queue": _acl(owner.admin_users, owner.admin_groups),
-                    "acl_submit_applications": _acl(owner.submit_users, owner.submit_groups),
+                    "acl_administer_queue": queue_acl(owner.admin_users, owner.admin_groups),
+                    "acl_submit_applications": queue_acl(owner.submit_users, owner.submit_groups),
                     "user-limit-factor": settings.user_limit_factor,
                     "minimum-user-limit-percent": settings.minimum_user_limit_percent,
                     MANAGED_KEY: "true",
@@ -350,14 +369,15 @@ def _labels(params: Mapping[str, str]) -> list[str]:
 
 def acl_spec(tenant: YarnTenant) -> list[str]:
     """HDFS ACL entries: the tenant's group and members read-write, viewers read, inherited by new
-    files through the `default:` entries."""
+    files through the `default:` entries. A name HDFS would read as syntax (',' separates entries,
+    ':' fields) is left out, as in `queue_acl`."""
+    writers = {name for name in {*tenant.submit_users, *tenant.admin_users} if is_cluster_name(name)}
+    readers = {name for name in tenant.read_users if is_cluster_name(name)} - writers
+    groups = {name for name in {*tenant.submit_groups, *tenant.admin_groups} if is_cluster_name(name)}
     entries = [f"group:{tenant.group}:rwx"]
-    entries += [f"user:{user}:rwx" for user in sorted({*tenant.submit_users, *tenant.admin_users})]
-    entries += [f"group:{group}:rwx" for group in sorted({*tenant.submit_groups, *tenant.admin_groups})]
-    entries += [
-        f"user:{user}:r-x"
-        for user in sorted(set(tenant.read_users) - {*tenant.submit_users, *tenant.admin_users})
-    ]
+    entries += [f"user:{user}:rwx" for user in sorted(writers)]
+    entries += [f"group:{group}:rwx" for group in sorted(groups)]
+    entries += [f"user:{user}:r-x" for user in sorted(readers)]
     entries = sorted(set(entries))
     return sorted(entries + [f"default:{entry}" for entry in entries])
 

@@ -56,7 +56,17 @@ class BurstQuantityField(QuantityField):
 
 
 class PercentField(serializers.DecimalField):
-    """0 to 100 with two decimals; shown as "40" or "12.5", never "40.00" or "4E+1"."""
+    """0 to 100 with two decimals; shown as "40" or "12.5", never "40.00" or "4E+1". ASCII digits
+    only, like quantities (DRF's DecimalField takes "٤٠" as 40)."""
+
+    default_error_messages = {"non_ascii": "{message}"}
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        if isinstance(data, str):
+            refusal = quantities.non_ascii_refusal(data, "a percentage", "40, 12.5")
+            if refusal:
+                self.fail("non_ascii", message=refusal)
+        return super().to_internal_value(data)
 
     def to_representation(self, value: Any) -> str | None:
         return quantities.decimal_text(Decimal(value)) if value is not None else None

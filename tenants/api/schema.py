@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular import openapi
-from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.plumbing import ResolvedComponent, get_view_model
 from drf_spectacular.utils import OpenApiResponse
+from rest_framework.schemas.utils import get_pk_description
 
 ERROR = "Error"
 VALIDATION_ERROR = "ValidationError"
@@ -69,6 +70,17 @@ class AutoSchema(openapi.AutoSchema):
                     "application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}
                 }
         return operation
+
+    def _resolve_path_parameters(self, variables: list[str]) -> list[dict[str, Any]]:
+        """Ids in paths are typed by their converter (portal/converters.py: integers up to the
+        largest id); the one a viewset looks its rows up by keeps the model's description."""
+        parameters = super()._resolve_path_parameters(variables)
+        model = get_view_model(self.view, emit_warnings=False)
+        lookup = getattr(self.view, "lookup_url_kwarg", None) or getattr(self.view, "lookup_field", "pk")
+        for parameter in parameters:
+            if model is not None and "description" not in parameter and parameter["name"] in ("id", lookup):
+                parameter["description"] = get_pk_description(model, model._meta.pk)
+        return parameters
 
     def _insert_field_validators(self, field: Any, schema: dict[str, Any]) -> None:
         """A regex validator becomes the field's `pattern`, but Python's `\\w` and `\\d` match any

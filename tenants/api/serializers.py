@@ -15,6 +15,7 @@ from rest_framework import serializers
 from tenants import labels, selectors, services
 from tenants.amounts import FILES, RESOURCE_BY_NAME, Resource
 from tenants.api.fields import BurstQuantityField, PercentField, QuantityField, UsagePointsField
+from tenants.cluster_names import RULE
 from tenants.models import (
     USAGE_METRICS,
     Allocation,
@@ -747,7 +748,10 @@ class MembershipSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
     group = serializers.SlugRelatedField(
         slug_field="name",
         read_only=True,
-        help_text="The group (LDAP or OpenID Connect groups are mirrored at sign-in); give this or user.",
+        help_text=(
+            "The group (LDAP or OpenID Connect groups are mirrored at sign-in); give this or user. "
+            f"Its name, as the user's, must be usable on the clusters: {RULE}."
+        ),
     )
 
     class Meta:
@@ -807,6 +811,9 @@ class UserSerializer(serializers.ModelSerializer):
             "last_login",
         ]
         read_only_fields = ["date_joined", "last_login"]
+        extra_kwargs = {
+            "username": {"help_text": f"A new or changed name must be usable on the clusters: {RULE}."}
+        }
 
     def get_fields(self) -> dict[str, Any]:
         fields = super().get_fields()

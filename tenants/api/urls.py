@@ -1,10 +1,13 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from portal.identity.views import ApiTokenView
+import portal.converters  # noqa: F401  # registers the <id:...> path converter
+from portal.identity.views import ApiTokenView, SignOutEverywhereView
 from tenants.api import views
 
-router = DefaultRouter()
+router = DefaultRouter(use_regex_path=False)  # ids through <id:...> (portal/converters.py)
+# No /tenants/1.json twins of every URL: undocumented, and a 500 for custom actions (move.json).
+router.include_format_suffixes = False
 router.register("clusters", views.ClusterViewSet, basename="cluster")
 router.register("pools", views.PoolViewSet, basename="pool")
 router.register("tenants", views.TenantViewSet, basename="tenant")
@@ -20,5 +23,6 @@ router.register("workloads", views.WorkloadViewSet, basename="workload")
 
 urlpatterns = [
     path("auth/token/", ApiTokenView.as_view(), name="api-token"),
+    path("auth/sign-out-everywhere/", SignOutEverywhereView.as_view(), name="api-sign-out-everywhere"),
     path("", include(router.urls)),
 ]

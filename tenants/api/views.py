@@ -19,8 +19,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
+from portal.identity import services as identity_services
+from portal.identity.views import REVOCATION_SCHEMA
 from tenants import selectors, services
 from tenants.api import serializers as s
+from tenants.api.filters import FilterSet, IdFilter
 from tenants.models import AuditEvent, Tenant, Volume, VolumeAttachment, Workload
 from tenants.permissions import Action
 
@@ -30,6 +33,7 @@ class SelectorViewSet(viewsets.ModelViewSet):
 
     selector: ClassVar[Any]
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+    lookup_value_converter = "id"  # portal/converters.py: an id out of range is a 404
 
     def get_queryset(self) -> QuerySet:
         return type(self).selector(user=self.request.user)
@@ -68,8 +72,8 @@ class PoolViewSet(SelectorViewSet):
         services.pool_delete(acting_user=self.request.user, pool=instance)
 
 
-class TenantFilter(django_filters.FilterSet):
-    parent = django_filters.NumberFilter(method="filter_parent", help_text="Children of this tenant id.")
+class TenantFilter(FilterSet):
+    parent = IdFilter(method="filter_parent", help_text="Children of this tenant id.")
     path = django_filters.CharFilter(field_name="name_path", help_text="Exact path, e.g. department1/dev1.")
     path_prefix = django_filters.CharFilter(
         method="filter_path_prefix", help_text="This path and everything below it."
@@ -244,11 +248,11 @@ class StorageViewSet(SelectorViewSet):
         services.storage_delete(acting_user=self.request.user, directory=instance)
 
 
-class VolumeFilter(django_filters.FilterSet):
-    tenant = django_filters.NumberFilter(method="filter_tenant", help_text="Volumes this tenant can mount.")
-    # A number, not a choice of shares: an id that exists but is not the caller's answers as one that
+class VolumeFilter(FilterSet):
+    tenant = IdFilter(method="filter_tenant", help_text="Volumes this tenant can mount.")
+    # An id, not a choice of shares: an id that exists but is not the caller's answers as one that
     # does not exist (an empty page), never "not a valid choice".
-    share = django_filters.NumberFilter(field_name="share_id", help_text="Volumes of this NFS share.")
+    share = IdFilter(field_name="share_id", help_text="Volumes of this NFS share.")
 
     class Meta:
         model = Volume
@@ -304,7 +308,7 @@ class NfsShareViewSet(SelectorViewSet):
             OpenApiParameter("tenant", int, OpenApiParameter.PATH, description="The granted tenant's id.")
         ],
     )
-    @action(detail=True, methods=["delete"], url_path=r"grants/(?P<tenant>[0-9]{1,18})")
+    @action(detail=True, methods=["delete"], url_path="grants/<id:tenant>")
     def revoke(self, request: Request, pk: str | None = None, tenant: str | None = None) -> Response:
         """Take the share back from a tenant; refused (400, the volumes named) while volumes of the
         share are attached to tenants only this grant reaches."""
@@ -344,6 +348,7 @@ class UserViewSet(
 
     serializer_class = s.UserSerializer
     filterset_fields = ["username", "is_staff", "is_active"]
+    lookup_value_converter = "id"
 
     def get_queryset(self) -> QuerySet:
         visible = Prefetch(
@@ -353,8 +358,16 @@ class UserViewSet(
         )
         return selectors.user_list(user=self.request.user).prefetch_related(visible)
 
+    @extend_schema(request=None, responses={200: REVOCATION_SCHEMA})
+    @action(detail=True, methods=["post"], url_path="revoke-tokens")
+    def revoke_tokens(self, request: Request, pk: str | None = None) -> Response:
+        """Platform admins: revoke every API token of this user (audited; their console sessions stay).
+        Resetting the password or deactivating the user revokes tokens and sessions too."""
+        revoked = identity_services.api_tokens_revoke(acting_user=request.user, user=self.get_object())
+        return Response({"tokens": revoked.tokens, "sessions": revoked.sessions})
 
-class WorkloadFilter(django_filters.FilterSet):
+
+class WorkloadFilter(FilterSet):
     mine = django_filters.BooleanFilter(method="filter_mine", help_text="Only the requester's own.")
 
     class Meta:
@@ -371,6 +384,7 @@ class WorkloadViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = s.WorkloadSerializer
     filterset_class = WorkloadFilter
+    lookup_value_converter = "id"
 
     def get_queryset(self) -> QuerySet:
         return selectors.workload_list(user=self.request.user)
@@ -394,7 +408,7 @@ class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
 
 
-class AuditFilter(django_filters.FilterSet):
+class AuditFilter(FilterSet):
     since = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     actor = django_filters.CharFilter(field_name="actor_name")
@@ -409,6 +423,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = s.AuditEventSerializer
     filterset_class = AuditFilter
+    lookup_value_converter = "id"
 
     def get_queryset(self) -> QuerySet:
         return selectors.audit_list(user=self.request.user)

@@ -30,6 +30,14 @@ def allocated(row: Any, resource: str) -> str:
 
 
 @register.filter
+def left_amount(value: Any, resource: str) -> str:
+    """What is left, never shown as more than it is: "4294967295 bytes (3.99 GiB)", not "4 GiB"."""
+    if resource == "capacity":
+        return percent_human(value) if value is not None else "-"
+    return RESOURCE_BY_NAME[resource].exactly(value)
+
+
+@register.filter
 def percent(value: Decimal | None) -> str:
     return percent_human(value)
 

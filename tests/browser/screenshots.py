@@ -53,7 +53,6 @@ def main(out_dir: str = "docs/screenshots") -> None:
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "portal.settings.local",
             "DATABASE_URL": f"sqlite:///{tmp}/screenshots.sqlite3",
-            "DJANGO_DEBUG": "true",
         }
         env.pop("REDIS_URL", None)
         _manage(env, "migrate", "--no-input", "-v", "0")

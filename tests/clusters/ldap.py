@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import ldap
+import ldap.dn
 import ldap.modlist
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -209,6 +210,27 @@ class LdapServer:
 
     def add_to_group(self, group: str, uid: str) -> None:
         self._change_member(ldap.MOD_ADD, group, uid)
+
+    def add_group(self, name: str, uids: list[str]) -> None:
+        """A groupOfNames (any cn: it is escaped into the DN) with these people."""
+        connection = self.admin()
+        try:
+            entry = {
+                "objectClass": [b"groupOfNames"],
+                "cn": [name.encode()],
+                "member": [person_dn(uid).encode() for uid in uids],
+            }
+            dn = f"cn={ldap.dn.escape_dn_chars(name)},{GROUPS_DN}"
+            connection.add_s(dn, ldap.modlist.addModlist(entry))
+        finally:
+            connection.unbind_s()
+
+    def delete_group(self, name: str) -> None:
+        connection = self.admin()
+        try:
+            connection.delete_s(f"cn={ldap.dn.escape_dn_chars(name)},{GROUPS_DN}")
+        finally:
+            connection.unbind_s()
 
     def env(self, **overrides: str) -> dict[str, str]:
         """The CANOPY_LDAP_* environment that points Canopy at this directory."""

@@ -47,7 +47,8 @@ def test_active_directory_settings():
     assert settings["AUTH_LDAP_USER_SEARCH"].filterstr == "(sAMAccountName=%(user)s)"
     assert isinstance(settings["AUTH_LDAP_GROUP_TYPE"], NestedActiveDirectoryGroupType)
     assert settings["AUTH_LDAP_GROUP_SEARCH"].filterstr == "(objectClass=group)"
-    assert settings["AUTH_LDAP_MIRROR_GROUPS"] is True
+    # Canopy's LDAP backend mirrors the groups (names checked, changes audited), not django-auth-ldap.
+    assert settings["CANOPY_LDAP_MIRROR_GROUPS"] is True and "AUTH_LDAP_MIRROR_GROUPS" not in settings
 
 
 def test_default_group_type_is_group_of_names():

@@ -7,9 +7,12 @@ Requests are made as a platform admin and as a tenant admin with real tokens, ag
 (both source documents' trees, an NFS share, volumes, HDFS directories, a plan, connections, usage
 and workloads); path ids are drawn from that world's rows half of the time so requests reach real
 objects. Bodies of the operations that place storage are also drawn aimed at it: HDFS paths, share
-servers and base paths, volume sub-paths with dots, control characters and other tenants' names.
-Each request runs in a savepoint that is rolled back, so every example starts from the same world,
-after checking that no directory and no volume landed where the rules forbid.
+servers and base paths, volume sub-paths with dots, control characters and other tenants' names;
+bodies of the writers of user and group names with names a cluster reads as syntax ("*", "a,b",
+"x:rwx,default:other:", "system:authenticated"). Each request runs in a savepoint that is rolled
+back, so every example starts from the same world, after checking that no directory and no volume
+landed where the rules forbid and, for writes of roles, people and connections, that nothing Canopy
+would send to a cluster widens an ACL (issue 15).
 
 The default run is small (CI); `CANOPY_LONG_FUZZ=1` runs many more examples per operation.
 """
@@ -37,6 +40,7 @@ from tenants import services
 from tenants.models import AuditEvent, Membership, Workload
 from tenants.usage import UsageReading, WorkloadReading
 from tests.factories import PASSWORD, UserFactory
+from tests.provisioning.cluster_acls import widenings
 from tests.tenants import builders
 from tests.tenants.storage_invariants import assert_storage_in_place
 
@@ -266,9 +270,44 @@ def _aimed_bodies(method: str, path: str) -> st.SearchStrategy | None:
     return st.fixed_dictionaries(fields) if fields is not None else None
 
 
+# Issue 15, point 3: names a cluster reads as syntax, mixed into the bodies of every operation that
+# takes a user or group name (the schema says only "a string", so few would be drawn otherwise).
+SYNTAX_NAMES = [
+    "*",
+    " *",
+    "devs,default:other::rwx",
+    "devs:rwx,default:other:",
+    "system:authenticated",
+    "a b",
+    "x\ny",
+]
+HOSTILE_NAMES = st.one_of(st.sampled_from(SYNTAX_NAMES), st.sampled_from(SYNTAX_NAMES), st.text(max_size=16))
+# Operations whose writes change who is named on a cluster: roles, people, connection settings.
+ACL_WRITERS = re.compile(r"^/api/v1/(memberships|users|hadoop-connections|kubernetes-connections)/")
+
+
+def _named_bodies(method: str, path: str) -> st.SearchStrategy | None:
+    """Bodies of the writers of user and group names carrying a drawn name (and a real tenant)."""
+    roles = st.sampled_from(["viewer", "member", "admin"])
+    tenant = _real("tenants")
+    person = {"username": HOSTILE_NAMES}
+    bodies = {
+        ("POST", "/api/v1/memberships/"): {"tenant": tenant, "group": HOSTILE_NAMES, "role": roles},
+        ("POST", "/api/v1/users/"): {**person, "password": st.just(PASSWORD * 2)},
+        ("PUT", "/api/v1/users/{id}/"): person,
+        ("PATCH", "/api/v1/users/{id}/"): person,
+    }
+    fields = bodies.get((method.upper(), path))
+    return st.fixed_dictionaries(fields) if fields is not None else None
+
+
 @schema.hook
 def before_generate_body(context, strategy):
-    aimed = _aimed_bodies(context.operation.method, context.operation.path)
+    """Schemathesis' own bodies, and for the storage and name writers bodies aimed at their rules."""
+    method, path = context.operation.method, context.operation.path
+    aimed = _aimed_bodies(method, path)
+    if aimed is None:
+        aimed = _named_bodies(method, path)
     return strategy if aimed is None else st.one_of(strategy, aimed)
 
 
@@ -299,9 +338,38 @@ def test_no_operation_answers_a_5xx_or_outside_the_schema(case, caller: Caller):
         response = case.call(headers=caller.headers)
         # Whatever was accepted, no directory or volume landed where it may not be (issue 15).
         assert_storage_in_place()
+        # Whatever a write of names, roles or cluster settings accepted, what Canopy would send to
+        # the clusters names no one the database gives no role there (issue 15, point 3).
+        widened = (
+            widenings() if case.method.upper() != "GET" and ACL_WRITERS.match(case.operation.path) else []
+        )
         transaction.set_rollback(True)
     FUZZED[caller.role].add(case.operation.label)
     case.validate_response(response, headers=caller.headers, checks=CHECKS)
+    assert widened == [], f"{case.method} {case.formatted_path}: {widened}"
+
+
+@pytest.mark.parametrize("name", SYNTAX_NAMES)
+def test_every_name_writer_refuses_cluster_syntax_as_documented_and_widens_nothing(name, fuzz_world):
+    """The drawn examples above are few in CI: each of these names, to each writer of names, as the
+    platform admin (who may grant on the Hadoop tenants, where a group "*" alone would be everyone)."""
+    token = Client(APP).post("/api/v1/auth/token/", json={"username": "root-admin", "password": PASSWORD})
+    headers = {"Authorization": f"Token {token.json['token']}"}
+    hadoop_tenant, person = REAL_IDS["tenants"][-1], REAL_IDS["users"][1]
+    calls = [
+        ("POST", "/api/v1/memberships/", "/api/v1/memberships/", {"tenant": hadoop_tenant, "group": name}),
+        ("POST", "/api/v1/users/", "/api/v1/users/", {"username": name, "password": PASSWORD * 2}),
+        ("PATCH", "/api/v1/users/{id}/", f"/api/v1/users/{person}/", {"username": name}),
+    ]
+    for method, template, path, body in calls:
+        with transaction.atomic():
+            response = Client(APP).open(path, method=method, json=body, headers=headers)
+            widened = widenings()
+            transaction.set_rollback(True)
+        assert response.status_code == 400, (method, path, response.text)
+        operation = schema[template][method]
+        operation.validate_response(response)
+        assert widened == [], (method, path, widened)
 
 
 def test_the_document_is_valid_openapi_and_every_operation_was_fuzzed_for_each_caller():
@@ -309,6 +377,6 @@ def test_the_document_is_valid_openapi_and_every_operation_was_fuzzed_for_each_c
     schema.validate()  # against the OpenAPI 3 meta-schema
     assert schema.raw_schema["openapi"].startswith("3.")
     operations = [result.ok().label for result in schema.get_all_operations()]
-    assert len(operations) == len(DOCUMENTED) == 94
+    assert len(operations) == len(DOCUMENTED) == 96
     assert set(operations) == DOCUMENTED
     assert FUZZED == {"platform-admin": DOCUMENTED, "tenant-admin": DOCUMENTED}

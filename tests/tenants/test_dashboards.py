@@ -152,19 +152,19 @@ def test_the_csv_holds_exactly_the_points_shown(k8s_world):
     assert response.status_code == 200 and response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="department1_dev1-usage-')
     assert response.content.decode() == (
-        "time,cluster,partition,metric,value\n"
-        "2026-11-01T10:00:00Z,gpu-cluster,,gpu_used,0.5\n"
-        "2026-11-01T10:01:00Z,gpu-cluster,,gpu_used,0.5\n"
-        "2026-11-01T10:02:00Z,gpu-cluster,,gpu_used,0.5\n"
-        "2026-11-01T10:00:00Z,gpu-cluster,,gpu_allocated,1\n"
-        "2026-11-01T10:01:00Z,gpu-cluster,,gpu_allocated,1\n"
-        "2026-11-01T10:02:00Z,gpu-cluster,,gpu_allocated,1\n"
+        "time,cluster,partition,metric,value\r\n"
+        "2026-11-01T10:00:00Z,gpu-cluster,,gpu_used,0.5\r\n"
+        "2026-11-01T10:01:00Z,gpu-cluster,,gpu_used,0.5\r\n"
+        "2026-11-01T10:02:00Z,gpu-cluster,,gpu_used,0.5\r\n"
+        "2026-11-01T10:00:00Z,gpu-cluster,,gpu_allocated,1\r\n"
+        "2026-11-01T10:01:00Z,gpu-cluster,,gpu_allocated,1\r\n"
+        "2026-11-01T10:02:00Z,gpu-cluster,,gpu_allocated,1\r\n"
     )
     # A parent's figures are its subtree's: department1's GPUs in use are dev1's plus dev2's.
     parent = client_as(w, "dept_admin").get(
         f"/tenants/{w.department1.pk}/usage.csv?range=1h&at={at(T0 + 3 * MINUTE)}"
     )
-    assert "2026-11-01T10:01:00Z,gpu-cluster,,gpu_used,2.5\n" in parent.content.decode()
+    assert "2026-11-01T10:01:00Z,gpu-cluster,,gpu_used,2.5\r\n" in parent.content.decode()
 
 
 def test_a_pin_that_is_no_instant_means_now_not_an_error(k8s_world):
@@ -174,7 +174,7 @@ def test_a_pin_that_is_no_instant_means_now_not_an_error(k8s_world):
     for pin in ("²", "99999999999999999999"):
         response = client_as(w, "tom").get(f"/tenants/{w.dev2.pk}/usage.csv?range=1h&at={pin}")
         assert response.status_code == 200, pin
-        assert ",gpu-cluster,,gpu_used,1\n" in response.content.decode(), pin
+        assert ",gpu-cluster,,gpu_used,1\r\n" in response.content.decode(), pin
 
 
 def test_a_custom_range_is_validated_with_clear_errors(k8s_world):
@@ -412,15 +412,18 @@ def test_the_overview_costs_the_same_queries_for_2_as_for_20_tenants(platform_ad
     counts = []
     made = 0
     for total in (2, 20):
-        tenants = [
-            services.tenant_create(acting_user=platform_admin, parent=None, name=f"t{i}")
+        tenants = {
+            i: services.tenant_create(acting_user=platform_admin, parent=None, name=f"t{i}")
             for i in range(made, total)
-        ]
+        }
         made = total
+        # By the tenant's number, not its id (which depends on what ran before): t0 is full.
         services.usage_record(
             cluster=cluster,
             time=timezone.now() - datetime.timedelta(seconds=total),
-            readings=[UsageReading(t.pk, {"gpu_used": 1, "gpu_allocated": 1 + (t.pk % 3)}) for t in tenants],
+            readings=[
+                UsageReading(t.pk, {"gpu_used": 1, "gpu_allocated": 1 + (i % 3)}) for i, t in tenants.items()
+            ],
         )
         with CaptureQueriesContext(connection) as queries:
             html = client.get("/overview/").content.decode()

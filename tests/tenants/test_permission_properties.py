@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,14 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from portal.identity.backends import OIDCBackend
+from provisioning import services as provisioning_services
 from provisioning.models import ClusterSyncStatus, HadoopConnection, TenantSync
 from tenants import services, views
+from tenants.cluster_names import is_cluster_name
 from tenants.models import (
     Allocation,
     AuditEvent,
@@ -55,10 +60,15 @@ from tenants.models import (
     Workload,
 )
 from tests.factories import PASSWORD
+from tests.identity.helpers import configured as sign_in_configured
+from tests.identity.test_oidc_groups import ENV as OIDC_ENV
+from tests.identity.test_oidc_groups import claims as oidc_claims
+from tests.provisioning.cluster_acls import widenings
 from tests.provisioning.test_api_permissions import provisioning_state
 from tests.tenants.builders import TokenClient
 from tests.tenants.permission_world import (
     MAX_DEPTH,
+    ROLES,
     TENANT_NAME,
     Oracle,
     World,
@@ -735,6 +745,19 @@ def user_probe(method: str, body: dict | None) -> Callable[[Ctx], list[Probe]]:
     return case
 
 
+@api("post", f"{V1}/users/{{id}}/revoke-tokens/")
+def user_revoke_tokens(ctx: Ctx) -> list[Probe]:
+    index = ctx.seed % len(ctx.world.people)
+    expected = ctx.platform_only(200) if index in ctx.oracle.people_visible(ctx.observer) else {404}
+    return [Probe("post", f"{V1}/users/{ctx.world.people[index].pk}/revoke-tokens/", expected)]
+
+
+@api("post", f"{V1}/auth/sign-out-everywhere/")
+def sign_out_everywhere(ctx: Ctx) -> list[Probe]:
+    # Anyone signed in, for themself only (their own token goes; rolled back after the probe).
+    return [Probe("post", f"{V1}/auth/sign-out-everywhere/", {200})]
+
+
 api("get", f"{V1}/users/{{id}}/")(user_probe("get", None))
 api("put", f"{V1}/users/{{id}}/")(user_probe("put", {"first_name": "Changed"}))
 api("patch", f"{V1}/users/{{id}}/")(user_probe("patch", {"first_name": "Changed"}))
@@ -1089,6 +1112,14 @@ def user_password_page(ctx: Ctx) -> list[Probe]:
     ]
 
 
+@console("console:user_revoke_tokens")
+def user_revoke_tokens_page(ctx: Ctx) -> list[Probe]:
+    index = ctx.seed % len(ctx.world.people)
+    url = f"/users/{ctx.world.people[index].pk}/revoke-tokens/"
+    visible = index in ctx.oracle.people_visible(ctx.observer)
+    return [Probe("post", url, ctx.platform_only(302) if visible else {404})]
+
+
 @console("console:audit")
 def audit_page(ctx: Ctx) -> list[Probe]:
     return [Probe("get", "/audit/", {200}), Probe("get", "/audit/", {200}, htmx=True)]
@@ -1144,6 +1175,8 @@ def world_state() -> tuple:
         list(HadoopConnection.objects.values_list("cluster_id", "directory_permission")),
         list(QuotaPlan.objects.order_by("pk").values_list("pk", "description")),
         list(Group.objects.order_by("pk").values_list("pk", "name")),
+        sorted(AuthToken.objects.values_list("digest", flat=True)),
+        AuditEvent.objects.filter(action="CREDENTIALS_REVOKED").count(),
     )
 
 
@@ -1278,8 +1311,15 @@ def _console_names(patterns: list, prefix: str = "", namespace: str = "") -> Ite
             yield f"{namespace}{pattern.name}"
 
 
-# Signing in and out is for everyone.
-SIGN_IN = {"login", "logout", "oidc_authentication_init", "oidc_authentication_callback"}
+# Signing in and out is for everyone (signing out everywhere ends the probing client's session, as
+# logging out does: tests/identity/test_token_revocation.py has its permission matrix).
+SIGN_IN = {
+    "login",
+    "logout",
+    "sign_out_everywhere",
+    "oidc_authentication_init",
+    "oidc_authentication_callback",
+}
 
 
 def test_every_console_page_has_a_case():
@@ -1497,3 +1537,81 @@ def test_no_one_but_the_share_grants_decides_where_a_volume_points(configured, s
                 after = world_state()
             if not allowed:
                 assert after == before, f"a refused volume at {sub_path!r} changed something"
+
+
+# ---------------------------------------------------------------------------------------------
+# Names (issue 15, point 3): no user or group name any writer accepts widens a cluster's ACL
+
+# The syntax of YARN queue ACLs, HDFS ACL specs, Kubernetes subjects, the shell and XML, and names
+# that are fine, drawn in pieces and glued together.
+SYNTAX = ["*", " ", ",", ":", "\t", "\n", "~", "@", "'", '"', "$(x)", "`", ";", "&", "<", "\x00", "é"]
+SYNTAX += ["default:", "other::rwx", "mask::", "user:", "group:", "system:", "authenticated", "-", ".", "_"]
+NAMES = st.one_of(
+    st.lists(
+        st.one_of(st.sampled_from(SYNTAX), st.text("abcXYZ019", min_size=1, max_size=4)), max_size=5
+    ).map("".join),
+    st.text(max_size=12),
+    st.sampled_from(
+        ["*", " *", "devs,default:other::rwx", "devs:rwx,default:other:", "system:authenticated"]
+    ),
+)
+
+
+@EXAMPLES
+@given(spec=worlds(), data=st.data())
+def test_no_name_any_writer_accepts_widens_a_yarn_hdfs_or_kubernetes_acl(configured, spec, data):
+    """Random worlds on a Hadoop cluster (every tenant with a queue, directories) and an OIDC
+    Kubernetes cluster without name prefixes (the riskiest naming: "system:authenticated" would be
+    everyone); drawn names go through every writer that takes a user or group name: the API (group
+    grant, user create and grant), the console's members form, and an OpenID Connect sign-in's
+    group claim. Whatever they accept, what Canopy would then send to each cluster (queue ACLs,
+    HDFS ACL specs, role bindings, capacity-scheduler.xml and hdfs-setup.sh as run by sh) names
+    no one the database gives no role there, and never everyone."""
+    with rolled_back():
+        world = build_world(spec, configured)
+        admin = world.admin
+        hadoop_pool = ResourcePool.objects.get(cluster=world.hadoop)
+        for tenant in sorted(world.tenants, key=lambda t: t.depth):
+            services.allocation_set(
+                acting_user=admin,
+                tenant=tenant,
+                spec=services.AllocationSpec(pool=hadoop_pool, capacity_percent=Decimal(0)),
+            )
+        provisioning_services.connection_set(
+            acting_user=admin,
+            cluster=world.kubernetes,
+            spec=provisioning_services.ConnectionSpec(
+                mode="export",
+                oidc_issuer_url="https://sso.example.com/realms/corp",
+                oidc_client_id="kubernetes",
+                oidc_username_prefix="",
+                oidc_groups_prefix="",
+            ),
+        )
+        names = data.draw(st.lists(NAMES, min_size=1, max_size=5), label="names")
+        tenant = world.tenants[data.draw(st.integers(0, len(spec.nodes) - 1), label="tenant")]
+        role = data.draw(st.sampled_from(ROLES), label="role")
+        api = TokenClient().as_user(admin)
+        console = Client()
+        console.force_login(admin)
+        for name in names:
+            granted = api.post(
+                "/api/v1/memberships/", {"tenant": tenant.pk, "group": name, "role": role}, format="json"
+            )
+            assert granted.status_code in (201, 400), granted.content
+            created = api.post("/api/v1/users/", {"username": name, "password": NEW_PASSWORD}, format="json")
+            assert created.status_code in (201, 400), created.content
+            if created.status_code == 201:
+                granted = api.post(
+                    "/api/v1/memberships/", {"tenant": tenant.pk, "user": name, "role": role}, format="json"
+                )
+                assert granted.status_code in (201, 400), granted.content
+            console.post(f"/tenants/{tenant.pk}/members/", {"group": name, "role": role})
+        with sign_in_configured(OIDC_ENV):
+            person = User.objects.create_user("oidc-person")  # no password: an OIDC account
+            services.membership_grant(acting_user=admin, tenant=tenant, user=person, role=role)
+            OIDCBackend().update_user(person, oidc_claims(groups=names))
+        for row in Membership.objects.select_related("user", "group"):
+            assert is_cluster_name(row.group.name if row.group else row.user.get_username()), row
+        assert all(is_cluster_name(group) for group in person.groups.values_list("name", flat=True))
+        assert widenings() == []

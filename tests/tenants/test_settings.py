@@ -105,3 +105,37 @@ def test_production_refuses_the_demo_usage_generator():
     )
     assert result.returncode != 0
     assert "CANOPY_DEMO_USAGE is for the embedded demo only" in result.stderr
+
+
+def _local_settings(*expressions: str, env: dict[str, str] | None = None) -> list:
+    result = _manage(
+        "shell",
+        "-c",
+        f"import json; from django.conf import settings as s; print(json.dumps([{', '.join(expressions)}]))",
+        env={"DJANGO_SETTINGS_MODULE": "portal.settings.local", **(env or {})},
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_embedded_default_has_debug_off_unless_asked_and_serves_static_files_itself():
+    """Issue 15, point 5: a debug page lists the URL patterns and the settings to anyone."""
+    whitenoise = "'whitenoise.middleware.WhiteNoiseMiddleware' in s.MIDDLEWARE"
+    assert _local_settings("s.DEBUG", whitenoise, "s.WHITENOISE_USE_FINDERS") == [False, True, True]
+    assert _local_settings("s.DEBUG", env={"DJANGO_DEBUG": "true"}) == [True]
+
+
+def test_the_embedded_default_writes_sqlite_in_wal_mode_with_immediate_transactions(tmp_path):
+    """Issue 15, point 4: concurrent writers wait their turn (tests/test_embedded_console.py)."""
+    database = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    options, journal = _local_settings(
+        "s.DATABASES['default']['OPTIONS']",
+        "__import__('django.db').db.connection.cursor().execute('PRAGMA journal_mode').fetchone()[0]",
+        env={"DATABASE_URL": database},
+    )
+    assert options == {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL",
+    }
+    assert journal == "wal"

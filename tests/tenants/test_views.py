@@ -159,6 +159,40 @@ def test_creating_a_tenant_in_the_page_goes_through_the_service(k8s_world):
     assert tenant.leaf and AuditEvent.objects.filter(action="TENANT_CREATED", tenant=tenant).exists()
 
 
+def test_an_htmx_submit_gets_the_errors_in_place_or_where_to_go(k8s_world):
+    """The forms checked as you type submit with htmx, queued behind the running check (issue 15,
+    point 4): a refusal comes back as the field errors (the form stays as filled), a success as
+    HX-Redirect; without JavaScript the same POST gets the page or a redirect."""
+    w = k8s_world
+    client = client_as(w, "dept_admin")
+    form = {
+        "parent": w.department1.pk,
+        "name": "dev3",
+        "is_leaf": "true",
+        f"pool_{w.pool.pk}_on": "on",
+        f"pool_{w.pool.pk}_cpu": "1",
+        f"pool_{w.pool.pk}_memory": "1Gi",
+    }
+    refused = client.post("/tenants/new/", {**form, f"pool_{w.pool.pk}_gpu": "99"}, HTTP_HX_REQUEST="true")
+    body = refused.content.decode()
+    assert refused.status_code == 200 and f'id="err-pool_{w.pool.pk}_gpu" hx-swap-oob="true"' in body
+    assert "GPU" in body and "<form" not in body
+    assert not Tenant.objects.filter(name="dev3").exists()
+
+    created = client.post("/tenants/new/", {**form, f"pool_{w.pool.pk}_gpu": "0"}, HTTP_HX_REQUEST="true")
+    assert created.status_code == 200, created.content.decode()
+    tenant = Tenant.objects.get(name_path="department1/dev3")
+    assert created.status_code == 200 and created["HX-Redirect"] == f"/tenants/{tenant.pk}/"
+
+    saved = client.post(
+        f"/tenants/{tenant.pk}/allocations/",
+        {**form, f"pool_{w.pool.pk}_gpu": "0", f"pool_{w.pool.pk}_cpu": "500m"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert saved["HX-Redirect"] == f"/tenants/{tenant.pk}/?tab=resources"
+    assert Allocation.objects.get(tenant=tenant).cpu_millicores == 500
+
+
 def test_deleting_from_the_page_asks_for_confirmation(k8s_world):
     w = k8s_world
     client = client_as(w, "platform")
