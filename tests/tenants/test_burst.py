@@ -294,6 +294,8 @@ def test_the_api_reads_and_writes_bursts_as_quantities(k8s_world, api):
         ({"gpu_burst": 4}, "gpu_burst", "Burst must not be above department1's maximum of 3 GPUs"),
         ({"gpu_burst": "1.5"}, "gpu_burst", "GPUs are counted in whole units."),
         ({"memory_burst": "60GB"}, "memory_burst", "'60GB' is not a Kubernetes quantity"),
+        ({"memory_burst": "\u0662Gi"}, "memory_burst", "(U+0662 ARABIC-INDIC DIGIT TWO) is not allowed"),
+        ({"gpu_burst": "\uff13"}, "gpu_burst", "(U+FF13 FULLWIDTH DIGIT THREE) is not allowed"),
         ({"cpu_burst": "unlimited"}, "cpu_burst", '"unlimited" is not one'),
         ({"cpu_burst": ""}, "cpu_burst", '"unlimited" is not one'),
     ],
