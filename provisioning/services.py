@@ -910,7 +910,7 @@ def hadoop_connection_set(
                 urls = HadoopConnection._lines(getattr(connection, name))
                 if not urls or not all(re.match(r"^https?://[^/\s]+", url) for url in urls):
                     errors[name] = [f"One URL a line, e.g. {example}."]
-        if not re.match(r"^[0-7]{3,4}$", connection.directory_permission):
+        if not re.fullmatch(r"[0-7]{3,4}", connection.directory_permission):
             errors["directory_permission"] = ["An octal permission such as 750."]
         if not connection.user:
             errors["user"] = [

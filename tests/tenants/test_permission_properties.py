@@ -1416,15 +1416,17 @@ def test_no_writer_puts_a_directory_outside_its_tenants_root_or_in_another_tenan
             index = data.draw(st.integers(0, len(spec.nodes) - 1), label="tenant")
             path = data.draw(hdfs_paths(spec), label="path")
             writer = data.draw(st.sampled_from(["api", "service"]), label="through")
-            # The writer's API token is made before the world is read: it is no change of the write's.
-            client = TokenClient().as_user(world.people[observer]) if writer == "api" else None
+            # The writer's token exists before the state is read: it is not the write's doing.
+            api = TokenClient().as_user(world.people[observer]) if writer == "api" else None
             before = world_state()
             allowed = oracle.may("manage", index) and directory_allowed(spec, index, path)
             with rolled_back():
                 person, tenant = world.people[observer], world.tenants[index]
                 if writer == "api":
                     body = {"tenant": tenant.pk, "cluster": world.hadoop.pk, "path": path}
-                    status = client.post(f"{V1}/storage/", body, format="json").status_code
+                    status = (
+                        api.post(f"{V1}/storage/", body, format="json").status_code
+                    )
                     if not oracle.signed_in:
                         assert status in (401, 403)  # a deactivated account's token is refused
                     elif not oracle.may("view", index):
@@ -1492,8 +1494,8 @@ def test_no_one_but_the_share_grants_decides_where_a_volume_points(configured, s
             sub_path = data.draw(st.sampled_from(SUB_PATHS), label="sub_path")
             writer = data.draw(st.sampled_from(["api", "service"]), label="through")
             allowed = sub_path_allowed(spec, oracle, share, attached, sub_path)
-            # The writer's API token is made before the world is read: it is no change of the write's.
-            client = TokenClient().as_user(world.people[observer]) if writer == "api" else None
+            # The writer's token exists before the state is read: it is not the write's doing.
+            api = TokenClient().as_user(world.people[observer]) if writer == "api" else None
             before = world_state()
             with rolled_back():
                 person = world.people[observer]
@@ -1508,7 +1510,9 @@ def test_no_one_but_the_share_grants_decides_where_a_volume_points(configured, s
                         "scope": scope,
                         "attachments": [{"tenant": t.pk} for t in tenants],
                     }
-                    status = client.post(f"{V1}/volumes/", body, format="json").status_code
+                    status = (
+                        api.post(f"{V1}/volumes/", body, format="json").status_code
+                    )
                     if not oracle.signed_in:
                         assert status in (401, 403)  # a deactivated account's token is refused
                     elif not oracle.sees_share(share) or not all(oracle.may("view", i) for i in attached):
