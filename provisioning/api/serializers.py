@@ -73,6 +73,7 @@ class ConnectionSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
             "user_ca_data",
             "network_policy",
             "gpu_resource",
+            "quota_engine",
             "oidc_issuer_url",
             "oidc_client_id",
             "oidc_client_secret",
@@ -84,6 +85,7 @@ class ConnectionSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs = {"quota_engine": {"help_text": services.QUOTA_ENGINE_HELP}}
 
     fixed_after_create = ("cluster",)
 
@@ -117,6 +119,7 @@ class ConnectionSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
             user_ca_data=keep("user_ca_data"),
             network_policy=keep("network_policy", False),
             gpu_resource=keep("gpu_resource", "nvidia.com/gpu"),
+            quota_engine=keep("quota_engine", KubernetesConnection.QuotaEngine.RESOURCE_QUOTA),
             oidc_issuer_url=keep("oidc_issuer_url"),
             oidc_client_id=keep("oidc_client_id"),
             oidc_client_secret=data.get("oidc_client_secret"),

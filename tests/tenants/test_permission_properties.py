@@ -1042,6 +1042,17 @@ def cluster_test(ctx: Ctx) -> list[Probe]:
     return [Probe("post", url, ctx.platform_only(302), changes=False)]
 
 
+@console("console:cluster_quota_engine")
+def cluster_quota_engine(ctx: Ctx) -> list[Probe]:
+    # Platform admins switch a connected cluster's quota engine (and back: the world stays as it was).
+    url = f"/clusters/{ctx.world.kubernetes.pk}/quota-engine/"
+    field = f"engine-{ctx.world.kubernetes.pk}-quota_engine"
+    return [
+        Probe("post", url, ctx.platform_only(302), {field: "kueue"}),
+        Probe("post", url, ctx.platform_only(302), {field: "resourcequota"}),
+    ]
+
+
 @console("console:plans")
 def plans_page(ctx: Ctx) -> list[Probe]:
     return [Probe("get", "/plans/", {200})]
