@@ -1424,9 +1424,7 @@ def test_no_writer_puts_a_directory_outside_its_tenants_root_or_in_another_tenan
                 person, tenant = world.people[observer], world.tenants[index]
                 if writer == "api":
                     body = {"tenant": tenant.pk, "cluster": world.hadoop.pk, "path": path}
-                    status = (
-                        api.post(f"{V1}/storage/", body, format="json").status_code
-                    )
+                    status = api.post(f"{V1}/storage/", body, format="json").status_code
                     if not oracle.signed_in:
                         assert status in (401, 403)  # a deactivated account's token is refused
                     elif not oracle.may("view", index):
@@ -1510,9 +1508,7 @@ def test_no_one_but_the_share_grants_decides_where_a_volume_points(configured, s
                         "scope": scope,
                         "attachments": [{"tenant": t.pk} for t in tenants],
                     }
-                    status = (
-                        api.post(f"{V1}/volumes/", body, format="json").status_code
-                    )
+                    status = api.post(f"{V1}/volumes/", body, format="json").status_code
                     if not oracle.signed_in:
                         assert status in (401, 403)  # a deactivated account's token is refused
                     elif not oracle.sees_share(share) or not all(oracle.may("view", i) for i in attached):
