@@ -827,9 +827,6 @@ def connection_set(
             errors["user_server"] = ["A URL, e.g. https://k8s.example.com:6443."]
         if not _RESOURCE_NAME.fullmatch(connection.gpu_resource):
             errors["gpu_resource"] = ["An extended resource name such as nvidia.com/gpu."]
-        if connection.quota_engine not in KubernetesConnection.QuotaEngine.values:
-            engines = ", ".join(KubernetesConnection.QuotaEngine.values)
-            errors["quota_engine"] = [f"Choose one of: {engines} (docs/provisioning.md, Quota engines)."]
         if connection.oidc_issuer_url:
             if not re.match(r"^https://[^/\s]+\S*$", connection.oidc_issuer_url):
                 errors["oidc_issuer_url"] = ["The API server's --oidc-issuer-url, an https URL."]
