@@ -37,7 +37,7 @@ from provisioning.desired.kubernetes import (
 from provisioning.desired.kueue import flavor_name
 from provisioning.desired.yarn import QueueShare, StorageDir, YarnTenant, queue_path
 from provisioning.models import ClusterSyncStatus, HadoopConnection, KubernetesConnection, TenantSync
-from tenants.amounts import KUBERNETES_RESOURCES
+from tenants.amounts import KUBERNETES_RESOURCES, maximum_of
 from tenants.models import (
     Allocation,
     Cluster,
@@ -185,14 +185,14 @@ def _pool_shares(tenant: Tenant, allocations: list[Allocation], held: ResourceHe
         extra: dict[str, int | None] = {}
         for resource in KUBERNETES_RESOURCES:
             amount = getattr(allocation, resource.field)
-            burst = getattr(allocation, f"{resource.field}_burst")
+            most = maximum_of(amount, getattr(allocation, resource.burst_field))
             if amount is None:
                 own[resource.field] = extra[resource.field] = None
                 continue
             own[resource.field] = max(
                 amount - held.get((tenant.path, allocation.pool_id, resource.field), 0), 0
             )
-            extra[resource.field] = max(burst - amount, 0) if burst is not None else 0
+            extra[resource.field] = max((most or 0) - amount, 0)
         shares.append(PoolShare(allocation.pool.name, Quota(**own), Quota(**extra)))
     return tuple(sorted(shares, key=lambda share: share.pool))
 

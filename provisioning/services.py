@@ -75,6 +75,7 @@ from provisioning.models import (
     ProvisioningIntent,
     TenantSync,
 )
+from tenants import labels
 from tenants import services as tenant_services
 from tenants.cluster_names import name_problem
 from tenants.models import Allocation, Cluster, Membership, Tenant
@@ -711,13 +712,13 @@ class ConnectionSpec:
     user_ca_data: str = ""
     network_policy: bool = False
     gpu_resource: str = "nvidia.com/gpu"
-    quota_engine: str = KubernetesConnection.QuotaEngine.RESOURCE_QUOTA
     oidc_issuer_url: str = ""
     oidc_client_id: str = ""
     oidc_client_secret: str | None = None
     oidc_extra_scopes: str = "groups email"
     oidc_username_prefix: str = ""
     oidc_groups_prefix: str = "oidc:"
+    quota_engine: str = KubernetesConnection.QuotaEngine.RESOURCE_QUOTA
 
 
 _RESOURCE_NAME = re.compile(
@@ -826,17 +827,68 @@ def connection_set(
             errors["user_server"] = ["A URL, e.g. https://k8s.example.com:6443."]
         if not _RESOURCE_NAME.fullmatch(connection.gpu_resource):
             errors["gpu_resource"] = ["An extended resource name such as nvidia.com/gpu."]
-        if connection.quota_engine not in KubernetesConnection.QuotaEngine.values:
-            engines = ", ".join(KubernetesConnection.QuotaEngine.values)
-            errors["quota_engine"] = [f"Choose one of: {engines} (docs/provisioning.md, Quota engines)."]
         if connection.oidc_issuer_url:
             if not re.match(r"^https://[^/\s]+\S*$", connection.oidc_issuer_url):
                 errors["oidc_issuer_url"] = ["The API server's --oidc-issuer-url, an https URL."]
             if not connection.oidc_client_id:
                 errors["oidc_client_id"] = ["The API server's --oidc-client-id."]
+        if problems := _quota_engine_errors(cluster, connection.quota_engine):
+            errors["quota_engine"] = problems
         if errors:
             raise ValidationError(errors)
         connection.save()
+        _connection_changed(acting_user, cluster, before=before, after=_connection_snapshot(connection))
+    return connection
+
+
+QUOTA_ENGINE_HELP = (
+    "How tenants' allocations are enforced on this cluster. resourcequota: one namespace "
+    "ResourceQuota per tenant with its guaranteed amounts, all pools together. kueue: Kueue's "
+    "per-pool quotas, the tenant tree as cohorts, guaranteed amounts as nominal quota and bursts as "
+    "borrowing; every Kubernetes pool's node selector must then be key=value labels (a "
+    "ResourceFlavor's nodeLabels). Changing it pushes every tenant on the cluster again."
+)
+
+
+def _quota_engine_errors(cluster: Cluster, engine: str) -> list[str]:
+    """Why `cluster` cannot use `engine`: an unknown engine, or for Kueue a pool whose node selector
+    is no key=value label list (a ResourceFlavor's nodeLabels are a map), each pool named."""
+    if engine not in KubernetesConnection.QuotaEngine.values:
+        return [f"Choose one of: {', '.join(KubernetesConnection.QuotaEngine.values)}."]
+    if engine != KubernetesConnection.QuotaEngine.KUEUE:
+        return []
+    return [
+        f"Kueue pins pool {pool.name}'s jobs to its nodes with its node selector "
+        f"{pool.node_selector!r}, which is not a key=value label list: {problem}"
+        for pool in cluster.pools.order_by("name")
+        for problem in labels.node_selector_errors(pool.node_selector)
+    ]
+
+
+def connection_quota_engine_set(
+    *, acting_user: AbstractBaseUser, cluster: Cluster, quota_engine: str
+) -> KubernetesConnection:
+    """Switch how a connected Kubernetes cluster enforces allocations (the console's Pools page;
+    the API sets it with the rest of the connection). One audit row and a push of every tenant on
+    the cluster, as any connection change; choosing the engine it has already changes nothing."""
+    tenant_services.require_platform_admin(acting_user)
+    with transaction.atomic():
+        connection = KubernetesConnection.objects.select_for_update().filter(cluster=cluster).first()
+        if connection is None:
+            raise ValidationError(
+                {
+                    "quota_engine": [
+                        f"Cluster {cluster} has no connection; add one first (its engine is set there)."
+                    ]
+                }
+            )
+        if connection.quota_engine == quota_engine:
+            return connection
+        if problems := _quota_engine_errors(cluster, quota_engine):
+            raise ValidationError({"quota_engine": problems})
+        before = _connection_snapshot(connection)
+        connection.quota_engine = quota_engine
+        connection.save(update_fields=["quota_engine", "updated_at"])
         _connection_changed(acting_user, cluster, before=before, after=_connection_snapshot(connection))
     return connection
 

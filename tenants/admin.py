@@ -37,6 +37,8 @@ from tenants.models import (
 FIELD_ALIASES = {
     "cpu": "cpu_millicores",
     "memory": "memory_bytes",
+    "cpu_burst": "cpu_millicores_burst",
+    "memory_burst": "memory_bytes_burst",
     "capacity": "capacity_percent",
     "max_capacity": "max_capacity_percent",
     "gpu_capacity": "gpu_capacity",
@@ -187,7 +189,7 @@ class AllocationInline(admin.TabularInline):
     model = Allocation
     extra = 0
     can_delete = False
-    fields = ["pool", "gpu", "cpu_millicores", "memory_bytes", "capacity_percent", "max_capacity_percent"]
+    fields = ["pool", *services.ALLOCATION_FIELDS]
     readonly_fields = fields
     show_change_link = True
 
@@ -255,15 +257,7 @@ class TenantAdmin(ServiceAdmin):
 
 @admin.register(Allocation)
 class AllocationAdmin(ServiceAdmin):
-    list_display = [
-        "tenant",
-        "pool",
-        "gpu",
-        "cpu_millicores",
-        "memory_bytes",
-        "capacity_percent",
-        "max_capacity_percent",
-    ]
+    list_display = ["tenant", "pool", *services.ALLOCATION_FIELDS]
     list_filter = ["pool"]
     search_fields = ["tenant__name_path"]
 
@@ -439,14 +433,7 @@ class PlanAllocationInline(admin.TabularInline):
     model = QuotaPlanAllocation
     extra = 0
     can_delete = False
-    readonly_fields = [
-        "pool",
-        "gpu",
-        "cpu_millicores",
-        "memory_bytes",
-        "capacity_percent",
-        "max_capacity_percent",
-    ]
+    readonly_fields = ["pool", *services.ALLOCATION_FIELDS]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

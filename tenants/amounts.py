@@ -1,7 +1,9 @@
 """The resources an allocation counts, in one table: the API's name, the column, how to show it.
 
-Kubernetes pools count GPUs, CPU and memory (None = unlimited); YARN pools give a capacity and a
-maximum capacity in percent of the parent queue.
+Kubernetes pools count GPUs, CPU and memory (None = unlimited), each guaranteed and optionally a
+burst: the most the tenant may use by borrowing what others leave idle (None = no burst: the
+guaranteed amount is also the most). YARN pools give a capacity and a maximum capacity in percent
+of the parent queue.
 """
 
 from collections.abc import Callable
@@ -24,6 +26,16 @@ class Resource:
 
     def exactly(self, value: int | None) -> str:
         return (self.exact or self.human)(value)
+
+    @property
+    def burst_name(self) -> str:
+        """The burst's name in the API, forms and refusals: gpu_burst, cpu_burst, memory_burst."""
+        return f"{self.name}_burst"
+
+    @property
+    def burst_field(self) -> str:
+        """The burst's model column: gpu_burst, cpu_millicores_burst, memory_bytes_burst."""
+        return f"{self.field}_burst"
 
 
 def _gpus_human(value: int | None) -> str:
@@ -77,3 +89,26 @@ def percent_human(value: Decimal | int | None) -> str:
     if value is None:
         return "-"
     return f"{Decimal(value).normalize():f} %"
+
+
+BURST_NOT_UNLIMITED = (
+    'A burst is a quantity such as 4, 500m or 60Gi, or empty (null) for no burst; "unlimited" is not one.'
+)
+
+
+def maximum_of(guaranteed: int | None, burst: int | None) -> int | None:
+    """The most a tenant may use of one resource: its burst, or without one its guaranteed amount
+    (None: unlimited)."""
+    return guaranteed if burst is None else burst
+
+
+def burst_phrase(resource: Resource, guaranteed: int | None, burst: int | None) -> str:
+    """How pages say an amount: '2 GPUs' without a burst, 'guaranteed 2, may burst to 4 GPUs' with
+    one (the unit once when both figures share it: 'guaranteed 1 GPU, may burst to 2 GPUs')."""
+    if burst is None:
+        return resource.human(guaranteed)
+    low, high = resource.human(guaranteed), resource.human(burst)
+    low_number, _, low_unit = low.partition(" ")
+    if low_unit and high.endswith(f" {low_unit}"):
+        low = low_number
+    return f"guaranteed {low}, may burst to {high}"

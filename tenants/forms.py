@@ -9,8 +9,9 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from provisioning.models import KubernetesConnection
 from tenants import quantities, services
-from tenants.amounts import KUBERNETES_RESOURCES
+from tenants.amounts import BURST_NOT_UNLIMITED, KUBERNETES_RESOURCES, Resource
 from tenants.models import Cluster, Membership, QuotaPlan, ResourcePool, Tenant
 
 
@@ -104,6 +105,13 @@ class PoolFieldsMixin:
                 if allocation is not None:
                     field.initial = resource.format(getattr(allocation, resource.field)) or ""
                 self.fields[f"pool_{pool.pk}_{resource.name}"] = field
+                # Beside its guaranteed amount: the most it may use by borrowing (empty: no burst).
+                burst = _quantity_field(resource.name, hint.get(resource.burst_name, ""))
+                burst.label = f"{burst.label} may burst to"
+                burst.widget.attrs["placeholder"] = "no burst"
+                if allocation is not None:
+                    burst.initial = resource.format(getattr(allocation, resource.burst_field)) or ""
+                self.fields[f"pool_{pool.pk}_{resource.burst_name}"] = burst
 
     def pool_fieldsets(self) -> list[dict[str, Any]]:
         form: forms.Form = self  # type: ignore[assignment]
@@ -121,7 +129,6 @@ class PoolFieldsMixin:
 
     def clean_pool_fields(self) -> list[services.AllocationSpec]:
         """Parse each chosen pool's amounts; a bad quantity is an error on its own field."""
-        form: forms.Form = self  # type: ignore[assignment]
         specs = []
         for pool in self.pools:
             if not self.cleaned_data.get(f"pool_{pool.pk}_on"):
@@ -137,17 +144,26 @@ class PoolFieldsMixin:
                 continue
             amounts: dict[str, int | None] = {}
             for resource in KUBERNETES_RESOURCES:
-                name = f"pool_{pool.pk}_{resource.name}"
-                raw = self.cleaned_data.get(name) or ""
-                if quantities.is_unlimited(raw):
-                    amounts[resource.field] = None
-                    continue
-                try:
-                    amounts[resource.field] = resource.parse(raw)
-                except quantities.QuantityError as exc:
-                    form.add_error(name, str(exc))
+                amounts[resource.field] = self._amount(pool, resource, burst=False)
+                amounts[resource.burst_field] = self._amount(pool, resource, burst=True)
             specs.append(services.AllocationSpec(pool=pool, **amounts))
         return specs
+
+    def _amount(self, pool: ResourcePool, resource: Resource, *, burst: bool) -> int | None:
+        """One amount as entered: a guaranteed amount (empty or "unlimited": None, unlimited) or a
+        burst (empty: None, no burst). A bad quantity is an error on its own field."""
+        form: forms.Form = self  # type: ignore[assignment]
+        name = f"pool_{pool.pk}_{resource.burst_name if burst else resource.name}"
+        raw = self.cleaned_data.get(name) or ""
+        if quantities.is_unlimited(raw):
+            if burst and raw.strip(quantities.ASCII_SPACE):
+                form.add_error(name, BURST_NOT_UNLIMITED)
+            return None
+        try:
+            return resource.parse(raw)
+        except quantities.QuantityError as exc:
+            form.add_error(name, str(exc))
+            return None
 
     def pool_error_field(self, pool: ResourcePool, key: str) -> str | None:
         """The form field for a service error key about `pool` ('gpu', 'capacity', ...)."""
@@ -305,6 +321,17 @@ class PlanForm(StorageFieldsMixin, PoolFieldsMixin, forms.Form):
             self.fields["name"].initial = plan.name
             self.fields["name"].disabled = True
             self.fields["description"].initial = plan.description
+
+
+class QuotaEngineForm(forms.Form):
+    """How a connected Kubernetes cluster enforces allocations (`KubernetesConnection.quota_engine`)."""
+
+    quota_engine = forms.ChoiceField(
+        label="Quota engine",
+        choices=KubernetesConnection.QuotaEngine.choices,
+        help_text="Kueue needs every pool's node selector as key=value labels. Changing it pushes every "
+        "tenant on the cluster again.",
+    )
 
 
 class PlanChoiceForm(forms.Form):

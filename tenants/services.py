@@ -33,7 +33,14 @@ from django.http import Http404
 
 from provisioning import services as provisioning  # issue 5: intents recorded in each write's transaction
 from tenants import labels, paths, usage
-from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
+from tenants.amounts import (
+    HUNDRED,
+    KUBERNETES_RESOURCES,
+    POOL_CAPACITY_FIELDS,
+    Resource,
+    maximum_of,
+    percent_human,
+)
 from tenants.cluster_names import name_problem
 from tenants.models import (
     USAGE_METRICS,
@@ -68,7 +75,8 @@ User = get_user_model()
 
 @dataclass
 class AllocationSpec:
-    """What to allocate in one pool. None means unlimited (GPU/CPU/memory); YARN pools use percents."""
+    """What to allocate in one pool. None means unlimited (GPU/CPU/memory) and, for a burst, no
+    burst (the guaranteed amount is the most); YARN pools use percents."""
 
     pool: ResourcePool
     gpu: int | None = None
@@ -76,15 +84,12 @@ class AllocationSpec:
     memory_bytes: int | None = None
     capacity_percent: Decimal | None = None
     max_capacity_percent: Decimal | None = None
+    gpu_burst: int | None = None
+    cpu_millicores_burst: int | None = None
+    memory_bytes_burst: int | None = None
 
     def values(self) -> dict[str, Any]:
-        return {
-            "gpu": self.gpu,
-            "cpu_millicores": self.cpu_millicores,
-            "memory_bytes": self.memory_bytes,
-            "capacity_percent": self.capacity_percent,
-            "max_capacity_percent": self.max_capacity_percent,
-        }
+        return {name: getattr(self, name) for name in ALLOCATION_FIELDS}
 
 
 @dataclass
@@ -134,7 +139,16 @@ def _snapshot(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
 
 
 TENANT_FIELDS = ("name", "name_path", "display_name", "description", "leaf", "state", "plan_id")
-ALLOCATION_FIELDS = ("gpu", "cpu_millicores", "memory_bytes", "capacity_percent", "max_capacity_percent")
+ALLOCATION_FIELDS = (
+    "gpu",
+    "cpu_millicores",
+    "memory_bytes",
+    "gpu_burst",
+    "cpu_millicores_burst",
+    "memory_bytes_burst",
+    "capacity_percent",
+    "max_capacity_percent",
+)
 POOL_FIELDS = (
     "name",
     "node_selector",
@@ -270,9 +284,10 @@ def _allocation_errors(
 ) -> dict[str, list[str]]:
     """Check one tenant's amounts in one pool against its parent (or the pool) and its children.
 
-    Only limited amounts count in sums: unlimited means no cap and no reservation.
+    Only limited amounts count in sums: unlimited means no cap and no reservation. Bursts are
+    checked by `_burst_errors` and `_burst_tree_errors`.
     """
-    errors = _errors()
+    errors = _burst_errors(pool, values)
     parent_label = parent.name_path if parent else f"pool {pool}"
     siblings = Allocation.objects.filter(pool=pool, **_children_filter(parent, "tenant__")).exclude(
         tenant=tenant
@@ -357,6 +372,90 @@ def _allocation_errors(
             errors[resource.name].append(
                 f"Sub-tenants of {tenant.name_path} hold {resource.exactly(children_hold)} in pool {pool}: {holders}. "
                 f"Lower them first."
+            )
+    _extend(errors, _burst_tree_errors(tenant, parent, parent_allocation, pool, values, child_rows))
+    return errors
+
+
+def _extend(errors: dict[str, list[str]], more: dict[str, list[str]]) -> None:
+    for key, messages in more.items():
+        errors[key].extend(messages)
+
+
+def _burst_errors(pool: ResourcePool, values: dict[str, Any]) -> defaultdict[str, list[str]]:
+    """The burst rules that need no other tenant (an allocation's and a plan's): Kubernetes pools
+    only, above a guaranteed amount, never below it. Keyed gpu_burst, cpu_burst, memory_burst."""
+    errors = _errors()
+    for resource in KUBERNETES_RESOURCES:
+        burst, guaranteed = values[resource.burst_field], values[resource.field]
+        if burst is None:
+            continue
+        if pool.is_yarn:
+            errors[resource.burst_name].append(
+                "Burst applies to Kubernetes pools; a YARN queue bursts to its maximum capacity."
+            )
+        elif guaranteed is None:
+            errors[resource.burst_name].append(
+                f"Burst needs a guaranteed amount: unlimited {resource.label} has no maximum to set. "
+                f"Give a guaranteed amount, or leave burst empty."
+            )
+        elif burst < guaranteed:
+            errors[resource.burst_name].append(
+                f"Burst must not be below the guaranteed {resource.exactly(guaranteed)}."
+            )
+    return errors
+
+
+def _bursting_above(rows: Iterable[Any], resource: Resource, ceiling: int) -> str:
+    """The tenants among `rows` (allocations) whose burst of `resource` is above `ceiling`, as
+    'a (4 GPUs), b (5 GPUs)'; empty if none."""
+    return ", ".join(
+        f"{row.tenant.name_path} ({resource.exactly(getattr(row, resource.burst_field))})"
+        for row in rows
+        if getattr(row, resource.burst_field) is not None and getattr(row, resource.burst_field) > ceiling
+    )
+
+
+def _burst_tree_errors(
+    tenant: Tenant,
+    parent: Tenant | None,
+    parent_allocation: Allocation | None,
+    pool: ResourcePool,
+    values: dict[str, Any],
+    child_rows: list[Allocation],
+) -> defaultdict[str, list[str]]:
+    """Bursts against the tree, as guaranteed amounts are: a burst never above the parent's maximum
+    (its burst, or its guaranteed amount without one) nor, at level 1, above the pool; and this
+    tenant's maximum never below a sub-tenant's burst."""
+    errors = _errors()
+    if pool.is_yarn:
+        return errors
+    for resource in KUBERNETES_RESOURCES:
+        burst = values[resource.burst_field]
+        if burst is not None and parent_allocation is not None:
+            ceiling = maximum_of(
+                getattr(parent_allocation, resource.field), getattr(parent_allocation, resource.burst_field)
+            )
+            if ceiling is not None and burst > ceiling:
+                errors[resource.burst_name].append(
+                    f"Burst must not be above {parent.name_path}'s maximum of {resource.exactly(ceiling)} "
+                    f"in pool {pool}."
+                )
+        elif burst is not None and parent is None:
+            capacity = getattr(pool, POOL_CAPACITY_FIELDS[resource.name])
+            if burst > capacity:
+                errors[resource.burst_name].append(
+                    f"Burst must not be above pool {pool}'s capacity of {resource.exactly(capacity)}."
+                )
+        most = maximum_of(values[resource.field], burst)
+        if most is None:
+            continue
+        above = _bursting_above(child_rows, resource, most)
+        if above:
+            # On the field that sets the maximum: the burst, or the guaranteed amount without one.
+            errors[resource.burst_name if burst is not None else resource.name].append(
+                f"Sub-tenants {above} may burst above {resource.exactly(most)}, the maximum "
+                f"{tenant.name_path} would have in pool {pool}; lower their burst first."
             )
     return errors
 
@@ -537,6 +636,12 @@ def _pool_errors(pool: ResourcePool) -> dict[str, list[str]]:
             errors[f"{resource.name}_capacity"].append(
                 f"Level-1 tenants hold {resource.exactly(held)} of pool {pool}: {holders}. "
                 f"Lower their allocations before the pool goes below that."
+            )
+        bursting = _bursting_above(level1, resource, capacity)
+        if bursting:
+            errors[f"{resource.name}_capacity"].append(
+                f"Level-1 tenants may burst above {resource.exactly(capacity)} in pool {pool}: {bursting}. "
+                f"Lower their burst before the pool goes below that."
             )
     return errors
 
@@ -1661,6 +1766,8 @@ def _plan_write_entries(
                 errors["allocations"].append(f"Pool {spec.pool}: YARN pools take capacity percents only.")
         elif spec.capacity_percent is not None or spec.max_capacity_percent is not None:
             errors["allocations"].append(f"Pool {spec.pool}: capacity percents apply to YARN pools only.")
+        for messages in _burst_errors(spec.pool, spec.values()).values():
+            errors["allocations"].extend(f"Pool {spec.pool}: {message}" for message in messages)
     for spec in storage:
         if spec.cluster.kind != Cluster.Kind.YARN:
             errors["storage"].append(f"{spec.cluster} is not a Hadoop cluster.")

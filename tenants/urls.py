@@ -22,6 +22,7 @@ urlpatterns = [
     path("memberships/<id:pk>/remove/", views.membership_remove, name="membership_remove"),
     path("pools/", views.pools, name="pools"),
     path("clusters/<id:pk>/test/", views.cluster_test, name="cluster_test"),
+    path("clusters/<id:pk>/quota-engine/", views.cluster_quota_engine, name="cluster_quota_engine"),
     path("plans/", views.plans, name="plans"),
     path("plans/new/", views.plan_edit, name="plan_create"),
     path("plans/<id:pk>/", views.plan_edit, name="plan_edit"),

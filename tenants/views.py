@@ -34,7 +34,14 @@ from provisioning import selectors as provisioning_selectors
 from provisioning import services as provisioning_services
 from provisioning.backends.export import HADOOP_FILES
 from tenants import dashboards, exports, forms, selectors, services
-from tenants.amounts import KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS, percent_human
+from tenants.amounts import (
+    KUBERNETES_RESOURCES,
+    POOL_CAPACITY_FIELDS,
+    Resource,
+    burst_phrase,
+    maximum_of,
+    percent_human,
+)
 from tenants.models import Cluster, FlavorUsage, Membership, Tenant
 from tenants.permissions import Action, can, is_platform_admin, subject_q
 from tenants.usage import flavor_column
@@ -83,7 +90,7 @@ class Bar:
     `used` is None when no figure was collected recently: the page says so rather than guess."""
 
     label: str
-    allocated: str
+    allocated: str  # guaranteed
     given: str
     remaining: str
     used: str | None
@@ -92,6 +99,7 @@ class Bar:
     given_percent: float
     unlimited: bool
     unlimited_children: int
+    burst: str | None = None  # with a burst: "guaranteed 2, may burst to 4 GPUs"
     # What the tenant borrows now above its guaranteed amount, from Kueue's ClusterQueue status
     # (a Kueue cluster's pool). None: not measured, or nothing borrowed.
     borrowing: str | None = None
@@ -113,6 +121,7 @@ def _bars(
     for resource in KUBERNETES_RESOURCES:
         figures = summary.resources[resource.name]
         allocated = figures.allocated
+        burst = getattr(summary.allocation, resource.burst_field)
         given_percent = 0.0
         if allocated:
             given_percent = min(100.0, 100.0 * float(figures.children) / float(allocated))
@@ -144,6 +153,7 @@ def _bars(
                 given_percent=given_percent,
                 unlimited=allocated is None,
                 unlimited_children=figures.children_unlimited,
+                burst=burst_phrase(resource, allocated, burst) if burst is not None else None,
                 borrowing=borrowing,
             )
         )
@@ -535,6 +545,15 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def pools(request: HttpRequest) -> HttpResponse:
+    return render(request, "tenants/pools.html", _pools_context(request))
+
+
+def _pools_context(
+    request: HttpRequest, engine_forms: dict[int, forms.QuotaEngineForm] | None = None
+) -> dict:
+    """The Pools page: capacities, and for platform admins each cluster's connection with its
+    quota engine (a refused change comes back in `engine_forms`, as typed, with its error)."""
+    engine_forms = engine_forms or {}
     rows = []
     for pool in selectors.pool_list(user=request.user).order_by("cluster__name", "name"):
         free = selectors.pool_free(pool)
@@ -560,15 +579,48 @@ def pools(request: HttpRequest) -> HttpResponse:
         connections |= {
             c.cluster_id: c for c in provisioning_selectors.hadoop_connection_list(user=request.user)
         }
-    clusters = [
-        {
-            "cluster": cluster,
-            "connection": connections.get(cluster.pk),
-            "files": HADOOP_FILES if cluster.kind == Cluster.Kind.YARN else (),
-        }
-        for cluster in selectors.cluster_list(user=request.user)
-    ]
-    return render(request, "tenants/pools.html", {"nav": "pools", "rows": rows, "clusters": clusters})
+    clusters = []
+    for cluster in selectors.cluster_list(user=request.user):
+        connection = connections.get(cluster.pk)
+        engine_form = engine_forms.get(cluster.pk)
+        if engine_form is None and cluster.kind == Cluster.Kind.KUBERNETES and connection is not None:
+            engine_form = forms.QuotaEngineForm(
+                prefix=f"engine-{cluster.pk}", initial={"quota_engine": connection.quota_engine}
+            )
+        clusters.append(
+            {
+                "cluster": cluster,
+                "connection": connection,
+                "files": HADOOP_FILES if cluster.kind == Cluster.Kind.YARN else (),
+                "engine_form": engine_form,
+            }
+        )
+    return {"nav": "pools", "rows": rows, "clusters": clusters}
+
+
+@login_required
+@require_POST
+def cluster_quota_engine(request: HttpRequest, pk: int) -> HttpResponse:
+    """A platform admin switches a connected Kubernetes cluster's quota engine from the Pools page."""
+    if not is_platform_admin(request.user):
+        raise PermissionDenied("Only platform admins change how a cluster enforces allocations.")
+    cluster = get_object_or_404(selectors.cluster_list(user=request.user), pk=pk)
+    form = forms.QuotaEngineForm(request.POST, prefix=f"engine-{cluster.pk}")
+    if form.is_valid():
+        try:
+            connection = provisioning_services.connection_quota_engine_set(
+                acting_user=request.user, cluster=cluster, quota_engine=form.cleaned_data["quota_engine"]
+            )
+        except ValidationError as exc:
+            forms.apply_service_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"{cluster.name} enforces allocations with {connection.get_quota_engine_display()}; "
+                f"its tenants are pushed again.",
+            )
+            return redirect("console:pools")
+    return render(request, "tenants/pools.html", _pools_context(request, {cluster.pk: form}))
 
 
 @login_required
@@ -662,6 +714,10 @@ def _pool_hints(user: Any, parent: Tenant | None, pools: list[Any]) -> dict[int,
             for r in KUBERNETES_RESOURCES:
                 if summary.resources[r.name].remaining is None:
                     hints[pool_id][r.name] = f"{parent.name} is unlimited here"
+                most = maximum_of(
+                    getattr(summary.allocation, r.field), getattr(summary.allocation, r.burst_field)
+                )
+                hints[pool_id][r.burst_name] = _burst_hint(r, most, f"{parent.name}'s maximum")
         return hints
     for pool in selectors.pool_list(user=user).filter(pk__in=[p.pk for p in pools]):
         free = selectors.pool_free(pool)
@@ -671,7 +727,15 @@ def _pool_hints(user: Any, parent: Tenant | None, pools: list[Any]) -> dict[int,
             hints[pool.pk] = {
                 r.name: f"{r.exactly(free[r.name])} free in the pool" for r in KUBERNETES_RESOURCES
             }
+            for r in KUBERNETES_RESOURCES:
+                capacity = getattr(pool, POOL_CAPACITY_FIELDS[r.name])
+                hints[pool.pk][r.burst_name] = _burst_hint(r, capacity, "the pool's capacity")
     return hints
+
+
+def _burst_hint(resource: Resource, most: int | None, whose: str) -> str:
+    """Beside a burst field: what empty means and the most it may be (None: no cap from above)."""
+    return "Empty: no burst" + (f"; at most {resource.exactly(most)}, {whose}" if most is not None else "")
 
 
 def _pools_for_child(user: Any, parent: Tenant | None) -> list[Any]:
@@ -847,7 +911,11 @@ def tenant_plan(request: HttpRequest, pk: int) -> HttpResponse:
             forms.apply_service_errors(
                 form,
                 exc,
-                {key: "plan" for key in ("gpu", "cpu", "memory", "capacity", "max_capacity", "pool")},
+                {
+                    key: "plan"
+                    for key in ("gpu", "cpu", "memory", "capacity", "max_capacity", "pool")
+                    + tuple(r.burst_name for r in KUBERNETES_RESOURCES)
+                },
             )
         else:
             messages.success(request, f"Plan {form.cleaned_data['plan']} applied to {tenant.name_path}.")

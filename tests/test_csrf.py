@@ -20,6 +20,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.views import APIView
 
+from provisioning import services as provisioning_services
+from provisioning.models import KubernetesConnection
 from tenants import services
 from tenants.models import AuditEvent, Membership, QuotaPlan, Tenant
 from tests.factories import PASSWORD
@@ -56,6 +58,15 @@ class Post:
 
 def _plan(w) -> QuotaPlan:
     return QuotaPlan.objects.get(name="gpu-small")
+
+
+def _connected_cluster_url(w) -> str:
+    """The quota engine form's URL, for a cluster with a connection (export: nothing is called)."""
+    if not KubernetesConnection.objects.filter(cluster=w.cluster).exists():
+        provisioning_services.connection_set(
+            acting_user=w.admin, cluster=w.cluster, spec=provisioning_services.ConnectionSpec(mode="export")
+        )
+    return f"/clusters/{w.cluster.pk}/quota-engine/"
 
 
 def _bob(w) -> Membership:
@@ -124,6 +135,12 @@ POSTS: dict[str, Post] = {
         lambda w: not Membership.objects.filter(user=w.bob, tenant=w.dev1).exists(),
     ),
     "console:cluster_test": Post(lambda w: f"/clusters/{w.cluster.pk}/test/", lambda w: {}, 302),
+    "console:cluster_quota_engine": Post(
+        _connected_cluster_url,
+        lambda w: {f"engine-{w.cluster.pk}-quota_engine": "kueue"},
+        302,
+        lambda w: KubernetesConnection.objects.get(cluster=w.cluster).quota_engine == "kueue",
+    ),
     "console:plan_create": Post(
         lambda w: "/plans/new/",
         lambda w: {"name": "cpu-only", "description": "CPU only"},

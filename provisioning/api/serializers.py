@@ -85,6 +85,7 @@ class ConnectionSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs = {"quota_engine": {"help_text": services.QUOTA_ENGINE_HELP}}
 
     fixed_after_create = ("cluster",)
 

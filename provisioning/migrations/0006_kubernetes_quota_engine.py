@@ -4,15 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('provisioning', '0005_usage_collection'),
+        ("provisioning", "0005_usage_collection"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='kubernetesconnection',
-            name='quota_engine',
-            field=models.CharField(choices=[('resourcequota', 'ResourceQuota: one namespace-wide limit per tenant'), ('kueue', 'Kueue: per-pool quotas, cohorts, guaranteed and burst')], default='resourcequota', help_text="How tenants' allocations are enforced on this cluster.", max_length=16),
+            model_name="kubernetesconnection",
+            name="quota_engine",
+            field=models.CharField(
+                choices=[
+                    ("resourcequota", "ResourceQuota: one namespace-wide limit per tenant"),
+                    ("kueue", "Kueue: per-pool quotas, cohorts, guaranteed and burst"),
+                ],
+                default="resourcequota",
+                help_text="How tenants' allocations are enforced on this cluster.",
+                max_length=16,
+            ),
         ),
     ]

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from tenants import quantities
-from tenants.amounts import Resource
+from tenants.amounts import BURST_NOT_UNLIMITED, Resource
 
 
 @extend_schema_field(
@@ -40,6 +40,19 @@ class QuantityField(serializers.Field):
 
     def to_representation(self, value: int | None) -> Any:
         return self.resource.format(value)
+
+
+class BurstQuantityField(QuantityField):
+    """A burst: a quantity, or null for no burst (the guaranteed amount is also the most). Not
+    "unlimited": a burst is a maximum above a guaranteed amount, and unlimited has none."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_unlimited=False, allow_null=True, **kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str) and quantities.is_unlimited(data):
+            self.fail("invalid", message=BURST_NOT_UNLIMITED)
+        return super().to_internal_value(data)
 
 
 class PercentField(serializers.DecimalField):

@@ -13,8 +13,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from tenants import labels, selectors, services
-from tenants.amounts import FILES, RESOURCE_BY_NAME
-from tenants.api.fields import PercentField, QuantityField, UsagePointsField
+from tenants.amounts import FILES, RESOURCE_BY_NAME, Resource
+from tenants.api.fields import BurstQuantityField, PercentField, QuantityField, UsagePointsField
 from tenants.cluster_names import RULE
 from tenants.models import (
     USAGE_METRICS,
@@ -82,12 +82,30 @@ def _cluster_field(**kwargs: Any) -> RestrictedRelatedField:
 # Amounts shared by allocations and plans
 
 
+def _burst_field(resource: Resource) -> BurstQuantityField:
+    return BurstQuantityField(
+        resource=resource,
+        # DRF refuses a source that repeats the field's name (gpu_burst).
+        **({"source": resource.burst_field} if resource.burst_field != resource.burst_name else {}),
+        required=False,
+        default=None,
+        help_text=f"Kubernetes pools: the most {resource.label} the tenant may use, borrowing what others "
+        f"leave idle (a quantity). Never below {resource.name}, which it needs; never above the parent's "
+        f"maximum (its {resource.burst_name}, or its {resource.name} without one) nor, at level 1, the "
+        f"pool's capacity. Null or omitted: no burst, {resource.name} is also the most.",
+    )
+
+
 class AmountsSerializer(serializers.Serializer):
-    """GPU, CPU and memory (Kubernetes pools; null or omitted = unlimited) or capacity percents (YARN)."""
+    """GPU, CPU and memory guaranteed (Kubernetes pools; null or omitted = unlimited), each with an
+    optional burst, or capacity percents (YARN)."""
 
     gpu = QuantityField(resource=GPU, required=False, default=None)
     cpu = QuantityField(resource=CPU, source="cpu_millicores", required=False, default=None)
     memory = QuantityField(resource=MEMORY, source="memory_bytes", required=False, default=None)
+    gpu_burst = _burst_field(GPU)
+    cpu_burst = _burst_field(CPU)
+    memory_burst = _burst_field(MEMORY)
     capacity = PercentField(source="capacity_percent", required=False, allow_null=True, default=None)
     max_capacity = PercentField(source="max_capacity_percent", required=False, allow_null=True, default=None)
 
@@ -258,6 +276,18 @@ class TenantAllocationSerializer(serializers.Serializer):
     gpu = serializers.IntegerField(allow_null=True)
     cpu = serializers.CharField(allow_null=True)
     memory = serializers.CharField(allow_null=True)
+    gpu_burst = serializers.IntegerField(
+        allow_null=True,
+        help_text="The most GPUs the tenant may use by borrowing; null: no burst (gpu is the most).",
+    )
+    cpu_burst = serializers.CharField(
+        allow_null=True,
+        help_text="The most CPU the tenant may use by borrowing; null: no burst (cpu is the most).",
+    )
+    memory_burst = serializers.CharField(
+        allow_null=True,
+        help_text="The most memory the tenant may use by borrowing; null: no burst (memory is the most).",
+    )
     capacity = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
     max_capacity = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
     children = FiguresSerializer(
@@ -292,6 +322,7 @@ class TenantAllocationSerializer(serializers.Serializer):
             "gpu": allocation.gpu,
             "cpu": CPU.format(allocation.cpu_millicores),
             "memory": MEMORY.format(allocation.memory_bytes),
+            **{r.burst_name: r.format(getattr(allocation, r.burst_field)) for r in RESOURCE_BY_NAME.values()},
             "capacity": decimal_text(allocation.capacity_percent),
             "max_capacity": decimal_text(allocation.max_capacity_percent),
             "children": figure("children"),
@@ -425,6 +456,9 @@ class AllocationSerializer(FixedAfterCreateMixin, AmountsSerializer, serializers
             "gpu",
             "cpu",
             "memory",
+            "gpu_burst",
+            "cpu_burst",
+            "memory_burst",
             "capacity",
             "max_capacity",
             "created_at",

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils.safestring import mark_safe
 
 from tenants import dashboards
-from tenants.amounts import RESOURCE_BY_NAME, percent_human
+from tenants.amounts import RESOURCE_BY_NAME, burst_phrase, percent_human
 from tenants.quantities import format_memory_human
 
 register = template.Library()
@@ -20,6 +20,14 @@ def amount(value: Any, resource: str) -> str:
     if resource == "capacity":
         return percent_human(value) if value is not None else "-"
     return RESOURCE_BY_NAME[resource].human(value)
+
+
+@register.filter
+def allocated(row: Any, resource: str) -> str:
+    """`{{ allocation|allocated:"gpu" }}` -> "2 GPUs", or with a burst "guaranteed 2, may burst to
+    4 GPUs" (an allocation or a plan's row)."""
+    found = RESOURCE_BY_NAME[resource]
+    return burst_phrase(found, getattr(row, found.field), getattr(row, found.burst_field))
 
 
 @register.filter

@@ -24,7 +24,7 @@ def provisioning_state() -> tuple:
         list(ProvisioningIntent.objects.order_by("pk").values_list("pk", "tenant_id", "state")),
         list(ClusterSyncStatus.objects.order_by("pk").values_list("pk", "state", "message")),
         list(TenantSync.objects.order_by("pk").values_list("pk", "namespace")),
-        list(KubernetesConnection.objects.values_list("cluster_id", "mode", "server")),
+        list(KubernetesConnection.objects.values_list("cluster_id", "mode", "server", "quota_engine")),
     )
 
 

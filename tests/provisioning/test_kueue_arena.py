@@ -171,10 +171,13 @@ def kubeconfig_of(person, tenant, cluster) -> dict[str, Any]:
 
 
 def burst_set(admin, tenant, pool, gpus: int) -> None:
-    """Guaranteed stays, the GPU burst is set. Written to the model directly until the burst rules,
-    forms and API (branch kueue-burst) land; the push then goes through Canopy's own service."""
-    Allocation.objects.filter(tenant=tenant, pool=pool).update(gpu_burst=gpus)
-    services.tenant_push_request(acting_user=admin, tenant=tenant)
+    """The tenant's GPUs in the pool keep their guaranteed amount and may burst to `gpus` (the
+    allocation service, with its burst rules; the rest of the allocation as it is)."""
+    allocation = Allocation.objects.get(tenant=tenant, pool=pool)
+    amounts = {name: getattr(allocation, name) for name in ("gpu", "cpu_millicores", "memory_bytes")}
+    tenant_services.allocation_set(
+        acting_user=admin, tenant=tenant, spec=spec(pool, **amounts, gpu_burst=gpus)
+    )
 
 
 def synced(*tenants) -> dict[str, str]:
@@ -375,8 +378,8 @@ def test_a_three_level_tree_is_cohorts_within_cohorts_and_a_subtree_never_exceed
     team = tenant_services.tenant_create(
         acting_user=platform_admin, parent=org, name="team", allocations=[spec(workers, gpu=2)]
     )
-    x = tenant_services.tenant_create(
-        acting_user=platform_admin, parent=team, name="x", allocations=[spec(workers, gpu=1)]
+    x = tenant_services.tenant_create(  # x may burst to 2: borrow y's idle GPU, inside team
+        acting_user=platform_admin, parent=team, name="x", allocations=[spec(workers, gpu=1, gpu_burst=2)]
     )
     y = tenant_services.tenant_create(
         acting_user=platform_admin, parent=team, name="y", allocations=[spec(workers, gpu=1)]
@@ -384,7 +387,6 @@ def test_a_three_level_tree_is_cohorts_within_cohorts_and_a_subtree_never_exceed
     other = tenant_services.tenant_create(
         acting_user=platform_admin, parent=None, name="other", allocations=[spec(workers, gpu=1)]
     )
-    burst_set(platform_admin, x, workers, 2)  # x may borrow y's idle GPU, inside team
     drain()
     assert set(synced(org, team, x, y, other).values()) == {"synced"}
 

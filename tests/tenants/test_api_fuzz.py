@@ -87,7 +87,11 @@ def build_fuzz_world(admin) -> builders.K8sWorld:
         acting_user=admin,
         name="small",
         description="One GPU",
-        allocations=[builders.spec(k8s.pool, gpu=1, cpu_millicores=4000, memory_bytes=16 * gi)],
+        allocations=[builders.spec(k8s.pool, gpu=1, gpu_burst=2, cpu_millicores=4000, memory_bytes=16 * gi)],
+    )
+    # Bursts in the answers too: dev1 is guaranteed 1 GPU and may burst to 2.
+    services.allocation_set(
+        acting_user=admin, tenant=k8s.dev1, spec=builders.spec(k8s.pool, gpu=1, gpu_burst=2)
     )
     port = _closed_port()
     provisioning_services.connection_set(

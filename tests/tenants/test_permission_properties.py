@@ -1042,6 +1042,17 @@ def cluster_test(ctx: Ctx) -> list[Probe]:
     return [Probe("post", url, ctx.platform_only(302), changes=False)]
 
 
+@console("console:cluster_quota_engine")
+def cluster_quota_engine(ctx: Ctx) -> list[Probe]:
+    # Platform admins switch a connected cluster's quota engine (and back: the world stays as it was).
+    url = f"/clusters/{ctx.world.kubernetes.pk}/quota-engine/"
+    field = f"engine-{ctx.world.kubernetes.pk}-quota_engine"
+    return [
+        Probe("post", url, ctx.platform_only(302), {field: "kueue"}),
+        Probe("post", url, ctx.platform_only(302), {field: "resourcequota"}),
+    ]
+
+
 @console("console:plans")
 def plans_page(ctx: Ctx) -> list[Probe]:
     return [Probe("get", "/plans/", {200})]
@@ -1413,9 +1424,7 @@ def test_no_writer_puts_a_directory_outside_its_tenants_root_or_in_another_tenan
                 person, tenant = world.people[observer], world.tenants[index]
                 if writer == "api":
                     body = {"tenant": tenant.pk, "cluster": world.hadoop.pk, "path": path}
-                    status = (
-                        api.post(f"{V1}/storage/", body, format="json").status_code
-                    )
+                    status = api.post(f"{V1}/storage/", body, format="json").status_code
                     if not oracle.signed_in:
                         assert status in (401, 403)  # a deactivated account's token is refused
                     elif not oracle.may("view", index):
@@ -1499,9 +1508,7 @@ def test_no_one_but_the_share_grants_decides_where_a_volume_points(configured, s
                         "scope": scope,
                         "attachments": [{"tenant": t.pk} for t in tenants],
                     }
-                    status = (
-                        api.post(f"{V1}/volumes/", body, format="json").status_code
-                    )
+                    status = api.post(f"{V1}/volumes/", body, format="json").status_code
                     if not oracle.signed_in:
                         assert status in (401, 403)  # a deactivated account's token is refused
                     elif not oracle.sees_share(share) or not all(oracle.may("view", i) for i in attached):
