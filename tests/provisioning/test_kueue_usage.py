@@ -219,7 +219,7 @@ def test_waiting_jobs_their_place_in_line_and_borrowing_from_kueue(
         assert not jobs(cluster)["bob-02"].waiting_reason
 
         page = my_access(bob)
-        assert "guaranteed 1, may burst to 2 GPUs, now borrowing 1 GPU" in page
+        assert "guaranteed 1 GPU, may burst to 2 GPUs, now borrowing 1 GPU" in page
         assert "Used: 2 GPUs (100 %)" in page
         assert 'class="waiting"' not in page and "in line" not in page
 
