@@ -16,9 +16,11 @@ def section_write(heading: str, lines: list[str]) -> Path:
         if REPORT.exists()
         else "# Performance\n\nFigures from the benchmarks in `bench/`.\n\n"
     )
-    pattern = re.compile(re.escape(heading) + r".*?(?=\n## |\Z)", re.S)
+    # The heading as a whole line: another section's heading may start with this one's words.
+    pattern = re.compile(r"^" + re.escape(heading) + r"$.*?(?=\n## |\Z)", re.S | re.M)
     if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)  # a function: the section's backslashes stay as written
+        # A function: the section's backslashes stay as written. Once: a heading names one section.
+        text = pattern.sub(lambda _: section, text, count=1)
     else:
         text = text.rstrip("\n") + "\n\n" + section
     REPORT.write_text(text.rstrip("\n") + "\n")
