@@ -15,7 +15,7 @@ from tenants.admin import ReadOnlyAdmin
 
 @admin.register(KubernetesConnection)
 class KubernetesConnectionAdmin(ReadOnlyAdmin):
-    list_display = ["cluster", "mode", "server", "network_policy", "updated_at"]
+    list_display = ["cluster", "mode", "quota_engine", "server", "network_policy", "updated_at"]
     # Credentials stay out of the page, even encrypted.
     exclude = ["token", "client_key", "kubeconfig", "oidc_client_secret"]
 

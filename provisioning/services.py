@@ -35,18 +35,37 @@ from django.utils import timezone
 
 from provisioning import selectors
 from provisioning.backends import kerberos
-from provisioning.backends.base import Backend, BackendError, Change, ObjectMissing, ObjectRef, Plan, Scope
+from provisioning.backends.base import (
+    Backend,
+    BackendError,
+    Change,
+    ObjectMissing,
+    ObjectRef,
+    Plan,
+    Scope,
+    plans_joined,
+)
 from provisioning.backends.export import ExportBackend, HadoopExportBackend, hadoop_files, manifest_files
 from provisioning.backends.kubernetes import KubernetesBackend, check_kubeconfig
 from provisioning.backends.yarn import YarnBackend
 from provisioning.desired import kubernetes as desired_kubernetes
 from provisioning.desired import yarn as desired_yarn
 from provisioning.desired.kubernetes import (
+    KUEUE_ENGINE,
+    ClusterSettings,
     TenantState,
     fit_name,
     namespace_name,
     service_account_name,
-    tenant_objects,
+)
+from provisioning.desired.kueue import (
+    CLUSTER_KINDS,
+    CLUSTER_OWNER_ID,
+    TENANT_KINDS,
+    engine_cluster_objects,
+    engine_tenant_objects,
+    is_kueue,
+    tenant_kinds,
 )
 from provisioning.desired.yarn import ForeignQueue, RuleViolation, YarnSettings, YarnTenant, desired_objects
 from provisioning.models import (
@@ -302,18 +321,29 @@ def _tenants_in_sync(cluster_id: int) -> set[int]:
     )
     if not synced_now:
         return set()
-    wanted = selectors.cluster_states(cluster)
     cluster_settings = selectors.cluster_settings(cluster, connection)
+    wanted = selectors.cluster_states(cluster, kueue=is_kueue(cluster_settings))
+    kinds = tenant_kinds(cluster_settings)
     in_sync = set()
     try:
         with backend:
-            owned = backend.list_owned_by_tenant()
+            owned = backend.list_owned_by_tenant(
+                tuple(dict.fromkeys((*kinds, *CLUSTER_KINDS))) if is_kueue(cluster_settings) else kinds
+            )
             if owned is None:
                 return set()
+            if is_kueue(cluster_settings):
+                # The cluster's own objects differ (or break a rule): every tenant's push sees to them.
+                try:
+                    own = engine_cluster_objects(cluster_settings)
+                    if not backend.plan_against(CLUSTER_SCOPE, own, owned.get(CLUSTER_OWNER_ID, [])).is_empty:
+                        return set()
+                except RuleViolation:
+                    return set()
             for tenant_id in sorted(synced_now & set(wanted)):
-                desired = tenant_objects(cluster_settings, wanted[tenant_id])
-                scope = Scope(tenant_id, synced[tenant_id])
-                with contextlib.suppress(BackendError):  # its own push says what is wrong
+                scope = Scope(tenant_id, synced[tenant_id], kinds)
+                with contextlib.suppress(BackendError, RuleViolation):  # its own push says what is wrong
+                    desired = engine_tenant_objects(cluster_settings, wanted[tenant_id])
                     if backend.plan_against(scope, desired, owned.get(tenant_id, [])).is_empty:
                         in_sync.add(tenant_id)
     except BackendError as error:
@@ -424,7 +454,44 @@ def target_objects(
             foreign=foreign,
             directories_of=mine if own_directories else None,
         )
-    return tenant_objects(target.settings, target.state) if isinstance(target.state, TenantState) else []
+    if isinstance(target.state, TenantState):
+        return engine_tenant_objects(target.settings, target.state)
+    return []
+
+
+# The cluster's own objects under the Kueue engine (flavors, root cohort, admission policy).
+CLUSTER_SCOPE = Scope(CLUSTER_OWNER_ID, "", CLUSTER_KINDS)
+
+
+def tenant_scope(settings_: ClusterSettings, sync: TenantSync) -> Scope:
+    """What a push of the tenant covers on a cluster: its objects of the kinds the engine writes."""
+    return Scope(sync.tenant_id, sync.namespace, tenant_kinds(settings_))
+
+
+def _plan(
+    backend: Backend,
+    target: selectors.Target,
+    sync: TenantSync,
+    desired: list[dict[str, Any]],
+    *,
+    leaving_kueue: bool = False,
+) -> Plan:
+    """The tenant's plan; under the Kueue engine joined with the cluster's own objects' (rendered
+    first, so a pool that breaks a rule is refused before any call), which every push checks.
+    `leaving_kueue`: the tenant was last pushed under Kueue and the cluster left it: its queues and
+    the cluster's own Kueue objects are found and deleted too."""
+    if target.yarn is not None or not (is_kueue(target.settings) or leaving_kueue):
+        return backend.plan(tenant_scope(target.settings, sync), desired)
+    own = engine_cluster_objects(target.settings)
+    cluster_plan = backend.plan(CLUSTER_SCOPE, own)
+    scope = Scope(sync.tenant_id, sync.namespace, TENANT_KINDS)
+    return plans_joined(cluster_plan, backend.plan(scope, desired))
+
+
+def _leaving_kueue(status: ClusterSyncStatus | None, settings_: ClusterSettings) -> bool:
+    """Whether the tenant was last pushed to the cluster under Kueue and the cluster has left it."""
+    last = status.last_result.get("quota_engine") if status is not None else None
+    return last == KUEUE_ENGINE and not is_kueue(settings_)
 
 
 def target_names_left_out(target: selectors.Target) -> list[str]:
@@ -494,6 +561,8 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
         _save(status, state=State.PENDING, backend="", message=message)
         return ClusterOutcome(cluster.name, State.PENDING, message)
     _save(status, state=State.APPLYING, backend=backend.name, last_attempt_at=now)
+    engine = target.settings.quota_engine
+    leaving_kueue = _leaving_kueue(status, target.settings)
     left_out = target_names_left_out(target)
     if left_out:
         logger.warning("Push of tenant %s to %s: %s", sync.tenant_id, cluster.name, " ".join(left_out))
@@ -510,7 +579,7 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
             if isinstance(backend, YarnBackend) and (foreign := backend.foreign_queues()):
                 asked = True
                 desired = target_objects(target, foreign=foreign, own_directories=True)
-            plan = backend.plan(Scope(sync.tenant_id, sync.namespace), desired)
+            plan = _plan(backend, target, sync, desired, leaving_kueue=leaving_kueue)
             if drift_check and not plan.is_empty:
                 drift = plan.describe()
                 _save(
@@ -539,7 +608,7 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
         state=State.SYNCED,
         provisioned=True,
         last_synced_at=timezone.now(),
-        last_result=result.summary(),
+        last_result={**result.summary(), **({"quota_engine": engine} if target.yarn is None else {})},
         message=message,
     )
     return ClusterOutcome(cluster.name, State.SYNCED, message, summary=result.summary())
@@ -1249,7 +1318,11 @@ def _previews(tenant: Tenant, cluster: Cluster | None) -> list[Preview]:
                     target, foreign=foreign, own_directories=isinstance(backend, YarnBackend)
                 )
                 if backend is not None:
-                    plan = backend.plan(scope, desired)
+                    status = ClusterSyncStatus.objects.filter(
+                        sync__tenant_id=tenant.pk, cluster=target.cluster
+                    ).first()
+                    leaving = _leaving_kueue(status, target.settings)
+                    plan = _plan(backend, target, sync, desired, leaving_kueue=leaving)
         except RuleViolation as error:
             previews.append(Preview(target.cluster, sync.namespace, "", None, f"Refused: {error}"))
             continue
@@ -1295,9 +1368,13 @@ def allocation_preview(
         return rollback.previews
 
 
-def manifests_render(*, tenants: Iterable[Tenant], cluster: Cluster | None = None) -> dict[str, str]:
+def manifests_render(
+    *, tenants: Iterable[Tenant], cluster: Cluster | None = None, with_cluster_objects: bool = False
+) -> dict[str, str]:
     """The desired manifests of these tenants as files: '<cluster>/<namespace>/<file>.yaml' ->
-    YAML. Nothing is stored or pushed."""
+    YAML; `with_cluster_objects` (platform admins): under the Kueue engine also the clusters' own
+    objects, '<cluster>/_cluster/<file>.yaml'. Nothing is stored or pushed. A tenant whose objects
+    break a rule (a pool's selector Kueue cannot take) gets a REFUSED.txt saying why."""
     files: dict[str, str] = {}
     for tenant in tenants:
         sync = _sync_or_new(tenant)
@@ -1306,7 +1383,14 @@ def manifests_render(*, tenants: Iterable[Tenant], cluster: Cluster | None = Non
         ):
             if not isinstance(target.state, TenantState):
                 continue  # Hadoop clusters: capacity-scheduler.xml is not a manifest
-            for path, text in manifest_files(tenant_objects(target.settings, target.state)).items():
+            try:
+                objects = engine_tenant_objects(target.settings, target.state)
+                if with_cluster_objects:
+                    objects = [*engine_cluster_objects(target.settings), *objects]
+            except RuleViolation as error:
+                files[f"{target.cluster.name}/{sync.namespace}/REFUSED.txt"] = f"Not rendered: {error}\n"
+                continue
+            for path, text in manifest_files(objects).items():
                 files[f"{target.cluster.name}/{path}"] = text
     return files
 
@@ -1325,7 +1409,11 @@ def manifests_export(
             if not isinstance(target.state, TenantState):
                 continue
             backend = ExportBackend(Path(root) / target.cluster.name)
-            backend.sync(Scope(tenant.pk, sync.namespace), tenant_objects(target.settings, target.state))
+            if is_kueue(target.settings):
+                backend.sync(CLUSTER_SCOPE, engine_cluster_objects(target.settings))
+            backend.sync(
+                tenant_scope(target.settings, sync), engine_tenant_objects(target.settings, target.state)
+            )
             folders.append(f"{target.cluster.name}/{sync.namespace}")
     return folders
 

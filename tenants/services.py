@@ -704,6 +704,11 @@ def pool_update(*, acting_user: AbstractBaseUser, pool: ResourcePool, **changes:
             before=before,
             after=_snapshot(pool, POOL_FIELDS),
         )
+        if before["node_selector"] != pool.node_selector:
+            # Where the pool's pods may run (Kueue flavors, namespaces' pools, YARN partitions).
+            provisioning.intent_record(
+                tenants=Tenant.objects.filter(allocations__pool=pool).distinct(), reason="POOL_UPDATED"
+            )
     return pool
 
 

@@ -182,7 +182,9 @@ class ManifestExportView(APIView):
             tenants = [tenant]
         else:
             tenants = list(tenant_selectors.tenant_list(user=request.user, action=Action.ADMINISTER))
-        files = services.manifests_render(tenants=tenants, cluster=_cluster(request))
+        files = services.manifests_render(
+            tenants=tenants, cluster=_cluster(request), with_cluster_objects=is_platform_admin(request.user)
+        )
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path, text in sorted(files.items()):

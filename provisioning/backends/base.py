@@ -26,6 +26,7 @@ from provisioning.desired.kubernetes import (
     MANAGED_BY_LABEL,
     TENANT_ID_LABEL,
 )
+from provisioning.desired.kueue import ADMISSION_KINDS, APPLY_ORDER, KUEUE_KINDS
 from tenants.quantities import QUANTITY  # Kubernetes' grammar: ASCII digits, whole string
 
 # ---------------------------------------------------------------------------------------------
@@ -110,10 +111,13 @@ class Change:
 
 @dataclass(frozen=True)
 class Scope:
-    """What one plan covers: the objects of one tenant (found by its labels) in its namespace."""
+    """What one plan covers: the objects of one tenant (found by its labels) in its namespace, of
+    these kinds. The cluster's own objects (Kueue's flavors, ...) are a scope too: owner id 0, no
+    namespace (`provisioning.desired.kueue.CLUSTER_OWNER_ID`)."""
 
     tenant_id: int
     namespace: str
+    kinds: tuple[str, ...] = KIND_ORDER
 
 
 @dataclass
@@ -169,10 +173,18 @@ class Endpoint:
 # Comparing desired and live objects
 
 # Maps whose every key is ours: a key present on the cluster but not wanted is a difference.
+_QUEUE_RESOURCE = ("spec", "resourceGroups", "*", "flavors", "*", "resources", "*")
 _EXACT_MAPS: dict[str, tuple[tuple[str, ...], ...]] = {
     "ResourceQuota": (("spec", "hard"),),
     "LimitRange": (("spec", "limits", "*", "default"), ("spec", "limits", "*", "defaultRequest")),
+    # A borrowing limit no longer sent (the burst became unlimited) is a difference too.
+    "ClusterQueue": (_QUEUE_RESOURCE,),
+    "Cohort": (_QUEUE_RESOURCE,),
+    "ResourceFlavor": (("spec", "nodeLabels"),),
 }
+# Cluster-wide objects with names anyone could take (Kueue's, the admission policy): an existing one
+# that is not this owner's is refused rather than taken over, as a namespace is.
+_GUARDED_KINDS = {"Namespace", *ADMISSION_KINDS, *(kind for kind in KUEUE_KINDS if kind != "LocalQueue")}
 _MISSING = object()
 
 
@@ -259,10 +271,19 @@ def owner_tenant(obj: dict[str, Any]) -> str | None:
 
 
 def _apply_order(change: Change) -> tuple[int, int, str]:
-    index = KIND_ORDER.index(change.ref.kind) if change.ref.kind in KIND_ORDER else len(KIND_ORDER)
+    index = APPLY_ORDER.index(change.ref.kind) if change.ref.kind in APPLY_ORDER else len(APPLY_ORDER)
     if change.action == "delete":
         return (1, -index, str(change.ref))
     return (0, index, "")
+
+
+def plans_joined(first: Plan, second: Plan) -> Plan:
+    """Two plans as one, in apply order (the cluster's own objects and a tenant's): `second`'s scope."""
+    return Plan(
+        scope=second.scope,
+        changes=sorted([*first.changes, *second.changes], key=_apply_order),
+        unchanged=[*first.unchanged, *second.unchanged],
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,7 +327,9 @@ class Backend(ABC):
 
     # Optional abilities -----------------------------------------------------------------------
 
-    def list_owned_by_tenant(self) -> dict[int, list[dict[str, Any]]] | None:
+    def list_owned_by_tenant(
+        self, kinds: tuple[str, ...] = KIND_ORDER
+    ) -> dict[int, list[dict[str, Any]]] | None:
         """Every object Canopy owns on the cluster, by tenant id, in a few paged reads for the whole
         cluster (the full reconcile compares every tenant at once); None when the backend cannot,
         and each tenant is then planned with its own `list_owned`."""
@@ -353,8 +376,8 @@ class Backend(ABC):
         for obj in desired:
             ref = ObjectRef.of(obj)
             current = live.pop(ref, None)
-            if current is None and ref.kind == "Namespace":
-                current = self._namespace_to_adopt(ref, scope)
+            if current is None and ref.kind in _GUARDED_KINDS and ref.namespace is None:
+                current = self._existing_to_adopt(ref, scope)
             if current is None:
                 plan.changes.append(Change("create", ref, [], obj))
                 continue
@@ -371,21 +394,28 @@ class Backend(ABC):
         plan.changes.sort(key=_apply_order)
         return plan
 
-    def _namespace_to_adopt(self, ref: ObjectRef, scope: Scope) -> dict[str, Any] | None:
+    def _existing_to_adopt(self, ref: ObjectRef, scope: Scope) -> dict[str, Any] | None:
+        """A cluster-wide object about to be created that exists already: this owner's (made by a
+        push whose labels were lost, or still being deleted), or refused."""
         existing = self.read(ref)
         if existing is None:
             return None
         if is_terminating(existing):
             raise BackendError(
-                f"Namespace {ref.name} is still being deleted on the cluster; it is created again once it is gone.",
+                f"{ref} is still being deleted on the cluster; it is created again once it is gone.",
                 transient=True,
             )
         owner = owner_tenant(existing)
         if owner != str(scope.tenant_id):
             whose = "another Canopy tenant" if owner else "someone outside Canopy"
+            if ref.kind == "Namespace":
+                raise BackendError(
+                    f"Namespace {ref.name} already exists on the cluster and belongs to {whose}; "
+                    f"Canopy does not take it over. Delete or rename it there."
+                )
             raise BackendError(
-                f"Namespace {ref.name} already exists on the cluster and belongs to {whose}; "
-                f"Canopy does not take it over. Delete or rename it there."
+                f"{ref} already exists on the cluster and belongs to {whose}; Canopy does not take it "
+                f"over. Delete it there."
             )
         return existing
 

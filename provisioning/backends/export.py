@@ -8,8 +8,13 @@ Layout under the backend's root (one root per cluster):
     <namespace>/01-serviceaccount-bob.yaml
     ...
     <namespace>/07-persistentvolume-canopy-<namespace>-<claim>.yaml
+    <namespace>/13-clusterqueue-<namespace>.yaml              (the Kueue engine: the tenant's
+                                                               queues and cohort, cluster-wide or not)
+    _cluster/11-resourceflavor-canopy-<pool>.yaml             (the Kueue engine: the cluster's own
+                                                               flavors, root cohort, admission policy)
 
-The number keeps files in the order they must be applied.
+The number is the kind's (`provisioning.desired.kueue.ALL_KINDS`); `kubectl apply -R -f` the
+`_cluster` folder first.
 """
 
 from __future__ import annotations
@@ -24,24 +29,32 @@ from typing import Any
 import yaml
 
 from provisioning.backends.base import Backend, BackendError, ObjectRef, Plan, Scope, owner_tenant
-from provisioning.desired.kubernetes import KIND_ORDER
+from provisioning.desired.kueue import ALL_KINDS, CLUSTER_OWNER_ID
 from provisioning.desired.yarn import RuleViolation
 
 HEADER = "# Rendered by Canopy from its tenant tree; changes made here are replaced on the next push.\n"
+# The folder of the cluster's own objects: not a DNS label, so never a namespace's.
+CLUSTER_FOLDER = "_cluster"
 
 
 def folder_of(obj: dict[str, Any]) -> str:
-    """The tenant folder an object belongs in: its namespace (a PV: the namespace of its claim)."""
+    """The folder an object belongs in: its tenant's namespace (a PV: the namespace of its claim;
+    a ClusterQueue: the namespace it serves; a tenant's Cohort is named as its namespace), or
+    `_cluster` for the cluster's own objects."""
     metadata = obj["metadata"]
-    if obj["kind"] == "Namespace":
+    if owner_tenant(obj) == str(CLUSTER_OWNER_ID):
+        return CLUSTER_FOLDER
+    if obj["kind"] in ("Namespace", "Cohort"):
         return metadata["name"]
     if obj["kind"] == "PersistentVolume":
         return obj["spec"]["claimRef"]["namespace"]
+    if obj["kind"] == "ClusterQueue":
+        return obj["spec"]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
     return metadata["namespace"]
 
 
 def file_name(ref: ObjectRef) -> str:
-    index = KIND_ORDER.index(ref.kind) if ref.kind in KIND_ORDER else 99
+    index = ALL_KINDS.index(ref.kind) if ref.kind in ALL_KINDS else 99
     return f"{index:02d}-{ref.kind.lower()}-{ref.name}.yaml"
 
 
@@ -76,7 +89,7 @@ class ExportBackend(Backend):
 
     def list_owned(self, scope: Scope) -> list[dict[str, Any]]:
         objects = []
-        for path in self._files(scope.namespace):
+        for path in self._files(scope.namespace or CLUSTER_FOLDER):
             obj = self._load(path)
             if obj is not None and owner_tenant(obj) == str(scope.tenant_id):
                 objects.append(obj)

@@ -41,6 +41,7 @@ from provisioning.backends.base import (
     owner_tenant,
 )
 from provisioning.desired.kubernetes import KIND_ORDER, MANAGED_BY, MANAGED_BY_LABEL, TENANT_ID_LABEL
+from provisioning.desired.kueue import ADMISSION_API_VERSION, KUEUE_API_VERSION
 
 FIELD_MANAGER = "canopy"  # never rename: ownership recorded under the old name would be orphaned
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -59,6 +60,13 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
     "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies", True),
     "PersistentVolume": ("v1", "persistentvolumes", False),
     "PersistentVolumeClaim": ("v1", "persistentvolumeclaims", True),
+    # The Kueue engine (provisioning.desired.kueue)
+    "ValidatingAdmissionPolicy": (ADMISSION_API_VERSION, "validatingadmissionpolicies", False),
+    "ValidatingAdmissionPolicyBinding": (ADMISSION_API_VERSION, "validatingadmissionpolicybindings", False),
+    "ResourceFlavor": (KUEUE_API_VERSION, "resourceflavors", False),
+    "Cohort": (KUEUE_API_VERSION, "cohorts", False),
+    "ClusterQueue": (KUEUE_API_VERSION, "clusterqueues", False),
+    "LocalQueue": (KUEUE_API_VERSION, "localqueues", True),
 }
 
 
@@ -308,15 +316,17 @@ class KubernetesBackend(Backend):
     # -- the five primitives
 
     def list_owned(self, scope: Scope) -> list[dict[str, Any]]:
-        """The tenant's objects: its namespace read by name and the namespaced kinds listed inside
-        it (its namespace is fixed for life, see TenantSync), so each read costs what the tenant
-        has, not what the cluster has; cluster-wide kinds by label. No namespace, nothing in it."""
+        """The tenant's objects of the scope's kinds: its namespace read by name and the namespaced
+        kinds listed inside it (its namespace is fixed for life, see TenantSync), so each read costs
+        what the tenant has, not what the cluster has; cluster-wide kinds by label. No namespace,
+        nothing in it."""
         selector = f"{MANAGED_BY_LABEL}={MANAGED_BY},{TENANT_ID_LABEL}={scope.tenant_id}"
-        namespace = self.read(ObjectRef("Namespace", scope.namespace)) if scope.namespace else None
+        wants_namespace = scope.namespace and "Namespace" in scope.kinds
+        namespace = self.read(ObjectRef("Namespace", scope.namespace)) if wants_namespace else None
         objects = []
         if namespace is not None and owner_tenant(namespace) == str(scope.tenant_id):
             objects.append(namespace)
-        for kind in KIND_ORDER:
+        for kind in scope.kinds:
             api_version, _, namespaced = RESOURCES[kind]
             if kind == "Namespace" or (namespaced and namespace is None):
                 continue
@@ -341,11 +351,11 @@ class KubernetesBackend(Backend):
             if not resume_from:
                 return
 
-    def list_owned_by_tenant(self) -> dict[int, list[dict[str, Any]]]:
+    def list_owned_by_tenant(self, kinds: tuple[str, ...] = KIND_ORDER) -> dict[int, list[dict[str, Any]]]:
         """One paged list per kind for the whole cluster."""
         owned: dict[int, list[dict[str, Any]]] = {}
         selector = [("labelSelector", f"{MANAGED_BY_LABEL}={MANAGED_BY}")]
-        for kind in KIND_ORDER:
+        for kind in kinds:
             api_version = RESOURCES[kind][0]
             for listed in self.list_pages(_collection(kind), selector):
                 for item in listed.get("items") or []:

@@ -48,9 +48,13 @@ ROLES = ("admin", "member", "viewer")
 DNS_LABEL_MAX = 63
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
-# Names a tenant must not take over: the cluster's own namespaces, and the ServiceAccount every pod
-# runs as when it names none (binding a person's role to it would hand that role to every pod).
-_RESERVED_NAMESPACES = {"default"}
+# The Kueue engine's top Cohort, above every level-1 tenant's queue or cohort (provisioning.desired.kueue):
+# tenants' cohorts are named as their namespaces, so no namespace may take its name.
+ROOT_COHORT = "canopy-root"
+# Names a tenant must not take over: the cluster's own namespaces, the root cohort's name, and the
+# ServiceAccount every pod runs as when it names none (binding a person's role to it would hand that
+# role to every pod).
+_RESERVED_NAMESPACES = {"default", ROOT_COHORT}
 _RESERVED_SERVICE_ACCOUNTS = {"default"}
 
 ALL_VERBS = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
@@ -91,7 +95,8 @@ def namespace_name(path: str) -> str:
 
     Tenant names are DNS labels, so the result is one too once it fits 63 characters (a longer
     path keeps a prefix and a hash of the whole path). The cluster's `default` and `kube-*`
-    namespaces are never taken: such a tenant gets a `canopy-` prefix.
+    namespaces, and the name of the Kueue engine's root cohort, are never taken: such a tenant gets
+    a `canopy-` prefix.
     """
     name = path.strip("/").replace("/", "-")
     if name in _RESERVED_NAMESPACES or name.startswith("kube-"):
@@ -180,6 +185,19 @@ class VolumeClaim:
 
 
 @dataclass(frozen=True)
+class PoolShare:
+    """What a tenant has in one pool of a cluster whose quota engine is Kueue (None: unlimited).
+
+    `own`: what its own namespace is guaranteed, its allocation minus what its sub-tenants hold;
+    `extra`: how much more it may use by borrowing idle quota, its burst minus its allocation
+    (0: no burst, the guaranteed amount is also the most)."""
+
+    pool: str
+    own: Quota = field(default_factory=Quota)
+    extra: Quota = field(default_factory=lambda: Quota(0, 0, 0))
+
+
+@dataclass(frozen=True)
 class TenantState:
     tenant_id: int
     path: str
@@ -190,6 +208,11 @@ class TenantState:
     subjects: tuple[Subject, ...] = ()
     claims: tuple[VolumeClaim, ...] = ()
     principals: tuple[Principal, ...] = ()
+    # The Kueue engine only: the tenant's pools, its parent's namespace (its parent's cohort) and
+    # whether it has sub-tenants on the cluster (then it is a cohort of its own).
+    pools: tuple[PoolShare, ...] = ()
+    parent_namespace: str | None = None
+    has_subtenants: bool = False
 
     @property
     def parent_path(self) -> str | None:
@@ -206,6 +229,20 @@ class ContainerDefaults:
     limit_memory_bytes: int = 2**30
 
 
+RESOURCE_QUOTA_ENGINE = "resourcequota"
+KUEUE_ENGINE = "kueue"
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A resource pool of a cluster whose quota engine is Kueue: its node selector as entered
+    (`gpu=t4`; checked where it is rendered) and its capacity (0: not recorded)."""
+
+    name: str
+    node_selector: str = ""
+    capacity: Quota = field(default_factory=lambda: Quota(0, 0, 0))
+
+
 @dataclass(frozen=True)
 class ClusterSettings:
     name: str
@@ -213,6 +250,8 @@ class ClusterSettings:
     network_policy: bool = False
     defaults: ContainerDefaults = field(default_factory=ContainerDefaults)
     oidc: OidcNames | None = None
+    quota_engine: str = RESOURCE_QUOTA_ENGINE
+    pools: tuple[Pool, ...] = ()  # the Kueue engine only
 
 
 @dataclass(frozen=True)

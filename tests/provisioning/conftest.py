@@ -122,6 +122,33 @@ def gpu_cluster(platform_admin, kube_cluster, proxy, canopy_token) -> Iterator[t
                 backend.sync(Scope(sync.tenant_id, sync.namespace), [])
 
 
+# --------------------------------------------------------------------------- the Kueue cluster
+
+
+@pytest.fixture(scope="session")
+def kueue_canopy_token(kueue_cluster) -> str:
+    """deploy/clusterrole.yaml on the Kueue cluster, and a token of Canopy's ServiceAccount there."""
+    return kube.canopy_token(kueue_cluster)
+
+
+@pytest.fixture(scope="session")
+def kueue_session_proxy(kueue_cluster) -> Iterator[FaultProxy]:
+    with FaultProxy(kueue_cluster.server, kueue_cluster.ca_data) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def kueue_proxy(kueue_session_proxy) -> FaultProxy:
+    kueue_session_proxy.clear()
+    return kueue_session_proxy
+
+
+@pytest.fixture
+def kueue_admin(kueue_cluster) -> Iterator[client.ApiClient]:
+    with kueue_cluster.admin_client() as api:
+        yield api
+
+
 def wait_for_namespace_ready(core: client.CoreV1Api, namespace: str) -> None:
     """Pods are admitted once the `default` ServiceAccount exists (ServiceAccount admission)."""
     deadline = time.monotonic() + 30
