@@ -159,12 +159,13 @@ TREE_PAGES = {
     "tree search": "/tenants/{dev1}/?fragment=tree&q=dev",
     "lazy children": "/tenants/{department1}/children/",
 }
-# Exact queries for each page: session and user, then (tenant admins only) the grants, once.
+# Exact queries for each page: session and user, then (tenant admins only) the grants, once. The
+# Resources tab reads the latest figures twice: per cluster, and per pool of a Kueue cluster.
 TREE_PAGE_QUERIES = {
     "platform admin": {
         "tree page": 6,
         "tenant page": 8,
-        "resources tab": 9,
+        "resources tab": 10,
         "sub-tenants tab": 9,
         "tree search": 7,
         "lazy children": 4,
@@ -172,7 +173,7 @@ TREE_PAGE_QUERIES = {
     "department admin": {
         "tree page": 7,
         "tenant page": 9,
-        "resources tab": 10,
+        "resources tab": 11,
         "sub-tenants tab": 10,
         "tree search": 8,
         "lazy children": 5,
