@@ -39,8 +39,21 @@ def browser():
 def page(browser, live_server):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
     context.set_default_timeout(10_000)
+    in_flight = set()
+    context.on("request", lambda request: in_flight.add(request))
+    context.on("requestfinished", lambda request: in_flight.discard(request))
+    context.on("requestfailed", lambda request: in_flight.discard(request))
     page = context.new_page()
     yield page
+    # A test may pass while the live server still handles its last request (a form posted after
+    # the input already showed what the test expects). pytest-django then flushes the database
+    # under that request: the flush fails and the next test finds this test's rows. So the test
+    # ends only when the browser has nothing in flight.
+    for _ in range(200):
+        if not in_flight:
+            break
+        page.wait_for_timeout(50)
+    assert not in_flight, f"requests still in flight after the test: {[r.url for r in in_flight]}"
     context.close()
 
 

@@ -83,7 +83,14 @@ def test_a_wrong_unit_is_a_form_error_that_keeps_the_input(page, platform_admin)
     assert checked.value.status == 200
     assert checked.value.request.headers["x-csrftoken"] and "hx-request" in checked.value.request.headers
     expect(page.locator(f"#err-pool_{w.pool.pk}_memory")).to_contain_text("is not a Kubernetes quantity")
-    page.click("button:has-text('Save allocations')")
+
+    def is_submit(response):
+        return response.request.method == "POST" and "validate=1" not in (response.request.post_data or "")
+
+    with page.expect_response(is_submit) as saved:
+        page.click("button:has-text('Save allocations')")
+    assert saved.value.status == 200
+    expect(page.locator(f"#err-pool_{w.pool.pk}_memory")).to_contain_text("is not a Kubernetes quantity")
     expect(page.locator(f"#id_pool_{w.pool.pk}_memory")).to_have_value("60GB")
     assert Allocation.objects.get(tenant=w.dev2).memory_bytes == 60 * GI
 
