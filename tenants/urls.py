@@ -15,7 +15,6 @@ urlpatterns = [
     path("tenants/<id:pk>/plan/", views.tenant_plan, name="tenant_plan"),
     path("tenants/<id:pk>/state/", views.tenant_state, name="tenant_state"),
     path("tenants/<id:pk>/push/", views.tenant_push, name="tenant_push"),
-    path("tenants/<id:pk>/usage.csv", views.tenant_usage_csv, name="tenant_usage_csv"),
     path("tenants/<id:pk>/delete/", views.tenant_delete, name="tenant_delete"),
     path("tenants/<id:pk>/members/", views.membership_add, name="membership_add"),
     path("memberships/<id:pk>/role/", views.membership_change, name="membership_change"),
@@ -33,5 +32,4 @@ urlpatterns = [
     path("users/<id:pk>/revoke-tokens/", views.user_revoke_tokens, name="user_revoke_tokens"),
     path("audit/", views.audit, name="audit"),
     path("me/", views.my_access, name="my_access"),
-    path("overview/", views.overview, name="overview"),
 ]

@@ -18,9 +18,11 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from provisioning.desired.kubernetes import service_account_name
-from tenants import selectors, services
-from tenants.models import Allocation, Cluster, Membership, StorageDirectory, Tenant, UsageSample
-from tenants.usage import UsageReading, WorkloadReading
+from tenants import selectors
+from tenants.models import Allocation, Cluster, Membership, StorageDirectory, Tenant
+from usage import services
+from usage.measures import UsageReading, WorkloadReading
+from usage.models import UsageSample
 
 DEMO_PREFIX = "demo-"
 

@@ -1,0 +1,120 @@
+"""The parts of the console's pages that other apps add. `tenants` imports no app built on it, so its
+pages show what was registered here; the registering app's own views and URLs serve those parts.
+
+An app registers from its `AppConfig.ready()` (usage does: the Monitoring tab, what is used of
+each pool, the jobs on My access):
+
+- `TenantTab`: a tab of the tenant page. `context(request, tenant)` is merged into the page's
+  context like the page's own tabs'; `template` renders the tab (also alone, as the htmx fragment
+  `?tab=<key>` swaps in); `before` puts it in front of one of the page's own tabs; `shown(user,
+  tenant)` hides it from whom it is not for; `scripts` (static paths) are loaded by the page.
+- `PageSection`: a part of a page, rendered with its template where the page shows its sections,
+  the context its `context` returns bound to `section`:
+  - `MY_ACCESS_TENANT`: in each tenant of My access, after its allocations;
+    `context(request, roles) -> {tenant id: dict}` gets the person's roles (`selectors.EffectiveRole`,
+    one per tenant) and reads for all of them at once (the page costs the same for any number).
+- A pool usage reader: what tenants use of each pool now, shown on the Resources tab and My access
+  beside what they are allocated. `reader(request, tenant ids)` reads for all of them at once and
+  returns `of(tenant id, pool) -> PoolUse`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from tenants.models import ResourcePool, Tenant
+
+MY_ACCESS_TENANT = "my_access_tenant"
+
+
+@dataclass(frozen=True)
+class TenantTab:
+    key: str
+    label: str
+    template: str
+    context: Callable[..., dict[str, Any]]
+    before: str | None = None  # the key of the tab it goes in front of; None: last
+    shown: Callable[[Any, Tenant], bool] | None = None  # None: shown to whoever sees the tenant
+    scripts: tuple[str, ...] = ()  # static paths the page loads for it
+
+
+@dataclass(frozen=True)
+class PageSection:
+    page: str
+    template: str
+    context: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class PoolUse:
+    """What a tenant's subtree uses of one pool now: per resource ("gpu" a count, "cpu" millicores,
+    "memory" bytes), None where nothing was measured recently; `borrowed`, where the cluster lends
+    idle quota (Kueue), what it uses above its guaranteed amount."""
+
+    used: dict[str, float | None]
+    borrowed: dict[str, float] = field(default_factory=dict)
+
+
+PoolUseOf = Callable[[int, "ResourcePool"], "PoolUse | None"]
+PoolUsageReader = Callable[["HttpRequest", list[int]], PoolUseOf]
+
+_tabs: dict[str, TenantTab] = {}
+_sections: dict[tuple[str, str], PageSection] = {}
+_pool_usage: list[PoolUsageReader] = []
+
+
+def tab_register(tab: TenantTab) -> None:
+    """Add (or replace) the tenant page's tab `tab.key`."""
+    _tabs[tab.key] = tab
+
+
+def section_register(section: PageSection) -> None:
+    """Add (or replace) a section of `section.page`, known by its template."""
+    _sections[(section.page, section.template)] = section
+
+
+def pool_usage_register(reader: PoolUsageReader) -> None:
+    """Set what reads the tenants' use of their pools (one reader: the app that measures usage)."""
+    _pool_usage[:] = [reader]
+
+
+def tab_get(key: str) -> TenantTab | None:
+    return _tabs.get(key)
+
+
+def tabs_with(own: list[tuple[str, str]], user: Any, tenant: Tenant | None) -> list[tuple[str, str]]:
+    """The tenant page's tabs, (key, label): its `own` ones with the registered ones shown to `user`
+    on `tenant` in place."""
+    merged = list(own)
+    for tab in _tabs.values():
+        if tab.shown is not None and (tenant is None or not tab.shown(user, tenant)):
+            continue
+        keys = [key for key, _ in merged]
+        at = keys.index(tab.before) if tab.before in keys else len(merged)
+        merged.insert(at, (tab.key, tab.label))
+    return merged
+
+
+def tab_scripts() -> list[str]:
+    """The static scripts the registered tabs need, each once, in the order they registered."""
+    return list(dict.fromkeys(script for tab in _tabs.values() for script in tab.scripts))
+
+
+def sections(page: str) -> list[PageSection]:
+    return [section for (name, _), section in _sections.items() if name == page]
+
+
+def _nothing_measured(tenant_id: int, pool: ResourcePool) -> PoolUse | None:
+    return None
+
+
+def pool_usage(request: HttpRequest, tenant_ids: list[int]) -> PoolUseOf:
+    """What these tenants use of each pool, as the registered reader says (none: nothing measured)."""
+    if not _pool_usage:
+        return _nothing_measured
+    return _pool_usage[0](request, tenant_ids)
