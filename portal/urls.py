@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 urlpatterns = [
     path("", include("tenants.urls")),
     path("", include("provisioning.urls")),
-    path("", include("portal.identity.urls")),  # sign-in: local, LDAP, OpenID Connect
+    path("", include("identity.urls")),  # sign-in: local, LDAP, OpenID Connect
     path("admin/", admin.site.urls),
     path("api/v1/", include("tenants.api.urls")),
     path("api/v1/", include("provisioning.api.urls")),

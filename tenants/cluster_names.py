@@ -27,7 +27,7 @@ No '*', ',', ':', '~', '@', spaces, quotes, control characters or letters outsid
 
 Names are refused where they enter Canopy (tenants.services.membership_grant, user_create,
 user_update, the admin's user and group forms) and skipped where a directory or an identity
-provider supplies them (portal.identity.groups.groups_mirror); the desired-state renderers leave
+provider supplies them (identity.groups.groups_mirror); the desired-state renderers leave
 out any name that breaks the rule (a row written before the rule existed), saying so in the sync
 status. docs/security.md, "What is validated where".
 """

@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.identity.services import client_address
+from identity.services import client_address
 from provisioning import selectors, services
 from provisioning.api import serializers as s
 from provisioning.backends.export import HADOOP_FILES

@@ -2,7 +2,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 import portal.converters  # noqa: F401  # registers the <id:...> path converter
-from portal.identity.views import ApiTokenView, SignOutEverywhereView
+from identity.views import ApiTokenView, SignOutEverywhereView
 from tenants.api import views
 
 router = DefaultRouter(use_regex_path=False)  # ids through <id:...> (portal/converters.py)

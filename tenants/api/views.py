@@ -19,8 +19,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from portal.identity import services as identity_services
-from portal.identity.views import REVOCATION_SCHEMA
+from identity import services as identity_services
+from identity.views import REVOCATION_SCHEMA
 from tenants import selectors, services
 from tenants.api import serializers as s
 from tenants.api.filters import FilterSet, IdFilter

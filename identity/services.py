@@ -18,7 +18,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from knox.models import AuthToken
 
-from portal.identity.middleware import current_acting_user
+from identity.middleware import current_acting_user
 from tenants import services as tenant_services
 from tenants.models import AuditEvent
 

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from portal.identity import views
+from identity import views
 
 urlpatterns = [
     path("accounts/login/", views.LoginView.as_view(), name="login"),

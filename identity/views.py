@@ -24,8 +24,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.identity import LDAP_BACKEND, LOCAL_BACKEND, OIDC_BACKEND, services
-from portal.identity.backends import oidc_setting
+from identity import LDAP_BACKEND, LOCAL_BACKEND, OIDC_BACKEND, services
+from identity.backends import oidc_setting
 
 
 def sign_in_methods() -> dict[str, Any]:
