@@ -6,10 +6,10 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
-from portal.identity.services import client_address
 from provisioning import services
 from provisioning.api.views import kubeconfig_response
 from tenants import selectors as tenant_selectors
+from tenants.addresses import client_address
 
 
 @login_required

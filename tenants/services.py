@@ -1990,6 +1990,70 @@ def membership_revoke(*, acting_user: AbstractBaseUser, membership: Membership) 
         )
 
 
+def user_groups_mirror(
+    *, user: AbstractBaseUser, names: Sequence[str], source: str, skipped: Sequence[str] = ()
+) -> list[Group]:
+    """Set the user's groups to exactly `names`, creating the groups that do not exist yet, as the
+    identity provider (`source`: "ldap" or "oidc") said at sign-in; no acting user. `skipped`: the
+    upstream names left out because a cluster cannot hold them, listed in the audit row.
+
+    A change of groups is a change of roles: it gets one audit row (GROUPS_MIRRORED) naming the
+    groups joined and left and the roles that come or go with them, and the affected tenants are
+    pushed again. A name a cluster cannot hold is refused here as everywhere else."""
+    if problems := [problem for name in names if (problem := name_problem(name))]:
+        raise ValidationError({"groups": problems})
+    wanted = list(names)
+    with transaction.atomic():
+        before = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+        existing = {group.name: group for group in Group.objects.filter(name__in=wanted)}
+        for name in wanted:
+            if name not in existing:
+                existing[name], _ = Group.objects.get_or_create(name=name)
+        groups = [existing[name] for name in wanted]
+        user.groups.set(groups)  # type: ignore[attr-defined]
+        joined, left = sorted(set(wanted) - before), sorted(before - set(wanted))
+        if joined or left:
+            roles = list(
+                Membership.objects.filter(group__name__in=[*joined, *left])
+                .select_related("tenant", "group")
+                .order_by("tenant__path", "group__name")
+            )
+            changes = [
+                {
+                    "tenant": row.tenant.name_path,
+                    "group": row.group.name,
+                    "role": row.role,
+                    "change": "gained" if row.group.name in joined else "lost",
+                }
+                for row in roles
+            ]
+            audit(
+                acting_user=None,
+                action="GROUPS_MIRRORED",
+                target=user,
+                tenant=None,
+                before={"groups": sorted(before)},
+                after={
+                    "groups": wanted,
+                    "source": source,
+                    "joined": joined,
+                    "left": left,
+                    "roles": changes,
+                    "skipped": list(skipped),
+                },
+            )
+            # The tenants where a joined or left group holds a role get this person's service
+            # account and bindings added or removed, like any other membership change (an admin's
+            # reach every namespace below).
+            provisioning.intent_record(
+                tenants=[row.tenant for row in roles if row.role == Membership.Role.ADMIN],
+                tenant_ids=[row.tenant_id for row in roles],
+                subtree=True,
+                reason="GROUPS_MIRRORED",
+            )
+    return groups
+
+
 # ---------------------------------------------------------------------------------------------
 # Users (platform admins)
 

@@ -30,7 +30,6 @@ urlpatterns = [
     path("users/new/", views.user_create, name="user_create"),
     path("users/grant/", views.user_grant, name="user_grant"),
     path("users/<id:pk>/password/", views.user_password, name="user_password"),
-    path("users/<id:pk>/revoke-tokens/", views.user_revoke_tokens, name="user_revoke_tokens"),
     path("audit/", views.audit, name="audit"),
     path("me/", views.my_access, name="my_access"),
     path("overview/", views.overview, name="overview"),

@@ -29,7 +29,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from portal.identity import services as identity_services
 from provisioning import selectors as provisioning_selectors
 from provisioning import services as provisioning_services
 from provisioning.backends.export import HADOOP_FILES
@@ -1053,16 +1052,6 @@ def user_password(request: HttpRequest, pk: int) -> HttpResponse:
         "tenants/user_form.html",
         {"nav": "users", "form": form, "title": f"Reset the password of {person.get_username()}"},
     )
-
-
-@login_required
-@require_POST
-def user_revoke_tokens(request: HttpRequest, pk: int) -> HttpResponse:
-    """Platform admins revoke every API token of a user, from the Users page."""
-    person = get_object_or_404(selectors.user_list(user=request.user), pk=pk)
-    revoked = identity_services.api_tokens_revoke(acting_user=request.user, user=person)
-    messages.success(request, f"Revoked {revoked.tokens} API token(s) of {person.get_username()}.")
-    return redirect(f"{reverse('console:users')}?{urlencode({'q': person.get_username()})}")
 
 
 @login_required

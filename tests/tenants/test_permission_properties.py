@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from portal.identity.backends import OIDCBackend
+from identity.backends import OIDCBackend
 from provisioning import services as provisioning_services
 from provisioning.models import ClusterSyncStatus, HadoopConnection, TenantSync
 from tenants import services, views
