@@ -31,7 +31,6 @@ from django.db.models import Avg, Count, Sum, Value
 from django.db.models.functions import Concat, Substr, TruncDay, TruncHour
 from django.http import Http404
 
-from provisioning import services as provisioning  # issue 5: intents recorded in each write's transaction
 from tenants import labels, paths, usage
 from tenants.amounts import (
     HUNDRED,
@@ -41,6 +40,7 @@ from tenants.amounts import (
     maximum_of,
     percent_human,
 )
+from tenants.changes import NamespaceImpact, change_record, deletion_impact, name_check
 from tenants.cluster_names import name_problem
 from tenants.models import (
     USAGE_METRICS,
@@ -495,8 +495,7 @@ def allocation_set(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: Alloc
         allocation = _write_allocation(
             acting_user=acting_user, tenant=tenant, spec=spec, parent=_parent_of(tenant)
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[tenant], parents=True, reason="ALLOCATION_SET")
+        change_record(tenants=[tenant], parents=True, reason="ALLOCATION_SET")
         return allocation
 
 
@@ -524,8 +523,7 @@ def allocation_delete(*, acting_user: AbstractBaseUser, allocation: Allocation) 
             before=_allocation_snapshot(allocation),
         )
         allocation.delete()
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[allocation.tenant], parents=True, reason="ALLOCATION_DELETED")
+        change_record(tenants=[allocation.tenant], parents=True, reason="ALLOCATION_DELETED")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -706,7 +704,7 @@ def pool_update(*, acting_user: AbstractBaseUser, pool: ResourcePool, **changes:
         )
         if before["node_selector"] != pool.node_selector:
             # Where the pool's pods may run (Kueue flavors, namespaces' pools, YARN partitions).
-            provisioning.intent_record(
+            change_record(
                 tenants=Tenant.objects.filter(allocations__pool=pool).distinct(), reason="POOL_UPDATED"
             )
     return pool
@@ -803,8 +801,8 @@ def tenant_create(
             tenant = Tenant.objects.add_root(instance=tenant)
         else:
             tenant = Tenant.objects.add_child(parent, instance=tenant)
-        # Provisioning (issue 5): refuses a namespace name already taken.
-        provisioning.namespace_reserve(tenant=tenant)
+        # Refused if an app that follows the tenants cannot take the name (a namespace already held).
+        name_check(tenant=tenant)
 
         specs = {spec.pool.pk: spec for spec in _plan_allocation_specs(plan)} if plan else {}
         specs.update({spec.pool.pk: spec for spec in allocations})
@@ -826,8 +824,7 @@ def tenant_create(
                 "allocations": [_allocation_snapshot(a) for a in created],
             },
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[tenant], parents=True, reason="TENANT_CREATED")
+        change_record(tenants=[tenant], parents=True, reason="TENANT_CREATED")
     return tenant
 
 
@@ -866,8 +863,7 @@ def tenant_update(
             before=before,
             after=_snapshot(tenant, TENANT_FIELDS),
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[tenant], reason="TENANT_UPDATED")
+        change_record(tenants=[tenant], reason="TENANT_UPDATED")
     return tenant
 
 
@@ -895,8 +891,7 @@ def tenant_set_state(*, acting_user: AbstractBaseUser, tenant: Tenant, state: st
             before={"state": before},
             after={"state": state, "tenants_changed": changed},
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[tenant], subtree=True, reason="TENANT_STATE_SET")
+        change_record(tenants=[tenant], subtree=True, reason="TENANT_STATE_SET")
     return tenant
 
 
@@ -907,7 +902,7 @@ class DeletionImpact:
     descendants: list[str]
     members: int
     volumes: list[str]
-    namespaces: list[provisioning.NamespaceImpact] = field(default_factory=list)  # issue 5
+    namespaces: list[NamespaceImpact] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
@@ -937,15 +932,15 @@ def tenant_deletion_impact(tenant: Tenant, *, ask_clusters: bool = True) -> Dele
         volumes=list(
             VolumeAttachment.objects.filter(tenant__in=subtree).values_list("claim_name", flat=True)
         ),
-        namespaces=provisioning.namespace_impact(
+        namespaces=deletion_impact(
             tenant_ids=subtree.values_list("pk", flat=True), ask_clusters=ask_clusters
         ),
     )
 
 
 def _with_pods_asked(
-    namespaces: list[provisioning.NamespaceImpact], asked: list[provisioning.NamespaceImpact]
-) -> list[provisioning.NamespaceImpact]:
+    namespaces: list[NamespaceImpact], asked: list[NamespaceImpact]
+) -> list[NamespaceImpact]:
     """The namespaces read under the lock, with the running pods the clusters told before it (a
     namespace that appeared in between says it was not asked)."""
     counted = {(n.cluster, n.namespace): n for n in asked}
@@ -994,8 +989,7 @@ def tenant_delete(*, acting_user: AbstractBaseUser, tenant: Tenant, confirm: boo
             "volumes_deleted": orphan_names,
         }
         audit(acting_user=acting_user, action="TENANT_DELETED", target=tenant, tenant=parent, before=before)
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[tenant], subtree=True, parents=True, reason="TENANT_DELETED")
+        change_record(tenants=[tenant], subtree=True, parents=True, reason="TENANT_DELETED")
         orphaned_volumes.delete()
         Tenant.objects.filter(pk=tenant.pk).delete()  # treebeard's queryset delete: subtree and numchild
 
@@ -1083,8 +1077,8 @@ def tenant_move(*, acting_user: AbstractBaseUser, tenant: Tenant, new_parent: Te
             before={"path": old_name_path},
             after={"path": tenant.name_path},
         )
-        # Provisioning (issue 5): labels and inherited admins below; both parents' quotas.
-        provisioning.intent_record(
+        # Labels and inherited admins below; both parents' quotas.
+        change_record(
             tenants=[tenant],
             tenant_ids=[old_parent.pk] if old_parent else [],
             subtree=True,
@@ -1171,8 +1165,7 @@ def tenant_apply_plan(*, acting_user: AbstractBaseUser, tenant: Tenant, plan: Qu
             before={"plan_id": before_plan},
             after={"plan_id": plan.pk, "plan": plan.name},
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[tenant], parents=True, reason="TENANT_PLAN_APPLIED")
+        change_record(tenants=[tenant], parents=True, reason="TENANT_PLAN_APPLIED")
     return tenant
 
 
@@ -1266,7 +1259,7 @@ def storage_create(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: Stora
     require(acting_user, Action.MANAGE, tenant)
     with transaction.atomic():
         directory = _storage_write(acting_user=acting_user, tenant=_locked_tenant(tenant), spec=spec)
-        provisioning.intent_record(tenants=[directory.tenant], reason="STORAGE_CREATED")  # issue 6
+        change_record(tenants=[directory.tenant], reason="STORAGE_CREATED")
         return directory
 
 
@@ -1309,7 +1302,7 @@ def storage_update(
             space_quota_bytes=space_quota_bytes,
             file_quota=file_quota,
         )
-        provisioning.intent_record(tenants=[directory.tenant], reason="STORAGE_UPDATED")  # issue 6
+        change_record(tenants=[directory.tenant], reason="STORAGE_UPDATED")
         return directory
 
 
@@ -1325,7 +1318,7 @@ def storage_delete(*, acting_user: AbstractBaseUser, directory: StorageDirectory
         )
         directory.delete()
         # The directory and its data stay on HDFS (like a Retain volume); the push stops managing it.
-        provisioning.intent_record(tenants=[directory.tenant], reason="STORAGE_DELETED")  # issue 6
+        change_record(tenants=[directory.tenant], reason="STORAGE_DELETED")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1445,7 +1438,7 @@ def nfs_share_update(
             after=_nfs_share_snapshot(share),
         )
         if (share.server, share.base_path) != (before["server"], before["base_path"]):
-            provisioning.intent_record(tenants=_tenants_mounting(share), reason="NFS_SHARE_UPDATED")
+            change_record(tenants=_tenants_mounting(share), reason="NFS_SHARE_UPDATED")
     return share
 
 
@@ -1694,8 +1687,7 @@ def volume_create(*, acting_user: AbstractBaseUser, spec: VolumeSpec) -> Volume:
             tenant=_volume_audit_tenant(spec.tenants),
             after=_volume_snapshot(volume),
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=spec.tenants, reason="VOLUME_CREATED")
+        change_record(tenants=spec.tenants, reason="VOLUME_CREATED")
     return volume
 
 
@@ -1726,8 +1718,7 @@ def volume_update(*, acting_user: AbstractBaseUser, volume: Volume, spec: Volume
             before=before,
             after=_volume_snapshot(volume),
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[*current, *spec.tenants], reason="VOLUME_UPDATED")
+        change_record(tenants=[*current, *spec.tenants], reason="VOLUME_UPDATED")
     return volume
 
 
@@ -1745,8 +1736,7 @@ def volume_delete(*, acting_user: AbstractBaseUser, volume: Volume) -> None:
             before=_volume_snapshot(volume),
         )
         volume.delete()
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=current, reason="VOLUME_DELETED")
+        change_record(tenants=current, reason="VOLUME_DELETED")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1939,8 +1929,7 @@ def membership_grant(
             tenant=tenant,
             after={field: name, "role": role},
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[tenant], subtree=role == "admin", reason="MEMBERSHIP_GRANTED")
+        change_record(tenants=[tenant], subtree=role == "admin", reason="MEMBERSHIP_GRANTED")
     return membership
 
 
@@ -1965,8 +1954,7 @@ def membership_change_role(*, acting_user: AbstractBaseUser, membership: Members
             before={**_membership_subject(membership), "role": before},
             after={**_membership_subject(membership), "role": role},
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(
+        change_record(
             tenants=[membership.tenant], subtree="admin" in (before, role), reason="MEMBERSHIP_CHANGED"
         )
     return membership
@@ -1983,8 +1971,7 @@ def membership_revoke(*, acting_user: AbstractBaseUser, membership: Membership) 
             before={**_membership_subject(membership), "role": membership.role},
         )
         membership.delete()
-        # Provisioning (issue 5).
-        provisioning.intent_record(
+        change_record(
             tenants=[membership.tenant], subtree=membership.role == "admin", reason="MEMBERSHIP_REVOKED"
         )
 
@@ -2063,8 +2050,8 @@ def user_update(*, acting_user: AbstractBaseUser, user: AbstractBaseUser, **chan
             before=before,
             after=after,
         )
-        # Provisioning (issue 5): service accounts follow people.
-        provisioning.intent_record(users=[user], reason="USER_UPDATED")
+        # Service accounts follow people.
+        change_record(users=[user], reason="USER_UPDATED")
     return user
 
 
