@@ -22,7 +22,7 @@ registers backends and Wagtail hooks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,14 +37,18 @@ class TenantChange:
     `reason` names the change (`TENANT_CREATED`, `ALLOCATION_SET`, ...). The tenants it touches are
     `tenants` and `tenant_ids`; `subtree` adds everything below each of `tenants` (labels, inherited
     admin rights), `parents` each one's parent (its own share is what its children do not hold),
-    `users` every tenant where those people hold a role."""
+    `users` every tenant where those people hold a role. The sequences are kept as tuples."""
 
     reason: str
-    tenants: tuple[Tenant, ...] = ()
-    tenant_ids: tuple[int, ...] = ()
-    users: tuple[Any, ...] = ()
+    tenants: Sequence[Tenant] = ()
+    tenant_ids: Sequence[int] = ()
+    users: Sequence[Any] = ()
     subtree: bool = False
     parents: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("tenants", "tenant_ids", "users"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
 @dataclass(frozen=True)
@@ -102,27 +106,10 @@ def recorders() -> list[ChangeRecorder]:
     return list(_recorders.values())
 
 
-def change_record(
-    *,
-    reason: str,
-    tenants: Iterable[Tenant] = (),
-    tenant_ids: Iterable[int] = (),
-    users: Iterable[Any] = (),
-    subtree: bool = False,
-    parents: bool = False,
-) -> TenantChange:
+def change_record(change: TenantChange) -> None:
     """Tell every recorder what a service changed; call it inside the service's transaction."""
-    change = TenantChange(
-        reason=reason,
-        tenants=tuple(tenants),
-        tenant_ids=tuple(tenant_ids),
-        users=tuple(users),
-        subtree=subtree,
-        parents=parents,
-    )
     for recorder in recorders():
         recorder.change_record(change)
-    return change
 
 
 def name_check(*, tenant: Tenant) -> None:

@@ -40,7 +40,7 @@ from tenants.amounts import (
     maximum_of,
     percent_human,
 )
-from tenants.changes import NamespaceImpact, change_record, deletion_impact, name_check
+from tenants.changes import NamespaceImpact, TenantChange, change_record, deletion_impact, name_check
 from tenants.cluster_names import name_problem
 from tenants.models import (
     USAGE_METRICS,
@@ -495,7 +495,7 @@ def allocation_set(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: Alloc
         allocation = _write_allocation(
             acting_user=acting_user, tenant=tenant, spec=spec, parent=_parent_of(tenant)
         )
-        change_record(tenants=[tenant], parents=True, reason="ALLOCATION_SET")
+        change_record(TenantChange(tenants=[tenant], parents=True, reason="ALLOCATION_SET"))
         return allocation
 
 
@@ -523,7 +523,7 @@ def allocation_delete(*, acting_user: AbstractBaseUser, allocation: Allocation) 
             before=_allocation_snapshot(allocation),
         )
         allocation.delete()
-        change_record(tenants=[allocation.tenant], parents=True, reason="ALLOCATION_DELETED")
+        change_record(TenantChange(tenants=[allocation.tenant], parents=True, reason="ALLOCATION_DELETED"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -705,7 +705,10 @@ def pool_update(*, acting_user: AbstractBaseUser, pool: ResourcePool, **changes:
         if before["node_selector"] != pool.node_selector:
             # Where the pool's pods may run (Kueue flavors, namespaces' pools, YARN partitions).
             change_record(
-                tenants=Tenant.objects.filter(allocations__pool=pool).distinct(), reason="POOL_UPDATED"
+                TenantChange(
+                    tenants=list(Tenant.objects.filter(allocations__pool=pool).distinct()),
+                    reason="POOL_UPDATED",
+                )
             )
     return pool
 
@@ -824,7 +827,7 @@ def tenant_create(
                 "allocations": [_allocation_snapshot(a) for a in created],
             },
         )
-        change_record(tenants=[tenant], parents=True, reason="TENANT_CREATED")
+        change_record(TenantChange(tenants=[tenant], parents=True, reason="TENANT_CREATED"))
     return tenant
 
 
@@ -863,7 +866,7 @@ def tenant_update(
             before=before,
             after=_snapshot(tenant, TENANT_FIELDS),
         )
-        change_record(tenants=[tenant], reason="TENANT_UPDATED")
+        change_record(TenantChange(tenants=[tenant], reason="TENANT_UPDATED"))
     return tenant
 
 
@@ -891,7 +894,7 @@ def tenant_set_state(*, acting_user: AbstractBaseUser, tenant: Tenant, state: st
             before={"state": before},
             after={"state": state, "tenants_changed": changed},
         )
-        change_record(tenants=[tenant], subtree=True, reason="TENANT_STATE_SET")
+        change_record(TenantChange(tenants=[tenant], subtree=True, reason="TENANT_STATE_SET"))
     return tenant
 
 
@@ -989,7 +992,7 @@ def tenant_delete(*, acting_user: AbstractBaseUser, tenant: Tenant, confirm: boo
             "volumes_deleted": orphan_names,
         }
         audit(acting_user=acting_user, action="TENANT_DELETED", target=tenant, tenant=parent, before=before)
-        change_record(tenants=[tenant], subtree=True, parents=True, reason="TENANT_DELETED")
+        change_record(TenantChange(tenants=[tenant], subtree=True, parents=True, reason="TENANT_DELETED"))
         orphaned_volumes.delete()
         Tenant.objects.filter(pk=tenant.pk).delete()  # treebeard's queryset delete: subtree and numchild
 
@@ -1079,11 +1082,13 @@ def tenant_move(*, acting_user: AbstractBaseUser, tenant: Tenant, new_parent: Te
         )
         # Labels and inherited admins below; both parents' quotas.
         change_record(
-            tenants=[tenant],
-            tenant_ids=[old_parent.pk] if old_parent else [],
-            subtree=True,
-            parents=True,
-            reason="TENANT_MOVED",
+            TenantChange(
+                tenants=[tenant],
+                tenant_ids=[old_parent.pk] if old_parent else [],
+                subtree=True,
+                parents=True,
+                reason="TENANT_MOVED",
+            )
         )
     return tenant
 
@@ -1165,7 +1170,7 @@ def tenant_apply_plan(*, acting_user: AbstractBaseUser, tenant: Tenant, plan: Qu
             before={"plan_id": before_plan},
             after={"plan_id": plan.pk, "plan": plan.name},
         )
-        change_record(tenants=[tenant], parents=True, reason="TENANT_PLAN_APPLIED")
+        change_record(TenantChange(tenants=[tenant], parents=True, reason="TENANT_PLAN_APPLIED"))
     return tenant
 
 
@@ -1259,7 +1264,7 @@ def storage_create(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: Stora
     require(acting_user, Action.MANAGE, tenant)
     with transaction.atomic():
         directory = _storage_write(acting_user=acting_user, tenant=_locked_tenant(tenant), spec=spec)
-        change_record(tenants=[directory.tenant], reason="STORAGE_CREATED")
+        change_record(TenantChange(tenants=[directory.tenant], reason="STORAGE_CREATED"))
         return directory
 
 
@@ -1302,7 +1307,7 @@ def storage_update(
             space_quota_bytes=space_quota_bytes,
             file_quota=file_quota,
         )
-        change_record(tenants=[directory.tenant], reason="STORAGE_UPDATED")
+        change_record(TenantChange(tenants=[directory.tenant], reason="STORAGE_UPDATED"))
         return directory
 
 
@@ -1318,7 +1323,7 @@ def storage_delete(*, acting_user: AbstractBaseUser, directory: StorageDirectory
         )
         directory.delete()
         # The directory and its data stay on HDFS (like a Retain volume); the push stops managing it.
-        change_record(tenants=[directory.tenant], reason="STORAGE_DELETED")
+        change_record(TenantChange(tenants=[directory.tenant], reason="STORAGE_DELETED"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1438,7 +1443,7 @@ def nfs_share_update(
             after=_nfs_share_snapshot(share),
         )
         if (share.server, share.base_path) != (before["server"], before["base_path"]):
-            change_record(tenants=_tenants_mounting(share), reason="NFS_SHARE_UPDATED")
+            change_record(TenantChange(tenants=_tenants_mounting(share), reason="NFS_SHARE_UPDATED"))
     return share
 
 
@@ -1687,7 +1692,7 @@ def volume_create(*, acting_user: AbstractBaseUser, spec: VolumeSpec) -> Volume:
             tenant=_volume_audit_tenant(spec.tenants),
             after=_volume_snapshot(volume),
         )
-        change_record(tenants=spec.tenants, reason="VOLUME_CREATED")
+        change_record(TenantChange(tenants=spec.tenants, reason="VOLUME_CREATED"))
     return volume
 
 
@@ -1718,7 +1723,7 @@ def volume_update(*, acting_user: AbstractBaseUser, volume: Volume, spec: Volume
             before=before,
             after=_volume_snapshot(volume),
         )
-        change_record(tenants=[*current, *spec.tenants], reason="VOLUME_UPDATED")
+        change_record(TenantChange(tenants=[*current, *spec.tenants], reason="VOLUME_UPDATED"))
     return volume
 
 
@@ -1736,7 +1741,7 @@ def volume_delete(*, acting_user: AbstractBaseUser, volume: Volume) -> None:
             before=_volume_snapshot(volume),
         )
         volume.delete()
-        change_record(tenants=current, reason="VOLUME_DELETED")
+        change_record(TenantChange(tenants=current, reason="VOLUME_DELETED"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1929,7 +1934,7 @@ def membership_grant(
             tenant=tenant,
             after={field: name, "role": role},
         )
-        change_record(tenants=[tenant], subtree=role == "admin", reason="MEMBERSHIP_GRANTED")
+        change_record(TenantChange(tenants=[tenant], subtree=role == "admin", reason="MEMBERSHIP_GRANTED"))
     return membership
 
 
@@ -1955,7 +1960,9 @@ def membership_change_role(*, acting_user: AbstractBaseUser, membership: Members
             after={**_membership_subject(membership), "role": role},
         )
         change_record(
-            tenants=[membership.tenant], subtree="admin" in (before, role), reason="MEMBERSHIP_CHANGED"
+            TenantChange(
+                tenants=[membership.tenant], subtree="admin" in (before, role), reason="MEMBERSHIP_CHANGED"
+            )
         )
     return membership
 
@@ -1972,7 +1979,9 @@ def membership_revoke(*, acting_user: AbstractBaseUser, membership: Membership) 
         )
         membership.delete()
         change_record(
-            tenants=[membership.tenant], subtree=membership.role == "admin", reason="MEMBERSHIP_REVOKED"
+            TenantChange(
+                tenants=[membership.tenant], subtree=membership.role == "admin", reason="MEMBERSHIP_REVOKED"
+            )
         )
 
 
@@ -2051,7 +2060,7 @@ def user_update(*, acting_user: AbstractBaseUser, user: AbstractBaseUser, **chan
             after=after,
         )
         # Service accounts follow people.
-        change_record(users=[user], reason="USER_UPDATED")
+        change_record(TenantChange(users=[user], reason="USER_UPDATED"))
     return user
 
 

@@ -352,7 +352,9 @@ def tenant_resources(request: HttpRequest, pk: int | None = None) -> HttpRespons
     tab = request.GET.get("tab", "summary")
     # Usage is for members and admins (Action.USE); viewers do not get the Monitoring tab.
     tabs = [
-        t for t in tenant_tabs() if t[0] != "monitoring" or (tenant is not None and can(user, Action.USE, tenant))
+        t
+        for t in tenant_tabs()
+        if t[0] != "monitoring" or (tenant is not None and can(user, Action.USE, tenant))
     ]
     if tab not in dict(tabs):
         tab = "summary"
