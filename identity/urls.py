@@ -5,7 +5,7 @@ namespace beside tenants' (portal/urls.py puts them together)."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-import portal.converters  # noqa: F401  # registers the <id:...> path converter
+import tenants.converters  # noqa: F401  # registers the <id:...> path converter
 from identity import views
 
 urlpatterns = [

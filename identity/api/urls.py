@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-import portal.converters  # noqa: F401  # registers the <id:...> path converter
+import tenants.converters  # noqa: F401  # registers the <id:...> path converter
 from identity.api import views
 
 urlpatterns = [

@@ -126,7 +126,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Row ids in paths (portal/converters.py): up to the largest id a row can have.
+    # Row ids in paths (tenants/converters.py): up to the largest id a row can have.
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}},
     "ENUM_NAME_OVERRIDES": {
         "TenantStateEnum": "tenants.models.Tenant.State",

@@ -252,7 +252,7 @@ class ConnectionViewSet(
     serializer_class = s.ConnectionSerializer
     permission_classes = [IsPlatformAdmin]
     lookup_field = "cluster"
-    lookup_value_converter = "id"  # portal/converters.py: an id out of range is a 404, not a query
+    lookup_value_converter = "id"  # tenants/converters.py: an id out of range is a 404, not a query
 
     def get_queryset(self) -> Any:
         return selectors.connection_list(user=self.request.user)

@@ -31,7 +31,7 @@ class SelectorViewSet(viewsets.ModelViewSet):
 
     selector: ClassVar[Any]
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
-    lookup_value_converter = "id"  # portal/converters.py: an id out of range is a 404
+    lookup_value_converter = "id"  # tenants/converters.py: an id out of range is a 404
 
     def get_queryset(self) -> QuerySet:
         return type(self).selector(user=self.request.user)
