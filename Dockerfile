@@ -5,6 +5,8 @@ COPY pyproject.toml README.md ./
 COPY portal portal
 COPY tenants tenants
 COPY provisioning provisioning
+COPY identity identity
+COPY usage usage
 COPY templates templates
 COPY static static
 COPY manage.py ./

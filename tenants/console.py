@@ -1,21 +1,23 @@
-"""The parts of the console's pages that other apps add. `tenants` imports no app built on it, so its
-pages show what was registered here; the registering app's own views and URLs serve those parts.
+"""The parts of the console's pages that other apps add. `tenants` imports no other app, so its pages
+show what was registered here; the registering app's own views and URLs serve those parts.
 
-An app registers from its `AppConfig.ready()` (usage does: the Monitoring tab, what is used of
-each pool, the jobs on My access):
+An app registers from its `AppConfig.ready()` (provisioning does: the Clusters tab, the cluster
+connections on the Pools page, the kubeconfig links on My access; usage: the Monitoring tab, what
+is used of each pool, the person's jobs on My access):
 
 - `TenantTab`: a tab of the tenant page. `context(request, tenant)` is merged into the page's
   context like the page's own tabs'; `template` renders the tab (also alone, as the htmx fragment
   `?tab=<key>` swaps in); `before` puts it in front of one of the page's own tabs; `shown(user,
-  tenant)` hides it from whom it is not for; `scripts` (static paths) are loaded by the page.
+  tenant)`, when given, hides it from whom it is not for; the page loads its `scripts` (static paths).
 - `PageSection`: a part of a page, rendered with its template where the page shows its sections,
   the context its `context` returns bound to `section`:
+  - `POOLS`: under the pools table; `context(request) -> dict`.
   - `MY_ACCESS_TENANT`: in each tenant of My access, after its allocations;
     `context(request, roles) -> {tenant id: dict}` gets the person's roles (`selectors.EffectiveRole`,
     one per tenant) and reads for all of them at once (the page costs the same for any number).
-- A pool usage reader: what tenants use of each pool now, shown on the Resources tab and My access
-  beside what they are allocated. `reader(request, tenant ids)` reads for all of them at once and
-  returns `of(tenant id, pool) -> PoolUse`.
+- A pool usage reader (one: the app that measures usage): what tenants use of each pool now, shown
+  on the Resources tab and My access beside what they are allocated. `reader(request, tenant ids)`
+  reads for all of them at once and returns `of(tenant id, pool) -> PoolUse | None`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
     from tenants.models import ResourcePool, Tenant
 
+POOLS = "pools"
 MY_ACCESS_TENANT = "my_access_tenant"
 
 
@@ -87,17 +90,29 @@ def tab_get(key: str) -> TenantTab | None:
     return _tabs.get(key)
 
 
-def tabs_with(own: list[tuple[str, str]], user: Any, tenant: Tenant | None) -> list[tuple[str, str]]:
-    """The tenant page's tabs, (key, label): its `own` ones with the registered ones shown to `user`
-    on `tenant` in place."""
+def tabs_with(own: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The tenant page's tabs, (key, label): its `own` ones with the registered ones in place."""
     merged = list(own)
-    for tab in _tabs.values():
-        if tab.shown is not None and (tenant is None or not tab.shown(user, tenant)):
-            continue
+    # A tab may go in front of another registered tab (provisioning's Clusters in front of usage's
+    # Monitoring, whichever registered first): each is placed once the tab it names is.
+    waiting = list(_tabs.values())
+    while waiting:
         keys = [key for key, _ in merged]
-        at = keys.index(tab.before) if tab.before in keys else len(merged)
-        merged.insert(at, (tab.key, tab.label))
+        ready = [tab for tab in waiting if tab.before is None or tab.before in keys] or waiting[:1]
+        for tab in ready:
+            waiting.remove(tab)
+            keys = [key for key, _ in merged]
+            at = keys.index(tab.before) if tab.before in keys else len(merged)
+            merged.insert(at, (tab.key, tab.label))
     return merged
+
+
+def tab_shown(key: str, user: Any, tenant: Tenant | None) -> bool:
+    """Whether the tab `key` is for `user` on `tenant` (the page's own tabs are for all who see it)."""
+    tab = _tabs.get(key)
+    if tab is None or tab.shown is None:
+        return True
+    return tenant is not None and tab.shown(user, tenant)
 
 
 def tab_scripts() -> list[str]:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-import portal.converters  # noqa: F401  # registers the <id:...> path converter
+import tenants.converters  # noqa: F401  # registers the <id:...> path converter
 from usage import views
 
 app_name = "usage"

@@ -3,10 +3,10 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-import portal.converters  # noqa: F401  # registers the <id:...> path converter
+import tenants.converters  # noqa: F401  # registers the <id:...> path converter
 from usage.api import views
 
-router = DefaultRouter(use_regex_path=False)  # ids through <id:...> (portal/converters.py)
+router = DefaultRouter(use_regex_path=False)  # ids through <id:...> (tenants/converters.py)
 router.include_format_suffixes = False
 router.include_root_view = False
 router.register("workloads", views.WorkloadViewSet, basename="workload")

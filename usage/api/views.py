@@ -26,7 +26,7 @@ class TenantUsageView(generics.GenericAPIView):
     queryset and filters; one the requester cannot see is a 404)."""
 
     filterset_class = TenantFilter
-    lookup_value_converter = "id"  # portal/converters.py: an id out of range is a 404
+    lookup_value_converter = "id"  # tenants/converters.py: an id out of range is a 404
 
     def get_queryset(self) -> QuerySet:
         return tenant_selectors.tenant_list(user=self.request.user)
