@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
-from provisioning.collectors import UsageTargets
 from provisioning.desired.kubernetes import (
     KUEUE_ENGINE,
     RESOURCE_QUOTA_ENGINE,
@@ -32,10 +30,8 @@ from provisioning.desired.kubernetes import (
     Subject,
     TenantState,
     VolumeClaim,
-    service_account_name,
 )
-from provisioning.desired.kueue import flavor_name
-from provisioning.desired.yarn import QueueShare, StorageDir, YarnTenant, queue_path
+from provisioning.desired.yarn import QueueShare, StorageDir, YarnTenant
 from provisioning.models import ClusterSyncStatus, HadoopConnection, KubernetesConnection, TenantSync
 from tenants.amounts import KUBERNETES_RESOURCES, maximum_of
 from tenants.models import (
@@ -498,57 +494,3 @@ def tenant_clusters() -> dict[int, set[int]]:
     for tenant_id, cluster_id in {*allocated, *known}:
         clusters[tenant_id].add(cluster_id)
     return dict(clusters)
-
-
-# ---------------------------------------------------------------------------------------------
-# Usage collection (issue 7): what the collectors need to map a cluster's figures back to tenants.
-# A constant number of queries for any number of tenants.
-
-
-def _known_people() -> tuple[frozenset[str], dict[str, str]]:
-    """Usernames of everyone who holds a role (their own or a group's), and their ServiceAccount
-    names -> username. One query."""
-    user_model = get_user_model()
-    field = user_model.USERNAME_FIELD
-    usernames = frozenset(
-        user_model.objects.filter(Q(memberships__isnull=False) | Q(groups__memberships__isnull=False))
-        .values_list(field, flat=True)
-        .distinct()
-    )
-    return usernames, {service_account_name(name): name for name in usernames}
-
-
-def usage_targets(cluster: Cluster) -> UsageTargets:
-    """Namespaces (Kubernetes), queues and directories (Hadoop) of the cluster's tenants -> their
-    tenant, with the tree paths and the people the collectors map workloads to."""
-    usernames, service_accounts = _known_people()
-    on_cluster = Allocation.objects.filter(pool__cluster=cluster).values("tenant_id")
-    if cluster.kind == Cluster.Kind.YARN:
-        connection = HadoopConnection.objects.filter(cluster=cluster).first()
-        tenants = dict(Tenant.objects.filter(pk__in=on_cluster).values_list("pk", "name_path"))
-        directories = dict(StorageDirectory.objects.filter(cluster=cluster).values_list("path", "tenant_id"))
-        return UsageTargets(
-            paths=Tenant.objects.paths_with_ancestors(set(tenants) | set(directories.values())),
-            queues={queue_path(name_path): tenant_id for tenant_id, name_path in tenants.items()},
-            directories=directories,
-            usernames=usernames,
-            remainder_queue=connection.remainder_queue if connection else "default",
-        )
-    connection = KubernetesConnection.objects.filter(cluster=cluster).first()
-    namespaces = dict(
-        TenantSync.objects.filter(tenant_id__in=on_cluster).values_list("namespace", "tenant_id")
-    )
-    engine = connection.quota_engine if connection else RESOURCE_QUOTA_ENGINE
-    flavors = {}
-    if engine == KUEUE_ENGINE:
-        pools = ResourcePool.objects.filter(cluster=cluster).values_list("name", flat=True)
-        flavors = {flavor_name(pool): pool for pool in pools}
-    return UsageTargets(
-        paths=Tenant.objects.paths_with_ancestors(set(namespaces.values())),
-        namespaces=namespaces,
-        service_accounts=service_accounts,
-        usernames=usernames,
-        gpu_resource=connection.gpu_resource if connection else "nvidia.com/gpu",
-        quota_engine=engine,
-        flavors=flavors,
-    )

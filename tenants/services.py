@@ -11,7 +11,6 @@ names; a tenant the user may not see raises `Http404`, one they may see but not 
 
 from __future__ import annotations
 
-import datetime
 import posixpath
 import re
 from collections import Counter, defaultdict
@@ -27,11 +26,11 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_ipv46_address
 from django.db import IntegrityError, transaction
-from django.db.models import Avg, Count, Sum, Value
-from django.db.models.functions import Concat, Substr, TruncDay, TruncHour
+from django.db.models import Sum, Value
+from django.db.models.functions import Concat, Substr
 from django.http import Http404
 
-from tenants import labels, paths, usage
+from tenants import labels, paths
 from tenants.amounts import (
     HUNDRED,
     KUBERNETES_RESOURCES,
@@ -43,11 +42,9 @@ from tenants.amounts import (
 from tenants.changes import NamespaceImpact, TenantChange, change_record, deletion_impact, name_check
 from tenants.cluster_names import name_problem
 from tenants.models import (
-    USAGE_METRICS,
     Allocation,
     AuditEvent,
     Cluster,
-    FlavorUsage,
     Membership,
     NfsShare,
     NfsShareGrant,
@@ -57,11 +54,8 @@ from tenants.models import (
     ResourcePool,
     StorageDirectory,
     Tenant,
-    UsageRollup,
-    UsageSample,
     Volume,
     VolumeAttachment,
-    Workload,
     dns_label_validator,
 )
 from tenants.permissions import Action, can, is_platform_admin, visible_tenants
@@ -2129,164 +2123,3 @@ def user_update(*, acting_user: AbstractBaseUser, user: AbstractBaseUser, **chan
         # Service accounts follow people.
         change_record(TenantChange(users=[user], reason="USER_UPDATED"))
     return user
-
-
-# ---------------------------------------------------------------------------------------------
-# Usage (issue 7): written by the collectors and the rollup task, not by people, so no acting user
-# and no audit row. Figures are subtree totals (see tenants.usage).
-
-
-def usage_record(
-    *,
-    cluster: Cluster,
-    time: datetime.datetime,
-    readings: Iterable[usage.UsageReading],
-    workloads: Iterable[usage.WorkloadReading] | None = None,
-    flavors: Iterable[usage.FlavorReading] | None = None,
-) -> int:
-    """Store one collection pass of `cluster` at `time`: the readings as raw samples (own figures
-    summed over subtrees first) and, when given, the cluster's workloads and its Kueue figures per
-    pool (`FlavorUsage`), each replacing the previous pass's. Idempotent for a (cluster, time): a
-    pass recorded twice keeps the first samples. Readings for tenants deleted meanwhile are
-    dropped. Returns the number of samples written."""
-    readings = list(readings)
-    tenant_ids = {reading.tenant_id for reading in readings}
-    if any(not reading.subtree for reading in readings):
-        # Ancestors too, so the subtree totals can be formed.
-        paths = Tenant.objects.paths_with_ancestors(tenant_ids)
-    else:
-        paths = dict(Tenant.objects.filter(pk__in=tenant_ids).values_list("pk", "path"))
-    totals = usage.subtree_totals((r for r in readings if r.tenant_id in paths), paths)
-    rows = [
-        UsageSample(
-            tenant_id=reading.tenant_id,
-            cluster=cluster,
-            partition=reading.partition,
-            time=time,
-            **{name: reading.figures.get(name) for name in USAGE_METRICS},
-        )
-        for reading in totals
-    ]
-    with transaction.atomic():
-        UsageSample.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
-        if workloads is not None:
-            workloads = list(workloads)
-            ids = {w.tenant_id for w in workloads}
-            known = set(Tenant.objects.filter(pk__in=ids).values_list("pk", flat=True))
-            _workloads_replace(cluster, time, [w for w in workloads if w.tenant_id in known])
-        if flavors is not None:
-            _flavors_replace(cluster, time, list(flavors))
-    return len(rows)
-
-
-def _flavors_replace(cluster: Cluster, time: datetime.datetime, flavors: list[usage.FlavorReading]) -> None:
-    pools = dict(ResourcePool.objects.filter(cluster=cluster).values_list("name", "pk"))
-    known = set(Tenant.objects.filter(pk__in={f.tenant_id for f in flavors}).values_list("pk", flat=True))
-    FlavorUsage.objects.filter(cluster=cluster).delete()
-    FlavorUsage.objects.bulk_create(
-        [
-            FlavorUsage(
-                tenant_id=f.tenant_id, cluster=cluster, pool_id=pools[f.pool], seen_at=time, **f.figures
-            )
-            for f in flavors
-            if f.pool in pools and f.tenant_id in known
-        ],
-        batch_size=2000,
-        ignore_conflicts=True,
-    )
-
-
-def _workloads_replace(
-    cluster: Cluster, time: datetime.datetime, workloads: list[usage.WorkloadReading]
-) -> None:
-    Workload.objects.filter(cluster=cluster).delete()
-    Workload.objects.bulk_create(
-        [
-            Workload(
-                tenant_id=w.tenant_id,
-                cluster=cluster,
-                kind=w.kind,
-                namespace=w.namespace,
-                name=w.name,
-                submitted_by=w.submitted_by,
-                username=w.username,
-                state=w.state,
-                gpu=w.gpu,
-                cpu_millicores=w.cpu_millicores,
-                memory_bytes=w.memory_bytes,
-                started_at=w.started_at,
-                seen_at=time,
-                queue_position=w.queue_position,
-                waiting_reason=w.waiting_reason,
-            )
-            for w in workloads
-        ],
-        batch_size=2000,
-        ignore_conflicts=True,
-    )
-
-
-_TRUNC = {UsageRollup.Resolution.HOUR: TruncHour, UsageRollup.Resolution.DAY: TruncDay}
-_BUCKET = {
-    UsageRollup.Resolution.HOUR: datetime.timedelta(hours=1),
-    UsageRollup.Resolution.DAY: datetime.timedelta(days=1),
-}
-
-
-def usage_rollup(*, resolution: str, start: datetime.datetime, end: datetime.datetime) -> int:
-    """(Re)compute the `resolution` averages of every bucket that starts in [start, end) from the
-    raw samples, in one grouped query and one upsert. Idempotent: a bucket still filling is simply
-    computed again later. Returns the number of rollup rows written."""
-    resolution = UsageRollup.Resolution(resolution)
-    trunc = _TRUNC[resolution]("time", tzinfo=datetime.UTC)
-    start = _bucket_start(start, resolution)
-    grouped = (
-        UsageSample.objects.filter(time__gte=start, time__lt=end + _BUCKET[resolution])
-        .annotate(bucket=trunc)
-        .filter(bucket__gte=start, bucket__lt=end)
-        .values("tenant_id", "cluster_id", "partition", "bucket")
-        .annotate(count=Count("id"), **{f"avg_{name}": Avg(name) for name in USAGE_METRICS})
-        .order_by()
-    )
-    rows = [
-        UsageRollup(
-            resolution=resolution,
-            tenant_id=group["tenant_id"],
-            cluster_id=group["cluster_id"],
-            partition=group["partition"],
-            time=group["bucket"],
-            samples=group["count"],
-            **{name: group[f"avg_{name}"] for name in USAGE_METRICS},
-        )
-        for group in grouped
-    ]
-    UsageRollup.objects.bulk_create(
-        rows,
-        batch_size=2000,
-        update_conflicts=True,
-        unique_fields=["tenant", "resolution", "time", "cluster", "partition"],
-        update_fields=["samples", *USAGE_METRICS],
-    )
-    return len(rows)
-
-
-def _bucket_start(moment: datetime.datetime, resolution: str) -> datetime.datetime:
-    moment = moment.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
-    return moment.replace(hour=0) if resolution == UsageRollup.Resolution.DAY else moment
-
-
-def usage_prune(*, now: datetime.datetime) -> dict[str, int]:
-    """Drop raw samples, hourly and daily rollups older than their retention (settings
-    CANOPY_USAGE_RAW_DAYS, _HOURLY_DAYS, _DAILY_DAYS)."""
-    keep = {
-        "raw": settings.CANOPY_USAGE_RAW_DAYS,
-        "hour": settings.CANOPY_USAGE_HOURLY_DAYS,
-        "day": settings.CANOPY_USAGE_DAILY_DAYS,
-    }
-    deleted = {
-        "raw": UsageSample.objects.filter(time__lt=now - datetime.timedelta(days=keep["raw"])).delete()[0]
-    }
-    for resolution in (UsageRollup.Resolution.HOUR, UsageRollup.Resolution.DAY):
-        cutoff = now - datetime.timedelta(days=keep[resolution])
-        deleted[resolution] = UsageRollup.objects.filter(resolution=resolution, time__lt=cutoff).delete()[0]
-    return deleted

@@ -13,11 +13,13 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tenants import dashboards, services
+from tenants import services
 from tenants.models import Cluster, ResourcePool
-from tenants.usage import Series, UsageReading, WorkloadReading
 from tests.tenants.builders import GI, spec, user
 from tests.tenants.test_api_permissions import person
+from usage import dashboards
+from usage import services as usage_services
+from usage.measures import Series, UsageReading, WorkloadReading
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +28,7 @@ MINUTE = datetime.timedelta(minutes=1)
 
 
 def record(world, time, dev1_gpu=0.5, dev2_gpu=2.0, workloads=None):
-    services.usage_record(
+    usage_services.usage_record(
         cluster=world.cluster,
         time=time,
         readings=[
@@ -331,8 +333,10 @@ def _member_of(count: int, username: str, admin, k8s_pool, yarn_pool) -> object:
             workloads.append(
                 WorkloadReading(tenant.pk, "Pod", tenant.name, f"job-{i}", "sa", "running", username=username)
             )
-    services.usage_record(cluster=yarn_pool.cluster, time=now, readings=readings)
-    services.usage_record(cluster=k8s_pool.cluster, time=now, readings=k8s_readings, workloads=workloads)
+    usage_services.usage_record(cluster=yarn_pool.cluster, time=now, readings=readings)
+    usage_services.usage_record(
+        cluster=k8s_pool.cluster, time=now, readings=k8s_readings, workloads=workloads
+    )
     return person
 
 
@@ -418,7 +422,7 @@ def test_the_overview_costs_the_same_queries_for_2_as_for_20_tenants(platform_ad
         }
         made = total
         # By the tenant's number, not its id (which depends on what ran before): t0 is full.
-        services.usage_record(
+        usage_services.usage_record(
             cluster=cluster,
             time=timezone.now() - datetime.timedelta(seconds=total),
             readings=[
