@@ -35,7 +35,9 @@ from provisioning.collectors import Collector, HadoopCollector, KubernetesCollec
 from provisioning.models import HadoopConnection, KubernetesConnection, UsageCollection
 from provisioning.services import backend_for
 from tenants import services as tenant_services
+from tenants.audit import audit
 from tenants.models import Cluster, UsageRollup
+from tenants.permissions import require_platform_admin
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ def usage_interval_set(
 ) -> UsageCollection:
     """Platform admins: collect `cluster` every `interval_seconds` (None: the default,
     CANOPY_USAGE_INTERVAL_SECONDS). One audit row."""
-    tenant_services.require_platform_admin(acting_user)
+    require_platform_admin(acting_user)
     if interval_seconds is not None and not MIN_INTERVAL_SECONDS <= interval_seconds <= MAX_INTERVAL_SECONDS:
         raise ValidationError(
             {
@@ -86,7 +88,7 @@ def usage_interval_set(
         before = row.interval_seconds
         row.interval_seconds = interval_seconds
         row.save(update_fields=["interval_seconds", "updated_at"])
-        tenant_services.audit(
+        audit(
             acting_user=acting_user,
             action="USAGE_INTERVAL_UPDATED",
             target=cluster,
