@@ -14,6 +14,7 @@ from treebeard.mp_tree import MP_Node, MP_NodeManager, MP_NodeQuerySet
 
 from tenants import paths
 from tenants.permissions import RestrictedQuerySetMixin
+from tenants.roles import Role
 
 DNS_LABEL_MAX = 63
 # \Z, not $: "$" also matches before a final newline, and "dev1\n" is no DNS label (issue 15).
@@ -447,10 +448,7 @@ class Membership(models.Model):
     """A user's or a group's role on a tenant. Admins manage the tenant's whole subtree; a group's role
     holds for every member of the group (groups are mirrored from LDAP or OpenID Connect at sign-in)."""
 
-    class Role(models.TextChoices):
-        ADMIN = "admin", "Tenant admin"
-        MEMBER = "member", "Member"
-        VIEWER = "viewer", "Viewer"
+    Role = Role  # their order and reach: tenants.roles
 
     # The subject: exactly one of user and group.
     user = models.ForeignKey(

@@ -35,6 +35,8 @@ from tenants.models import (
     parent_tree_path,
 )
 from tenants.permissions import Action, restrict_users, subject_q, top_paths
+from tenants.roles import reaches, strongest
+from tenants.rules import left
 
 User = get_user_model()
 
@@ -156,9 +158,8 @@ class ResourceSummary:
 
     @property
     def remaining(self) -> Any:
-        if self.allocated is None:
-            return None
-        return self.allocated - self.children
+        """What is left for sub-tenants (`tenants.rules.left`); None where unlimited."""
+        return left(self.allocated, self.children)
 
 
 @dataclass
@@ -244,12 +245,16 @@ def pool_list(*, user: AbstractBaseUser | None) -> QuerySet[ResourcePool]:
 
 
 def pool_free(pool: ResourcePool) -> dict[str, Any]:
-    """Capacity minus what level-1 tenants hold, per resource; needs a pool from `pool_list`."""
-    free: dict[str, Any] = {}
-    for resource in KUBERNETES_RESOURCES:
-        capacity = getattr(pool, POOL_CAPACITY_FIELDS[resource.name])
-        free[resource.name] = capacity - (getattr(pool, f"allocated_{resource.name}") or 0)
-    free["capacity"] = HUNDRED - (pool.allocated_capacity or Decimal(0))
+    """What is left of the pool for level-1 tenants (`tenants.rules.left`: its capacity minus what they
+    hold), per resource and of the root queue's 100 %; needs a pool from `pool_list`."""
+    free = {
+        resource.name: left(
+            getattr(pool, POOL_CAPACITY_FIELDS[resource.name]),
+            getattr(pool, f"allocated_{resource.name}") or 0,
+        )
+        for resource in KUBERNETES_RESOURCES
+    }
+    free["capacity"] = left(HUNDRED, pool.allocated_capacity or Decimal(0))
     return free
 
 
@@ -310,16 +315,14 @@ def membership_list(*, user: AbstractBaseUser | None) -> QuerySet[Membership]:
     return Membership.objects.restrict(user, Action.VIEW).select_related("tenant", "user", "group")
 
 
-ROLE_STRENGTH = {Membership.Role.VIEWER: 0, Membership.Role.MEMBER: 1, Membership.Role.ADMIN: 2}
-
-
 @dataclass
 class EffectiveRole:
-    """A person's strongest role on one tenant and where each of their roles there comes from."""
+    """A person's strongest role on one tenant and where each of their roles that holds there
+    comes from: on the tenant itself (direct, or through a group) or, a tenant admin's, above it."""
 
     tenant: Tenant
     role: str
-    sources: list[Membership]  # direct (group is None) or through a group
+    sources: list[Membership]  # the tenant's own roles (direct first, then groups), then those from above
 
     @property
     def role_display(self) -> str:
@@ -328,20 +331,17 @@ class EffectiveRole:
 
 def effective_roles(*, user: AbstractBaseUser | None, person: AbstractBaseUser) -> list[EffectiveRole]:
     """`person`'s roles on the tenants `user` can see, direct and through groups, one entry per tenant
-    (ordered by tree path). One query."""
-    rows = membership_list(user=user).filter(subject_q(person)).order_by("tenant__path", "group__name")
-    by_tenant: dict[int, EffectiveRole] = {}
-    for membership in rows:
-        entry = by_tenant.setdefault(
-            membership.tenant_id, EffectiveRole(tenant=membership.tenant, role=membership.role, sources=[])
+    they hold a role on (ordered by tree path), with the strongest role that reaches it: a tenant
+    admin's role on an ancestor counts (`tenants.roles`). One query."""
+    rows = list(membership_list(user=user).filter(subject_q(person)).order_by("tenant__path", "group__name"))
+    entries = []
+    for tenant in {row.tenant_id: row.tenant for row in rows}.values():
+        holding = [row for row in rows if reaches(row.role, row.tenant.path, tenant.path)]
+        holding.sort(key=lambda row: (row.tenant_id != tenant.pk, row.group_id is not None))
+        entries.append(
+            EffectiveRole(tenant=tenant, role=strongest(row.role for row in holding), sources=holding)
         )
-        if ROLE_STRENGTH[membership.role] > ROLE_STRENGTH[entry.role]:
-            entry.role = membership.role
-        if membership.group_id is None:
-            entry.sources.insert(0, membership)  # the direct role first, then the groups by name
-        else:
-            entry.sources.append(membership)
-    return list(by_tenant.values())
+    return entries
 
 
 def user_list(*, user: AbstractBaseUser | None) -> QuerySet:

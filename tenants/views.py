@@ -35,6 +35,7 @@ from tenants.amounts import (
 )
 from tenants.models import Cluster, Membership, Tenant
 from tenants.permissions import Action, can, is_platform_admin, subject_q
+from tenants.rules import may_have
 
 User = get_user_model()
 
@@ -79,10 +80,10 @@ class Bar:
     label: str
     allocated: str  # guaranteed
     given: str
-    remaining: str
+    remaining: str  # what is left for sub-tenants (tenants.rules.left)
     used: str | None
     used_percent: float | None
-    left: str | None
+    unused: str | None  # the allocation minus what is used now
     given_percent: float
     unlimited: bool
     unlimited_children: int
@@ -129,7 +130,7 @@ def _bars(summary: selectors.PoolSummary, use: console.PoolUse | None) -> list[B
                 remaining=resource.exactly(figures.remaining),
                 used=used,
                 used_percent=used_percent,
-                left=left,
+                unused=left,
                 given_percent=given_percent,
                 unlimited=allocated is None,
                 unlimited_children=figures.children_unlimited,
@@ -427,25 +428,45 @@ class _DryRun(Exception):
     """Raised to roll back a trial run of the services."""
 
 
-def _pool_hints(user: Any, parent: Tenant | None, pools: list[Any]) -> dict[int, dict[str, str]]:
-    """What is left beside each field: the parent's remaining amount, or the pool's free capacity."""
+def _pool_hints(
+    user: Any,
+    parent: Tenant | None,
+    pools: list[Any],
+    tenant: Tenant | None = None,
+    current: dict[int, Any] | None = None,
+) -> dict[int, dict[str, str]]:
+    """What is left beside each field (`tenants.rules.left`, in the refusals' words and units): the
+    parent's, or at level 1 the pool's; for `tenant` being edited (`current`: its allocations by
+    pool id), also the most it may have (what it holds plus what is left)."""
+    current = current or {}
     hints: dict[int, dict[str, str]] = {}
+
+    def left_hint(owner: str, pool_id: int, column: str, left_now: Any, say: Any, of: str = "") -> str:
+        """'dev2 has 2 CPU left' (`of`: ' of its queue') and, for the tenant being edited, ' and dev1
+        may have at most 4 CPU'."""
+        holds = getattr(current.get(pool_id), column, None) or 0
+        most = may_have(tenant.name, holds, left_now, say) if tenant is not None else ""
+        return f"{owner} has {say(left_now)}{of} left{most}"
+
     if parent is not None:
         selectors.tenant_summaries([parent])
         for summary in parent.pool_summaries:
             pool_id = summary.allocation.pool_id
             if "capacity" in summary.resources:
-                left = summary.resources["capacity"].remaining
-                hints[pool_id] = {"capacity": f"{parent.name} has {percent_human(left)} of its queue left"}
+                left_now = summary.resources["capacity"].remaining
+                hint = left_hint(
+                    parent.name, pool_id, "capacity_percent", left_now, percent_human, " of its queue"
+                )
+                hints[pool_id] = {"capacity": hint}
                 continue
-            hints[pool_id] = {
-                r.name: f"{parent.name} has {r.exactly(summary.resources[r.name].remaining)} left"
-                + (" (unlimited)" if summary.resources[r.name].remaining is None else "")
-                for r in KUBERNETES_RESOURCES
-            }
+            hints[pool_id] = {}
             for r in KUBERNETES_RESOURCES:
-                if summary.resources[r.name].remaining is None:
-                    hints[pool_id][r.name] = f"{parent.name} is unlimited here"
+                left_now = summary.resources[r.name].remaining
+                hints[pool_id][r.name] = (
+                    f"{parent.name} is unlimited here"
+                    if left_now is None
+                    else left_hint(parent.name, pool_id, r.field, left_now, r.exactly)
+                )
                 most = maximum_of(
                     getattr(summary.allocation, r.field), getattr(summary.allocation, r.burst_field)
                 )
@@ -453,15 +474,18 @@ def _pool_hints(user: Any, parent: Tenant | None, pools: list[Any]) -> dict[int,
         return hints
     for pool in selectors.pool_list(user=user).filter(pk__in=[p.pk for p in pools]):
         free = selectors.pool_free(pool)
+        owner = f"Pool {pool}"
         if pool.is_yarn:
-            hints[pool.pk] = {"capacity": f"{percent_human(free['capacity'])} of the root queue is free"}
-        else:
-            hints[pool.pk] = {
-                r.name: f"{r.exactly(free[r.name])} free in the pool" for r in KUBERNETES_RESOURCES
-            }
-            for r in KUBERNETES_RESOURCES:
-                capacity = getattr(pool, POOL_CAPACITY_FIELDS[r.name])
-                hints[pool.pk][r.burst_name] = _burst_hint(r, capacity, "the pool's capacity")
+            hint = left_hint(
+                owner, pool.pk, "capacity_percent", free["capacity"], percent_human, " of its root queue"
+            )
+            hints[pool.pk] = {"capacity": hint}
+            continue
+        hints[pool.pk] = {}
+        for r in KUBERNETES_RESOURCES:
+            hints[pool.pk][r.name] = left_hint(owner, pool.pk, r.field, free[r.name], r.exactly)
+            capacity = getattr(pool, POOL_CAPACITY_FIELDS[r.name])
+            hints[pool.pk][r.burst_name] = _burst_hint(r, capacity, "the pool's capacity")
     return hints
 
 
@@ -587,7 +611,11 @@ def tenant_allocations(request: HttpRequest, pk: int) -> HttpResponse:
     parent = selectors.tenant_get(user=user, pk=tenant.parent_id) if tenant.parent_id else None
     pools = _pools_for_child(user, parent)
     current = {a.pool_id: a for a in selectors.allocation_list(user=user).filter(tenant=tenant)}
-    form_kwargs = {"pools": pools, "hints": _pool_hints(user, parent, pools), "current": current}
+    form_kwargs = {
+        "pools": pools,
+        "hints": _pool_hints(user, parent, pools, tenant, current),
+        "current": current,
+    }
     if request.method == "POST":
         form = forms.AllocationsForm(request.POST, **form_kwargs)
         if form.is_valid():

@@ -41,8 +41,9 @@ from provisioning.backends.kubernetes import KubernetesBackend
 from provisioning.backends.yarn import YarnBackend
 from provisioning.models import HadoopConnection, KubernetesConnection
 from provisioning.services import backend_for
-from tenants import services as tenant_services
+from tenants.audit import audit
 from tenants.models import Cluster, ResourcePool, Tenant
+from tenants.permissions import require_platform_admin
 from usage import measures, selectors
 from usage.collectors import Collector, HadoopCollector, KubernetesCollector
 from usage.models import USAGE_METRICS, FlavorUsage, UsageCollection, UsageRollup, UsageSample, Workload
@@ -247,7 +248,7 @@ def usage_interval_set(
 ) -> UsageCollection:
     """Platform admins: collect `cluster` every `interval_seconds` (None: the default,
     CANOPY_USAGE_INTERVAL_SECONDS). One audit row."""
-    tenant_services.require_platform_admin(acting_user)
+    require_platform_admin(acting_user)
     if interval_seconds is not None and not MIN_INTERVAL_SECONDS <= interval_seconds <= MAX_INTERVAL_SECONDS:
         raise ValidationError(
             {
@@ -262,7 +263,7 @@ def usage_interval_set(
         before = row.interval_seconds
         row.interval_seconds = interval_seconds
         row.save(update_fields=["interval_seconds", "updated_at"])
-        tenant_services.audit(
+        audit(
             acting_user=acting_user,
             action="USAGE_INTERVAL_UPDATED",
             target=cluster,

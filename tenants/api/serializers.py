@@ -186,7 +186,10 @@ class PoolSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
     allocated = serializers.SerializerMethodField(
         help_text="What level-1 tenants hold (limited amounts only)."
     )
-    free = serializers.SerializerMethodField()
+    free = serializers.SerializerMethodField(
+        help_text="What is left for level-1 tenants: the capacity minus what they hold (the root queue's 100 % "
+        "minus their capacities)."
+    )
 
     class Meta:
         model = ResourcePool
@@ -293,7 +296,10 @@ class TenantAllocationSerializer(serializers.Serializer):
     children_unlimited = UnlimitedCountsSerializer(
         help_text="How many sub-tenants are unlimited, per resource."
     )
-    remaining = FiguresSerializer(help_text="Allocated minus what sub-tenants hold; null where unlimited.")
+    remaining = FiguresSerializer(
+        help_text="What is left for new sub-tenants: allocated minus what sub-tenants hold (limited amounts); "
+        "null where unlimited. The console's hints and refusals call it left."
+    )
 
     def to_representation(self, summary: selectors.PoolSummary) -> dict[str, Any]:
         allocation = summary.allocation

@@ -21,7 +21,7 @@ from tenants import selectors, services
 from tenants.api import serializers as s
 from tenants.api.filters import FilterSet, IdFilter
 from tenants.models import AuditEvent, Tenant, Volume, VolumeAttachment
-from tenants.permissions import Action
+from tenants.permissions import Action, require
 
 
 class SelectorViewSet(viewsets.ModelViewSet):
@@ -185,7 +185,7 @@ class TenantViewSet(SelectorViewSet):
         """What deleting the tenant takes with it: it names the whole subtree, so only for those who
         may delete it (as the console's delete page)."""
         tenant = self.get_object()
-        services.require(request.user, Action.MANAGE, tenant)
+        require(request.user, Action.MANAGE, tenant)
         impact = services.tenant_deletion_impact(tenant)
         return Response(s.DeletionImpactSerializer(impact).data)
 

@@ -260,9 +260,9 @@ def test_the_resources_tab_shows_used_and_left_and_says_when_nothing_is_recent(k
     )
     record(w, timezone.now())
     html = client.get(f"/tenants/{w.dev2.pk}/?tab=resources", HTTP_HX_REQUEST="true").content.decode()
-    assert "Used: 2 GPUs (100 %) · left 0 GPUs" in html
-    assert "Used: 1500m CPU (19 %) · left 6500m CPU" in html
-    assert "Used: 3 GiB (5 %) · left 57 GiB" in html
+    assert "Used: 2 GPUs (100 %) · 0 GPUs unused" in html
+    assert "Used: 1500m CPU (19 %) · 6500m CPU unused" in html
+    assert "Used: 3 GiB (5 %) · 57 GiB unused" in html
     assert "no usage collected recently" not in html
 
 
@@ -304,11 +304,11 @@ def test_my_access_lists_only_my_own_jobs(k8s_world):
     bob = client_as(w, "bob").get("/me/").content.decode()
     assert "train-a" in bob and "2.5" in bob and "8 GiB" in bob and "Running" in bob
     assert "train-b" not in bob and "notebook-x" not in bob
-    assert "Used: 0.5 GPUs (50 %) · left 0.5 GPUs" in bob
+    assert "Used: 0.5 GPUs (50 %) · 0.5 GPUs unused" in bob
     assert "Demo figures" not in bob  # real figures carry no label
     tom = client_as(w, "tom").get("/me/").content.decode()
     assert "train-b" in tom and "Pending" in tom and "train-a" not in tom
-    assert "Used: 2 GPUs (100 %) · left 0 GPUs" in tom
+    assert "Used: 2 GPUs (100 %) · 0 GPUs unused" in tom
     viewer = client_as(w, "dev1_viewer").get("/me/").content.decode()
     assert "My jobs" not in viewer and "train-a" not in viewer
 
