@@ -27,7 +27,7 @@ def membership_add(request: HttpRequest, pk: int) -> HttpResponse:
     role, group = form.cleaned_data["role"], form.cleaned_data["group"]
     person = None
     if not group:
-        person = User.objects.filter(username=form.cleaned_data["username"], is_active=True).first()
+        person = selectors.user_to_grant(user=request.user, username=form.cleaned_data["username"])
         if person is None:
             messages.error(request, f"There is no active user named {form.cleaned_data['username']}.")
             return redirect(f"{reverse('console:tenant', args=[tenant.pk])}?tab=members")

@@ -17,7 +17,7 @@ from tenants.amounts import (
     percent_human,
 )
 from tenants.models import Membership, Tenant
-from tenants.permissions import Action, can, is_platform_admin, subject_q
+from tenants.permissions import Action, can, is_platform_admin
 from tenants.views._page import render_page
 
 # The tenant page's own tabs; other apps add theirs (tenants/console.py: provisioning's Clusters).
@@ -33,10 +33,7 @@ TABS = [
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    administers = (
-        is_platform_admin(request.user)
-        or Membership.objects.filter(subject_q(request.user), role=Membership.Role.ADMIN).exists()
-    )
+    administers = is_platform_admin(request.user) or selectors.membership_admin_exists(user=request.user)
     return redirect("console:tenants" if administers else "console:my_access")
 
 

@@ -32,9 +32,7 @@ def users(request: HttpRequest) -> HttpResponse:
     people_ids = [person.pk for person in page.object_list]
     # Roles through groups count too: each group membership is listed under the group's people.
     people_of_group: dict[int, list[int]] = {}
-    for person_id, group_id in User.groups.through.objects.filter(user_id__in=people_ids).values_list(
-        "user_id", "group_id"
-    ):
+    for person_id, group_id in selectors.user_groups_of(user=request.user, people_ids=people_ids):
         people_of_group.setdefault(group_id, []).append(person_id)
     for membership in memberships.filter(Q(user_id__in=people_ids) | Q(group_id__in=list(people_of_group))):
         for person_id in [membership.user_id] if membership.user_id else people_of_group[membership.group_id]:
@@ -105,7 +103,7 @@ def user_grant(request: HttpRequest) -> HttpResponse:
         .filter(name_path=data["tenant"].strip("/"))
         .first()
     )
-    person = User.objects.filter(username=data["username"], is_active=True).first()
+    person = selectors.user_to_grant(user=request.user, username=data["username"])
     if tenant is None:
         messages.error(request, f"You administer no tenant with the path {data['tenant']}.")
     elif person is None:
