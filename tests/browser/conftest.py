@@ -3,6 +3,7 @@ pytest-django's live server. No downloaded browser."""
 
 import os
 import shutil
+import time
 
 import pytest
 
@@ -55,6 +56,29 @@ def page(browser, live_server):
         page.wait_for_timeout(50)
     assert not in_flight, f"requests still in flight after the test: {[r.url for r in in_flight]}"
     context.close()
+    _wait_for_the_live_server()
+
+
+def _wait_for_the_live_server(timeout: float = 10.0) -> None:
+    """Wait until no other connection works in the test database. The browser may have got its last
+    answer while the live server's thread still runs queries for it (or for a request the closed
+    page aborted); pytest-django's flush (TRUNCATE) next to those queries deadlocks, fails, and the
+    next test finds this one's rows."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state <> 'idle'"
+            )
+            (busy,) = cursor.fetchone()
+        if not busy or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
 
 
 def sign_in(page, username: str, password: str = "not-a-secret-1") -> None:
