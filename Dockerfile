@@ -5,6 +5,7 @@ COPY pyproject.toml README.md ./
 COPY portal portal
 COPY tenants tenants
 COPY provisioning provisioning
+COPY identity identity
 COPY templates templates
 COPY static static
 COPY manage.py ./

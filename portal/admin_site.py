@@ -1,12 +1,12 @@
 """Django's admin site, with ids in range in its "view on site" URL (/admin/r/<type>/<id>/): an id
-larger than any row's is a 404 there too, never a query (portal/converters.py). The per-model
+larger than any row's is a 404 there too, never a query (tenants/converters.py). The per-model
 pages take ids in range through tenants.admin.IdsInRangeAdmin."""
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.urls import URLPattern, URLResolver, path
 
-import portal.converters  # noqa: F401  # registers the <id:...> path converter
+import tenants.converters  # noqa: F401  # registers the <id:...> path converter
 
 
 class CanopyAdminSite(admin.AdminSite):

@@ -1,7 +1,9 @@
 """Every provisioning write, and the work the Celery tasks call.
 
-- `namespace_reserve` and `intent_record` are called by `tenants.services` inside the caller's
-  transaction: the namespace name and the change to push commit (or roll back) with the change.
+- `ProvisioningRecorder` follows the tenants (`tenants.changes`; registered in
+  `ProvisioningConfig.ready()`): `tenants.services` calls it inside each write's transaction, so
+  the namespace name (`namespace_reserve`) and the change to push (`intent_record`) commit (or
+  roll back) with the change.
 - `tenant_reconcile` is what `provisioning.apply_tenant` runs: load the tenant's truth, render it,
   plan against each cluster, apply, record the outcome; `intents_redrive` and `reconcile_all`
   are what beat runs.
@@ -80,6 +82,7 @@ from provisioning.models import (
 )
 from tenants import labels
 from tenants import services as tenant_services
+from tenants.changes import ChangeRecorder, NamespaceImpact, TenantChange
 from tenants.cluster_names import name_problem
 from tenants.models import Allocation, Cluster, Membership, Tenant
 from tenants.permissions import Action
@@ -1552,27 +1555,10 @@ def hadoop_files_render(*, acting_user: AbstractBaseUser, cluster: Cluster) -> d
     return hadoop_files(target_objects(target))
 
 
-@dataclass
-class NamespaceImpact:
-    cluster: str
-    namespace: str
-    active_pods: int | None
-    note: str = ""
-
-    def describe(self) -> str:
-        if self.active_pods:
-            return (
-                f"namespace {self.namespace} on {self.cluster} with {self.active_pods} pod(s) still running"
-            )
-        if self.active_pods is None:
-            return f"namespace {self.namespace} on {self.cluster} (running pods not checked: {self.note})"
-        return f"namespace {self.namespace} on {self.cluster}"
-
-
 def namespace_impact(*, tenant_ids: Iterable[int], ask_clusters: bool = True) -> list[NamespaceImpact]:
     """The namespaces deleting these tenants would delete, with the pods still running in each
     (asked of the cluster now; with `ask_clusters=False` not asked, the database only). Called by
-    `tenants.services.tenant_deletion_impact`. Asking waits on the network: never while holding a
+    `tenants.services.tenant_deletion_impact` through `ProvisioningRecorder`. Asking waits on the network: never while holding a
     row lock."""
     rows = (
         ClusterSyncStatus.objects.filter(
@@ -1600,3 +1586,29 @@ def namespace_impact(*, tenant_ids: Iterable[int], ask_clusters: bool = True) ->
             NamespaceImpact(row.cluster.name, row.sync.namespace, pods, note if pods is None else "")
         )
     return impacts
+
+
+# ---------------------------------------------------------------------------------------------
+# Following the tenants
+
+
+class ProvisioningRecorder(ChangeRecorder):
+    """How provisioning follows every write to the tenants (`tenants.changes`), inside the write's
+    transaction: a new tenant's namespace name is fixed (or refused), a change becomes intents,
+    a deletion names the namespaces it takes. Registered in `ProvisioningConfig.ready()`."""
+
+    def change_record(self, change: TenantChange) -> None:
+        intent_record(
+            reason=change.reason,
+            tenants=change.tenants,
+            tenant_ids=change.tenant_ids,
+            users=change.users,
+            subtree=change.subtree,
+            parents=change.parents,
+        )
+
+    def name_check(self, tenant: Tenant) -> None:
+        namespace_reserve(tenant=tenant)
+
+    def deletion_impact(self, *, tenant_ids: list[int], ask_clusters: bool) -> list[NamespaceImpact]:
+        return namespace_impact(tenant_ids=tenant_ids, ask_clusters=ask_clusters)

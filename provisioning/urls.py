@@ -2,11 +2,14 @@
 
 from django.urls import path
 
-import portal.converters  # noqa: F401  # registers the <id:...> path converter
+import tenants.converters  # noqa: F401  # registers the <id:...> path converter
 from provisioning import views
 
 app_name = "provisioning"
 
 urlpatterns = [
+    path("tenants/<id:pk>/push/", views.tenant_push, name="tenant_push"),
     path("tenants/<id:pk>/kubeconfig/<id:cluster_id>/", views.kubeconfig_download, name="kubeconfig"),
+    path("clusters/<id:pk>/test/", views.cluster_test, name="cluster_test"),
+    path("clusters/<id:pk>/quota-engine/", views.cluster_quota_engine, name="cluster_quota_engine"),
 ]

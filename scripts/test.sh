@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Install what the test suite needs, start PostgreSQL and Redis on loopback if they are not running,
-# build or reuse the real test clusters, and run every test. `.ci/run` calls exactly this.
+# Install what the test suite needs, check the apps' import contracts (lint-imports), start
+# PostgreSQL and Redis on loopback if they are not running, build or reuse the real test clusters,
+# and run every test. `.ci/run` calls exactly this.
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/tenants -k allocation
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
 
 ensure_python_env dev
+
+# The apps' import graph goes one way (pyproject.toml, [tool.importlinter]): a back-import fails here.
+echo "== lint-imports"
+.venv/bin/lint-imports --no-logo
+
 ensure_debian_packages
 start_postgres
 start_redis

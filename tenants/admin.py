@@ -13,8 +13,8 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 
-from portal.converters import out_of_range
 from tenants import services
+from tenants.converters import out_of_range
 from tenants.forms import AsciiDecimalField, AsciiIntegerField
 from tenants.models import (
     Allocation,

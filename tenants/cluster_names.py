@@ -26,10 +26,10 @@ and ".." read as paths), and 150 characters is the length of Django's user and g
 No '*', ',', ':', '~', '@', spaces, quotes, control characters or letters outside ASCII.
 
 Names are refused where they enter Canopy (tenants.services.membership_grant, user_create,
-user_update, the admin's user and group forms) and skipped where a directory or an identity
-provider supplies them (portal.identity.groups.groups_mirror); the desired-state renderers leave
-out any name that breaks the rule (a row written before the rule existed), saying so in the sync
-status. docs/security.md, "What is validated where".
+user_update, user_groups_mirror, the admin's user and group forms) and skipped where a directory or
+an identity provider supplies them (the sign-in backends, before they mirror the groups); the
+desired-state renderers leave out any name that breaks the rule (a row written before the rule
+existed), saying so in the sync status. docs/security.md, "What is validated where".
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from provisioning.models import KubernetesConnection
 from tenants import quantities, services
 from tenants.amounts import BURST_NOT_UNLIMITED, KUBERNETES_RESOURCES, Resource
 from tenants.models import Cluster, Membership, QuotaPlan, ResourcePool, Tenant
@@ -321,17 +320,6 @@ class PlanForm(StorageFieldsMixin, PoolFieldsMixin, forms.Form):
             self.fields["name"].initial = plan.name
             self.fields["name"].disabled = True
             self.fields["description"].initial = plan.description
-
-
-class QuotaEngineForm(forms.Form):
-    """How a connected Kubernetes cluster enforces allocations (`KubernetesConnection.quota_engine`)."""
-
-    quota_engine = forms.ChoiceField(
-        label="Quota engine",
-        choices=KubernetesConnection.QuotaEngine.choices,
-        help_text="Kueue needs every pool's node selector as key=value labels. Changing it pushes every "
-        "tenant on the cluster again.",
-    )
 
 
 class PlanChoiceForm(forms.Form):

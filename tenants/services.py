@@ -31,7 +31,6 @@ from django.db.models import Avg, Count, Sum, Value
 from django.db.models.functions import Concat, Substr, TruncDay, TruncHour
 from django.http import Http404
 
-from provisioning import services as provisioning  # issue 5: intents recorded in each write's transaction
 from tenants import labels, paths, usage
 from tenants.amounts import (
     HUNDRED,
@@ -41,6 +40,7 @@ from tenants.amounts import (
     maximum_of,
     percent_human,
 )
+from tenants.changes import NamespaceImpact, TenantChange, change_record, deletion_impact, name_check
 from tenants.cluster_names import name_problem
 from tenants.models import (
     USAGE_METRICS,
@@ -496,8 +496,7 @@ def allocation_set(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: Alloc
         allocation = _write_allocation(
             acting_user=acting_user, tenant=tenant, spec=spec, parent=_parent_of(tenant)
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[tenant], parents=True, reason="ALLOCATION_SET")
+        change_record(TenantChange(tenants=[tenant], parents=True, reason="ALLOCATION_SET"))
         return allocation
 
 
@@ -525,8 +524,7 @@ def allocation_delete(*, acting_user: AbstractBaseUser, allocation: Allocation) 
             before=_allocation_snapshot(allocation),
         )
         allocation.delete()
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[allocation.tenant], parents=True, reason="ALLOCATION_DELETED")
+        change_record(TenantChange(tenants=[allocation.tenant], parents=True, reason="ALLOCATION_DELETED"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -707,8 +705,11 @@ def pool_update(*, acting_user: AbstractBaseUser, pool: ResourcePool, **changes:
         )
         if before["node_selector"] != pool.node_selector:
             # Where the pool's pods may run (Kueue flavors, namespaces' pools, YARN partitions).
-            provisioning.intent_record(
-                tenants=Tenant.objects.filter(allocations__pool=pool).distinct(), reason="POOL_UPDATED"
+            change_record(
+                TenantChange(
+                    tenants=list(Tenant.objects.filter(allocations__pool=pool).distinct()),
+                    reason="POOL_UPDATED",
+                )
             )
     return pool
 
@@ -804,8 +805,8 @@ def tenant_create(
             tenant = Tenant.objects.add_root(instance=tenant)
         else:
             tenant = Tenant.objects.add_child(parent, instance=tenant)
-        # Provisioning (issue 5): refuses a namespace name already taken.
-        provisioning.namespace_reserve(tenant=tenant)
+        # Refused if an app that follows the tenants cannot take the name (a namespace already held).
+        name_check(tenant=tenant)
 
         specs = {spec.pool.pk: spec for spec in _plan_allocation_specs(plan)} if plan else {}
         specs.update({spec.pool.pk: spec for spec in allocations})
@@ -827,8 +828,7 @@ def tenant_create(
                 "allocations": [_allocation_snapshot(a) for a in created],
             },
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[tenant], parents=True, reason="TENANT_CREATED")
+        change_record(TenantChange(tenants=[tenant], parents=True, reason="TENANT_CREATED"))
     return tenant
 
 
@@ -867,8 +867,7 @@ def tenant_update(
             before=before,
             after=_snapshot(tenant, TENANT_FIELDS),
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[tenant], reason="TENANT_UPDATED")
+        change_record(TenantChange(tenants=[tenant], reason="TENANT_UPDATED"))
     return tenant
 
 
@@ -896,8 +895,7 @@ def tenant_set_state(*, acting_user: AbstractBaseUser, tenant: Tenant, state: st
             before={"state": before},
             after={"state": state, "tenants_changed": changed},
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[tenant], subtree=True, reason="TENANT_STATE_SET")
+        change_record(TenantChange(tenants=[tenant], subtree=True, reason="TENANT_STATE_SET"))
     return tenant
 
 
@@ -908,7 +906,7 @@ class DeletionImpact:
     descendants: list[str]
     members: int
     volumes: list[str]
-    namespaces: list[provisioning.NamespaceImpact] = field(default_factory=list)  # issue 5
+    namespaces: list[NamespaceImpact] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
@@ -938,15 +936,15 @@ def tenant_deletion_impact(tenant: Tenant, *, ask_clusters: bool = True) -> Dele
         volumes=list(
             VolumeAttachment.objects.filter(tenant__in=subtree).values_list("claim_name", flat=True)
         ),
-        namespaces=provisioning.namespace_impact(
+        namespaces=deletion_impact(
             tenant_ids=subtree.values_list("pk", flat=True), ask_clusters=ask_clusters
         ),
     )
 
 
 def _with_pods_asked(
-    namespaces: list[provisioning.NamespaceImpact], asked: list[provisioning.NamespaceImpact]
-) -> list[provisioning.NamespaceImpact]:
+    namespaces: list[NamespaceImpact], asked: list[NamespaceImpact]
+) -> list[NamespaceImpact]:
     """The namespaces read under the lock, with the running pods the clusters told before it (a
     namespace that appeared in between says it was not asked)."""
     counted = {(n.cluster, n.namespace): n for n in asked}
@@ -995,8 +993,7 @@ def tenant_delete(*, acting_user: AbstractBaseUser, tenant: Tenant, confirm: boo
             "volumes_deleted": orphan_names,
         }
         audit(acting_user=acting_user, action="TENANT_DELETED", target=tenant, tenant=parent, before=before)
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[tenant], subtree=True, parents=True, reason="TENANT_DELETED")
+        change_record(TenantChange(tenants=[tenant], subtree=True, parents=True, reason="TENANT_DELETED"))
         orphaned_volumes.delete()
         Tenant.objects.filter(pk=tenant.pk).delete()  # treebeard's queryset delete: subtree and numchild
 
@@ -1084,13 +1081,15 @@ def tenant_move(*, acting_user: AbstractBaseUser, tenant: Tenant, new_parent: Te
             before={"path": old_name_path},
             after={"path": tenant.name_path},
         )
-        # Provisioning (issue 5): labels and inherited admins below; both parents' quotas.
-        provisioning.intent_record(
-            tenants=[tenant],
-            tenant_ids=[old_parent.pk] if old_parent else [],
-            subtree=True,
-            parents=True,
-            reason="TENANT_MOVED",
+        # Labels and inherited admins below; both parents' quotas.
+        change_record(
+            TenantChange(
+                tenants=[tenant],
+                tenant_ids=[old_parent.pk] if old_parent else [],
+                subtree=True,
+                parents=True,
+                reason="TENANT_MOVED",
+            )
         )
     return tenant
 
@@ -1172,8 +1171,7 @@ def tenant_apply_plan(*, acting_user: AbstractBaseUser, tenant: Tenant, plan: Qu
             before={"plan_id": before_plan},
             after={"plan_id": plan.pk, "plan": plan.name},
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[tenant], parents=True, reason="TENANT_PLAN_APPLIED")
+        change_record(TenantChange(tenants=[tenant], parents=True, reason="TENANT_PLAN_APPLIED"))
     return tenant
 
 
@@ -1267,7 +1265,7 @@ def storage_create(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: Stora
     require(acting_user, Action.MANAGE, tenant)
     with transaction.atomic():
         directory = _storage_write(acting_user=acting_user, tenant=_locked_tenant(tenant), spec=spec)
-        provisioning.intent_record(tenants=[directory.tenant], reason="STORAGE_CREATED")  # issue 6
+        change_record(TenantChange(tenants=[directory.tenant], reason="STORAGE_CREATED"))
         return directory
 
 
@@ -1310,7 +1308,7 @@ def storage_update(
             space_quota_bytes=space_quota_bytes,
             file_quota=file_quota,
         )
-        provisioning.intent_record(tenants=[directory.tenant], reason="STORAGE_UPDATED")  # issue 6
+        change_record(TenantChange(tenants=[directory.tenant], reason="STORAGE_UPDATED"))
         return directory
 
 
@@ -1326,7 +1324,7 @@ def storage_delete(*, acting_user: AbstractBaseUser, directory: StorageDirectory
         )
         directory.delete()
         # The directory and its data stay on HDFS (like a Retain volume); the push stops managing it.
-        provisioning.intent_record(tenants=[directory.tenant], reason="STORAGE_DELETED")  # issue 6
+        change_record(TenantChange(tenants=[directory.tenant], reason="STORAGE_DELETED"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1446,7 +1444,7 @@ def nfs_share_update(
             after=_nfs_share_snapshot(share),
         )
         if (share.server, share.base_path) != (before["server"], before["base_path"]):
-            provisioning.intent_record(tenants=_tenants_mounting(share), reason="NFS_SHARE_UPDATED")
+            change_record(TenantChange(tenants=_tenants_mounting(share), reason="NFS_SHARE_UPDATED"))
     return share
 
 
@@ -1695,8 +1693,7 @@ def volume_create(*, acting_user: AbstractBaseUser, spec: VolumeSpec) -> Volume:
             tenant=_volume_audit_tenant(spec.tenants),
             after=_volume_snapshot(volume),
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=spec.tenants, reason="VOLUME_CREATED")
+        change_record(TenantChange(tenants=spec.tenants, reason="VOLUME_CREATED"))
     return volume
 
 
@@ -1727,8 +1724,7 @@ def volume_update(*, acting_user: AbstractBaseUser, volume: Volume, spec: Volume
             before=before,
             after=_volume_snapshot(volume),
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[*current, *spec.tenants], reason="VOLUME_UPDATED")
+        change_record(TenantChange(tenants=[*current, *spec.tenants], reason="VOLUME_UPDATED"))
     return volume
 
 
@@ -1746,8 +1742,7 @@ def volume_delete(*, acting_user: AbstractBaseUser, volume: Volume) -> None:
             before=_volume_snapshot(volume),
         )
         volume.delete()
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=current, reason="VOLUME_DELETED")
+        change_record(TenantChange(tenants=current, reason="VOLUME_DELETED"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1940,8 +1935,7 @@ def membership_grant(
             tenant=tenant,
             after={field: name, "role": role},
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(tenants=[tenant], subtree=role == "admin", reason="MEMBERSHIP_GRANTED")
+        change_record(TenantChange(tenants=[tenant], subtree=role == "admin", reason="MEMBERSHIP_GRANTED"))
     return membership
 
 
@@ -1966,9 +1960,10 @@ def membership_change_role(*, acting_user: AbstractBaseUser, membership: Members
             before={**_membership_subject(membership), "role": before},
             after={**_membership_subject(membership), "role": role},
         )
-        # Provisioning (issue 5).
-        provisioning.intent_record(
-            tenants=[membership.tenant], subtree="admin" in (before, role), reason="MEMBERSHIP_CHANGED"
+        change_record(
+            TenantChange(
+                tenants=[membership.tenant], subtree="admin" in (before, role), reason="MEMBERSHIP_CHANGED"
+            )
         )
     return membership
 
@@ -1984,10 +1979,77 @@ def membership_revoke(*, acting_user: AbstractBaseUser, membership: Membership) 
             before={**_membership_subject(membership), "role": membership.role},
         )
         membership.delete()
-        # Provisioning (issue 5).
-        provisioning.intent_record(
-            tenants=[membership.tenant], subtree=membership.role == "admin", reason="MEMBERSHIP_REVOKED"
+        change_record(
+            TenantChange(
+                tenants=[membership.tenant], subtree=membership.role == "admin", reason="MEMBERSHIP_REVOKED"
+            )
         )
+
+
+def user_groups_mirror(
+    *, user: AbstractBaseUser, names: Sequence[str], source: str, skipped: Sequence[str] = ()
+) -> list[Group]:
+    """Set the user's groups to exactly `names`, creating the groups that do not exist yet, as the
+    identity provider (`source`: "ldap" or "oidc") said at sign-in; no acting user. `skipped`: the
+    upstream names left out because a cluster cannot hold them, listed in the audit row.
+
+    A change of groups is a change of roles: it gets one audit row (GROUPS_MIRRORED) naming the
+    groups joined and left and the roles that come or go with them, and the affected tenants are
+    pushed again. A name a cluster cannot hold is refused here as everywhere else."""
+    if problems := [problem for name in names if (problem := name_problem(name))]:
+        raise ValidationError({"groups": problems})
+    wanted = list(names)
+    with transaction.atomic():
+        before = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+        existing = {group.name: group for group in Group.objects.filter(name__in=wanted)}
+        for name in wanted:
+            if name not in existing:
+                existing[name], _ = Group.objects.get_or_create(name=name)
+        groups = [existing[name] for name in wanted]
+        user.groups.set(groups)  # type: ignore[attr-defined]
+        joined, left = sorted(set(wanted) - before), sorted(before - set(wanted))
+        if joined or left:
+            roles = list(
+                Membership.objects.filter(group__name__in=[*joined, *left])
+                .select_related("tenant", "group")
+                .order_by("tenant__path", "group__name")
+            )
+            changes = [
+                {
+                    "tenant": row.tenant.name_path,
+                    "group": row.group.name,
+                    "role": row.role,
+                    "change": "gained" if row.group.name in joined else "lost",
+                }
+                for row in roles
+            ]
+            audit(
+                acting_user=None,
+                action="GROUPS_MIRRORED",
+                target=user,
+                tenant=None,
+                before={"groups": sorted(before)},
+                after={
+                    "groups": wanted,
+                    "source": source,
+                    "joined": joined,
+                    "left": left,
+                    "roles": changes,
+                    "skipped": list(skipped),
+                },
+            )
+            # The tenants where a joined or left group holds a role get this person's service
+            # account and bindings added or removed, like any other membership change (an admin's
+            # reach every namespace below).
+            change_record(
+                TenantChange(
+                    reason="GROUPS_MIRRORED",
+                    tenants=[row.tenant for row in roles if row.role == Membership.Role.ADMIN],
+                    tenant_ids=[row.tenant_id for row in roles],
+                    subtree=True,
+                )
+            )
+    return groups
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2064,8 +2126,8 @@ def user_update(*, acting_user: AbstractBaseUser, user: AbstractBaseUser, **chan
             before=before,
             after=after,
         )
-        # Provisioning (issue 5): service accounts follow people.
-        provisioning.intent_record(users=[user], reason="USER_UPDATED")
+        # Service accounts follow people.
+        change_record(TenantChange(users=[user], reason="USER_UPDATED"))
     return user
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-import portal.converters  # noqa: F401  # registers the <id:...> path converter
+import tenants.converters  # noqa: F401  # registers the <id:...> path converter
 from tenants import views
 
 app_name = "console"
@@ -14,15 +14,12 @@ urlpatterns = [
     path("tenants/<id:pk>/allocations/", views.tenant_allocations, name="tenant_allocations"),
     path("tenants/<id:pk>/plan/", views.tenant_plan, name="tenant_plan"),
     path("tenants/<id:pk>/state/", views.tenant_state, name="tenant_state"),
-    path("tenants/<id:pk>/push/", views.tenant_push, name="tenant_push"),
     path("tenants/<id:pk>/usage.csv", views.tenant_usage_csv, name="tenant_usage_csv"),
     path("tenants/<id:pk>/delete/", views.tenant_delete, name="tenant_delete"),
     path("tenants/<id:pk>/members/", views.membership_add, name="membership_add"),
     path("memberships/<id:pk>/role/", views.membership_change, name="membership_change"),
     path("memberships/<id:pk>/remove/", views.membership_remove, name="membership_remove"),
     path("pools/", views.pools, name="pools"),
-    path("clusters/<id:pk>/test/", views.cluster_test, name="cluster_test"),
-    path("clusters/<id:pk>/quota-engine/", views.cluster_quota_engine, name="cluster_quota_engine"),
     path("plans/", views.plans, name="plans"),
     path("plans/new/", views.plan_edit, name="plan_create"),
     path("plans/<id:pk>/", views.plan_edit, name="plan_edit"),
@@ -30,7 +27,6 @@ urlpatterns = [
     path("users/new/", views.user_create, name="user_create"),
     path("users/grant/", views.user_grant, name="user_grant"),
     path("users/<id:pk>/password/", views.user_password, name="user_password"),
-    path("users/<id:pk>/revoke-tokens/", views.user_revoke_tokens, name="user_revoke_tokens"),
     path("audit/", views.audit, name="audit"),
     path("me/", views.my_access, name="my_access"),
     path("overview/", views.overview, name="overview"),

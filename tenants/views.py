@@ -29,11 +29,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from portal.identity import services as identity_services
-from provisioning import selectors as provisioning_selectors
-from provisioning import services as provisioning_services
-from provisioning.backends.export import HADOOP_FILES
-from tenants import dashboards, exports, forms, selectors, services
+from tenants import console, dashboards, exports, forms, selectors, services
 from tenants.amounts import (
     KUBERNETES_RESOURCES,
     POOL_CAPACITY_FIELDS,
@@ -48,13 +44,13 @@ from tenants.usage import flavor_column
 
 User = get_user_model()
 
+# The tenant page's own tabs; other apps add theirs (tenants/console.py: provisioning's Clusters).
 TABS = [
     ("summary", "Summary"),
     ("resources", "Resources"),
     ("storage", "Storage"),
     ("subtenants", "Sub-tenants"),
     ("members", "Members"),
-    ("clusters", "Clusters"),
     ("monitoring", "Monitoring"),
     ("audit", "Audit"),
 ]
@@ -255,14 +251,23 @@ def _tab_context(request: HttpRequest, tenant: Tenant, tab: str) -> dict[str, An
             .order_by("group__name", "user__username"),
             "roles": Membership.Role.choices,
         }
-    if tab == "clusters":
-        return _clusters_context(request, tenant)
     if tab == "monitoring":
         return _monitoring_context(request, tenant)
     if tab == "audit":
         events = selectors.audit_list(user=user).filter(tenant=tenant)
         return {"events": Paginator(events, 25).get_page(request.GET.get("page"))}
-    return {}
+    registered = console.tab_get(tab)
+    return registered.context(request, tenant) if registered else {}
+
+
+def tenant_tabs() -> list[tuple[str, str]]:
+    """Every tab of the tenant page, (key, label): its own and those other apps registered."""
+    return console.tabs_with(TABS)
+
+
+def _tab_template(tab: str) -> str:
+    registered = console.tab_get(tab)
+    return registered.template if registered else f"tenants/partials/_tab_{tab}.html"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,43 +356,6 @@ def tenant_usage_csv(request: HttpRequest, pk: int) -> HttpResponse:
     return exports.csv_response(name, dashboards.csv_rows(groups))
 
 
-def _kubernetes_clusters(tenant: Tenant) -> list[Cluster]:
-    """The Kubernetes clusters where the tenant has an allocation (a namespace there), each marked
-    `live` when Canopy reaches its API: only those can mint a kubeconfig; the others only export."""
-    clusters = selectors.kubernetes_clusters_by_tenant([tenant.pk]).get(tenant.pk, [])
-    _mark_live(clusters)
-    return clusters
-
-
-def _mark_live(clusters: list[Cluster]) -> None:
-    for cluster in clusters:
-        connection = getattr(cluster, "kubernetes_connection", None)
-        cluster.live = connection is not None and connection.mode != connection.Mode.EXPORT
-
-
-def _clusters_context(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:
-    """How the tenant stands on each cluster; the preview (which asks the cluster) only on request."""
-    user = request.user
-    context: dict[str, Any] = {
-        "statuses": provisioning_selectors.status_list(user=user).filter(sync__tenant_id=tenant.pk),
-        "kubernetes_clusters": _kubernetes_clusters(tenant),
-        "can_use": can(user, Action.USE, tenant),
-    }
-    if request.GET.get("preview") and can(user, Action.ADMINISTER, tenant):
-        context["previews"] = provisioning_services.tenant_preview(acting_user=user, tenant=tenant)
-    return context
-
-
-@login_required
-@require_POST
-def tenant_push(request: HttpRequest, pk: int) -> HttpResponse:
-    """ "Push now": ask for the tenant to be pushed to its clusters again (after a failure)."""
-    tenant = selectors.tenant_get(user=request.user, pk=pk)
-    provisioning_services.tenant_push_request(acting_user=request.user, tenant=tenant)
-    messages.success(request, f"{tenant.name_path} will be pushed to its clusters again.")
-    return redirect(f"{reverse('console:tenant', args=[tenant.pk])}?tab=clusters")
-
-
 @login_required
 def tenant_resources(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     """The Tenant Resources page: the tree on the left, the selected tenant's tabs on the right."""
@@ -399,7 +367,11 @@ def tenant_resources(request: HttpRequest, pk: int | None = None) -> HttpRespons
     query = request.GET.get("q", "").strip()
     tab = request.GET.get("tab", "summary")
     # Usage is for members and admins (Action.USE); viewers do not get the Monitoring tab.
-    tabs = [t for t in TABS if t[0] != "monitoring" or (tenant is not None and can(user, Action.USE, tenant))]
+    tabs = [
+        t
+        for t in tenant_tabs()
+        if t[0] != "monitoring" or (tenant is not None and can(user, Action.USE, tenant))
+    ]
     if tab not in dict(tabs):
         tab = "summary"
     roots, matches = selectors.tenant_tree(user=user, selected=tenant, query=query)
@@ -411,6 +383,7 @@ def tenant_resources(request: HttpRequest, pk: int | None = None) -> HttpRespons
         "matches": matches,
         "tabs": tabs,
         "tab": tab,
+        "tab_template": _tab_template(tab),
     }
     if tenant is not None:
         context.update(
@@ -450,9 +423,10 @@ def my_access(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     latest = selectors.usage_latest(user=user, tenant_ids=list(tenant_ids), now=now)
     flavors = selectors.flavor_usage_latest(user=user, tenant_ids=list(tenant_ids), now=now)
-    clusters = selectors.kubernetes_clusters_by_tenant(list(tenant_ids))
-    for tenant_clusters in clusters.values():
-        _mark_live(tenant_clusters)
+    sections = [
+        (section.template, section.context(request, memberships))
+        for section in console.sections(console.MY_ACCESS_TENANT)
+    ]
     volumes = selectors.volume_list(user=user).filter(attachments__tenant__in=tenants).distinct()
     claims: dict[int, list[Any]] = {}
     for volume in volumes:
@@ -475,8 +449,7 @@ def my_access(request: HttpRequest) -> HttpResponse:
             "jobs": jobs.get(m.tenant.pk, []),
             "waiting": _waiting(m.tenant, jobs.get(m.tenant.pk, []), latest.get(m.tenant.pk, {})),
             "uses": m.role != Membership.Role.VIEWER,
-            # Viewers get no kubeconfig: their role is read-only on the console.
-            "kubernetes_clusters": clusters.get(m.tenant.pk, []) if m.role != Membership.Role.VIEWER else [],
+            "sections": [(template, by_tenant.get(m.tenant.pk, {})) for template, by_tenant in sections],
         }
         for m in memberships
     ]
@@ -545,15 +518,14 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def pools(request: HttpRequest) -> HttpResponse:
-    return render(request, "tenants/pools.html", _pools_context(request))
+    return pools_page(request)
 
 
-def _pools_context(
-    request: HttpRequest, engine_forms: dict[int, forms.QuotaEngineForm] | None = None
-) -> dict:
-    """The Pools page: capacities, and for platform admins each cluster's connection with its
-    quota engine (a refused change comes back in `engine_forms`, as typed, with its error)."""
-    engine_forms = engine_forms or {}
+def pools_page(request: HttpRequest, given: dict[str, dict[str, Any]] | None = None) -> HttpResponse:
+    """The Pools page: capacities, then the sections other apps add (provisioning: each cluster's
+    connection). `given`: a section's context by its template, as the section's own view built it
+    (a refused form, as typed, with its error)."""
+    given = given or {}
     rows = []
     for pool in selectors.pool_list(user=request.user).order_by("cluster__name", "name"):
         free = selectors.pool_free(pool)
@@ -573,64 +545,11 @@ def _pools_context(
                 "capacity_allocated": percent_human(pool.allocated_capacity or 0) if pool.is_yarn else None,
             }
         )
-    connections: dict[int, Any] = {}
-    if is_platform_admin(request.user):
-        connections = {c.cluster_id: c for c in provisioning_selectors.connection_list(user=request.user)}
-        connections |= {
-            c.cluster_id: c for c in provisioning_selectors.hadoop_connection_list(user=request.user)
-        }
-    clusters = []
-    for cluster in selectors.cluster_list(user=request.user):
-        connection = connections.get(cluster.pk)
-        engine_form = engine_forms.get(cluster.pk)
-        if engine_form is None and cluster.kind == Cluster.Kind.KUBERNETES and connection is not None:
-            engine_form = forms.QuotaEngineForm(
-                prefix=f"engine-{cluster.pk}", initial={"quota_engine": connection.quota_engine}
-            )
-        clusters.append(
-            {
-                "cluster": cluster,
-                "connection": connection,
-                "files": HADOOP_FILES if cluster.kind == Cluster.Kind.YARN else (),
-                "engine_form": engine_form,
-            }
-        )
-    return {"nav": "pools", "rows": rows, "clusters": clusters}
-
-
-@login_required
-@require_POST
-def cluster_quota_engine(request: HttpRequest, pk: int) -> HttpResponse:
-    """A platform admin switches a connected Kubernetes cluster's quota engine from the Pools page."""
-    if not is_platform_admin(request.user):
-        raise PermissionDenied("Only platform admins change how a cluster enforces allocations.")
-    cluster = get_object_or_404(selectors.cluster_list(user=request.user), pk=pk)
-    form = forms.QuotaEngineForm(request.POST, prefix=f"engine-{cluster.pk}")
-    if form.is_valid():
-        try:
-            connection = provisioning_services.connection_quota_engine_set(
-                acting_user=request.user, cluster=cluster, quota_engine=form.cleaned_data["quota_engine"]
-            )
-        except ValidationError as exc:
-            forms.apply_service_errors(form, exc)
-        else:
-            messages.success(
-                request,
-                f"{cluster.name} enforces allocations with {connection.get_quota_engine_display()}; "
-                f"its tenants are pushed again.",
-            )
-            return redirect("console:pools")
-    return render(request, "tenants/pools.html", _pools_context(request, {cluster.pk: form}))
-
-
-@login_required
-@require_POST
-def cluster_test(request: HttpRequest, pk: int) -> HttpResponse:
-    """'Test connection' for a platform admin: the server's version or the exact error."""
-    cluster = get_object_or_404(selectors.cluster_list(user=request.user), pk=pk)
-    check = provisioning_services.connection_test(acting_user=request.user, cluster=cluster)
-    (messages.success if check.ok else messages.error)(request, f"{cluster.name}: {check.message}")
-    return redirect("console:pools")
+    sections = [
+        (section.template, given[section.template] if section.template in given else section.context(request))
+        for section in console.sections(console.POOLS)
+    ]
+    return render(request, "tenants/pools.html", {"nav": "pools", "rows": rows, "sections": sections})
 
 
 @login_required
@@ -1053,16 +972,6 @@ def user_password(request: HttpRequest, pk: int) -> HttpResponse:
         "tenants/user_form.html",
         {"nav": "users", "form": form, "title": f"Reset the password of {person.get_username()}"},
     )
-
-
-@login_required
-@require_POST
-def user_revoke_tokens(request: HttpRequest, pk: int) -> HttpResponse:
-    """Platform admins revoke every API token of a user, from the Users page."""
-    person = get_object_or_404(selectors.user_list(user=request.user), pk=pk)
-    revoked = identity_services.api_tokens_revoke(acting_user=request.user, user=person)
-    messages.success(request, f"Revoked {revoked.tokens} API token(s) of {person.get_username()}.")
-    return redirect(f"{reverse('console:users')}?{urlencode({'q': person.get_username()})}")
 
 
 @login_required

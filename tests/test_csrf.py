@@ -109,7 +109,7 @@ POSTS: dict[str, Post] = {
         302,
         lambda w: Tenant.objects.get(pk=w.dev2.pk).state == "suspended",
     ),
-    "console:tenant_push": Post(lambda w: f"/tenants/{w.dev2.pk}/push/", lambda w: {}, 302),
+    "provisioning:tenant_push": Post(lambda w: f"/tenants/{w.dev2.pk}/push/", lambda w: {}, 302),
     "console:tenant_delete": Post(
         lambda w: f"/tenants/{w.dev2.pk}/delete/",
         lambda w: {"confirm": "yes"},
@@ -134,8 +134,8 @@ POSTS: dict[str, Post] = {
         302,
         lambda w: not Membership.objects.filter(user=w.bob, tenant=w.dev1).exists(),
     ),
-    "console:cluster_test": Post(lambda w: f"/clusters/{w.cluster.pk}/test/", lambda w: {}, 302),
-    "console:cluster_quota_engine": Post(
+    "provisioning:cluster_test": Post(lambda w: f"/clusters/{w.cluster.pk}/test/", lambda w: {}, 302),
+    "provisioning:cluster_quota_engine": Post(
         _connected_cluster_url,
         lambda w: {f"engine-{w.cluster.pk}-quota_engine": "kueue"},
         302,

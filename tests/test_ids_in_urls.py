@@ -15,7 +15,7 @@ import requests
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 
-from portal.converters import LARGEST_ID
+from tenants.converters import LARGEST_ID
 from tests.embedded import EmbeddedConsole, embedded_console
 from tests.test_csrf import url_patterns
 

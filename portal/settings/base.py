@@ -35,7 +35,7 @@ INSTALLED_APPS = [
     "treebeard",
     "tenants",
     "provisioning",
-    "portal.identity",
+    "identity",
 ]
 
 MIDDLEWARE = [
@@ -45,7 +45,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Names who acted in the audit rows of revocations that Django's own writers cause.
-    "portal.identity.middleware.ActingUserMiddleware",
+    "identity.middleware.ActingUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -98,7 +98,7 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "portal.identity.tokens.TokenAuthentication",
+        "identity.tokens.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -126,7 +126,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Row ids in paths (portal/converters.py): up to the largest id a row can have.
+    # Row ids in paths (tenants/converters.py): up to the largest id a row can have.
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}},
     "ENUM_NAME_OVERRIDES": {
         "TenantStateEnum": "tenants.models.Tenant.State",
@@ -152,7 +152,7 @@ AXES_RESET_ON_SUCCESS = True
 # A locked-out user who keeps trying does not push the end of the cool-off further away.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_VERBOSE = False  # no banner on every manage.py command; failures are still logged
-AXES_LOCKOUT_CALLABLE = "portal.identity.views.lockout_response"
+AXES_LOCKOUT_CALLABLE = "identity.views.lockout_response"
 # Never copy these from a failed sign-in's form into axes' records.
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "csrfmiddlewaretoken"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import environ
 
-from portal.identity import (
+from identity import (
     BREAK_GLASS_BACKEND,
     LDAP_BACKEND,
     LOCAL_BACKEND,
@@ -97,7 +97,7 @@ def ldap_settings(env: environ.Env) -> dict[str, Any]:
         result["AUTH_LDAP_GROUP_TYPE"] = getattr(config, LDAP_GROUP_TYPES[group_type_name])()
         # Directory groups become Django groups of the same name; each sign-in sets the user's groups
         # to exactly the directory's, so a removal counts at the next sign-in. Canopy's backend does
-        # it (portal/identity/ldap.py: names checked, changes audited), not AUTH_LDAP_MIRROR_GROUPS.
+        # it (identity/ldap.py: names checked, changes audited), not AUTH_LDAP_MIRROR_GROUPS.
         result["CANOPY_LDAP_MIRROR_GROUPS"] = True
         staff_group = env("CANOPY_LDAP_STAFF_GROUP_DN", default="")
         if staff_group:

@@ -3,10 +3,10 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-import portal.converters  # noqa: F401  # registers the <id:...> path converter
+import tenants.converters  # noqa: F401  # registers the <id:...> path converter
 from provisioning.api import views
 
-router = DefaultRouter(use_regex_path=False)  # ids through <id:...> (portal/converters.py)
+router = DefaultRouter(use_regex_path=False)  # ids through <id:...> (tenants/converters.py)
 # No /tenants/1.json twins of every URL: undocumented, and a 500 for custom actions (move.json).
 router.include_format_suffixes = False
 router.include_root_view = False

@@ -24,7 +24,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.identity.services import client_address
 from provisioning import selectors, services
 from provisioning.api import serializers as s
 from provisioning.backends.export import HADOOP_FILES
@@ -32,6 +31,7 @@ from provisioning.desired.yarn import RuleViolation
 from provisioning.models import ClusterSyncStatus
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
+from tenants.addresses import client_address
 from tenants.api.filters import FilterSet, IdFilter
 from tenants.api.schema import error_response
 from tenants.api.serializers import AllocationInputSerializer
@@ -252,7 +252,7 @@ class ConnectionViewSet(
     serializer_class = s.ConnectionSerializer
     permission_classes = [IsPlatformAdmin]
     lookup_field = "cluster"
-    lookup_value_converter = "id"  # portal/converters.py: an id out of range is a 404, not a query
+    lookup_value_converter = "id"  # tenants/converters.py: an id out of range is a 404, not a query
 
     def get_queryset(self) -> Any:
         return selectors.connection_list(user=self.request.user)

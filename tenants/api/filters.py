@@ -15,7 +15,7 @@ from django.db import models
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_field
 
-from portal.converters import LARGEST_ID
+from tenants.converters import LARGEST_ID
 
 ID_SCHEMA = {"type": "integer", "minimum": 0, "maximum": LARGEST_ID}
 

@@ -72,7 +72,7 @@ class AutoSchema(openapi.AutoSchema):
         return operation
 
     def _resolve_path_parameters(self, variables: list[str]) -> list[dict[str, Any]]:
-        """Ids in paths are typed by their converter (portal/converters.py: integers up to the
+        """Ids in paths are typed by their converter (tenants/converters.py: integers up to the
         largest id); the one a viewset looks its rows up by keeps the model's description."""
         parameters = super()._resolve_path_parameters(variables)
         model = get_view_model(self.view, emit_warnings=False)

@@ -1,11 +1,10 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-import portal.converters  # noqa: F401  # registers the <id:...> path converter
-from portal.identity.views import ApiTokenView, SignOutEverywhereView
+import tenants.converters  # noqa: F401  # registers the <id:...> path converter
 from tenants.api import views
 
-router = DefaultRouter(use_regex_path=False)  # ids through <id:...> (portal/converters.py)
+router = DefaultRouter(use_regex_path=False)  # ids through <id:...> (tenants/converters.py)
 # No /tenants/1.json twins of every URL: undocumented, and a 500 for custom actions (move.json).
 router.include_format_suffixes = False
 router.register("clusters", views.ClusterViewSet, basename="cluster")
@@ -22,7 +21,5 @@ router.register("audit", views.AuditEventViewSet, basename="audit")
 router.register("workloads", views.WorkloadViewSet, basename="workload")
 
 urlpatterns = [
-    path("auth/token/", ApiTokenView.as_view(), name="api-token"),
-    path("auth/sign-out-everywhere/", SignOutEverywhereView.as_view(), name="api-sign-out-everywhere"),
     path("", include(router.urls)),
 ]

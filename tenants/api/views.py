@@ -19,8 +19,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from portal.identity import services as identity_services
-from portal.identity.views import REVOCATION_SCHEMA
 from tenants import selectors, services
 from tenants.api import serializers as s
 from tenants.api.filters import FilterSet, IdFilter
@@ -33,7 +31,7 @@ class SelectorViewSet(viewsets.ModelViewSet):
 
     selector: ClassVar[Any]
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
-    lookup_value_converter = "id"  # portal/converters.py: an id out of range is a 404
+    lookup_value_converter = "id"  # tenants/converters.py: an id out of range is a 404
 
     def get_queryset(self) -> QuerySet:
         return type(self).selector(user=self.request.user)
@@ -357,14 +355,6 @@ class UserViewSet(
             to_attr="visible_memberships",
         )
         return selectors.user_list(user=self.request.user).prefetch_related(visible)
-
-    @extend_schema(request=None, responses={200: REVOCATION_SCHEMA})
-    @action(detail=True, methods=["post"], url_path="revoke-tokens")
-    def revoke_tokens(self, request: Request, pk: str | None = None) -> Response:
-        """Platform admins: revoke every API token of this user (audited; their console sessions stay).
-        Resetting the password or deactivating the user revokes tokens and sessions too."""
-        revoked = identity_services.api_tokens_revoke(acting_user=request.user, user=self.get_object())
-        return Response({"tokens": revoked.tokens, "sessions": revoked.sessions})
 
 
 class WorkloadFilter(FilterSet):

@@ -20,7 +20,7 @@ from tenants.models import AuditEvent
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
-legacy = importlib.import_module("portal.identity.migrations.0001_legacy_api_tokens_hashed")
+legacy = importlib.import_module("identity.migrations.0001_legacy_api_tokens_hashed")
 
 
 def issue(username: str, address: str = "127.0.0.1") -> dict:

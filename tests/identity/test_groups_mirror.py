@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from portal.identity.backends import OIDCBackend
+from identity.backends import OIDCBackend
 from provisioning.models import ProvisioningIntent
 from tenants import services
 from tenants.models import AuditEvent
@@ -43,7 +43,7 @@ def research(platform_admin):
 
 
 def test_oidc_sign_in_audits_each_change_of_groups_with_the_roles_it_carries(research, caplog):
-    with configured(ENV), caplog.at_level(logging.WARNING, logger="portal.identity.groups"):
+    with configured(ENV), caplog.at_level(logging.WARNING, logger="identity.groups"):
         backend = OIDCBackend()
         dana = backend.create_user(claims(groups=["ml-team", "platform-ops", *UNUSABLE]))
 

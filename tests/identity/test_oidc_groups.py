@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import SuspiciousOperation
 
-from portal.identity.backends import OIDCBackend
+from identity.backends import OIDCBackend
 from tests.identity.helpers import configured
 
 pytestmark = pytest.mark.django_db

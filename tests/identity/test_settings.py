@@ -4,7 +4,7 @@ import environ
 import pytest
 from django_auth_ldap.config import GroupOfNamesType, LDAPSearch, NestedActiveDirectoryGroupType
 
-from portal.identity import BREAK_GLASS_BACKEND, LDAP_BACKEND, LOCAL_BACKEND, LOCKOUT_BACKEND, OIDC_BACKEND
+from identity import BREAK_GLASS_BACKEND, LDAP_BACKEND, LOCAL_BACKEND, LOCKOUT_BACKEND, OIDC_BACKEND
 from portal.settings import integrations
 from tests.identity.helpers import configured, env_of, integration_settings
 

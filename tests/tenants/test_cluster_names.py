@@ -88,6 +88,17 @@ def test_a_group_made_elsewhere_with_such_a_name_is_not_granted_either(k8s_world
     assert rows() == before
 
 
+def test_groups_mirrored_at_sign_in_are_never_such_names(k8s_world):
+    """The sign-in backends leave such names out (tests/identity/test_groups_mirror.py); the service
+    they call refuses them too, so no other caller can put someone in such a group."""
+    zoe = User.objects.create_user("zoe")
+    before = rows()
+    with pytest.raises(ValidationError) as refused:
+        services.user_groups_mirror(user=zoe, names=["ml-team", "*"], source="oidc")
+    assert "cannot be used as a user or group name on the clusters" in refused.value.message_dict["groups"][0]
+    assert rows() == before and not zoe.groups.exists()
+
+
 def test_a_person_whose_name_clusters_cannot_hold_gets_no_direct_role(k8s_world):
     """An identity provider may name someone "dana@example.com": they sign in and hold roles through
     groups, but a role of their own would put that name in ACLs."""

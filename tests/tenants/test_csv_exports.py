@@ -81,7 +81,7 @@ def test_every_csv_in_the_product_is_written_by_the_one_helper():
     root = Path(__file__).resolve().parents[2]
     writers = [
         str(path.relative_to(root))
-        for folder in ("tenants", "provisioning", "portal")
+        for folder in ("tenants", "provisioning", "identity", "portal")
         for path in (root / folder).rglob("*.py")
         if re.search(r"\bcsv\.(writer|DictWriter)\b|text/(csv|tab-separated-values)", path.read_text())
     ]

@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from portal.identity.backends import OIDCBackend
+from identity.backends import OIDCBackend
 from provisioning import services as provisioning_services
 from provisioning.models import ClusterSyncStatus, HadoopConnection, TenantSync
 from tenants import services, views
@@ -928,7 +928,7 @@ def tenant_page(ctx: Ctx) -> list[Probe]:
         Probe("get", page(ctx, "?tab=clusters&preview=1"), expected, htmx=True),
     ]
     # Every tab of the page, as the htmx fragment the page swaps in (a new tab cannot be forgotten).
-    probes += [Probe("get", page(ctx, f"?tab={tab}"), expected, htmx=True) for tab, _ in views.TABS]
+    probes += [Probe("get", page(ctx, f"?tab={tab}"), expected, htmx=True) for tab, _ in views.tenant_tabs()]
     return probes
 
 
@@ -986,7 +986,7 @@ def state_page(ctx: Ctx) -> list[Probe]:
     return [Probe("post", page(ctx, "state/"), ctx.gate("manage", ctx.t, 302), {"state": "suspended"})]
 
 
-@console("console:tenant_push")
+@console("provisioning:tenant_push")
 def push_page(ctx: Ctx) -> list[Probe]:
     return [Probe("post", page(ctx, "push/"), ctx.gate("administer", ctx.t, 302))]
 
@@ -1036,13 +1036,13 @@ def pools_page(ctx: Ctx) -> list[Probe]:
     return [Probe("get", "/pools/", {200})]
 
 
-@console("console:cluster_test")
+@console("provisioning:cluster_test")
 def cluster_test(ctx: Ctx) -> list[Probe]:
     url = f"/clusters/{ctx.world.kubernetes.pk}/test/"
     return [Probe("post", url, ctx.platform_only(302), changes=False)]
 
 
-@console("console:cluster_quota_engine")
+@console("provisioning:cluster_quota_engine")
 def cluster_quota_engine(ctx: Ctx) -> list[Probe]:
     # Platform admins switch a connected cluster's quota engine (and back: the world stays as it was).
     url = f"/clusters/{ctx.world.kubernetes.pk}/quota-engine/"
@@ -1330,7 +1330,7 @@ def test_every_console_page_has_a_case():
 
 def test_every_htmx_fragment_has_a_case():
     """Fragments are the `{% partialdef %}`s of the page templates: the tree and the tab of the tenant
-    page (each tab of views.TABS is probed) and the audit page's events."""
+    page (each tab of views.tenant_tabs() is probed) and the audit page's events."""
     templates = Path(__file__).resolve().parents[2] / "templates"
     found = {
         (path.name, name)

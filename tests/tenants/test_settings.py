@@ -54,7 +54,7 @@ def test_production_settings_keep_the_sign_in_rate_limit_and_hashed_api_tokens()
         "axes.backends.AxesStandaloneBackend",
         "axes.middleware.AxesMiddleware",
         False,
-        ["portal.identity.tokens.TokenAuthentication", "rest_framework.authentication.SessionAuthentication"],
+        ["identity.tokens.TokenAuthentication", "rest_framework.authentication.SessionAuthentication"],
         3,
         1800.0,
         True,

@@ -8,24 +8,17 @@ from datetime import datetime
 from importlib import import_module
 from typing import Any
 
-from axes.helpers import get_client_ip_address
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 from knox.models import AuthToken
 
-from portal.identity.middleware import current_acting_user
+from identity.middleware import current_acting_user
 from tenants import services as tenant_services
 from tenants.models import AuditEvent
-
-
-def client_address(request: HttpRequest) -> str:
-    """The address a request came from, as the sign-in rate limit counts it."""
-    return get_client_ip_address(request) or ""
 
 
 def lockout_message() -> str:

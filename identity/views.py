@@ -1,31 +1,28 @@
 """The sign-in page (saying so when the rate limit locked a name out), OpenID Connect's views with
-discovery, the API token endpoint and signing out everywhere (API and console)."""
+discovery, and the console's credential pages: signing out everywhere, and a platform admin revoking a
+user's API tokens from the Users page. The API's are in identity/api/views.py."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout, user_logged_in
+from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.views.decorators.http import require_POST
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from mozilla_django_oidc import views as oidc_views
-from rest_framework import serializers
-from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.exceptions import ValidationError as ApiValidationError
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from portal.identity import LDAP_BACKEND, LOCAL_BACKEND, OIDC_BACKEND, services
-from portal.identity.backends import oidc_setting
+from identity import LDAP_BACKEND, LOCAL_BACKEND, OIDC_BACKEND, services
+from identity.backends import oidc_setting
+from tenants import selectors as tenant_selectors
 
 
 def sign_in_methods() -> dict[str, Any]:
@@ -87,64 +84,6 @@ def lockout_response(
     return HttpResponse(services.lockout_message(), status=429, content_type="text/plain; charset=utf-8")
 
 
-class ApiTokenView(APIView):
-    """Exchange a user name and password for an API token: send it as `Authorization: Token <token>`.
-
-    Each call hands out a new token, valid until `expiry` (null: never); Canopy keeps only its digest,
-    so keep the token safe. Too many failed attempts lock the user name out from your address for
-    a while (429).
-    """
-
-    # The credentials are in the body; no session is read, so there is no cross-site request to refuse.
-    authentication_classes = ()
-    permission_classes = ()
-    serializer_class = AuthTokenSerializer
-
-    @extend_schema(
-        request=AuthTokenSerializer,
-        responses={
-            200: inline_serializer(
-                "ApiToken",
-                {"token": serializers.CharField(), "expiry": serializers.DateTimeField(allow_null=True)},
-            ),
-            400: OpenApiResponse(description="Wrong user name or password."),
-            429: OpenApiResponse(description="Too many failed sign-ins from this address; try again later."),
-        },
-    )
-    def post(self, request: Request) -> Response:
-        form = AuthTokenSerializer(data=request.data, context={"request": request})
-        if not form.is_valid():
-            if getattr(request, "axes_locked_out", False):
-                return Response({"detail": services.lockout_message()}, status=429)
-            raise ApiValidationError(form.errors)
-        user = form.validated_data["user"]
-        # As a console sign-in does: records the last sign-in and resets the failure count.
-        user_logged_in.send(sender=type(user), request=request, user=user)
-        key, expiry = services.api_token_issue(acting_user=user, address=services.client_address(request))
-        return Response({"token": key, "expiry": expiry})
-
-
-REVOCATION_SCHEMA = inline_serializer(
-    "Revocation",
-    {
-        "tokens": serializers.IntegerField(help_text="API tokens revoked."),
-        "sessions": serializers.IntegerField(
-            allow_null=True, help_text="Console sessions ended; null where sessions were left alone."
-        ),
-    },
-)
-
-
-class SignOutEverywhereView(APIView):
-    """Sign yourself out everywhere: every API token you hold (the one sending this too) stops
-    working and every console session you have ends. Sign in again for a new token."""
-
-    @extend_schema(request=None, responses={200: REVOCATION_SCHEMA})
-    def post(self, request: Request) -> Response:
-        revoked = services.sign_out_everywhere(acting_user=request.user)
-        return Response({"tokens": revoked.tokens, "sessions": revoked.sessions})
-
-
 @login_required
 @require_POST
 def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
@@ -156,6 +95,16 @@ def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
         f"Signed out everywhere: {revoked.sessions} session(s) ended and {revoked.tokens} API token(s) revoked.",
     )
     return redirect(settings.LOGIN_URL)
+
+
+@login_required
+@require_POST
+def user_revoke_tokens(request: HttpRequest, pk: int) -> HttpResponse:
+    """Platform admins revoke every API token of a user, from the Users page."""
+    person = get_object_or_404(tenant_selectors.user_list(user=request.user), pk=pk)
+    revoked = services.api_tokens_revoke(acting_user=request.user, user=person)
+    messages.success(request, f"Revoked {revoked.tokens} API token(s) of {person.get_username()}.")
+    return redirect(f"{reverse('console:users')}?{urlencode({'q': person.get_username()})}")
 
 
 class OIDCAuthenticationRequestView(oidc_views.OIDCAuthenticationRequestView):

@@ -1,5 +1,5 @@
 """Signing in against LDAP / Active Directory: django-auth-ldap, with the directory's groups mirrored
-by Canopy (`portal.identity.groups.groups_mirror`) rather than by django-auth-ldap's own
+by Canopy (`identity.groups.groups_mirror`) rather than by django-auth-ldap's own
 AUTH_LDAP_MIRROR_GROUPS, which neither checks the names nor audits the roles that come and go.
 
 Imported only where LDAP is configured (python-ldap is an optional extra)."""
@@ -13,7 +13,7 @@ import ldap
 from django.conf import settings
 from django_auth_ldap.backend import LDAPBackend as DirectoryBackend
 
-from portal.identity.groups import groups_mirror
+from identity.groups import groups_mirror
 
 log = logging.getLogger(__name__)
 

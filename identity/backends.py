@@ -12,7 +12,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
-from portal.identity.groups import groups_mirror
+from identity.groups import groups_mirror
 
 log = logging.getLogger(__name__)
 

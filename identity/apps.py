@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class IdentityConfig(AppConfig):
     """Signing in: the sign-in rate limit's audit, API tokens (stored as hashes) and the sign-in page."""
 
-    name = "portal.identity"
+    name = "identity"
     label = "identity"
     verbose_name = "Sign-in"
 
@@ -13,7 +13,7 @@ class IdentityConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.db.models.signals import post_save, pre_save
 
-        from portal.identity import services
+        from identity import services
 
         # django-axes tells of a lock-out only through this signal; the receiver only audits it.
         user_locked_out.connect(services.on_user_locked_out, dispatch_uid="canopy-sign-in-locked-out")

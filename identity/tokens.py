@@ -28,7 +28,7 @@ class TokenAuthentication(KnoxTokenAuthentication):
 class TokenScheme(OpenApiAuthenticationExtension):
     """The same `Authorization: Token <key>` scheme in the OpenAPI document as before knox."""
 
-    target_class = "portal.identity.tokens.TokenAuthentication"
+    target_class = "identity.tokens.TokenAuthentication"
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
