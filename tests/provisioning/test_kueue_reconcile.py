@@ -10,9 +10,13 @@ cluster (issue 16's benchmark: docs/performance.md, bench/reconcile.py --engine 
 - A pool added, removed or renamed reaches the flavors through the full reconcile (or the next push
   that needs them), and a failed write of the cluster's own objects fails the tenant's push before
   anything of the tenant's is sent, is shown, and is retried.
+- Read by name, a queue or cohort that is not Canopy's is still refused, never taken over nor
+  deleted; a cohort a tenant no longer needs is still deleted.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import pytest
 from kubernetes.client import ApiException
@@ -24,8 +28,9 @@ from provisioning.desired.kueue import CLUSTER_KINDS, CLUSTER_OWNER_ID, TENANT_K
 from provisioning.models import ClusterSyncStatus, ProvisioningIntent, TenantSync
 from tenants import services as tenant_services
 from tenants.models import Allocation, Membership, ResourcePool
+from tests.clusters.kueue import KUEUE_API_VERSION, KUEUE_GROUP
 from tests.provisioning.conftest import GI, drain
-from tests.provisioning.test_kueue_arena import kueue_get
+from tests.provisioning.test_kueue_arena import custom, kueue_get
 from tests.tenants.builders import spec, user
 
 pytestmark = [pytest.mark.kueue, pytest.mark.django_db]
@@ -233,3 +238,77 @@ def test_a_failed_write_of_the_clusters_own_objects_fails_the_push_is_shown_and_
     status = ClusterSyncStatus.objects.get(sync__tenant_id=tenant.pk)
     assert status.state == "synced"
     assert not ProvisioningIntent.objects.filter(state__in=services.OPEN).exists()
+
+
+def test_a_queue_read_by_name_that_is_not_canopys_is_refused_never_taken_over_nor_deleted(
+    platform_admin, kueue_gpu_cluster, kueue_admin, kueue_proxy
+):
+    cluster, workers, _ = kueue_gpu_cluster
+    prefix = cluster.name.rsplit("-", 1)[-1]
+    namespace = f"q{prefix}-taken"
+    api = custom(kueue_admin)
+    # Someone else's ClusterQueue and Cohort, named as the tenant's namespace will be.
+    for plural, kind, spec_ in (
+        ("clusterqueues", "ClusterQueue", {"namespaceSelector": {}}),
+        ("cohorts", "Cohort", {}),
+    ):
+        api.create_cluster_custom_object(
+            KUEUE_GROUP,
+            KUEUE_API_VERSION,
+            plural,
+            {
+                "apiVersion": f"{KUEUE_GROUP}/{KUEUE_API_VERSION}",
+                "kind": kind,
+                "metadata": {"name": namespace},
+                "spec": spec_,
+            },
+        )
+    try:
+        drain()  # the cluster's own objects as wanted: the push below is the tenant's alone
+        tenant = lab(platform_admin, workers, "taken")
+        kueue_proxy.clear()
+        services.tenant_reconcile(tenant_id=tenant.pk)
+        status = ClusterSyncStatus.objects.get(sync__tenant_id=tenant.pk)
+        assert status.state == "failed"
+        assert status.message == (
+            f"ClusterQueue {namespace} already exists on the cluster and belongs to someone outside "
+            "Canopy; Canopy does not take it over. Delete it there."
+        )
+        assert kueue_proxy.writes() == []  # refused while planning: nothing of the tenant's sent
+
+        # The queue deleted there: the push completes. The Cohort of that name (a leaf has none of
+        # its own) was read, is not Canopy's, and stays.
+        api.delete_cluster_custom_object(KUEUE_GROUP, KUEUE_API_VERSION, "clusterqueues", namespace)
+        drain()
+        assert ClusterSyncStatus.objects.get(sync__tenant_id=tenant.pk).state == "synced"
+        assert kueue_get(kueue_admin, "clusterqueues", namespace)["metadata"]["labels"][
+            "canopy.io/tenant-id"
+        ] == str(tenant.pk)
+        assert "labels" not in kueue_get(kueue_admin, "cohorts", namespace)["metadata"]
+    finally:
+        with contextlib.suppress(ApiException):
+            api.delete_cluster_custom_object(KUEUE_GROUP, KUEUE_API_VERSION, "cohorts", namespace)
+
+
+def test_a_tenant_whose_last_sub_tenant_leaves_the_cluster_loses_its_cohort(
+    platform_admin, kueue_gpu_cluster, kueue_admin
+):
+    _, workers, _ = kueue_gpu_cluster
+    parent = lab(platform_admin, workers, "parent", gpu=1, cpu_millicores=2000, memory_bytes=4 * GI)
+    child = tenant_services.tenant_create(
+        acting_user=platform_admin,
+        parent=parent,
+        name="child",
+        allocations=[spec(workers, gpu=1, cpu_millicores=1000, memory_bytes=2 * GI)],
+    )
+    drain()
+    namespace = TenantSync.objects.get(tenant_id=parent.pk).namespace
+    assert kueue_get(kueue_admin, "cohorts", namespace)["spec"]["parentName"] == "canopy-root"
+    tenant_services.allocation_delete(
+        acting_user=platform_admin, allocation=Allocation.objects.get(tenant=child, pool=workers)
+    )
+    drain()
+    with pytest.raises(ApiException) as gone:
+        kueue_get(kueue_admin, "cohorts", namespace)
+    assert gone.value.status == 404
+    assert kueue_get(kueue_admin, "clusterqueues", namespace)["spec"]["cohortName"] == "canopy-root"
