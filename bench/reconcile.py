@@ -465,6 +465,13 @@ def bare_figures(cluster: Cluster, audit: AuditCounter, threads: int) -> tuple[P
 
 # --------------------------------------------------------------------------- the report
 
+KUEUE_READS = (
+    "What a push reads: a tenant's first push reads its namespace, the volumes labelled with its id (a "
+    "cluster-wide list) and its Cohort and ClusterQueue by name (4 GETs), then applies its objects; the "
+    "cluster's own objects (flavors, root cohort, admission policy and binding) are pushed once per "
+    "cluster as their own owner, not by each tenant's push (docs/provisioning.md, *Quota engines*)."
+)
+
 
 def calls_by_resource(p: Pass) -> str:
     """'namespaces GET 1,000, PATCH 1,000; ...', the resources with the most calls first."""
@@ -599,6 +606,8 @@ def write_report(
         f"{calls_by_resource(first)}.",
         "",
     ]
+    if kueue:
+        lines += [KUEUE_READS, ""]
     print(f"written to {section_write(KUEUE_SECTION if kueue else SECTION, lines)}")
 
 
