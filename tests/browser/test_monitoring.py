@@ -7,10 +7,10 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tenants import services
-from tenants.usage import UsageReading
 from tests.browser.conftest import sign_in
 from tests.tenants.builders import build_k8s_world
+from usage import services as usage_services
+from usage.measures import UsageReading
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -19,7 +19,7 @@ def test_a_member_sees_live_charts_and_their_figures(page, platform_admin):
     w = build_k8s_world(platform_admin)
     now = timezone.now().replace(second=0, microsecond=0)
     for minutes_ago, used in ((2, 1), (1, 2)):
-        services.usage_record(
+        usage_services.usage_record(
             cluster=w.cluster,
             time=now - datetime.timedelta(minutes=minutes_ago),
             readings=[UsageReading(w.dev2.pk, {"gpu_used": used, "gpu_allocated": 2})],
