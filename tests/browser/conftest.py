@@ -2,6 +2,7 @@
 pytest-django's live server. No downloaded browser."""
 
 import os
+import re
 import shutil
 
 import pytest
@@ -35,15 +36,43 @@ def browser():
         chromium.close()
 
 
+class ConsoleErrors:
+    """Every error a page of a browser context logs to its console and every uncaught exception in
+    its scripts (issue 18: a browser test fails on any console error). A test that provokes an
+    error on purpose (it opens a URL it must be refused) says so with `expect`, which also checks
+    the error happened; nothing else is ever let through."""
+
+    def __init__(self, context) -> None:
+        self.errors: list[str] = []
+        context.on("console", self._console)
+        context.on("weberror", lambda error: self.errors.append(f"uncaught: {error.error}"))
+
+    def _console(self, message) -> None:
+        if message.type == "error":
+            where = message.location.get("url", "") if message.location else ""
+            self.errors.append(f"console.error: {message.text} ({where})")
+
+    def expect(self, pattern: str) -> None:
+        """The test caused the error matching `pattern` on purpose: it must be there, and goes."""
+        found = [error for error in self.errors if re.search(pattern, error)]
+        assert found, f"expected a console error matching {pattern!r}; got {self.errors}"
+        self.errors.remove(found[0])
+
+    def check(self) -> None:
+        assert not self.errors, "the browser logged errors:\n" + "\n".join(self.errors)
+
+
 @pytest.fixture
 def page(browser, live_server):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
     context.set_default_timeout(10_000)
+    console_errors = ConsoleErrors(context)
     in_flight = set()
     context.on("request", lambda request: in_flight.add(request))
     context.on("requestfinished", lambda request: in_flight.discard(request))
     context.on("requestfailed", lambda request: in_flight.discard(request))
     page = context.new_page()
+    page.console_errors = console_errors
     yield page
     # A test may pass while the live server still handles its last request (a form posted after
     # the input already showed what the test expects). pytest-django then flushes the database
@@ -55,6 +84,7 @@ def page(browser, live_server):
         page.wait_for_timeout(50)
     assert not in_flight, f"requests still in flight after the test: {[r.url for r in in_flight]}"
     context.close()
+    console_errors.check()
 
 
 def sign_in(page, username: str, password: str = "not-a-secret-1") -> None:
