@@ -62,9 +62,8 @@ class ConsoleErrors:
         assert not self.errors, "the browser logged errors:\n" + "\n".join(self.errors)
 
 
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
+def _console_page(browser, base_url: str, **context_options):
+    context = browser.new_context(base_url=base_url, **context_options)
     context.set_default_timeout(10_000)
     console_errors = ConsoleErrors(context)
     in_flight = set()
@@ -85,6 +84,22 @@ def page(browser, live_server):
     assert not in_flight, f"requests still in flight after the test: {[r.url for r in in_flight]}"
     context.close()
     console_errors.check()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    yield from _console_page(browser, live_server.url, viewport={"width": 1400, "height": 900})
+
+
+PHONE = {"width": 390, "height": 844}  # issue 18, point 10
+
+
+@pytest.fixture
+def phone(browser, live_server):
+    """A page as a phone shows it: 390 x 844 CSS pixels, touch, the page's own meta viewport."""
+    yield from _console_page(
+        browser, live_server.url, viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=3
+    )
 
 
 def sign_in(page, username: str, password: str = "not-a-secret-1") -> None:
