@@ -6,6 +6,7 @@ COPY portal portal
 COPY tenants tenants
 COPY provisioning provisioning
 COPY identity identity
+COPY usage usage
 COPY templates templates
 COPY static static
 COPY manage.py ./

@@ -45,7 +45,8 @@ from knox.models import AuthToken  # noqa: E402
 
 from bench import scale  # noqa: E402
 from bench.report import section_write  # noqa: E402
-from tenants.models import Tenant, UsageRollup, UsageSample  # noqa: E402
+from tenants.models import Tenant  # noqa: E402
+from usage.models import UsageRollup, UsageSample  # noqa: E402
 
 SECTION = "## Usage: the 30-day dashboard (10,000 tenants)"
 NOW = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0)

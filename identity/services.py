@@ -17,8 +17,9 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from identity.middleware import current_acting_user
-from tenants import services as tenant_services
+from tenants.audit import audit
 from tenants.models import AuditEvent
+from tenants.permissions import require_platform_admin
 
 
 def lockout_message() -> str:
@@ -35,7 +36,7 @@ def api_token_issue(*, acting_user: AbstractBaseUser, address: str) -> tuple[str
     with transaction.atomic():
         AuthToken.objects.filter(user=acting_user, expiry__lt=timezone.now()).delete()
         token, key = AuthToken.objects.create(user=acting_user)
-        tenant_services.audit(
+        audit(
             acting_user=acting_user,
             action="API_TOKEN_ISSUED",
             target=acting_user,
@@ -48,7 +49,7 @@ def api_token_issue(*, acting_user: AbstractBaseUser, address: str) -> tuple[str
 def sign_in_lockout_record(*, username: str, address: str, path: str) -> AuditEvent:
     """One audit row when a user name is locked out from an address (the user, if there is one)."""
     person = get_user_model().objects.filter(username=username).first() if username else None
-    return tenant_services.audit(
+    return audit(
         acting_user=None,
         action="SIGN_IN_LOCKED_OUT",
         target=person,
@@ -135,9 +136,7 @@ def credentials_revoke(
         after: dict[str, Any] = {"reason": reason, "tokens": tokens}
         if ended is not None:
             after["sessions"] = ended
-        tenant_services.audit(
-            acting_user=acting_user, action="CREDENTIALS_REVOKED", target=user, tenant=None, after=after
-        )
+        audit(acting_user=acting_user, action="CREDENTIALS_REVOKED", target=user, tenant=None, after=after)
     return Revocation(tokens=tokens, sessions=ended)
 
 
@@ -151,7 +150,7 @@ def sign_out_everywhere(*, acting_user: AbstractBaseUser) -> Revocation:
 
 def api_tokens_revoke(*, acting_user: AbstractBaseUser, user: AbstractBaseUser) -> Revocation:
     """A platform admin revokes every API token of `user` (their console sessions stay)."""
-    tenant_services.require_platform_admin(acting_user)
+    require_platform_admin(acting_user)
     return credentials_revoke(
         acting_user=acting_user, user=user, reason=RevocationReason.REVOKED_BY_PLATFORM_ADMIN, sessions=False
     )

@@ -8,7 +8,6 @@ from provisioning.models import (
     KubernetesConnection,
     ProvisioningIntent,
     TenantSync,
-    UsageCollection,
 )
 from tenants.admin import ReadOnlyAdmin
 
@@ -37,19 +36,3 @@ class ClusterSyncStatusAdmin(ReadOnlyAdmin):
 class ProvisioningIntentAdmin(ReadOnlyAdmin):
     list_display = ["tenant_id", "reason", "state", "attempts", "next_attempt_at", "created_at"]
     list_filter = ["state", "reason"]
-
-
-@admin.register(UsageCollection)
-class UsageCollectionAdmin(ReadOnlyAdmin):
-    """How usage collection goes on each cluster: the last pass, its cost, or its error."""
-
-    list_display = [
-        "cluster",
-        "state",
-        "interval_seconds",
-        "last_collected_at",
-        "calls",
-        "samples",
-        "message",
-    ]
-    list_filter = ["state"]

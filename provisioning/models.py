@@ -274,39 +274,3 @@ class ProvisioningIntent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reason} for tenant {self.tenant_id}: {self.state}"
-
-
-class UsageCollection(models.Model):
-    """Usage collection on one cluster (issue 7): how often, and how the last pass went. Written
-    only by `provisioning.services`; platform admins see it beside the connection."""
-
-    class State(models.TextChoices):
-        NEVER = "never", "Not collected yet"
-        OK = "ok", "Collected"
-        PARTIAL = "partial", "Collected, some figures missing"
-        FAILED = "failed", "Failed"
-
-    cluster = models.OneToOneField(
-        Cluster, on_delete=models.CASCADE, primary_key=True, related_name="usage_collection"
-    )
-    interval_seconds = models.PositiveIntegerField(
-        null=True,
-        blank=True,
-        help_text="Seconds between passes on this cluster; empty: CANOPY_USAGE_INTERVAL_SECONDS (60).",
-    )
-    state = models.CharField(max_length=16, choices=State.choices, default=State.NEVER)
-    message = models.TextField(blank=True, help_text="The last pass's error, or what it left out.")
-    last_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When the last pass was claimed.")
-    last_collected_at = models.DateTimeField(null=True, blank=True, help_text="When a pass last succeeded.")
-    duration_seconds = models.FloatField(null=True, blank=True)
-    calls = models.PositiveIntegerField(default=0, help_text="HTTP calls the last pass made.")
-    samples = models.PositiveIntegerField(default=0)
-    workloads = models.PositiveIntegerField(default=0)
-    details = models.JSONField(default=dict, blank=True, help_text="Cluster-wide figures (YARN metrics).")
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["cluster__name"]
-
-    def __str__(self) -> str:
-        return f"usage of {self.cluster}: {self.state}"

@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
-from provisioning.collectors import UsageTargets
 from provisioning.desired.kubernetes import (
     KUEUE_ENGINE,
     RESOURCE_QUOTA_ENGINE,
@@ -32,10 +30,8 @@ from provisioning.desired.kubernetes import (
     Subject,
     TenantState,
     VolumeClaim,
-    service_account_name,
 )
-from provisioning.desired.kueue import flavor_name
-from provisioning.desired.yarn import QueueShare, StorageDir, YarnTenant, queue_path
+from provisioning.desired.yarn import QueueShare, StorageDir, YarnTenant
 from provisioning.models import ClusterSyncStatus, HadoopConnection, KubernetesConnection, TenantSync
 from tenants.amounts import KUBERNETES_RESOURCES, maximum_of
 from tenants.models import (
@@ -49,8 +45,9 @@ from tenants.models import (
 )
 from tenants.permissions import Action, is_platform_admin
 from tenants.quantities import parse_cpu_millicores, parse_memory_bytes
+from tenants.roles import rank, reaches
+from tenants.rules import left
 
-ROLE_RANK = {"viewer": 0, "member": 1, "admin": 2}
 PROVISIONED_KINDS = (Cluster.Kind.KUBERNETES, Cluster.Kind.YARN)
 
 # ---------------------------------------------------------------------------------------------
@@ -172,44 +169,45 @@ def _held_by_children(child_allocations: Iterable[Allocation]) -> ResourceHeld:
     return held
 
 
+def _own(tenant: Tenant, allocation: Allocation, held: ResourceHeld) -> dict[str, int | None]:
+    """What the tenant may use itself in one pool, per resource: what is left of its allocation
+    once its sub-tenants hold theirs (`tenants.rules.left`), so a parent's namespace and its
+    children's never add up to more than the parent was given. None: unlimited."""
+    return {
+        resource.field: left(
+            getattr(allocation, resource.field),
+            held.get((tenant.path, allocation.pool_id, resource.field), 0),
+        )
+        for resource in KUBERNETES_RESOURCES
+    }
+
+
 def _quota(tenant: Tenant, allocations: list[Allocation], held: ResourceHeld) -> Quota:
-    """What the tenant may use itself: its allocation minus what its sub-tenants hold (so a parent's
-    namespace and its children's never add up to more than the parent was given), summed over the
-    cluster's pools. Unlimited anywhere is unlimited."""
-    totals: dict[str, int | None] = {}
-    for resource in KUBERNETES_RESOURCES:
-        total: int | None = 0
-        for allocation in allocations:
-            amount = getattr(allocation, resource.field)
-            if amount is None or total is None:
-                total = None
-                continue
-            total += max(amount - held.get((tenant.path, allocation.pool_id, resource.field), 0), 0)
-        totals[resource.field] = total
-    return Quota(
-        gpu=totals["gpu"], cpu_millicores=totals["cpu_millicores"], memory_bytes=totals["memory_bytes"]
-    )
+    """What the tenant may use itself (`_own`), summed over the cluster's pools. Unlimited anywhere
+    is unlimited."""
+    owns = [_own(tenant, allocation, held) for allocation in allocations]
+    totals = {
+        resource.field: None
+        if any(own[resource.field] is None for own in owns)
+        else sum(own[resource.field] for own in owns)
+        for resource in KUBERNETES_RESOURCES
+    }
+    return Quota(**totals)
 
 
 def _pool_shares(tenant: Tenant, allocations: list[Allocation], held: ResourceHeld) -> tuple[PoolShare, ...]:
-    """Per pool (the Kueue engine): what the tenant's own queue is guaranteed (its allocation minus
-    what its sub-tenants hold) and how much more its burst lets it borrow. `allocations` with their
-    pools."""
+    """Per pool (the Kueue engine): what the tenant's own queue is guaranteed (`_own`) and how much
+    more its burst lets it borrow. `allocations` with their pools."""
     shares = []
     for allocation in allocations:
-        own: dict[str, int | None] = {}
         extra: dict[str, int | None] = {}
         for resource in KUBERNETES_RESOURCES:
             amount = getattr(allocation, resource.field)
             most = maximum_of(amount, getattr(allocation, resource.burst_field))
-            if amount is None:
-                own[resource.field] = extra[resource.field] = None
-                continue
-            own[resource.field] = max(
-                amount - held.get((tenant.path, allocation.pool_id, resource.field), 0), 0
-            )
-            extra[resource.field] = max((most or 0) - amount, 0)
-        shares.append(PoolShare(allocation.pool.name, Quota(**own), Quota(**extra)))
+            extra[resource.field] = None if amount is None else max((most or 0) - amount, 0)
+        shares.append(
+            PoolShare(allocation.pool.name, Quota(**_own(tenant, allocation, held)), Quota(**extra))
+        )
     return tuple(sorted(shares, key=lambda share: share.pool))
 
 
@@ -227,9 +225,9 @@ def _subjects(tenant: Tenant, rows: Iterable[Membership]) -> tuple[Subject, ...]
     its ancestors, level 1 first."""
     best: dict[str, Subject] = {}
     for row in rows:
-        inherited = row.tenant_id != tenant.pk
-        if inherited and row.role != Membership.Role.ADMIN:
+        if not reaches(row.role, row.tenant.path, tenant.path):
             continue
+        inherited = row.tenant_id != tenant.pk
         group = getattr(row, "group", None)
         people = list(group.user_set.all()) if group is not None else [row.user]
         for person in people:
@@ -240,7 +238,7 @@ def _subjects(tenant: Tenant, rows: Iterable[Membership]) -> tuple[Subject, ...]
                 username=username, role=row.role, inherited_from=row.tenant.name_path if inherited else None
             )
             current = best.get(username)
-            if current is None or ROLE_RANK[subject.role] > ROLE_RANK[current.role]:
+            if current is None or rank(subject.role) > rank(current.role):
                 best[username] = subject
     return tuple(sorted(best.values(), key=lambda s: s.username))
 
@@ -251,9 +249,9 @@ def _principals(tenant: Tenant, rows: Iterable[Membership]) -> tuple[Principal, 
     clusters, whose API server knows people's groups itself. `rows` as for `_subjects`."""
     best: dict[tuple[str, str], Principal] = {}
     for row in rows:
-        inherited = row.tenant_id != tenant.pk
-        if inherited and row.role != Membership.Role.ADMIN:
+        if not reaches(row.role, row.tenant.path, tenant.path):
             continue
+        inherited = row.tenant_id != tenant.pk
         if row.group is not None:
             kind, name = "Group", row.group.name
         elif row.user is not None and row.user.is_active:
@@ -262,7 +260,7 @@ def _principals(tenant: Tenant, rows: Iterable[Membership]) -> tuple[Principal, 
             continue
         principal = Principal(kind, name, row.role, row.tenant.name_path if inherited else None)
         current = best.get((kind, name))
-        if current is None or ROLE_RANK[principal.role] > ROLE_RANK[current.role]:
+        if current is None or rank(principal.role) > rank(current.role):
             best[(kind, name)] = principal
     return tuple(sorted(best.values(), key=lambda p: (p.kind, p.name)))
 
@@ -498,57 +496,3 @@ def tenant_clusters() -> dict[int, set[int]]:
     for tenant_id, cluster_id in {*allocated, *known}:
         clusters[tenant_id].add(cluster_id)
     return dict(clusters)
-
-
-# ---------------------------------------------------------------------------------------------
-# Usage collection (issue 7): what the collectors need to map a cluster's figures back to tenants.
-# A constant number of queries for any number of tenants.
-
-
-def _known_people() -> tuple[frozenset[str], dict[str, str]]:
-    """Usernames of everyone who holds a role (their own or a group's), and their ServiceAccount
-    names -> username. One query."""
-    user_model = get_user_model()
-    field = user_model.USERNAME_FIELD
-    usernames = frozenset(
-        user_model.objects.filter(Q(memberships__isnull=False) | Q(groups__memberships__isnull=False))
-        .values_list(field, flat=True)
-        .distinct()
-    )
-    return usernames, {service_account_name(name): name for name in usernames}
-
-
-def usage_targets(cluster: Cluster) -> UsageTargets:
-    """Namespaces (Kubernetes), queues and directories (Hadoop) of the cluster's tenants -> their
-    tenant, with the tree paths and the people the collectors map workloads to."""
-    usernames, service_accounts = _known_people()
-    on_cluster = Allocation.objects.filter(pool__cluster=cluster).values("tenant_id")
-    if cluster.kind == Cluster.Kind.YARN:
-        connection = HadoopConnection.objects.filter(cluster=cluster).first()
-        tenants = dict(Tenant.objects.filter(pk__in=on_cluster).values_list("pk", "name_path"))
-        directories = dict(StorageDirectory.objects.filter(cluster=cluster).values_list("path", "tenant_id"))
-        return UsageTargets(
-            paths=Tenant.objects.paths_with_ancestors(set(tenants) | set(directories.values())),
-            queues={queue_path(name_path): tenant_id for tenant_id, name_path in tenants.items()},
-            directories=directories,
-            usernames=usernames,
-            remainder_queue=connection.remainder_queue if connection else "default",
-        )
-    connection = KubernetesConnection.objects.filter(cluster=cluster).first()
-    namespaces = dict(
-        TenantSync.objects.filter(tenant_id__in=on_cluster).values_list("namespace", "tenant_id")
-    )
-    engine = connection.quota_engine if connection else RESOURCE_QUOTA_ENGINE
-    flavors = {}
-    if engine == KUEUE_ENGINE:
-        pools = ResourcePool.objects.filter(cluster=cluster).values_list("name", flat=True)
-        flavors = {flavor_name(pool): pool for pool in pools}
-    return UsageTargets(
-        paths=Tenant.objects.paths_with_ancestors(set(namespaces.values())),
-        namespaces=namespaces,
-        service_accounts=service_accounts,
-        usernames=usernames,
-        gpu_resource=connection.gpu_resource if connection else "nvidia.com/gpu",
-        quota_engine=engine,
-        flavors=flavors,
-    )

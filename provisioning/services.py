@@ -79,10 +79,12 @@ from provisioning.models import (
 )
 from tenants import labels
 from tenants import services as tenant_services
+from tenants.audit import audit
 from tenants.changes import ChangeRecorder, NamespaceImpact, TenantChange
 from tenants.cluster_names import name_problem
 from tenants.models import Allocation, Cluster, Membership, Tenant
-from tenants.permissions import Action
+from tenants.permissions import Action, require, require_platform_admin
+from tenants.roles import reaches_below
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +168,7 @@ def _affected(
             held |= Q(group__in=user.groups.all())
         for membership in Membership.objects.filter(held).select_related("tenant"):
             tenants.append(membership.tenant)
-            if membership.role == Membership.Role.ADMIN:
+            if reaches_below(membership.role):
                 subtrees.append(membership.tenant)  # their rights reach every namespace below
     ids |= {t.pk for t in tenants}
     if subtrees:
@@ -770,7 +772,7 @@ def connection_set(
     *, acting_user: AbstractBaseUser, cluster: Cluster, spec: ConnectionSpec
 ) -> KubernetesConnection:
     """Create or replace how Canopy reaches a Kubernetes cluster, then push every tenant on it."""
-    tenant_services.require_platform_admin(acting_user)
+    require_platform_admin(acting_user)
     errors: dict[str, list[str]] = {}
     if cluster.kind != Cluster.Kind.KUBERNETES:
         raise ValidationError({"cluster": [f"{cluster} is not a Kubernetes cluster."]})
@@ -874,7 +876,7 @@ def connection_quota_engine_set(
     """Switch how a connected Kubernetes cluster enforces allocations (the console's Pools page;
     the API sets it with the rest of the connection). One audit row and a push of every tenant on
     the cluster, as any connection change; choosing the engine it has already changes nothing."""
-    tenant_services.require_platform_admin(acting_user)
+    require_platform_admin(acting_user)
     with transaction.atomic():
         connection = KubernetesConnection.objects.select_for_update().filter(cluster=cluster).first()
         if connection is None:
@@ -950,7 +952,7 @@ def hadoop_connection_set(
     *, acting_user: AbstractBaseUser, cluster: Cluster, spec: HadoopConnectionSpec
 ) -> HadoopConnection:
     """Create or replace how Canopy reaches a Hadoop cluster, then push every tenant on it."""
-    tenant_services.require_platform_admin(acting_user)
+    require_platform_admin(acting_user)
     if cluster.kind != Cluster.Kind.YARN:
         raise ValidationError({"cluster": [f"{cluster} is not a Hadoop cluster."]})
     errors: dict[str, list[str]] = {}
@@ -1004,18 +1006,6 @@ def hadoop_connection_set(
     return connection
 
 
-def hadoop_connection_delete(*, acting_user: AbstractBaseUser, cluster: Cluster) -> None:
-    """Forget how to reach a Hadoop cluster. Nothing on the cluster is touched."""
-    tenant_services.require_platform_admin(acting_user)
-    with transaction.atomic():
-        connection = HadoopConnection.objects.select_for_update().filter(cluster=cluster).first()
-        if connection is None:
-            return
-        before = _hadoop_snapshot(connection)
-        connection.delete()
-        _connection_changed(acting_user, cluster, before=before, after=None)
-
-
 def _connection_changed(
     acting_user: AbstractBaseUser,
     cluster: Cluster,
@@ -1029,9 +1019,7 @@ def _connection_changed(
         action, reason = "CONNECTION_DELETED", "CONNECTION_DELETED"
     else:
         action, reason = ("CONNECTION_UPDATED" if before else "CONNECTION_CREATED"), "CONNECTION_SET"
-    tenant_services.audit(
-        acting_user=acting_user, action=action, target=cluster, tenant=None, before=before, after=after
-    )
+    audit(acting_user=acting_user, action=action, target=cluster, tenant=None, before=before, after=after)
     intent_record(tenant_ids=_tenants_on(cluster), reason=reason)
 
 
@@ -1042,14 +1030,19 @@ def _tenants_on(cluster: Cluster) -> list[int]:
 
 
 def connection_delete(*, acting_user: AbstractBaseUser, cluster: Cluster) -> None:
-    """Forget how to reach a cluster. Nothing on the cluster is touched; pushes stop (or go to the
-    export backend if that is the default)."""
-    tenant_services.require_platform_admin(acting_user)
+    """Forget how to reach a cluster (its Kubernetes or its Hadoop connection). Nothing on the
+    cluster is touched; pushes stop (or go to the export backend if that is the default)."""
+    require_platform_admin(acting_user)
+    model, connection_snapshot = (
+        (HadoopConnection, _hadoop_snapshot)
+        if cluster.kind == Cluster.Kind.YARN
+        else (KubernetesConnection, _connection_snapshot)
+    )
     with transaction.atomic():
-        connection = KubernetesConnection.objects.select_for_update().filter(cluster=cluster).first()
+        connection = model.objects.select_for_update().filter(cluster=cluster).first()
         if connection is None:
             return
-        before = _connection_snapshot(connection)
+        before = connection_snapshot(connection)
         connection.delete()
         _connection_changed(acting_user, cluster, before=before, after=None)
 
@@ -1065,7 +1058,7 @@ class ConnectionCheck:
 def connection_test(*, acting_user: AbstractBaseUser, cluster: Cluster) -> ConnectionCheck:
     """Ask the cluster for its version ('v1.37.2'; a Hadoop cluster's ResourceManager and NameNode
     versions), or the exact error on the way there."""
-    tenant_services.require_platform_admin(acting_user)
+    require_platform_admin(acting_user)
     connection: KubernetesConnection | HadoopConnection | None
     if cluster.kind == Cluster.Kind.YARN:
         connection = HadoopConnection.objects.filter(cluster=cluster).first()
@@ -1167,7 +1160,7 @@ def _kubeconfig_audit(
     """The one audit row of a kubeconfig handed out: who, when, from which address, for which
     cluster and namespace. Never the token nor the OIDC client secret."""
     with transaction.atomic():
-        tenant_services.audit(
+        audit(
             acting_user=acting_user,
             action="KUBECONFIG_ISSUED",
             target=tenant,
@@ -1227,7 +1220,7 @@ def kubeconfig_issue(
     address it was asked from. On a cluster whose connection has OIDC settings, a kubeconfig that
     signs in with `kubectl oidc-login` instead. A refusal (no right, or the tenant not on the
     cluster yet) changes nothing, like every refused call."""
-    tenant_services.require(acting_user, Action.USE, tenant)
+    require(acting_user, Action.USE, tenant)
     connection = KubernetesConnection.objects.filter(cluster=cluster).first()
     if connection is not None and connection.oidc and cluster.kind == Cluster.Kind.KUBERNETES:
         return _oidc_kubeconfig_issue(
@@ -1281,11 +1274,9 @@ def kubeconfig_issue(
 
 def tenant_push_request(*, acting_user: AbstractBaseUser, tenant: Tenant) -> list[int]:
     """'Push now': a tenant admin asks for the tenant to be pushed again (after a failure)."""
-    tenant_services.require(acting_user, Action.ADMINISTER, tenant)
+    require(acting_user, Action.ADMINISTER, tenant)
     with transaction.atomic():
-        tenant_services.audit(
-            acting_user=acting_user, action="PROVISIONING_REQUESTED", target=tenant, tenant=tenant
-        )
+        audit(acting_user=acting_user, action="PROVISIONING_REQUESTED", target=tenant, tenant=tenant)
         return intent_record(tenants=[tenant], reason="PROVISIONING_REQUESTED")
 
 
@@ -1349,7 +1340,7 @@ def tenant_preview(
 ) -> list[Preview]:
     """What a push of the tenant would do now on each cluster: objects to create, change (with the
     fields) and delete. Reads only."""
-    tenant_services.require(acting_user, Action.ADMINISTER, tenant)
+    require(acting_user, Action.ADMINISTER, tenant)
     return _previews(tenant, cluster)
 
 
@@ -1425,7 +1416,7 @@ def hadoop_files_render(*, acting_user: AbstractBaseUser, cluster: Cluster) -> d
     """A Hadoop cluster's whole tenant tree as `capacity-scheduler.xml` and `hdfs-setup.sh`, for a
     cluster without the scheduler-conf mutation API (platform admins: it names every tenant).
     Raises `RuleViolation` when the tree breaks a Capacity Scheduler rule."""
-    tenant_services.require_platform_admin(acting_user)
+    require_platform_admin(acting_user)
     if cluster.kind != Cluster.Kind.YARN:
         raise ValidationError({"cluster": [f"{cluster} is not a Hadoop cluster."]})
     connection = HadoopConnection.objects.filter(cluster=cluster).first()

@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from provisioning import services, usage
+from provisioning import services
 
 
 @shared_task(
@@ -42,29 +42,3 @@ def redrive_intents() -> list[int]:
 def reconcile_all() -> list[int]:
     """Beat: compare every tenant with its clusters and repair drift."""
     return services.reconcile_all()
-
-
-# Usage (issue 7) -------------------------------------------------------------------------------
-
-
-@shared_task(name="provisioning.usage_collect_due")
-def usage_collect_due() -> list[int]:
-    """Beat (every 15 s): claim the clusters whose collection interval has passed and collect each
-    in its own task, so a slow or failing cluster holds up no other."""
-    claimed = usage.usage_clusters_claim()
-    for cluster_id in claimed:
-        usage_collect_cluster.delay(cluster_id)
-    return claimed
-
-
-@shared_task(name="provisioning.usage_collect_cluster")
-def usage_collect_cluster(cluster_id: int) -> dict[str, Any]:
-    """One pass over one cluster; its faults are recorded on its UsageCollection row, not raised
-    (the next pass is the retry)."""
-    return usage.usage_collect(cluster_id=cluster_id).as_dict()
-
-
-@shared_task(name="provisioning.usage_rollup_recent")
-def usage_rollup_recent() -> dict[str, Any]:
-    """Beat (every 5 min): hourly rollups, yesterday's daily rollup once, retention."""
-    return usage.usage_rollup_recent()

@@ -27,8 +27,9 @@ from tenants import views as tenant_views
 from tenants.addresses import client_address
 from tenants.console import MY_ACCESS_TENANT, POOLS, PageSection, TenantTab
 from tenants.forms import apply_service_errors
-from tenants.models import Cluster, Membership, Tenant
+from tenants.models import Cluster, Tenant
 from tenants.permissions import Action, can, is_platform_admin
+from tenants.roles import Role, at_least
 
 # ---------------------------------------------------------------------------------------------
 # Parts of the console's pages
@@ -65,7 +66,7 @@ def kubeconfig_links(request: HttpRequest, roles: list[tenant_selectors.Effectiv
     return {
         role.tenant.pk: {"kubernetes_clusters": clusters.get(role.tenant.pk, [])}
         for role in roles
-        if role.role != Membership.Role.VIEWER
+        if at_least(role.role, Role.MEMBER)
     }
 
 

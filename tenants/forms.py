@@ -3,7 +3,6 @@ is checked by `tenants.services`, whose refusals the views put back on the match
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from django import forms
@@ -370,32 +369,3 @@ def apply_service_errors(
     for key, messages in errors.items():
         name = field_for.get(key, key)
         form.add_error(name if name in form.fields else None, messages)
-
-
-class UsageRangeForm(forms.Form):
-    """The Monitoring tab's range: one of the fixed ones, or a custom From / To (in the console's
-    time zone) of at most 400 days."""
-
-    INPUT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
-
-    range = forms.ChoiceField(
-        choices=[("1h", "1 h"), ("24h", "24 h"), ("7d", "7 d"), ("30d", "30 d"), ("custom", "Custom")]
-    )
-    start = forms.DateTimeField(label="From", required=False, input_formats=INPUT_FORMATS)
-    end = forms.DateTimeField(label="To", required=False, input_formats=INPUT_FORMATS)
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if data.get("range") != "custom":
-            return data
-        start, end = data.get("start"), data.get("end")
-        if start is None and "start" not in self.errors:
-            self.add_error("start", "Give the start of the range.")
-        if end is None and "end" not in self.errors:
-            self.add_error("end", "Give the end of the range.")
-        if start is not None and end is not None:
-            if start >= end:
-                self.add_error("end", "The end must be after the start.")
-            elif end - start > datetime.timedelta(days=400):
-                self.add_error("end", "A range covers at most 400 days.")
-        return data

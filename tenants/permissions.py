@@ -1,4 +1,5 @@
-"""The one permission helper. Every tenant-owned queryset goes through `restrict(user, action)`.
+"""The one permission helper. Every tenant-owned queryset goes through `restrict(user, action)`;
+every service starts with `require(user, action, tenant)` (or `require_platform_admin(user)`).
 
 The model, from the two source documents:
 - Platform admins (staff) see and do everything.
@@ -22,7 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from tenants.roles import Role, at_least, reaches, reaches_below
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -104,15 +109,23 @@ def tenant_q(user: AnyUser | None, action: Action | str) -> Q | None:
     return reduce(or_, subtree, Q(path__in=exact) if exact else NOTHING)
 
 
+# The weakest role that allows each action (managing is also done from above: strictly below the
+# admin's tenant, see `_reach`).
+WEAKEST_ROLE = {
+    Action.VIEW: Role.VIEWER,
+    Action.USE: Role.MEMBER,
+    Action.ADMINISTER: Role.ADMIN,
+    Action.MANAGE: Role.ADMIN,
+}
+
+
 def _reach(grants: list[tuple[str, str]], action: Action) -> tuple[list[str], list[str], bool]:
     """What `action` reaches from these grants: the subtrees (tree paths) it covers, the single
     tenants it covers, and whether the subtrees' own tops are left out (managing is done from above)."""
-    admin_paths = [path for path, role in grants if role == "admin"]
-    if action in (Action.MANAGE, Action.ADMINISTER):
-        return admin_paths, [], action == Action.MANAGE
-    if action == Action.USE:
-        return admin_paths, [path for path, role in grants if role in ("admin", "member")], False
-    return admin_paths, [path for path, _ in grants], False
+    allowed = [(path, role) for path, role in grants if at_least(role, WEAKEST_ROLE[action])]
+    subtrees = [path for path, role in allowed if reaches_below(role)]
+    single = [path for path, role in allowed if not reaches_below(role)]
+    return subtrees, single, action == Action.MANAGE
 
 
 def top_paths(user: AnyUser | None) -> list[str] | None:
@@ -124,13 +137,12 @@ def top_paths(user: AnyUser | None) -> list[str] | None:
     if user is None or not user.is_authenticated or not user.is_active:
         return []
     grants = _grants(user)
-    granted = {path for path, _ in grants}
-    admin_paths = [path for path, role in grants if role == "admin"]
     steplen = apps.get_model("tenants", "Tenant").steplen
 
     def visible(path: str) -> bool:
-        return path in granted or any(path.startswith(prefix) for prefix in admin_paths)
+        return any(reaches(role, granted, path) for granted, role in grants)
 
+    granted = {path for path, _ in grants}
     return sorted(path for path in granted if len(path) == steplen or not visible(path[:-steplen]))
 
 
@@ -187,7 +199,7 @@ def _restrict_nfs_shares(queryset: QuerySet, user: AnyUser | None, action: Actio
         return queryset
     if action != Action.VIEW or user is None or not user.is_authenticated or not user.is_active:
         return queryset.none()
-    admin_paths = [path for path, role in _grants(user) if role == "admin"]
+    admin_paths = [path for path, role in _grants(user) if reaches_below(role)]
     if not admin_paths:
         return queryset.none()
     tenant = apps.get_model("tenants", "Tenant")
@@ -244,3 +256,18 @@ def can(user: AnyUser | None, action: Action | str, tenant: Any) -> bool:
             path.startswith(top) and not (strictly_below and path == top) for top in subtrees
         )
     return visible_tenants(user, action).filter(pk=tenant.pk).exists()
+
+
+def require(user: AnyUser | None, action: Action, tenant: Any) -> None:
+    """Refuse unless `user` may do `action` on `tenant`: 404 if they cannot even see it, 403 if
+    they see it but may not do this. Every service that acts on a tenant starts here."""
+    if can(user, action, tenant):
+        return
+    if action != Action.VIEW and can(user, Action.VIEW, tenant):
+        raise PermissionDenied(f"You may not {action.value} {tenant.name_path}.")
+    raise Http404("No such tenant.")
+
+
+def require_platform_admin(user: AnyUser | None) -> None:
+    if not is_platform_admin(user):
+        raise PermissionDenied("Only platform admins may do this.")

@@ -7,26 +7,22 @@ each tenant is allocated, what its sub-tenants hold and what remains.
 
 from __future__ import annotations
 
-import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Length, Substr
 from django.http import Http404
 
-from tenants import usage
 from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS
 from tenants.models import (
     Allocation,
     AuditEvent,
     Cluster,
-    FlavorUsage,
     Membership,
     NfsShare,
     NfsShareGrant,
@@ -34,14 +30,13 @@ from tenants.models import (
     ResourcePool,
     StorageDirectory,
     Tenant,
-    UsageRollup,
-    UsageSample,
     Volume,
     VolumeAttachment,
-    Workload,
     parent_tree_path,
 )
 from tenants.permissions import Action, restrict_users, subject_q, top_paths
+from tenants.roles import reaches, strongest
+from tenants.rules import left
 
 User = get_user_model()
 
@@ -163,9 +158,8 @@ class ResourceSummary:
 
     @property
     def remaining(self) -> Any:
-        if self.allocated is None:
-            return None
-        return self.allocated - self.children
+        """What is left for sub-tenants (`tenants.rules.left`); None where unlimited."""
+        return left(self.allocated, self.children)
 
 
 @dataclass
@@ -251,12 +245,16 @@ def pool_list(*, user: AbstractBaseUser | None) -> QuerySet[ResourcePool]:
 
 
 def pool_free(pool: ResourcePool) -> dict[str, Any]:
-    """Capacity minus what level-1 tenants hold, per resource; needs a pool from `pool_list`."""
-    free: dict[str, Any] = {}
-    for resource in KUBERNETES_RESOURCES:
-        capacity = getattr(pool, POOL_CAPACITY_FIELDS[resource.name])
-        free[resource.name] = capacity - (getattr(pool, f"allocated_{resource.name}") or 0)
-    free["capacity"] = HUNDRED - (pool.allocated_capacity or Decimal(0))
+    """What is left of the pool for level-1 tenants (`tenants.rules.left`: its capacity minus what they
+    hold), per resource and of the root queue's 100 %; needs a pool from `pool_list`."""
+    free = {
+        resource.name: left(
+            getattr(pool, POOL_CAPACITY_FIELDS[resource.name]),
+            getattr(pool, f"allocated_{resource.name}") or 0,
+        )
+        for resource in KUBERNETES_RESOURCES
+    }
+    free["capacity"] = left(HUNDRED, pool.allocated_capacity or Decimal(0))
     return free
 
 
@@ -317,16 +315,14 @@ def membership_list(*, user: AbstractBaseUser | None) -> QuerySet[Membership]:
     return Membership.objects.restrict(user, Action.VIEW).select_related("tenant", "user", "group")
 
 
-ROLE_STRENGTH = {Membership.Role.VIEWER: 0, Membership.Role.MEMBER: 1, Membership.Role.ADMIN: 2}
-
-
 @dataclass
 class EffectiveRole:
-    """A person's strongest role on one tenant and where each of their roles there comes from."""
+    """A person's strongest role on one tenant and where each of their roles that holds there
+    comes from: on the tenant itself (direct, or through a group) or, a tenant admin's, above it."""
 
     tenant: Tenant
     role: str
-    sources: list[Membership]  # direct (group is None) or through a group
+    sources: list[Membership]  # the tenant's own roles (direct first, then groups), then those from above
 
     @property
     def role_display(self) -> str:
@@ -335,20 +331,17 @@ class EffectiveRole:
 
 def effective_roles(*, user: AbstractBaseUser | None, person: AbstractBaseUser) -> list[EffectiveRole]:
     """`person`'s roles on the tenants `user` can see, direct and through groups, one entry per tenant
-    (ordered by tree path). One query."""
-    rows = membership_list(user=user).filter(subject_q(person)).order_by("tenant__path", "group__name")
-    by_tenant: dict[int, EffectiveRole] = {}
-    for membership in rows:
-        entry = by_tenant.setdefault(
-            membership.tenant_id, EffectiveRole(tenant=membership.tenant, role=membership.role, sources=[])
+    they hold a role on (ordered by tree path), with the strongest role that reaches it: a tenant
+    admin's role on an ancestor counts (`tenants.roles`). One query."""
+    rows = list(membership_list(user=user).filter(subject_q(person)).order_by("tenant__path", "group__name"))
+    entries = []
+    for tenant in {row.tenant_id: row.tenant for row in rows}.values():
+        holding = [row for row in rows if reaches(row.role, row.tenant.path, tenant.path)]
+        holding.sort(key=lambda row: (row.tenant_id != tenant.pk, row.group_id is not None))
+        entries.append(
+            EffectiveRole(tenant=tenant, role=strongest(row.role for row in holding), sources=holding)
         )
-        if ROLE_STRENGTH[membership.role] > ROLE_STRENGTH[entry.role]:
-            entry.role = membership.role
-        if membership.group_id is None:
-            entry.sources.insert(0, membership)  # the direct role first, then the groups by name
-        else:
-            entry.sources.append(membership)
-    return list(by_tenant.values())
+    return entries
 
 
 def user_list(*, user: AbstractBaseUser | None) -> QuerySet:
@@ -357,100 +350,6 @@ def user_list(*, user: AbstractBaseUser | None) -> QuerySet:
 
 def audit_list(*, user: AbstractBaseUser | None) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.restrict(user, Action.VIEW).select_related("tenant")
-
-
-# ---------------------------------------------------------------------------------------------
-# Usage (issue 7). Members (Action.USE) see a tenant's usage and workloads; viewers do not.
-
-
-@dataclass
-class UsageQuery:
-    """A validated request for series: which figures, the range and the step between points."""
-
-    metrics: list[str]
-    start: datetime.datetime
-    end: datetime.datetime
-    step: datetime.timedelta
-
-
-def usage_source(query: UsageQuery, now: datetime.datetime) -> str:
-    """Where a range is read from: raw samples for steps under an hour while they are kept, hourly
-    rollups for steps under a day, daily rollups beyond."""
-    raw_from = now - datetime.timedelta(days=settings.CANOPY_USAGE_RAW_DAYS)
-    if query.step < datetime.timedelta(hours=1) and query.start >= raw_from:
-        return "raw"
-    if query.step < datetime.timedelta(days=1):
-        return UsageRollup.Resolution.HOUR
-    return UsageRollup.Resolution.DAY
-
-
-def usage_series(
-    *, user: AbstractBaseUser | None, tenant: Tenant, query: UsageQuery, now: datetime.datetime
-) -> tuple[str, dict[str, list[usage.Series]]]:
-    """For each metric, one series per cluster and partition the tenant has figures on, averaged
-    into `query.step` buckets. One query, whatever the subtree's size (figures are subtree totals).
-    Raises Http404 when the user may not use the tenant."""
-    tenant = tenant_get(user=user, pk=tenant.pk, action=Action.USE)
-    source = usage_source(query, now)
-    if source == "raw":
-        rows = UsageSample.objects.restrict(user, Action.USE).filter(tenant=tenant)
-    else:
-        rows = UsageRollup.objects.restrict(user, Action.USE).filter(tenant=tenant, resolution=source)
-    rows = rows.filter(time__gte=query.start, time__lt=query.end).order_by("cluster_id", "partition", "time")
-    grouped: dict[tuple[int, str], list[tuple[Any, ...]]] = defaultdict(list)
-    for row in rows.values_list("cluster_id", "partition", "time", *query.metrics):
-        grouped[(row[0], row[1])].append(row[2:])
-    result: dict[str, list[usage.Series]] = {metric: [] for metric in query.metrics}
-    for (cluster_id, partition), values in grouped.items():
-        averaged = usage.bucket_averages(values, query.start, query.step)
-        for metric, points in zip(query.metrics, averaged, strict=True):
-            if points:
-                result[metric].append(usage.Series(cluster_id, partition, points))
-    return source, result
-
-
-def usage_latest(
-    *, user: AbstractBaseUser | None, tenant_ids: list[int], now: datetime.datetime
-) -> dict[int, dict[tuple[int, str], dict[str, float | None]]]:
-    """The newest figures of each tenant on each cluster partition, from the last few collection
-    passes (older figures are stale and not shown). One query for any number of tenants."""
-    since = now - datetime.timedelta(seconds=3 * settings.CANOPY_USAGE_INTERVAL_SECONDS + 60)
-    rows = (
-        UsageSample.objects.restrict(user, Action.USE)
-        .filter(tenant_id__in=tenant_ids, time__gte=since)
-        .order_by("-time")
-        .values("tenant_id", "cluster_id", "partition", "time", *usage.USAGE_METRICS)
-    )
-    latest: dict[int, dict[tuple[int, str], dict[str, float | None]]] = defaultdict(dict)
-    for row in rows:
-        key = (row["cluster_id"], row["partition"])
-        if key not in latest[row["tenant_id"]]:
-            latest[row["tenant_id"]][key] = row
-    return dict(latest)
-
-
-def flavor_usage_latest(
-    *, user: AbstractBaseUser | None, tenant_ids: list[int], now: datetime.datetime
-) -> dict[int, dict[int, FlavorUsage]]:
-    """What each tenant's subtree uses, reserves and borrows of each pool of a Kueue cluster, as
-    the last collection pass saw it (tenant id -> pool id -> row); figures older than a few passes
-    are stale and left out, as in `usage_latest`. One query for any number of tenants."""
-    since = now - datetime.timedelta(seconds=3 * settings.CANOPY_USAGE_INTERVAL_SECONDS + 60)
-    rows = FlavorUsage.objects.restrict(user, Action.USE).filter(tenant_id__in=tenant_ids, seen_at__gte=since)
-    latest: dict[int, dict[int, FlavorUsage]] = defaultdict(dict)
-    for row in rows:
-        latest[row.tenant_id][row.pool_id] = row
-    return dict(latest)
-
-
-def cluster_names(*, ids: set[int]) -> QuerySet:
-    """(id, name) of the clusters named in figures the caller was already allowed to read."""
-    return Cluster.objects.filter(pk__in=ids).values_list("pk", "name")
-
-
-def workload_list(*, user: AbstractBaseUser | None) -> QuerySet[Workload]:
-    """Workloads in the tenants the user uses (members and admins), with tenant and cluster joined."""
-    return Workload.objects.restrict(user, Action.USE).select_related("tenant", "cluster")
 
 
 # ---------------------------------------------------------------------------------------------

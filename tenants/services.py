@@ -11,7 +11,6 @@ names; a tenant the user may not see raises `Http404`, one they may see but not 
 
 from __future__ import annotations
 
-import datetime
 import posixpath
 import re
 from collections import Counter, defaultdict
@@ -24,30 +23,22 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.validators import validate_ipv46_address
 from django.db import IntegrityError, transaction
-from django.db.models import Avg, Count, Sum, Value
-from django.db.models.functions import Concat, Substr, TruncDay, TruncHour
-from django.http import Http404
+from django.db.models import Sum, Value
+from django.db.models.functions import Concat, Substr
 
-from tenants import labels, paths, usage
+from tenants import labels, paths, rules
 from tenants.amounts import (
-    HUNDRED,
-    KUBERNETES_RESOURCES,
     POOL_CAPACITY_FIELDS,
-    Resource,
-    maximum_of,
-    percent_human,
 )
+from tenants.audit import audit, audited_delete, audited_save, snapshot
 from tenants.changes import NamespaceImpact, TenantChange, change_record, deletion_impact, name_check
 from tenants.cluster_names import name_problem
 from tenants.models import (
-    USAGE_METRICS,
     Allocation,
-    AuditEvent,
     Cluster,
-    FlavorUsage,
     Membership,
     NfsShare,
     NfsShareGrant,
@@ -57,15 +48,12 @@ from tenants.models import (
     ResourcePool,
     StorageDirectory,
     Tenant,
-    UsageRollup,
-    UsageSample,
     Volume,
     VolumeAttachment,
-    Workload,
     dns_label_validator,
 )
-from tenants.permissions import Action, can, is_platform_admin, visible_tenants
-from tenants.quantities import decimal_text
+from tenants.permissions import Action, require, require_platform_admin, visible_tenants
+from tenants.roles import reaches_below
 
 User = get_user_model()
 
@@ -128,16 +116,6 @@ class VolumeSpec:
 # Shared helpers
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return decimal_text(value)
-    return value
-
-
-def _snapshot(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
-    return {name: _json(getattr(obj, name)) for name in fields}
-
-
 TENANT_FIELDS = ("name", "name_path", "display_name", "description", "leaf", "state", "plan_id")
 ALLOCATION_FIELDS = (
     "gpu",
@@ -171,54 +149,16 @@ VOLUME_FIELDS = (
 
 
 def _allocation_snapshot(allocation: Allocation) -> dict[str, Any]:
-    return {"pool": str(allocation.pool), **_snapshot(allocation, ALLOCATION_FIELDS)}
+    return {"pool": str(allocation.pool), **snapshot(allocation, ALLOCATION_FIELDS)}
 
 
 def _volume_snapshot(volume: Volume) -> dict[str, Any]:
-    data = {"share": volume.share.name, **_snapshot(volume, VOLUME_FIELDS)}
+    data = {"share": volume.share.name, **snapshot(volume, VOLUME_FIELDS)}
     data["tenants"] = {
         a.tenant.name_path: a.claim_name
         for a in volume.attachments.select_related("tenant").order_by("tenant__path")
     }
     return data
-
-
-def audit(
-    *,
-    acting_user: AbstractBaseUser | None,
-    action: str,
-    target: Any,
-    tenant: Tenant | None,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Write one audit row. Called inside the service's transaction, so it commits with the change."""
-    return AuditEvent.objects.create(
-        actor=acting_user if acting_user is not None and acting_user.pk else None,
-        actor_name=acting_user.get_username() if acting_user is not None else "system",
-        action=action,
-        tenant=tenant,
-        tenant_path=tenant.name_path if tenant else "",
-        target_type=type(target)._meta.model_name if target is not None else "",
-        target_id=str(getattr(target, "pk", "") or ""),
-        target_repr=str(target)[:300] if target is not None else "",
-        before=before,
-        after=after,
-    )
-
-
-def require(user: AbstractBaseUser, action: Action, tenant: Tenant) -> None:
-    """Refuse unless `user` may do `action` on `tenant`: 404 if they cannot even see it."""
-    if can(user, action, tenant):
-        return
-    if action != Action.VIEW and can(user, Action.VIEW, tenant):
-        raise PermissionDenied(f"You may not {action.value} {tenant.name_path}.")
-    raise Http404("No such tenant.")
-
-
-def require_platform_admin(user: AbstractBaseUser) -> None:
-    if not is_platform_admin(user):
-        raise PermissionDenied("Only platform admins may do this.")
 
 
 def _locked_tenant(tenant: Tenant) -> Tenant:
@@ -276,188 +216,55 @@ def _validate_name(name: str, field_name: str = "name") -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Allocation rules
+# Allocations: the rules are in tenants.rules; here the figures they read, under the pool's lock.
+
+
+def _holding(allocation: Allocation) -> rules.Holding:
+    return rules.Holding(
+        allocation.tenant.name_path, {name: getattr(allocation, name) for name in ALLOCATION_FIELDS}
+    )
+
+
+def _pool_figures(pool: ResourcePool) -> rules.PoolFigures:
+    capacity = {name: getattr(pool, column) for name, column in POOL_CAPACITY_FIELDS.items()}
+    return rules.PoolFigures(name=str(pool), yarn=pool.is_yarn, capacity=capacity)
+
+
+def _place(tenant: Tenant, parent: Tenant | None, pool: ResourcePool) -> rules.Place:
+    """Where `tenant`'s allocation in `pool` goes under `parent`, as the rules read it (four queries
+    whatever the number of sub-tenants)."""
+    under = Allocation.objects.filter(pool=pool, **_children_filter(parent, "tenant__"))
+    sums = {f"sum_{column}": Sum(column) for column in rules.SUMMED}
+
+    def summed(rows: Any) -> dict[str, Any]:
+        found = rows.aggregate(**sums)
+        return {column: found[f"sum_{column}"] for column in rules.SUMMED}
+
+    children = Allocation.objects.filter(pool=pool, **_children_filter(tenant, "tenant__")).select_related(
+        "tenant"
+    )
+    parent_allocation = (
+        Allocation.objects.filter(tenant=parent, pool=pool).select_related("tenant").first()
+        if parent
+        else None
+    )
+    figures = _pool_figures(pool)
+    return rules.Place(
+        pool=figures.name,
+        yarn=figures.yarn,
+        capacity=figures.capacity,
+        parent=parent.name_path if parent else None,
+        parent_holding=_holding(parent_allocation) if parent_allocation else None,
+        held=summed(under),
+        holds=summed(under.filter(tenant=tenant)),
+        children=[_holding(row) for row in children],
+    )
 
 
 def _allocation_errors(
     tenant: Tenant, parent: Tenant | None, pool: ResourcePool, values: dict[str, Any]
 ) -> dict[str, list[str]]:
-    """Check one tenant's amounts in one pool against its parent (or the pool) and its children.
-
-    Only limited amounts count in sums: unlimited means no cap and no reservation. Bursts are
-    checked by `_burst_errors` and `_burst_tree_errors`.
-    """
-    errors = _burst_errors(pool, values)
-    parent_label = parent.name_path if parent else f"pool {pool}"
-    siblings = Allocation.objects.filter(pool=pool, **_children_filter(parent, "tenant__")).exclude(
-        tenant=tenant
-    )
-    children = Allocation.objects.filter(pool=pool, **_children_filter(tenant, "tenant__")).select_related(
-        "tenant"
-    )
-    parent_allocation = None
-    if parent is not None:
-        parent_allocation = Allocation.objects.filter(tenant=parent, pool=pool).first()
-        if parent_allocation is None:
-            errors["pool"].append(
-                f"{parent.name_path} has no allocation in pool {pool}; it needs one before its sub-tenants can."
-            )
-            return errors
-
-    if pool.is_yarn:
-        for resource in KUBERNETES_RESOURCES:
-            if values[resource.field] is not None:
-                errors[resource.name].append(
-                    "YARN pools are shared by capacity percent; leave GPU, CPU and memory empty."
-                )
-        capacity, maximum = values["capacity_percent"], values["max_capacity_percent"]
-        if capacity is None:
-            errors["capacity"].append("Required for a YARN pool: the guaranteed percent of the parent queue.")
-            return errors
-        if maximum is not None and maximum < capacity:
-            errors["max_capacity"].append(
-                f"The maximum capacity ({percent_human(maximum)}) cannot be below the capacity ({percent_human(capacity)})."
-            )
-        held = siblings.aggregate(total=Sum("capacity_percent"))["total"] or Decimal(0)
-        if held + capacity > HUNDRED:
-            errors["capacity"].append(
-                f"The queues under {parent_label} would get {percent_human(held + capacity)} in pool {pool}; "
-                f"their capacities cannot exceed 100 %, so at most {percent_human(HUNDRED - held)} is left."
-            )
-        return errors
-
-    for name in ("capacity", "max_capacity"):
-        if values[f"{name}_percent"] is not None:
-            errors[name].append("Capacity percentages apply to YARN pools only.")
-
-    totals = siblings.aggregate(**{r.name: Sum(r.field) for r in KUBERNETES_RESOURCES})
-    child_rows = list(children)
-    for resource in KUBERNETES_RESOURCES:
-        value = values[resource.field]
-        held = totals[resource.name] or 0
-        if parent_allocation is not None:
-            limit = getattr(parent_allocation, resource.field)
-            if limit is not None and value is None:
-                errors[resource.name].append(
-                    f"{parent.name_path} is limited to {resource.exactly(limit)} in pool {pool}, "
-                    f"so its sub-tenants cannot be unlimited."
-                )
-            elif limit is not None and held + value > limit:
-                errors[resource.name].append(
-                    f"{parent.name_path} has {resource.exactly(limit)} in pool {pool}; its other sub-tenants hold "
-                    f"{resource.exactly(held)}, so at most {resource.exactly(limit - held)} is left."
-                )
-        elif parent is None and value is not None:
-            capacity = getattr(pool, POOL_CAPACITY_FIELDS[resource.name])
-            if held + value > capacity:
-                errors[resource.name].append(
-                    f"Pool {pool} has {resource.exactly(capacity)}; other level-1 tenants hold "
-                    f"{resource.exactly(held)}, so at most {resource.exactly(max(capacity - held, 0))} is left."
-                )
-        if value is None:
-            continue
-        unlimited = [row.tenant.name_path for row in child_rows if getattr(row, resource.field) is None]
-        if unlimited:
-            errors[resource.name].append(
-                f"Sub-tenants {', '.join(unlimited)} are unlimited in {resource.label} in pool {pool}; "
-                f"limit them before limiting {tenant.name_path}."
-            )
-        limited = [row for row in child_rows if getattr(row, resource.field) is not None]
-        children_hold = sum(getattr(row, resource.field) for row in limited)
-        if children_hold > value:
-            holders = ", ".join(
-                f"{row.tenant.name_path} ({resource.exactly(getattr(row, resource.field))})"
-                for row in limited
-            )
-            errors[resource.name].append(
-                f"Sub-tenants of {tenant.name_path} hold {resource.exactly(children_hold)} in pool {pool}: {holders}. "
-                f"Lower them first."
-            )
-    _extend(errors, _burst_tree_errors(tenant, parent, parent_allocation, pool, values, child_rows))
-    return errors
-
-
-def _extend(errors: dict[str, list[str]], more: dict[str, list[str]]) -> None:
-    for key, messages in more.items():
-        errors[key].extend(messages)
-
-
-def _burst_errors(pool: ResourcePool, values: dict[str, Any]) -> defaultdict[str, list[str]]:
-    """The burst rules that need no other tenant (an allocation's and a plan's): Kubernetes pools
-    only, above a guaranteed amount, never below it. Keyed gpu_burst, cpu_burst, memory_burst."""
-    errors = _errors()
-    for resource in KUBERNETES_RESOURCES:
-        burst, guaranteed = values[resource.burst_field], values[resource.field]
-        if burst is None:
-            continue
-        if pool.is_yarn:
-            errors[resource.burst_name].append(
-                "Burst applies to Kubernetes pools; a YARN queue bursts to its maximum capacity."
-            )
-        elif guaranteed is None:
-            errors[resource.burst_name].append(
-                f"Burst needs a guaranteed amount: unlimited {resource.label} has no maximum to set. "
-                f"Give a guaranteed amount, or leave burst empty."
-            )
-        elif burst < guaranteed:
-            errors[resource.burst_name].append(
-                f"Burst must not be below the guaranteed {resource.exactly(guaranteed)}."
-            )
-    return errors
-
-
-def _bursting_above(rows: Iterable[Any], resource: Resource, ceiling: int) -> str:
-    """The tenants among `rows` (allocations) whose burst of `resource` is above `ceiling`, as
-    'a (4 GPUs), b (5 GPUs)'; empty if none."""
-    return ", ".join(
-        f"{row.tenant.name_path} ({resource.exactly(getattr(row, resource.burst_field))})"
-        for row in rows
-        if getattr(row, resource.burst_field) is not None and getattr(row, resource.burst_field) > ceiling
-    )
-
-
-def _burst_tree_errors(
-    tenant: Tenant,
-    parent: Tenant | None,
-    parent_allocation: Allocation | None,
-    pool: ResourcePool,
-    values: dict[str, Any],
-    child_rows: list[Allocation],
-) -> defaultdict[str, list[str]]:
-    """Bursts against the tree, as guaranteed amounts are: a burst never above the parent's maximum
-    (its burst, or its guaranteed amount without one) nor, at level 1, above the pool; and this
-    tenant's maximum never below a sub-tenant's burst."""
-    errors = _errors()
-    if pool.is_yarn:
-        return errors
-    for resource in KUBERNETES_RESOURCES:
-        burst = values[resource.burst_field]
-        if burst is not None and parent_allocation is not None:
-            ceiling = maximum_of(
-                getattr(parent_allocation, resource.field), getattr(parent_allocation, resource.burst_field)
-            )
-            if ceiling is not None and burst > ceiling:
-                errors[resource.burst_name].append(
-                    f"Burst must not be above {parent.name_path}'s maximum of {resource.exactly(ceiling)} "
-                    f"in pool {pool}."
-                )
-        elif burst is not None and parent is None:
-            capacity = getattr(pool, POOL_CAPACITY_FIELDS[resource.name])
-            if burst > capacity:
-                errors[resource.burst_name].append(
-                    f"Burst must not be above pool {pool}'s capacity of {resource.exactly(capacity)}."
-                )
-        most = maximum_of(values[resource.field], burst)
-        if most is None:
-            continue
-        above = _bursting_above(child_rows, resource, most)
-        if above:
-            # On the field that sets the maximum: the burst, or the guaranteed amount without one.
-            errors[resource.burst_name if burst is not None else resource.name].append(
-                f"Sub-tenants {above} may burst above {resource.exactly(most)}, the maximum "
-                f"{tenant.name_path} would have in pool {pool}; lower their burst first."
-            )
-    return errors
+    return rules.allocation_errors(tenant.name_path, values, _place(tenant, parent, pool))
 
 
 def _write_allocation(
@@ -465,9 +272,7 @@ def _write_allocation(
 ) -> Allocation:
     """Create or update one allocation after the rules pass. Caller holds the transaction."""
     pool = _lock_pools([spec.pool])[spec.pool.pk]
-    values = spec.values()
-    if pool.is_yarn and values["max_capacity_percent"] is None and values["capacity_percent"] is not None:
-        values["max_capacity_percent"] = HUNDRED
+    values = rules.with_defaults(pool.is_yarn, spec.values())
     _raise_if(_allocation_errors(tenant, parent, pool, values))
     allocation = Allocation.objects.filter(tenant=tenant, pool=pool).first()
     before = _allocation_snapshot(allocation) if allocation else None
@@ -475,14 +280,13 @@ def _write_allocation(
         allocation = Allocation(tenant=tenant, pool=pool)
     for name, value in values.items():
         setattr(allocation, name, value)
-    allocation.save()
-    audit(
+    audited_save(
+        allocation,
         acting_user=acting_user,
         action="ALLOCATION_UPDATED" if before else "ALLOCATION_CREATED",
-        target=allocation,
         tenant=tenant,
         before=before,
-        after=_allocation_snapshot(allocation),
+        after=_allocation_snapshot,
     )
     return allocation
 
@@ -516,14 +320,13 @@ def allocation_delete(*, acting_user: AbstractBaseUser, allocation: Allocation) 
                     ]
                 }
             )
-        audit(
+        audited_delete(
+            allocation,
             acting_user=acting_user,
             action="ALLOCATION_DELETED",
-            target=allocation,
             tenant=allocation.tenant,
             before=_allocation_snapshot(allocation),
         )
-        allocation.delete()
         change_record(TenantChange(tenants=[allocation.tenant], parents=True, reason="ALLOCATION_DELETED"))
 
 
@@ -552,16 +355,16 @@ def cluster_create(*, acting_user: AbstractBaseUser, name: str, kind: str, descr
 def cluster_update(*, acting_user: AbstractBaseUser, cluster: Cluster, description: str) -> Cluster:
     require_platform_admin(acting_user)
     with transaction.atomic():
-        before = _snapshot(cluster, ("description",))
+        before = snapshot(cluster, ("description",))
         cluster.description = description
-        cluster.save(update_fields=["description", "updated_at"])
-        audit(
+        audited_save(
+            cluster,
             acting_user=acting_user,
             action="CLUSTER_UPDATED",
-            target=cluster,
             tenant=None,
             before=before,
-            after=_snapshot(cluster, ("description",)),
+            after=("description",),
+            update_fields=["description", "updated_at"],
         )
     return cluster
 
@@ -614,33 +417,8 @@ def _pool_errors(pool: ResourcePool) -> dict[str, list[str]]:
     selector_errors = check_selector(pool.node_selector)
     if selector_errors:
         errors["node_selector"] = selector_errors
-    if pool.is_yarn:
-        if pool.gpu_capacity:
-            errors["gpu_capacity"].append("YARN pools have no GPUs to allocate.")
-        if pool.cpu_capacity_millicores % 1000:
-            errors["cpu_capacity"].append("YARN counts whole vCores.")
-    if pool.pk is None:
-        return errors
-    level1 = list(Allocation.objects.filter(pool=pool, tenant__depth=1).select_related("tenant"))
-    for resource in KUBERNETES_RESOURCES:
-        capacity = getattr(pool, POOL_CAPACITY_FIELDS[resource.name])
-        limited = [row for row in level1 if getattr(row, resource.field) is not None]
-        held = sum(getattr(row, resource.field) for row in limited)
-        if held > capacity:
-            holders = ", ".join(
-                f"{row.tenant.name_path} ({resource.exactly(getattr(row, resource.field))})"
-                for row in limited
-            )
-            errors[f"{resource.name}_capacity"].append(
-                f"Level-1 tenants hold {resource.exactly(held)} of pool {pool}: {holders}. "
-                f"Lower their allocations before the pool goes below that."
-            )
-        bursting = _bursting_above(level1, resource, capacity)
-        if bursting:
-            errors[f"{resource.name}_capacity"].append(
-                f"Level-1 tenants may burst above {resource.exactly(capacity)} in pool {pool}: {bursting}. "
-                f"Lower their burst before the pool goes below that."
-            )
+    level1 = Allocation.objects.filter(pool=pool, tenant__depth=1).select_related("tenant") if pool.pk else []
+    rules.extend(errors, rules.pool_errors(_pool_figures(pool), [_holding(row) for row in level1]))
     return errors
 
 
@@ -668,14 +446,7 @@ def pool_create(
     _clean_pool(pool)
     _raise_if(_pool_errors(pool))
     with transaction.atomic():
-        pool.save()
-        audit(
-            acting_user=acting_user,
-            action="POOL_CREATED",
-            target=pool,
-            tenant=None,
-            after=_snapshot(pool, POOL_FIELDS),
-        )
+        audited_save(pool, acting_user=acting_user, action="POOL_CREATED", tenant=None, after=POOL_FIELDS)
     return pool
 
 
@@ -689,19 +460,18 @@ def pool_update(*, acting_user: AbstractBaseUser, pool: ResourcePool, **changes:
         raise ValidationError({name: ["This field cannot be changed."] for name in unknown})
     with transaction.atomic():
         pool = _lock_pools([pool])[pool.pk]
-        before = _snapshot(pool, POOL_FIELDS)
+        before = snapshot(pool, POOL_FIELDS)
         for name, value in changes.items():
             setattr(pool, name, value)
         _clean_pool(pool)
         _raise_if(_pool_errors(pool))
-        pool.save()
-        audit(
+        audited_save(
+            pool,
             acting_user=acting_user,
             action="POOL_UPDATED",
-            target=pool,
             tenant=None,
             before=before,
-            after=_snapshot(pool, POOL_FIELDS),
+            after=POOL_FIELDS,
         )
         if before["node_selector"] != pool.node_selector:
             # Where the pool's pods may run (Kueue flavors, namespaces' pools, YARN partitions).
@@ -725,14 +495,13 @@ def pool_delete(*, acting_user: AbstractBaseUser, pool: ResourcePool) -> None:
             raise ValidationError(
                 {"pool": [f"Tenants {', '.join(holders)} have allocations in {pool}; remove them first."]}
             )
-        audit(
+        audited_delete(
+            pool,
             acting_user=acting_user,
             action="POOL_DELETED",
-            target=pool,
             tenant=None,
-            before=_snapshot(pool, POOL_FIELDS),
+            before=snapshot(pool, POOL_FIELDS),
         )
-        pool.delete()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -824,7 +593,7 @@ def tenant_create(
             target=tenant,
             tenant=tenant,
             after={
-                **_snapshot(tenant, TENANT_FIELDS),
+                **snapshot(tenant, TENANT_FIELDS),
                 "allocations": [_allocation_snapshot(a) for a in created],
             },
         )
@@ -846,7 +615,7 @@ def tenant_update(
         require(acting_user, Action.MANAGE, tenant)
     with transaction.atomic():
         tenant = _locked_tenant(tenant)
-        before = _snapshot(tenant, TENANT_FIELDS)
+        before = snapshot(tenant, TENANT_FIELDS)
         if display_name is not None:
             tenant.display_name = display_name
         if description is not None:
@@ -858,14 +627,13 @@ def tenant_update(
                 )
             tenant.leaf = is_leaf
         tenant.full_clean(exclude=["path", "depth", "numchild", "name_path"])
-        tenant.save()
-        audit(
+        audited_save(
+            tenant,
             acting_user=acting_user,
             action="TENANT_UPDATED",
-            target=tenant,
             tenant=tenant,
             before=before,
-            after=_snapshot(tenant, TENANT_FIELDS),
+            after=TENANT_FIELDS,
         )
         change_record(TenantChange(tenants=[tenant], reason="TENANT_UPDATED"))
     return tenant
@@ -987,7 +755,7 @@ def tenant_delete(*, acting_user: AbstractBaseUser, tenant: Tenant, confirm: boo
         orphan_names = list(orphaned_volumes.values_list("name", flat=True))
         parent = _parent_of(tenant)
         before = {
-            **_snapshot(tenant, TENANT_FIELDS),
+            **snapshot(tenant, TENANT_FIELDS),
             "sub_tenants": impact.descendants,
             "members": impact.members,
             "volumes_deleted": orphan_names,
@@ -1057,8 +825,7 @@ def tenant_move(*, acting_user: AbstractBaseUser, tenant: Tenant, new_parent: Te
         errors = _errors()
         for allocation in allocations:
             values = {name: getattr(allocation, name) for name in ALLOCATION_FIELDS}
-            for key, messages in _allocation_errors(tenant, new_parent, allocation.pool, values).items():
-                errors[key].extend(messages)
+            rules.extend(errors, _allocation_errors(tenant, new_parent, allocation.pool, values))
         errors["parent"].extend(_volumes_stranded_by_move(tenant, new_parent))
         _raise_if({key: value for key, value in errors.items() if value})
 
@@ -1162,14 +929,14 @@ def tenant_apply_plan(*, acting_user: AbstractBaseUser, tenant: Tenant, plan: Qu
                 )
         before_plan = tenant.plan_id
         tenant.plan = plan
-        tenant.save(update_fields=["plan", "updated_at"])
-        audit(
+        audited_save(
+            tenant,
             acting_user=acting_user,
             action="TENANT_PLAN_APPLIED",
-            target=tenant,
             tenant=tenant,
             before={"plan_id": before_plan},
-            after={"plan_id": plan.pk, "plan": plan.name},
+            after=lambda applied: {"plan_id": applied.plan_id, "plan": plan.name},
+            update_fields=["plan", "updated_at"],
         )
         change_record(TenantChange(tenants=[tenant], parents=True, reason="TENANT_PLAN_APPLIED"))
     return tenant
@@ -1244,19 +1011,15 @@ def _storage_write(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: Stora
     path = spec.path or default_storage_path(tenant)
     errors["path"].extend(_storage_path_errors(tenant, spec.cluster, path))
     _raise_if({k: v for k, v in errors.items() if v})
-    directory = StorageDirectory.objects.create(
+    directory = StorageDirectory(
         tenant=tenant,
         cluster=spec.cluster,
         path=path,
         space_quota_bytes=spec.space_quota_bytes,
         file_quota=spec.file_quota,
     )
-    audit(
-        acting_user=acting_user,
-        action="STORAGE_CREATED",
-        target=directory,
-        tenant=tenant,
-        after=_snapshot(directory, STORAGE_FIELDS),
+    audited_save(
+        directory, acting_user=acting_user, action="STORAGE_CREATED", tenant=tenant, after=STORAGE_FIELDS
     )
     return directory
 
@@ -1276,17 +1039,16 @@ def _storage_update(
     space_quota_bytes: int | None,
     file_quota: int | None,
 ) -> StorageDirectory:
-    before = _snapshot(directory, STORAGE_FIELDS)
+    before = snapshot(directory, STORAGE_FIELDS)
     directory.space_quota_bytes = space_quota_bytes
     directory.file_quota = file_quota
-    directory.save()
-    audit(
+    audited_save(
+        directory,
         acting_user=acting_user,
         action="STORAGE_UPDATED",
-        target=directory,
         tenant=directory.tenant,
         before=before,
-        after=_snapshot(directory, STORAGE_FIELDS),
+        after=STORAGE_FIELDS,
     )
     return directory
 
@@ -1315,14 +1077,13 @@ def storage_update(
 def storage_delete(*, acting_user: AbstractBaseUser, directory: StorageDirectory) -> None:
     require(acting_user, Action.MANAGE, directory.tenant)
     with transaction.atomic():
-        audit(
+        audited_delete(
+            directory,
             acting_user=acting_user,
             action="STORAGE_DELETED",
-            target=directory,
             tenant=directory.tenant,
-            before=_snapshot(directory, STORAGE_FIELDS),
+            before=snapshot(directory, STORAGE_FIELDS),
         )
-        directory.delete()
         # The directory and its data stay on HDFS (like a Retain volume); the push stops managing it.
         change_record(TenantChange(tenants=[directory.tenant], reason="STORAGE_DELETED"))
 
@@ -1337,7 +1098,7 @@ _HOST_NAME = re.compile(
 
 
 def _nfs_share_snapshot(share: NfsShare) -> dict[str, Any]:
-    return {"cluster": share.cluster.name, **_snapshot(share, NFS_SHARE_FIELDS)}
+    return {"cluster": share.cluster.name, **snapshot(share, NFS_SHARE_FIELDS)}
 
 
 def _nfs_server_errors(server: str) -> list[str]:
@@ -1404,13 +1165,8 @@ def nfs_share_create(*, acting_user: AbstractBaseUser, spec: NfsShareSpec) -> Nf
     )
     with transaction.atomic():
         _raise_if(_nfs_share_errors(share, creating=True))
-        share.save()
-        audit(
-            acting_user=acting_user,
-            action="NFS_SHARE_CREATED",
-            target=share,
-            tenant=None,
-            after=_nfs_share_snapshot(share),
+        audited_save(
+            share, acting_user=acting_user, action="NFS_SHARE_CREATED", tenant=None, after=_nfs_share_snapshot
         )
     return share
 
@@ -1434,14 +1190,13 @@ def nfs_share_update(
             if value is not None:
                 setattr(share, name, value)
         _raise_if(_nfs_share_errors(share, creating=False))
-        share.save()
-        audit(
+        audited_save(
+            share,
             acting_user=acting_user,
             action="NFS_SHARE_UPDATED",
-            target=share,
             tenant=None,
             before=before,
-            after=_nfs_share_snapshot(share),
+            after=_nfs_share_snapshot,
         )
         if (share.server, share.base_path) != (before["server"], before["base_path"]):
             change_record(TenantChange(tenants=_tenants_mounting(share), reason="NFS_SHARE_UPDATED"))
@@ -1528,14 +1283,13 @@ def nfs_share_revoke(*, acting_user: AbstractBaseUser, grant: NfsShareGrant) -> 
                     ]
                 }
             )
-        audit(
+        audited_delete(
+            grant,
             acting_user=acting_user,
             action="NFS_SHARE_REVOKED",
-            target=grant,
             tenant=grant.tenant,
             before={"share": share.name, "server": share.server, "base_path": share.base_path},
         )
-        grant.delete()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1734,14 +1488,13 @@ def volume_delete(*, acting_user: AbstractBaseUser, volume: Volume) -> None:
     if not current:
         require_platform_admin(acting_user)
     with transaction.atomic():
-        audit(
+        audited_delete(
+            volume,
             acting_user=acting_user,
             action="VOLUME_DELETED",
-            target=volume,
             tenant=_volume_audit_tenant(current),
             before=_volume_snapshot(volume),
         )
-        volume.delete()
         change_record(TenantChange(tenants=current, reason="VOLUME_DELETED"))
 
 
@@ -1754,15 +1507,8 @@ def _plan_write_entries(
 ) -> None:
     errors = _errors()
     for spec in allocations:
-        if spec.pool.is_yarn:
-            if spec.capacity_percent is None:
-                errors["allocations"].append(f"Pool {spec.pool}: a YARN pool needs a capacity percent.")
-            if any(getattr(spec, r.field) is not None for r in KUBERNETES_RESOURCES):
-                errors["allocations"].append(f"Pool {spec.pool}: YARN pools take capacity percents only.")
-        elif spec.capacity_percent is not None or spec.max_capacity_percent is not None:
-            errors["allocations"].append(f"Pool {spec.pool}: capacity percents apply to YARN pools only.")
-        for messages in _burst_errors(spec.pool, spec.values()).values():
-            errors["allocations"].extend(f"Pool {spec.pool}: {message}" for message in messages)
+        if refused := rules.entry_errors(str(spec.pool), spec.pool.is_yarn, spec.values()):
+            errors["allocations"].extend(refused)
     for spec in storage:
         if spec.cluster.kind != Cluster.Kind.YARN:
             errors["storage"].append(f"{spec.cluster} is not a Hadoop cluster.")
@@ -1775,9 +1521,7 @@ def _plan_write_entries(
     plan.allocations.all().delete()
     plan.storage.all().delete()
     for spec in allocations:
-        values = spec.values()
-        if spec.pool.is_yarn and values["max_capacity_percent"] is None:
-            values["max_capacity_percent"] = HUNDRED
+        values = rules.with_defaults(spec.pool.is_yarn, spec.values())
         QuotaPlanAllocation.objects.create(plan=plan, pool=spec.pool, **values)
     for spec in storage:
         QuotaPlanStorage.objects.create(
@@ -1793,11 +1537,11 @@ def _plan_snapshot(plan: QuotaPlan) -> dict[str, Any]:
         "name": plan.name,
         "description": plan.description,
         "allocations": [
-            {"pool": str(a.pool), **_snapshot(a, ALLOCATION_FIELDS)}
+            {"pool": str(a.pool), **snapshot(a, ALLOCATION_FIELDS)}
             for a in plan.allocations.select_related("pool__cluster")
         ],
         "storage": [
-            {"cluster": s.cluster.name, **_snapshot(s, ("space_quota_bytes", "file_quota"))}
+            {"cluster": s.cluster.name, **snapshot(s, ("space_quota_bytes", "file_quota"))}
             for s in plan.storage.select_related("cluster")
         ],
     }
@@ -1863,14 +1607,9 @@ def plan_update(
 def plan_delete(*, acting_user: AbstractBaseUser, plan: QuotaPlan) -> None:
     require_platform_admin(acting_user)
     with transaction.atomic():
-        audit(
-            acting_user=acting_user,
-            action="PLAN_DELETED",
-            target=plan,
-            tenant=None,
-            before=_plan_snapshot(plan),
+        audited_delete(
+            plan, acting_user=acting_user, action="PLAN_DELETED", tenant=None, before=_plan_snapshot(plan)
         )
-        plan.delete()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1880,6 +1619,10 @@ def plan_delete(*, acting_user: AbstractBaseUser, plan: QuotaPlan) -> None:
 def _membership_subject(membership: Membership) -> dict[str, str]:
     """How an audit row names a membership's subject: {"user": name} or {"group": name}."""
     return {membership.subject_kind: membership.subject_name}
+
+
+def _membership_role(membership: Membership) -> dict[str, str]:
+    return {**_membership_subject(membership), "role": membership.role}
 
 
 def membership_grant(
@@ -1935,7 +1678,9 @@ def membership_grant(
             tenant=tenant,
             after={field: name, "role": role},
         )
-        change_record(TenantChange(tenants=[tenant], subtree=role == "admin", reason="MEMBERSHIP_GRANTED"))
+        change_record(
+            TenantChange(tenants=[tenant], subtree=reaches_below(role), reason="MEMBERSHIP_GRANTED")
+        )
     return membership
 
 
@@ -1951,18 +1696,19 @@ def membership_change_role(*, acting_user: AbstractBaseUser, membership: Members
         )
         before = membership.role
         membership.role = role
-        membership.save()
-        audit(
+        audited_save(
+            membership,
             acting_user=acting_user,
             action="MEMBERSHIP_CHANGED",
-            target=membership,
             tenant=membership.tenant,
             before={**_membership_subject(membership), "role": before},
-            after={**_membership_subject(membership), "role": role},
+            after=_membership_role,
         )
         change_record(
             TenantChange(
-                tenants=[membership.tenant], subtree="admin" in (before, role), reason="MEMBERSHIP_CHANGED"
+                tenants=[membership.tenant],
+                subtree=reaches_below(before) or reaches_below(role),
+                reason="MEMBERSHIP_CHANGED",
             )
         )
     return membership
@@ -1971,17 +1717,18 @@ def membership_change_role(*, acting_user: AbstractBaseUser, membership: Members
 def membership_revoke(*, acting_user: AbstractBaseUser, membership: Membership) -> None:
     require(acting_user, Action.ADMINISTER, membership.tenant)
     with transaction.atomic():
-        audit(
+        audited_delete(
+            membership,
             acting_user=acting_user,
             action="MEMBERSHIP_REVOKED",
-            target=membership,
             tenant=membership.tenant,
-            before={**_membership_subject(membership), "role": membership.role},
+            before=_membership_role(membership),
         )
-        membership.delete()
         change_record(
             TenantChange(
-                tenants=[membership.tenant], subtree=membership.role == "admin", reason="MEMBERSHIP_REVOKED"
+                tenants=[membership.tenant],
+                subtree=reaches_below(membership.role),
+                reason="MEMBERSHIP_REVOKED",
             )
         )
 
@@ -2044,7 +1791,7 @@ def user_groups_mirror(
             change_record(
                 TenantChange(
                     reason="GROUPS_MIRRORED",
-                    tenants=[row.tenant for row in roles if row.role == Membership.Role.ADMIN],
+                    tenants=[row.tenant for row in roles if reaches_below(row.role)],
                     tenant_ids=[row.tenant_id for row in roles],
                     subtree=True,
                 )
@@ -2079,14 +1826,7 @@ def user_create(
         raise ValidationError({"password": exc.messages}) from exc
     user.set_password(password)
     with transaction.atomic():
-        user.save()
-        audit(
-            acting_user=acting_user,
-            action="USER_CREATED",
-            target=user,
-            tenant=None,
-            after=_snapshot(user, USER_FIELDS),
-        )
+        audited_save(user, acting_user=acting_user, action="USER_CREATED", tenant=None, after=USER_FIELDS)
     return user
 
 
@@ -2104,7 +1844,7 @@ def user_update(*, acting_user: AbstractBaseUser, user: AbstractBaseUser, **chan
     if renamed and (problem := name_problem(changes["username"])):
         raise ValidationError({"username": [problem]})
     with transaction.atomic():
-        before = _snapshot(user, USER_FIELDS)
+        before = snapshot(user, USER_FIELDS)
         for name, value in changes.items():
             setattr(user, name, value)
         user.full_clean(exclude=["password"])
@@ -2115,7 +1855,7 @@ def user_update(*, acting_user: AbstractBaseUser, user: AbstractBaseUser, **chan
                 raise ValidationError({"password": exc.messages}) from exc
             user.set_password(password)
         user.save()
-        after = _snapshot(user, USER_FIELDS)
+        after = snapshot(user, USER_FIELDS)
         if password:
             after["password"] = "reset"  # nosec B105 # the audit row says a password was reset, never which
         audit(
@@ -2129,164 +1869,3 @@ def user_update(*, acting_user: AbstractBaseUser, user: AbstractBaseUser, **chan
         # Service accounts follow people.
         change_record(TenantChange(users=[user], reason="USER_UPDATED"))
     return user
-
-
-# ---------------------------------------------------------------------------------------------
-# Usage (issue 7): written by the collectors and the rollup task, not by people, so no acting user
-# and no audit row. Figures are subtree totals (see tenants.usage).
-
-
-def usage_record(
-    *,
-    cluster: Cluster,
-    time: datetime.datetime,
-    readings: Iterable[usage.UsageReading],
-    workloads: Iterable[usage.WorkloadReading] | None = None,
-    flavors: Iterable[usage.FlavorReading] | None = None,
-) -> int:
-    """Store one collection pass of `cluster` at `time`: the readings as raw samples (own figures
-    summed over subtrees first) and, when given, the cluster's workloads and its Kueue figures per
-    pool (`FlavorUsage`), each replacing the previous pass's. Idempotent for a (cluster, time): a
-    pass recorded twice keeps the first samples. Readings for tenants deleted meanwhile are
-    dropped. Returns the number of samples written."""
-    readings = list(readings)
-    tenant_ids = {reading.tenant_id for reading in readings}
-    if any(not reading.subtree for reading in readings):
-        # Ancestors too, so the subtree totals can be formed.
-        paths = Tenant.objects.paths_with_ancestors(tenant_ids)
-    else:
-        paths = dict(Tenant.objects.filter(pk__in=tenant_ids).values_list("pk", "path"))
-    totals = usage.subtree_totals((r for r in readings if r.tenant_id in paths), paths)
-    rows = [
-        UsageSample(
-            tenant_id=reading.tenant_id,
-            cluster=cluster,
-            partition=reading.partition,
-            time=time,
-            **{name: reading.figures.get(name) for name in USAGE_METRICS},
-        )
-        for reading in totals
-    ]
-    with transaction.atomic():
-        UsageSample.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
-        if workloads is not None:
-            workloads = list(workloads)
-            ids = {w.tenant_id for w in workloads}
-            known = set(Tenant.objects.filter(pk__in=ids).values_list("pk", flat=True))
-            _workloads_replace(cluster, time, [w for w in workloads if w.tenant_id in known])
-        if flavors is not None:
-            _flavors_replace(cluster, time, list(flavors))
-    return len(rows)
-
-
-def _flavors_replace(cluster: Cluster, time: datetime.datetime, flavors: list[usage.FlavorReading]) -> None:
-    pools = dict(ResourcePool.objects.filter(cluster=cluster).values_list("name", "pk"))
-    known = set(Tenant.objects.filter(pk__in={f.tenant_id for f in flavors}).values_list("pk", flat=True))
-    FlavorUsage.objects.filter(cluster=cluster).delete()
-    FlavorUsage.objects.bulk_create(
-        [
-            FlavorUsage(
-                tenant_id=f.tenant_id, cluster=cluster, pool_id=pools[f.pool], seen_at=time, **f.figures
-            )
-            for f in flavors
-            if f.pool in pools and f.tenant_id in known
-        ],
-        batch_size=2000,
-        ignore_conflicts=True,
-    )
-
-
-def _workloads_replace(
-    cluster: Cluster, time: datetime.datetime, workloads: list[usage.WorkloadReading]
-) -> None:
-    Workload.objects.filter(cluster=cluster).delete()
-    Workload.objects.bulk_create(
-        [
-            Workload(
-                tenant_id=w.tenant_id,
-                cluster=cluster,
-                kind=w.kind,
-                namespace=w.namespace,
-                name=w.name,
-                submitted_by=w.submitted_by,
-                username=w.username,
-                state=w.state,
-                gpu=w.gpu,
-                cpu_millicores=w.cpu_millicores,
-                memory_bytes=w.memory_bytes,
-                started_at=w.started_at,
-                seen_at=time,
-                queue_position=w.queue_position,
-                waiting_reason=w.waiting_reason,
-            )
-            for w in workloads
-        ],
-        batch_size=2000,
-        ignore_conflicts=True,
-    )
-
-
-_TRUNC = {UsageRollup.Resolution.HOUR: TruncHour, UsageRollup.Resolution.DAY: TruncDay}
-_BUCKET = {
-    UsageRollup.Resolution.HOUR: datetime.timedelta(hours=1),
-    UsageRollup.Resolution.DAY: datetime.timedelta(days=1),
-}
-
-
-def usage_rollup(*, resolution: str, start: datetime.datetime, end: datetime.datetime) -> int:
-    """(Re)compute the `resolution` averages of every bucket that starts in [start, end) from the
-    raw samples, in one grouped query and one upsert. Idempotent: a bucket still filling is simply
-    computed again later. Returns the number of rollup rows written."""
-    resolution = UsageRollup.Resolution(resolution)
-    trunc = _TRUNC[resolution]("time", tzinfo=datetime.UTC)
-    start = _bucket_start(start, resolution)
-    grouped = (
-        UsageSample.objects.filter(time__gte=start, time__lt=end + _BUCKET[resolution])
-        .annotate(bucket=trunc)
-        .filter(bucket__gte=start, bucket__lt=end)
-        .values("tenant_id", "cluster_id", "partition", "bucket")
-        .annotate(count=Count("id"), **{f"avg_{name}": Avg(name) for name in USAGE_METRICS})
-        .order_by()
-    )
-    rows = [
-        UsageRollup(
-            resolution=resolution,
-            tenant_id=group["tenant_id"],
-            cluster_id=group["cluster_id"],
-            partition=group["partition"],
-            time=group["bucket"],
-            samples=group["count"],
-            **{name: group[f"avg_{name}"] for name in USAGE_METRICS},
-        )
-        for group in grouped
-    ]
-    UsageRollup.objects.bulk_create(
-        rows,
-        batch_size=2000,
-        update_conflicts=True,
-        unique_fields=["tenant", "resolution", "time", "cluster", "partition"],
-        update_fields=["samples", *USAGE_METRICS],
-    )
-    return len(rows)
-
-
-def _bucket_start(moment: datetime.datetime, resolution: str) -> datetime.datetime:
-    moment = moment.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
-    return moment.replace(hour=0) if resolution == UsageRollup.Resolution.DAY else moment
-
-
-def usage_prune(*, now: datetime.datetime) -> dict[str, int]:
-    """Drop raw samples, hourly and daily rollups older than their retention (settings
-    CANOPY_USAGE_RAW_DAYS, _HOURLY_DAYS, _DAILY_DAYS)."""
-    keep = {
-        "raw": settings.CANOPY_USAGE_RAW_DAYS,
-        "hour": settings.CANOPY_USAGE_HOURLY_DAYS,
-        "day": settings.CANOPY_USAGE_DAILY_DAYS,
-    }
-    deleted = {
-        "raw": UsageSample.objects.filter(time__lt=now - datetime.timedelta(days=keep["raw"])).delete()[0]
-    }
-    for resolution in (UsageRollup.Resolution.HOUR, UsageRollup.Resolution.DAY):
-        cutoff = now - datetime.timedelta(days=keep[resolution])
-        deleted[resolution] = UsageRollup.objects.filter(resolution=resolution, time__lt=cutoff).delete()[0]
-    return deleted

@@ -14,7 +14,6 @@ urlpatterns = [
     path("tenants/<id:pk>/allocations/", views.tenant_allocations, name="tenant_allocations"),
     path("tenants/<id:pk>/plan/", views.tenant_plan, name="tenant_plan"),
     path("tenants/<id:pk>/state/", views.tenant_state, name="tenant_state"),
-    path("tenants/<id:pk>/usage.csv", views.tenant_usage_csv, name="tenant_usage_csv"),
     path("tenants/<id:pk>/delete/", views.tenant_delete, name="tenant_delete"),
     path("tenants/<id:pk>/members/", views.membership_add, name="membership_add"),
     path("memberships/<id:pk>/role/", views.membership_change, name="membership_change"),
@@ -29,5 +28,4 @@ urlpatterns = [
     path("users/<id:pk>/password/", views.user_password, name="user_password"),
     path("audit/", views.audit, name="audit"),
     path("me/", views.my_access, name="my_access"),
-    path("overview/", views.overview, name="overview"),
 ]

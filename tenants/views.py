@@ -7,14 +7,10 @@ page's own template when the request comes from HTMX (`page.html#partial`), the 
 
 from __future__ import annotations
 
-import contextlib
-import datetime
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -22,14 +18,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from tenants import console, dashboards, exports, forms, selectors, services
+from tenants import console, forms, selectors, services
 from tenants.amounts import (
     KUBERNETES_RESOURCES,
     POOL_CAPACITY_FIELDS,
@@ -38,9 +33,9 @@ from tenants.amounts import (
     maximum_of,
     percent_human,
 )
-from tenants.models import Cluster, FlavorUsage, Membership, Tenant
+from tenants.models import Cluster, Membership, Tenant
 from tenants.permissions import Action, can, is_platform_admin, subject_q
-from tenants.usage import flavor_column
+from tenants.rules import may_have
 
 User = get_user_model()
 
@@ -51,11 +46,8 @@ TABS = [
     ("storage", "Storage"),
     ("subtenants", "Sub-tenants"),
     ("members", "Members"),
-    ("monitoring", "Monitoring"),
     ("audit", "Audit"),
 ]
-# Latest usage figures per (cluster id, partition), as `selectors.usage_latest` gives them per tenant.
-Latest = dict[tuple[int, str], dict[str, Any]]
 
 
 def render_page(
@@ -88,16 +80,16 @@ class Bar:
     label: str
     allocated: str  # guaranteed
     given: str
-    remaining: str
+    remaining: str  # what is left for sub-tenants (tenants.rules.left)
     used: str | None
     used_percent: float | None
-    left: str | None
+    unused: str | None  # the allocation minus what is used now
     given_percent: float
     unlimited: bool
     unlimited_children: int
     burst: str | None = None  # with a burst: "guaranteed 2, may burst to 4 GPUs"
-    # What the tenant borrows now above its guaranteed amount, from Kueue's ClusterQueue status
-    # (a Kueue cluster's pool). None: not measured, or nothing borrowed.
+    # What the tenant borrows now above its guaranteed amount (a Kueue cluster's pool, as the app
+    # that measures usage says). None: not measured, or nothing borrowed.
     borrowing: str | None = None
 
 
@@ -105,14 +97,9 @@ def _whole(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
-USED_METRICS = {"gpu": "gpu_used", "cpu": "cpu_used_millicores", "memory": "memory_used_bytes"}
-
-
-def _bars(
-    summary: selectors.PoolSummary, measured: dict[str, Any] | None, flavor: FlavorUsage | None = None
-) -> list[Bar]:
-    """`measured`: the cluster's latest figures (a namespace's quota usage covers all its pools
-    there); `flavor`: on a Kueue cluster, what Kueue counts in this very pool, used and borrowed."""
+def _bars(summary: selectors.PoolSummary, use: console.PoolUse | None) -> list[Bar]:
+    """`use`: what the tenant uses of the pool now, as the app that measures usage says (none
+    registered or nothing measured recently: None)."""
     bars = []
     for resource in KUBERNETES_RESOURCES:
         figures = summary.resources[resource.name]
@@ -121,13 +108,11 @@ def _bars(
         given_percent = 0.0
         if allocated:
             given_percent = min(100.0, 100.0 * float(figures.children) / float(allocated))
-        used_value = (measured or {}).get(USED_METRICS[resource.name])
+        used_value = use.used.get(resource.name) if use is not None else None
         borrowing = None
-        if flavor is not None:
-            used_value = getattr(flavor, flavor_column(resource.name, "used"))
-            borrowed = getattr(flavor, flavor_column(resource.name, "borrowed"))
-            if borrowed:
-                borrowing = resource.human(_whole(borrowed) if resource.name == "gpu" else round(borrowed))
+        borrowed = use.borrowed.get(resource.name) if use is not None else None
+        if borrowed:
+            borrowing = resource.human(_whole(borrowed) if resource.name == "gpu" else round(borrowed))
         used = left = None
         used_percent = None
         if used_value is not None:
@@ -145,7 +130,7 @@ def _bars(
                 remaining=resource.exactly(figures.remaining),
                 used=used,
                 used_percent=used_percent,
-                left=left,
+                unused=left,
                 given_percent=given_percent,
                 unlimited=allocated is None,
                 unlimited_children=figures.children_unlimited,
@@ -156,17 +141,11 @@ def _bars(
     return bars
 
 
-def _usage_key(pool: Any) -> tuple[int, str]:
-    """Where a pool's usage is stored: YARN by node label (the pool's partition), Kubernetes per
-    cluster (a namespace's quota usage covers all its pools there)."""
-    return (pool.cluster_id, pool.node_selector if pool.is_yarn else "")
-
-
-def _yarn_used(figures: dict[str, Any] | None) -> str | None:
-    if not figures or figures.get("cpu_used_millicores") is None:
+def _yarn_used(use: console.PoolUse | None) -> str | None:
+    if use is None or use.used.get("cpu") is None:
         return None
-    vcores = figures["cpu_used_millicores"] / 1000
-    memory = figures.get("memory_used_bytes")
+    vcores = use.used["cpu"] / 1000
+    memory = use.used.get("memory")
     text = f"{vcores:g} vCores"
     if memory is not None:
         text += ", " + KUBERNETES_RESOURCES[2].human(round(memory))
@@ -174,30 +153,23 @@ def _yarn_used(figures: dict[str, Any] | None) -> str | None:
 
 
 def _resources_context(
-    user: Any,
+    request: HttpRequest,
     tenant: Tenant,
-    latest: Latest | None = None,
     shares: dict[tuple[int, int], Any] | None = None,
-    flavors: dict[int, FlavorUsage] | None = None,
+    used: console.PoolUseOf | None = None,
 ) -> dict[str, Any]:
-    """The Resources tab of one tenant. My access passes `latest`, `shares` and `flavors` read for
-    all its tenants at once (and has summarized them); alone, the tab reads them for this tenant."""
+    """The Resources tab of one tenant. My access passes `shares` and `used` read for all its
+    tenants at once (and has summarized them); alone, the tab reads them for this tenant."""
     if shares is None:
         selectors.tenant_summaries([tenant])
         shares = selectors.yarn_guaranteed_shares([tenant])
-    if latest is None:
-        latest = selectors.usage_latest(user=user, tenant_ids=[tenant.pk], now=timezone.now()).get(
-            tenant.pk, {}
-        )
-    if flavors is None:
-        flavors = selectors.flavor_usage_latest(user=user, tenant_ids=[tenant.pk], now=timezone.now()).get(
-            tenant.pk, {}
-        )
+    if used is None:
+        used = console.pool_usage(request, [tenant.pk])
     pools = []
     for summary in tenant.pool_summaries:
         allocation = summary.allocation
         pool = allocation.pool
-        figures = latest.get(_usage_key(pool))
+        use = used(tenant.pk, pool)
         entry: dict[str, Any] = {"pool": pool, "allocation": allocation}
         if pool.is_yarn:
             share = shares.get((tenant.pk, pool.pk))
@@ -213,10 +185,10 @@ def _resources_context(
                 memory=KUBERNETES_RESOURCES[2].human(int(share * pool.memory_capacity_bytes))
                 if share is not None
                 else None,
-                used=_yarn_used(figures),
+                used=_yarn_used(use),
             )
         else:
-            entry.update(yarn=False, bars=_bars(summary, figures, flavors.get(pool.pk)))
+            entry.update(yarn=False, bars=_bars(summary, use))
         pools.append(entry)
     return {"pools": pools}
 
@@ -231,7 +203,7 @@ def _tab_context(request: HttpRequest, tenant: Tenant, tab: str) -> dict[str, An
         )
         return {"admins": admins, "inherited_admins": inherited}
     if tab == "resources":
-        return _resources_context(user, tenant)
+        return _resources_context(request, tenant)
     if tab == "storage":
         return {
             "directories": selectors.storage_list(user=user).filter(tenant=tenant),
@@ -251,8 +223,6 @@ def _tab_context(request: HttpRequest, tenant: Tenant, tab: str) -> dict[str, An
             .order_by("group__name", "user__username"),
             "roles": Membership.Role.choices,
         }
-    if tab == "monitoring":
-        return _monitoring_context(request, tenant)
     if tab == "audit":
         events = selectors.audit_list(user=user).filter(tenant=tenant)
         return {"events": Paginator(events, 25).get_page(request.GET.get("page"))}
@@ -270,92 +240,6 @@ def _tab_template(tab: str) -> str:
     return registered.template if registered else f"tenants/partials/_tab_{tab}.html"
 
 
-# ---------------------------------------------------------------------------------------------
-# Monitoring: allocated against used over time, drawn by Chart.js from figures embedded in the page.
-
-
-def _usage_window(
-    request: HttpRequest,
-) -> tuple[forms.UsageRangeForm, dashboards.Window | None, datetime.datetime]:
-    """The range asked for (1 h by default), its step, and the "now" it ends at. `at` pins "now"
-    so the CSV link exports exactly the window the page showed."""
-    now = timezone.now()
-    at = request.GET.get("at", "")
-    # isdecimal, not isdigit: int("²") fails. A pin past the calendar's end is unreadable like any
-    # other: it means now.
-    if at.isdecimal():
-        with contextlib.suppress(OverflowError, OSError, ValueError):
-            now = min(now, datetime.datetime.fromtimestamp(int(at), tz=datetime.UTC))
-    form = forms.UsageRangeForm({"range": dashboards.DEFAULT_RANGE, **request.GET.dict()})
-    if not form.is_valid():
-        return form, None, now
-    data = form.cleaned_data
-    raw_from = now - datetime.timedelta(days=settings.CANOPY_USAGE_RAW_DAYS)
-    window = dashboards.window_for(data["range"], now, raw_from, data.get("start"), data.get("end"))
-    return form, window, now
-
-
-def _usage_charts(
-    user: Any, tenant: Tenant, window: dashboards.Window, now: datetime.datetime
-) -> tuple[str, list[dashboards.ClusterCharts]]:
-    query = selectors.UsageQuery(
-        metrics=dashboards.chart_metrics(), start=window.start, end=window.end, step=window.step
-    )
-    source, series = selectors.usage_series(user=user, tenant=tenant, query=query, now=now)
-    cluster_ids = {entry.cluster_id for entries in series.values() for entry in entries}
-    names = dict(selectors.cluster_list(user=user).filter(pk__in=cluster_ids).values_list("pk", "name"))
-    return source, dashboards.charts_from_series(series, names, window.start, window.end)
-
-
-SOURCE_LABELS = {"raw": "raw samples", "hour": "hourly averages", "day": "daily averages"}
-
-
-def _monitoring_context(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:
-    if not can(request.user, Action.USE, tenant):
-        return {"may_use": False}
-    form, window, now = _usage_window(request)
-    context: dict[str, Any] = {
-        "may_use": True,
-        "range_form": form,
-        "window": window,
-        "ranges": dashboards.RANGE_LABELS,
-        "time_zone": timezone.get_current_timezone_name(),
-    }
-    if window is None:
-        return context
-    source, groups = _usage_charts(request.user, tenant, window, now)
-    params = {"range": window.range, "at": int(now.timestamp())}
-    if window.range == "custom":
-        params.update(start=request.GET.get("start", ""), end=request.GET.get("end", ""))
-    context.update(
-        groups=groups,
-        source=SOURCE_LABELS.get(source, source),
-        csv_query=urlencode(params),
-        poll=window.range != "custom",
-    )
-    return context
-
-
-@login_required
-def tenant_usage_csv(request: HttpRequest, pk: int) -> HttpResponse:
-    """The Monitoring tab's figures as CSV: the same window, step and series as the page."""
-    tenant = selectors.tenant_get(user=request.user, pk=pk)
-    if not can(request.user, Action.USE, tenant):
-        raise Http404("No such tenant.")
-    form, window, now = _usage_window(request)
-    if window is None:
-        return HttpResponse(
-            "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
-            status=400,
-            content_type="text/plain; charset=utf-8",
-        )
-    _, groups = _usage_charts(request.user, tenant, window, now)
-    name = (
-        f"{tenant.name_path.replace('/', '_')}-usage-{window.start:%Y%m%dT%H%M}-{window.end:%Y%m%dT%H%M}.csv"
-    )
-    return exports.csv_response(name, dashboards.csv_rows(groups))
-
-
 @login_required
 def tenant_resources(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     """The Tenant Resources page: the tree on the left, the selected tenant's tabs on the right."""
@@ -366,12 +250,8 @@ def tenant_resources(request: HttpRequest, pk: int | None = None) -> HttpRespons
         tenant = selectors.tenant_tree_roots(user=user).order_by("depth", "name").first()
     query = request.GET.get("q", "").strip()
     tab = request.GET.get("tab", "summary")
-    # Usage is for members and admins (Action.USE); viewers do not get the Monitoring tab.
-    tabs = [
-        t
-        for t in tenant_tabs()
-        if t[0] != "monitoring" or (tenant is not None and can(user, Action.USE, tenant))
-    ]
+    # A registered tab may be for some only (usage's Monitoring: members and admins, not viewers).
+    tabs = [t for t in tenant_tabs() if console.tab_shown(t[0], user, tenant)]
     if tab not in dict(tabs):
         tab = "summary"
     roots, matches = selectors.tenant_tree(user=user, selected=tenant, query=query)
@@ -384,6 +264,7 @@ def tenant_resources(request: HttpRequest, pk: int | None = None) -> HttpRespons
         "tabs": tabs,
         "tab": tab,
         "tab_template": _tab_template(tab),
+        "tab_scripts": console.tab_scripts(),
     }
     if tenant is not None:
         context.update(
@@ -416,7 +297,8 @@ def tenant_tree_children(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def my_access(request: HttpRequest) -> HttpResponse:
     """What the signed-in user has: tenants and roles, allocations with what is used and left,
-    their own jobs, volumes. The same number of queries for 2 tenants as for 200."""
+    volumes, and what other apps add to each tenant (usage: their own jobs). The same number of
+    queries for 2 tenants as for 200."""
     user = request.user
     # Direct roles and roles through the user's groups, one entry per tenant with where each comes from.
     memberships = selectors.effective_roles(user=user, person=user)
@@ -424,9 +306,7 @@ def my_access(request: HttpRequest) -> HttpResponse:
     tenant_ids = {t.pk for t in tenants}
     selectors.tenant_summaries(tenants)
     shares = selectors.yarn_guaranteed_shares(tenants)
-    now = timezone.now()
-    latest = selectors.usage_latest(user=user, tenant_ids=list(tenant_ids), now=now)
-    flavors = selectors.flavor_usage_latest(user=user, tenant_ids=list(tenant_ids), now=now)
+    used = console.pool_usage(request, list(tenant_ids))
     sections = [
         (section.template, section.context(request, memberships))
         for section in console.sections(console.MY_ACCESS_TENANT)
@@ -437,83 +317,17 @@ def my_access(request: HttpRequest) -> HttpResponse:
         for attachment in volume.visible_attachments:
             if attachment.tenant_id in tenant_ids:
                 claims.setdefault(attachment.tenant_id, []).append((volume, attachment))
-    jobs: dict[int, list[Any]] = {}
-    for workload in selectors.workload_list(user=user).filter(
-        username=user.get_username(), tenant_id__in=tenant_ids
-    ):
-        jobs.setdefault(workload.tenant_id, []).append(workload)
     rows = [
         {
             "membership": m,
             "tenant": m.tenant,
-            "pools": _resources_context(
-                user, m.tenant, latest.get(m.tenant.pk, {}), shares, flavors.get(m.tenant.pk, {})
-            )["pools"],
+            "pools": _resources_context(request, m.tenant, shares, used)["pools"],
             "claims": claims.get(m.tenant.pk, []),
-            "jobs": jobs.get(m.tenant.pk, []),
-            "waiting": _waiting(m.tenant, jobs.get(m.tenant.pk, []), latest.get(m.tenant.pk, {})),
-            "uses": m.role != Membership.Role.VIEWER,
             "sections": [(template, by_tenant.get(m.tenant.pk, {})) for template, by_tenant in sections],
         }
         for m in memberships
     ]
     return render(request, "tenants/my_access.html", {"nav": "my_access", "rows": rows})
-
-
-def _waiting(tenant: Tenant, jobs: list[Any], latest: Latest) -> list[str]:
-    """Per cluster where some of the person's jobs wait for quota: why, in one sentence."""
-    by_cluster: dict[Any, list[Any]] = {}
-    for job in jobs:
-        by_cluster.setdefault(job.cluster, []).append(job)
-    sentences = []
-    for cluster, cluster_jobs in sorted(by_cluster.items(), key=lambda item: item[0].name):
-        sentence = dashboards.waiting_sentence(tenant.name, cluster_jobs, latest.get((cluster.pk, "")))
-        if sentence:
-            sentences.append(f"{sentence} ({cluster.name})." if len(by_cluster) > 1 else f"{sentence}.")
-    return sentences
-
-
-# ---------------------------------------------------------------------------------------------
-# Platform overview
-
-
-@login_required
-def overview(request: HttpRequest) -> HttpResponse:
-    """For platform admins: each cluster's level-1 totals against its pools, the most used and the
-    most idle tenants, and every tenant at or above 90 % of a quota. Constant queries: one for the
-    tenants, one for all their latest figures, one for the pools, one for the clusters."""
-    user = request.user
-    if not is_platform_admin(user):
-        raise Http404("No such page.")
-    tenants = list(selectors.tenant_list(user=user).values_list("pk", "name_path", "depth"))
-    names = {pk: name_path for pk, name_path, _ in tenants}
-    latest = selectors.usage_latest(user=user, tenant_ids=list(names), now=timezone.now())
-    cluster_names = dict(selectors.cluster_list(user=user).values_list("pk", "name"))
-    level1 = {pk for pk, _, depth in tenants if depth == 1}
-    most_used, most_idle = dashboards.rankings(dashboards.tenant_usages(names, latest))
-    near_full = [
-        (tenant_id, names.get(tenant_id, ""), found)
-        for tenant_id, figures in latest.items()
-        if (found := dashboards.near_full_quotas(figures, cluster_names))
-    ]
-    near_full_ids = {tenant_id for tenant_id, _, _ in near_full}
-    context = {
-        "nav": "overview",
-        "totals": dashboards.cluster_totals(
-            [figures for tenant_id, figures in latest.items() if tenant_id in level1],
-            list(selectors.pool_list(user=user)),
-            cluster_names,
-        ),
-        "rankings": [
-            ("Most used", most_used, "No tenant with a GPU or CPU allocation reports figures yet."),
-            ("Most idle", most_idle, "Too few tenants report figures to name idle ones."),
-        ],
-        "near_full": sorted(near_full, key=lambda row: row[1]),
-        "near_full_ids": near_full_ids,
-        "tenant_count": len(names),
-        "reporting": len(latest),
-    }
-    return render(request, "tenants/overview.html", context)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -618,25 +432,45 @@ class _DryRun(Exception):
     """Raised to roll back a trial run of the services."""
 
 
-def _pool_hints(user: Any, parent: Tenant | None, pools: list[Any]) -> dict[int, dict[str, str]]:
-    """What is left beside each field: the parent's remaining amount, or the pool's free capacity."""
+def _pool_hints(
+    user: Any,
+    parent: Tenant | None,
+    pools: list[Any],
+    tenant: Tenant | None = None,
+    current: dict[int, Any] | None = None,
+) -> dict[int, dict[str, str]]:
+    """What is left beside each field (`tenants.rules.left`, in the refusals' words and units): the
+    parent's, or at level 1 the pool's; for `tenant` being edited (`current`: its allocations by
+    pool id), also the most it may have (what it holds plus what is left)."""
+    current = current or {}
     hints: dict[int, dict[str, str]] = {}
+
+    def left_hint(owner: str, pool_id: int, column: str, left_now: Any, say: Any, of: str = "") -> str:
+        """'dev2 has 2 CPU left' (`of`: ' of its queue') and, for the tenant being edited, ' and dev1
+        may have at most 4 CPU'."""
+        holds = getattr(current.get(pool_id), column, None) or 0
+        most = may_have(tenant.name, holds, left_now, say) if tenant is not None else ""
+        return f"{owner} has {say(left_now)}{of} left{most}"
+
     if parent is not None:
         selectors.tenant_summaries([parent])
         for summary in parent.pool_summaries:
             pool_id = summary.allocation.pool_id
             if "capacity" in summary.resources:
-                left = summary.resources["capacity"].remaining
-                hints[pool_id] = {"capacity": f"{parent.name} has {percent_human(left)} of its queue left"}
+                left_now = summary.resources["capacity"].remaining
+                hint = left_hint(
+                    parent.name, pool_id, "capacity_percent", left_now, percent_human, " of its queue"
+                )
+                hints[pool_id] = {"capacity": hint}
                 continue
-            hints[pool_id] = {
-                r.name: f"{parent.name} has {r.exactly(summary.resources[r.name].remaining)} left"
-                + (" (unlimited)" if summary.resources[r.name].remaining is None else "")
-                for r in KUBERNETES_RESOURCES
-            }
+            hints[pool_id] = {}
             for r in KUBERNETES_RESOURCES:
-                if summary.resources[r.name].remaining is None:
-                    hints[pool_id][r.name] = f"{parent.name} is unlimited here"
+                left_now = summary.resources[r.name].remaining
+                hints[pool_id][r.name] = (
+                    f"{parent.name} is unlimited here"
+                    if left_now is None
+                    else left_hint(parent.name, pool_id, r.field, left_now, r.exactly)
+                )
                 most = maximum_of(
                     getattr(summary.allocation, r.field), getattr(summary.allocation, r.burst_field)
                 )
@@ -644,15 +478,18 @@ def _pool_hints(user: Any, parent: Tenant | None, pools: list[Any]) -> dict[int,
         return hints
     for pool in selectors.pool_list(user=user).filter(pk__in=[p.pk for p in pools]):
         free = selectors.pool_free(pool)
+        owner = f"Pool {pool}"
         if pool.is_yarn:
-            hints[pool.pk] = {"capacity": f"{percent_human(free['capacity'])} of the root queue is free"}
-        else:
-            hints[pool.pk] = {
-                r.name: f"{r.exactly(free[r.name])} free in the pool" for r in KUBERNETES_RESOURCES
-            }
-            for r in KUBERNETES_RESOURCES:
-                capacity = getattr(pool, POOL_CAPACITY_FIELDS[r.name])
-                hints[pool.pk][r.burst_name] = _burst_hint(r, capacity, "the pool's capacity")
+            hint = left_hint(
+                owner, pool.pk, "capacity_percent", free["capacity"], percent_human, " of its root queue"
+            )
+            hints[pool.pk] = {"capacity": hint}
+            continue
+        hints[pool.pk] = {}
+        for r in KUBERNETES_RESOURCES:
+            hints[pool.pk][r.name] = left_hint(owner, pool.pk, r.field, free[r.name], r.exactly)
+            capacity = getattr(pool, POOL_CAPACITY_FIELDS[r.name])
+            hints[pool.pk][r.burst_name] = _burst_hint(r, capacity, "the pool's capacity")
     return hints
 
 
@@ -778,7 +615,11 @@ def tenant_allocations(request: HttpRequest, pk: int) -> HttpResponse:
     parent = selectors.tenant_get(user=user, pk=tenant.parent_id) if tenant.parent_id else None
     pools = _pools_for_child(user, parent)
     current = {a.pool_id: a for a in selectors.allocation_list(user=user).filter(tenant=tenant)}
-    form_kwargs = {"pools": pools, "hints": _pool_hints(user, parent, pools), "current": current}
+    form_kwargs = {
+        "pools": pools,
+        "hints": _pool_hints(user, parent, pools, tenant, current),
+        "current": current,
+    }
     if request.method == "POST":
         form = forms.AllocationsForm(request.POST, **form_kwargs)
         if form.is_valid():

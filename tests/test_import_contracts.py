@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ("portal", "provisioning", "tenants", "identity")
+PACKAGES = ("portal", "provisioning", "tenants", "identity", "usage")
 
 
 def lint_imports(where: Path) -> subprocess.CompletedProcess[str]:
@@ -31,7 +31,7 @@ def lint_imports(where: Path) -> subprocess.CompletedProcess[str]:
 def test_the_tree_keeps_its_contracts():
     result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 4 kept, 0 broken." in result.stdout
+    assert "Contracts: 5 kept, 0 broken." in result.stdout
 
 
 def copy_with(tmp_path: Path, module: str, back_import: str) -> Path:
@@ -86,6 +86,18 @@ def test_a_back_import_from_tenants_breaks_both_contracts(tmp_path, module, back
             "from provisioning import services as provisioning\n",
             "identity depends on tenants only (never on provisioning) BROKEN",
             "identity.groups -> provisioning.services",
+        ),
+        (
+            "tenants/views.py",
+            "from usage import dashboards\n",
+            "usage is downstream: tenants, provisioning and identity do not import it BROKEN",
+            "tenants.views -> usage.dashboards",
+        ),
+        (
+            "provisioning/tasks.py",
+            "\n\ndef _collect():\n    from usage import tasks\n\n    return tasks\n",
+            "usage is downstream: tenants, provisioning and identity do not import it BROKEN",
+            "provisioning.tasks -> usage.tasks",
         ),
         (
             "tenants/models.py",

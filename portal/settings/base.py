@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "treebeard",
     "tenants",
     "provisioning",
+    "usage",  # after provisioning: it builds on it (docs/ARCHITECTURE.md)
     "identity",
 ]
 

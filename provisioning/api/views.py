@@ -36,7 +36,7 @@ from tenants.api.filters import FilterSet, IdFilter
 from tenants.api.schema import error_response
 from tenants.api.serializers import AllocationInputSerializer
 from tenants.models import Cluster, Tenant
-from tenants.permissions import Action, is_platform_admin
+from tenants.permissions import Action, is_platform_admin, require
 
 CLUSTER_PARAMETER = OpenApiParameter("cluster", int, description="A Kubernetes cluster's id.")
 
@@ -178,7 +178,7 @@ class ManifestExportView(APIView):
         raw = request.query_params.get("tenant")
         if raw:
             tenant = tenant_selectors.tenant_get(user=request.user, pk=raw)
-            tenant_services.require(request.user, Action.ADMINISTER, tenant)
+            require(request.user, Action.ADMINISTER, tenant)
             tenants = [tenant]
         else:
             tenants = list(tenant_selectors.tenant_list(user=request.user, action=Action.ADMINISTER))
@@ -276,6 +276,3 @@ class HadoopConnectionViewSet(ConnectionViewSet):
 
     def get_queryset(self) -> Any:
         return selectors.hadoop_connection_list(user=self.request.user)
-
-    def perform_destroy(self, instance: Any) -> None:
-        services.hadoop_connection_delete(acting_user=self.request.user, cluster=instance.cluster)

@@ -1,5 +1,5 @@
 """Serializer fields for Kubernetes quantities (accept "8", "500m", "60Gi" or numbers; null or
-"unlimited" means unlimited), and for usage points."""
+"unlimited" means unlimited)."""
 
 from decimal import Decimal
 from typing import Any
@@ -77,20 +77,3 @@ class PercentField(serializers.DecimalField):
         kwargs.setdefault("min_value", 0)
         kwargs.setdefault("max_value", 100)
         super().__init__(**kwargs)
-
-
-@extend_schema_field(
-    {
-        "type": "array",
-        "items": {
-            "type": "array",
-            "items": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]},
-            "minItems": 2,
-            "maxItems": 2,
-        },
-    }
-)
-class UsagePointsField(serializers.ReadOnlyField):
-    """[time, value] pairs the view made JSON-ready, written as they are. As a ListField of
-    ListFields, DRF visited each of a 30-day answer's 34,560 points field by field: 180 ms of a
-    tenant's usage at 10,000 tenants (bench/usage_dashboard.py)."""

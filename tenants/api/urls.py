@@ -7,6 +7,8 @@ from tenants.api import views
 router = DefaultRouter(use_regex_path=False)  # ids through <id:...> (tenants/converters.py)
 # No /tenants/1.json twins of every URL: undocumented, and a 500 for custom actions (move.json).
 router.include_format_suffixes = False
+# /api/v1/ itself, the index of the lists, is portal's: it lists usage's too (portal/urls.py).
+router.include_root_view = False
 router.register("clusters", views.ClusterViewSet, basename="cluster")
 router.register("pools", views.PoolViewSet, basename="pool")
 router.register("tenants", views.TenantViewSet, basename="tenant")
@@ -18,7 +20,6 @@ router.register("plans", views.PlanViewSet, basename="plan")
 router.register("memberships", views.MembershipViewSet, basename="membership")
 router.register("users", views.UserViewSet, basename="user")
 router.register("audit", views.AuditEventViewSet, basename="audit")
-router.register("workloads", views.WorkloadViewSet, basename="workload")
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -7,10 +7,8 @@ import datetime
 from typing import Any, ClassVar
 
 import django_filters
-from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -22,8 +20,8 @@ from rest_framework.serializers import BaseSerializer
 from tenants import selectors, services
 from tenants.api import serializers as s
 from tenants.api.filters import FilterSet, IdFilter
-from tenants.models import AuditEvent, Tenant, Volume, VolumeAttachment, Workload
-from tenants.permissions import Action
+from tenants.models import AuditEvent, Tenant, Volume, VolumeAttachment
+from tenants.permissions import Action, require
 
 
 class SelectorViewSet(viewsets.ModelViewSet):
@@ -181,49 +179,13 @@ class TenantViewSet(SelectorViewSet):
         )
         return self._tenant_response(tenant)
 
-    @extend_schema(parameters=[s.UsageQuerySerializer], responses=s.UsageSerializer)
-    @action(detail=True, methods=["get"])
-    def usage(self, request: Request, pk: str | None = None) -> Response:
-        """What the tenant's subtree used and was allocated over time, per cluster and partition.
-        Members and admins of the tenant (or above it) only; for others it does not exist."""
-        tenant = self.get_object()
-        now = timezone.now()
-        query = s.UsageQuerySerializer(data=request.query_params, context={"now": now})
-        query.is_valid(raise_exception=True)
-        usage_query = query.validated_data["query"]
-        source, series = selectors.usage_series(user=request.user, tenant=tenant, query=usage_query, now=now)
-        names = dict(
-            selectors.cluster_names(ids={one.cluster_id for many in series.values() for one in many})
-        )
-        body = {
-            "tenant": tenant.pk,
-            "tenant_path": tenant.name_path,
-            "from": usage_query.start,
-            "to": usage_query.end,
-            "step": int(usage_query.step.total_seconds()),
-            "source": source,
-            "demo": settings.CANOPY_DEMO_USAGE,
-            "series": [
-                {
-                    "metric": metric,
-                    "cluster": one.cluster_id,
-                    "cluster_name": names.get(one.cluster_id, ""),
-                    "partition": one.partition,
-                    "points": [[time.isoformat(), value] for time, value in one.points],
-                }
-                for metric, many in series.items()
-                for one in many
-            ],
-        }
-        return Response(s.UsageSerializer(body).data)
-
     @extend_schema(responses=s.DeletionImpactSerializer)
     @action(detail=True, methods=["get"], url_path="deletion-impact")
     def deletion_impact(self, request: Request, pk: str | None = None) -> Response:
         """What deleting the tenant takes with it: it names the whole subtree, so only for those who
         may delete it (as the console's delete page)."""
         tenant = self.get_object()
-        services.require(request.user, Action.MANAGE, tenant)
+        require(request.user, Action.MANAGE, tenant)
         impact = services.tenant_deletion_impact(tenant)
         return Response(s.DeletionImpactSerializer(impact).data)
 
@@ -355,29 +317,6 @@ class UserViewSet(
             to_attr="visible_memberships",
         )
         return selectors.user_list(user=self.request.user).prefetch_related(visible)
-
-
-class WorkloadFilter(FilterSet):
-    mine = django_filters.BooleanFilter(method="filter_mine", help_text="Only the requester's own.")
-
-    class Meta:
-        model = Workload
-        fields = ["tenant", "cluster", "kind", "state", "username", "mine"]
-
-    def filter_mine(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
-        return queryset.filter(username=self.request.user.get_username()) if value else queryset
-
-
-class WorkloadViewSet(viewsets.ReadOnlyModelViewSet):
-    """Pods, Jobs, training jobs and YARN applications seen by the last collection pass, in the
-    tenants the requester uses (members and admins), with who submitted them and what they hold."""
-
-    serializer_class = s.WorkloadSerializer
-    filterset_class = WorkloadFilter
-    lookup_value_converter = "id"
-
-    def get_queryset(self) -> QuerySet:
-        return selectors.workload_list(user=self.request.user)
 
 
 class UtcIsoDateTimeField(IsoDateTimeField):

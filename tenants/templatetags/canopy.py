@@ -7,9 +7,7 @@ from django import template
 from django.conf import settings
 from django.utils.safestring import mark_safe
 
-from tenants import dashboards
 from tenants.amounts import RESOURCE_BY_NAME, burst_phrase, percent_human
-from tenants.quantities import format_memory_human
 
 register = template.Library()
 
@@ -67,25 +65,3 @@ def demo_usage_label() -> str:
     return mark_safe(  # nosec B308 # a constant string, nothing from a user
         '<p class="demo-label" role="note"><strong>Demo figures — made up, not read from a cluster.</strong></p>'
     )
-
-
-@register.filter
-def cores(millicores: float | None) -> str:
-    """Measured CPU (a float of millicores) as cores: 1500.0 -> "1.5"."""
-    if millicores is None:
-        return "–"
-    return f"{millicores / 1000:.3f}".rstrip("0").rstrip(".")
-
-
-@register.filter
-def bytes_human(value: float | None) -> str:
-    """Measured bytes (a float) as '1.5 GiB'."""
-    if value is None:
-        return "–"
-    return format_memory_human(round(value))
-
-
-@register.filter
-def in_line(position: int | None) -> str:
-    """A waiting workload's place in its Kueue queue: `{{ 1|in_line }}` -> "first in line"."""
-    return dashboards.in_line(position)

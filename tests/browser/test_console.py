@@ -60,7 +60,7 @@ def test_platform_admin_builds_t1_t2_t3_and_sees_a_refusal(page, platform_admin)
     page.check(f"#id_pool_{pool.pk}_on")
     page.fill(f"#id_pool_{pool.pk}_capacity", "50")
     refusal = page.locator(f"#err-pool_{pool.pk}_capacity")
-    expect(refusal).to_contain_text("at most 40 % is left")
+    expect(refusal).to_contain_text("so 40 % is left")
     page.click("button:has-text('Create tenant')")
     expect(page.locator(f"#err-pool_{pool.pk}_capacity")).to_contain_text("cannot exceed 100 %")
     expect(page.locator("#id_name")).to_have_value("adhoc")  # nothing the user typed is lost
@@ -111,8 +111,14 @@ def test_a_tenant_admin_manages_only_their_subtree(page, platform_admin):
     # Within the subtree: change dev2's allocation inside department1's.
     page.goto(f"/tenants/{w.dev2.pk}/")
     page.click("a:has-text('Edit allocations')")
+    # Beside the field and in the refusal, the same figures: none left, so at most what dev2 holds.
+    expect(page.locator(f"#id_pool_{w.pool.pk}_gpu_hint")).to_have_text(
+        "department1 has 0 GPUs left and dev2 may have at most 2 GPUs"
+    )
     page.fill(f"#id_pool_{w.pool.pk}_gpu", "3")
-    expect(page.locator(f"#err-pool_{w.pool.pk}_gpu")).to_contain_text("at most 2 GPUs is left")
+    expect(page.locator(f"#err-pool_{w.pool.pk}_gpu")).to_contain_text(
+        "so 0 GPUs is left and department1/dev2 may have at most 2 GPUs."
+    )
     page.fill(f"#id_pool_{w.pool.pk}_gpu", "1")
     page.click("button:has-text('Save allocations')")
     expect(page.locator(".messages")).to_contain_text("Allocations of department1/dev2 saved.")

@@ -10,10 +10,10 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tenants import services
-from tenants.usage import UsageReading
 from tests.browser.conftest import PHONE, sign_in
 from tests.tenants.builders import GI, build_k8s_world
+from usage import services as usage_services
+from usage.measures import UsageReading
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -22,7 +22,7 @@ def test_a_member_sees_live_charts_and_their_figures(page, platform_admin):
     w = build_k8s_world(platform_admin)
     now = timezone.now().replace(second=0, microsecond=0)
     for minutes_ago, used in ((2, 1), (1, 2)):
-        services.usage_record(
+        usage_services.usage_record(
             cluster=w.cluster,
             time=now - datetime.timedelta(minutes=minutes_ago),
             readings=[UsageReading(w.dev2.pk, {"gpu_used": used, "gpu_allocated": 2})],
@@ -130,7 +130,7 @@ def test_charts_show_equal_lines_apart_labels_and_one_precision_per_unit(page, p
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
     start = now - datetime.timedelta(days=30)
     for hours in range(0, 30 * 24, 4):
-        services.usage_record(
+        usage_services.usage_record(
             cluster=w.cluster,
             time=start + datetime.timedelta(hours=hours),
             readings=[
@@ -147,7 +147,7 @@ def test_charts_show_equal_lines_apart_labels_and_one_precision_per_unit(page, p
                 )
             ],
         )
-    services.usage_rollup(resolution="hour", start=start, end=now + datetime.timedelta(hours=1))
+    usage_services.usage_rollup(resolution="hour", start=start, end=now + datetime.timedelta(hours=1))
     sign_in(page, w.tom.username)
     page.goto(f"/tenants/{w.dev2.pk}/?tab=monitoring&range=30d")
     expect(page.locator(".window")).to_contain_text("one point per 1 h")

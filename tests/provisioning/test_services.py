@@ -11,9 +11,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from provisioning import services
-from provisioning.models import ClusterSyncStatus, KubernetesConnection, ProvisioningIntent, TenantSync
+from provisioning.models import (
+    ClusterSyncStatus,
+    HadoopConnection,
+    KubernetesConnection,
+    ProvisioningIntent,
+    TenantSync,
+)
 from tenants import services as tenant_services
-from tenants.models import Cluster, Membership
+from tenants.models import Allocation, AuditEvent, Cluster, Membership
 from tests.provisioning.conftest import drain
 from tests.tenants.builders import spec, user
 
@@ -324,3 +330,53 @@ def test_a_groups_role_gives_each_active_member_a_service_account(k8s_world, set
     assert not (folder / "01-serviceaccount-gone.yaml").exists()
     binding = yaml.safe_load((folder / "03-rolebinding-canopy-member.yaml").read_text())
     assert [s["name"] for s in binding["subjects"]] == ["ann", "tom"]
+
+
+def test_one_delete_forgets_a_kubernetes_or_a_hadoop_connection_and_pushes_its_tenants(
+    api, k8s_world, yarn_world
+):
+    """Whichever kind the cluster is: its connection goes, one CONNECTION_DELETED row keeps what it
+    was (never a secret), and every tenant on the cluster is pushed again; anyone but a platform
+    admin changes nothing."""
+    admin = k8s_world.admin
+    services.connection_set(
+        acting_user=admin,
+        cluster=k8s_world.cluster,
+        spec=services.ConnectionSpec(mode="token", server="https://127.0.0.1:9", token="not-a-real-token"),
+    )
+    services.hadoop_connection_set(
+        acting_user=admin,
+        cluster=yarn_world.cluster,
+        spec=services.HadoopConnectionSpec(
+            rm_urls="http://127.0.0.1:9", webhdfs_urls="http://127.0.0.1:9", user="canopy"
+        ),
+    )
+    kubernetes = (
+        k8s_world.cluster,
+        "kubernetes-connections",
+        KubernetesConnection,
+        "server",
+        "https://127.0.0.1:9",
+    )
+    hadoop = (yarn_world.cluster, "hadoop-connections", HadoopConnection, "rm_urls", "http://127.0.0.1:9")
+    events = AuditEvent.objects.count()
+    for cluster, endpoint, *_ in (kubernetes, hadoop):
+        refused = api.as_user(k8s_world.people.dept_admin).delete(f"/api/v1/{endpoint}/{cluster.pk}/")
+        assert refused.status_code == 403
+    assert AuditEvent.objects.count() == events
+    assert KubernetesConnection.objects.exists() and HadoopConnection.objects.exists()
+
+    for cluster, endpoint, model, field, value in (kubernetes, hadoop):
+        ProvisioningIntent.objects.all().delete()
+        assert api.as_user(admin).delete(f"/api/v1/{endpoint}/{cluster.pk}/").status_code == 204
+        assert not model.objects.filter(cluster=cluster).exists()
+        event = AuditEvent.objects.filter(action="CONNECTION_DELETED").latest("pk")
+        assert (event.target_id, event.before[field], event.after) == (str(cluster.pk), value, None)
+        assert "not-a-real-token" not in str(event.before)
+        on_cluster = set(Allocation.objects.filter(pool__cluster=cluster).values_list("tenant_id", flat=True))
+        assert on_cluster and set(open_intents()) == on_cluster
+    # Nothing left to forget: no row, no push.
+    events = AuditEvent.objects.count()
+    ProvisioningIntent.objects.all().delete()
+    services.connection_delete(acting_user=admin, cluster=yarn_world.cluster)
+    assert AuditEvent.objects.count() == events and not open_intents()

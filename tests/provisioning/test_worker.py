@@ -17,12 +17,13 @@ import pytest
 from django.db import connection
 
 from portal.celery import app as celery_app
-from provisioning.models import ClusterSyncStatus, ProvisioningIntent, UsageCollection
+from provisioning.models import ClusterSyncStatus, ProvisioningIntent
 from tenants import services as tenant_services
-from tenants.models import Membership, UsageSample
+from tenants.models import Membership
 from tests.clusters.processes import wait_until
 from tests.clusters.redis import RedisServer
 from tests.tenants.builders import spec, user
+from usage.models import UsageCollection, UsageSample
 
 pytestmark = [
     pytest.mark.kubernetes,

@@ -27,8 +27,9 @@ from hypothesis import strategies as st
 from provisioning import services as provisioning_services
 from tenants import services
 from tenants.models import Cluster, ResourcePool, Tenant
-from tenants.usage import UsageReading, WorkloadReading
 from tests.factories import UserFactory
+from usage import services as usage_services
+from usage.measures import UsageReading, WorkloadReading
 
 User = get_user_model()
 
@@ -437,7 +438,7 @@ def build_world(spec: WorldSpec, admin: Any) -> World:
             ),
         )
     now = timezone.now()
-    services.usage_record(
+    usage_services.usage_record(
         cluster=kubernetes,
         time=now - datetime.timedelta(minutes=2),
         readings=[

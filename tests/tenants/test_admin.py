@@ -25,8 +25,7 @@ from tenants.models import (
 from tests.tenants.builders import GI, spec
 
 PARENT_FULL = (
-    "department1 has 3 GPUs in pool gpu-cluster/default; its other sub-tenants hold 3 GPUs, "
-    "so at most 0 GPUs is left."
+    "department1 has 3 GPUs in pool gpu-cluster/default; its sub-tenants hold 3 GPUs, so 0 GPUs is left."
 )
 
 
@@ -217,8 +216,8 @@ def test_changing_an_allocation_in_the_admin_follows_the_same_rules(
     )
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["gpu"] == [
-        "department1 has 3 GPUs in pool gpu-cluster/default; its other sub-tenants hold 2 GPUs, "
-        "so at most 1 GPU is left."
+        "department1 has 3 GPUs in pool gpu-cluster/default; its sub-tenants hold 3 GPUs, "
+        "so 0 GPUs is left and department1/dev1 may have at most 1 GPU."
     ]
     assert Allocation.objects.get(pk=dev1_allocation.pk).gpu == 1
     assert AuditEvent.objects.count() == events

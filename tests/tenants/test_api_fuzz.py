@@ -37,12 +37,14 @@ from werkzeug.test import Client
 
 from provisioning import services as provisioning_services
 from tenants import services
-from tenants.models import AuditEvent, Membership, Workload
-from tenants.usage import UsageReading, WorkloadReading
+from tenants.models import AuditEvent, Membership
 from tests.factories import PASSWORD, UserFactory
 from tests.provisioning.cluster_acls import widenings
 from tests.tenants import builders
 from tests.tenants.storage_invariants import assert_storage_in_place
+from usage import services as usage_services
+from usage.measures import UsageReading, WorkloadReading
+from usage.models import Workload
 
 # Every test in a transaction (and the test database set up even when only this module runs).
 pytestmark = pytest.mark.django_db
@@ -110,7 +112,7 @@ def build_fuzz_world(admin) -> builders.K8sWorld:
     )
     now = timezone.now()
     for minutes in (10, 5, 0):
-        services.usage_record(
+        usage_services.usage_record(
             cluster=k8s.cluster,
             time=now - datetime.timedelta(minutes=minutes),
             readings=[

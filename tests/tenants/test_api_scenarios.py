@@ -427,8 +427,8 @@ def test_a_child_above_its_parent_is_a_400_naming_the_parent_and_what_is_left(ap
     body = send(admin, "patch", url, {"gpu": 2}, 400)
     assert body == {
         "gpu": [
-            "department1 has 3 GPUs in pool gpu-cluster/default; its other sub-tenants hold 2 GPUs, "
-            "so at most 1 GPU is left."
+            "department1 has 3 GPUs in pool gpu-cluster/default; its sub-tenants hold 3 GPUs, "
+            "so 0 GPUs is left and department1/dev1 may have at most 1 GPU."
         ]
     }
     assert get(admin, url)["gpu"] == 1
@@ -442,8 +442,8 @@ def test_a_child_above_its_parent_is_a_400_naming_the_parent_and_what_is_left(ap
     )
     assert body == {
         "gpu": [
-            "department1 has 3 GPUs in pool gpu-cluster/default; its other sub-tenants hold 3 GPUs, "
-            "so at most 0 GPUs is left."
+            "department1 has 3 GPUs in pool gpu-cluster/default; its sub-tenants hold 3 GPUs, "
+            "so 0 GPUs is left."
         ]
     }
     assert write_counts() == counts
@@ -579,7 +579,7 @@ def test_mrs_tenant_admins_add_sub_tenants_under_their_own_tenants(api, platform
         {"parent": mrs.t1, "name": "adhoc", "allocations": [{"pool": mrs.pool, "capacity": 51}]},
         400,
     )
-    assert list(body) == ["capacity"] and "at most 50 % is left" in body["capacity"][0]
+    assert list(body) == ["capacity"] and "so 50 % is left" in body["capacity"][0]
 
     # A sets up the sub-tenant's resources, but not the tenant she was given: that is set from above.
     changed = send(user_a, "patch", f"/api/v1/allocations/{only_allocation(etl)['id']}/", {"capacity": 60})

@@ -67,7 +67,7 @@ def test_two_admins_racing_for_the_last_gpu_cannot_both_win(platform_admin):
 
     assert isinstance(results["first"], Tenant)
     assert isinstance(results["second"], ValidationError), results["second"]
-    assert "at most 0 GPUs is left" in " ".join(results["second"].message_dict["gpu"])
+    assert "so 0 GPUs is left." in " ".join(results["second"].message_dict["gpu"])
     assert results["second_waited"] >= 0.4, "the second writer did not wait for the pool lock"
     children_gpus = sum(a.gpu for a in Allocation.objects.filter(tenant__depth=2, pool=w.pool))
     assert children_gpus == 3

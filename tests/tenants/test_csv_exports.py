@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from tenants import exports, services
-from tenants.usage import UsageReading
+from tenants import exports
+from usage import services as usage_services
+from usage.measures import UsageReading
 
 T0 = datetime.datetime(2026, 11, 1, 10, 0, tzinfo=datetime.UTC)
 # Payloads from OWASP's CSV injection page and their kin.
@@ -58,7 +59,7 @@ def test_the_usage_csv_quotes_a_partition_name_read_from_a_cluster(k8s_world):
     them), so the export cannot trust them."""
     w = k8s_world
     for index, partition in enumerate(RISKY):
-        services.usage_record(
+        usage_services.usage_record(
             cluster=w.cluster,
             time=T0 + datetime.timedelta(seconds=index),
             readings=[UsageReading(w.dev1.pk, {"gpu_used": 1, "gpu_allocated": 1}, partition=partition)],

@@ -116,8 +116,8 @@ def test_a_refusal_of_4gi_does_not_say_4gi_is_left(api, almost_4gi_left):
     assert response.status_code == 400, response.content
     assert response.json() == {
         "memory": [
-            "department1/dev2 has 60 GiB in pool gpu-cluster/default; its other sub-tenants hold "
-            "60129542145 bytes (56 GiB), so at most 4294967295 bytes (3.99 GiB) is left."
+            "department1/dev2 has 60 GiB in pool gpu-cluster/default; its sub-tenants hold "
+            "60129542145 bytes (56 GiB), so 4294967295 bytes (3.99 GiB) is left."
         ]
     }
     # What it says is left is accepted.
@@ -141,4 +141,4 @@ def test_the_console_says_what_is_left_exactly_beside_the_field(almost_4gi_left)
     assert "dev2 has 4294967295 bytes (3.99 GiB) left" in page
     assert "dev2 has 4 GiB left" not in page
     tab = browser.get(f"/tenants/{w.dev2.pk}/?tab=resources").content.decode()
-    assert "Remaining: 4294967295 bytes (3.99 GiB)" in tab
+    assert "Left for sub-tenants: 4294967295 bytes (3.99 GiB)" in tab

@@ -16,6 +16,7 @@ from drf_spectacular.validation import validate_schema
 
 from provisioning.backends.export import HADOOP_FILES
 from tenants.api.urls import router
+from usage.api.urls import router as usage_router
 
 COLLECTIONS = [
     "clusters",
@@ -61,8 +62,10 @@ def test_the_schema_lists_every_endpoint(schema):
         assert f"/api/v1/{name}/{{id}}/" in paths, name
         assert "get" in paths[f"/api/v1/{name}/"] and "get" in paths[f"/api/v1/{name}/{{id}}/"]
     assert "post" in paths["/api/v1/auth/token/"]
-    # Every collection the router serves is documented, and nothing else under /api/v1/.
-    assert sorted(prefix for prefix, _, _ in router.registry) == sorted(COLLECTIONS)
+    # Every collection the routers serve is documented, and nothing else under /api/v1/.
+    assert sorted(prefix for each in (router, usage_router) for prefix, _, _ in each.registry) == sorted(
+        COLLECTIONS
+    )
     documented = {re.match(r"/api/v1/([^/]+)/", path).group(1) for path in paths}
     assert documented == {
         *COLLECTIONS,

@@ -57,7 +57,6 @@ from tenants.models import (
     Tenant,
     Volume,
     VolumeAttachment,
-    Workload,
 )
 from tests.factories import PASSWORD
 from tests.identity.helpers import configured as sign_in_configured
@@ -80,6 +79,7 @@ from tests.tenants.permission_world import (
     worlds,
 )
 from tests.tenants.storage_invariants import assert_directories_in_place, assert_volumes_in_place
+from usage.models import Workload
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -991,7 +991,7 @@ def push_page(ctx: Ctx) -> list[Probe]:
     return [Probe("post", page(ctx, "push/"), ctx.gate("administer", ctx.t, 302))]
 
 
-@console("console:tenant_usage_csv")
+@console("usage:tenant_usage_csv")
 def usage_csv(ctx: Ctx) -> list[Probe]:
     expected_values = {f"{usage_marker(ctx.t):g}"} if ctx.t in ctx.spec.usage else set()
 
@@ -1130,7 +1130,7 @@ def my_access_page(ctx: Ctx) -> list[Probe]:
     return [Probe("get", "/me/", {200}, check=names_exactly(set(ctx.oracle.roles)))]
 
 
-@console("console:overview")
+@console("usage:overview")
 def overview_page(ctx: Ctx) -> list[Probe]:
     return [Probe("get", "/overview/", {200} if ctx.oracle.platform else {404})]
 

@@ -22,7 +22,7 @@ def test_children_never_sum_above_their_parent(k8s_world):
             acting_user=w.admin, parent=w.department1, name="dev3", allocations=[spec(w.pool, gpu=1)]
         )
     text = messages(exc, "gpu")
-    assert "department1 has 3 GPUs" in text and "hold 3 GPUs" in text and "at most 0 GPUs is left" in text
+    assert "department1 has 3 GPUs" in text and "hold 3 GPUs" in text and "so 0 GPUs is left." in text
     assert not Tenant.objects.filter(name="dev3").exists()
 
 
@@ -45,7 +45,10 @@ def test_children_sum_is_checked_per_resource(k8s_world):
             spec=spec(w.pool, gpu=2, cpu_millicores=10_001, memory_bytes=60 * GI),
         )
     assert set(exc.value.message_dict) == {"cpu"}
-    assert "its other sub-tenants hold 2 CPU, so at most 10 CPU is left" in messages(exc, "cpu")
+    assert messages(exc, "cpu") == (
+        "department1 has 12 CPU in pool gpu-cluster/default; its sub-tenants hold 10 CPU, "
+        "so 2 CPU is left and department1/dev2 may have at most 10 CPU."
+    )
     services.allocation_set(
         acting_user=w.admin,
         tenant=w.dev2,
@@ -129,7 +132,7 @@ def test_yarn_children_capacities_never_exceed_100_percent(yarn_world):
             name="adhoc",
             allocations=[spec(w.pool, capacity_percent=Decimal(41))],
         )
-    assert "cannot exceed 100 %" in messages(exc, "capacity") and "at most 40 % is left" in messages(
+    assert "cannot exceed 100 %" in messages(exc, "capacity") and "so 40 % is left." in messages(
         exc, "capacity"
     )
     # Level-1 queues share the root: t1 40 + t2 30 + t3 20 leave 10 %.
@@ -214,7 +217,7 @@ def test_move_rewrites_paths_and_refuses_cycles(k8s_world):
     # At level 1, dev1's GPU would come from the pool, which department1 already fills.
     with pytest.raises(ValidationError) as exc:
         services.tenant_move(acting_user=w.admin, tenant=w.dev1, new_parent=None)
-    assert "other level-1 tenants hold 3 GPUs" in messages(exc, "gpu")
+    assert "level-1 tenants hold 3 GPUs, so 0 GPUs is left." in messages(exc, "gpu")
     services.pool_update(acting_user=w.admin, pool=w.pool, gpu_capacity=4)
     moved = services.tenant_move(acting_user=w.admin, tenant=w.dev1, new_parent=None)
     assert moved.depth == 1 and moved.name_path == "dev1"

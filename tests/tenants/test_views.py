@@ -7,7 +7,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from provisioning.models import KubernetesConnection
-from tenants import services
+from tenants import selectors, services
 from tenants.models import Allocation, AuditEvent, Membership, QuotaPlan, Tenant
 from tests.tenants.builders import GI, spec
 from tests.tenants.test_api_permissions import person, state_of_the_world
@@ -142,7 +142,7 @@ def test_creating_a_tenant_in_the_page_goes_through_the_service(k8s_world):
     }
     refused = client.post("/tenants/new/", form)
     assert refused.status_code == 200
-    assert "at most 1 GPU is left" in refused.content.decode()
+    assert "its sub-tenants hold 2 GPUs, so 1 GPU is left." in refused.content.decode()
     assert not Tenant.objects.filter(name="dev3").exists()
 
     checked = client.post(
@@ -309,6 +309,38 @@ def test_my_access_offers_a_kubeconfig_per_connected_cluster_to_members_not_view
     assert link not in client_as(w, "dev1_viewer").get("/me/").content.decode()
 
 
+def _my_access_article(html: str, tenant) -> str:
+    """The part of My access about one tenant (each tenant is one top-level <article>)."""
+    found = [part for part in html.split("<article>\n")[1:] if f'href="/tenants/{tenant.pk}/"' in part]
+    assert len(found) == 1, f"{tenant.name_path} is listed {len(found)} times"
+    return found[0]
+
+
+def test_my_access_gives_an_admin_above_a_tenant_the_admin_role_there_beside_a_viewer_role(k8s_world):
+    """dept-admin administers department1 and so dev1; a viewer role of their own on dev1 does not
+    lower that (the strongest role wins, as the permission helper and the clusters already say): My
+    access shows dev1 as Admin, says where the role comes from, lists their jobs and offers the
+    kubeconfig."""
+    w = k8s_world
+    dept_admin = w.people.dept_admin
+    services.membership_grant(acting_user=w.admin, tenant=w.dev1, user=dept_admin, role="viewer")
+    KubernetesConnection.objects.create(
+        cluster=w.cluster, mode=KubernetesConnection.Mode.TOKEN, server="https://127.0.0.1:6443"
+    )
+
+    roles = {r.tenant.name_path: r for r in selectors.effective_roles(user=dept_admin, person=dept_admin)}
+    assert roles["department1/dev1"].role == "admin"
+
+    dev1 = _my_access_article(client_as(w, "dept_admin").get("/me/").content.decode(), w.dev1)
+    assert "· Tenant admin</span>" in dev1
+    assert "(viewer, direct; tenant admin of department1)" in dev1
+    assert "My jobs" in dev1
+    assert f"/tenants/{w.dev1.pk}/kubeconfig/{w.cluster.pk}/" in dev1
+    # A viewer and nothing more stays a viewer.
+    viewer = _my_access_article(client_as(w, "dev1_viewer").get("/me/").content.decode(), w.dev1)
+    assert "· Viewer</span>" in viewer and "My jobs" not in viewer
+
+
 def test_the_clusters_tab_previews_a_push_for_admins(k8s_world):
     w = k8s_world
     html = client_as(w, "dept_admin").get(f"/tenants/{w.dev2.pk}/?tab=clusters&preview=1").content.decode()
@@ -345,7 +377,7 @@ def test_a_bad_name_does_not_hide_an_allocation_refusal(k8s_world):
         "validate": "1",
     }
     html = client_as(w, "dept_admin").post("/tenants/new/", form, HTTP_HX_REQUEST="true").content.decode()
-    assert "DNS-1123 label" in html and "at most 0 GPUs is left" in html
+    assert "DNS-1123 label" in html and "so 0 GPUs is left." in html
     assert not Tenant.objects.filter(name__startswith="name-check").exists()
 
 

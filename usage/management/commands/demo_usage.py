@@ -1,5 +1,5 @@
 """DEMO ONLY: `manage.py demo_usage [--backfill-days N] [--follow]` makes usage figures up for the
-embedded default (see tenants/demo_usage.py). Refused unless CANOPY_DEMO_USAGE is on."""
+embedded default (see usage/demo.py). Refused unless CANOPY_DEMO_USAGE is on."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from tenants import demo_usage, services
+from usage import demo, services
 
 
 class Command(BaseCommand):
@@ -35,9 +35,9 @@ class Command(BaseCommand):
             )
         now = timezone.now()
         if options["backfill_days"]:
-            written = demo_usage.demo_backfill(now, days=options["backfill_days"])
+            written = demo.demo_backfill(now, days=options["backfill_days"])
             self.stdout.write(f"Demo usage: invented {written} samples over {options['backfill_days']} days.")
-        demo_usage.demo_record(now)
+        demo.demo_record(now)
         if not options["follow"]:
             return
         stopping = threading.Event()  # set by a signal: the wait ends at once, not after the interval
@@ -45,6 +45,6 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
         while not stopping.wait(options["interval"]):
             now = timezone.now()
-            demo_usage.demo_record(now)
+            demo.demo_record(now)
             services.usage_rollup(resolution="hour", start=now - datetime.timedelta(hours=1), end=now)
             services.usage_rollup(resolution="day", start=now, end=now)

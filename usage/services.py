@@ -1,15 +1,22 @@
-"""Usage collection services (issue 7): what beat's usage tasks run.
+"""Every write of usage (issue 7). Collectors, the rollups and the demo generator write samples, not
+people, so those services take no acting user and write no audit row; a platform admin's change of a
+cluster's collection interval is audited like every other write.
 
+- `usage_record`: one collection pass of one cluster: raw samples (subtree totals, see
+  `usage.measures`), the cluster's workloads and its Kueue figures per pool, each replacing the last
+  pass's;
+- `usage_rollup`, `usage_prune`: hourly and daily averages, and retention;
 - `usage_interval_set`: a platform admin's per-cluster interval (default 60 s), audited;
 - `usage_clusters_claim`: which connected clusters are due (their interval has passed), each
   claimed so overlapping beats never collect one cluster twice;
-- `usage_collect`: one pass over one cluster (a collector from `provisioning.collectors`), stored
-  with `tenants.services.usage_record`; the outcome, or the error, lands on the cluster's
-  `UsageCollection` row. A failing cluster never raises: the others go on;
+- `usage_collect`: one pass over one cluster (a collector from `usage.collectors`), stored with
+  `usage_record`; the outcome, or the error, lands on the cluster's `UsageCollection` row. A
+  failing cluster never raises: the others go on;
 - `usage_rollup_recent`: hourly rollups of the last two hours, yesterday's daily rollup once, and
   retention.
 
-Kept out of `provisioning.services` (the push) on purpose: collection only reads the clusters.
+Collection only reads the clusters: it uses provisioning's connections and backends (their clients,
+authentication and failover), never its push.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import datetime
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,18 +32,21 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Avg, Count, Q
+from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
-from provisioning import selectors
 from provisioning.backends.base import BackendError
 from provisioning.backends.kubernetes import KubernetesBackend
 from provisioning.backends.yarn import YarnBackend
-from provisioning.collectors import Collector, HadoopCollector, KubernetesCollector
-from provisioning.models import HadoopConnection, KubernetesConnection, UsageCollection
+from provisioning.models import HadoopConnection, KubernetesConnection
 from provisioning.services import backend_for
-from tenants import services as tenant_services
-from tenants.models import Cluster, UsageRollup
+from tenants.audit import audit
+from tenants.models import Cluster, ResourcePool, Tenant
+from tenants.permissions import require_platform_admin
+from usage import measures, selectors
+from usage.collectors import Collector, HadoopCollector, KubernetesCollector
+from usage.models import USAGE_METRICS, FlavorUsage, UsageCollection, UsageRollup, UsageSample, Workload
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +73,172 @@ class UsageOutcome:
         return asdict(self)
 
 
+# ---------------------------------------------------------------------------------------------
+# Storing what was read, rollups and retention. Figures are subtree totals (see usage.measures).
+
+
+def usage_record(
+    *,
+    cluster: Cluster,
+    time: datetime.datetime,
+    readings: Iterable[measures.UsageReading],
+    workloads: Iterable[measures.WorkloadReading] | None = None,
+    flavors: Iterable[measures.FlavorReading] | None = None,
+) -> int:
+    """Store one collection pass of `cluster` at `time`: the readings as raw samples (own figures
+    summed over subtrees first) and, when given, the cluster's workloads and its Kueue figures per
+    pool (`FlavorUsage`), each replacing the previous pass's. Idempotent for a (cluster, time): a
+    pass recorded twice keeps the first samples. Readings for tenants deleted meanwhile are
+    dropped. Returns the number of samples written."""
+    readings = list(readings)
+    tenant_ids = {reading.tenant_id for reading in readings}
+    if any(not reading.subtree for reading in readings):
+        # Ancestors too, so the subtree totals can be formed.
+        paths = Tenant.objects.paths_with_ancestors(tenant_ids)
+    else:
+        paths = dict(Tenant.objects.filter(pk__in=tenant_ids).values_list("pk", "path"))
+    totals = measures.subtree_totals((r for r in readings if r.tenant_id in paths), paths)
+    rows = [
+        UsageSample(
+            tenant_id=reading.tenant_id,
+            cluster=cluster,
+            partition=reading.partition,
+            time=time,
+            **{name: reading.figures.get(name) for name in USAGE_METRICS},
+        )
+        for reading in totals
+    ]
+    with transaction.atomic():
+        UsageSample.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+        if workloads is not None:
+            workloads = list(workloads)
+            ids = {w.tenant_id for w in workloads}
+            known = set(Tenant.objects.filter(pk__in=ids).values_list("pk", flat=True))
+            _workloads_replace(cluster, time, [w for w in workloads if w.tenant_id in known])
+        if flavors is not None:
+            _flavors_replace(cluster, time, list(flavors))
+    return len(rows)
+
+
+def _flavors_replace(
+    cluster: Cluster, time: datetime.datetime, flavors: list[measures.FlavorReading]
+) -> None:
+    pools = dict(ResourcePool.objects.filter(cluster=cluster).values_list("name", "pk"))
+    known = set(Tenant.objects.filter(pk__in={f.tenant_id for f in flavors}).values_list("pk", flat=True))
+    FlavorUsage.objects.filter(cluster=cluster).delete()
+    FlavorUsage.objects.bulk_create(
+        [
+            FlavorUsage(
+                tenant_id=f.tenant_id, cluster=cluster, pool_id=pools[f.pool], seen_at=time, **f.figures
+            )
+            for f in flavors
+            if f.pool in pools and f.tenant_id in known
+        ],
+        batch_size=2000,
+        ignore_conflicts=True,
+    )
+
+
+def _workloads_replace(
+    cluster: Cluster, time: datetime.datetime, workloads: list[measures.WorkloadReading]
+) -> None:
+    Workload.objects.filter(cluster=cluster).delete()
+    Workload.objects.bulk_create(
+        [
+            Workload(
+                tenant_id=w.tenant_id,
+                cluster=cluster,
+                kind=w.kind,
+                namespace=w.namespace,
+                name=w.name,
+                submitted_by=w.submitted_by,
+                username=w.username,
+                state=w.state,
+                gpu=w.gpu,
+                cpu_millicores=w.cpu_millicores,
+                memory_bytes=w.memory_bytes,
+                started_at=w.started_at,
+                seen_at=time,
+                queue_position=w.queue_position,
+                waiting_reason=w.waiting_reason,
+            )
+            for w in workloads
+        ],
+        batch_size=2000,
+        ignore_conflicts=True,
+    )
+
+
+_TRUNC = {UsageRollup.Resolution.HOUR: TruncHour, UsageRollup.Resolution.DAY: TruncDay}
+_BUCKET = {
+    UsageRollup.Resolution.HOUR: datetime.timedelta(hours=1),
+    UsageRollup.Resolution.DAY: datetime.timedelta(days=1),
+}
+
+
+def usage_rollup(*, resolution: str, start: datetime.datetime, end: datetime.datetime) -> int:
+    """(Re)compute the `resolution` averages of every bucket that starts in [start, end) from the
+    raw samples, in one grouped query and one upsert. Idempotent: a bucket still filling is simply
+    computed again later. Returns the number of rollup rows written."""
+    resolution = UsageRollup.Resolution(resolution)
+    trunc = _TRUNC[resolution]("time", tzinfo=datetime.UTC)
+    start = _bucket_start(start, resolution)
+    grouped = (
+        UsageSample.objects.filter(time__gte=start, time__lt=end + _BUCKET[resolution])
+        .annotate(bucket=trunc)
+        .filter(bucket__gte=start, bucket__lt=end)
+        .values("tenant_id", "cluster_id", "partition", "bucket")
+        .annotate(count=Count("id"), **{f"avg_{name}": Avg(name) for name in USAGE_METRICS})
+        .order_by()
+    )
+    rows = [
+        UsageRollup(
+            resolution=resolution,
+            tenant_id=group["tenant_id"],
+            cluster_id=group["cluster_id"],
+            partition=group["partition"],
+            time=group["bucket"],
+            samples=group["count"],
+            **{name: group[f"avg_{name}"] for name in USAGE_METRICS},
+        )
+        for group in grouped
+    ]
+    UsageRollup.objects.bulk_create(
+        rows,
+        batch_size=2000,
+        update_conflicts=True,
+        unique_fields=["tenant", "resolution", "time", "cluster", "partition"],
+        update_fields=["samples", *USAGE_METRICS],
+    )
+    return len(rows)
+
+
+def _bucket_start(moment: datetime.datetime, resolution: str) -> datetime.datetime:
+    moment = moment.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0) if resolution == UsageRollup.Resolution.DAY else moment
+
+
+def usage_prune(*, now: datetime.datetime) -> dict[str, int]:
+    """Drop raw samples, hourly and daily rollups older than their retention (settings
+    CANOPY_USAGE_RAW_DAYS, _HOURLY_DAYS, _DAILY_DAYS)."""
+    keep = {
+        "raw": settings.CANOPY_USAGE_RAW_DAYS,
+        "hour": settings.CANOPY_USAGE_HOURLY_DAYS,
+        "day": settings.CANOPY_USAGE_DAILY_DAYS,
+    }
+    deleted = {
+        "raw": UsageSample.objects.filter(time__lt=now - datetime.timedelta(days=keep["raw"])).delete()[0]
+    }
+    for resolution in (UsageRollup.Resolution.HOUR, UsageRollup.Resolution.DAY):
+        cutoff = now - datetime.timedelta(days=keep[resolution])
+        deleted[resolution] = UsageRollup.objects.filter(resolution=resolution, time__lt=cutoff).delete()[0]
+    return deleted
+
+
+# ---------------------------------------------------------------------------------------------
+# Collection: which clusters are due, one pass over one cluster, the beat's rollups.
+
+
 def _interval(row: UsageCollection) -> int:
     return row.interval_seconds or settings.CANOPY_USAGE_INTERVAL_SECONDS
 
@@ -71,7 +248,7 @@ def usage_interval_set(
 ) -> UsageCollection:
     """Platform admins: collect `cluster` every `interval_seconds` (None: the default,
     CANOPY_USAGE_INTERVAL_SECONDS). One audit row."""
-    tenant_services.require_platform_admin(acting_user)
+    require_platform_admin(acting_user)
     if interval_seconds is not None and not MIN_INTERVAL_SECONDS <= interval_seconds <= MAX_INTERVAL_SECONDS:
         raise ValidationError(
             {
@@ -86,7 +263,7 @@ def usage_interval_set(
         before = row.interval_seconds
         row.interval_seconds = interval_seconds
         row.save(update_fields=["interval_seconds", "updated_at"])
-        tenant_services.audit(
+        audit(
             acting_user=acting_user,
             action="USAGE_INTERVAL_UPDATED",
             target=cluster,
@@ -194,7 +371,7 @@ def usage_collect(*, cluster_id: int, now: datetime.datetime | None = None) -> U
             seconds=time.monotonic() - started,
         )
         return _finish(cluster, outcome, when, last_attempt_at=when)
-    samples = tenant_services.usage_record(
+    samples = usage_record(
         cluster=cluster,
         time=when,
         readings=collection.readings,
@@ -226,7 +403,7 @@ def usage_rollup_recent(*, now: datetime.datetime | None = None) -> dict[str, An
     """Beat: hourly averages of the last two hours (the current hour is computed again until it
     is over), yesterday's daily averages once (after a short grace into today), then retention."""
     now = now or timezone.now()
-    hourly = tenant_services.usage_rollup(
+    hourly = usage_rollup(
         resolution=UsageRollup.Resolution.HOUR, start=now - datetime.timedelta(hours=2), end=now
     )
     today = now.astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -236,8 +413,6 @@ def usage_rollup_recent(*, now: datetime.datetime | None = None) -> dict[str, An
         now >= today + DAILY_GRACE
         and not UsageRollup.objects.filter(resolution=UsageRollup.Resolution.DAY, time=yesterday).exists()
     ):
-        daily = tenant_services.usage_rollup(
-            resolution=UsageRollup.Resolution.DAY, start=yesterday, end=today
-        )
-    pruned = tenant_services.usage_prune(now=now)
+        daily = usage_rollup(resolution=UsageRollup.Resolution.DAY, start=yesterday, end=today)
+    pruned = usage_prune(now=now)
     return {"hourly": hourly, "daily": daily, "pruned": pruned}

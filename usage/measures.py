@@ -1,7 +1,7 @@
 """What Canopy measures on the clusters, and the pure arithmetic on it (no ORM, no I/O).
 
 The figures themselves are stored per tenant, cluster, partition and time in `UsageSample` (raw)
-and `UsageRollup` (hourly and daily averages); `tenants.services` writes them, `tenants.selectors`
+and `UsageRollup` (hourly and daily averages); `usage.services` writes them, `usage.selectors`
 reads them. Every stored figure is for a tenant's whole subtree, so a parent's chart is one index
 range scan and never a query per descendant: collectors that read one figure per tenant (a
 Kubernetes namespace's quota usage, an HDFS directory) turn them into subtree totals with
@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenants.models import USAGE_METRICS, Tenant
+from tenants.models import Tenant
+from usage.models import USAGE_METRICS
 
 __all__ = [
     "USAGE_METRICS",

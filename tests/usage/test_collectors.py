@@ -24,17 +24,20 @@ from django.utils import timezone
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from provisioning import collectors, services, tasks, usage
-from provisioning.models import UsageCollection
+from provisioning import services
 from tenants import services as tenant_services
-from tenants.models import USAGE_METRICS, AuditEvent, Cluster, Membership, UsageRollup, UsageSample, Workload
-from tenants.usage import UsageReading
+from tenants.models import AuditEvent, Cluster, Membership
 from tests.clusters.hadoop import HadoopTestCluster
 from tests.clusters.kube import client_from_kubeconfig
 from tests.provisioning.conftest import GI, drain, wait_for_namespace_ready
 from tests.provisioning.test_kubernetes_arena import allowed, kubeconfig_of, wait_for
 from tests.provisioning.test_yarn_backend import GIB, JSON, webhdfs
 from tests.tenants.builders import spec, user
+from usage import collectors
+from usage import services as usage_services
+from usage import tasks as usage_tasks
+from usage.measures import UsageReading
+from usage.models import USAGE_METRICS, UsageCollection, UsageRollup, UsageSample, Workload
 
 MI = 2**20
 
@@ -195,7 +198,7 @@ def test_kubernetes_quota_usage_pods_jobs_and_training_jobs(
     wait_for(lambda: quota_used("department1-dev2").get("requests.cpu") == "2100m", "dev2's quota")
 
     # No kubeflow.org on the cluster yet: not an error, one call fewer.
-    outcome = usage.usage_collect(cluster_id=cluster.pk)
+    outcome = usage_services.usage_collect(cluster_id=cluster.pk)
     assert outcome.state == "ok", outcome.message
     assert outcome.calls == 5  # namespaces, quotas, kubeflow discovery, pods, jobs
     figures = latest(cluster)
@@ -267,7 +270,7 @@ def test_kubernetes_quota_usage_pods_jobs_and_training_jobs(
                 raise
 
         wait_for(created, "the PyTorchJob CRD to be served")
-        outcome = usage.usage_collect(cluster_id=cluster.pk)
+        outcome = usage_services.usage_collect(cluster_id=cluster.pk)
         assert outcome.state == "ok", outcome.message
         assert outcome.calls == 6
         bert = workloads(cluster)["PyTorchJob department1-dev1/bert"]
@@ -281,7 +284,7 @@ def test_kubernetes_quota_usage_pods_jobs_and_training_jobs(
 
         # Lists are paged: with a page of one item, the same pass in more calls.
         monkeypatch.setattr(collectors, "PAGE", 1)
-        paged = usage.usage_collect(cluster_id=cluster.pk)
+        paged = usage_services.usage_collect(cluster_id=cluster.pk)
         assert paged.state == "ok" and paged.calls > 10
         assert set(workloads(cluster)) == set(found) | {"PyTorchJob department1-dev1/bert"}
         assert latest(cluster) == figures
@@ -307,9 +310,9 @@ def test_a_pass_costs_the_same_queries_for_2_or_20_tenants(platform_admin, gpu_c
         drain()
 
     def queries() -> int:
-        usage.usage_collect(cluster_id=cluster.pk)  # the first pass also creates the status row
+        usage_services.usage_collect(cluster_id=cluster.pk)  # the first pass also creates the status row
         with CaptureQueriesContext(db_connection) as captured:
-            outcome = usage.usage_collect(cluster_id=cluster.pk)
+            outcome = usage_services.usage_collect(cluster_id=cluster.pk)
         assert outcome.state == "ok", outcome.message
         return len(captured.captured_queries)
 
@@ -414,7 +417,7 @@ def test_yarn_queue_usage_applications_and_hdfs_directories(
 
     wait_for(lambda: scheduler_etl()["resourcesUsed"]["memory"] > 0, "the AM container to be allocated")
     try:
-        outcome = usage.usage_collect(cluster_id=w.cluster.pk)
+        outcome = usage_services.usage_collect(cluster_id=w.cluster.pk)
     finally:
         requests.put(
             f"{hadoop.rm_url}/ws/v1/cluster/apps/{app_id}/state",
@@ -475,13 +478,13 @@ def test_yarn_queue_usage_applications_and_hdfs_directories(
         ),
     )
     UsageCollection.objects.filter(cluster=w.cluster).update(last_attempt_at=None)
-    assert sorted(tasks.usage_collect_due.delay().get()) == sorted([w.cluster.pk, broken.pk])
+    assert sorted(usage_tasks.usage_collect_due.delay().get()) == sorted([w.cluster.pk, broken.pk])
     failed = UsageCollection.objects.get(cluster=broken)
     assert (
         failed.state == "failed" and "Could not reach" in failed.message and failed.last_collected_at is None
     )
     assert UsageCollection.objects.get(cluster=w.cluster).state == "ok"
-    assert tasks.usage_collect_due.delay().get() == []  # nobody is due again before 60 s
+    assert usage_tasks.usage_collect_due.delay().get() == []  # nobody is due again before 60 s
 
 
 # --------------------------------------------------------------------------------- beat's rollups
@@ -500,31 +503,31 @@ def test_interval_per_cluster_and_the_rollup_task(platform_admin, settings) -> N
         ),
     )
     now = timezone.now()
-    assert usage.usage_clusters_claim(now=now) == [cluster.pk]
-    assert usage.usage_clusters_claim(now=now + datetime.timedelta(seconds=30)) == []
-    assert usage.usage_clusters_claim(now=now + datetime.timedelta(seconds=60)) == [cluster.pk]
+    assert usage_services.usage_clusters_claim(now=now) == [cluster.pk]
+    assert usage_services.usage_clusters_claim(now=now + datetime.timedelta(seconds=30)) == []
+    assert usage_services.usage_clusters_claim(now=now + datetime.timedelta(seconds=60)) == [cluster.pk]
     with pytest.raises(ValidationError):
-        usage.usage_interval_set(acting_user=platform_admin, cluster=cluster, interval_seconds=5)
-    usage.usage_interval_set(acting_user=platform_admin, cluster=cluster, interval_seconds=300)
+        usage_services.usage_interval_set(acting_user=platform_admin, cluster=cluster, interval_seconds=5)
+    usage_services.usage_interval_set(acting_user=platform_admin, cluster=cluster, interval_seconds=300)
     assert AuditEvent.objects.filter(action="USAGE_INTERVAL_UPDATED").get().after == {"interval_seconds": 300}
     nobody = user("nobody")
     with pytest.raises(PermissionDenied):
-        usage.usage_interval_set(acting_user=nobody, cluster=cluster, interval_seconds=None)
+        usage_services.usage_interval_set(acting_user=nobody, cluster=cluster, interval_seconds=None)
     assert UsageCollection.objects.get(cluster=cluster).interval_seconds == 300
-    assert usage.usage_clusters_claim(now=now + datetime.timedelta(seconds=120)) == []
-    assert usage.usage_clusters_claim(now=now + datetime.timedelta(seconds=360)) == [cluster.pk]
+    assert usage_services.usage_clusters_claim(now=now + datetime.timedelta(seconds=120)) == []
+    assert usage_services.usage_clusters_claim(now=now + datetime.timedelta(seconds=360)) == [cluster.pk]
 
     tenant = tenant_services.tenant_create(acting_user=platform_admin, parent=None, name="r1", allocations=[])
     day = now.astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     for hours, value in ((-20, 2), (-19, 4), (1, 6)):
-        tenant_services.usage_record(
+        usage_services.usage_record(
             cluster=cluster,
             time=day + datetime.timedelta(hours=hours),
             readings=[UsageReading(tenant.pk, {"memory_used_bytes": value})],
         )
-    result = usage.usage_rollup_recent(now=day + datetime.timedelta(hours=1, minutes=30))
+    result = usage_services.usage_rollup_recent(now=day + datetime.timedelta(hours=1, minutes=30))
     assert result["hourly"] == 1 and result["daily"] == 1
     daily = UsageRollup.objects.get(resolution="day", tenant=tenant)
     assert (daily.time, daily.memory_used_bytes, daily.samples) == (day - datetime.timedelta(days=1), 3, 2)
-    again = usage.usage_rollup_recent(now=day + datetime.timedelta(hours=1, minutes=35))
+    again = usage_services.usage_rollup_recent(now=day + datetime.timedelta(hours=1, minutes=35))
     assert again["daily"] == 0  # yesterday is done once

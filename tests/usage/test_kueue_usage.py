@@ -24,12 +24,9 @@ import pytest
 from django.test import Client
 from kubernetes import client
 
-from provisioning import collectors, usage
-from provisioning.models import UsageCollection
-from tenants import dashboards
 from tenants import services as tenant_services
 from tenants.amounts import RESOURCE_BY_NAME
-from tenants.models import FlavorUsage, Membership, UsageSample, Workload
+from tenants.models import Membership
 from tests.clusters.kube import client_from_kubeconfig
 from tests.clusters.kueue import KUEUE_API_VERSION, KUEUE_GROUP, finish_pods, job_manifest
 from tests.clusters.processes import wait_until
@@ -43,6 +40,9 @@ from tests.provisioning.test_kueue_arena import (
     waiting_for_quota,
 )
 from tests.tenants.builders import spec, user
+from usage import collectors, dashboards
+from usage import services as usage_services
+from usage.models import FlavorUsage, UsageCollection, UsageSample, Workload
 
 GPU = "nvidia.com/gpu"
 HIGH = "canopy-usage-high"
@@ -59,8 +59,8 @@ def bobs_job(name: str, *, priority: str | None = None) -> dict[str, Any]:
     return job
 
 
-def collect(cluster) -> usage.UsageOutcome:
-    outcome = usage.usage_collect(cluster_id=cluster.pk)
+def collect(cluster) -> usage_services.UsageOutcome:
+    outcome = usage_services.usage_collect(cluster_id=cluster.pk)
     assert outcome.state in ("ok", "partial"), outcome.message
     return outcome
 
@@ -333,7 +333,7 @@ def test_a_cluster_set_to_kueue_without_kueue_is_collected_with_a_note(
     # Switched to the Kueue engine on a cluster without Kueue's CRDs (its pushes will fail until
     # Kueue is installed); collection goes on with what the cluster has.
     connect(platform_admin, cluster, kube_cluster, proxy, canopy_token, quota_engine="kueue")
-    outcome = usage.usage_collect(cluster_id=cluster.pk)
+    outcome = usage_services.usage_collect(cluster_id=cluster.pk)
     assert outcome.state == "partial" and outcome.calls == 6  # the 5 of a ResourceQuota cluster + 1
     assert outcome.message.startswith(
         "Kueue: kueue.x-k8s.io/v1beta2 is not served on this cluster (is Kueue installed?)"

@@ -12,11 +12,13 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tenants import dashboards, services
+from tenants import services
 from tenants.models import Cluster, ResourcePool
-from tenants.usage import Series, UsageReading, WorkloadReading
 from tests.tenants.builders import GI, spec, user
 from tests.tenants.test_api_permissions import person
+from usage import dashboards
+from usage import services as usage_services
+from usage.measures import Series, UsageReading, WorkloadReading
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +27,7 @@ MINUTE = datetime.timedelta(minutes=1)
 
 
 def record(world, time, dev1_gpu=0.5, dev2_gpu=2.0, workloads=None):
-    services.usage_record(
+    usage_services.usage_record(
         cluster=world.cluster,
         time=time,
         readings=[
@@ -273,9 +275,9 @@ def test_the_resources_tab_shows_used_and_left_and_says_when_nothing_is_recent(k
     )
     record(w, timezone.now())
     html = client.get(f"/tenants/{w.dev2.pk}/?tab=resources", HTTP_HX_REQUEST="true").content.decode()
-    assert "Used: 2 GPUs (100 %) · left 0 GPUs" in html
-    assert "Used: 1500m CPU (19 %) · left 6500m CPU" in html
-    assert "Used: 3 GiB (5 %) · left 57 GiB" in html
+    assert "Used: 2 GPUs (100 %) · 0 GPUs unused" in html
+    assert "Used: 1500m CPU (19 %) · 6500m CPU unused" in html
+    assert "Used: 3 GiB (5 %) · 57 GiB unused" in html
     assert "no usage collected recently" not in html
 
 
@@ -317,11 +319,11 @@ def test_my_access_lists_only_my_own_jobs(k8s_world):
     bob = client_as(w, "bob").get("/me/").content.decode()
     assert "train-a" in bob and "2.5" in bob and "8 GiB" in bob and "Running" in bob
     assert "train-b" not in bob and "notebook-x" not in bob
-    assert "Used: 0.5 GPUs (50 %) · left 0.5 GPUs" in bob
+    assert "Used: 0.5 GPUs (50 %) · 0.5 GPUs unused" in bob
     assert "Demo figures" not in bob  # real figures carry no label
     tom = client_as(w, "tom").get("/me/").content.decode()
     assert "train-b" in tom and "Pending" in tom and "train-a" not in tom
-    assert "Used: 2 GPUs (100 %) · left 0 GPUs" in tom
+    assert "Used: 2 GPUs (100 %) · 0 GPUs unused" in tom
     viewer = client_as(w, "dev1_viewer").get("/me/").content.decode()
     assert "My jobs" not in viewer and "train-a" not in viewer
 
@@ -346,8 +348,10 @@ def _member_of(count: int, username: str, admin, k8s_pool, yarn_pool) -> object:
             workloads.append(
                 WorkloadReading(tenant.pk, "Pod", tenant.name, f"job-{i}", "sa", "running", username=username)
             )
-    services.usage_record(cluster=yarn_pool.cluster, time=now, readings=readings)
-    services.usage_record(cluster=k8s_pool.cluster, time=now, readings=k8s_readings, workloads=workloads)
+    usage_services.usage_record(cluster=yarn_pool.cluster, time=now, readings=readings)
+    usage_services.usage_record(
+        cluster=k8s_pool.cluster, time=now, readings=k8s_readings, workloads=workloads
+    )
     return person
 
 
@@ -433,7 +437,7 @@ def test_the_overview_costs_the_same_queries_for_2_as_for_20_tenants(platform_ad
         }
         made = total
         # By the tenant's number, not its id (which depends on what ran before): t0 is full.
-        services.usage_record(
+        usage_services.usage_record(
             cluster=cluster,
             time=timezone.now() - datetime.timedelta(seconds=total),
             readings=[

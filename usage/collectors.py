@@ -1,10 +1,10 @@
 """Usage collectors (issue 7): what each tenant uses on a cluster, read through the same clients
 the provisioning backends use (so authentication, Kerberos, retries and ResourceManager/NameNode
-failover are theirs), turned into `tenants.usage` readings.
+failover are theirs), turned into `usage.measures` readings.
 
 One small interface: `Collector.collect(targets) -> Collection` (readings and workloads of one
 pass, plus how many HTTP calls it cost). `targets` is a plain dataclass built from the database by
-`provisioning.selectors.usage_targets` (namespace, queue and directory -> tenant id; tenant tree
+`usage.selectors.usage_targets` (namespace, queue and directory -> tenant id; tenant tree
 paths; who the people are): collectors never touch the ORM, like the backends.
 
 Every reading a collector returns is already a subtree total (`subtree=True`), computed here from
@@ -53,8 +53,8 @@ from provisioning.desired.kubernetes import (
 )
 from provisioning.desired.kueue import KUEUE_API_VERSION, UNBOUNDED
 from provisioning.desired.yarn import ROOT
-from tenants.models import Tenant, Workload
-from tenants.usage import (
+from tenants.models import Tenant
+from usage.measures import (
     FLAVOR_FIGURES,
     FLAVOR_RESOURCES,
     FlavorReading,
@@ -63,6 +63,7 @@ from tenants.usage import (
     flavor_column,
     subtree_totals,
 )
+from usage.models import Workload
 
 PAGE = 500  # items per list call; a continue token fetches the next page
 KUBEFLOW_GROUP = "kubeflow.org/v1"
@@ -147,7 +148,7 @@ def subtree_readings(
     paths: Mapping[int, str],
     limits: frozenset[str] = frozenset(),
 ) -> list[UsageReading]:
-    """Subtree totals (`tenants.usage.subtree_totals`) from each tenant's own figures, keyed by
+    """Subtree totals (`usage.measures.subtree_totals`) from each tenant's own figures, keyed by
     (tenant, partition)."""
     readings = (
         UsageReading(tenant_id, dict(figures), partition) for (tenant_id, partition), figures in own.items()

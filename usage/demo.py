@@ -17,9 +17,12 @@ from collections import defaultdict
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from tenants import selectors, services
-from tenants.models import Allocation, Cluster, Membership, StorageDirectory, Tenant, UsageSample
-from tenants.usage import UsageReading, WorkloadReading
+from provisioning.desired.kubernetes import service_account_name
+from tenants import selectors
+from tenants.models import Allocation, Cluster, Membership, StorageDirectory, Tenant
+from usage import services
+from usage.measures import UsageReading, WorkloadReading
+from usage.models import UsageSample
 
 DEMO_PREFIX = "demo-"
 
@@ -122,9 +125,7 @@ def demo_pass(
                             "Pod",
                             tenant.name,
                             f"{DEMO_PREFIX}train-{tenant.name}-{index + 1}",
-                            # Submitted by the person's ServiceAccount: for a DNS-label username (every
-                            # demo user's) provisioning names it after the username itself.
-                            person,
+                            service_account_name(person),
                             "running",
                             username=person,
                             gpu=1 if index < int(figures.get("gpu_used") or 0) else 0,

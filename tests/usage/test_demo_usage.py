@@ -9,9 +9,10 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 
-from tenants import demo_usage
 from tenants.demo import load_demo
-from tenants.models import Tenant, UsageRollup, UsageSample, Workload
+from tenants.models import Tenant
+from usage import demo as demo_usage
+from usage.models import UsageRollup, UsageSample, Workload
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,10 @@ from django.db import connection
 from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 
-from tenants import selectors, services
-from tenants.models import UsageRollup, UsageSample, Workload
-from tenants.usage import UsageReading, WorkloadReading, bucket_averages
+from usage import selectors as usage_selectors
+from usage import services as usage_services
+from usage.measures import UsageReading, WorkloadReading, bucket_averages
+from usage.models import UsageRollup, UsageSample, Workload
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ MINUTE = datetime.timedelta(minutes=1)
 
 def record(world, time, dev1_gpu, dev2_gpu, **extra):
     """One Kubernetes collection pass: each namespace's own quota usage."""
-    return services.usage_record(
+    return usage_services.usage_record(
         cluster=world.cluster,
         time=time,
         readings=[
@@ -62,7 +63,7 @@ def test_hourly_and_daily_rollups_are_exact_to_the_sample(k8s_world) -> None:
         time = T0 + minute * MINUTE
         values[time] = (rng.randint(0, 1), rng.randint(0, 2))
         record(w, time, *values[time], memory_used_bytes=rng.randint(0, 2**50))
-    written = services.usage_rollup(resolution="hour", start=T0, end=T0 + datetime.timedelta(hours=3))
+    written = usage_services.usage_rollup(resolution="hour", start=T0, end=T0 + datetime.timedelta(hours=3))
     assert written == 3 * 3  # 3 tenants x 3 hours
     for hour in range(3):
         start = T0 + datetime.timedelta(hours=hour)
@@ -74,11 +75,11 @@ def test_hourly_and_daily_rollups_are_exact_to_the_sample(k8s_world) -> None:
         assert dev1.gpu_used == sum(a for a, _ in in_hour) / len(in_hour)
         assert dev1.gpu_allocated == 1
     raw = list(UsageSample.objects.filter(tenant=w.dev1).values_list("memory_used_bytes", flat=True))
-    services.usage_rollup(resolution="day", start=T0, end=T0 + datetime.timedelta(days=1))
+    usage_services.usage_rollup(resolution="day", start=T0, end=T0 + datetime.timedelta(days=1))
     day = UsageRollup.objects.get(resolution="day", tenant=w.dev1, time=T0)
     assert (day.samples, day.memory_used_bytes) == (len(raw), sum(raw) / len(raw))
     # Rolling up again (a bucket still filling) rewrites, never duplicates.
-    services.usage_rollup(resolution="hour", start=T0, end=T0 + datetime.timedelta(hours=3))
+    usage_services.usage_rollup(resolution="hour", start=T0, end=T0 + datetime.timedelta(hours=3))
     assert UsageRollup.objects.filter(resolution="hour").count() == 9
 
 
@@ -92,12 +93,12 @@ def test_retention_drops_what_is_older_than_each_tier_keeps(k8s_world, settings)
     now = T0 + datetime.timedelta(days=100)
     for age_days in (1, 3):
         record(w, now - datetime.timedelta(days=age_days), 1, 1)
-    services.usage_rollup(resolution="hour", start=now - datetime.timedelta(days=4), end=now)
+    usage_services.usage_rollup(resolution="hour", start=now - datetime.timedelta(days=4), end=now)
     old = now - datetime.timedelta(days=95)
     record(w, old, 1, 1)
-    services.usage_rollup(resolution="hour", start=old, end=old + datetime.timedelta(hours=1))
-    services.usage_rollup(resolution="day", start=old, end=old + datetime.timedelta(days=1))
-    deleted = services.usage_prune(now=now)
+    usage_services.usage_rollup(resolution="hour", start=old, end=old + datetime.timedelta(hours=1))
+    usage_services.usage_rollup(resolution="day", start=old, end=old + datetime.timedelta(days=1))
+    deleted = usage_services.usage_prune(now=now)
     assert deleted == {"raw": 6, "hour": 3, "day": 0}
     assert set(UsageSample.objects.values_list("time", flat=True)) == {now - datetime.timedelta(days=1)}
     assert (
@@ -106,7 +107,7 @@ def test_retention_drops_what_is_older_than_each_tier_keeps(k8s_world, settings)
 
 
 def series_query(metrics, start, end, step):
-    return selectors.UsageQuery(metrics=metrics, start=start, end=end, step=step)
+    return usage_selectors.UsageQuery(metrics=metrics, start=start, end=end, step=step)
 
 
 def test_series_pick_their_source_and_average_into_steps(k8s_world, settings) -> None:
@@ -114,11 +115,13 @@ def test_series_pick_their_source_and_average_into_steps(k8s_world, settings) ->
     now = T0 + datetime.timedelta(hours=2)
     for minute in range(120):
         record(w, T0 + minute * MINUTE, minute % 2, 2)
-    services.usage_rollup(resolution="hour", start=T0, end=now)
+    usage_services.usage_rollup(resolution="hour", start=T0, end=now)
     last_hour = series_query(
         ["gpu_used", "gpu_allocated"], now - datetime.timedelta(hours=1), now, 5 * MINUTE
     )
-    source, series = selectors.usage_series(user=w.admin, tenant=w.department1, query=last_hour, now=now)
+    source, series = usage_selectors.usage_series(
+        user=w.admin, tenant=w.department1, query=last_hour, now=now
+    )
     assert source == "raw"
     [gpu] = series["gpu_used"]
     assert (gpu.cluster_id, gpu.partition) == (w.cluster.pk, "")
@@ -128,7 +131,7 @@ def test_series_pick_their_source_and_average_into_steps(k8s_world, settings) ->
     )
     assert {v for _, v in series["gpu_allocated"][0].points} == {3}
     month = series_query(["gpu_used"], now - datetime.timedelta(days=30), now, datetime.timedelta(hours=1))
-    source, series = selectors.usage_series(user=w.admin, tenant=w.dev1, query=month, now=now)
+    source, series = usage_selectors.usage_series(user=w.admin, tenant=w.dev1, query=month, now=now)
     assert source == "hour"
     assert [v for _, v in series["gpu_used"][0].points] == [0.5, 0.5]
 
@@ -137,16 +140,18 @@ def test_a_member_of_dev1_never_sees_dev2s_usage_nor_tom_bobs_jobs(k8s_world) ->
     w = k8s_world
     record(w, T0, 1, 2)
     query = series_query(["gpu_used"], T0 - MINUTE, T0 + MINUTE, MINUTE)
-    source, series = selectors.usage_series(user=w.bob, tenant=w.dev1, query=query, now=T0)
+    source, series = usage_selectors.usage_series(user=w.bob, tenant=w.dev1, query=query, now=T0)
     assert series["gpu_used"][0].points == [(T0, 1)]
     for tenant in (w.dev2, w.department1):
         with pytest.raises(Http404):
-            selectors.usage_series(user=w.bob, tenant=tenant, query=query, now=T0)
-    latest = selectors.usage_latest(user=w.bob, tenant_ids=[w.dev1.pk, w.dev2.pk, w.department1.pk], now=T0)
+            usage_selectors.usage_series(user=w.bob, tenant=tenant, query=query, now=T0)
+    latest = usage_selectors.usage_latest(
+        user=w.bob, tenant_ids=[w.dev1.pk, w.dev2.pk, w.department1.pk], now=T0
+    )
     assert set(latest) == {w.dev1.pk}
-    assert list(selectors.workload_list(user=w.tom).values_list("name", flat=True)) == ["train-b"]
-    assert list(selectors.workload_list(user=w.bob).values_list("name", flat=True)) == ["train-a"]
-    assert selectors.workload_list(user=w.admin).count() == 2
+    assert list(usage_selectors.workload_list(user=w.tom).values_list("name", flat=True)) == ["train-b"]
+    assert list(usage_selectors.workload_list(user=w.bob).values_list("name", flat=True)) == ["train-a"]
+    assert usage_selectors.workload_list(user=w.admin).count() == 2
 
 
 def test_reading_usage_costs_the_same_queries_for_any_subtree(k8s_world, django_assert_num_queries) -> None:
@@ -157,11 +162,11 @@ def test_reading_usage_costs_the_same_queries_for_any_subtree(k8s_world, django_
     counts = []
     for tenant in (w.dev1, w.department1):
         with CaptureQueriesContext(connection) as captured:
-            selectors.usage_series(user=w.admin, tenant=tenant, query=query, now=T0 + 30 * MINUTE)
+            usage_selectors.usage_series(user=w.admin, tenant=tenant, query=query, now=T0 + 30 * MINUTE)
         counts.append(len(captured))
     assert counts == [2, 2]  # the tenant, then its series
     with django_assert_num_queries(1):
-        selectors.usage_latest(user=w.admin, tenant_ids=[w.dev1.pk, w.dev2.pk], now=T0 + 30 * MINUTE)
+        usage_selectors.usage_latest(user=w.admin, tenant_ids=[w.dev1.pk, w.dev2.pk], now=T0 + 30 * MINUTE)
 
 
 def test_bucket_averages_leave_gaps_and_nones_out_figure_by_figure() -> None:

@@ -15,8 +15,8 @@ from typing import Any
 from django.utils import numberformat, timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from tenants import usage
 from tenants.amounts import RESOURCE_BY_NAME
+from usage import measures
 
 # The Monitoring tab's ranges, and the steps a window may use: the finest that keeps a chart under
 # MAX_POINTS points. Steps under an hour exist only while raw samples are kept.
@@ -137,7 +137,7 @@ def bytes_unit(largest: float) -> Unit:
     return Unit(*BYTE_UNITS[-1])
 
 
-def unit_for(chart: usage.Chart, largest: float, whole: bool = True) -> Unit:
+def unit_for(chart: measures.Chart, largest: float, whole: bool = True) -> Unit:
     """Bytes in the largest binary unit the chart reaches; millicores as cores; counts whole
     unless some figure is not (an average)."""
     if chart.unit == "bytes":
@@ -175,7 +175,7 @@ class ChartView:
     """One chart of one cluster partition: its rows (time, used, allocated) in the shown unit, and
     the extra lines the cluster reports."""
 
-    chart: usage.Chart
+    chart: measures.Chart
     cluster_id: int
     cluster_name: str
     partition: str
@@ -268,14 +268,14 @@ class ClusterCharts:
 
 def chart_metrics() -> list[str]:
     metrics: list[str] = []
-    for chart in usage.CHARTS:
+    for chart in measures.CHARTS:
         metrics += [chart.used] + ([chart.allocated] if chart.allocated else [])
         metrics += [metric for metric, _ in chart.extras]
     return metrics
 
 
 def charts_from_series(
-    series: dict[str, list[usage.Series]],
+    series: dict[str, list[measures.Series]],
     cluster_names: dict[int, str],
     start: datetime.datetime | None = None,
     end: datetime.datetime | None = None,
@@ -291,7 +291,7 @@ def charts_from_series(
         by_key.items(), key=lambda item: (cluster_names.get(item[0][0], ""), item[0][1])
     ):
         charts = []
-        for chart in usage.CHARTS:
+        for chart in measures.CHARTS:
             used = dict(figures.get(chart.used, []))
             allocated = dict(figures.get(chart.allocated, [])) if chart.allocated else {}
             if not used and not allocated:
@@ -363,7 +363,7 @@ def csv_rows(groups: list[ClusterCharts]) -> list[list[str | Decimal]]:
 
 NEAR_FULL = 0.9
 # Pairs of (used, allocated) that are quotas: the workloads chart's second line is not one.
-QUOTA_CHARTS = tuple(chart for chart in usage.CHARTS if chart.key != "workloads")
+QUOTA_CHARTS = tuple(chart for chart in measures.CHARTS if chart.key != "workloads")
 
 Latest = dict[tuple[int, str], dict[str, Any]]
 
