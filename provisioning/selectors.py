@@ -31,6 +31,7 @@ from provisioning.desired.kubernetes import (
     TenantState,
     VolumeClaim,
 )
+from provisioning.desired.kueue import CLUSTER_OWNER_ID
 from provisioning.desired.yarn import QueueShare, StorageDir, YarnTenant
 from provisioning.models import ClusterSyncStatus, HadoopConnection, KubernetesConnection, TenantSync
 from tenants.amounts import KUBERNETES_RESOURCES, maximum_of
@@ -105,13 +106,16 @@ class YarnCluster:
 
 @dataclass
 class Target:
-    """One cluster a tenant is (or was) on, with what it should have there (None: nothing)."""
+    """One cluster a tenant is (or was) on, with what it should have there (None: nothing).
+    `cluster_objects`: the target is the cluster's own objects (Kueue's flavors, root cohort,
+    admission policy; owner id 0), not a tenant's."""
 
     cluster: Cluster
     connection: KubernetesConnection | HadoopConnection | None
     settings: ClusterSettings
     state: TenantState | YarnTenant | None
     yarn: YarnCluster | None = None
+    cluster_objects: bool = False
 
 
 def container_defaults() -> ContainerDefaults:
@@ -483,6 +487,39 @@ def tenant_targets(*, tenant_id: int, sync: TenantSync, cluster_id: int | None =
         state = tenant_state(tenant, sync, cluster, kueue=kueue) if tenant is not None else None
         targets.append(Target(cluster, connection, settings_, state))
     return targets
+
+
+def cluster_objects_target(target: Target) -> Target:
+    """The cluster's own objects on a tenant's target cluster."""
+    return Target(target.cluster, target.connection, target.settings, None, cluster_objects=True)
+
+
+def cluster_objects_targets(*, cluster_id: int | None = None) -> list[Target]:
+    """Every Kubernetes cluster whose own objects Canopy keeps (its quota engine is Kueue) or kept
+    (a status of the cluster's owner id remains: they are to be removed)."""
+    cluster_ids = set(
+        KubernetesConnection.objects.filter(quota_engine=KUEUE_ENGINE).values_list("cluster_id", flat=True)
+    )
+    cluster_ids |= set(
+        ClusterSyncStatus.objects.filter(sync__tenant_id=CLUSTER_OWNER_ID).values_list(
+            "cluster_id", flat=True
+        )
+    )
+    if cluster_id is not None:
+        cluster_ids &= {cluster_id}
+    connections = {c.cluster_id: c for c in KubernetesConnection.objects.filter(cluster_id__in=cluster_ids)}
+    return [
+        Target(
+            cluster,
+            connections.get(cluster.pk),
+            cluster_settings(cluster, connections.get(cluster.pk)),
+            None,
+            cluster_objects=True,
+        )
+        for cluster in Cluster.objects.filter(pk__in=cluster_ids, kind=Cluster.Kind.KUBERNETES).order_by(
+            "name"
+        )
+    ]
 
 
 def tenant_clusters() -> dict[int, set[int]]:

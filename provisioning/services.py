@@ -31,7 +31,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, Q
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
@@ -63,11 +63,14 @@ from provisioning.desired.kubernetes import (
 from provisioning.desired.kueue import (
     CLUSTER_KINDS,
     CLUSTER_OWNER_ID,
+    NAMED_KINDS,
     TENANT_KINDS,
     engine_cluster_objects,
     engine_tenant_objects,
     is_kueue,
+    objects_fingerprint,
     tenant_kinds,
+    tenant_named_kinds,
 )
 from provisioning.desired.yarn import ForeignQueue, RuleViolation, YarnSettings, YarnTenant, desired_objects
 from provisioning.models import (
@@ -286,7 +289,8 @@ def intents_redrive() -> list[int]:
 
 def reconcile_all() -> list[int]:
     """Beat: check every tenant on every cluster for drift (and repair it, unless
-    CANOPY_PROVISIONING_REPAIR_DRIFT is off). Returns the tenants given a push of their own.
+    CANOPY_PROVISIONING_REPAIR_DRIFT is off). Returns the tenants given a push of their own (the
+    cluster's owner id, 0, when a Kueue cluster's own objects are to be pushed).
 
     A cluster that can be listed whole (Kubernetes) is compared at once first: one paged list per
     kind and the database in a few queries, so a tenant found as wanted costs no call and no query
@@ -295,7 +299,10 @@ def reconcile_all() -> list[int]:
     clusters_of = selectors.tenant_clusters()
     in_sync: set[tuple[int, int]] = set()
     for cluster_id in {c for clusters in clusters_of.values() for c in clusters}:
-        in_sync |= {(tenant_id, cluster_id) for tenant_id in _tenants_in_sync(cluster_id)}
+        compared = _cluster_compare(cluster_id)
+        if compared.kueue:
+            clusters_of.setdefault(CLUSTER_OWNER_ID, set()).add(cluster_id)
+        in_sync |= {(owner_id, cluster_id) for owner_id in compared.in_sync}
     tenant_ids = sorted(
         tenant_id
         for tenant_id, clusters in clusters_of.items()
@@ -305,16 +312,26 @@ def reconcile_all() -> list[int]:
     return tenant_ids
 
 
-def _tenants_in_sync(cluster_id: int) -> set[int]:
-    """The tenants whose objects on the cluster are exactly as wanted, with nothing pending,
-    compared in one pass over the whole cluster; empty when it cannot be listed whole."""
+@dataclass
+class ClusterComparison:
+    """One cluster compared whole: the owners found exactly as wanted with nothing pending (tenant
+    ids; 0 for the cluster's own objects), and whether it has own objects to keep (Kueue)."""
+
+    in_sync: set[int] = field(default_factory=set)
+    kueue: bool = False
+
+
+def _cluster_compare(cluster_id: int) -> ClusterComparison:
+    """Which owners' objects on the cluster are exactly as wanted, with nothing pending, compared in
+    one pass over the whole cluster; none when it cannot be listed whole."""
     cluster = Cluster.objects.filter(pk=cluster_id, kind=Cluster.Kind.KUBERNETES).first()
     connection = KubernetesConnection.objects.filter(cluster_id=cluster_id).first()
+    compared = ClusterComparison(kueue=connection is not None and connection.quota_engine == KUEUE_ENGINE)
     backend = backend_for(cluster, connection) if cluster is not None else None
     if backend is None:
-        return set()
+        return compared
     synced = {
-        status.sync.tenant_id: status.sync.namespace
+        status.sync.tenant_id: status
         for status in ClusterSyncStatus.objects.filter(cluster=cluster, state=State.SYNCED).select_related(
             "sync"
         )
@@ -325,38 +342,41 @@ def _tenants_in_sync(cluster_id: int) -> set[int]:
         )
     )
     if not synced_now:
-        return set()
+        return compared
     cluster_settings = selectors.cluster_settings(cluster, connection)
-    wanted = selectors.cluster_states(cluster, kueue=is_kueue(cluster_settings))
+    kueue = is_kueue(cluster_settings)
+    wanted = selectors.cluster_states(cluster, kueue=kueue)
     kinds = tenant_kinds(cluster_settings)
-    in_sync = set()
     try:
         with backend:
             owned = backend.list_owned_by_tenant(
-                tuple(dict.fromkeys((*kinds, *CLUSTER_KINDS))) if is_kueue(cluster_settings) else kinds
+                tuple(dict.fromkeys((*kinds, *CLUSTER_KINDS))) if kueue else kinds
             )
             if owned is None:
-                return set()
-            if is_kueue(cluster_settings):
-                # The cluster's own objects differ (or break a rule): every tenant's push sees to them.
-                try:
+                return compared
+            if kueue and CLUSTER_OWNER_ID in synced_now:
+                with contextlib.suppress(BackendError, RuleViolation):  # its own push says what is wrong
                     own = engine_cluster_objects(cluster_settings)
-                    if not backend.plan_against(CLUSTER_SCOPE, own, owned.get(CLUSTER_OWNER_ID, [])).is_empty:
-                        return set()
-                except RuleViolation:
-                    return set()
+                    recorded = synced[CLUSTER_OWNER_ID].last_result.get("fingerprint")
+                    live = [obj for obj in owned.get(CLUSTER_OWNER_ID, []) if CLUSTER_SCOPE.covers(obj)]
+                    if (
+                        recorded == objects_fingerprint(own)
+                        and backend.plan_against(CLUSTER_SCOPE, own, live).is_empty
+                    ):
+                        compared.in_sync.add(CLUSTER_OWNER_ID)
             for tenant_id in sorted(synced_now & set(wanted)):
-                scope = Scope(tenant_id, synced[tenant_id], kinds)
+                scope = tenant_scope(cluster_settings, tenant_id, synced[tenant_id].sync.namespace)
                 with contextlib.suppress(BackendError, RuleViolation):  # its own push says what is wrong
                     desired = engine_tenant_objects(cluster_settings, wanted[tenant_id])
-                    if backend.plan_against(scope, desired, owned.get(tenant_id, [])).is_empty:
-                        in_sync.add(tenant_id)
+                    live = [obj for obj in owned.get(tenant_id, []) if scope.covers(obj)]
+                    if backend.plan_against(scope, desired, live).is_empty:
+                        compared.in_sync.add(tenant_id)
     except BackendError as error:
         logger.warning(
             "Could not list cluster %s whole: %s; each tenant is checked by itself.", cluster, error
         )
-        return set()
-    return in_sync
+        return ClusterComparison(kueue=compared.kueue)
+    return compared
 
 
 # ---------------------------------------------------------------------------------------------
@@ -459,18 +479,31 @@ def target_objects(
             foreign=foreign,
             directories_of=mine if own_directories else None,
         )
+    if target.cluster_objects:
+        return engine_cluster_objects(target.settings)
     if isinstance(target.state, TenantState):
         return engine_tenant_objects(target.settings, target.state)
     return []
 
 
-# The cluster's own objects under the Kueue engine (flavors, root cohort, admission policy).
+# The cluster's own objects under the Kueue engine (flavors, root cohort, admission policy) are an
+# owner of their own (CLUSTER_OWNER_ID), pushed like a tenant: a TenantSync row of that id (no
+# namespace), a status per cluster, intents. A tenant's push needs them in place first and checks
+# that through their status, without a call (`_cluster_objects_ensure`); the full reconcile compares
+# them with the cluster like any tenant's.
 CLUSTER_SCOPE = Scope(CLUSTER_OWNER_ID, "", CLUSTER_KINDS)
+CLUSTER_OBJECTS_PATH = "(the cluster's own objects)"
 
 
-def tenant_scope(settings_: ClusterSettings, sync: TenantSync) -> Scope:
-    """What a push of the tenant covers on a cluster: its objects of the kinds the engine writes."""
-    return Scope(sync.tenant_id, sync.namespace, tenant_kinds(settings_))
+def tenant_scope(
+    settings_: ClusterSettings, tenant_id: int, namespace: str, *, leaving_kueue: bool = False
+) -> Scope:
+    """What a push of the tenant covers on a cluster: its objects of the kinds the engine writes;
+    `leaving_kueue` (the tenant was last pushed under Kueue and the cluster left it), Kueue's too,
+    so its queues and cohort are found and deleted."""
+    if leaving_kueue:
+        return Scope(tenant_id, namespace, TENANT_KINDS, NAMED_KINDS)
+    return Scope(tenant_id, namespace, tenant_kinds(settings_), tenant_named_kinds(settings_))
 
 
 def _plan(
@@ -480,17 +513,65 @@ def _plan(
     desired: list[dict[str, Any]],
     *,
     leaving_kueue: bool = False,
+    with_cluster_objects: bool = False,
 ) -> Plan:
-    """The tenant's plan; under the Kueue engine joined with the cluster's own objects' (rendered
-    first, so a pool that breaks a rule is refused before any call), which every push checks.
-    `leaving_kueue`: the tenant was last pushed under Kueue and the cluster left it: its queues and
-    the cluster's own Kueue objects are found and deleted too."""
+    """The target's plan (see `tenant_scope` for `leaving_kueue`); `with_cluster_objects`: joined
+    with the cluster's own objects' plan, as a preview shows a push that sees to them first."""
+    if target.cluster_objects:
+        return backend.plan(CLUSTER_SCOPE, desired)
+    scope = tenant_scope(target.settings, sync.tenant_id, sync.namespace, leaving_kueue=leaving_kueue)
+    plan = backend.plan(scope, desired)
+    if with_cluster_objects:
+        plan = plans_joined(backend.plan(CLUSTER_SCOPE, engine_cluster_objects(target.settings)), plan)
+    return plan
+
+
+def _cluster_objects_sync() -> TenantSync:
+    """The cluster's own objects' row, made on first use."""
+    sync, _ = TenantSync.objects.get_or_create(
+        tenant_id=CLUSTER_OWNER_ID, defaults={"tenant_path": CLUSTER_OBJECTS_PATH, "namespace": ""}
+    )
+    return sync
+
+
+def _cluster_objects_due(target: selectors.Target, leaving_kueue: bool) -> bool:
+    """Whether a tenant's push to the target's cluster must see to the cluster's own objects first:
+    under Kueue, unless their status says they were applied (synced) from this very rendering with
+    no change of theirs waiting (one query, no call); leaving Kueue, until they are gone. Raises
+    `RuleViolation` when a pool breaks Kueue's rules."""
     if target.yarn is not None or not (is_kueue(target.settings) or leaving_kueue):
-        return backend.plan(tenant_scope(target.settings, sync), desired)
-    own = engine_cluster_objects(target.settings)
-    cluster_plan = backend.plan(CLUSTER_SCOPE, own)
-    scope = Scope(sync.tenant_id, sync.namespace, TENANT_KINDS)
-    return plans_joined(cluster_plan, backend.plan(scope, desired))
+        return False
+    desired = engine_cluster_objects(target.settings)
+    waiting = ProvisioningIntent.objects.filter(tenant_id=CLUSTER_OWNER_ID, state__in=OPEN)
+    status = (
+        ClusterSyncStatus.objects.filter(sync__tenant_id=CLUSTER_OWNER_ID, cluster=target.cluster)
+        .annotate(waiting=Exists(waiting))
+        .first()
+    )
+    return (
+        status is None
+        or status.state != State.SYNCED
+        or status.waiting
+        or status.last_result.get("fingerprint") != objects_fingerprint(desired)
+    )
+
+
+def _cluster_objects_ensure(target: selectors.Target, leaving_kueue: bool) -> None:
+    """Before a tenant's objects go to a Kueue cluster: the cluster's own as they should be (the
+    admission policy before any namespace it guards, flavors and the root cohort before queues name
+    them), pushed as their own owner when due. One push at a time per cluster: pushes that arrive
+    meanwhile wait for it, then find nothing left to do. Its failure fails the tenant's push, with
+    its message, before anything of the tenant's is sent."""
+    if not _cluster_objects_due(target, leaving_kueue):
+        return
+    with cluster_lock(target.cluster, lock_class=CLUSTER_OBJECTS_LOCK_CLASS):
+        if not _cluster_objects_due(target, leaving_kueue):
+            return
+        outcome = _reconcile_cluster(
+            _cluster_objects_sync(), selectors.cluster_objects_target(target), drift_check=False
+        )
+    if outcome.state == State.FAILED:
+        raise BackendError(f"The cluster's own objects: {outcome.message}", transient=outcome.transient)
 
 
 def _leaving_kueue(status: ClusterSyncStatus | None, settings_: ClusterSettings) -> bool:
@@ -513,16 +594,19 @@ def target_names_left_out(target: selectors.Target) -> list[str]:
 
 # The first key of Canopy's advisory locks (PostgreSQL's two-int form), the cluster id the second:
 # other applications sharing the database keep clear of ours.
-CLUSTER_LOCK_CLASS = 0x43A0
+CLUSTER_LOCK_CLASS = 0x43A0  # a Hadoop cluster's queue tree
+CLUSTER_OBJECTS_LOCK_CLASS = 0x43A1  # a Kubernetes cluster's own objects (Kueue)
 
 
 @contextlib.contextmanager
-def cluster_lock(cluster: Cluster) -> Iterator[None]:
+def cluster_lock(cluster: Cluster, *, lock_class: int = CLUSTER_LOCK_CLASS) -> Iterator[None]:
     """One push at a time to a Hadoop cluster's queue tree, across workers and processes: the
     tree is planned whole from the RM's configuration, so two pushes planning at once would send
-    the same change twice (the second refused). A PostgreSQL session advisory lock keyed by the
-    cluster: no transaction stays open during the HTTP calls, and a worker that dies lets go with
-    its connection. Waits up to CANOPY_PROVISIONING_CLUSTER_LOCK_SECONDS, then the push is retried.
+    the same change twice (the second refused); likewise a Kubernetes cluster's own objects
+    (`lock_class` CLUSTER_OBJECTS_LOCK_CLASS). A PostgreSQL session advisory lock keyed by the
+    cluster (taken again by the same session, it nests): no transaction stays open during the HTTP
+    calls, and a worker that dies lets go with its connection. Waits up to
+    CANOPY_PROVISIONING_CLUSTER_LOCK_SECONDS, then the push is retried.
     """
     if connection.vendor != "postgresql":
         # SQLite (the embedded console) has no advisory locks. There, tasks run in the console's own
@@ -530,7 +614,7 @@ def cluster_lock(cluster: Cluster) -> Iterator[None]:
         # serialises mutations, and a refused PUT is checked against the live configuration again.
         yield
         return
-    key = [CLUSTER_LOCK_CLASS, cluster.pk]
+    key = [lock_class, cluster.pk]
     deadline = time.monotonic() + settings.CANOPY_PROVISIONING_CLUSTER_LOCK_SECONDS
     with connection.cursor() as cursor:
         # Polled rather than pg_advisory_lock: a blocked call could not give up at the deadline.
@@ -549,6 +633,14 @@ def cluster_lock(cluster: Cluster) -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+
+
+def _push_lock(target: selectors.Target, hadoop: bool) -> contextlib.AbstractContextManager[None]:
+    if hadoop:
+        return cluster_lock(target.cluster)
+    if target.cluster_objects:
+        return cluster_lock(target.cluster, lock_class=CLUSTER_OBJECTS_LOCK_CLASS)
+    return contextlib.nullcontext()
 
 
 def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: bool) -> ClusterOutcome:
@@ -578,9 +670,13 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
     try:
         # Canopy's own rules first: a tree that breaks them is refused without any call.
         desired = target_objects(target, own_directories=hadoop)
+        if target.cluster_objects and status.last_result.get("fingerprint") != objects_fingerprint(desired):
+            drift_check = False  # a change of Canopy's (a pool, the engine) waits: not drift
+        if not target.cluster_objects:
+            _cluster_objects_ensure(target, leaving_kueue)
         # A YARN push reads the RM, plans the whole queue tree and applies it under the cluster's
         # lock; queues made by hand among the planned children count against the 100 %.
-        with backend, cluster_lock(cluster) if hadoop else contextlib.nullcontext():
+        with backend, _push_lock(target, hadoop):
             if isinstance(backend, YarnBackend) and (foreign := backend.foreign_queues()):
                 asked = True
                 desired = target_objects(target, foreign=foreign, own_directories=True)
@@ -604,16 +700,19 @@ def _reconcile_cluster(sync: TenantSync, target: selectors.Target, drift_check: 
     except BackendError as error:
         _save(status, state=State.FAILED, message=error.message + note)
         return ClusterOutcome(cluster.name, State.FAILED, error.message, transient=error.transient)
-    if target.state is None:
+    if (not desired) if target.cluster_objects else target.state is None:
         status.delete()
         return ClusterOutcome(cluster.name, "removed", "objects deleted", summary=result.summary())
     message = _result_message(backend, plan.summary(), drift) + note
+    recorded: dict[str, Any] = {"quota_engine": engine} if target.yarn is None else {}
+    if target.cluster_objects:
+        recorded["fingerprint"] = objects_fingerprint(desired)
     _save(
         status,
         state=State.SYNCED,
         provisioned=True,
         last_synced_at=timezone.now(),
-        last_result={**result.summary(), **({"quota_engine": engine} if target.yarn is None else {})},
+        last_result={**result.summary(), **recorded},
         message=message,
     )
     return ClusterOutcome(cluster.name, State.SYNCED, message, summary=result.summary())
@@ -636,11 +735,17 @@ def tenant_reconcile(
     `lease_owner` (the task's id) lets a retry of the same task take back the lease its failed
     run could not release (its database connection was cut): it need not wait for it to expire.
 
+    The cluster's owner id (0) pushes the own objects of every cluster that has (or had) them.
+
     Raises `RetryLater` when a fault was transient, so the task retries soon."""
-    tenant = Tenant.objects.filter(pk=tenant_id).first()
-    sync = (
-        _ensure_sync(tenant) if tenant is not None else TenantSync.objects.filter(tenant_id=tenant_id).first()
-    )
+    own_objects = tenant_id == CLUSTER_OWNER_ID
+    tenant = None if own_objects else Tenant.objects.filter(pk=tenant_id).first()
+    if own_objects:
+        sync: TenantSync | None = _cluster_objects_sync()  # kept, even with no status left
+    elif tenant is not None:
+        sync = _ensure_sync(tenant)
+    else:
+        sync = TenantSync.objects.filter(tenant_id=tenant_id).first()
     outcome = ReconcileOutcome(tenant_id)
     if sync is None:  # deleted before it was ever pushed
         ProvisioningIntent.objects.filter(tenant_id=tenant_id, state__in=OPEN).update(
@@ -657,10 +762,14 @@ def tenant_reconcile(
             )
         )
         drift_check = check_drift and not claimed
-        for target in selectors.tenant_targets(tenant_id=tenant_id, sync=sync, cluster_id=cluster_id):
+        if own_objects:
+            targets = selectors.cluster_objects_targets(cluster_id=cluster_id)
+        else:
+            targets = selectors.tenant_targets(tenant_id=tenant_id, sync=sync, cluster_id=cluster_id)
+        for target in targets:
             outcome.clusters.append(_reconcile_cluster(sync, target, drift_check))
         _intents_finish(tenant_id, claimed, outcome)
-        if tenant is None and not sync.statuses.exists():
+        if tenant is None and not own_objects and not sync.statuses.exists():
             sync.delete()  # gone everywhere: the namespace name is free again
     finally:
         _lease_release(tenant_id, owner)
@@ -1020,7 +1129,10 @@ def _connection_changed(
     else:
         action, reason = ("CONNECTION_UPDATED" if before else "CONNECTION_CREATED"), "CONNECTION_SET"
     audit(acting_user=acting_user, action=action, target=cluster, tenant=None, before=before, after=after)
-    intent_record(tenant_ids=_tenants_on(cluster), reason=reason)
+    pushed = _tenants_on(cluster)
+    if KUEUE_ENGINE in ((before or {}).get("quota_engine"), (after or {}).get("quota_engine")):
+        pushed.append(CLUSTER_OWNER_ID)  # its own objects follow the connection (made, moved, removed)
+    intent_record(tenant_ids=pushed, reason=reason)
 
 
 def _tenants_on(cluster: Cluster) -> list[int]:
@@ -1316,7 +1428,14 @@ def _previews(tenant: Tenant, cluster: Cluster | None) -> list[Preview]:
                         sync__tenant_id=tenant.pk, cluster=target.cluster
                     ).first()
                     leaving = _leaving_kueue(status, target.settings)
-                    plan = _plan(backend, target, sync, desired, leaving_kueue=leaving)
+                    plan = _plan(
+                        backend,
+                        target,
+                        sync,
+                        desired,
+                        leaving_kueue=leaving,
+                        with_cluster_objects=_cluster_objects_due(target, leaving),
+                    )
         except RuleViolation as error:
             previews.append(Preview(target.cluster, sync.namespace, "", None, f"Refused: {error}"))
             continue
@@ -1395,6 +1514,7 @@ def manifests_export(
     """Write the tenants' manifests under `root` (a folder per cluster and namespace), replacing
     what was there for them. Returns the folders written."""
     folders = []
+    with_cluster_objects: set[int] = set()  # clusters whose own objects are written (once each)
     for tenant in tenants:
         sync = _sync_or_new(tenant)
         for target in selectors.tenant_targets(
@@ -1403,11 +1523,11 @@ def manifests_export(
             if not isinstance(target.state, TenantState):
                 continue
             backend = ExportBackend(Path(root) / target.cluster.name)
-            if is_kueue(target.settings):
+            if is_kueue(target.settings) and target.cluster.pk not in with_cluster_objects:
                 backend.sync(CLUSTER_SCOPE, engine_cluster_objects(target.settings))
-            backend.sync(
-                tenant_scope(target.settings, sync), engine_tenant_objects(target.settings, target.state)
-            )
+                with_cluster_objects.add(target.cluster.pk)
+            scope = tenant_scope(target.settings, sync.tenant_id, sync.namespace)
+            backend.sync(scope, engine_tenant_objects(target.settings, target.state))
             folders.append(f"{target.cluster.name}/{sync.namespace}")
     return folders
 

@@ -15,7 +15,6 @@ from typing import Any
 from django.utils import numberformat, timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from tenants import quantities
 from tenants.amounts import RESOURCE_BY_NAME
 from usage import measures
 
@@ -111,10 +110,14 @@ def window_for(
 class Unit:
     name: str  # shown on the axis and in the table's headers
     divisor: float
+    # One precision per unit (issue 18, point 10): every figure of a chart (table, caption, axis,
+    # tooltip) has this many decimals. Counted things are whole; averages of them get one decimal.
+    decimals: int = 1
+    counted: bool = False  # the axis counts in whole steps
 
 
 COUNT_UNITS = {"gpu": "GPUs", "workloads": "workloads", "hdfs_files": "files and directories"}
-BYTE_UNITS = (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20))
+BYTE_UNITS = (("TiB", 2**40, 2), ("GiB", 2**30, 1), ("MiB", 2**20, 0))
 # What the second line of each chart is called: most are allocations, some limits or quotas.
 SECOND_LABELS = {
     "am_cpu": "Limit",
@@ -126,29 +129,35 @@ SECOND_LABELS = {
 FIRST_LABELS = {"workloads": "Running"}
 
 
-def unit_for(chart: measures.Chart, largest: float) -> Unit:
-    """Bytes in the largest binary unit the chart reaches (at least MiB); millicores as cores."""
+def bytes_unit(largest: float) -> Unit:
+    """The largest binary unit `largest` reaches (at least MiB)."""
+    for name, factor, decimals in BYTE_UNITS:
+        if largest >= factor:
+            return Unit(name, factor, decimals)
+    return Unit(*BYTE_UNITS[-1])
+
+
+def unit_for(chart: measures.Chart, largest: float, whole: bool = True) -> Unit:
+    """Bytes in the largest binary unit the chart reaches; millicores as cores; counts whole
+    unless some figure is not (an average)."""
     if chart.unit == "bytes":
-        for name, factor in BYTE_UNITS:
-            if largest >= factor:
-                return Unit(name, factor)
-        return Unit("MiB", 2**20)
+        return bytes_unit(largest)
     if chart.unit == "cores":
         return Unit("vCores" if chart.key == "am_cpu" else "cores", 1 / chart.scale)
-    return Unit(COUNT_UNITS.get(chart.key, ""), 1)
+    return Unit(COUNT_UNITS.get(chart.key, ""), 1, decimals=0 if whole else 1, counted=True)
 
 
 def shown(value: float | None, unit: Unit) -> float | None:
-    return None if value is None else round(value / unit.divisor, 3)
-
-
-def number_text(value: float | None) -> str:
-    """A figure as a template shows `{{ value|default_if_none:"–" }}`: "–" for none, a float as
-    str() writes it (what Django's localize gives in our locale) unless str() would use an exponent."""
     if value is None:
-        return "–"
-    text = str(value)
-    return numberformat.format(value, ".") if "e" in text else text
+        return None
+    rounded = round(value / unit.divisor, unit.decimals)
+    return int(rounded) if unit.decimals == 0 else rounded
+
+
+def number_text(value: float | None, decimals: int) -> str:
+    """A figure with exactly `decimals` decimals and never an exponent ("2000000", not "2e+06");
+    "–" for none."""
+    return "–" if value is None else numberformat.format(value, ".", decimal_pos=decimals)
 
 
 @dataclass
@@ -188,10 +197,6 @@ class ChartView:
         return f"chart-{self.cluster_id}-{partition}-{self.chart.key}"
 
     @property
-    def latest(self) -> tuple[datetime.datetime, float | None, float | None] | None:
-        return self.rows[-1] if self.rows else None
-
-    @property
     def latest_extras(self) -> list[tuple[str, float | None]]:
         """(label, value) of each extra line at the last point."""
         if not self.rows:
@@ -199,21 +204,39 @@ class ChartView:
         time = self.rows[-1][0]
         return [(extra.label, extra.values.get(time)) for extra in self.extras]
 
+    @property
+    def latest_figures(self) -> list[tuple[str, str]]:
+        """(label, figure as the table writes it) of every line at the last point."""
+        if not self.rows:
+            return []
+        _, used, allocated = self.rows[-1]
+        figures = [(self.used_label, used)] + (
+            [(self.allocated_label, allocated)] if self.chart.allocated else []
+        )
+        return [
+            (label, number_text(value, self.unit.decimals)) for label, value in figures + self.latest_extras
+        ]
+
     def table_rows(self) -> SafeString:
         """The figures table's rows, as the template would write them (times in the current time
         zone, numbers as `{{ value }}` shows them), but built here: a 30-day tab of a tenant on three
         clusters has 13 charts of 720 rows, which took 0.9 s as a template loop; the whole tab now
         takes about 90 ms (bench/usage_dashboard.py)."""
         labels = self.time_labels
+        decimals = self.unit.decimals
         with_second = bool(self.chart.allocated)
         rows = []
         for time, used, allocated in self.rows:
             label = labels.get(time)
             if label is None:
                 label = labels[time] = timezone.localtime(time).strftime("%Y-%m-%d %H:%M")
-            second = f'<td class="num">{number_text(allocated)}</td>' if with_second else ""
-            second += "".join(f'<td class="num">{number_text(e.values.get(time))}</td>' for e in self.extras)
-            rows.append(f'<tr><td>{label}</td><td class="num">{number_text(used)}</td>{second}</tr>')
+            second = f'<td class="num">{number_text(allocated, decimals)}</td>' if with_second else ""
+            second += "".join(
+                f'<td class="num">{number_text(e.values.get(time), decimals)}</td>' for e in self.extras
+            )
+            rows.append(
+                f'<tr><td>{label}</td><td class="num">{number_text(used, decimals)}</td>{second}</tr>'
+            )
         # Safe: every piece is a float formatted here or a time formatted by strftime above.
         return mark_safe("\n".join(rows))  # nosec B308, B703 # numbers and times formatted here, no input
 
@@ -224,6 +247,8 @@ class ChartView:
             "start": int(self.window_start.timestamp() * 1000) if self.window_start else None,
             "end": int(self.window_end.timestamp() * 1000) if self.window_end else None,
             "unit": self.unit.name,
+            "decimals": self.unit.decimals,
+            "counted": self.unit.counted,
             "used_label": self.used_label,
             "allocated_label": self.allocated_label,
             "extra_labels": [extra.label for extra in self.extras],
@@ -274,8 +299,8 @@ def charts_from_series(
             # Extra lines only where the cluster reports them (a Kueue cluster's borrowed, pending).
             extras = {m: dict(figures[m]) for m, _ in chart.extras if figures.get(m)}
             every = [*used.values(), *allocated.values(), *(v for e in extras.values() for v in e.values())]
-            largest = max([v for v in every if v is not None], default=0)
-            unit = unit_for(chart, largest)
+            known = [v for v in every if v is not None]
+            unit = unit_for(chart, max(known, default=0), all(float(v).is_integer() for v in known))
             times = sorted(set(used).union(allocated, *extras.values()))
             rows = [(time, shown(used.get(time), unit), shown(allocated.get(time), unit)) for time in times]
             stored = {chart.used: figures.get(chart.used, [])}
@@ -415,16 +440,21 @@ class ClusterTotal:
     lines: list[tuple[str, str, str, str]]  # (resource, used, allocated, capacity)
 
 
+# The overview's figures, one precision per unit as on the charts: bytes by their binary unit,
+# cores with one decimal, counts whole (one decimal where a figure is not), never an exponent.
 def _bytes(value: float | None) -> str:
-    return "-" if value is None else quantities.format_memory_human(round(value))
+    if value is None:
+        return "-"
+    unit = bytes_unit(value)
+    return f"{number_text(value / unit.divisor, unit.decimals)} {unit.name}"
 
 
 def _cores(value: float | None) -> str:
-    return "-" if value is None else f"{value / 1000:g} cores"
+    return "-" if value is None else f"{number_text(value / 1000, 1)} cores"
 
 
 def _count(value: float | None) -> str:
-    return "-" if value is None else f"{value:g}"
+    return "-" if value is None else number_text(value, 0 if float(value).is_integer() else 1)
 
 
 TOTAL_LINES = (

@@ -113,11 +113,35 @@ class Change:
 class Scope:
     """What one plan covers: the objects of one tenant (found by its labels) in its namespace, of
     these kinds. The cluster's own objects (Kueue's flavors, ...) are a scope too: owner id 0, no
-    namespace (`provisioning.desired.kueue.CLUSTER_OWNER_ID`)."""
+    namespace (`provisioning.desired.kueue.CLUSTER_OWNER_ID`).
+
+    `by_name`: cluster-wide kinds of which the tenant has at most one object, named as its
+    namespace (Kueue's ClusterQueue and Cohort), read by that name rather than listed."""
 
     tenant_id: int
     namespace: str
     kinds: tuple[str, ...] = KIND_ORDER
+    by_name: tuple[str, ...] = ()
+
+    def covers(self, obj: dict[str, Any]) -> bool:
+        """Whether a push of this scope reads `obj` (one of this owner's, from a list of the whole
+        cluster): of its kinds, in its namespace, or named as it when read by name."""
+        metadata = obj.get("metadata") or {}
+        kind = obj.get("kind")
+        if kind not in self.kinds:
+            return False
+        if kind == "Namespace" or kind in self.by_name:
+            return metadata.get("name") == self.namespace
+        return metadata.get("namespace") in (None, "", self.namespace)
+
+
+@dataclass
+class Reading:
+    """What planning a scope read: the owner's objects, and every object read by name on the way
+    (None: it does not exist), whoever's it is, so the plan never asks for one twice."""
+
+    owned: list[dict[str, Any]]
+    by_name: dict[ObjectRef, dict[str, Any] | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -327,6 +351,10 @@ class Backend(ABC):
 
     # Optional abilities -----------------------------------------------------------------------
 
+    def read_scope(self, scope: Scope) -> Reading:
+        """The scope's objects (`list_owned`) and what was read by name to find them."""
+        return Reading(self.list_owned(scope))
+
     def list_owned_by_tenant(
         self, kinds: tuple[str, ...] = KIND_ORDER
     ) -> dict[int, list[dict[str, Any]]] | None:
@@ -366,18 +394,26 @@ class Backend(ABC):
         (made by hand, or another tenant's still being removed) is refused rather than taken over,
         since deleting the tenant later would delete it.
         """
-        return self.plan_against(scope, desired, self.list_owned(scope))
+        reading = self.read_scope(scope)
+        return self.plan_against(scope, desired, reading.owned, read=reading.by_name)
 
-    def plan_against(self, scope: Scope, desired: list[dict[str, Any]], owned: list[dict[str, Any]]) -> Plan:
+    def plan_against(
+        self,
+        scope: Scope,
+        desired: list[dict[str, Any]],
+        owned: list[dict[str, Any]],
+        *,
+        read: dict[ObjectRef, dict[str, Any] | None] | None = None,
+    ) -> Plan:
         """`plan` with the tenant's objects already read (`list_owned`, or its part of
-        `list_owned_by_tenant`)."""
+        `list_owned_by_tenant`); `read`: objects already read by name (None: absent)."""
         live = {ObjectRef.of(obj): obj for obj in owned if not is_terminating(obj)}
         plan = Plan(scope=scope)
         for obj in desired:
             ref = ObjectRef.of(obj)
             current = live.pop(ref, None)
             if current is None and ref.kind in _GUARDED_KINDS and ref.namespace is None:
-                current = self._existing_to_adopt(ref, scope)
+                current = self._existing_to_adopt(ref, scope, read or {})
             if current is None:
                 plan.changes.append(Change("create", ref, [], obj))
                 continue
@@ -394,10 +430,12 @@ class Backend(ABC):
         plan.changes.sort(key=_apply_order)
         return plan
 
-    def _existing_to_adopt(self, ref: ObjectRef, scope: Scope) -> dict[str, Any] | None:
+    def _existing_to_adopt(
+        self, ref: ObjectRef, scope: Scope, read: dict[ObjectRef, dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
         """A cluster-wide object about to be created that exists already: this owner's (made by a
-        push whose labels were lost, or still being deleted), or refused."""
-        existing = self.read(ref)
+        push whose labels were lost, or still being deleted), or refused. Read unless it was."""
+        existing = read[ref] if ref in read else self.read(ref)
         if existing is None:
             return None
         if is_terminating(existing):

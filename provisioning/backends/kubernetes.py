@@ -36,6 +36,7 @@ from provisioning.backends.base import (
     IssuedToken,
     ObjectMissing,
     ObjectRef,
+    Reading,
     Scope,
     diff_object,
     owner_tenant,
@@ -316,25 +317,37 @@ class KubernetesBackend(Backend):
     # -- the five primitives
 
     def list_owned(self, scope: Scope) -> list[dict[str, Any]]:
+        return self.read_scope(scope).owned
+
+    def read_scope(self, scope: Scope) -> Reading:
         """The tenant's objects of the scope's kinds: its namespace read by name and the namespaced
         kinds listed inside it (its namespace is fixed for life, see TenantSync), so each read costs
-        what the tenant has, not what the cluster has; cluster-wide kinds by label. No namespace,
-        nothing in it."""
+        what the tenant has, not what the cluster has; the kinds of `scope.by_name` read by the
+        namespace's name; other cluster-wide kinds by label. No namespace, nothing in it."""
         selector = f"{MANAGED_BY_LABEL}={MANAGED_BY},{TENANT_ID_LABEL}={scope.tenant_id}"
+        reading = Reading([])
+
+        def read_named(kind: str) -> dict[str, Any] | None:
+            ref = ObjectRef(kind, scope.namespace, api_version=RESOURCES[kind][0])
+            obj = reading.by_name[ref] = self.read(ref)
+            if obj is not None and owner_tenant(obj) == str(scope.tenant_id):
+                reading.owned.append(obj)
+            return obj
+
         wants_namespace = scope.namespace and "Namespace" in scope.kinds
-        namespace = self.read(ObjectRef("Namespace", scope.namespace)) if wants_namespace else None
-        objects = []
-        if namespace is not None and owner_tenant(namespace) == str(scope.tenant_id):
-            objects.append(namespace)
+        namespace = read_named("Namespace") if wants_namespace else None
         for kind in scope.kinds:
             api_version, _, namespaced = RESOURCES[kind]
             if kind == "Namespace" or (namespaced and namespace is None):
                 continue
+            if kind in scope.by_name and scope.namespace:
+                read_named(kind)
+                continue
             path = _collection(kind, scope.namespace if namespaced else None)
             listed = self._request("GET", path, query=[("labelSelector", selector)])
             for item in listed.get("items") or []:
-                objects.append({"apiVersion": api_version, "kind": kind, **item})
-        return objects
+                reading.owned.append({"apiVersion": api_version, "kind": kind, **item})
+        return reading
 
     def list_pages(
         self, path: str, query: list[tuple[str, str]] | None = None, *, page_size: int = PAGE_SIZE

@@ -31,6 +31,8 @@ becomes Kueue's hierarchical cohorts (docs/provisioning.md has the picture):
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from typing import Any
 
 from provisioning.desired import kubernetes
@@ -84,6 +86,9 @@ APPLY_ORDER = (*ADMISSION_KINDS, "ResourceFlavor", "Cohort", *KIND_ORDER, "Clust
 # What a plan covers: a tenant on a Kueue cluster, and the cluster's own objects.
 TENANT_KINDS = (*KIND_ORDER, "Cohort", "ClusterQueue", "LocalQueue")
 CLUSTER_KINDS = (*ADMISSION_KINDS, "ResourceFlavor", "Cohort")
+# A tenant's cluster-wide queue and cohort are named as its namespace (fixed for life): a push reads
+# them by name, one small call each, rather than listing every tenant's by label.
+NAMED_KINDS = ("Cohort", "ClusterQueue")
 
 # What an unlimited amount stands for when the pool's capacity is not recorded: Kueue needs a
 # number for every resource a job asks for (one its queue does not list makes the job inadmissible).
@@ -266,6 +271,12 @@ def _admission_policy() -> list[dict[str, Any]]:
     return [policy, binding]
 
 
+def objects_fingerprint(objects: list[dict[str, Any]]) -> str:
+    """A digest of rendered objects: when the cluster's own objects were last applied with the same
+    one, a tenant's push need not read them again."""
+    return hashlib.sha256(json.dumps(objects, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def cluster_objects(cluster: ClusterSettings) -> list[dict[str, Any]]:
     """The cluster's own objects: flavors, the root cohort, the admission policy and its binding."""
     flavors = []
@@ -379,3 +390,8 @@ def engine_cluster_objects(cluster: ClusterSettings) -> list[dict[str, Any]]:
 
 def tenant_kinds(cluster: ClusterSettings) -> tuple[str, ...]:
     return TENANT_KINDS if is_kueue(cluster) else KIND_ORDER
+
+
+def tenant_named_kinds(cluster: ClusterSettings) -> tuple[str, ...]:
+    """The kinds of `tenant_kinds` a push reads by the tenant's namespace as name."""
+    return NAMED_KINDS if is_kueue(cluster) else ()

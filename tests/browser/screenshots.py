@@ -1,5 +1,5 @@
 """Save screenshots of the console for the README: the tenant tree, a tenant's Resources tab and My
-access, from the demo data, in Debian's Chromium.
+access (also as a phone shows it), from the demo data, in Debian's Chromium.
 
     .venv/bin/python -m tests.browser.screenshots [docs/screenshots]
 
@@ -78,10 +78,19 @@ def main(out_dir: str = "docs/screenshots") -> None:
                     time.sleep(0.2)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                desktop = {"viewport": {"width": 1400, "height": 860}}
+                # A phone (issue 18, point 10): 390 x 844 CSS pixels, drawn at twice the density.
+                phone = {
+                    "viewport": {"width": 390, "height": 844},
+                    "is_mobile": True,
+                    "has_touch": True,
+                    "device_scale_factor": 2,
+                }
                 shots = [
                     (
                         "admin",
                         admin_password,
+                        desktop,
                         [
                             ("tenant-tree.png", "department1", None),
                             ("tenant-resources.png", "department1/dev2", "resources"),
@@ -90,10 +99,11 @@ def main(out_dir: str = "docs/screenshots") -> None:
                             ("usage-overview.png", "/overview/", None),
                         ],
                     ),
-                    ("bob", user_password, [("my-access.png", None, None)]),
+                    ("bob", user_password, desktop, [("my-access.png", None, None)]),
+                    ("bob", user_password, phone, [("phone-my-access.png", None, None)]),
                 ]
-                for username, password, pages in shots:
-                    page = browser.new_page(viewport={"width": 1400, "height": 860}, base_url=base)
+                for username, password, device, pages in shots:
+                    page = browser.new_page(base_url=base, **device)
                     page.goto("/accounts/login/")
                     page.fill("#id_username", username)
                     page.fill("#id_password", password)

@@ -137,11 +137,13 @@ def test_a_tenant_admin_manages_only_their_subtree(page, platform_admin):
     response = page.goto(f"/tenants/{elsewhere.pk}/")
     assert response.status == 404
     expect(page.locator("h1")).to_have_text("Not found")
+    page.console_errors.expect(rf"status of 404 .*/tenants/{elsewhere.pk}/\)")  # Chromium logs a 404
 
     # department1's own allocation is set from above: no button, and the URL is refused.
     page.goto(f"/tenants/{w.department1.pk}/")
     expect(page.locator("a:has-text('Edit allocations')")).to_have_count(0)
     assert page.goto(f"/tenants/{w.department1.pk}/allocations/").status == 404
+    page.console_errors.expect(rf"status of 404 .*/tenants/{w.department1.pk}/allocations/\)")
 
 
 def test_a_member_sees_only_their_tenant_in_my_access(page, platform_admin):
@@ -166,3 +168,4 @@ def test_a_member_sees_only_their_tenant_in_my_access(page, platform_admin):
     expect(main).to_contain_text("department1-public-dev1")
     expect(main).not_to_contain_text("dev2")
     assert page.goto(f"/tenants/{w.dev2.pk}/").status == 404
+    page.console_errors.expect(rf"status of 404 .*/tenants/{w.dev2.pk}/\)")

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import ConsoleErrors, sign_in
 from tests.embedded import ADMIN, ADMIN_PASSWORD, embedded_console
 
 
@@ -113,6 +113,7 @@ def test_typing_and_submitting_at_once_sends_one_request_at_a_time(browser, cons
     proxy = TimingProxy(console.url)
     context = browser.new_context(base_url=proxy.url, viewport={"width": 1400, "height": 900})
     context.set_default_timeout(15_000)
+    console_errors = ConsoleErrors(context)
     page = context.new_page()
     names = [f"quick-{how}-{round_}" for round_ in range(4) for how in HOW]
     try:
@@ -142,6 +143,7 @@ def test_typing_and_submitting_at_once_sends_one_request_at_a_time(browser, cons
         context.close()
         proxy.close()
 
+    console_errors.check()
     for path, submits in (("/tenants/new/", len(names)), (allocations, 6)):
         statuses = [status for posted_to, _, _, status in proxy.windows if posted_to == path]
         assert len(statuses) >= 2 * submits, (path, statuses)  # a check and a submit for each, at least

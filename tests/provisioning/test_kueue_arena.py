@@ -419,7 +419,7 @@ def test_a_three_level_tree_is_cohorts_within_cohorts_and_a_subtree_never_exceed
         services.tenant_reconcile(tenant_id=tenant.pk, check_drift=True)
     assert kueue_proxy.writes() == []
     # Edited by hand: a queue's borrowing limit (only x is pushed) and a flavor's node labels (the
-    # cluster's own objects: every tenant is checked, the first push puts them back).
+    # cluster's own objects: they alone are pushed, as their own owner, id 0).
     groups = kueue_get(admin, "clusterqueues", "org-team-x")["spec"]["resourceGroups"]
     del groups[0]["flavors"][0]["resources"][2]["borrowingLimit"]
     custom(admin).patch_cluster_custom_object(
@@ -438,10 +438,12 @@ def test_a_three_level_tree_is_cohorts_within_cohorts_and_a_subtree_never_exceed
         "canopy-workers",
         {"spec": {"nodeLabels": {"gpu": "t4"}}},
     )
-    assert services.reconcile_all() == sorted(t.pk for t in tenants)
+    assert services.reconcile_all() == [0]
     assert kueue_get(admin, "resourceflavors", "canopy-workers")["spec"]["nodeLabels"] == {
         WORKER_ROLE_LABEL: ""
     }
+    own = ClusterSyncStatus.objects.get(sync__tenant_id=0)
+    assert own.state == "synced" and "nodeLabels.gpu is 't4', wanted None" in own.drift_detail
 
     # y uses its GPU; x its own, and would burst, but team and org may not borrow the GPU `other`
     # leaves idle: the subtree stays at org's 2 GPUs.

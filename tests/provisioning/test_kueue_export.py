@@ -147,3 +147,41 @@ def test_a_pools_new_node_selector_is_pushed_to_the_tenants_in_it(k8s_world):
     ProvisioningIntent.objects.all().delete()
     tenant_services.pool_update(acting_user=w.admin, pool=w.pool, description="A100 nodes")
     assert not ProvisioningIntent.objects.exists()
+
+
+def test_the_clusters_own_objects_have_a_status_for_platform_admins_and_show_in_a_preview_while_due(
+    k8s_world, api
+):
+    w = k8s_world
+    kueue_export(w)
+    # Not pushed yet: a tenant's push would make them first, so its preview shows them.
+    [preview] = services.tenant_preview(acting_user=w.admin, tenant=w.dev1)
+    planned = {str(change.ref): change.action for change in preview.plan.changes}
+    assert planned["ValidatingAdmissionPolicy canopy-tenant-node-pools"] == "create"
+    assert planned["ResourceFlavor canopy-default"] == planned["Cohort canopy-root"] == "create"
+    assert planned["ClusterQueue department1-dev1"] == "create"
+
+    drain()
+    rows = api.as_user(w.admin).get("/api/v1/provisioning/statuses/?tenant=0").json()["results"]
+    assert [(r["tenant_path"], r["namespace"], r["state"], r["backend"]) for r in rows] == [
+        ("(the cluster's own objects)", "", "synced", "export")
+    ]
+    assert (
+        api.as_user(w.people.dept_admin).get("/api/v1/provisioning/statuses/?tenant=0").json()["results"]
+        == []
+    )
+
+    # Applied from the same rendering: a preview (and a push) of a tenant is its own objects only.
+    tenant_services.allocation_set(
+        acting_user=w.admin,
+        tenant=w.dev1,
+        spec=tenant_services.AllocationSpec(pool=w.pool, gpu=1, cpu_millicores=2000, memory_bytes=None),
+    )
+    [preview] = services.tenant_preview(acting_user=w.admin, tenant=w.dev1)
+    assert {change.ref.kind for change in preview.plan.changes} <= {
+        "Namespace",
+        "ResourceQuota",
+        "LimitRange",
+        "ClusterQueue",
+    }
+    assert "ClusterQueue" in {change.ref.kind for change in preview.plan.changes}

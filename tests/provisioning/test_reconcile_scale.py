@@ -113,13 +113,12 @@ def test_the_first_push_of_a_tenant_reads_no_namespace_it_does_not_have_then_wri
     proxy.clear()
     [tenant] = add_tenants(platform_admin, pool, 3, 1)
     namespace = TenantSync.objects.get(tenant_id=tenant.pk).namespace
-    # No namespace yet, so nothing in it to read: the namespace and the cluster-wide volumes, then
-    # the plan asks again whether a namespace of that name exists (it would refuse to take one over).
+    # No namespace yet, so nothing in it to read: the namespace (that read also tells the plan no
+    # namespace of that name exists, which it would refuse to take over) and the cluster-wide volumes.
     reads = [call for call in calls(proxy) if call[0] == "GET"]
     assert reads == [
         ("GET", f"/api/v1/namespaces/{namespace}"),
         ("GET", "/api/v1/persistentvolumes"),
-        ("GET", f"/api/v1/namespaces/{namespace}"),
     ]
     # Namespace, ServiceAccount, 3 Roles, RoleBinding, ResourceQuota, LimitRange: one apply each.
     assert [entry.method for entry in proxy.writes()] == ["PATCH"] * 8

@@ -8,7 +8,6 @@ import datetime
 
 import pytest
 from django.db import connection
-from django.template import Context, Template
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -116,32 +115,48 @@ def test_the_monitoring_tab_draws_each_measured_chart_with_its_figures(k8s_world
     for key in ("gpu", "cpu", "memory"):
         assert f'id="chart-{w.cluster.pk}--{key}-canvas"' in html
     assert "HDFS space" not in html  # nothing measured there: no chart
-    assert '<td>2026-11-01 10:01</td><td class="num">2.0</td><td class="num">2.0</td>' in html
+    # GPUs are counted: whole numbers (issue 18, point 10); GiB and cores with one decimal.
+    assert '<td>2026-11-01 10:01</td><td class="num">2</td><td class="num">2</td>' in html
+    assert "latest: used 2, allocated 2" in html
     assert "(GiB)" in html and '<td class="num">3.0</td><td class="num">60.0</td>' in html
     assert "(cores)" in html and '<td class="num">1.5</td><td class="num">8.0</td>' in html
     assert f"range=1h&amp;at={at(T0 + 3 * MINUTE)}" in html  # the CSV link pins the same window
 
 
-def test_figure_tables_write_times_and_numbers_as_the_template_filters_did():
-    """The table rows are built in Python for speed; they must read as `{{ time|date:"Y-m-d H:i" }}`
-    and `{{ value|default_if_none:"–" }}` wrote them: times in the viewer's zone, no exponents."""
+def test_figure_tables_write_times_in_the_viewers_zone_and_numbers_with_one_precision():
+    """The table rows are built in Python for speed: times in the viewer's zone, and every number of
+    a chart with the same decimals (a count that was averaged gets one), never an exponent."""
     series = {
         "gpu_used": [Series(1, "", [(T0, 1.5), (T0 + MINUTE, 1e16)])],
         "gpu_allocated": [Series(1, "", [(T0, 2.0)])],
     }
-    template = Template(
-        '{% for time, used, allocated in chart.rows %}<tr><td>{{ time|date:"Y-m-d H:i" }}</td>'
-        '<td class="num">{{ used|default_if_none:"–" }}</td><td class="num">{{ allocated|default_if_none:"–" }}'
-        "</td></tr>{% if not forloop.last %}\n{% endif %}{% endfor %}"
-    )
     with timezone.override("Asia/Kolkata"):  # UTC+05:30: a zone whose minutes differ too
         (group,) = dashboards.charts_from_series(series, {1: "gpu-a"}, T0, T0 + 2 * MINUTE)
         (chart,) = group.charts
-        assert chart.table_rows() == template.render(Context({"chart": chart}))
         assert chart.table_rows().splitlines() == [
             '<tr><td>2026-11-01 15:30</td><td class="num">1.5</td><td class="num">2.0</td></tr>',
-            '<tr><td>2026-11-01 15:31</td><td class="num">10000000000000000</td><td class="num">–</td></tr>',
+            '<tr><td>2026-11-01 15:31</td><td class="num">10000000000000000.0</td><td class="num">–</td></tr>',
         ]
+        assert chart.data()["decimals"] == 1 and chart.data()["counted"] is True
+
+
+def test_each_unit_has_one_precision_and_counts_are_whole():
+    whole = {"gpu_used": [Series(1, "", [(T0, 2.0)])], "gpu_allocated": [Series(1, "", [(T0, 2.0)])]}
+    (gpus,) = dashboards.charts_from_series(whole, {1: "gpu-a"})[0].charts
+    assert gpus.latest_figures == [("Used", "2"), ("Allocated", "2")]
+    memory = {"memory_used_bytes": [Series(1, "", [(T0, 59.731 * GI)])]}
+    (chart,) = dashboards.charts_from_series(memory, {1: "gpu-a"})[0].charts
+    assert chart.unit.name == "GiB" and chart.latest_figures[0] == ("Used", "59.7")
+    files = {
+        "hdfs_files_used": [Series(1, "", [(T0, 967_789)])],
+        "hdfs_files_quota": [Series(1, "", [(T0, 2e6)])],
+    }
+    (chart,) = dashboards.charts_from_series(files, {1: "hdfs"})[0].charts
+    assert chart.latest_figures == [("Used", "967789"), ("Quota", "2000000")]
+    # The overview's totals: the same rules, no "2e+06".
+    assert dashboards._count(2e6) == "2000000" and dashboards._count(1.5) == "1.5"
+    assert dashboards._cores(26_000) == "26.0 cores" and dashboards._cores(57_600) == "57.6 cores"
+    assert dashboards._bytes(20 * 2**40) == "20.00 TiB" and dashboards._bytes(104.7 * GI) == "104.7 GiB"
 
 
 def test_the_csv_holds_exactly_the_points_shown(k8s_world):

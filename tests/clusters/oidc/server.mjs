@@ -8,8 +8,9 @@ const config = JSON.parse(process.argv[2]);
 const accounts = config.accounts;
 
 const escape = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+// No icon (href="data:,"): otherwise the browser asks for /favicon.ico, a 404 logged as a console error.
 const page = (title, body) => `<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>${escape(title)}</title></head><body><h1>${escape(title)}</h1>${body}</body></html>`;
+<link rel="icon" href="data:,"><title>${escape(title)}</title></head><body><h1>${escape(title)}</h1>${body}</body></html>`;
 
 const provider = new Provider(config.issuer, {
   clients: [{
