@@ -348,6 +348,46 @@ def user_list(*, user: AbstractBaseUser | None) -> QuerySet:
     return restrict_users(User.objects.all(), user, Action.VIEW).order_by("username")
 
 
+def user_groups_of(*, user: AbstractBaseUser | None, people_ids: list[int]) -> list[tuple[int, int]]:
+    """(person id, group id) for each group of these people that the user may see (`user_list`)."""
+    visible = user_list(user=user).order_by().values("pk")
+    rows = User.groups.through.objects.filter(user_id__in=people_ids).filter(user_id__in=visible)
+    return list(rows.values_list("user_id", "group_id"))
+
+
+def user_to_grant(*, user: AbstractBaseUser | None, username: str) -> Any:
+    """The active person named exactly `username`, or None, for a role the user is about to grant.
+
+    Not restricted to `user_list`: an admin grants a role on their tenant to someone who holds none
+    there yet, so whom they may list does not decide it; `services.membership_grant` checks that the
+    user may grant on the tenant, and nobody unauthenticated gets here."""
+    if user is None or not user.is_authenticated:
+        return None
+    return User.objects.filter(username=username, is_active=True).first()
+
+
+def membership_admin_exists(*, user: AbstractBaseUser | None) -> bool:
+    """Whether the user holds an admin role on some tenant (directly or through a group): their own
+    roles, so nothing of anybody else's is read."""
+    return Membership.objects.filter(subject_q(user), role=Membership.Role.ADMIN).exists()
+
+
+def tenant_children_of_id(*, user: AbstractBaseUser | None, parent_id: int) -> QuerySet[Tenant]:
+    """The tenants directly under the tenant `parent_id` that the user can see; empty if there is
+    no such tenant. The parent itself need not be visible (a tenant admin below it lists their own
+    tenants by it), and nothing of it is returned."""
+    parent = Tenant.objects.filter(pk=parent_id).only("path", "depth").first()
+    if parent is None:
+        return Tenant.objects.none()
+    return tenant_list(user=user).filter(depth=parent.depth + 1, path__startswith=parent.path)
+
+
+def volume_ids_of_tenant(*, user: AbstractBaseUser | None, tenant_id: int) -> QuerySet:
+    """The ids of the volumes the tenant `tenant_id` mounts, if the user can see that tenant."""
+    visible = tenant_list(user=user).filter(pk=tenant_id)
+    return VolumeAttachment.objects.filter(tenant__in=visible).values("volume_id")
+
+
 def audit_list(*, user: AbstractBaseUser | None) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.restrict(user, Action.VIEW).select_related("tenant")
 

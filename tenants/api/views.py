@@ -20,7 +20,7 @@ from rest_framework.serializers import BaseSerializer
 from tenants import selectors, services
 from tenants.api import serializers as s
 from tenants.api.filters import FilterSet, IdFilter
-from tenants.models import AuditEvent, Tenant, Volume, VolumeAttachment
+from tenants.models import AuditEvent, Tenant, Volume
 from tenants.permissions import Action, require
 
 
@@ -84,10 +84,9 @@ class TenantFilter(FilterSet):
         fields = ["parent", "path", "path_prefix", "level", "state", "is_leaf", "name"]
 
     def filter_parent(self, queryset: QuerySet, name: str, value: int) -> QuerySet:
-        parent = Tenant.objects.filter(pk=value).only("path", "depth").first()
-        if parent is None:
-            return queryset.none()
-        return queryset.filter(depth=parent.depth + 1, path__startswith=parent.path)
+        return queryset.filter(
+            pk__in=selectors.tenant_children_of_id(user=self.request.user, parent_id=value).values("pk")
+        )
 
     def filter_path_prefix(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         value = value.strip("/")
@@ -219,8 +218,7 @@ class VolumeFilter(FilterSet):
         fields = ["cluster", "share", "scope", "name", "tenant"]
 
     def filter_tenant(self, queryset: QuerySet, name: str, value: int) -> QuerySet:
-        visible = selectors.tenant_list(user=self.request.user).filter(pk=value)
-        return queryset.filter(pk__in=VolumeAttachment.objects.filter(tenant__in=visible).values("volume_id"))
+        return queryset.filter(pk__in=selectors.volume_ids_of_tenant(user=self.request.user, tenant_id=value))
 
 
 class VolumeViewSet(SelectorViewSet):

@@ -361,6 +361,8 @@ class KubeTestCluster(_ClientMixin):
 
     # kube-controller-manager's --controllers; a subclass may run more.
     controllers: tuple[str, ...] = CONTROLLERS
+    # More kube-controller-manager flags a subclass needs.
+    controller_manager_flags: tuple[str, ...] = ()
 
     def __init__(
         self, *, keep_workdir: bool = False, start_timeout: float = 180.0, audit_users: tuple[str, ...] = ()
@@ -597,6 +599,7 @@ class KubeTestCluster(_ClientMixin):
                 f"--cert-dir={self._path('controller-manager-certs')}",
                 f"--root-ca-file={pki / 'ca.crt'}",
                 f"--service-account-private-key-file={pki / 'sa.key'}",
+                *self.controller_manager_flags,
             ],
         )
         self._wait(

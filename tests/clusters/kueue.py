@@ -174,6 +174,10 @@ class KueueTestCluster(KubeTestCluster):
         "clusterrole-aggregation-controller",
         "node-lifecycle-controller",
     )
+    # A KWOK lease renewal can come late when the machine is busy (a full suite on 2 cores); after
+    # the default 50 s the node-lifecycle controller would taint the node unreachable (NoExecute)
+    # and a test would find its nodes tainted. No test is about lost nodes, so the grace is long.
+    controller_manager_flags = ("--node-monitor-grace-period=10m",)
 
     def __init__(
         self, *, keep_workdir: bool = False, start_timeout: float = 300.0, audit_users: tuple[str, ...] = ()

@@ -1,0 +1,178 @@
+"""Writes: each form parses, a service decides. A refusal goes back onto the form's fields.
+
+The services run in savepoints first (rolled back) so every refusal lands on its own field, and
+again on `validate=1` htmx requests while the user types."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django_htmx.http import HttpResponseClientRedirect
+
+from tenants import forms, selectors, services
+from tenants.amounts import (
+    KUBERNETES_RESOURCES,
+    POOL_CAPACITY_FIELDS,
+    Resource,
+    maximum_of,
+    percent_human,
+)
+from tenants.models import Tenant
+from tenants.rules import may_have
+
+
+class _DryRun(Exception):
+    """Raised to roll back a trial run of the services."""
+
+
+def _pool_hints(
+    user: Any,
+    parent: Tenant | None,
+    pools: list[Any],
+    tenant: Tenant | None = None,
+    current: dict[int, Any] | None = None,
+) -> dict[int, dict[str, str]]:
+    """What is left beside each field (`tenants.rules.left`, in the refusals' words and units): the
+    parent's, or at level 1 the pool's; for `tenant` being edited (`current`: its allocations by
+    pool id), also the most it may have (what it holds plus what is left)."""
+    current = current or {}
+    hints: dict[int, dict[str, str]] = {}
+
+    def left_hint(owner: str, pool_id: int, column: str, left_now: Any, say: Any, of: str = "") -> str:
+        """'dev2 has 2 CPU left' (`of`: ' of its queue') and, for the tenant being edited, ' and dev1
+        may have at most 4 CPU'."""
+        holds = getattr(current.get(pool_id), column, None) or 0
+        most = may_have(tenant.name, holds, left_now, say) if tenant is not None else ""
+        return f"{owner} has {say(left_now)}{of} left{most}"
+
+    if parent is not None:
+        selectors.tenant_summaries([parent])
+        for summary in parent.pool_summaries:
+            pool_id = summary.allocation.pool_id
+            if "capacity" in summary.resources:
+                left_now = summary.resources["capacity"].remaining
+                hint = left_hint(
+                    parent.name, pool_id, "capacity_percent", left_now, percent_human, " of its queue"
+                )
+                hints[pool_id] = {"capacity": hint}
+                continue
+            hints[pool_id] = {}
+            for r in KUBERNETES_RESOURCES:
+                left_now = summary.resources[r.name].remaining
+                hints[pool_id][r.name] = (
+                    f"{parent.name} is unlimited here"
+                    if left_now is None
+                    else left_hint(parent.name, pool_id, r.field, left_now, r.exactly)
+                )
+                most = maximum_of(
+                    getattr(summary.allocation, r.field), getattr(summary.allocation, r.burst_field)
+                )
+                hints[pool_id][r.burst_name] = _burst_hint(r, most, f"{parent.name}'s maximum")
+        return hints
+    for pool in selectors.pool_list(user=user).filter(pk__in=[p.pk for p in pools]):
+        free = selectors.pool_free(pool)
+        owner = f"Pool {pool}"
+        if pool.is_yarn:
+            hint = left_hint(
+                owner, pool.pk, "capacity_percent", free["capacity"], percent_human, " of its root queue"
+            )
+            hints[pool.pk] = {"capacity": hint}
+            continue
+        hints[pool.pk] = {}
+        for r in KUBERNETES_RESOURCES:
+            hints[pool.pk][r.name] = left_hint(owner, pool.pk, r.field, free[r.name], r.exactly)
+            capacity = getattr(pool, POOL_CAPACITY_FIELDS[r.name])
+            hints[pool.pk][r.burst_name] = _burst_hint(r, capacity, "the pool's capacity")
+    return hints
+
+
+def _burst_hint(resource: Resource, most: int | None, whose: str) -> str:
+    """Beside a burst field: what empty means and the most it may be (None: no cap from above)."""
+    return "Empty: no burst" + (f"; at most {resource.exactly(most)}, {whose}" if most is not None else "")
+
+
+def _pools_for_child(user: Any, parent: Tenant | None) -> list[Any]:
+    """A sub-tenant can be allocated only where its parent is; a level-1 tenant in any pool."""
+    pools = selectors.pool_list(user=user).order_by("cluster__name", "name")
+    if parent is not None:
+        pools = pools.filter(allocations__tenant=parent)
+    return list(pools)
+
+
+def _trial_create(request: HttpRequest, form: forms.TenantCreateForm) -> Tenant | None:
+    """Run tenant_create and each allocation in savepoints so every refusal lands on its own field;
+    commit only when nothing was refused. A refused name does not hide the allocations' refusals:
+    they are checked once more under a stand-in name, and that trial is always rolled back."""
+    data = form.cleaned_data
+    specs = form.clean_pool_fields()
+    storage = form.storage_specs()
+    if form.errors:
+        return None
+    tenant = _trial_run(request, form, data["name"], specs, storage)
+    if tenant is None and "name" in form.errors and not set(form.errors) - {"name"}:
+        _trial_run(request, form, f"name-check-{uuid.uuid4().hex[:12]}", specs, storage, keep=False)
+    return tenant
+
+
+def _trial_run(
+    request: HttpRequest,
+    form: forms.TenantCreateForm,
+    name: str,
+    specs: list[services.AllocationSpec],
+    storage: list[services.StorageSpec],
+    keep: bool = True,
+) -> Tenant | None:
+    data = form.cleaned_data
+    try:
+        with transaction.atomic():
+            tenant = services.tenant_create(
+                acting_user=request.user,
+                parent=data.get("parent"),
+                name=name,
+                display_name=data.get("display_name", ""),
+                description=data.get("description", ""),
+                is_leaf=data["is_leaf"],
+                plan=data.get("plan"),
+            )
+            for spec in specs:
+                try:
+                    with transaction.atomic():
+                        services.allocation_set(acting_user=request.user, tenant=tenant, spec=spec)
+                except ValidationError as exc:
+                    for key, messages_ in exc.message_dict.items():
+                        form.add_error(form.pool_error_field(spec.pool, key), messages_)
+            for spec in storage:
+                try:
+                    with transaction.atomic():
+                        services.storage_create(acting_user=request.user, tenant=tenant, spec=spec)
+                except ValidationError as exc:
+                    form.add_error(f"hdfs_{spec.cluster.pk}_on", exc.messages)
+            if not keep or form.errors or request.POST.get("validate"):
+                raise _DryRun
+            return tenant
+    except _DryRun:
+        return None
+    except ValidationError as exc:
+        if keep:
+            forms.apply_service_errors(form, exc)
+        return None
+
+
+def _validation_response(request: HttpRequest, form: Any) -> HttpResponse:
+    """Per-field error lists, swapped out-of-band into the form: while the user types, and after an
+    htmx submit that was refused (the form stays as the user filled it)."""
+    return render(request, "tenants/partials/_field_errors.html", {"form": form})
+
+
+def _checked_form_saved(request: HttpRequest, url: str) -> HttpResponse:
+    """Where a form checked as you type leads once saved. Its submit is an htmx request, queued
+    behind the check still running (templates/tenants/partials/_live_check.html), so htmx is told
+    where to go; without JavaScript the form posts as usual and gets a redirect."""
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)

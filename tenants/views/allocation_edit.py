@@ -1,0 +1,74 @@
+"""A tenant's allocations per pool."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from tenants import forms, selectors, services
+from tenants.permissions import Action
+from tenants.views._trials import (
+    _checked_form_saved,
+    _DryRun,
+    _pool_hints,
+    _pools_for_child,
+    _validation_response,
+)
+
+
+@login_required
+def tenant_allocations(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    tenant = selectors.tenant_get(user=user, pk=pk, action=Action.MANAGE)
+    parent = selectors.tenant_get(user=user, pk=tenant.parent_id) if tenant.parent_id else None
+    pools = _pools_for_child(user, parent)
+    current = {a.pool_id: a for a in selectors.allocation_list(user=user).filter(tenant=tenant)}
+    form_kwargs = {
+        "pools": pools,
+        "hints": _pool_hints(user, parent, pools, tenant, current),
+        "current": current,
+    }
+    if request.method == "POST":
+        form = forms.AllocationsForm(request.POST, **form_kwargs)
+        if form.is_valid():
+            specs = form.clean_pool_fields()
+            chosen = {spec.pool.pk for spec in specs}
+            try:
+                with transaction.atomic():
+                    for spec in specs:
+                        try:
+                            with transaction.atomic():
+                                services.allocation_set(acting_user=user, tenant=tenant, spec=spec)
+                        except ValidationError as exc:
+                            for key, messages_ in exc.message_dict.items():
+                                form.add_error(form.pool_error_field(spec.pool, key), messages_)
+                    for pool_id, allocation in current.items():
+                        if pool_id not in chosen:
+                            try:
+                                with transaction.atomic():
+                                    services.allocation_delete(acting_user=user, allocation=allocation)
+                            except ValidationError as exc:
+                                form.add_error(f"pool_{pool_id}_on", exc.messages)
+                    if form.errors or request.POST.get("validate"):
+                        raise _DryRun
+            except _DryRun:
+                pass
+            if not form.errors and not request.POST.get("validate"):
+                messages.success(request, f"Allocations of {tenant.name_path} saved.")
+                return _checked_form_saved(
+                    request, f"{reverse('console:tenant', args=[tenant.pk])}?tab=resources"
+                )
+        if request.POST.get("validate") or request.htmx:
+            return _validation_response(request, form)
+    else:
+        form = forms.AllocationsForm(**form_kwargs)
+    return render(
+        request,
+        "tenants/allocations_form.html",
+        {"nav": "tenants", "form": form, "tenant": tenant, "parent": parent},
+    )
