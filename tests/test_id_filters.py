@@ -7,16 +7,20 @@ as a user who sees nothing and as a tenant admin."""
 
 from __future__ import annotations
 
+import django_filters
 import pytest
 from django.contrib.auth import get_user_model
 from django.db.models import Max, Model
 from django.test import Client
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.generators import SchemaGenerator
+from rest_framework.views import APIView
 
 from tenants.models import Cluster, NfsShare, ResourcePool, Tenant
 from tenants.permissions import Action, restrict_users
 from tests.factories import UserFactory
 from tests.tenants import builders
+from tests.test_csrf import url_patterns
 
 pytestmark = pytest.mark.django_db
 
@@ -37,14 +41,55 @@ def get_operations() -> list[tuple[str, dict]]:
     return sorted((path, methods["get"]) for path, methods in schema["paths"].items() if "get" in methods)
 
 
+# Whole-number query parameters that name no row.
+NOT_IDS = {"page", "page_size", "level", "step"}
+
+
 def test_every_query_parameter_that_takes_an_id_is_known_here():
-    """An id parameter under a new name would escape the test below."""
+    """An id parameter under a new name would escape the test below: every whole-number query
+    parameter is an id known here or one of NOT_IDS. Not only IdFilter's (documented with the
+    largest id as its maximum): a filter declared another way (django-filter's ModelChoiceFilter,
+    the existence oracle of the probe, is documented as a plain integer) must be caught too."""
+    unknown = []
     for path, operation in get_operations():
         for parameter in operation.get("parameters", []):
-            if parameter["in"] == "query" and parameter["name"] not in ("page", "page_size"):
-                schema = parameter["schema"]
-                if schema.get("type") == "integer" and schema.get("maximum") == 2**63 - 1:
-                    assert parameter["name"] in ID_PARAMETERS, (path, parameter)
+            name, schema = parameter["name"], parameter["schema"]
+            integer = parameter["in"] == "query" and schema.get("type") == "integer"
+            if integer and name not in ID_PARAMETERS and name not in NOT_IDS:
+                unknown.append((path, name, schema))
+    assert not unknown, unknown
+
+
+def test_no_list_filter_checks_an_id_against_the_whole_table():
+    """django-filter's ModelChoiceFilter (its default for a foreign key) refuses an id that names no
+    row with a 400 and filters by an invisible one: the existence oracle of the probe. No filter of
+    any API view is one, whatever its name (the test above finds parameters by name)."""
+    oracle_filters = (django_filters.ModelChoiceFilter, django_filters.ModelMultipleChoiceFilter)
+    checked, oracles = [], []
+    for route, _, callback in url_patterns():
+        view = getattr(callback, "cls", None)
+        if not (isinstance(view, type) and issubclass(view, APIView)):
+            continue
+        for backend in getattr(view, "filter_backends", []):
+            if not issubclass(backend, DjangoFilterBackend):
+                continue
+            declared = getattr(view, "filterset_class", None)
+            serializer = getattr(view, "serializer_class", None)
+            meta = declared._meta if declared else getattr(serializer, "Meta", None)
+            model = getattr(meta, "model", None)
+            if model is None:
+                continue
+            filterset = backend().get_filterset_class(view(), model._default_manager.none())
+            if filterset is None:
+                continue
+            checked.append(route)
+            oracles += [
+                (route, name)
+                for name, one in filterset.base_filters.items()
+                if isinstance(one, oracle_filters)
+            ]
+    assert len(checked) >= 10, checked
+    assert not oracles, oracles
 
 
 def visible(model: type[Model], user) -> list[int]:
