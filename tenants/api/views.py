@@ -123,7 +123,7 @@ class TenantViewSet(SelectorViewSet):
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        selectors.tenant_summaries(page)
+        selectors.tenant_summaries(page, user=request.user)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
