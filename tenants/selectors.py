@@ -30,6 +30,7 @@ from tenants.models import (
     ResourcePool,
     StorageDirectory,
     Tenant,
+    TenantService,
     Volume,
     VolumeAttachment,
     parent_tree_path,
@@ -259,6 +260,11 @@ def plan_list(*, user: AbstractBaseUser | None) -> QuerySet[QuotaPlan]:
 
 def storage_list(*, user: AbstractBaseUser | None) -> QuerySet[StorageDirectory]:
     return StorageDirectory.objects.restrict(user, Action.VIEW).select_related("tenant", "cluster")
+
+
+def tenant_service_list(*, user: AbstractBaseUser | None) -> QuerySet[TenantService]:
+    """The services (Hive databases) of the tenants the user may see."""
+    return TenantService.objects.restrict(user, Action.VIEW).select_related("tenant", "cluster")
 
 
 def volume_list(*, user: AbstractBaseUser | None) -> QuerySet[Volume]:
