@@ -9,12 +9,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django_htmx.http import replace_url
 
 from tenants import forms, selectors, services
 from tenants.models import Cluster
 from tenants.permissions import Action, is_platform_admin
 from tenants.views._trials import (
     _checked_form_saved,
+    _drop_required_errors,
     _pool_hints,
     _pools_for_child,
     _trial_create,
@@ -24,10 +26,18 @@ from tenants.views._trials import (
 
 @login_required
 def tenant_create(request: HttpRequest) -> HttpResponse:
+    """The new tenant form. Choosing another parent redraws what depends on it (a check with
+    redraw=1: breadcrumbs, heading, the parent's pools and what is left of each, every field's
+    errors) and keeps what the user typed; see templates/tenants/tenant_form.html."""
     user = request.user
+    level1_allowed = is_platform_admin(user)
     parents = selectors.tenant_list(user=user, action=Action.ADMINISTER).filter(leaf=False)
     parent_id = request.POST.get("parent") or request.GET.get("parent")
     parent = selectors.tenant_get(user=user, pk=parent_id, action=Action.ADMINISTER) if parent_id else None
+    if parent is None and not level1_allowed:
+        # Only platform admins make level-1 tenants: the form starts at the first tenant the user
+        # administers, as its parent field shows it.
+        parent = parents.first()
     pools = _pools_for_child(user, parent)
     hadoop = list(selectors.cluster_list(user=user).filter(kind=Cluster.Kind.YARN))
     form_kwargs = {
@@ -35,19 +45,26 @@ def tenant_create(request: HttpRequest) -> HttpResponse:
         "pools": pools,
         "hints": _pool_hints(user, parent, pools),
         "hadoop_clusters": hadoop,
-        "level1_allowed": is_platform_admin(user),
+        "level1_allowed": level1_allowed,
     }
+    context = {"nav": "tenants", "parent": parent, "no_parents": parent is None and not level1_allowed}
     if request.method == "POST":
         form = forms.TenantCreateForm(request.POST, **form_kwargs)
-        tenant = _trial_create(request, form) if form.is_valid() else None
+        checking = bool(request.POST.get("validate"))
+        tenant = _trial_create(request, form, checking=checking)
         if tenant is not None:
             messages.success(request, f"Tenant {tenant.name_path} created.")
             return _checked_form_saved(request, reverse("console:tenant", args=[tenant.pk]))
-        if request.POST.get("validate") or request.htmx:
+        if checking and request.POST.get("redraw"):
+            _drop_required_errors(form)
+            response = render(request, "tenants/tenant_form.html#redraw", {**context, "form": form})
+            new_url = reverse("console:tenant_create") + (f"?parent={parent.pk}" if parent else "")
+            return replace_url(response, new_url)
+        if checking or request.htmx:
             return _validation_response(request, form)
     else:
         form = forms.TenantCreateForm(initial={"parent": parent}, **form_kwargs)
-    return render(request, "tenants/tenant_form.html", {"nav": "tenants", "form": form, "parent": parent})
+    return render(request, "tenants/tenant_form.html", {**context, "form": form})
 
 
 @login_required
