@@ -38,6 +38,7 @@ from tenants.views.pool_page import (
 from tenants.views.tenant_edit import (
     tenant_create,
     tenant_delete,
+    tenant_move,
     tenant_state,
 )
 from tenants.views.tenant_page import (
@@ -72,6 +73,7 @@ __all__ = [
     "tenant_allocations",
     "tenant_create",
     "tenant_delete",
+    "tenant_move",
     "tenant_plan",
     "tenant_resources",
     "tenant_state",

@@ -179,6 +179,29 @@ def _trial_run(
         return None
 
 
+def _trial_move(
+    request: HttpRequest, form: forms.TenantMoveForm, tenant: Tenant, *, keep: bool
+) -> Tenant | None:
+    """Move `tenant` under the form's parent (`keep`: for good; else rolled back, to ask first).
+    A refusal lands on the parent field, or on top when it is about the tenant itself."""
+    try:
+        with transaction.atomic():
+            moved = services.tenant_move(
+                acting_user=request.user, tenant=tenant, new_parent=form.cleaned_data["parent"]
+            )
+            if not keep:
+                raise _DryRun
+            return moved
+    except _DryRun:
+        tenant.refresh_from_db()  # the service moved this object too; the database did not keep it
+        return None
+    except ValidationError as exc:
+        tenant.refresh_from_db()
+        for key, messages_ in exc.message_dict.items():
+            form.add_error(None if key == "tenant" else "parent", messages_)
+        return None
+
+
 def _validation_response(request: HttpRequest, form: Any) -> HttpResponse:
     """Per-field error lists, swapped out-of-band into the form: while the user types, and after an
     htmx submit that was refused (the form stays as the user filled it). While the user types, a

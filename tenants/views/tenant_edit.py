@@ -1,4 +1,4 @@
-"""Creating a tenant, suspending or resuming it, deleting it."""
+"""Creating a tenant, moving it, suspending or resuming it, deleting it."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from tenants.views._trials import (
     _pool_hints,
     _pools_for_child,
     _trial_create,
+    _trial_move,
     _validation_response,
 )
 
@@ -65,6 +66,46 @@ def tenant_create(request: HttpRequest) -> HttpResponse:
     else:
         form = forms.TenantCreateForm(initial={"parent": parent}, **form_kwargs)
     return render(request, "tenants/tenant_form.html", {**context, "form": form})
+
+
+@login_required
+def tenant_move(request: HttpRequest, pk: int) -> HttpResponse:
+    """Move a tenant and its subtree under another parent: pick it, see what the move does (a dry
+    run of the service: a refusal is an error on the picker, the choice kept), confirm, moved."""
+    user = request.user
+    tenant = selectors.tenant_get(user=user, pk=pk, action=Action.MANAGE)
+    shape = selectors.tenant_subtree_shape(user=user, tenant=tenant)
+    targets = list(selectors.tenant_move_targets(user=user, tenant=tenant, height=shape.height))
+    form = forms.TenantMoveForm(
+        request.POST or None, targets=targets, level1_allowed=is_platform_admin(user) and tenant.depth > 1
+    )
+    asking = False
+    if request.method == "POST" and form.is_valid():
+        old_path = tenant.name_path
+        confirmed = request.POST.get("confirm") == "yes"
+        moved = _trial_move(request, form, tenant, keep=confirmed)
+        if moved is not None:
+            messages.success(
+                request,
+                f"{old_path} is now {moved.name_path}; Canopy is pushing the change to the clusters.",
+            )
+            return redirect("console:tenant", moved.pk)
+        asking = not confirmed and not form.errors
+    new_parent = form.cleaned_data.get("parent") if asking else None
+    return render(
+        request,
+        "tenants/tenant_move.html",
+        {
+            "nav": "tenants",
+            "tenant": tenant,
+            "form": form,
+            "shape": shape,
+            "choices": len(form.fields["parent"].choices) > 1,
+            "asking": asking,
+            "new_parent": new_parent,
+            "new_path": f"{new_parent.name_path}/{tenant.name}" if new_parent else tenant.name,
+        },
+    )
 
 
 @login_required

@@ -241,7 +241,7 @@ def tenant_resources(request: HttpRequest, pk: int | None = None) -> HttpRespons
             ancestors=list(selectors.tenant_ancestors(user=user, tenant=tenant)),
             can_administer=can(user, Action.ADMINISTER, tenant),
             can_manage=can(user, Action.MANAGE, tenant),
-            # What suspending takes along (its dialog counts them; a tab alone never asks).
+            # What suspending or resuming takes along (their dialogs count them; a tab alone never asks).
             sub_tenants=selectors.tenant_subtree(user=user, tenant=tenant)
             .exclude(pk=tenant.pk)
             .exclude(state=Tenant.State.DELETING),

@@ -971,6 +971,28 @@ def tenant_create_page(ctx: Ctx) -> list[Probe]:
     ]
 
 
+@console("console:tenant_move")
+def move_page(ctx: Ctx) -> list[Probe]:
+    """As the API's move, but the picker offers only valid parents: anything else is the form again
+    with an error on it, as is a refusal of the service; asking first (no confirm) never moves."""
+    t, d, spec = ctx.t, ctx.d, ctx.spec
+    offered = (
+        ctx.oracle.may("administer", d)
+        and not spec.nodes[d].leaf
+        and d not in ctx.subtree(t)
+        and d != spec.nodes[t].parent
+        and spec.depth(d) + 1 + ctx.height(t) <= MAX_DEPTH
+    )
+    fits = not (spec.nodes[t].allocated and not spec.nodes[d].allocated)
+    moved = console_gate(ctx, "manage", t, 302 if offered and fits else 200)
+    body = {"parent": ctx.world.tenants[d].pk}
+    return [
+        Probe("get", page(ctx, "move/"), console_gate(ctx, "manage", t, 200)),
+        Probe("post", page(ctx, "move/"), console_gate(ctx, "manage", t, 200), body, changes=False),
+        Probe("post", page(ctx, "move/"), moved, {**body, "confirm": "yes"}, changes=moved == {302}),
+    ]
+
+
 @console("console:tenant_allocations")
 def allocations_page(ctx: Ctx) -> list[Probe]:
     expected = console_gate(ctx, "manage", ctx.t, 200)
