@@ -281,6 +281,28 @@ class TenantCreateForm(StorageFieldsMixin, PoolFieldsMixin, forms.Form):
         self.add_storage_fields(hadoop_clusters)
 
 
+class TenantMoveForm(forms.Form):
+    """Where a tenant goes: one of `targets` (`selectors.tenant_move_targets`) or, for platform
+    admins (`level1_allowed`), level 1. Nothing is chosen at first."""
+
+    LEVEL_1 = "level-1"
+
+    parent = forms.ChoiceField(label="New parent")
+
+    def __init__(self, *args: Any, targets: list[Tenant], level1_allowed: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.targets = {str(tenant.pk): tenant for tenant in targets}
+        choices = [("", "— choose where it goes —")]
+        if level1_allowed:
+            choices.append((self.LEVEL_1, "Level 1 (no parent)"))
+        choices += [(pk, tenant.name_path) for pk, tenant in self.targets.items()]
+        self.fields["parent"].choices = choices
+
+    def clean_parent(self) -> Tenant | None:
+        value = self.cleaned_data["parent"]
+        return None if value == self.LEVEL_1 else self.targets[value]
+
+
 class AllocationsForm(PoolFieldsMixin, forms.Form):
     def __init__(
         self,

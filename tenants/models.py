@@ -189,6 +189,11 @@ class Tenant(MP_Node):
         return self.depth
 
     @property
+    def is_default(self) -> bool:
+        """The level-1 `default` tenant, which always exists: never moved or deleted."""
+        return self.depth == 1 and self.name == self.DEFAULT_NAME
+
+    @property
     def parent_name_path(self) -> str | None:
         return self.name_path.rpartition("/")[0] or None
 

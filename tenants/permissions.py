@@ -146,6 +146,14 @@ def top_paths(user: AnyUser | None) -> list[str] | None:
     return sorted(path for path in granted if len(path) == steplen or not visible(path[:-steplen]))
 
 
+def administers_somewhere(user: AnyUser | None) -> bool:
+    """Whether `user` is a tenant admin somewhere (their own role or a group's): from the grants
+    alone, so no query in a request that has read them."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return any(reaches_below(role) for _, role in _grants(user))
+
+
 def restrict_tenants(queryset: QuerySet, user: AnyUser | None, action: Action | str) -> QuerySet:
     q = tenant_q(user, action)
     return queryset if q is None else queryset.filter(q)

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Length, Substr
 from django.http import Http404
 
@@ -74,6 +75,40 @@ def tenant_children(*, user: AbstractBaseUser | None, parent: Tenant | None) -> 
 def tenant_subtree(*, user: AbstractBaseUser | None, tenant: Tenant) -> QuerySet[Tenant]:
     """The tenant and everything below it that the user may see: one query."""
     return tenant_list(user=user).filter(path__startswith=tenant.path)
+
+
+@dataclass(frozen=True)
+class SubtreeShape:
+    """What goes along when a tenant moves: its sub-tenants at every level (those being deleted not
+    counted) and how many levels they reach below it (0: none)."""
+
+    sub_tenants: int
+    height: int
+
+
+def tenant_subtree_shape(*, user: AbstractBaseUser | None, tenant: Tenant) -> SubtreeShape:
+    """One query."""
+    row = tenant_subtree(user=user, tenant=tenant).aggregate(
+        sub_tenants=Count("pk", filter=~Q(pk=tenant.pk) & ~Q(state=Tenant.State.DELETING)),
+        deepest=Max("depth"),
+    )
+    return SubtreeShape(
+        sub_tenants=row["sub_tenants"], height=(row["deepest"] or tenant.depth) - tenant.depth
+    )
+
+
+def tenant_move_targets(*, user: AbstractBaseUser | None, tenant: Tenant, height: int) -> QuerySet[Tenant]:
+    """Where `user` may move `tenant`, whose subtree reaches `height` levels below it: the tenants
+    they administer (as `services.tenant_move` asks of the new parent) that may have sub-tenants,
+    are neither `tenant` nor below it nor its parent already, are not being deleted, and keep the
+    subtree within the tree's depth. The service checks the rest (names, allocations) as it moves."""
+    return (
+        tenant_list(user=user, action=Action.ADMINISTER)
+        .filter(leaf=False, depth__lte=settings.CANOPY_MAX_TENANT_DEPTH - 1 - height)
+        .exclude(path__startswith=tenant.path)
+        .exclude(path=tenant.parent_tree_path or "")
+        .exclude(state=Tenant.State.DELETING)
+    )
 
 
 def tenant_ancestors(*, user: AbstractBaseUser | None, tenant: Tenant) -> QuerySet[Tenant]:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("tenants/<id:pk>/allocations/", views.tenant_allocations, name="tenant_allocations"),
     path("tenants/<id:pk>/plan/", views.tenant_plan, name="tenant_plan"),
     path("tenants/<id:pk>/state/", views.tenant_state, name="tenant_state"),
+    path("tenants/<id:pk>/move/", views.tenant_move, name="tenant_move"),
     path("tenants/<id:pk>/delete/", views.tenant_delete, name="tenant_delete"),
     path("tenants/<id:pk>/members/", views.membership_add, name="membership_add"),
     path("tenants/<id:pk>/services/", views.tenant_service_add, name="tenant_service_add"),

@@ -4,7 +4,9 @@
  *   page replaces this one, an htmx request until htmx has its answer (or, when the answer sends
  *   the browser elsewhere with HX-Redirect, until that page comes).
  * - Buttons that open and close a <dialog> (commandfor / command: "show-modal", "close") work in
- *   browsers that do not know those attributes yet. */
+ *   browsers that do not know those attributes yet.
+ * - A <dialog data-open-on-load> opens as a modal with its page (a question the server asks once a
+ *   dry run found nothing in the way: the move confirmation). */
 (function () {
   "use strict";
 
@@ -60,6 +62,14 @@
     if (event.detail.successful && xhr && xhr.getResponseHeader("HX-Redirect")) return; // leaving
     setBusy(button, false);
   });
+
+  function openAskedDialogs() {
+    document.querySelectorAll("dialog[data-open-on-load]").forEach((dialog) => {
+      if (!dialog.open) dialog.showModal();
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", openAskedDialogs);
+  else openAskedDialogs();
 
   if (!("commandForElement" in HTMLButtonElement.prototype)) {
     document.addEventListener("click", (event) => {

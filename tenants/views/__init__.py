@@ -42,6 +42,7 @@ from tenants.views.service_pages import (
 from tenants.views.tenant_edit import (
     tenant_create,
     tenant_delete,
+    tenant_move,
     tenant_state,
 )
 from tenants.views.tenant_page import (
@@ -76,6 +77,7 @@ __all__ = [
     "tenant_allocations",
     "tenant_create",
     "tenant_delete",
+    "tenant_move",
     "tenant_plan",
     "tenant_resources",
     "tenant_service_add",

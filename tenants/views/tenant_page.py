@@ -17,7 +17,7 @@ from tenants.amounts import (
     percent_human,
 )
 from tenants.models import Membership, Tenant
-from tenants.permissions import Action, can, is_platform_admin
+from tenants.permissions import Action, administers_somewhere, can, is_platform_admin
 from tenants.views._page import render_page
 
 # The tenant page's own tabs; other apps add theirs (tenants/console.py: provisioning's Clusters).
@@ -230,13 +230,18 @@ def tenant_resources(request: HttpRequest, pk: int | None = None) -> HttpRespons
         "tab": tab,
         "tab_template": _tab_template(tab),
         "tab_scripts": console.tab_scripts(),
+        # At the tree's root: platform admins make level-1 tenants, tenant admins sub-tenants of
+        # what they administer (the form lists those).
+        "new_tenant_label": "New level-1 tenant"
+        if is_platform_admin(user)
+        else ("New sub-tenant" if administers_somewhere(user) else None),
     }
     if tenant is not None:
         context.update(
             ancestors=list(selectors.tenant_ancestors(user=user, tenant=tenant)),
             can_administer=can(user, Action.ADMINISTER, tenant),
             can_manage=can(user, Action.MANAGE, tenant),
-            # What suspending takes along (its dialog counts them; a tab alone never asks).
+            # What suspending or resuming takes along (their dialogs count them; a tab alone never asks).
             sub_tenants=selectors.tenant_subtree(user=user, tenant=tenant)
             .exclude(pk=tenant.pk)
             .exclude(state=Tenant.State.DELETING),

@@ -1,5 +1,6 @@
-"""Save screenshots of the console for the README: the tenant tree, a tenant's Resources tab and My
-access (also as a phone shows it), from the demo data, in Debian's Chromium.
+"""Save screenshots of the console for the README: the tenant tree, a tenant's Resources tab, the new
+tenant form with a parent chosen, and My access (also as a phone shows it), from the demo data, in
+Debian's Chromium.
 
     .venv/bin/python -m tests.browser.screenshots [docs/screenshots]
 
@@ -43,6 +44,17 @@ def _manage(env: dict[str, str], *args: str) -> str:
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     ).stdout
+
+
+def _create_form_with_a_parent(page) -> None:
+    """The new tenant form as a platform admin fills it in: from the tree's root, a parent chosen
+    (the form redraws with what that parent has left of each pool), a name typed."""
+    page.goto("/tenants/")
+    page.click(".tree-panel a:has-text('New level-1 tenant')")
+    page.select_option("#id_parent", label="department1")
+    page.locator("h1", has_text="New sub-tenant of department1").wait_for()
+    page.fill("#id_name", "research")
+    page.wait_for_load_state("networkidle")
 
 
 def main(out_dir: str = "docs/screenshots") -> None:
@@ -97,6 +109,7 @@ def main(out_dir: str = "docs/screenshots") -> None:
                             ("yarn-resources.png", "t1", "resources"),
                             ("tenant-monitoring.png", "department1", "monitoring"),
                             ("usage-overview.png", "/overview/", None),
+                            ("tenant-create.png", _create_form_with_a_parent, None),
                         ],
                     ),
                     ("bob", user_password, desktop, [("my-access.png", None, None)]),
@@ -110,7 +123,9 @@ def main(out_dir: str = "docs/screenshots") -> None:
                     page.click("button[type=submit]")
                     page.wait_for_load_state("networkidle")
                     for name, tenant_path, tab in pages:
-                        if tenant_path and tenant_path.startswith("/"):
+                        if callable(tenant_path):
+                            tenant_path(page)  # a page reached by what a person does on it
+                        elif tenant_path and tenant_path.startswith("/"):
                             page.goto(tenant_path)
                             page.wait_for_load_state("networkidle")
                         elif tenant_path:

@@ -52,6 +52,7 @@ VISITED_ROUTES = {
     "tenants/<id:pk>/allocations/",
     "tenants/<id:pk>/plan/",
     "tenants/<id:pk>/delete/",
+    "tenants/<id:pk>/move/",
     "pools/",
     "plans/",
     "plans/new/",
@@ -100,6 +101,10 @@ def page_urls(demo: Demo) -> dict[str, dict[str, list[str]]]:
         "tenants/<id:pk>/delete/": {
             "admin": [f"/tenants/{demo.department1.pk}/delete/"],
             "usera": [f"/tenants/{demo.etl.pk}/delete/"],
+        },
+        "tenants/<id:pk>/move/": {
+            "admin": [f"/tenants/{demo.dev1.pk}/move/"],
+            "usera": [f"/tenants/{demo.etl.pk}/move/"],
         },
         "pools/": {"admin": ["/pools/"], "usera": ["/pools/"], "bob": ["/pools/"]},
         "plans/": {"admin": ["/plans/"], "bob": ["/plans/"]},

@@ -974,10 +974,41 @@ def tenant_create_page(ctx: Ctx) -> list[Probe]:
     else:
         created = {302}
     body = {"parent": ctx.target.pk, "name": "newkid", "is_leaf": "false"}
+    redraw = {**body, "validate": "1", "redraw": "1"}  # another parent chosen: its parts of the form
     return [
         Probe("get", "/tenants/new/", {200}),
         Probe("get", f"/tenants/new/?parent={ctx.target.pk}", console_gate(ctx, "administer", ctx.t, 200)),
         Probe("post", "/tenants/new/", created, body, changes=created == {302}),
+        Probe(
+            "post",
+            "/tenants/new/",
+            console_gate(ctx, "administer", ctx.t, 200),
+            redraw,
+            changes=False,
+            htmx=True,
+        ),
+    ]
+
+
+@console("console:tenant_move")
+def move_page(ctx: Ctx) -> list[Probe]:
+    """As the API's move, but the picker offers only valid parents: anything else is the form again
+    with an error on it, as is a refusal of the service; asking first (no confirm) never moves."""
+    t, d, spec = ctx.t, ctx.d, ctx.spec
+    offered = (
+        ctx.oracle.may("administer", d)
+        and not spec.nodes[d].leaf
+        and d not in ctx.subtree(t)
+        and d != spec.nodes[t].parent
+        and spec.depth(d) + 1 + ctx.height(t) <= MAX_DEPTH
+    )
+    fits = not (spec.nodes[t].allocated and not spec.nodes[d].allocated)
+    moved = console_gate(ctx, "manage", t, 302 if offered and fits else 200)
+    body = {"parent": ctx.world.tenants[d].pk}
+    return [
+        Probe("get", page(ctx, "move/"), console_gate(ctx, "manage", t, 200)),
+        Probe("post", page(ctx, "move/"), console_gate(ctx, "manage", t, 200), body, changes=False),
+        Probe("post", page(ctx, "move/"), moved, {**body, "confirm": "yes"}, changes=moved == {302}),
     ]
 
 
@@ -1363,7 +1394,8 @@ def test_every_console_page_has_a_case():
 
 def test_every_htmx_fragment_has_a_case():
     """Fragments are the `{% partialdef %}`s of the page templates: the tree and the tab of the tenant
-    page (each tab of views.tenant_tabs() is probed) and the audit page's events."""
+    page (each tab of views.tenant_tabs() is probed), the audit page's events, and the new tenant
+    form's redraw for another parent (the parts it is made of are never served alone)."""
     templates = Path(__file__).resolve().parents[2] / "templates"
     found = {
         (path.name, name)
@@ -1374,6 +1406,8 @@ def test_every_htmx_fragment_has_a_case():
         ("tenant_resources.html", "tree"),
         ("tenant_resources.html", "tab"),
         ("audit.html", "events"),
+        ("tenant_form.html", "redraw"),
+        *(("tenant_form.html", part) for part in ("title", "breadcrumbs", "heading", "resources")),
     }
 
 
