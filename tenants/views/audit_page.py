@@ -61,9 +61,10 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
             f"Fix the filters: {problems}", content_type="text/plain; charset=utf-8"
         )
     reader = selectors.audit_reader(user=request.user)
-    header = ["time", "user", "action", "label", "tenant", "target", "changes"]
+    header = ["id", "time", "user", "action", "label", "tenant", "target", "changes"]
     rows = (
         [
+            entry.event.pk,
             entry.event.created_at.isoformat(),
             entry.event.actor_name,
             entry.event.action,
