@@ -131,9 +131,30 @@ DETAILS_FOR_EVERY_READER = frozenset(
     }
 )
 
+# Labels of recorded fields, in the order a row's changes are listed (PostgreSQL's jsonb keeps a
+# row's keys in an order of its own; fields not named here come after, alphabetically).
 FIELD_LABELS = {
-    **{resource.field: resource.label for resource in KUBERNETES_RESOURCES},
-    **{resource.burst_field: f"{resource.label} burst" for resource in KUBERNETES_RESOURCES},
+    "name": "Name",
+    "name_path": "Path",
+    "display_name": "Display name",
+    "description": "Description",
+    "leaf": "Leaf tenant",
+    "state": "State",
+    "plan": "Plan",
+    "user": "User",
+    "group": "Group",
+    "role": "Role",
+    "pool": "Pool",
+    "cluster": "Cluster",
+    "share": "Share",
+    **{
+        name: label
+        for resource in KUBERNETES_RESOURCES
+        for name, label in (
+            (resource.field, resource.label),
+            (resource.burst_field, f"{resource.label} burst"),
+        )
+    },
     "gpu_capacity": "GPU capacity",
     "cpu_capacity_millicores": "CPU capacity",
     "memory_capacity_bytes": "Memory capacity",
@@ -142,8 +163,7 @@ FIELD_LABELS = {
     "space_quota_bytes": "Space quota",
     "file_quota": "File quota",
     "capacity_bytes": "Capacity",
-    "name_path": "Path",
-    "leaf": "Leaf tenant",
+    "allocations": "Allocations",
     "sub_tenants": "Sub-tenants",
     "members": "Memberships",
     "volumes_deleted": "Volumes deleted",
@@ -184,10 +204,17 @@ def value_text(key: str, value: Any) -> str:
     return str(value)
 
 
+_FIELD_RANK = {key: rank for rank, key in enumerate(FIELD_LABELS)}
+
+
+def _in_order(keys: Iterable[str]) -> list[str]:
+    return sorted(keys, key=lambda key: (_FIELD_RANK.get(key, len(_FIELD_RANK)), key))
+
+
 def _shown_keys(row: dict[str, Any]) -> list[str]:
-    """The keys of a recorded row worth reading: a YARN allocation's percentages, a Kubernetes
-    allocation's amounts (each row keeps both kinds' columns)."""
-    keys = [key for key in row if key not in HIDDEN_FIELDS]
+    """The keys of a recorded row worth reading, in order: a YARN allocation's percentages, a
+    Kubernetes allocation's amounts (each row keeps both kinds' columns)."""
+    keys = _in_order(key for key in row if key not in HIDDEN_FIELDS)
     if "capacity_percent" in row:
         yarn = row.get("capacity_percent") is not None
         dropped = _KUBERNETES_FIELDS if yarn else frozenset(YARN_FIELDS)
@@ -232,8 +259,7 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list
     """What a row records, field by field and in units: the fields that changed (both sides), or
     what a new row holds, or what a removed one held."""
     if before and after:
-        keys = [key for key in dict.fromkeys([*before, *after]) if before.get(key) != after.get(key)]
-        keys = [key for key in keys if key in _shown_keys({**before, **after})]
+        keys = [key for key in _shown_keys({**before, **after}) if before.get(key) != after.get(key)]
         return [
             Change(
                 key,
