@@ -20,6 +20,7 @@ from django.db.models.functions import Length, Substr
 from django.http import Http404
 
 from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES
+from tenants.audit import AuditReader
 from tenants.models import (
     Allocation,
     AuditEvent,
@@ -36,7 +37,15 @@ from tenants.models import (
     VolumeAttachment,
     parent_tree_path,
 )
-from tenants.permissions import Action, restrict_tenants, restrict_users, subject_q, top_paths
+from tenants.permissions import (
+    Action,
+    held_tenant_paths,
+    is_platform_admin,
+    restrict_tenants,
+    restrict_users,
+    subject_q,
+    top_paths,
+)
 from tenants.roles import reaches, strongest
 from tenants.rules import left
 
@@ -423,7 +432,22 @@ def volume_ids_of_tenant(*, user: AbstractBaseUser | None, tenant_id: int) -> Qu
 
 
 def audit_list(*, user: AbstractBaseUser | None) -> QuerySet[AuditEvent]:
+    """The audit rows `user` may see, newest first; read each through `audit_reader(user=...)`."""
     return AuditEvent.objects.restrict(user, Action.VIEW).select_related("tenant")
+
+
+def audit_reader(*, user: AbstractBaseUser | None) -> AuditReader:
+    """What `user` reads of the rows of `audit_list` (tenants.audit.AuditReader). Platform admins:
+    no query; anyone else one, for the paths of names of the tenants they hold roles on."""
+    if is_platform_admin(user):
+        return AuditReader(everything=True)
+    administered, held = held_tenant_paths(user)
+    names = dict(Tenant.objects.filter(path__in=held).values_list("path", "name_path")) if held else {}
+    return AuditReader(
+        administered=tuple(administered),
+        administered_names=tuple(names[path] for path in administered if path in names),
+        held_names=tuple(sorted(names.values())),
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,5 +30,6 @@ urlpatterns = [
     path("users/grant/", views.user_grant, name="user_grant"),
     path("users/<id:pk>/password/", views.user_password, name="user_password"),
     path("audit/", views.audit, name="audit"),
+    path("audit.csv", views.audit_csv, name="audit_csv"),
     path("me/", views.my_access, name="my_access"),
 ]

@@ -197,6 +197,7 @@ READ_ONLY = {
     "console:plans": "/plans/",
     "console:users": "/users/",
     "console:audit": "/audit/",
+    "console:audit_csv": "/audit.csv",
     "console:my_access": "/me/",
     "usage:overview": "/overview/",
     "provisioning:kubeconfig": "/tenants/{dev1}/kubeconfig/{cluster}/",

@@ -17,6 +17,7 @@ from tenants.views.allocation_edit import (
 )
 from tenants.views.audit_page import (
     audit,
+    audit_csv,
 )
 from tenants.views.member_edit import (
     membership_add,
@@ -64,6 +65,7 @@ __all__ = [
     "Bar",
     "TABS",
     "audit",
+    "audit_csv",
     "home",
     "membership_add",
     "membership_change",

@@ -189,8 +189,11 @@ def _tab_context(request: HttpRequest, tenant: Tenant, tab: str) -> dict[str, An
             "roles": Membership.Role.choices,
         }
     if tab == "audit":
-        events = selectors.audit_list(user=user).filter(tenant=tenant)
-        return {"events": Paginator(events, 25).get_page(request.GET.get("page"))}
+        events = Paginator(selectors.audit_list(user=user).filter(tenant=tenant), 25).get_page(
+            request.GET.get("page")
+        )
+        reader = selectors.audit_reader(user=user)
+        return {"events": events, "entries": [reader.entry(event) for event in events]}
     registered = console.tab_get(tab)
     return registered.context(request, tenant) if registered else {}
 

@@ -14,13 +14,14 @@ more examples (tests/conftest.py registers both; docs/testing.md).
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ from tenants.models import (
     Volume,
     VolumeAttachment,
 )
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, UserFactory
 from tests.identity.helpers import configured as sign_in_configured
 from tests.identity.test_oidc_groups import ENV as OIDC_ENV
 from tests.identity.test_oidc_groups import claims as oidc_claims
@@ -70,7 +71,9 @@ from tests.tenants.permission_world import (
     MAX_DEPTH,
     ROLES,
     TENANT_NAME,
+    GrantSpec,
     Oracle,
+    PersonSpec,
     World,
     WorldSpec,
     build_world,
@@ -678,22 +681,76 @@ def workload_read(ctx: Ctx) -> list[Probe]:
     return [Probe("get", f"{V1}/workloads/{workload.pk}/", expected)]
 
 
+def audit_paths(event: AuditEvent) -> list[str]:
+    """Every path of names an audit row holds: the tenant's when it was recorded, and those its
+    details name (a tenant's own path, a move's two, a volume's tenants, a deleted tenant's
+    sub-tenants), as docs/security.md lists them."""
+    paths = [event.tenant_path]
+    for side in (event.before or {}, event.after or {}):
+        paths += [side["name_path"]] if "name_path" in side else []
+        paths += [side["path"]] if event.action == "TENANT_MOVED" else []
+        paths += list(side.get("tenants") or {}) + list(side.get("sub_tenants") or [])
+    return paths
+
+
+def audit_expected(ctx: Ctx) -> dict[int, bool]:
+    """Audit row id -> whether the person reads its details, for every row the oracle lets them read."""
+    expected = {}
+    for event in AuditEvent.objects.all():
+        if event.tenant_id is not None and event.tenant_id not in ctx.world.index_of:
+            tenant: int | None = None  # the `default` tenant: nobody is granted a role there
+            readable = ctx.oracle.platform
+        else:
+            tenant = ctx.index(event.tenant_id)
+            about = (
+                ctx.world.index_of.get(int(event.target_id), -1) if event.target_type == "tenant" else None
+            )
+            readable = ctx.oracle.reads_audit_row(tenant, about)
+        if readable:
+            expected[event.pk] = ctx.oracle.reads_audit_details(event.action, tenant, audit_paths(event))
+    return expected
+
+
+def audit_current_path(ctx: Ctx, tenant_id: int | None) -> str | None:
+    index = ctx.index(tenant_id)
+    return ctx.spec.name_path(index) if index is not None else None
+
+
+def audit_rows_exactly(ctx: Ctx) -> Callable[[Any], None]:
+    expected = audit_expected(ctx)
+
+    def check(response: Any) -> None:
+        rows = response.json()["results"]
+        assert {row["id"] for row in rows} == set(expected)
+        for row in rows:
+            assert row["details_withheld"] is not expected[row["id"]], row
+            if row["details_withheld"]:
+                assert (row["before"], row["after"], row["changes"], row["target_repr"]) == (
+                    None,
+                    None,
+                    None,
+                    "",
+                )
+            if not ctx.oracle.platform:  # the tenant's path now, never one it had before a move
+                assert row["tenant_path"] == audit_current_path(ctx, row["tenant"]), row
+
+    return check
+
+
 @api("get", f"{V1}/audit/")
 def audit_list(ctx: Ctx) -> list[Probe]:
-    # Tenant admins read their subtree's history; events of no tenant are the platform's.
-    expected = {
-        pk
-        for pk, tenant_id in AuditEvent.objects.values_list("pk", "tenant_id")
-        if (ctx.oracle.platform if tenant_id is None else ctx.may("administer", tenant_id))
-    }
-    return [Probe("get", f"{V1}/audit/?page_size=500", {200}, check=expect_ids(expected))]
+    return [Probe("get", f"{V1}/audit/?page_size=500", {200}, check=audit_rows_exactly(ctx))]
 
 
 @api("get", f"{V1}/audit/{{id}}/")
 def audit_read(ctx: Ctx) -> list[Probe]:
     event = picked(ctx, AuditEvent)
-    expected = {200} if ctx.may("administer", event.tenant_id) else {404}
-    return [Probe("get", f"{V1}/audit/{event.pk}/", expected)]
+    details = audit_expected(ctx).get(event.pk)
+
+    def check(response: Any) -> None:
+        assert response.json()["details_withheld"] is not details
+
+    return [Probe("get", f"{V1}/audit/{event.pk}/", {404} if details is None else {200}, check=check)]
 
 
 # Platform rows: clusters, pools, plans, users, connections --------------------------------------
@@ -1185,7 +1242,38 @@ def user_revoke_tokens_page(ctx: Ctx) -> list[Probe]:
 
 @console("console:audit")
 def audit_page(ctx: Ctx) -> list[Probe]:
-    return [Probe("get", "/audit/", {200}), Probe("get", "/audit/", {200}, htmx=True)]
+    probes = [
+        Probe("get", "/audit/", {200}),
+        Probe("get", "/audit/", {200}, htmx=True),
+        Probe(
+            "get", "/audit/?since=2026-02-30&action=NOPE", {200}, check=form_errors_on({"since", "action"})
+        ),
+    ]
+    if ctx.oracle.may("view", ctx.t):  # a path the person can see (what they type is echoed back)
+        path = ctx.spec.name_path(ctx.t)
+        probes.append(Probe("get", f"/audit/?tenant={path}&subtree=on", {200}, htmx=True))
+    return probes
+
+
+def form_errors_on(fields: set[str]) -> Callable[[Any], None]:
+    def check(response: Any) -> None:
+        assert set(response.context["filters"].errors) == fields
+
+    return check
+
+
+@console("console:audit_csv")
+def audit_csv(ctx: Ctx) -> list[Probe]:
+    expected = audit_expected(ctx)
+
+    def check(response: Any) -> None:
+        rows = list(csv.DictReader(io.StringIO(response.content.decode(), newline="")))
+        assert {int(row["id"]) for row in rows} == set(expected)
+        for row in rows:
+            withheld = row["changes"] == "Details are shown to the tenant's admins."
+            assert withheld is not expected[int(row["id"])], row
+
+    return [Probe("get", "/audit.csv", {200}, check=check)]
 
 
 @console("console:my_access")
@@ -1348,6 +1436,88 @@ def test_every_page_and_fragment_grants_exactly_what_the_oracle_allows(configure
         for name in sorted(CONSOLE):
             for probe in CONSOLE[name](ctx):
                 run(ctx, client, probe, api_call=False, before=before)
+
+
+def move_targets(spec: WorldSpec, moved: int) -> list[int | None]:
+    """Where the services let a platform admin move tenant `moved` (None: to level 1): not into its
+    own subtree, under its parent again, under a leaf or deeper than allowed, nor with an
+    allocation under a parent that has none in the pool."""
+    node = spec.nodes[moved]
+    inside = {i for i in range(len(spec.nodes)) if moved in spec.ancestors(i, include_self=True)}
+    height = max(spec.depth(i) for i in inside) - spec.depth(moved)
+    targets: list[int | None] = [None] if node.parent is not None else []
+    for index, other in enumerate(spec.nodes):
+        if index in inside or index == node.parent or other.leaf:
+            continue
+        if spec.depth(index) + 1 + height <= MAX_DEPTH and (other.allocated or not node.allocated):
+            targets.append(index)
+    return targets
+
+
+@EXAMPLES
+@given(spec=worlds(), data=st.data())
+def test_audit_rows_after_a_move_are_read_exactly_as_the_oracle_says(configured, spec, data):
+    """History outlives the tree it was written in: after a platform admin moves a subtree, its rows
+    recorded before (under the old path) and the move itself (from a parent, to a parent) are read
+    by each person exactly as the oracle says, and name nothing they may not know now."""
+    with rolled_back():
+        world = build_world(spec, configured)
+        movable = [index for index in range(len(spec.nodes)) if move_targets(spec, index)]
+        moved = data.draw(st.sampled_from(movable), label="moved") if movable else 0
+        if movable:
+            to = data.draw(st.sampled_from(move_targets(spec, moved)), label="to")
+            services.tenant_move(
+                acting_user=configured,
+                tenant=world.tenants[moved],
+                new_parent=world.tenants[to] if to is not None else None,
+            )
+            assert AuditEvent.objects.filter(action="TENANT_MOVED").exists()
+            # Two more readers of the moved history: a member of the moved tenant, and an admin where
+            # it went (or of the moved tenant itself, moved to level 1); both get their role after
+            # the move, and neither could see where it came from.
+            member, admin = person_name(len(spec.people)), person_name(len(spec.people) + 1)
+            world.people += [UserFactory(username=member), UserFactory(username=admin)]
+            above = to if to is not None else moved
+            services.membership_grant(
+                acting_user=configured, tenant=world.tenants[moved], user=world.people[-2], role="member"
+            )
+            services.membership_grant(
+                acting_user=configured, tenant=world.tenants[above], user=world.people[-1], role="admin"
+            )
+            world.spec = replace(
+                spec,
+                nodes=tuple(
+                    replace(node, parent=to) if index == moved else node
+                    for index, node in enumerate(spec.nodes)
+                ),
+                people=(*spec.people, PersonSpec("plain", frozenset()), PersonSpec("plain", frozenset())),
+                grants=(
+                    *spec.grants,
+                    GrantSpec(("user", len(spec.people)), moved, "member"),
+                    GrantSpec(("user", len(spec.people) + 1), above, "admin"),
+                ),
+            )
+        # And a childless tenant deleted: its parent's history records it (naming it), its own rows
+        # lose their tenant (the platform's alone from then on), its roles go with it.
+        childless = [i for i in range(len(spec.nodes)) if i != moved and not world.spec.children(i)]
+        if childless:
+            gone = data.draw(st.sampled_from(childless), label="deleted")
+            services.tenant_delete(acting_user=configured, tenant=world.tenants[gone], confirm=True)
+            world.spec = replace(world.spec, grants=tuple(g for g in world.spec.grants if g.tenant != gone))
+        for observer in range(len(world.spec.people)):
+            ctx = Ctx(
+                world=world, oracle=Oracle(world.spec, observer), observer=observer, t=moved, d=0, seed=0
+            )
+            client = TokenClient().as_user(world.people[observer])
+            browser = Client()
+            browser.force_login(world.people[observer])
+            before = world_state()
+            probes = [(client, True, probe) for probe in audit_list(ctx)]
+            probes += [(browser, False, probe) for probe in audit_page(ctx) + audit_csv(ctx)]
+            tab = Probe("get", page(ctx, "?tab=audit"), console_gate(ctx, "view", moved, 200))
+            probes.append((browser, False, tab))
+            for each, api_call, probe in probes:
+                run(ctx, each, probe, api_call=api_call, before=before)
 
 
 # ---------------------------------------------------------------------------------------------
