@@ -16,6 +16,7 @@ urlpatterns = [
     path("tenants/<id:pk>/state/", views.tenant_state, name="tenant_state"),
     path("tenants/<id:pk>/delete/", views.tenant_delete, name="tenant_delete"),
     path("tenants/<id:pk>/members/", views.membership_add, name="membership_add"),
+    path("tenants/<id:pk>/members/choices/", views.member_choices, name="member_choices"),
     path("memberships/<id:pk>/role/", views.membership_change, name="membership_change"),
     path("memberships/<id:pk>/remove/", views.membership_remove, name="membership_remove"),
     path("pools/", views.pools, name="pools"),

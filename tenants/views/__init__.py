@@ -19,6 +19,7 @@ from tenants.views.audit_page import (
     audit,
 )
 from tenants.views.member_edit import (
+    member_choices,
     membership_add,
     membership_change,
     membership_remove,
@@ -44,6 +45,7 @@ from tenants.views.tenant_page import (
     TABS,
     Bar,
     home,
+    tenant_page,
     tenant_resources,
     tenant_tabs,
     tenant_tree_children,
@@ -60,6 +62,7 @@ __all__ = [
     "TABS",
     "audit",
     "home",
+    "member_choices",
     "membership_add",
     "membership_change",
     "membership_remove",
@@ -72,6 +75,7 @@ __all__ = [
     "tenant_allocations",
     "tenant_create",
     "tenant_delete",
+    "tenant_page",
     "tenant_plan",
     "tenant_resources",
     "tenant_state",
