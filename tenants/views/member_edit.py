@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from tenants import forms, selectors, services
-from tenants.permissions import Action, require
+from tenants.permissions import Action, grants_memoized, require
 from tenants.views.tenant_page import tenant_page
 
 
@@ -48,7 +48,9 @@ def membership_add(request: HttpRequest, pk: int) -> HttpResponse:
                 subject = f"Group {membership.subject_name}" if kind == "group" else membership.subject_name
                 messages.success(request, f"{subject} is now {role} of {tenant.name_path}.")
                 return redirect(_members_tab(tenant.pk))
-    return tenant_page(request, tenant, "members", given={"member_form": form})
+    # Refused: nothing was written, so the grants read once serve the whole page, as in a GET.
+    with grants_memoized():
+        return tenant_page(request, tenant, "members", given={"member_form": form})
 
 
 @login_required
