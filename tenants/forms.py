@@ -3,6 +3,7 @@ is checked by `tenants.services`, whose refusals the views put back on the match
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -347,18 +348,48 @@ class PlanChoiceForm(forms.Form):
     plan = forms.ModelChoiceField(queryset=QuotaPlan.objects.all(), empty_label=None)
 
 
+MEMBER_KINDS = ("user", "group")
+
+
 class MembershipForm(forms.Form):
-    """A user or a group (by name: a directory group may be granted before anyone of it signs in)."""
+    """A role for a user or a group, picked on the Members tab as "user:<name>" or "group:<name>"
+    (the picker offers the people and groups the reader may see, and a name as typed: a directory
+    group may be granted before anyone of it signs in). A refused name stays in the picker as typed."""
 
-    username = forms.CharField(max_length=150, required=False)
-    group = forms.CharField(max_length=150, required=False)
-    role = forms.ChoiceField(choices=Membership.Role.choices)
+    member = forms.CharField(
+        label="User or group",
+        max_length=160,
+        error_messages={"required": "Pick a user or a group."},
+    )
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
 
-    def clean(self) -> dict:
-        data = super().clean()
-        if bool(data.get("username")) == bool(data.get("group")):
-            raise forms.ValidationError("Give a user name or a group.")
-        return data
+    def clean_member(self) -> tuple[str, str]:
+        kind, separator, name = self.cleaned_data["member"].partition(":")
+        if not separator or kind not in MEMBER_KINDS or not name.strip():
+            raise ValidationError("Pick a user or a group (type a name, then pick “user” or “group”).")
+        return kind, name.strip()
+
+    def picked_option(self) -> dict[str, Any] | None:
+        """What was sent, valid or not, as the picker shows an option (so a refused name stays in
+        it as typed); None when nothing was."""
+        raw = (self.data.get(self.add_prefix("member")) or "") if self.is_bound else ""
+        if not raw:
+            return None
+        kind, separator, name = raw.partition(":")
+        option = {
+            "value": raw,
+            "kind": kind if separator and kind in MEMBER_KINDS else "",
+            "name": name if separator else raw,
+            "full_name": "",
+            "typed": True,
+        }
+        return {**option, "data": json.dumps(option)}
+
+
+class MemberSearchForm(forms.Form):
+    """The Members tab's picker asking for names: what was typed so far."""
+
+    q = forms.CharField(required=False, max_length=150)
 
 
 class GrantForm(forms.Form):

@@ -275,6 +275,22 @@ def restrict_users(queryset: QuerySet, user: AnyUser | None, action: Action | st
     return queryset.filter(Q(pk=user.pk) | Q(pk__in=colleagues) | Q(pk__in=via_groups))
 
 
+def restrict_groups(queryset: QuerySet, user: AnyUser | None, action: Action | str) -> QuerySet:
+    """Groups a person may see, by the same measure as people (`restrict_users`): platform admins
+    all; others their own groups and the groups holding a role on a tenant they can see. Groups
+    are mirrored from LDAP or OpenID Connect at sign-in and only platform admins manage them."""
+    action = Action(action)
+    if is_platform_admin(user):
+        return queryset
+    if user is None or not user.is_authenticated or not user.is_active or action != Action.VIEW:
+        return queryset.none()
+    membership = apps.get_model("tenants", "Membership")
+    shared = membership.objects.filter(tenant__in=visible_tenants(user, Action.VIEW), group_id__isnull=False)
+    user_groups = apps.get_model(settings.AUTH_USER_MODEL).groups.through
+    own = user_groups.objects.filter(user_id=user.pk).values("group_id")
+    return queryset.filter(Q(pk__in=own) | Q(pk__in=shared.values("group_id")))
+
+
 def can(user: AnyUser | None, action: Action | str, tenant: Any) -> bool:
     """Whether `user` may do `action` to this one tenant (one query, none for platform admins). In a
     read-only request the grants are already read and the tenant was read in the same request, so

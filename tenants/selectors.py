@@ -14,13 +14,14 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Length, Substr
 from django.http import Http404
 
 from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES
 from tenants.audit import AuditReader
+from tenants.cluster_names import NAME_PATTERN
 from tenants.models import (
     Allocation,
     AuditEvent,
@@ -41,6 +42,7 @@ from tenants.permissions import (
     Action,
     held_tenant_paths,
     is_platform_admin,
+    restrict_groups,
     restrict_tenants,
     restrict_users,
     subject_q,
@@ -396,6 +398,58 @@ def user_groups_of(*, user: AbstractBaseUser | None, people_ids: list[int]) -> l
     visible = user_list(user=user).order_by().values("pk")
     rows = User.groups.through.objects.filter(user_id__in=people_ids).filter(user_id__in=visible)
     return list(rows.values_list("user_id", "group_id"))
+
+
+def group_list(*, user: AbstractBaseUser | None) -> QuerySet[Group]:
+    """Groups the user may see (`permissions.restrict_groups`), by name."""
+    return restrict_groups(Group.objects.all(), user, Action.VIEW).order_by("name")
+
+
+@dataclass(frozen=True)
+class MemberChoice:
+    """One entry of the Members tab's picker: a user or a group that may be given a role."""
+
+    kind: str  # "user" or "group"
+    name: str
+    full_name: str = ""
+
+    @property
+    def value(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+# Names a cluster can hold (tenants.cluster_names): anyone else can hold a role through a group only.
+_GRANTABLE_NAME = rf"^{NAME_PATTERN}\Z"
+
+
+def member_choices(
+    *, user: AbstractBaseUser | None, tenant: Tenant, query: str = "", limit: int = 20
+) -> list[MemberChoice]:
+    """What the Members tab's picker offers for `query`: the people and groups the user may see
+    (`user_list`, `group_list`: never anyone else) whose name (a person's full name too) contains
+    it, that hold no role on `tenant` yet and whose names a cluster can hold; at most `limit` of
+    each, by name. Two queries. The caller checks that the user administers `tenant`."""
+    people = (
+        user_list(user=user)
+        .filter(is_active=True, username__regex=_GRANTABLE_NAME)
+        .exclude(pk__in=Membership.objects.filter(tenant=tenant, user_id__isnull=False).values("user_id"))
+    )
+    groups = group_list(user=user).filter(name__regex=_GRANTABLE_NAME)
+    groups = groups.exclude(
+        pk__in=Membership.objects.filter(tenant=tenant, group_id__isnull=False).values("group_id")
+    )
+    if query:
+        people = people.filter(
+            Q(username__icontains=query) | Q(first_name__icontains=query) | Q(last_name__icontains=query)
+        )
+        groups = groups.filter(name__icontains=query)
+    choices = [
+        MemberChoice(kind="user", name=person.get_username(), full_name=person.get_full_name())
+        for person in people.only("username", "first_name", "last_name")[:limit]
+    ]
+    return choices + [
+        MemberChoice(kind="group", name=name) for name in groups.values_list("name", flat=True)[:limit]
+    ]
 
 
 def user_to_grant(*, user: AbstractBaseUser | None, username: str) -> Any:

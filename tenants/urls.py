@@ -19,6 +19,7 @@ urlpatterns = [
     path("tenants/<id:pk>/members/", views.membership_add, name="membership_add"),
     path("tenants/<id:pk>/services/", views.tenant_service_add, name="tenant_service_add"),
     path("tenant-services/<id:pk>/remove/", views.tenant_service_remove, name="tenant_service_remove"),
+    path("tenants/<id:pk>/members/choices/", views.member_choices, name="member_choices"),
     path("memberships/<id:pk>/role/", views.membership_change, name="membership_change"),
     path("memberships/<id:pk>/remove/", views.membership_remove, name="membership_remove"),
     path("pools/", views.pools, name="pools"),

@@ -118,7 +118,7 @@ POSTS: dict[str, Post] = {
     ),
     "console:membership_add": Post(
         lambda w: f"/tenants/{w.dev2.pk}/members/",
-        lambda w: {"username": "bob", "role": "viewer"},
+        lambda w: {"member": "user:bob", "role": "viewer"},
         302,
         lambda w: Membership.objects.filter(user=w.bob, tenant=w.dev2, role="viewer").exists(),
     ),
@@ -192,6 +192,7 @@ READ_ONLY = {
     "console:tenants": "/tenants/",
     "console:tenant": "/tenants/{dev1}/",
     "console:tenant_tree_children": "/tenants/{dev1}/children/",
+    "console:member_choices": "/tenants/{dev1}/members/choices/",
     "usage:tenant_usage_csv": "/tenants/{dev1}/usage.csv",
     "console:pools": "/pools/",
     "console:plans": "/plans/",

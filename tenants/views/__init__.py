@@ -20,6 +20,7 @@ from tenants.views.audit_page import (
     audit_csv,
 )
 from tenants.views.member_edit import (
+    member_choices,
     membership_add,
     membership_change,
     membership_remove,
@@ -50,6 +51,7 @@ from tenants.views.tenant_page import (
     TABS,
     Bar,
     home,
+    tenant_page,
     tenant_resources,
     tenant_tabs,
     tenant_tree_children,
@@ -67,6 +69,7 @@ __all__ = [
     "audit",
     "audit_csv",
     "home",
+    "member_choices",
     "membership_add",
     "membership_change",
     "membership_remove",
@@ -80,6 +83,7 @@ __all__ = [
     "tenant_create",
     "tenant_delete",
     "tenant_move",
+    "tenant_page",
     "tenant_plan",
     "tenant_resources",
     "tenant_service_add",

@@ -10,7 +10,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from tenants import console, selectors
+from tenants import console, forms, selectors
 from tenants.amounts import (
     KUBERNETES_RESOURCES,
     burst_phrase,
@@ -187,6 +187,7 @@ def _tab_context(request: HttpRequest, tenant: Tenant, tab: str) -> dict[str, An
             .filter(tenant=tenant)
             .order_by("group__name", "user__username"),
             "roles": Membership.Role.choices,
+            "member_form": forms.MembershipForm(),
         }
     if tab == "audit":
         events = Paginator(selectors.audit_list(user=user).filter(tenant=tenant), 25).get_page(
@@ -216,8 +217,16 @@ def tenant_resources(request: HttpRequest, pk: int | None = None) -> HttpRespons
         tenant = selectors.tenant_get(user=user, pk=pk)
     else:
         tenant = selectors.tenant_tree_roots(user=user).order_by("depth", "name").first()
+    return tenant_page(request, tenant, request.GET.get("tab", "summary"))
+
+
+def tenant_page(
+    request: HttpRequest, tenant: Tenant | None, tab: str, given: dict[str, Any] | None = None
+) -> HttpResponse:
+    """The tenant page (or its tree or tab fragment) open at `tab`. `given`: what a tab's own view
+    built for it (a refused form, as typed, with its errors), in place of the tab's defaults."""
+    user = request.user
     query = request.GET.get("q", "").strip()
-    tab = request.GET.get("tab", "summary")
     # A registered tab may be for some only (usage's Monitoring: members and admins, not viewers).
     tabs = [t for t in tenant_tabs() if console.tab_shown(t[0], user, tenant)]
     if tab not in dict(tabs):
@@ -248,8 +257,9 @@ def tenant_resources(request: HttpRequest, pk: int | None = None) -> HttpRespons
             sub_tenants=selectors.tenant_subtree(user=user, tenant=tenant)
             .exclude(pk=tenant.pk)
             .exclude(state=Tenant.State.DELETING),
-            **_tab_context(request, tenant, tab),
         )
+        context.update(_tab_context(request, tenant, tab))
+        context.update(given or {})
     partial = "tree" if request.GET.get("fragment") == "tree" else ("tab" if "tab" in request.GET else None)
     return render_page(request, "tenants/tenant_resources.html", context, partial)
 

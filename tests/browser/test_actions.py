@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from tenants import services
 from tenants.models import Tenant
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import pick_member, sign_in
 from tests.tenants.builders import build_k8s_world
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -207,7 +207,7 @@ def test_buttons_are_busy_while_their_request_runs(page, platform_admin):
 
     # A plain form post: busy until the next page; a second click sends nothing more.
     add = page.locator("#add-member")
-    add.locator("input[name=username]").fill("bob")
+    pick_member(page, "bob", "user:bob")
     posts = []
     page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
     busy = watch_busy(page, "#add-member button[type=submit]", click_again=True)

@@ -29,6 +29,7 @@ NOT_PAGES = {
     "tenants/<id:pk>/state/": "POST only (suspend, resume: the dialog is checked on the tenant page)",
     "tenants/<id:pk>/usage.csv": "a CSV download",
     "tenants/<id:pk>/members/": "POST only (the Members tab's form)",
+    "tenants/<id:pk>/members/choices/": "JSON for the Members tab's picker (checked in its browser test)",
     "memberships/<id:pk>/role/": "POST only (the Members tab's form)",
     "memberships/<id:pk>/remove/": "POST only (the Members tab's button)",
     "users/grant/": "POST only (the Users page's form)",

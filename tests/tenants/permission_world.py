@@ -364,6 +364,20 @@ class Oracle:
         describes_the_tenant = action in DETAILS_FOR_MEMBERS_AND_VIEWERS
         return (self.may("administer", tenant) or describes_the_tenant) and all(map(self.reads_path, paths))
 
+    def groups_visible(self, observer: int | None) -> set[int]:
+        """Groups a person sees, by the same measure as people: platform admins every group; others
+        their own and those holding a role on a tenant they can see."""
+        if not self.signed_in or observer is None:
+            return set()
+        if self.platform:
+            return set(range(self.spec.groups))
+        seen = set(self.spec.people[observer].groups)
+        for grant in self.spec.grants:
+            kind, subject = grant.subject
+            if kind == "group" and self.may("view", grant.tenant):
+                seen.add(subject)
+        return seen
+
     def administers_anything(self) -> bool:
         return self.platform or any("admin" in roles for roles in self.roles.values())
 

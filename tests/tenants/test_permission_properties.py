@@ -89,6 +89,7 @@ pytestmark = pytest.mark.django_db
 User = get_user_model()
 
 PERSON_NAME = re.compile(r"pp(\d+)x")
+GROUP_NAME = re.compile(r"gg(\d+)x")
 NEW_PASSWORD = "a-Long-enough-passw0rd"
 
 
@@ -1121,8 +1122,49 @@ def delete_page(ctx: Ctx) -> list[Probe]:
 
 @console("console:membership_add")
 def membership_add(ctx: Ctx) -> list[Probe]:
-    body = {"username": "newcomer", "role": "member"}
+    body = {"member": "user:newcomer", "role": "member"}
     return [Probe("post", page(ctx, "members/"), ctx.gate("administer", ctx.t, 302), body)]
+
+
+@console("console:member_choices")
+def member_choices(ctx: Ctx) -> list[Probe]:
+    """The Members tab's picker names exactly the people (active) and groups the person may see
+    that hold no role on the tenant yet: nobody else, whatever is searched for."""
+    holders = {grant.subject for grant in ctx.spec.grants if grant.tenant == ctx.t}
+    users = {
+        i
+        for i in ctx.oracle.people_visible(ctx.observer)
+        if ctx.spec.people[i].active and ("user", i) not in holders
+    }
+    groups = {j for j in ctx.oracle.groups_visible(ctx.observer) if ("group", j) not in holders}
+    searched = person_name(ctx.seed % len(ctx.spec.people))
+
+    def offers(expected_users: set[int], expected_groups: set[int]) -> Callable[[Any], None]:
+        def check(response: Any) -> None:
+            rows = response.json()["results"]
+            named = {(row["kind"], row["name"]) for row in rows}
+            assert {int(i) for kind, name in named if kind == "user" for i in PERSON_NAME.findall(name)} == (
+                expected_users
+            )
+            assert {int(i) for kind, name in named if kind == "group" for i in GROUP_NAME.findall(name)} == (
+                expected_groups
+            )
+            if not ctx.oracle.platform:  # nobody else either (the platform admin, the newcomer)
+                assert {kind for kind, name in named if not re.fullmatch(r"(pp|gg)\d+x", name)} == set()
+
+        return check
+
+    url = page(ctx, "members/choices/")
+    expected = ctx.gate("administer", ctx.t, 200)
+    return [
+        Probe("get", url, expected, check=offers(users, groups)),
+        Probe(
+            "get",
+            f"{url}?q={searched}",
+            expected,
+            check=offers({i for i in users if person_name(i) == searched}, set()),
+        ),
+    ]
 
 
 def membership_page(suffix: str, body: dict) -> Callable[[Ctx], list[Probe]]:
@@ -1208,8 +1250,9 @@ def users_page(ctx: Ctx) -> list[Probe]:
 
 @console("console:user_create")
 def user_create_page(ctx: Ctx) -> list[Probe]:
+    # Platform admins only: nobody else is shown a form they may not submit.
     return [
-        Probe("get", "/users/new/", {200}),  # an empty form: it shows nobody
+        Probe("get", "/users/new/", ctx.platform_only(200)),
         Probe("post", "/users/new/", ctx.platform_only(302), {"username": "newu", "password": NEW_PASSWORD}),
     ]
 
@@ -1225,10 +1268,10 @@ def user_grant_page(ctx: Ctx) -> list[Probe]:
 def user_password_page(ctx: Ctx) -> list[Probe]:
     index = ctx.seed % len(ctx.world.people)
     url = f"/users/{ctx.world.people[index].pk}/password/"
-    visible = index in ctx.oracle.people_visible(ctx.observer)
+    # Platform admins only (who see everyone): refused before the person is even looked up.
     return [
-        Probe("get", url, {200} if visible else {404}),
-        Probe("post", url, ctx.platform_only(302) if visible else {404}, {"password": NEW_PASSWORD}),
+        Probe("get", url, ctx.platform_only(200)),
+        Probe("post", url, ctx.platform_only(302), {"password": NEW_PASSWORD}),
     ]
 
 
@@ -1843,7 +1886,7 @@ def test_no_name_any_writer_accepts_widens_a_yarn_hdfs_or_kubernetes_acl(configu
                     "/api/v1/memberships/", {"tenant": tenant.pk, "user": name, "role": role}, format="json"
                 )
                 assert granted.status_code in (201, 400), granted.content
-            console.post(f"/tenants/{tenant.pk}/members/", {"group": name, "role": role})
+            console.post(f"/tenants/{tenant.pk}/members/", {"member": f"group:{name}", "role": role})
         with sign_in_configured(OIDC_ENV):
             person = User.objects.create_user("oidc-person")  # no password: an OIDC account
             services.membership_grant(acting_user=admin, tenant=tenant, user=person, role=role)

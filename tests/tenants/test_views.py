@@ -94,7 +94,7 @@ def test_refused_writes_from_pages_change_nothing(k8s_world, who):
     ]
     if who != "dev1_admin":
         responses.append(
-            client.post(f"/tenants/{w.dev1.pk}/members/", {"username": "outsider", "role": "admin"})
+            client.post(f"/tenants/{w.dev1.pk}/members/", {"member": "user:outsider", "role": "admin"})
         )
     assert all(r.status_code in (403, 404) for r in responses), [r.status_code for r in responses]
     assert state_of_the_world() == before
@@ -207,7 +207,7 @@ def test_deleting_from_the_page_asks_for_confirmation(k8s_world):
 def test_members_tab_adds_changes_and_removes(k8s_world):
     w = k8s_world
     client = client_as(w, "dev1_admin")
-    client.post(f"/tenants/{w.dev1.pk}/members/", {"username": "outsider", "role": "viewer"})
+    client.post(f"/tenants/{w.dev1.pk}/members/", {"member": "user:outsider", "role": "viewer"})
     membership = Membership.objects.get(tenant=w.dev1, user=w.people.outsider)
     assert membership.role == "viewer"
     client.post(f"/memberships/{membership.pk}/role/", {"role": "member"})
