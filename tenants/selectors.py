@@ -18,7 +18,7 @@ from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySe
 from django.db.models.functions import Length, Substr
 from django.http import Http404
 
-from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS
+from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES
 from tenants.models import (
     Allocation,
     AuditEvent,
@@ -35,6 +35,7 @@ from tenants.models import (
     parent_tree_path,
 )
 from tenants.permissions import Action, restrict_users, subject_q, top_paths
+from tenants.pool_figures import pool_holding
 from tenants.roles import reaches, strongest
 from tenants.rules import left
 
@@ -230,11 +231,15 @@ def cluster_list(*, user: AbstractBaseUser | None) -> QuerySet[Cluster]:
 
 
 def pool_list(*, user: AbstractBaseUser | None) -> QuerySet[ResourcePool]:
-    """Pools with what level-1 tenants hold of each (limited amounts only) and how many are unlimited."""
+    """Pools with what level-1 tenants hold of each (limited amounts only) and how many are unlimited
+    (`tenants.pool_figures.pool_holding` reads them)."""
     level1 = Q(allocations__tenant__depth=1)
     annotations: dict[str, Any] = {}
     for resource in KUBERNETES_RESOURCES:
         annotations[f"allocated_{resource.name}"] = Sum(f"allocations__{resource.field}", filter=level1)
+        annotations[f"unlimited_{resource.name}"] = Count(
+            "allocations", filter=level1 & Q(**{f"allocations__{resource.field}__isnull": True})
+        )
     annotations["allocated_capacity"] = Sum("allocations__capacity_percent", filter=level1)
     return (
         ResourcePool.objects.restrict(user, Action.VIEW)
@@ -246,16 +251,9 @@ def pool_list(*, user: AbstractBaseUser | None) -> QuerySet[ResourcePool]:
 
 def pool_free(pool: ResourcePool) -> dict[str, Any]:
     """What is left of the pool for level-1 tenants (`tenants.rules.left`: its capacity minus what they
-    hold), per resource and of the root queue's 100 %; needs a pool from `pool_list`."""
-    free = {
-        resource.name: left(
-            getattr(pool, POOL_CAPACITY_FIELDS[resource.name]),
-            getattr(pool, f"allocated_{resource.name}") or 0,
-        )
-        for resource in KUBERNETES_RESOURCES
-    }
-    free["capacity"] = left(HUNDRED, pool.allocated_capacity or Decimal(0))
-    return free
+    hold), per resource and of the root queue's 100 %; needs a pool from `pool_list`. A YARN pool's
+    amounts are what its queue capacity left means at the pool's capacity (`pool_figures`)."""
+    return pool_holding(pool).left
 
 
 def plan_list(*, user: AbstractBaseUser | None) -> QuerySet[QuotaPlan]:
