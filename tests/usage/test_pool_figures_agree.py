@@ -1,7 +1,7 @@
 """Issue 18, point 3: the Resource pools page and the usage overview show the same allocated and
 capacity figures for the same data (testers saw Pools say 0 CPU allocated in the YARN pool bigdata
 while the overview said 57.6 cores), and say what each is. Over the demo's world, with the demo's
-usage figures, as the embedded default shows it. The same in Chromium: tests/browser/test_figures.py."""
+usage figures, as the embedded default shows it. The same in Chromium: tests/browser/test_figures_and_kubeconfig.py."""
 
 from __future__ import annotations
 
