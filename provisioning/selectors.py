@@ -30,6 +30,7 @@ from provisioning.desired.kubernetes import (
     Subject,
     TenantState,
     VolumeClaim,
+    namespace_name,
 )
 from provisioning.desired.kueue import CLUSTER_OWNER_ID
 from provisioning.desired.yarn import QueueShare, StorageDir, YarnTenant
@@ -94,6 +95,21 @@ def kubernetes_clusters_by_tenant(
         if all(cluster.pk != allocation.pool.cluster_id for cluster in clusters):
             clusters.append(allocation.pool.cluster)
     return dict(by_tenant)
+
+
+def tenant_namespaces(tenants: Iterable[Tenant]) -> dict[int, str]:
+    """Each tenant's Kubernetes namespace, as every page names it (My access, My jobs, the Clusters
+    tab, the kubeconfig help): the name fixed when it was first assigned (`TenantSync`, kept through
+    moves), or for a tenant not given one yet the name `desired.kubernetes.namespace_name` gives
+    its path ("department1/dev1" -> "department1-dev1", never the tenant's name alone). The tenants
+    come from a read restricted to the person. One query for any number."""
+    tenants = list(tenants)
+    stored = dict(
+        TenantSync.objects.filter(tenant_id__in=[tenant.pk for tenant in tenants]).values_list(
+            "tenant_id", "namespace"
+        )
+    )
+    return {tenant.pk: stored.get(tenant.pk) or namespace_name(tenant.name_path) for tenant in tenants}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 tenants imports no other app, so the console shows provisioning's parts because provisioning
 registers them (`tenants.console`, from `ProvisioningConfig.ready()`): the tenant page's Clusters
 tab (`clusters_tab`), the cluster connections on the Pools page (`cluster_connections`) and the
-kubeconfig links on My access (`kubeconfig_links`). The views here serve what those parts link to.
+kubeconfig links on My access (`kubeconfig_links`). The views here serve what those parts link to:
+the kubeconfig download and its help page (`kubeconfig_help`), Push now, the quota engine, Test
+connection.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from provisioning import selectors, services
+from provisioning import kubeconfigs, selectors, services
 from provisioning.api.views import kubeconfig_response
 from provisioning.backends.export import HADOOP_FILES
+from provisioning.desired.yarn import queue_path
 from provisioning.forms import QuotaEngineForm
 from tenants import selectors as tenant_selectors
 from tenants import views as tenant_views
@@ -38,18 +41,20 @@ from tenants.roles import Role, at_least
 def _mark_live(clusters: list[Cluster]) -> None:
     """`live`: Canopy reaches the cluster's API, so it can mint a kubeconfig; the others only export."""
     for cluster in clusters:
-        connection = getattr(cluster, "kubernetes_connection", None)
-        cluster.live = connection is not None and connection.mode != connection.Mode.EXPORT
+        cluster.live = kubeconfigs.is_live(cluster)
 
 
 def clusters_tab(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:
-    """How the tenant stands on each cluster; the preview (which asks the cluster) only on request."""
+    """How the tenant stands on each cluster, in its namespace (named as on every page); the
+    preview (which asks the cluster) only on request."""
     user = request.user
     clusters = selectors.kubernetes_clusters_by_tenant([tenant.pk], user=user).get(tenant.pk, [])
     _mark_live(clusters)
     context: dict[str, Any] = {
         "statuses": selectors.status_list(user=user).filter(sync__tenant_id=tenant.pk),
         "kubernetes_clusters": clusters,
+        "namespace": selectors.tenant_namespaces([tenant])[tenant.pk] if clusters else None,
+        "queue": queue_path(tenant.name_path),
         "can_use": can(user, Action.USE, tenant),
     }
     if request.GET.get("preview") and can(user, Action.ADMINISTER, tenant):
@@ -60,13 +65,18 @@ def clusters_tab(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:
 def kubeconfig_links(request: HttpRequest, roles: list[tenant_selectors.EffectiveRole]) -> dict[int, dict]:
     """My access: per tenant, the Kubernetes clusters it has a namespace on, for a kubeconfig each
     (one query for every tenant). Viewers get none: their role is read-only on the console."""
-    clusters = selectors.kubernetes_clusters_by_tenant([role.tenant.pk for role in roles], user=request.user)
+    users = [role for role in roles if at_least(role.role, Role.MEMBER)]
+    clusters = selectors.kubernetes_clusters_by_tenant([role.tenant.pk for role in users], user=request.user)
     for tenant_clusters in clusters.values():
         _mark_live(tenant_clusters)
+    on_clusters = [role.tenant for role in users if clusters.get(role.tenant.pk)]
+    namespaces = selectors.tenant_namespaces(on_clusters) if on_clusters else {}
     return {
-        role.tenant.pk: {"kubernetes_clusters": clusters.get(role.tenant.pk, [])}
-        for role in roles
-        if at_least(role.role, Role.MEMBER)
+        role.tenant.pk: {
+            "kubernetes_clusters": clusters.get(role.tenant.pk, []),
+            "namespace": namespaces.get(role.tenant.pk),
+        }
+        for role in users
     }
 
 
@@ -131,6 +141,35 @@ def kubeconfig_download(request: HttpRequest, pk: int, cluster_id: int) -> HttpR
     except services.NotProvisioned as error:
         return HttpResponse(str(error), status=409, content_type="text/plain; charset=utf-8")
     return kubeconfig_response(issued)
+
+
+@login_required
+def kubeconfig_help(request: HttpRequest, pk: int, cluster_id: int) -> HttpResponse:
+    """`/tenants/<id>/kubeconfig/<cluster_id>/help/`: what the person's kubeconfig for the tenant on
+    the cluster looks like and how to use it; on a cluster Canopy only exports for, an example,
+    marked as one (`?download=example` gives it as a file). A tenant the user cannot see, or a
+    cluster the tenant has no namespace on, is a 404; a viewer gets a 403, as for the download."""
+    tenant = tenant_selectors.tenant_get(user=request.user, pk=pk)
+    clusters = selectors.kubernetes_clusters_by_tenant([tenant.pk]).get(tenant.pk, [])
+    cluster = next((cluster for cluster in clusters if cluster.pk == cluster_id), None)
+    if cluster is None:
+        raise Http404("No such cluster for this tenant.")
+    if not can(request.user, Action.USE, tenant):
+        raise PermissionDenied("A viewer's role is read-only: it comes with no kubeconfig.")
+    guide = kubeconfigs.kubeconfig_guide(
+        user=request.user,
+        tenant=tenant,
+        cluster=cluster,
+        namespace=selectors.tenant_namespaces([tenant])[tenant.pk],
+        status=selectors.status_list(user=request.user)
+        .filter(sync__tenant_id=tenant.pk, cluster=cluster)
+        .first(),
+    )
+    if request.GET.get("download") == "example" and not guide.live:
+        response = HttpResponse(guide.example_file(), content_type="application/yaml; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{guide.filename}.example"'
+        return response
+    return render(request, "provisioning/kubeconfig_help.html", {"nav": "my_access", "guide": guide})
 
 
 @login_required

@@ -284,11 +284,15 @@ def cluster_list(*, user: AbstractBaseUser | None) -> QuerySet[Cluster]:
 
 
 def pool_list(*, user: AbstractBaseUser | None) -> QuerySet[ResourcePool]:
-    """Pools with what level-1 tenants hold of each (limited amounts only) and how many are unlimited."""
+    """Pools with what level-1 tenants hold of each (limited amounts only) and how many are unlimited
+    (`tenants.pool_figures.pool_holding` reads them)."""
     level1 = Q(allocations__tenant__depth=1)
     annotations: dict[str, Any] = {}
     for resource in KUBERNETES_RESOURCES:
         annotations[f"allocated_{resource.name}"] = Sum(f"allocations__{resource.field}", filter=level1)
+        annotations[f"unlimited_{resource.name}"] = Count(
+            "allocations", filter=level1 & Q(**{f"allocations__{resource.field}__isnull": True})
+        )
     annotations["allocated_capacity"] = Sum("allocations__capacity_percent", filter=level1)
     return (
         ResourcePool.objects.restrict(user, Action.VIEW)

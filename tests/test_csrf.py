@@ -202,6 +202,7 @@ READ_ONLY = {
     "console:my_access": "/me/",
     "usage:overview": "/overview/",
     "provisioning:kubeconfig": "/tenants/{dev1}/kubeconfig/{cluster}/",
+    "provisioning:kubeconfig_help": "/tenants/{dev1}/kubeconfig/{cluster}/help/",
     "oidc_authentication_init": "/oidc/authenticate/",
     "oidc_authentication_callback": "/oidc/callback/",
 }

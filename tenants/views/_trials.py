@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django_htmx.http import HttpResponseClientRedirect
 
-from tenants import forms, selectors, services
+from tenants import forms, pool_figures, selectors, services
 from tenants.amounts import (
     KUBERNETES_RESOURCES,
     POOL_CAPACITY_FIELDS,
@@ -23,7 +23,7 @@ from tenants.amounts import (
     percent_human,
 )
 from tenants.models import Tenant
-from tenants.rules import may_have, pool_left
+from tenants.rules import may_have
 
 
 class _DryRun(Exception):
@@ -75,7 +75,7 @@ def _pool_hints(
                 hints[pool_id][r.burst_name] = _burst_hint(r, most, f"{parent.name}'s maximum")
         return hints
     for pool in selectors.pool_list(user=user).filter(pk__in=[p.pk for p in pools]):
-        free = pool_left(pool)
+        free = pool_figures.pool_holding(pool).left
         owner = f"Pool {pool}"
         if pool.is_yarn:
             hint = left_hint(

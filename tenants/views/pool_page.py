@@ -8,13 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from tenants import console, selectors
-from tenants.amounts import (
-    KUBERNETES_RESOURCES,
-    POOL_CAPACITY_FIELDS,
-    percent_human,
-)
-from tenants.rules import pool_left
+from tenants import console, pool_figures, selectors
 
 
 @login_required
@@ -23,29 +17,15 @@ def pools(request: HttpRequest) -> HttpResponse:
 
 
 def pools_page(request: HttpRequest, given: dict[str, dict[str, Any]] | None = None) -> HttpResponse:
-    """The Pools page: capacities, then the sections other apps add (provisioning: each cluster's
+    """The Pools page: capacities and what level-1 tenants hold of them (`pool_figures`, as the
+    usage overview says them), then the sections other apps add (provisioning: each cluster's
     connection). `given`: a section's context by its template, as the section's own view built it
     (a refused form, as typed, with its error)."""
     given = given or {}
-    rows = []
-    for pool in selectors.pool_list(user=request.user).order_by("cluster__name", "name"):
-        free = pool_left(pool)
-        rows.append(
-            {
-                "pool": pool,
-                "figures": [
-                    (
-                        resource.label,
-                        resource.human(getattr(pool, POOL_CAPACITY_FIELDS[resource.name])),
-                        resource.human(getattr(pool, f"allocated_{resource.name}") or 0),
-                        resource.exactly(free[resource.name]),
-                    )
-                    for resource in KUBERNETES_RESOURCES
-                    if not (pool.is_yarn and resource.name == "gpu")
-                ],
-                "capacity_allocated": percent_human(pool.allocated_capacity or 0) if pool.is_yarn else None,
-            }
-        )
+    rows = [
+        {"pool": pool, "figures": pool_figures.pool_figures(pool_figures.pool_holding(pool))}
+        for pool in selectors.pool_list(user=request.user).order_by("cluster__name", "name")
+    ]
     sections = [
         (section.template, given[section.template] if section.template in given else section.context(request))
         for section in console.sections(console.POOLS)

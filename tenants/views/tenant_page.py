@@ -10,7 +10,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from tenants import console, forms, selectors
+from tenants import console, forms, pool_figures, selectors
 from tenants.amounts import (
     KUBERNETES_RESOURCES,
     burst_phrase,
@@ -146,8 +146,9 @@ def _resources_context(
                 children_capacity=percent_human(children.children),
                 children_percent=float(children.children),
                 remaining_capacity=percent_human(children.remaining),
-                vcores=round(share * pool.cpu_capacity_millicores / 1000, 1) if share is not None else None,
-                memory=KUBERNETES_RESOURCES[2].human(int(share * pool.memory_capacity_bytes))
+                guaranteed=pool_figures.yarn_share_human(
+                    share, pool.cpu_capacity_millicores, pool.memory_capacity_bytes
+                )
                 if share is not None
                 else None,
                 used=_yarn_used(use),

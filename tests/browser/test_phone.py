@@ -16,7 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from playwright.sync_api import expect
 
 from tenants.demo import load_demo
-from tenants.models import QuotaPlan, Tenant
+from tenants.models import Cluster, QuotaPlan, Tenant
 from tests.browser.conftest import PHONE, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -63,6 +63,7 @@ VISITED_ROUTES = {
     "users/<id:pk>/password/",
     "audit/",
     "me/",
+    "tenants/<id:pk>/kubeconfig/<id:cluster_id>/help/",
     "overview/",
     "accounts/login/",
 }
@@ -83,6 +84,7 @@ def page_urls(demo: Demo) -> dict[str, dict[str, list[str]]]:
     and t2 (and manages t1/etl); bob is a member of department1/dev1."""
     plan = QuotaPlan.objects.get(name="gpu-small")
     bob = get_user_model().objects.get(username="bob")
+    gpu_cluster = Cluster.objects.get(name="gpu-cluster")
     tenant_tabs = {
         "admin": [f"/tenants/{demo.department1.pk}/?tab={tab}" for tab in TABS]
         + [f"/tenants/{demo.t1.pk}/?tab={tab}" for tab in TABS],
@@ -116,6 +118,9 @@ def page_urls(demo: Demo) -> dict[str, dict[str, list[str]]]:
         "users/<id:pk>/password/": {"admin": [f"/users/{bob.pk}/password/"]},
         "audit/": {"admin": ["/audit/"], "usera": ["/audit/"]},
         "me/": {"admin": ["/me/"], "usera": ["/me/"], "bob": ["/me/"]},
+        "tenants/<id:pk>/kubeconfig/<id:cluster_id>/help/": {
+            "bob": [f"/tenants/{demo.dev1.pk}/kubeconfig/{gpu_cluster.pk}/help/"]
+        },
         "overview/": {"admin": ["/overview/"]},
         "accounts/login/": {"anonymous": ["/accounts/login/"]},
     }

@@ -299,14 +299,15 @@ def test_roles_are_granted_from_the_users_page_within_what_one_administers(k8s_w
 
 def test_my_access_offers_a_kubeconfig_per_connected_cluster_to_members_not_viewers(k8s_world):
     w = k8s_world
-    link = f"/tenants/{w.dev1.pk}/kubeconfig/{w.cluster.pk}/"
+    link = f'href="/tenants/{w.dev1.pk}/kubeconfig/{w.cluster.pk}/"'
     unconnected = client_as(w, "bob").get("/me/").content.decode()
     assert link not in unconnected and "gpu-cluster is not connected to Canopy" in unconnected
     KubernetesConnection.objects.create(
         cluster=w.cluster, mode=KubernetesConnection.Mode.TOKEN, server="https://127.0.0.1:6443"
     )
     assert link in client_as(w, "bob").get("/me/").content.decode()
-    assert link not in client_as(w, "dev1_viewer").get("/me/").content.decode()
+    viewer = client_as(w, "dev1_viewer").get("/me/").content.decode()
+    assert link not in viewer and f"/tenants/{w.dev1.pk}/kubeconfig/{w.cluster.pk}/help/" not in viewer
 
 
 def _my_access_article(html: str, tenant) -> str:
