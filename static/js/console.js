@@ -4,7 +4,9 @@
  *   page replaces this one, an htmx request until htmx has its answer (or, when the answer sends
  *   the browser elsewhere with HX-Redirect, until that page comes).
  * - Buttons that open and close a <dialog> (commandfor / command: "show-modal", "close") work in
- *   browsers that do not know those attributes yet. */
+ *   browsers that do not know those attributes yet.
+ * - A <dialog data-show-modal> that htmx brings in (the Pools page's "Delete…" confirmations, read
+ *   from the server when asked for, so the page reads nothing for them) opens as a modal at once. */
 (function () {
   "use strict";
 
@@ -59,6 +61,15 @@
     const xhr = event.detail.xhr;
     if (event.detail.successful && xhr && xhr.getResponseHeader("HX-Redirect")) return; // leaving
     setBusy(button, false);
+  });
+
+  document.addEventListener("htmx:load", (event) => {
+    const root = event.detail.elt;
+    if (!(root instanceof Element)) return;
+    const dialogs = root.matches("dialog[data-show-modal]") ? [root] : root.querySelectorAll("dialog[data-show-modal]");
+    dialogs.forEach((dialog) => {
+      if (!dialog.open) dialog.showModal();
+    });
   });
 
   if (!("commandForElement" in HTMLButtonElement.prototype)) {
