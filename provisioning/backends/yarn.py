@@ -247,7 +247,10 @@ class YarnBackend(Backend):
 
     def server_version(self) -> str:
         try:
-            info = _check(self.http.rm("GET", "/info", headers=JSON), "ResourceManager").json()
+            answer = self.http.rm("GET", "/info", headers=JSON)
+            if answer.status_code == 404:  # a web server, but no ResourceManager's REST API there
+                raise BackendError(f"{_NOT_AN_RM} (HTTP 404 for {answer.url.split('?')[0]}).")
+            info = _check(answer, "ResourceManager").json()
             _check(self.http.hdfs("GET", "/", "GETHOMEDIRECTORY"), "NameNode")
             jmx = self.http._send(
                 self.access.webhdfs_urls,
