@@ -296,6 +296,9 @@ def test_only_platform_admins_get_the_forms_and_see_them(k8s_world, who):
         assert client.get(url).status_code == 403, url
         assert client.post(url, {"name": "x", "kind": "yarn", "gpu_capacity": "1"}).status_code == 403, url
     assert state_of_the_world() == before
+    refusal = client.get("/clusters/new/").content.decode()
+    assert "Only platform admins manage clusters, pools and connections." in refusal
+    assert "A tenant admin of a tenant above it can" not in refusal  # no tenant admin can
     page = client.get("/pools/").content.decode()
     assert "gpu-cluster" in page  # the pools are listed for everyone
     for link in ("/clusters/", "/pools/1", "New cluster", "Connect", "Test connection", "<form"):
