@@ -5,11 +5,13 @@ page, in real units, through the same services as the API. The forms are checked
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -33,7 +35,7 @@ def cluster_on_pools_page(cluster_id: int) -> str:
 
 
 def answered(
-    request: HttpRequest, form: Any, saved: Any, url: str, template: str, context: dict
+    request: HttpRequest, form: Form, saved: object | None, url: str, template: str, context: dict[str, Any]
 ) -> HttpResponse:
     """What a form checked as the user types answers: where to go once saved; the errors, swapped
     into the form, for a check or a refused htmx submit; else (no JavaScript) the page again."""
@@ -162,7 +164,7 @@ def deletion_confirmation(request: HttpRequest, context: dict[str, Any]) -> Http
     return render(request, "tenants/delete_confirm.html", {"nav": "pools", **context})
 
 
-def deleted(request: HttpRequest, delete: Any, done: str, cluster_id: int) -> HttpResponse:
+def deleted(request: HttpRequest, delete: Callable[[], None], done: str, cluster_id: int) -> HttpResponse:
     """Run a confirmed deletion; say what happened (or the service's refusal) on the Pools page."""
     try:
         delete()
@@ -231,7 +233,9 @@ def pool_delete(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def cluster_cards(request: HttpRequest, pools: list[ResourcePool], given: dict[str, dict[str, Any]]) -> list:
+def cluster_cards(
+    request: HttpRequest, pools: list[ResourcePool], given: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The Pools page's cluster list for platform admins: each cluster with its pools (from the
     page's own pool list) and what other apps add to it (provisioning: its connection), read for
     all clusters at once. `given`: per section template, what its refused form hands back."""
