@@ -78,6 +78,15 @@ def hadoop_connection_list(*, user: AbstractBaseUser | None) -> QuerySet[HadoopC
     return HadoopConnection.objects.select_related("cluster").order_by("cluster__name")
 
 
+def connection_of(
+    *, user: AbstractBaseUser | None, cluster: Cluster
+) -> KubernetesConnection | HadoopConnection | None:
+    """How Canopy reaches `cluster` (its Kubernetes or its Hadoop connection), for platform admins;
+    None when it has none or `user` may not see connections."""
+    listed = hadoop_connection_list if cluster.kind == Cluster.Kind.YARN else connection_list
+    return listed(user=user).filter(cluster=cluster).first()
+
+
 def kubernetes_clusters_by_tenant(
     tenant_ids: list[int], *, user: AbstractBaseUser | None
 ) -> dict[int, list[Cluster]]:

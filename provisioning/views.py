@@ -2,16 +2,19 @@
 
 tenants imports no other app, so the console shows provisioning's parts because provisioning
 registers them (`tenants.console`, from `ProvisioningConfig.ready()`): the tenant page's Clusters
-tab (`clusters_tab`), the cluster connections on the Pools page (`cluster_connections`) and the
-kubeconfig links on My access (`kubeconfig_links`). The views here serve what those parts link to:
-the kubeconfig download and its help page (`kubeconfig_help`), Push now, the quota engine, Test
-connection.
+tab (`clusters_tab`), each cluster's connection on the Pools page (`cluster_connections`) and in
+its deletion's confirmation (`connection_going`), and the kubeconfig links on My access
+(`kubeconfig_links`). The views here serve what those parts link to: Push now, the kubeconfig
+and its help page (`kubeconfig_help`), and for platform admins a cluster's connection form, its
+removal, Test connection, the quota engine and Hadoop's export files.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,17 +24,17 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from provisioning import kubeconfigs, selectors, services
-from provisioning.api.views import kubeconfig_response
+from provisioning.api.views import hadoop_file_response, kubeconfig_response
 from provisioning.backends.export import HADOOP_FILES
-from provisioning.desired.yarn import queue_path
-from provisioning.forms import QuotaEngineForm
+from provisioning.desired.yarn import RuleViolation, queue_path
+from provisioning.forms import HadoopConnectionForm, KubernetesConnectionForm, QuotaEngineForm
 from tenants import selectors as tenant_selectors
 from tenants import views as tenant_views
 from tenants.addresses import client_address
-from tenants.console import MY_ACCESS_TENANT, POOLS, PageSection, TenantTab
+from tenants.console import CLUSTER_DELETE, MY_ACCESS_TENANT, POOLS_CLUSTER, PageSection, TenantTab
 from tenants.forms import apply_service_errors
 from tenants.models import Cluster, Tenant
-from tenants.permissions import Action, can, is_platform_admin
+from tenants.permissions import Action, can
 from tenants.roles import Role, at_least
 
 # ---------------------------------------------------------------------------------------------
@@ -81,32 +84,46 @@ def kubeconfig_links(request: HttpRequest, roles: list[tenant_selectors.Effectiv
 
 
 def cluster_connections(
-    request: HttpRequest, engine_forms: dict[int, QuotaEngineForm] | None = None
-) -> dict[str, Any]:
-    """The Pools page's cluster connections, for platform admins: each cluster's connection with its
-    quota engine (a refused change comes back in `engine_forms`, as typed, with its error)."""
-    engine_forms = engine_forms or {}
-    connections: dict[int, Any] = {}
-    if is_platform_admin(request.user):
-        connections = {c.cluster_id: c for c in selectors.connection_list(user=request.user)}
-        connections |= {c.cluster_id: c for c in selectors.hadoop_connection_list(user=request.user)}
-    clusters = []
-    for cluster in tenant_selectors.cluster_list(user=request.user):
+    request: HttpRequest,
+    clusters: list[Cluster],
+    engine_forms: dict[int, QuotaEngineForm] | None = None,
+    checks: dict[int, services.ConnectionCheck] | None = None,
+) -> dict[int, dict[str, Any]]:
+    """Each cluster's connection on the Pools page (platform admins; the page shows it to no one
+    else): how Canopy reaches it, its quota engine (a refused change comes back in `engine_forms`,
+    as typed, with its error), the answer of a connection test (`checks`), Hadoop's files. Two
+    queries for every cluster together."""
+    engine_forms, checks = engine_forms or {}, checks or {}
+    connections: dict[int, Any] = {c.cluster_id: c for c in selectors.connection_list(user=request.user)}
+    connections |= {c.cluster_id: c for c in selectors.hadoop_connection_list(user=request.user)}
+    parts = {}
+    for cluster in clusters:
         connection = connections.get(cluster.pk)
         engine_form = engine_forms.get(cluster.pk)
         if engine_form is None and cluster.kind == Cluster.Kind.KUBERNETES and connection is not None:
             engine_form = QuotaEngineForm(
                 prefix=f"engine-{cluster.pk}", initial={"quota_engine": connection.quota_engine}
             )
-        clusters.append(
-            {
-                "cluster": cluster,
-                "connection": connection,
-                "files": HADOOP_FILES if cluster.kind == Cluster.Kind.YARN else (),
-                "engine_form": engine_form,
-            }
-        )
-    return {"clusters": clusters}
+        parts[cluster.pk] = {
+            "connection": connection,
+            "files": HADOOP_FILES if cluster.kind == Cluster.Kind.YARN else (),
+            "engine_form": engine_form,
+            "check": checks.get(cluster.pk),
+            "without_connection": _without_connection(cluster),
+        }
+    return parts
+
+
+def _without_connection(cluster: Cluster) -> str:
+    """What happens to a cluster's tenants while it has no connection."""
+    if settings.CANOPY_PROVISIONING_DEFAULT_BACKEND == "export":
+        return f"its tenants' changes are written as files under {Path(settings.CANOPY_EXPORT_DIR) / cluster.name}"
+    return "nothing is pushed to it"
+
+
+def connection_going(request: HttpRequest, cluster: Cluster) -> dict[str, Any]:
+    """In the confirmation of a cluster's deletion: its connection goes with it."""
+    return {"connection": selectors.connection_of(user=request.user, cluster=cluster)}
 
 
 CLUSTERS_TAB = TenantTab(
@@ -117,7 +134,10 @@ CLUSTERS_TAB = TenantTab(
     before="monitoring",
 )
 CLUSTER_CONNECTIONS = PageSection(
-    page=POOLS, template="provisioning/partials/_cluster_connections.html", context=cluster_connections
+    page=POOLS_CLUSTER, template="provisioning/partials/_cluster_connection.html", context=cluster_connections
+)
+CONNECTION_GOING = PageSection(
+    page=CLUSTER_DELETE, template="provisioning/partials/_connection_going.html", context=connection_going
 )
 KUBECONFIG_LINKS = PageSection(
     page=MY_ACCESS_TENANT, template="provisioning/partials/_kubeconfig_links.html", context=kubeconfig_links
@@ -186,8 +206,7 @@ def tenant_push(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def cluster_quota_engine(request: HttpRequest, pk: int) -> HttpResponse:
     """A platform admin switches a connected Kubernetes cluster's quota engine from the Pools page."""
-    if not is_platform_admin(request.user):
-        raise PermissionDenied("Only platform admins change how a cluster enforces allocations.")
+    tenant_views.platform_admins_only(request)
     cluster = get_object_or_404(tenant_selectors.cluster_list(user=request.user), pk=pk)
     form = QuotaEngineForm(request.POST, prefix=f"engine-{cluster.pk}")
     if form.is_valid():
@@ -203,16 +222,107 @@ def cluster_quota_engine(request: HttpRequest, pk: int) -> HttpResponse:
                 f"{cluster.name} enforces allocations with {connection.get_quota_engine_display()}; "
                 f"its tenants are pushed again.",
             )
-            return redirect("console:pools")
-    section = cluster_connections(request, {cluster.pk: form})
-    return tenant_views.pools_page(request, given={CLUSTER_CONNECTIONS.template: section})
+            return redirect(tenant_views.cluster_on_pools_page(cluster.pk))
+    given = {CLUSTER_CONNECTIONS.template: {"engine_forms": {cluster.pk: form}}}
+    return tenant_views.pools_page(request, given=given)
 
 
 @login_required
 @require_POST
 def cluster_test(request: HttpRequest, pk: int) -> HttpResponse:
-    """'Test connection' for a platform admin: the server's version or the exact error."""
+    """'Test connection' for a platform admin: the same kind of answer for every cluster (connected
+    with its version, export only, not connected, unreachable, certificate not trusted, credentials
+    refused, the cluster's own error), drawn in place (htmx) or on the Pools page."""
+    tenant_views.platform_admins_only(request)
     cluster = get_object_or_404(tenant_selectors.cluster_list(user=request.user), pk=pk)
     check = services.connection_test(acting_user=request.user, cluster=cluster)
-    (messages.success if check.ok else messages.error)(request, f"{cluster.name}: {check.message}")
-    return redirect("console:pools")
+    if request.htmx:
+        return render(
+            request, "provisioning/partials/_connection_check.html", {"cluster": cluster, "check": check}
+        )
+    given = {CLUSTER_CONNECTIONS.template: {"checks": {cluster.pk: check}}}
+    return tenant_views.pools_page(request, given=given)
+
+
+@login_required
+def cluster_connection(request: HttpRequest, pk: int) -> HttpResponse:
+    """Connect a cluster, or change how Canopy reaches it (platform admins): a Kubernetes cluster by
+    an uploaded kubeconfig, its API server URL with a token and CA, a client certificate, in-cluster
+    or export only; a Hadoop cluster by its ResourceManager and WebHDFS URLs, as a user or with
+    Kerberos. Checked as the user types; saving pushes every tenant on the cluster again."""
+    tenant_views.platform_admins_only(request)
+    cluster = get_object_or_404(tenant_selectors.cluster_list(user=request.user), pk=pk)
+    connection = selectors.connection_of(user=request.user, cluster=cluster)
+    hadoop = cluster.kind == Cluster.Kind.YARN
+    form_class = HadoopConnectionForm if hadoop else KubernetesConnectionForm
+    form = form_class(request.POST or None, request.FILES or None, connection=connection)
+    saved = None
+    if request.method == "POST":
+        form.is_valid()
+        spec = form.spec()
+        write = services.hadoop_connection_set if hadoop else services.connection_set
+        saved = tenant_views.service_trial(
+            request, form, lambda: write(acting_user=request.user, cluster=cluster, spec=spec)
+        )
+        if saved is not None:
+            messages.success(
+                request,
+                f"{cluster.name}: connection saved ({saved.get_mode_display()}); its tenants are pushed again. "
+                f"Test it with Test connection.",
+            )
+    return tenant_views.answered(
+        request,
+        form,
+        saved,
+        tenant_views.cluster_on_pools_page(cluster.pk),
+        "provisioning/connection_form.html",
+        {"cluster": cluster, "connection": connection, "hadoop": hadoop},
+    )
+
+
+@login_required
+def cluster_connection_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Forget how to reach a cluster (platform admins), after a confirmation saying what that does."""
+    tenant_views.platform_admins_only(request)
+    cluster = get_object_or_404(tenant_selectors.cluster_list(user=request.user), pk=pk)
+    if request.method == "POST":
+        return tenant_views.deleted(
+            request,
+            lambda: services.connection_delete(acting_user=request.user, cluster=cluster),
+            f"{cluster.name}: connection removed; {_without_connection(cluster)}.",
+            cluster.pk,
+        )
+    connection = selectors.connection_of(user=request.user, cluster=cluster)
+    if connection is None:
+        raise Http404("No connection to remove.")
+    return tenant_views.deletion_confirmation(
+        request,
+        {
+            "what": f"the connection of {cluster.name}",
+            "name": "connection",
+            "action": reverse("provisioning:cluster_connection_delete", args=[cluster.pk]),
+            "body_template": "provisioning/partials/_connection_delete.html",
+            "refused": False,
+            "cluster": cluster,
+            "connection": connection,
+            "without_connection": _without_connection(cluster),
+        },
+    )
+
+
+@login_required
+def hadoop_file(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    """capacity-scheduler.xml or hdfs-setup.sh of a Hadoop cluster, downloaded from the Pools page
+    (platform admins), for a ResourceManager without the mutation API."""
+    tenant_views.platform_admins_only(request)
+    cluster = get_object_or_404(
+        tenant_selectors.cluster_list(user=request.user).filter(kind=Cluster.Kind.YARN), pk=pk
+    )
+    if name not in HADOOP_FILES:
+        raise Http404("No such file.")
+    try:
+        files = services.hadoop_files_render(acting_user=request.user, cluster=cluster)
+    except RuleViolation as error:
+        messages.error(request, f"{cluster.name}: {' '.join(error.problems)}")
+        return redirect(tenant_views.cluster_on_pools_page(cluster.pk))
+    return hadoop_file_response(cluster, name, files[name])

@@ -9,8 +9,8 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from tenants import quantities, services
-from tenants.amounts import BURST_NOT_UNLIMITED, KUBERNETES_RESOURCES, Resource
+from tenants import labels, quantities, services
+from tenants.amounts import BURST_NOT_UNLIMITED, KUBERNETES_RESOURCES, RESOURCE_BY_NAME, Resource
 from tenants.models import Cluster, Membership, QuotaPlan, ResourcePool, Tenant
 
 
@@ -411,6 +411,101 @@ class PasswordResetForm(forms.Form):
     password = forms.CharField(
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), label="New password"
     )
+
+
+class ClusterForm(forms.Form):
+    """A new cluster (name and kind are fixed once it exists) or a cluster's description."""
+
+    name = forms.CharField(
+        max_length=63,
+        help_text="Lower-case letters, digits and '-', e.g. gpu-cluster; fixed once created.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True}),
+    )
+    kind = forms.ChoiceField(choices=Cluster.Kind.choices, widget=forms.RadioSelect, label="Kind")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, cluster: Cluster | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if cluster is not None:
+            for name in ("name", "kind"):
+                self.fields[name].disabled = True
+                self.fields[name].initial = getattr(cluster, name)
+            self.fields["name"].help_text = ""
+            self.fields["description"].initial = cluster.description
+
+
+# A pool's capacities: the form's field (the API's name), the service's argument, the resource.
+POOL_CAPACITIES = (
+    ("gpu_capacity", "gpu_capacity", "gpu"),
+    ("cpu_capacity", "cpu_capacity_millicores", "cpu"),
+    ("memory_capacity", "memory_capacity_bytes", "memory"),
+)
+
+
+class PoolForm(forms.Form):
+    """A resource pool in real units: GPUs a count, CPU "8" or "500m" (a YARN pool's whole vCores),
+    memory "60Gi". The name is fixed once the pool exists; the node selector is checked by the
+    service (a Kubernetes label selector, or a YARN node label)."""
+
+    name = forms.CharField(
+        max_length=63,
+        help_text="Lower-case letters, digits and '-', e.g. a100; fixed once created.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    node_selector = forms.CharField(
+        required=False, max_length=253, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    gpu_capacity = forms.CharField(label="GPUs", max_length=32, strip=False, help_text="A count, e.g. 8")
+    cpu_capacity = forms.CharField(
+        label="CPU", max_length=32, strip=False, help_text='Cores: "96", or millicores: "500m"'
+    )
+    memory_capacity = forms.CharField(
+        label="Memory", max_length=32, strip=False, help_text='e.g. "60Gi", "1.5Ti", "512Mi"'
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, cluster: Cluster, pool: ResourcePool | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cluster, self.pool = cluster, pool
+        for name, column, resource_name in POOL_CAPACITIES:
+            resource = RESOURCE_BY_NAME[resource_name]
+            self.fields[name].initial = str(resource.format(getattr(pool, column)) if pool else 0)
+            self.fields[name].widget.attrs.update({"autocomplete": "off", "inputmode": "text"})
+        if cluster.kind == Cluster.Kind.YARN:
+            del self.fields["gpu_capacity"]  # YARN pools have no GPUs to allocate
+            self.fields["cpu_capacity"].label = "vCores"
+            self.fields["cpu_capacity"].help_text = "Whole vCores, e.g. 96"
+            self.fields["node_selector"].label = "Node label (partition)"
+            self.fields["node_selector"].help_text = f"{labels.YARN_RULE}; empty: the default partition."
+        else:
+            self.fields["node_selector"].label = "Node selector"
+            self.fields[
+                "node_selector"
+            ].help_text = "key=value labels joined by commas, e.g. gpu=a100; empty: every node."
+        if pool is not None:
+            self.fields["name"].disabled = True
+            self.fields["name"].initial = pool.name
+            self.fields["name"].help_text = ""
+            self.fields["node_selector"].initial = pool.node_selector
+            self.fields["description"].initial = pool.description
+
+    def values(self) -> dict[str, Any]:
+        """The service's arguments as typed (a capacity in bytes, millicores or a count); a quantity
+        that does not parse is an error on its own field and is left as it was (0 for a new pool),
+        so the service still checks everything else."""
+        values: dict[str, Any] = {
+            name: self.cleaned_data[name]
+            for name in ("node_selector", "description")
+            if name in self.cleaned_data
+        }
+        for name, column, resource_name in POOL_CAPACITIES:
+            if name not in self.fields or name not in self.cleaned_data:
+                continue
+            try:
+                values[column] = RESOURCE_BY_NAME[resource_name].parse(self.cleaned_data[name])
+            except quantities.QuantityError as exc:
+                self.add_error(name, str(exc))
+        return values
 
 
 def apply_service_errors(

@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from provisioning import services as provisioning_services
 from provisioning.models import KubernetesConnection
 from tenants import services
-from tenants.models import AuditEvent, Membership, QuotaPlan, Tenant
+from tenants.models import AuditEvent, Cluster, Membership, QuotaPlan, ResourcePool, Tenant
 from tests.factories import PASSWORD
 from tests.tenants.builders import TokenClient
 
@@ -134,7 +134,59 @@ POSTS: dict[str, Post] = {
         302,
         lambda w: not Membership.objects.filter(user=w.bob, tenant=w.dev1).exists(),
     ),
-    "provisioning:cluster_test": Post(lambda w: f"/clusters/{w.cluster.pk}/test/", lambda w: {}, 302),
+    "provisioning:cluster_test": Post(lambda w: f"/clusters/{w.cluster.pk}/test/", lambda w: {}, 200),
+    "console:cluster_create": Post(
+        lambda w: "/clusters/new/",
+        lambda w: {"name": "gpu2", "kind": "kubernetes"},
+        302,
+        lambda w: Cluster.objects.filter(name="gpu2").exists(),
+    ),
+    "console:cluster_edit": Post(
+        lambda w: f"/clusters/{w.cluster.pk}/",
+        lambda w: {"description": "changed"},
+        302,
+        lambda w: Cluster.objects.get(pk=w.cluster.pk).description == "changed",
+    ),
+    "console:cluster_delete": Post(
+        lambda w: (
+            f"/clusters/{services.cluster_create(acting_user=w.admin, name='spare', kind='yarn').pk}/delete/"
+        ),
+        lambda w: {},
+        302,
+        lambda w: not Cluster.objects.filter(name="spare").exists(),
+    ),
+    "console:pool_create": Post(
+        lambda w: f"/clusters/{w.cluster.pk}/pools/new/",
+        lambda w: {"name": "a100", "gpu_capacity": "8", "cpu_capacity": "96", "memory_capacity": "60Gi"},
+        302,
+        lambda w: ResourcePool.objects.filter(name="a100", gpu_capacity=8).exists(),
+    ),
+    "console:pool_edit": Post(
+        lambda w: f"/pools/{w.pool.pk}/",
+        lambda w: {"gpu_capacity": "5", "cpu_capacity": "96", "memory_capacity": "1Ti", "node_selector": ""},
+        302,
+        lambda w: ResourcePool.objects.get(pk=w.pool.pk).gpu_capacity == 5,
+    ),
+    "console:pool_delete": Post(
+        lambda w: (
+            f"/pools/{services.pool_create(acting_user=w.admin, cluster=w.cluster, name='spare').pk}/delete/"
+        ),
+        lambda w: {},
+        302,
+        lambda w: not ResourcePool.objects.filter(name="spare").exists(),
+    ),
+    "provisioning:cluster_connection": Post(
+        lambda w: f"/clusters/{w.cluster.pk}/connection/",
+        lambda w: {"mode": "export", "quota_engine": "resourcequota"},
+        302,
+        lambda w: KubernetesConnection.objects.get(cluster=w.cluster).mode == "export",
+    ),
+    "provisioning:cluster_connection_delete": Post(
+        lambda w: _connected_cluster_url(w).replace("quota-engine/", "connection/delete/"),
+        lambda w: {},
+        302,
+        lambda w: not KubernetesConnection.objects.filter(cluster=w.cluster).exists(),
+    ),
     "provisioning:cluster_quota_engine": Post(
         _connected_cluster_url,
         lambda w: {f"engine-{w.cluster.pk}-quota_engine": "kueue"},
@@ -203,6 +255,7 @@ READ_ONLY = {
     "usage:overview": "/overview/",
     "provisioning:kubeconfig": "/tenants/{dev1}/kubeconfig/{cluster}/",
     "provisioning:kubeconfig_help": "/tenants/{dev1}/kubeconfig/{cluster}/help/",
+    "provisioning:hadoop_file": "/clusters/{cluster}/hadoop-files/capacity-scheduler.xml",
     "oidc_authentication_init": "/oidc/authenticate/",
     "oidc_authentication_callback": "/oidc/callback/",
 }

@@ -6,7 +6,9 @@
  * - Buttons that open and close a <dialog> (commandfor / command: "show-modal", "close") work in
  *   browsers that do not know those attributes yet.
  * - A <dialog data-open-on-load> opens as a modal with its page (a question the server asks once a
- *   dry run found nothing in the way: the move confirmation). */
+ *   dry run found nothing in the way: the move confirmation).
+ * - A <dialog data-show-modal> that htmx brings in (the Pools page's "Delete…" confirmations, read
+ *   from the server when asked for, so the page reads nothing for them) opens as a modal at once. */
 (function () {
   "use strict";
 
@@ -70,6 +72,14 @@
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", openAskedDialogs);
   else openAskedDialogs();
+  document.addEventListener("htmx:load", (event) => {
+    const root = event.detail.elt;
+    if (!(root instanceof Element)) return;
+    const dialogs = root.matches("dialog[data-show-modal]") ? [root] : root.querySelectorAll("dialog[data-show-modal]");
+    dialogs.forEach((dialog) => {
+      if (!dialog.open) dialog.showModal();
+    });
+  });
 
   if (!("commandForElement" in HTMLButtonElement.prototype)) {
     document.addEventListener("click", (event) => {

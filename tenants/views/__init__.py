@@ -12,12 +12,28 @@ for the forms. Every view is re-exported here for `tenants/urls.py`.
 from tenants.views._page import (
     render_page,
 )
+from tenants.views._trials import (
+    service_trial,
+)
 from tenants.views.allocation_edit import (
     tenant_allocations,
 )
 from tenants.views.audit_page import (
     audit,
     audit_csv,
+)
+from tenants.views.cluster_pages import (
+    answered,
+    cluster_create,
+    cluster_delete,
+    cluster_edit,
+    cluster_on_pools_page,
+    deleted,
+    deletion_confirmation,
+    platform_admins_only,
+    pool_create,
+    pool_delete,
+    pool_edit,
 )
 from tenants.views.member_edit import (
     member_choices,
@@ -66,8 +82,15 @@ from tenants.views.user_pages import (
 __all__ = [
     "Bar",
     "TABS",
+    "answered",
     "audit",
     "audit_csv",
+    "cluster_create",
+    "cluster_delete",
+    "cluster_edit",
+    "cluster_on_pools_page",
+    "deleted",
+    "deletion_confirmation",
     "home",
     "member_choices",
     "membership_add",
@@ -76,9 +99,14 @@ __all__ = [
     "my_access",
     "plan_edit",
     "plans",
+    "platform_admins_only",
+    "pool_create",
+    "pool_delete",
+    "pool_edit",
     "pools",
     "pools_page",
     "render_page",
+    "service_trial",
     "tenant_allocations",
     "tenant_create",
     "tenant_delete",

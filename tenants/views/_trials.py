@@ -6,9 +6,11 @@ again on `validate=1` htmx requests while the user types."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from django.core.exceptions import ValidationError
+from django import forms as django_forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -24,6 +26,8 @@ from tenants.amounts import (
 )
 from tenants.models import Tenant
 from tenants.rules import may_have
+
+T = TypeVar("T")
 
 
 class _DryRun(Exception):
@@ -199,6 +203,35 @@ def _trial_move(
         tenant.refresh_from_db()
         for key, messages_ in exc.message_dict.items():
             form.add_error(None if key == "tenant" else "parent", messages_)
+
+
+def service_trial(
+    request: HttpRequest,
+    form: django_forms.Form,
+    write: Callable[[], T],
+    field_for: dict[str, str] | None = None,
+) -> T | None:
+    """Run one service call (`write`) in a savepoint and put its refusal on the form: on the fields
+    the form found nothing wrong with itself (a required field is not refused twice), on top where
+    the form has no such field. What it wrote is kept only when the form has no error at all and
+    this is no check as the user types (`validate=1`); otherwise it is rolled back."""
+    already = set(form.errors)
+    field_for = field_for or {}
+    try:
+        with transaction.atomic():
+            result = write()
+            if form.errors or request.POST.get("validate"):
+                raise _DryRun
+            return result
+    except _DryRun:
+        return None
+    except ValidationError as exc:
+        refused = exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
+        for key, messages_ in refused.items():
+            name = field_for.get(key, key)
+            field = name if name in form.fields else None
+            if (field or NON_FIELD_ERRORS) not in already:
+                form.add_error(field, messages_)
         return None
 
 

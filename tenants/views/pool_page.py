@@ -9,6 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from tenants import console, pool_figures, selectors
+from tenants.permissions import is_platform_admin
+from tenants.views.cluster_pages import cluster_cards
 
 
 @login_required
@@ -18,9 +20,11 @@ def pools(request: HttpRequest) -> HttpResponse:
 
 def pools_page(request: HttpRequest, given: dict[str, dict[str, Any]] | None = None) -> HttpResponse:
     """The Pools page: capacities and what level-1 tenants hold of them (`pool_figures`, as the
-    usage overview says them), then the sections other apps add (provisioning: each cluster's
-    connection). `given`: a section's context by its template, as the section's own view built it
-    (a refused form, as typed, with its error)."""
+    usage overview says them), then the sections other apps add; for platform admins, each
+    cluster with its pools, their forms' links and what other apps add to a cluster (provisioning:
+    its connection). `given`: by a section's template, what the section's own view hands back (a
+    refused form, as typed, with its error; a connection test's answer): a `POOLS` section's whole
+    context, a `POOLS_CLUSTER` section's keyword arguments."""
     given = given or {}
     rows = [
         {"pool": pool, "figures": pool_figures.pool_figures(pool_figures.pool_holding(pool))}
@@ -30,4 +34,10 @@ def pools_page(request: HttpRequest, given: dict[str, dict[str, Any]] | None = N
         (section.template, given[section.template] if section.template in given else section.context(request))
         for section in console.sections(console.POOLS)
     ]
-    return render(request, "tenants/pools.html", {"nav": "pools", "rows": rows, "sections": sections})
+    manages = is_platform_admin(request.user)  # only they see the clusters' forms and connections
+    clusters = cluster_cards(request, [row["pool"] for row in rows], given) if manages else []
+    return render(
+        request,
+        "tenants/pools.html",
+        {"nav": "pools", "rows": rows, "sections": sections, "manages": manages, "clusters": clusters},
+    )

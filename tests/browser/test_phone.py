@@ -15,8 +15,9 @@ from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver
 from playwright.sync_api import expect
 
+from provisioning import services as provisioning_services
 from tenants.demo import load_demo
-from tenants.models import Cluster, QuotaPlan, Tenant
+from tenants.models import Cluster, QuotaPlan, ResourcePool, Tenant
 from tests.browser.conftest import PHONE, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -36,7 +37,8 @@ NOT_PAGES = {
     "users/<id:pk>/revoke-tokens/": "POST only (the Users page's button)",
     "tenants/<id:pk>/push/": "POST only (the Clusters tab's button)",
     "tenants/<id:pk>/kubeconfig/<id:cluster_id>/": "a kubeconfig download",
-    "clusters/<id:pk>/test/": "POST only (the Resource pools page's button)",
+    "clusters/<id:pk>/test/": "POST only (the Resource pools page's button; its answer is drawn there)",
+    "clusters/<id:pk>/hadoop-files/<str:name>": "a file download (capacity-scheduler.xml, hdfs-setup.sh)",
     "clusters/<id:pk>/quota-engine/": "POST only (the Resource pools page's form)",
     "accounts/logout/": "POST only (the top bar's button)",
     "accounts/sign-out-everywhere/": "POST only (the top bar's button)",
@@ -55,6 +57,14 @@ VISITED_ROUTES = {
     "tenants/<id:pk>/delete/",
     "tenants/<id:pk>/move/",
     "pools/",
+    "pools/<id:pk>/",
+    "pools/<id:pk>/delete/",
+    "clusters/new/",
+    "clusters/<id:pk>/",
+    "clusters/<id:pk>/delete/",
+    "clusters/<id:pk>/pools/new/",
+    "clusters/<id:pk>/connection/",
+    "clusters/<id:pk>/connection/delete/",
     "plans/",
     "plans/new/",
     "plans/<id:pk>/",
@@ -83,6 +93,8 @@ def page_urls(demo: Demo) -> dict[str, dict[str, list[str]]]:
     """Route -> who opens it -> the URLs they open. The admin sees everything; usera administers t1
     and t2 (and manages t1/etl); bob is a member of department1/dev1."""
     plan = QuotaPlan.objects.get(name="gpu-small")
+    gpu, bigdata = Cluster.objects.get(name="gpu-cluster"), Cluster.objects.get(name="bigdata")
+    highmem = ResourcePool.objects.get(cluster=bigdata, name="highmem")
     bob = get_user_model().objects.get(username="bob")
     gpu_cluster = Cluster.objects.get(name="gpu-cluster")
     tenant_tabs = {
@@ -110,6 +122,18 @@ def page_urls(demo: Demo) -> dict[str, dict[str, list[str]]]:
             "usera": [f"/tenants/{demo.etl.pk}/move/"],
         },
         "pools/": {"admin": ["/pools/"], "usera": ["/pools/"], "bob": ["/pools/"]},
+        # Clusters, pools and connections: platform admins only. The deletions' pages are what a
+        # browser without JavaScript gets instead of the Pools page's dialogs (checked below).
+        "pools/<id:pk>/": {"admin": [f"/pools/{highmem.pk}/"]},
+        "pools/<id:pk>/delete/": {"admin": [f"/pools/{highmem.pk}/delete/"]},
+        "clusters/new/": {"admin": ["/clusters/new/"]},
+        "clusters/<id:pk>/": {"admin": [f"/clusters/{bigdata.pk}/"]},
+        "clusters/<id:pk>/delete/": {"admin": [f"/clusters/{bigdata.pk}/delete/"]},
+        "clusters/<id:pk>/pools/new/": {"admin": [f"/clusters/{gpu.pk}/pools/new/"]},
+        "clusters/<id:pk>/connection/": {
+            "admin": [f"/clusters/{gpu.pk}/connection/", f"/clusters/{bigdata.pk}/connection/"]
+        },
+        "clusters/<id:pk>/connection/delete/": {"admin": [f"/clusters/{bigdata.pk}/connection/delete/"]},
         "plans/": {"admin": ["/plans/"], "bob": ["/plans/"]},
         "plans/new/": {"admin": ["/plans/new/"]},
         "plans/<id:pk>/": {"admin": [f"/plans/{plan.pk}/"]},
@@ -203,6 +227,14 @@ def test_every_console_url_is_checked_on_a_phone_or_says_why_not():
 
 def test_no_page_scrolls_sideways_on_a_phone_and_every_action_is_reachable(phone, settings):
     credentials = load_demo()
+    # A connection to remove (its confirmation is a page too): bigdata's files, written for a GitOps tool.
+    provisioning_services.hadoop_connection_set(
+        acting_user=get_user_model().objects.get(username="admin"),
+        cluster=Cluster.objects.get(name="bigdata"),
+        spec=provisioning_services.HadoopConnectionSpec(
+            rm_urls="", webhdfs_urls="", user="canopy", mode="export"
+        ),
+    )
     settings.CANOPY_DEMO_USAGE = True
     call_command("demo_usage")  # DEMO ONLY figures: the charts, the jobs and the overview have rows
     tenants = {t.name_path: t for t in Tenant.objects.all()}
@@ -239,5 +271,13 @@ def test_no_page_scrolls_sideways_on_a_phone_and_every_action_is_reachable(phone
             problems += [
                 f"suspend dialog: {problem}"
                 for problem in phone.evaluate(UNREACHABLE, [PHONE, "dialog[open] button"])
+            ]
+            # And a deletion's dialog on the Pools page (brought by htmx).
+            phone.goto("/pools/")
+            phone.locator("tr:has-text('highmem') a:has-text('Delete…')").click()
+            expect(phone.locator("dialog#delete-dialog")).to_be_visible()
+            problems += [
+                f"delete dialog: {problem}"
+                for problem in phone.evaluate(UNREACHABLE, [PHONE, "dialog[open] :is(button, a)"])
             ]
     assert problems == [], "\n".join(problems)

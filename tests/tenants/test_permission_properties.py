@@ -1200,8 +1200,102 @@ def pools_page(ctx: Ctx) -> list[Probe]:
 
 @console("provisioning:cluster_test")
 def cluster_test(ctx: Ctx) -> list[Probe]:
+    # The answer in place (htmx) or on the Pools page; the world's connections call nothing.
     url = f"/clusters/{ctx.world.kubernetes.pk}/test/"
-    return [Probe("post", url, ctx.platform_only(302), changes=False)]
+    return [
+        Probe("post", url, ctx.platform_only(200), changes=False),
+        Probe("post", url, ctx.platform_only(200), changes=False, htmx=True),
+    ]
+
+
+# Clusters, pools and connections in the console (issue 18, point 4): platform admins only, a 403
+# for everyone else (clusters and pools are no secret: every signed-in user sees them listed).
+
+
+@console("console:cluster_create")
+def cluster_create_page(ctx: Ctx) -> list[Probe]:
+    body = {"name": "newc", "kind": "yarn"}
+    return [
+        Probe("get", "/clusters/new/", ctx.platform_only(200)),
+        Probe(
+            "post",
+            "/clusters/new/",
+            ctx.platform_only(200),
+            {**body, "validate": "1"},
+            changes=False,
+            htmx=True,
+        ),
+        Probe("post", "/clusters/new/", ctx.platform_only(302), body),
+    ]
+
+
+@console("console:cluster_edit")
+def cluster_edit_page(ctx: Ctx) -> list[Probe]:
+    url = f"/clusters/{ctx.world.spare_hadoop.pk}/"
+    return [
+        Probe("get", url, ctx.platform_only(200)),
+        Probe("post", url, ctx.platform_only(302), {"description": "changed"}),
+    ]
+
+
+@console("console:cluster_delete")
+def cluster_delete_page(ctx: Ctx) -> list[Probe]:
+    empty = f"/clusters/{ctx.world.spare_hadoop.pk}/delete/"
+    held = f"/clusters/{ctx.world.kubernetes.pk}/delete/"
+    # Refused (said on the Pools page) while tenants hold allocations in its pool or shares are on it.
+    in_use = any(node.allocated for node in ctx.spec.nodes) or bool(ctx.spec.shares)
+    return [
+        Probe("get", held, ctx.platform_only(200), htmx=True),
+        Probe("get", held, ctx.platform_only(200)),
+        Probe("post", held, ctx.platform_only(302), changes=not in_use),
+        Probe("post", empty, ctx.platform_only(302)),
+    ]
+
+
+@console("console:pool_create")
+def pool_create_page(ctx: Ctx) -> list[Probe]:
+    url = f"/clusters/{ctx.world.spare_kubernetes.pk}/pools/new/"
+    body = {"name": "newpool", "gpu_capacity": "1", "cpu_capacity": "500m", "memory_capacity": "1Gi"}
+    return [Probe("get", url, ctx.platform_only(200)), Probe("post", url, ctx.platform_only(302), body)]
+
+
+@console("console:pool_edit")
+def pool_edit_page(ctx: Ctx) -> list[Probe]:
+    url = f"/pools/{ctx.world.spare_pool.pk}/"
+    body = {"gpu_capacity": "2", "cpu_capacity": "4", "memory_capacity": "8Gi", "description": "changed"}
+    return [Probe("get", url, ctx.platform_only(200)), Probe("post", url, ctx.platform_only(302), body)]
+
+
+@console("console:pool_delete")
+def pool_delete_page(ctx: Ctx) -> list[Probe]:
+    empty, held = f"/pools/{ctx.world.spare_pool.pk}/delete/", f"/pools/{ctx.world.pool.pk}/delete/"
+    return [
+        Probe("get", held, ctx.platform_only(200), htmx=True),
+        Probe("post", held, ctx.platform_only(302), changes=False),  # the default pool stays
+        Probe("post", empty, ctx.platform_only(302)),
+    ]
+
+
+@console("provisioning:cluster_connection")
+def cluster_connection_page(ctx: Ctx) -> list[Probe]:
+    url = f"/clusters/{ctx.world.spare_kubernetes.pk}/connection/"
+    return [
+        Probe("get", url, ctx.platform_only(200)),
+        Probe("get", f"/clusters/{ctx.world.hadoop.pk}/connection/", ctx.platform_only(200)),
+        Probe("post", url, ctx.platform_only(302), {"mode": "export", "quota_engine": "resourcequota"}),
+    ]
+
+
+@console("provisioning:cluster_connection_delete")
+def cluster_connection_delete_page(ctx: Ctx) -> list[Probe]:
+    url = f"/clusters/{ctx.world.kubernetes.pk}/connection/delete/"
+    return [Probe("get", url, ctx.platform_only(200), htmx=True), Probe("post", url, ctx.platform_only(302))]
+
+
+@console("provisioning:hadoop_file")
+def hadoop_file_page(ctx: Ctx) -> list[Probe]:
+    url = f"/clusters/{ctx.world.hadoop.pk}/hadoop-files/capacity-scheduler.xml"
+    return [Probe("get", url, ctx.platform_only(200))]
 
 
 @console("provisioning:cluster_quota_engine")
