@@ -46,7 +46,7 @@ from tenants.models import (
     TenantService,
     VolumeAttachment,
 )
-from tenants.permissions import Action, is_platform_admin
+from tenants.permissions import Action, can, is_platform_admin
 from tenants.quantities import parse_cpu_millicores, parse_memory_bytes
 from tenants.roles import rank, reaches
 from tenants.rules import left
@@ -106,13 +106,22 @@ def kubernetes_clusters_by_tenant(
     return dict(by_tenant)
 
 
-def tenant_namespaces(tenants: Iterable[Tenant]) -> dict[int, str]:
+def tenant_namespaces(tenants: Iterable[Tenant], *, user: AbstractBaseUser | None) -> dict[int, str]:
     """Each tenant's Kubernetes namespace, as every page names it (My access, My jobs, the Clusters
-    tab, the kubeconfig help): the name fixed when it was first assigned (`TenantSync`, kept through
-    moves), or for a tenant not given one yet the name `desired.kubernetes.namespace_name` gives
-    its path ("department1/dev1" -> "department1-dev1", never the tenant's name alone). The tenants
-    come from a read restricted to the person. One query for any number."""
-    tenants = list(tenants)
+    tab, the kubeconfig help), for the tenants `user` may see (`can`: from the request's grants, no
+    query): the name fixed when it was first assigned (`TenantSync`, kept through moves), or for a
+    tenant not given one yet the name `desired.kubernetes.namespace_name` gives its path
+    ("department1/dev1" -> "department1-dev1", never the tenant's name alone). One query for any
+    number."""
+    return _namespaces([tenant for tenant in tenants if can(user, Action.VIEW, tenant)])
+
+
+def tenant_namespaces_for_system(tenants: Iterable[Tenant]) -> dict[int, str]:
+    """`tenant_namespaces` for the worker and the demo generator, which act for no one."""
+    return _namespaces(list(tenants))
+
+
+def _namespaces(tenants: list[Tenant]) -> dict[int, str]:
     stored = dict(
         TenantSync.objects.filter(tenant_id__in=[tenant.pk for tenant in tenants]).values_list(
             "tenant_id", "namespace"
