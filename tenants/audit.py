@@ -107,8 +107,9 @@ def audited_delete(
 # Actions whose details a viewer or member of the tenant reads (an admin of it, or above, reads every
 # action's): what they describe is the tenant itself and what it holds, which its Summary, Resources,
 # Storage and Members tabs show them anyway. Withheld from them: a suspension's or resumption's count
-# of sub-tenants (they see none), an NFS share's server and path (shares are read by tenant admins),
-# a kubeconfig download's address (someone else's).
+# of sub-tenants (they see none), a volume's or an NFS grant's share (shares are read by tenant
+# admins; a shared volume also names its other tenants), a kubeconfig download's address (someone
+# else's).
 DETAILS_FOR_EVERY_READER = frozenset(
     {
         AuditAction.TENANT_CREATED,
@@ -121,9 +122,6 @@ DETAILS_FOR_EVERY_READER = frozenset(
         AuditAction.STORAGE_CREATED,
         AuditAction.STORAGE_UPDATED,
         AuditAction.STORAGE_DELETED,
-        AuditAction.VOLUME_CREATED,
-        AuditAction.VOLUME_UPDATED,
-        AuditAction.VOLUME_DELETED,
         AuditAction.MEMBERSHIP_GRANTED,
         AuditAction.MEMBERSHIP_CHANGED,
         AuditAction.MEMBERSHIP_REVOKED,
@@ -134,6 +132,7 @@ DETAILS_FOR_EVERY_READER = frozenset(
 # Labels of recorded fields, in the order a row's changes are listed (PostgreSQL's jsonb keeps a
 # row's keys in an order of its own; fields not named here come after, alphabetically).
 FIELD_LABELS = {
+    "username": "User name",
     "name": "Name",
     "name_path": "Path",
     "display_name": "Display name",
@@ -169,6 +168,9 @@ FIELD_LABELS = {
     "volumes_deleted": "Volumes deleted",
     "tenants_changed": "Tenants changed",
     "storage": "HDFS directories",
+    "email": "Email",
+    "first_name": "First name",
+    "last_name": "Last name",
     "is_staff": "Platform admin",
     "is_active": "Active",
 }

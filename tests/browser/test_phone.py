@@ -29,6 +29,7 @@ NOT_PAGES = {
     "tenants/<id:pk>/children/": "a fragment of the tree (drawn inside the tenant page, checked there)",
     "tenants/<id:pk>/state/": "POST only (suspend, resume: the dialog is checked on the tenant page)",
     "tenants/<id:pk>/usage.csv": "a CSV download",
+    "audit.csv": "a CSV download (the Audit page's link)",
     "tenants/<id:pk>/members/": "POST only (the Members tab's form)",
     "tenants/<id:pk>/members/choices/": "JSON for the Members tab's picker (checked in its browser test)",
     "memberships/<id:pk>/role/": "POST only (the Members tab's form)",
@@ -140,7 +141,11 @@ def page_urls(demo: Demo) -> dict[str, dict[str, list[str]]]:
         "users/": {"admin": ["/users/"], "usera": ["/users/"], "bob": ["/users/"]},
         "users/new/": {"admin": ["/users/new/"]},
         "users/<id:pk>/password/": {"admin": [f"/users/{bob.pk}/password/"]},
-        "audit/": {"admin": ["/audit/"], "usera": ["/audit/"]},
+        "audit/": {
+            "admin": ["/audit/", "/audit/?action=TENANT_CREATED&since=2020-13-01"],
+            "usera": ["/audit/"],
+            "bob": ["/audit/"],
+        },
         "me/": {"admin": ["/me/"], "usera": ["/me/"], "bob": ["/me/"]},
         "tenants/<id:pk>/kubeconfig/<id:cluster_id>/help/": {
             "bob": [f"/tenants/{demo.dev1.pk}/kubeconfig/{gpu_cluster.pk}/help/"]

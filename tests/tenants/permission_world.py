@@ -218,9 +218,10 @@ def worlds(draw: Any, max_nodes: int = 7, max_people: int = 5) -> WorldSpec:
 # The oracle
 
 # What a member or viewer reads the details of, from docs/security.md: changes to the tenant itself
-# (created, changed, moved, a plan applied), to its allocations, HDFS directories, volumes and
-# memberships, and pushes asked for. Not: suspensions (they count the hidden sub-tenants), NFS grants
-# (a share's server and path), kubeconfig downloads (someone's address).
+# (created, changed, moved, a plan applied), to its allocations, HDFS directories and memberships,
+# and pushes asked for. Not: suspensions (they count the hidden sub-tenants), volumes and NFS grants
+# (the share, read by tenant admins; a shared volume's other tenants), kubeconfig downloads
+# (someone's address).
 DETAILS_FOR_MEMBERS_AND_VIEWERS = {
     "TENANT_CREATED",
     "TENANT_UPDATED",
@@ -232,9 +233,6 @@ DETAILS_FOR_MEMBERS_AND_VIEWERS = {
     "STORAGE_CREATED",
     "STORAGE_UPDATED",
     "STORAGE_DELETED",
-    "VOLUME_CREATED",
-    "VOLUME_UPDATED",
-    "VOLUME_DELETED",
     "MEMBERSHIP_GRANTED",
     "MEMBERSHIP_CHANGED",
     "MEMBERSHIP_REVOKED",
