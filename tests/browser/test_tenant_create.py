@@ -29,7 +29,7 @@ def choose_parent(page, parent: Tenant | None) -> None:
 
 def test_a_platform_admin_creates_from_the_root_and_the_form_follows_the_parent(page, platform_admin):
     w = build_k8s_world(platform_admin)
-    default = Tenant.objects.get(depth=1, name=Tenant.DEFAULT_NAME)
+    empty = services.tenant_create(acting_user=platform_admin, parent=None, name="empty")
     gpu, cpu = f"#id_pool_{w.pool.pk}_gpu", f"#id_pool_{w.pool.pk}_cpu"
     sign_in(page, platform_admin.username)
     page.goto("/tenants/")
@@ -43,12 +43,12 @@ def test_a_platform_admin_creates_from_the_root_and_the_form_follows_the_parent(
     expect(page.locator(f"{cpu}_hint")).to_have_text("Pool gpu-cluster/default has 12 CPU left")
 
     # A parent with no allocations: nothing to give.
-    choose_parent(page, default)
-    expect(page.locator("#create-resources")).to_contain_text("default has no allocations yet")
+    choose_parent(page, empty)
+    expect(page.locator("#create-resources")).to_contain_text("empty has no allocations yet")
     expect(page.locator(gpu)).to_have_count(0)
-    expect(page.locator(".breadcrumbs")).to_contain_text("default")
-    expect(page).to_have_url(re.compile(rf"/tenants/new/\?parent={default.pk}$"))
-    assert page.title().startswith("New sub-tenant of default")
+    expect(page.locator(".breadcrumbs")).to_contain_text("empty")
+    expect(page).to_have_url(re.compile(rf"/tenants/new/\?parent={empty.pk}$"))
+    assert page.title().startswith("New sub-tenant of empty")
 
     # Another parent brings its pools back, with what that parent has left of each; what was typed
     # stays, and an empty name is not an error before the submit.

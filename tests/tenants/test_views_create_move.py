@@ -158,3 +158,15 @@ def test_those_who_may_not_move_a_tenant_get_a_404_and_nothing_moves(k8s_world, 
     response = client.post(f"/tenants/{w.dev1.pk}/move/", {"parent": w.dev2.pk, "confirm": "yes"})
     assert response.status_code == 404 and b"department1" not in response.content
     assert world_and_intents() == before
+
+
+def test_the_default_tenant_offers_no_move(k8s_world):
+    w = k8s_world
+    default = Tenant.objects.get(depth=1, name=Tenant.DEFAULT_NAME)
+    client = client_as(w, "platform")
+    page = client.get(f"/tenants/{default.pk}/").content.decode()
+    assert "Delete…" in page and "Move…" not in page
+    assert "Move…" in client.get(f"/tenants/{w.dev1.pk}/").content.decode()
+    # The page says why when asked anyway (the service refuses it).
+    refused = client.post(f"/tenants/{default.pk}/move/", {"parent": w.department1.pk})
+    assert "The default tenant stays where it is." in refused.content.decode()
