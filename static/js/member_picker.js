@@ -30,6 +30,8 @@
   function enhance(select) {
     if (select.tomselect) return;
     const url = select.dataset.choicesUrl;
+    // A refused name: the page comes back at its top; show the form with its error.
+    if (select.getAttribute("aria-invalid") === "true") select.form.scrollIntoView({ block: "center" });
     new TomSelect(select, {
       valueField: "value",
       labelField: "name",
@@ -41,6 +43,7 @@
       ],
       lockOptgroupOrder: true,
       maxItems: 1,
+      dataAttr: "data", // the entry the page starts with: its data-data (dataset.data) is JSON
       maxOptions: 60,
       preload: "focus",
       loadThrottle: 200,

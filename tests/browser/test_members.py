@@ -76,7 +76,13 @@ def test_picking_a_user_and_a_group_with_search_and_a_typo_kept_with_its_error(p
     expect(add.locator("select[name=role]")).to_have_value("admin")
     assert not Membership.objects.filter(tenant=w.dev1, role="admin", user__username="dev2-admn").exists()
 
-    # Corrected from the list: granted, with the role chosen before.
+    # Corrected from the list (what was typed is still there, as typed, among the users): granted,
+    # with the role chosen before.
+    add.locator(".ts-control").click()
+    add.locator(".ts-control input").fill("dev2-ad")
+    expect(add.locator(".optgroup[data-group='user'] [data-value='user:dev2-admn']")).to_contain_text(
+        "as typed"
+    )
     pick_member(page, "dev2-ad", "user:dev2-admin")
     expect(add.locator(".ts-control .item")).to_have_text("dev2-admin")
     add.locator("button:has-text('Add member')").click()
