@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from provisioning import services as provisioning_services
 from provisioning.models import KubernetesConnection
 from tenants import services
-from tenants.models import AuditEvent, Cluster, Membership, QuotaPlan, ResourcePool, Tenant
+from tenants.models import AuditEvent, Cluster, Membership, QuotaPlan, ResourcePool, Tenant, TenantService
 from tests.factories import PASSWORD
 from tests.tenants.builders import TokenClient
 
@@ -58,6 +58,19 @@ class Post:
 
 def _plan(w) -> QuotaPlan:
     return QuotaPlan.objects.get(name="gpu-small")
+
+
+def _hadoop(w) -> Cluster:
+    """A Hadoop cluster for the Hive database forms (made once per test)."""
+    found = Cluster.objects.filter(name="bigdata").first()
+    return found or services.cluster_create(acting_user=w.admin, name="bigdata", kind=Cluster.Kind.YARN)
+
+
+def _hive_database(w) -> TenantService:
+    found = TenantService.objects.filter(name="sales").first()
+    return found or services.tenant_service_create(
+        acting_user=w.admin, tenant=w.dev2, cluster=_hadoop(w), kind="hive_database", name="sales"
+    )
 
 
 def _connected_cluster_url(w) -> str:
@@ -110,6 +123,22 @@ POSTS: dict[str, Post] = {
         lambda w: Tenant.objects.get(pk=w.dev2.pk).state == "suspended",
     ),
     "provisioning:tenant_push": Post(lambda w: f"/tenants/{w.dev2.pk}/push/", lambda w: {}, 302),
+    # The move's first POST is its dry run: the answer asks to confirm (or says why not), 200.
+    "console:tenant_move": Post(
+        lambda w: f"/tenants/{w.dev2.pk}/move/", lambda w: {"parent": str(w.dev1.pk)}, 200
+    ),
+    "console:tenant_service_add": Post(
+        lambda w: f"/tenants/{w.dev2.pk}/services/",
+        lambda w: {"cluster": str(_hadoop(w).pk), "kind": "hive_database", "name": "marts"},
+        302,
+        lambda w: TenantService.objects.filter(tenant=w.dev2, name="marts").exists(),
+    ),
+    "console:tenant_service_remove": Post(
+        lambda w: f"/tenant-services/{_hive_database(w).pk}/remove/",
+        lambda w: {},
+        302,
+        lambda w: not TenantService.objects.filter(name="sales").exists(),
+    ),
     "console:tenant_delete": Post(
         lambda w: f"/tenants/{w.dev2.pk}/delete/",
         lambda w: {"confirm": "yes"},

@@ -1429,6 +1429,15 @@ def kubeconfig_page(ctx: Ctx) -> list[Probe]:
     return [Probe("get", url, ctx.gate("use", ctx.t, 409))]
 
 
+@console("provisioning:kubeconfig_help")
+def kubeconfig_help_page(ctx: Ctx) -> list[Probe]:
+    """The help shows an example on the world's export-only cluster; a tenant without a namespace
+    there has no such page (404, as for a tenant the person cannot see)."""
+    url = page(ctx, f"kubeconfig/{ctx.world.kubernetes.pk}/help/")
+    has_namespace = Allocation.objects.filter(tenant=ctx.target, pool__cluster=ctx.world.kubernetes).exists()
+    return [Probe("get", url, ctx.gate("use", ctx.t, 200) if has_namespace else {404})]
+
+
 # ---------------------------------------------------------------------------------------------
 # Running the probes
 

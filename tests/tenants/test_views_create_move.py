@@ -31,7 +31,9 @@ def world_and_intents() -> tuple:
     return state_of_the_world(), ProvisioningIntent.objects.count()
 
 
-@pytest.mark.parametrize("who, queries", [("platform", 46), ("dept_admin", 54)])
+# A tenant admin's count includes reading their grants once per restricted read: a form post is a
+# write request, where grants are not kept for the request (docs/ARCHITECTURE.md).
+@pytest.mark.parametrize("who, queries", [("platform", 46), ("dept_admin", 56)])
 def test_another_parent_redraws_its_parts_of_the_form_and_checks_what_was_typed(k8s_world, who, queries):
     w = k8s_world
     client = client_as(w, who)

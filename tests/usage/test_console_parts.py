@@ -12,7 +12,17 @@ from usage.measures import WorkloadReading
 
 pytestmark = pytest.mark.django_db
 
-TABS = ["summary", "resources", "storage", "subtenants", "members", "clusters", "monitoring", "audit"]
+TABS = [
+    "summary",
+    "resources",
+    "storage",
+    "services",
+    "subtenants",
+    "members",
+    "clusters",
+    "monitoring",
+    "audit",
+]
 
 
 def test_the_tabs_stand_in_place_whichever_app_registers_first(monkeypatch):
