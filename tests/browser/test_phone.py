@@ -32,6 +32,8 @@ NOT_PAGES = {
     "audit.csv": "a CSV download (the Audit page's link)",
     "tenants/<id:pk>/members/": "POST only (the Members tab's form)",
     "tenants/<id:pk>/members/choices/": "JSON for the Members tab's picker (checked in its browser test)",
+    "tenants/<id:pk>/services/": "POST only (the Services tab's form)",
+    "tenant-services/<id:pk>/remove/": "POST only (the Services tab's button)",
     "memberships/<id:pk>/role/": "POST only (the Members tab's form)",
     "memberships/<id:pk>/remove/": "POST only (the Members tab's button)",
     "users/grant/": "POST only (the Users page's form)",
