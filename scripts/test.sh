@@ -13,6 +13,11 @@ ensure_python_env dev
 echo "== lint-imports"
 .venv/bin/lint-imports --no-logo
 
+# One style, checked before anything runs (pyproject.toml, [tool.ruff]).
+echo "== ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+
 ensure_debian_packages
 start_postgres
 start_redis
