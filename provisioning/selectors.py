@@ -42,12 +42,14 @@ from tenants.models import (
     ResourcePool,
     StorageDirectory,
     Tenant,
+    TenantService,
     VolumeAttachment,
 )
 from tenants.permissions import Action, is_platform_admin
 from tenants.quantities import parse_cpu_millicores, parse_memory_bytes
 from tenants.roles import rank, reaches
 from tenants.rules import left
+from tenants.services.tenant_services import service_path
 
 PROVISIONED_KINDS = (Cluster.Kind.KUBERNETES, Cluster.Kind.YARN)
 
@@ -75,12 +77,15 @@ def hadoop_connection_list(*, user: AbstractBaseUser | None) -> QuerySet[HadoopC
     return HadoopConnection.objects.select_related("cluster").order_by("cluster__name")
 
 
-def kubernetes_clusters_by_tenant(tenant_ids: list[int]) -> dict[int, list[Cluster]]:
-    """The Kubernetes clusters each tenant has an allocation on (a namespace there), by name, with
-    their connection joined: one query."""
+def kubernetes_clusters_by_tenant(
+    tenant_ids: list[int], *, user: AbstractBaseUser | None
+) -> dict[int, list[Cluster]]:
+    """The Kubernetes clusters each tenant `user` may see has an allocation on (a namespace there),
+    by name, with their connection joined: one query."""
     by_tenant: dict[int, list[Cluster]] = defaultdict(list)
     rows = (
-        Allocation.objects.filter(tenant_id__in=tenant_ids, pool__cluster__kind=Cluster.Kind.KUBERNETES)
+        Allocation.objects.restrict(user, Action.VIEW)
+        .filter(tenant_id__in=tenant_ids, pool__cluster__kind=Cluster.Kind.KUBERNETES)
         .select_related("pool__cluster__kubernetes_connection")
         .order_by("pool__cluster__name")
     )
@@ -431,6 +436,13 @@ def yarn_tenant(tenant: Tenant, group: str, cluster: Cluster) -> YarnTenant | No
     directories = tuple(
         StorageDir(d.path, d.space_quota_bytes, d.file_quota)
         for d in StorageDirectory.objects.filter(tenant=tenant, cluster=cluster).order_by("path")
+    )
+    # A Hive database of the tenant is its warehouse directory: the tenant's group and ACLs, no quota.
+    directories += tuple(
+        StorageDir(service_path(kind, name))
+        for kind, name in TenantService.objects.filter(tenant=tenant, cluster=cluster)
+        .order_by("name")
+        .values_list("kind", "name")
     )
     return YarnTenant(
         tenant_id=tenant.pk,
