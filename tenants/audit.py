@@ -106,7 +106,7 @@ def audited_delete(
 
 # Actions whose details a viewer or member of the tenant reads (an admin of it, or above, reads every
 # action's): what they describe is the tenant itself and what it holds, which its Summary, Resources,
-# Storage and Members tabs show them anyway. Withheld from them: a suspension's or resumption's count
+# Storage, Services and Members tabs show them anyway. Withheld from them: a suspension's or resumption's count
 # of sub-tenants (they see none), a volume's or an NFS grant's share (shares are read by tenant
 # admins; a shared volume also names its other tenants), a kubeconfig download's address (someone
 # else's).
@@ -122,6 +122,8 @@ DETAILS_FOR_EVERY_READER = frozenset(
         AuditAction.STORAGE_CREATED,
         AuditAction.STORAGE_UPDATED,
         AuditAction.STORAGE_DELETED,
+        AuditAction.TENANT_SERVICE_CREATED,
+        AuditAction.TENANT_SERVICE_DELETED,
         AuditAction.MEMBERSHIP_GRANTED,
         AuditAction.MEMBERSHIP_CHANGED,
         AuditAction.MEMBERSHIP_REVOKED,

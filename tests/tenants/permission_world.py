@@ -218,8 +218,8 @@ def worlds(draw: Any, max_nodes: int = 7, max_people: int = 5) -> WorldSpec:
 # The oracle
 
 # What a member or viewer reads the details of, from docs/security.md: changes to the tenant itself
-# (created, changed, moved, a plan applied), to its allocations, HDFS directories and memberships,
-# and pushes asked for. Not: suspensions (they count the hidden sub-tenants), volumes and NFS grants
+# (created, changed, moved, a plan applied), to its allocations, HDFS directories, services (Hive
+# databases) and memberships, and pushes asked for. Not: suspensions (they count the hidden sub-tenants), volumes and NFS grants
 # (the share, read by tenant admins; a shared volume's other tenants), kubeconfig downloads
 # (someone's address).
 DETAILS_FOR_MEMBERS_AND_VIEWERS = {
@@ -233,6 +233,8 @@ DETAILS_FOR_MEMBERS_AND_VIEWERS = {
     "STORAGE_CREATED",
     "STORAGE_UPDATED",
     "STORAGE_DELETED",
+    "TENANT_SERVICE_CREATED",
+    "TENANT_SERVICE_DELETED",
     "MEMBERSHIP_GRANTED",
     "MEMBERSHIP_CHANGED",
     "MEMBERSHIP_REVOKED",
