@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from provisioning.desired.kubernetes import (
     KUEUE_ENGINE,
@@ -43,12 +43,14 @@ from tenants.models import (
     ResourcePool,
     StorageDirectory,
     Tenant,
+    TenantService,
     VolumeAttachment,
 )
 from tenants.permissions import Action, is_platform_admin
 from tenants.quantities import parse_cpu_millicores, parse_memory_bytes
 from tenants.roles import rank, reaches
 from tenants.rules import left
+from tenants.services.tenant_services import service_path
 
 PROVISIONED_KINDS = (Cluster.Kind.KUBERNETES, Cluster.Kind.YARN)
 
@@ -76,12 +78,15 @@ def hadoop_connection_list(*, user: AbstractBaseUser | None) -> QuerySet[HadoopC
     return HadoopConnection.objects.select_related("cluster").order_by("cluster__name")
 
 
-def kubernetes_clusters_by_tenant(tenant_ids: list[int]) -> dict[int, list[Cluster]]:
-    """The Kubernetes clusters each tenant has an allocation on (a namespace there), by name, with
-    their connection joined: one query."""
+def kubernetes_clusters_by_tenant(
+    tenant_ids: list[int], *, user: AbstractBaseUser | None
+) -> dict[int, list[Cluster]]:
+    """The Kubernetes clusters each tenant `user` may see has an allocation on (a namespace there),
+    by name, with their connection joined: one query."""
     by_tenant: dict[int, list[Cluster]] = defaultdict(list)
     rows = (
-        Allocation.objects.filter(tenant_id__in=tenant_ids, pool__cluster__kind=Cluster.Kind.KUBERNETES)
+        Allocation.objects.restrict(user, Action.VIEW)
+        .filter(tenant_id__in=tenant_ids, pool__cluster__kind=Cluster.Kind.KUBERNETES)
         .select_related("pool__cluster__kubernetes_connection")
         .order_by("pool__cluster__name")
     )
@@ -92,19 +97,31 @@ def kubernetes_clusters_by_tenant(tenant_ids: list[int]) -> dict[int, list[Clust
     return dict(by_tenant)
 
 
-def tenant_namespaces(tenants: Iterable[Tenant]) -> dict[int, str]:
-    """Each tenant's Kubernetes namespace, as every page names it (My access, My jobs, the Clusters
-    tab, the kubeconfig help): the name fixed when it was first assigned (`TenantSync`, kept through
-    moves), or for a tenant not given one yet the name `desired.kubernetes.namespace_name` gives
-    its path ("department1/dev1" -> "department1-dev1", never the tenant's name alone). The tenants
-    come from a read restricted to the person. One query for any number."""
-    tenants = list(tenants)
-    stored = dict(
-        TenantSync.objects.filter(tenant_id__in=[tenant.pk for tenant in tenants]).values_list(
-            "tenant_id", "namespace"
+def _namespaces(tenants: QuerySet[Tenant]) -> dict[int, str]:
+    """The namespace of each of `tenants`: its stored name, else the one its path gives. One query."""
+    stored = TenantSync.objects.filter(tenant_id=OuterRef("pk")).values("namespace")[:1]
+    return {
+        pk: namespace or namespace_name(name_path)
+        for pk, name_path, namespace in tenants.annotate(stored=Subquery(stored)).values_list(
+            "pk", "name_path", "stored"
         )
-    )
-    return {tenant.pk: stored.get(tenant.pk) or namespace_name(tenant.name_path) for tenant in tenants}
+    }
+
+
+def tenant_namespaces(*, user: AbstractBaseUser | None, tenants: Iterable[Tenant]) -> dict[int, str]:
+    """Each tenant's Kubernetes namespace, as every page names it (My access, the Clusters tab, the
+    kubeconfig help): the name fixed when it was first assigned (`TenantSync`, kept through moves),
+    or for a tenant not given one yet the name `desired.kubernetes.namespace_name` gives its path
+    ("department1/dev1" -> "department1-dev1", never the tenant's name alone). Only tenants `user`
+    may see are named. One query for any number."""
+    ids = [tenant.pk for tenant in tenants]
+    return _namespaces(Tenant.objects.restrict(user, Action.VIEW).filter(pk__in=ids))
+
+
+def namespaces_of(tenant_ids: Iterable[int]) -> dict[int, str]:
+    """`tenant_namespaces` for the system, not a person (the demo generator invents its jobs in the
+    namespaces the collectors would find them in). One query."""
+    return _namespaces(Tenant.objects.filter(pk__in=list(tenant_ids)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,6 +464,13 @@ def yarn_tenant(tenant: Tenant, group: str, cluster: Cluster) -> YarnTenant | No
     directories = tuple(
         StorageDir(d.path, d.space_quota_bytes, d.file_quota)
         for d in StorageDirectory.objects.filter(tenant=tenant, cluster=cluster).order_by("path")
+    )
+    # A Hive database of the tenant is its warehouse directory: the tenant's group and ACLs, no quota.
+    directories += tuple(
+        StorageDir(service_path(kind, name))
+        for kind, name in TenantService.objects.filter(tenant=tenant, cluster=cluster)
+        .order_by("name")
+        .values_list("kind", "name")
     )
     return YarnTenant(
         tenant_id=tenant.pk,

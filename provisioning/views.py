@@ -48,12 +48,14 @@ def clusters_tab(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:
     """How the tenant stands on each cluster, in its namespace (named as on every page); the
     preview (which asks the cluster) only on request."""
     user = request.user
-    clusters = selectors.kubernetes_clusters_by_tenant([tenant.pk]).get(tenant.pk, [])
+    clusters = selectors.kubernetes_clusters_by_tenant([tenant.pk], user=user).get(tenant.pk, [])
     _mark_live(clusters)
     context: dict[str, Any] = {
         "statuses": selectors.status_list(user=user).filter(sync__tenant_id=tenant.pk),
         "kubernetes_clusters": clusters,
-        "namespace": selectors.tenant_namespaces([tenant])[tenant.pk] if clusters else None,
+        "namespace": selectors.tenant_namespaces(user=user, tenants=[tenant]).get(tenant.pk)
+        if clusters
+        else None,
         "queue": queue_path(tenant.name_path),
         "can_use": can(user, Action.USE, tenant),
     }
@@ -66,11 +68,11 @@ def kubeconfig_links(request: HttpRequest, roles: list[tenant_selectors.Effectiv
     """My access: per tenant, the Kubernetes clusters it has a namespace on, for a kubeconfig each
     (one query for every tenant). Viewers get none: their role is read-only on the console."""
     users = [role for role in roles if at_least(role.role, Role.MEMBER)]
-    clusters = selectors.kubernetes_clusters_by_tenant([role.tenant.pk for role in users])
+    clusters = selectors.kubernetes_clusters_by_tenant([role.tenant.pk for role in users], user=request.user)
     for tenant_clusters in clusters.values():
         _mark_live(tenant_clusters)
     on_clusters = [role.tenant for role in users if clusters.get(role.tenant.pk)]
-    namespaces = selectors.tenant_namespaces(on_clusters) if on_clusters else {}
+    namespaces = selectors.tenant_namespaces(user=request.user, tenants=on_clusters) if on_clusters else {}
     return {
         role.tenant.pk: {
             "kubernetes_clusters": clusters.get(role.tenant.pk, []),
@@ -150,7 +152,7 @@ def kubeconfig_help(request: HttpRequest, pk: int, cluster_id: int) -> HttpRespo
     marked as one (`?download=example` gives it as a file). A tenant the user cannot see, or a
     cluster the tenant has no namespace on, is a 404; a viewer gets a 403, as for the download."""
     tenant = tenant_selectors.tenant_get(user=request.user, pk=pk)
-    clusters = selectors.kubernetes_clusters_by_tenant([tenant.pk]).get(tenant.pk, [])
+    clusters = selectors.kubernetes_clusters_by_tenant([tenant.pk], user=request.user).get(tenant.pk, [])
     cluster = next((cluster for cluster in clusters if cluster.pk == cluster_id), None)
     if cluster is None:
         raise Http404("No such cluster for this tenant.")
@@ -160,7 +162,7 @@ def kubeconfig_help(request: HttpRequest, pk: int, cluster_id: int) -> HttpRespo
         user=request.user,
         tenant=tenant,
         cluster=cluster,
-        namespace=selectors.tenant_namespaces([tenant])[tenant.pk],
+        namespace=selectors.tenant_namespaces(user=request.user, tenants=[tenant])[tenant.pk],
         status=selectors.status_list(user=request.user)
         .filter(sync__tenant_id=tenant.pk, cluster=cluster)
         .first(),

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Length, Substr
 from django.http import Http404
 
@@ -30,12 +30,12 @@ from tenants.models import (
     ResourcePool,
     StorageDirectory,
     Tenant,
+    TenantService,
     Volume,
     VolumeAttachment,
     parent_tree_path,
 )
-from tenants.permissions import Action, restrict_users, subject_q, top_paths
-from tenants.pool_figures import pool_holding
+from tenants.permissions import Action, restrict_tenants, restrict_users, subject_q, top_paths
 from tenants.roles import reaches, strongest
 from tenants.rules import left
 
@@ -169,13 +169,16 @@ class PoolSummary:
     resources: dict[str, ResourceSummary] = field(default_factory=dict)
 
 
-def tenant_summaries(tenants: list[Tenant]) -> None:
-    """Attach `pool_summaries` (a list of PoolSummary) to each tenant. Two queries for any number."""
+def tenant_summaries(tenants: list[Tenant], *, user: AbstractBaseUser | None) -> None:
+    """Attach `pool_summaries` (a list of PoolSummary) to each tenant `user` may see (the others get
+    none): its own allocations, and what its sub-tenants hold of each as sums (a sum is part of what
+    the tenant has left, so it is shown to whoever sees the tenant). Two queries for any number."""
     if not tenants:
         return
     by_path = {tenant.path: tenant for tenant in tenants}
     own = (
-        Allocation.objects.filter(tenant__in=tenants)
+        Allocation.objects.restrict(user, Action.VIEW)
+        .filter(tenant__in=tenants)
         .select_related("pool__cluster")
         .order_by("pool__cluster__name", "pool__name")
     )
@@ -193,7 +196,11 @@ def tenant_summaries(tenants: list[Tenant]) -> None:
     sums["sum_capacity"] = Sum("capacity_percent")
     child_rows = (
         Allocation.objects.annotate(parent_path=parent_tree_path("tenant__"))
-        .filter(parent_path__in=list(by_path))
+        .filter(
+            parent_path__in=restrict_tenants(Tenant.objects.filter(path__in=list(by_path)), user, Action.VIEW)
+            .order_by()
+            .values("path")
+        )
         .values("parent_path", "pool_id")
         .annotate(**sums)
         .order_by()
@@ -249,13 +256,6 @@ def pool_list(*, user: AbstractBaseUser | None) -> QuerySet[ResourcePool]:
     )
 
 
-def pool_free(pool: ResourcePool) -> dict[str, Any]:
-    """What is left of the pool for level-1 tenants (`tenants.rules.left`: its capacity minus what they
-    hold), per resource and of the root queue's 100 %; needs a pool from `pool_list`. A YARN pool's
-    amounts are what its queue capacity left means at the pool's capacity (`pool_figures`)."""
-    return pool_holding(pool).left
-
-
 def plan_list(*, user: AbstractBaseUser | None) -> QuerySet[QuotaPlan]:
     return QuotaPlan.objects.restrict(user, Action.VIEW).prefetch_related(
         "allocations__pool__cluster", "storage__cluster"
@@ -264,6 +264,11 @@ def plan_list(*, user: AbstractBaseUser | None) -> QuerySet[QuotaPlan]:
 
 def storage_list(*, user: AbstractBaseUser | None) -> QuerySet[StorageDirectory]:
     return StorageDirectory.objects.restrict(user, Action.VIEW).select_related("tenant", "cluster")
+
+
+def tenant_service_list(*, user: AbstractBaseUser | None) -> QuerySet[TenantService]:
+    """The services (Hive databases) of the tenants the user may see."""
+    return TenantService.objects.restrict(user, Action.VIEW).select_related("tenant", "cluster")
 
 
 def volume_list(*, user: AbstractBaseUser | None) -> QuerySet[Volume]:
@@ -394,9 +399,13 @@ def audit_list(*, user: AbstractBaseUser | None) -> QuerySet[AuditEvent]:
 # Dashboards (issue 7): batched reads, so a page about many tenants costs the same as about one.
 
 
-def yarn_guaranteed_shares(tenants: list[Tenant]) -> dict[tuple[int, int], Decimal | None]:
+def yarn_guaranteed_shares(
+    tenants: list[Tenant], *, user: AbstractBaseUser | None
+) -> dict[tuple[int, int], Decimal | None]:
     """`yarn_guaranteed_share` for every YARN allocation of `tenants`, keyed (tenant id, pool id):
-    one query for the allocations of all their ancestors (needs `tenant_summaries` first)."""
+    one query for the allocations of all their ancestors (needs `tenant_summaries` first). An
+    ancestor's capacity is read only on behalf of a tenant in `tenants` that `user` may see: the
+    share is that tenant's figure, even where the ancestor itself is out of the user's sight."""
     prefixes = {prefix for tenant in tenants for prefix in Tenant.path_prefixes(tenant.path)}
     pool_ids = {
         summary.allocation.pool_id
@@ -409,7 +418,13 @@ def yarn_guaranteed_shares(tenants: list[Tenant]) -> dict[tuple[int, int], Decim
     capacity = {
         (path, pool_id): percent
         for path, pool_id, percent in Allocation.objects.filter(
-            pool_id__in=pool_ids, tenant__path__in=prefixes
+            Exists(
+                restrict_tenants(
+                    Tenant.objects.filter(pk__in=[tenant.pk for tenant in tenants]), user, Action.VIEW
+                ).filter(path__startswith=OuterRef("tenant__path"))
+            ),
+            pool_id__in=pool_ids,
+            tenant__path__in=prefixes,
         ).values_list("tenant__path", "pool_id", "capacity_percent")
     }
     shares: dict[tuple[int, int], Decimal | None] = {}

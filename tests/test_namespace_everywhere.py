@@ -1,5 +1,5 @@
 """Issue 18, point 5: every page names a tenant's Kubernetes namespace the same way, through the one
-function that names it (`provisioning.selectors.tenant_namespaces`, after `desired.kubernetes`'s
+function that names it (`provisioning.selectors.tenant_namespaces` / `namespaces_of`, after `desired.kubernetes`'s
 `namespace_name`): testers saw My jobs say `dev1` while the Clusters tab said `department1-dev1`.
 Over the demo as the embedded default shows it (its invented jobs included), for Bob, a member of
 department1/dev1, whose namespace is not his tenant's name."""
@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from provisioning.selectors import tenant_namespaces
+from provisioning.selectors import namespaces_of
 from tenants.demo import load_demo
 from tenants.models import Cluster, Tenant
 from tests.tenants.builders import user
@@ -41,7 +41,7 @@ def test_my_access_my_jobs_the_clusters_tab_and_the_kubeconfig_help_name_the_sam
     call_command("demo_usage")  # DEMO ONLY: invented jobs, as the embedded default has them
     dev1 = Tenant.objects.get(name_path="department1/dev1")
     cluster = Cluster.objects.get(name="gpu-cluster")
-    namespace = tenant_namespaces([dev1])[dev1.pk]
+    namespace = namespaces_of([dev1.pk])[dev1.pk]
     assert namespace == "department1-dev1" != dev1.name
 
     # The demo's jobs run where the real collectors would see them: in the tenants' namespaces.
@@ -50,7 +50,7 @@ def test_my_access_my_jobs_the_clusters_tab_and_the_kubeconfig_help_name_the_sam
     for tenant_id, job_namespace in Workload.objects.filter(cluster=cluster).values_list(
         "tenant_id", "namespace"
     ):
-        assert job_namespace == tenant_namespaces([Tenant.objects.get(pk=tenant_id)])[tenant_id]
+        assert job_namespace == namespaces_of([tenant_id])[tenant_id]
 
     browser = Client()
     browser.force_login(user("bob"))

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from provisioning.desired.kubernetes import service_account_name
-from provisioning.selectors import tenant_namespaces
+from provisioning.selectors import namespaces_of
 from tenants import selectors
 from tenants.models import Allocation, Cluster, Membership, StorageDirectory, Tenant
 from usage import services
@@ -66,7 +66,7 @@ def demo_pass(
     }
     # The namespace every page names (`department1-dev1`, not `dev1`): the real collectors only
     # see workloads in the namespaces Canopy gave its tenants.
-    namespaces = tenant_namespaces({allocation.tenant for allocation in allocations})
+    namespaces = namespaces_of({allocation.tenant_id for allocation in allocations})
     members = defaultdict(list)
     for tenant_id, username in Membership.objects.filter(
         tenant_id__in={tenant_id for tenant_id, _ in leaves}, user__isnull=False

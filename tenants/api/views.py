@@ -123,7 +123,7 @@ class TenantViewSet(SelectorViewSet):
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        selectors.tenant_summaries(page)
+        selectors.tenant_summaries(page, user=request.user)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -205,6 +205,19 @@ class StorageViewSet(SelectorViewSet):
 
     def perform_destroy(self, instance: Any) -> None:
         services.storage_delete(acting_user=self.request.user, directory=instance)
+
+
+class TenantServiceViewSet(SelectorViewSet):
+    """Services a tenant uses on a Hadoop cluster (Hive databases: their warehouse directories are
+    pushed with the tenant's ACLs). Created and removed, never changed: a new name is a new database."""
+
+    selector = selectors.tenant_service_list
+    serializer_class = s.TenantServiceSerializer
+    filterset_fields = ["tenant", "cluster", "kind"]
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def perform_destroy(self, instance: Any) -> None:
+        services.tenant_service_delete(acting_user=self.request.user, service=instance)
 
 
 class VolumeFilter(FilterSet):
