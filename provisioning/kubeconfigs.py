@@ -1,5 +1,6 @@
-"""What a person's kubeconfig looks like and how to use it (issue 18, point 5): the kubeconfig help
-page on My access and the Clusters tab.
+"""What a person's kubeconfig looks like and how to use it (issue 18, point 5): the document the
+download writes (`kubeconfig_document`, `oidc_login_exec`; `services.kubeconfig_issue` mints the
+token and audits) and the help page linked from My access and the Clusters tab.
 
 On a connected cluster the page shows the file a download gives (the real API server, namespace,
 ServiceAccount and context; the token is minted at the download, never shown or stored here). On a
@@ -23,7 +24,6 @@ from provisioning.backends.base import BackendError
 from provisioning.backends.kubernetes import KubernetesBackend
 from provisioning.desired.kubernetes import KUEUE_ENGINE, RESOURCE_QUOTA_ENGINE, service_account_name
 from provisioning.models import ClusterSyncStatus, KubernetesConnection
-from provisioning.services import oidc_login_exec
 from tenants.models import Cluster, Tenant
 
 
@@ -36,8 +36,8 @@ def kubeconfig_document(
     user: dict[str, Any],
     certificate_authority: str | None,
 ) -> dict[str, Any]:
-    """A kubeconfig with one cluster, one user and one context whose namespace is the tenant's
-    (`services.kubeconfig_issue` writes the same shape into the file it hands out).
+    """A kubeconfig with one cluster, one user and one context whose namespace is the tenant's: the
+    file `services.kubeconfig_issue` hands out, and what the help page shows of it.
     `certificate_authority`: the CA's base64 text, or what the page says in its place."""
     cluster_entry: dict[str, Any] = {"server": server}
     if certificate_authority:
@@ -52,6 +52,25 @@ def kubeconfig_document(
             {"name": context, "context": {"cluster": cluster_name, "user": user_name, "namespace": namespace}}
         ],
         "current-context": context,
+    }
+
+
+def oidc_login_exec(connection: KubernetesConnection) -> dict[str, Any]:
+    """The standard `kubectl oidc-login` (kubelogin) exec credential plugin for an OIDC cluster."""
+    args = [
+        "oidc-login",
+        "get-token",
+        f"--oidc-issuer-url={connection.oidc_issuer_url}",
+        f"--oidc-client-id={connection.oidc_client_id}",
+    ]
+    if connection.oidc_client_secret:
+        args.append(f"--oidc-client-secret={connection.oidc_client_secret}")
+    args += [f"--oidc-extra-scope={scope}" for scope in connection.oidc_extra_scopes.split()]
+    return {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": "kubectl",
+        "args": args,
+        "interactiveMode": "IfAvailable",
     }
 
 

@@ -23,6 +23,7 @@ from tenants.models import Cluster, Membership, Tenant
 from tests.clusters.kube import client_from_kubeconfig
 from tests.provisioning.conftest import drain, wait_for_namespace_ready
 from tests.provisioning.test_kubernetes_arena import allowed, wait_for
+from tests.provisioning.test_oidc import mark_provisioned, oidc_connection
 from tests.tenants.builders import spec, user
 from tests.tenants.test_api_permissions import person
 
@@ -160,3 +161,22 @@ def test_on_a_connected_cluster_the_page_shows_the_real_file_and_its_command_wor
         core = client.CoreV1Api(bob_api)
         wait_for(lambda: allowed(lambda: core.list_namespaced_pod(namespace)), "Bob's binding")
         assert core.list_namespaced_pod(namespace).items == []
+
+
+def test_on_an_oidc_cluster_the_page_shows_the_kubelogin_file_without_its_client_secret(k8s_world):
+    w = k8s_world
+    oidc_connection(w, oidc_client_secret="s3cret", user_server="https://k8s.example.com:6443")
+    mark_provisioned(w, w.dev1)
+    browser = signed_in(w.bob)
+    page = browser.get(f"/tenants/{w.dev1.pk}/kubeconfig/{w.cluster.pk}/help/").content.decode()
+    real = yaml.safe_load(browser.get(f"/tenants/{w.dev1.pk}/kubeconfig/{w.cluster.pk}/").content)
+    shown = shown_document(page)
+    assert "s3cret" not in page and "kubelogin" in page
+    secret = "--oidc-client-secret=s3cret"
+    assert secret in real["users"][0]["user"]["exec"]["args"]
+    real["users"][0]["user"]["exec"]["args"] = [
+        "--oidc-client-secret=<in the file you download>" if arg == secret else arg
+        for arg in real["users"][0]["user"]["exec"]["args"]
+    ]
+    # But for the secret, the page shows the file the download hands out.
+    assert shown == real
