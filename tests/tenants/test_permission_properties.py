@@ -1353,9 +1353,11 @@ def user_create_page(ctx: Ctx) -> list[Probe]:
 
 @console("console:user_grant")
 def user_grant_page(ctx: Ctx) -> list[Probe]:
-    # Always back to the Users page, with a message; only an admin of the tenant grants anything.
+    # Granted: back to the Users page; refused: the page again with the reason on the field. Only an
+    # admin of the tenant grants anything.
     body = {"username": "newcomer", "tenant": ctx.target.name_path, "role": "member"}
-    return [Probe("post", "/users/grant/", {302}, body, changes=ctx.oracle.may("administer", ctx.t))]
+    granted = ctx.oracle.may("administer", ctx.t)
+    return [Probe("post", "/users/grant/", {302} if granted else {200}, body, changes=granted)]
 
 
 @console("console:user_password")
