@@ -19,7 +19,7 @@ from knox.models import AuthToken
 from identity.middleware import current_acting_user
 from tenants.audit import audit
 from tenants.models import AuditEvent
-from tenants.permissions import require_platform_admin
+from tenants.permissions import AnyUser, require_platform_admin
 
 
 def lockout_message() -> str:
@@ -27,7 +27,7 @@ def lockout_message() -> str:
     return f"Too many failed sign-ins; try again in {minutes} minutes."
 
 
-def api_token_issue(*, acting_user: AbstractBaseUser, address: str) -> tuple[str, datetime | None]:
+def api_token_issue(*, acting_user: AnyUser, address: str) -> tuple[str, datetime | None]:
     """A new API token for `acting_user` (who just gave their password) and when it expires.
 
     Only its digest is stored, so the token is shown once, here; the audit row says who, when and
@@ -118,7 +118,7 @@ def _sessions_end(user: AbstractBaseUser) -> int:
 
 def credentials_revoke(
     *,
-    acting_user: AbstractBaseUser | None,
+    acting_user: AnyUser | None,
     user: AbstractBaseUser,
     reason: str,
     sessions: bool = True,
@@ -140,7 +140,7 @@ def credentials_revoke(
     return Revocation(tokens=tokens, sessions=ended)
 
 
-def sign_out_everywhere(*, acting_user: AbstractBaseUser) -> Revocation:
+def sign_out_everywhere(*, acting_user: AnyUser) -> Revocation:
     """The user ends all their own sessions (this one too) and revokes all their API tokens."""
     if not acting_user.is_authenticated:
         raise PermissionDenied("Sign in first.")
@@ -148,7 +148,7 @@ def sign_out_everywhere(*, acting_user: AbstractBaseUser) -> Revocation:
     return credentials_revoke(acting_user=me, user=me, reason=RevocationReason.SIGNED_OUT_EVERYWHERE)
 
 
-def api_tokens_revoke(*, acting_user: AbstractBaseUser, user: AbstractBaseUser) -> Revocation:
+def api_tokens_revoke(*, acting_user: AnyUser, user: AbstractBaseUser) -> Revocation:
     """A platform admin revokes every API token of `user` (their console sessions stay)."""
     require_platform_admin(acting_user)
     return credentials_revoke(

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from provisioning.desired.kubernetes import (
@@ -44,7 +43,7 @@ from tenants.models import (
     Tenant,
     VolumeAttachment,
 )
-from tenants.permissions import Action, is_platform_admin
+from tenants.permissions import Action, AnyUser, is_platform_admin
 from tenants.quantities import parse_cpu_millicores, parse_memory_bytes
 from tenants.roles import rank, reaches
 from tenants.rules import left
@@ -55,20 +54,18 @@ PROVISIONED_KINDS = (Cluster.Kind.KUBERNETES, Cluster.Kind.YARN)
 # For people
 
 
-def status_list(
-    *, user: AbstractBaseUser | None, action: Action = Action.VIEW
-) -> QuerySet[ClusterSyncStatus]:
+def status_list(*, user: AnyUser | None, action: Action = Action.VIEW) -> QuerySet[ClusterSyncStatus]:
     return ClusterSyncStatus.objects.restrict(user, action).select_related("sync", "cluster")
 
 
-def connection_list(*, user: AbstractBaseUser | None) -> QuerySet[KubernetesConnection]:
+def connection_list(*, user: AnyUser | None) -> QuerySet[KubernetesConnection]:
     """Connections hold credentials: platform admins only."""
     if not is_platform_admin(user):
         return KubernetesConnection.objects.none()
     return KubernetesConnection.objects.select_related("cluster").order_by("cluster__name")
 
 
-def hadoop_connection_list(*, user: AbstractBaseUser | None) -> QuerySet[HadoopConnection]:
+def hadoop_connection_list(*, user: AnyUser | None) -> QuerySet[HadoopConnection]:
     """Platform admins only, like Kubernetes connections."""
     if not is_platform_admin(user):
         return HadoopConnection.objects.none()

@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Model
 
 from tenants.models import AuditEvent, Tenant
+from tenants.permissions import AnyUser
 from tenants.quantities import decimal_text
 
 Snapshot = Callable[[Any], dict[str, Any]]
@@ -33,7 +33,7 @@ def snapshot(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
 
 def audit(
     *,
-    acting_user: AbstractBaseUser | None,
+    acting_user: AnyUser | None,
     action: str,
     target: Any,
     tenant: Tenant | None,
@@ -58,7 +58,7 @@ def audit(
 def audited_save(
     obj: Model,
     *,
-    acting_user: AbstractBaseUser | None,
+    acting_user: AnyUser | None,
     action: str,
     tenant: Tenant | None,
     after: Snapshot | tuple[str, ...],
@@ -75,7 +75,7 @@ def audited_save(
 def audited_delete(
     obj: Model,
     *,
-    acting_user: AbstractBaseUser | None,
+    acting_user: AnyUser | None,
     action: str,
     tenant: Tenant | None,
     before: dict[str, Any],

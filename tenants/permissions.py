@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from enum import StrEnum
 from functools import reduce
 from operator import or_
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from django.apps import apps
 from django.conf import settings
@@ -30,9 +30,11 @@ from django.http import Http404
 from tenants.roles import Role, at_least, reaches, reaches_below
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
-    AnyUser = AbstractBaseUser | AnonymousUser
+# Whoever a request or a caller hands us: a signed-in user (AUTH_USER_MODEL, Django's User) or the
+# anonymous one. For annotations only: selectors, services and this module take it.
+AnyUser: TypeAlias = "User | AnonymousUser"
 
 
 class Action(StrEnum):

@@ -34,7 +34,7 @@ from tenants.models import (
     VolumeAttachment,
     parent_tree_path,
 )
-from tenants.permissions import Action, restrict_users, subject_q, top_paths
+from tenants.permissions import Action, AnyUser, restrict_users, subject_q, top_paths
 from tenants.roles import reaches, strongest
 from tenants.rules import left
 
@@ -46,7 +46,7 @@ def _parent_id_subquery() -> Subquery:
     return Subquery(Tenant.objects.filter(path=parent_path).values("pk")[:1], output_field=IntegerField())
 
 
-def tenant_list(*, user: AbstractBaseUser | None, action: Action = Action.VIEW) -> QuerySet[Tenant]:
+def tenant_list(*, user: AnyUser | None, action: Action = Action.VIEW) -> QuerySet[Tenant]:
     """Tenants the user may see (or act on), in tree order, each with `parent_id` annotated."""
     return (
         Tenant.objects.restrict(user, action)
@@ -56,33 +56,33 @@ def tenant_list(*, user: AbstractBaseUser | None, action: Action = Action.VIEW) 
     )
 
 
-def tenant_get(*, user: AbstractBaseUser | None, pk: Any, action: Action = Action.VIEW) -> Tenant:
+def tenant_get(*, user: AnyUser | None, pk: Any, action: Action = Action.VIEW) -> Tenant:
     try:
         return tenant_list(user=user, action=action).get(pk=pk)
     except (Tenant.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such tenant.") from exc
 
 
-def tenant_children(*, user: AbstractBaseUser | None, parent: Tenant | None) -> QuerySet[Tenant]:
+def tenant_children(*, user: AnyUser | None, parent: Tenant | None) -> QuerySet[Tenant]:
     qs = tenant_list(user=user)
     if parent is None:
         return qs.filter(depth=1)
     return qs.filter(depth=parent.depth + 1, path__startswith=parent.path)
 
 
-def tenant_subtree(*, user: AbstractBaseUser | None, tenant: Tenant) -> QuerySet[Tenant]:
+def tenant_subtree(*, user: AnyUser | None, tenant: Tenant) -> QuerySet[Tenant]:
     """The tenant and everything below it that the user may see: one query."""
     return tenant_list(user=user).filter(path__startswith=tenant.path)
 
 
-def tenant_ancestors(*, user: AbstractBaseUser | None, tenant: Tenant) -> QuerySet[Tenant]:
+def tenant_ancestors(*, user: AnyUser | None, tenant: Tenant) -> QuerySet[Tenant]:
     """The tenant's ancestors the user may see, from level 1 down: one query. (Every user may read
     the *names* of all ancestors in `tenant.name_path`.)"""
     prefixes = Tenant.path_prefixes(tenant.path, include_self=False)
     return tenant_list(user=user).filter(path__in=prefixes)
 
 
-def tenant_tree_roots(*, user: AbstractBaseUser | None) -> QuerySet[Tenant]:
+def tenant_tree_roots(*, user: AnyUser | None) -> QuerySet[Tenant]:
     """The tops of what the user can see: level-1 tenants for platform admins, otherwise each visible
     tenant whose parent the user cannot see. One query of index lookups, whatever the tree's size."""
     tops = top_paths(user)
@@ -100,7 +100,7 @@ class TreeNode:
 
 
 def tenant_tree(
-    *, user: AbstractBaseUser | None, selected: Tenant | None = None, query: str = "", match_limit: int = 50
+    *, user: AnyUser | None, selected: Tenant | None = None, query: str = "", match_limit: int = 50
 ) -> tuple[list[TreeNode], list[Tenant]]:
     """The tree panel: the user's tops, opened down to the selected tenant and to every tenant whose
     path contains `query`. Three queries however large the tree (tops, matches, opened children)."""
@@ -221,15 +221,15 @@ def tenant_summaries(tenants: list[Tenant]) -> None:
         tenant.pool_summaries = summaries
 
 
-def allocation_list(*, user: AbstractBaseUser | None, action: Action = Action.VIEW) -> QuerySet[Allocation]:
+def allocation_list(*, user: AnyUser | None, action: Action = Action.VIEW) -> QuerySet[Allocation]:
     return Allocation.objects.restrict(user, action).select_related("tenant", "pool__cluster")
 
 
-def cluster_list(*, user: AbstractBaseUser | None) -> QuerySet[Cluster]:
+def cluster_list(*, user: AnyUser | None) -> QuerySet[Cluster]:
     return Cluster.objects.restrict(user, Action.VIEW)
 
 
-def pool_list(*, user: AbstractBaseUser | None) -> QuerySet[ResourcePool]:
+def pool_list(*, user: AnyUser | None) -> QuerySet[ResourcePool]:
     """Pools with what level-1 tenants hold of each (limited amounts only) and how many are unlimited."""
     level1 = Q(allocations__tenant__depth=1)
     annotations: dict[str, Any] = {}
@@ -258,17 +258,17 @@ def pool_free(pool: ResourcePool) -> dict[str, Any]:
     return free
 
 
-def plan_list(*, user: AbstractBaseUser | None) -> QuerySet[QuotaPlan]:
+def plan_list(*, user: AnyUser | None) -> QuerySet[QuotaPlan]:
     return QuotaPlan.objects.restrict(user, Action.VIEW).prefetch_related(
         "allocations__pool__cluster", "storage__cluster"
     )
 
 
-def storage_list(*, user: AbstractBaseUser | None) -> QuerySet[StorageDirectory]:
+def storage_list(*, user: AnyUser | None) -> QuerySet[StorageDirectory]:
     return StorageDirectory.objects.restrict(user, Action.VIEW).select_related("tenant", "cluster")
 
 
-def volume_list(*, user: AbstractBaseUser | None) -> QuerySet[Volume]:
+def volume_list(*, user: AnyUser | None) -> QuerySet[Volume]:
     """Volumes the user can mount or manage. `visible_attachments` holds only the claims of tenants
     the user can see; `attachment_count` counts all, so a shared volume can say "and N others"
     without naming them."""
@@ -284,7 +284,7 @@ def volume_list(*, user: AbstractBaseUser | None) -> QuerySet[Volume]:
     )
 
 
-def nfs_share_list(*, user: AbstractBaseUser | None) -> QuerySet[NfsShare]:
+def nfs_share_list(*, user: AnyUser | None) -> QuerySet[NfsShare]:
     """NFS shares: all for platform admins; for a tenant admin those usable in what they administer.
     `visible_grants` holds the grants to tenants the user can see (the others are not named)."""
     visible = NfsShareGrant.objects.filter(tenant__in=Tenant.objects.restrict(user, Action.VIEW))
@@ -298,7 +298,7 @@ def nfs_share_list(*, user: AbstractBaseUser | None) -> QuerySet[NfsShare]:
     )
 
 
-def nfs_share_grant_get(*, user: AbstractBaseUser | None, share: NfsShare, tenant_id: int) -> NfsShareGrant:
+def nfs_share_grant_get(*, user: AnyUser | None, share: NfsShare, tenant_id: int) -> NfsShareGrant:
     """The grant of `share` to a tenant the user can see; anything else does not exist (404)."""
     grant = (
         NfsShareGrant.objects.restrict(user, Action.VIEW)
@@ -311,7 +311,7 @@ def nfs_share_grant_get(*, user: AbstractBaseUser | None, share: NfsShare, tenan
     return grant
 
 
-def membership_list(*, user: AbstractBaseUser | None) -> QuerySet[Membership]:
+def membership_list(*, user: AnyUser | None) -> QuerySet[Membership]:
     return Membership.objects.restrict(user, Action.VIEW).select_related("tenant", "user", "group")
 
 
@@ -329,7 +329,7 @@ class EffectiveRole:
         return Membership.Role(self.role).label
 
 
-def effective_roles(*, user: AbstractBaseUser | None, person: AbstractBaseUser) -> list[EffectiveRole]:
+def effective_roles(*, user: AnyUser | None, person: AbstractBaseUser) -> list[EffectiveRole]:
     """`person`'s roles on the tenants `user` can see, direct and through groups, one entry per tenant
     they hold a role on (ordered by tree path), with the strongest role that reaches it: a tenant
     admin's role on an ancestor counts (`tenants.roles`). One query."""
@@ -344,18 +344,18 @@ def effective_roles(*, user: AbstractBaseUser | None, person: AbstractBaseUser) 
     return entries
 
 
-def user_list(*, user: AbstractBaseUser | None) -> QuerySet:
+def user_list(*, user: AnyUser | None) -> QuerySet:
     return restrict_users(User.objects.all(), user, Action.VIEW).order_by("username")
 
 
-def user_groups_of(*, user: AbstractBaseUser | None, people_ids: list[int]) -> list[tuple[int, int]]:
+def user_groups_of(*, user: AnyUser | None, people_ids: list[int]) -> list[tuple[int, int]]:
     """(person id, group id) for each group of these people that the user may see (`user_list`)."""
     visible = user_list(user=user).order_by().values("pk")
     rows = User.groups.through.objects.filter(user_id__in=people_ids).filter(user_id__in=visible)
     return list(rows.values_list("user_id", "group_id"))
 
 
-def user_to_grant(*, user: AbstractBaseUser | None, username: str) -> Any:
+def user_to_grant(*, user: AnyUser | None, username: str) -> Any:
     """The active person named exactly `username`, or None, for a role the user is about to grant.
 
     Not restricted to `user_list`: an admin grants a role on their tenant to someone who holds none
@@ -366,13 +366,13 @@ def user_to_grant(*, user: AbstractBaseUser | None, username: str) -> Any:
     return User.objects.filter(username=username, is_active=True).first()
 
 
-def membership_admin_exists(*, user: AbstractBaseUser | None) -> bool:
+def membership_admin_exists(*, user: AnyUser | None) -> bool:
     """Whether the user holds an admin role on some tenant (directly or through a group): their own
     roles, so nothing of anybody else's is read."""
     return Membership.objects.filter(subject_q(user), role=Membership.Role.ADMIN).exists()
 
 
-def tenant_children_of_id(*, user: AbstractBaseUser | None, parent_id: int) -> QuerySet[Tenant]:
+def tenant_children_of_id(*, user: AnyUser | None, parent_id: int) -> QuerySet[Tenant]:
     """The tenants directly under the tenant `parent_id` that the user can see; empty if there is
     no such tenant. The parent itself need not be visible (a tenant admin below it lists their own
     tenants by it), and nothing of it is returned."""
@@ -382,13 +382,13 @@ def tenant_children_of_id(*, user: AbstractBaseUser | None, parent_id: int) -> Q
     return tenant_list(user=user).filter(depth=parent.depth + 1, path__startswith=parent.path)
 
 
-def volume_ids_of_tenant(*, user: AbstractBaseUser | None, tenant_id: int) -> QuerySet:
+def volume_ids_of_tenant(*, user: AnyUser | None, tenant_id: int) -> QuerySet:
     """The ids of the volumes the tenant `tenant_id` mounts, if the user can see that tenant."""
     visible = tenant_list(user=user).filter(pk=tenant_id)
     return VolumeAttachment.objects.filter(tenant__in=visible).values("volume_id")
 
 
-def audit_list(*, user: AbstractBaseUser | None) -> QuerySet[AuditEvent]:
+def audit_list(*, user: AnyUser | None) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.restrict(user, Action.VIEW).select_related("tenant")
 
 

@@ -29,7 +29,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Avg, Count, Q
@@ -43,7 +42,7 @@ from provisioning.models import HadoopConnection, KubernetesConnection
 from provisioning.services import backend_for
 from tenants.audit import audit
 from tenants.models import Cluster, ResourcePool, Tenant
-from tenants.permissions import require_platform_admin
+from tenants.permissions import AnyUser, require_platform_admin
 from usage import measures, selectors
 from usage.collectors import Collector, HadoopCollector, KubernetesCollector
 from usage.models import USAGE_METRICS, FlavorUsage, UsageCollection, UsageRollup, UsageSample, Workload
@@ -244,7 +243,7 @@ def _interval(row: UsageCollection) -> int:
 
 
 def usage_interval_set(
-    *, acting_user: AbstractBaseUser, cluster: Cluster, interval_seconds: int | None
+    *, acting_user: AnyUser, cluster: Cluster, interval_seconds: int | None
 ) -> UsageCollection:
     """Platform admins: collect `cluster` every `interval_seconds` (None: the default,
     CANOPY_USAGE_INTERVAL_SECONDS). One audit row."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -15,10 +14,10 @@ from tenants.models import (
     ResourcePool,
     StorageDirectory,
 )
-from tenants.permissions import require_platform_admin
+from tenants.permissions import AnyUser, require_platform_admin
 
 
-def cluster_create(*, acting_user: AbstractBaseUser, name: str, kind: str, description: str = "") -> Cluster:
+def cluster_create(*, acting_user: AnyUser, name: str, kind: str, description: str = "") -> Cluster:
     """A new cluster, with its `default` pool (capacity 0 until the admin sets it)."""
     require_platform_admin(acting_user)
     cluster = Cluster(name=name, kind=kind, description=description)
@@ -36,7 +35,7 @@ def cluster_create(*, acting_user: AbstractBaseUser, name: str, kind: str, descr
     return cluster
 
 
-def cluster_update(*, acting_user: AbstractBaseUser, cluster: Cluster, description: str) -> Cluster:
+def cluster_update(*, acting_user: AnyUser, cluster: Cluster, description: str) -> Cluster:
     require_platform_admin(acting_user)
     with transaction.atomic():
         before = snapshot(cluster, ("description",))
@@ -53,7 +52,7 @@ def cluster_update(*, acting_user: AbstractBaseUser, cluster: Cluster, descripti
     return cluster
 
 
-def cluster_delete(*, acting_user: AbstractBaseUser, cluster: Cluster) -> None:
+def cluster_delete(*, acting_user: AnyUser, cluster: Cluster) -> None:
     require_platform_admin(acting_user)
     with transaction.atomic():
         in_use = sorted(

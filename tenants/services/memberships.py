@@ -15,7 +15,7 @@ from tenants.models import (
     Membership,
     Tenant,
 )
-from tenants.permissions import Action, require
+from tenants.permissions import Action, AnyUser, require
 from tenants.roles import reaches_below
 from tenants.services._common import _locked_tenant
 
@@ -31,10 +31,10 @@ def _membership_role(membership: Membership) -> dict[str, str]:
 
 def membership_grant(
     *,
-    acting_user: AbstractBaseUser,
+    acting_user: AnyUser,
     tenant: Tenant,
     role: str,
-    user: AbstractBaseUser | None = None,
+    user: AnyUser | None = None,
     group: Group | str | None = None,
 ) -> Membership:
     """Give a user or a group (a Group or a group name) a role on a tenant. A group named here that
@@ -88,7 +88,7 @@ def membership_grant(
     return membership
 
 
-def membership_change_role(*, acting_user: AbstractBaseUser, membership: Membership, role: str) -> Membership:
+def membership_change_role(*, acting_user: AnyUser, membership: Membership, role: str) -> Membership:
     require(acting_user, Action.ADMINISTER, membership.tenant)
     if role not in Membership.Role.values:
         raise ValidationError({"role": [f"Choose one of: {', '.join(Membership.Role.values)}."]})
@@ -118,7 +118,7 @@ def membership_change_role(*, acting_user: AbstractBaseUser, membership: Members
     return membership
 
 
-def membership_revoke(*, acting_user: AbstractBaseUser, membership: Membership) -> None:
+def membership_revoke(*, acting_user: AnyUser, membership: Membership) -> None:
     require(acting_user, Action.ADMINISTER, membership.tenant)
     with transaction.atomic():
         audited_delete(

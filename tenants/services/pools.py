@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -17,7 +16,7 @@ from tenants.models import (
     ResourcePool,
     Tenant,
 )
-from tenants.permissions import require_platform_admin
+from tenants.permissions import AnyUser, require_platform_admin
 from tenants.services._common import _errors, _lock_pools, _raise_if
 from tenants.services.allocations import _holding, _pool_figures
 
@@ -55,7 +54,7 @@ def _pool_errors(pool: ResourcePool) -> dict[str, list[str]]:
 
 def pool_create(
     *,
-    acting_user: AbstractBaseUser,
+    acting_user: AnyUser,
     cluster: Cluster,
     name: str,
     node_selector: str = "",
@@ -81,7 +80,7 @@ def pool_create(
     return pool
 
 
-def pool_update(*, acting_user: AbstractBaseUser, pool: ResourcePool, **changes: Any) -> ResourcePool:
+def pool_update(*, acting_user: AnyUser, pool: ResourcePool, **changes: Any) -> ResourcePool:
     """Change a pool's selector, description or capacity. Capacity never drops below what level-1
     tenants hold; the error names them."""
     require_platform_admin(acting_user)
@@ -115,7 +114,7 @@ def pool_update(*, acting_user: AbstractBaseUser, pool: ResourcePool, **changes:
     return pool
 
 
-def pool_delete(*, acting_user: AbstractBaseUser, pool: ResourcePool) -> None:
+def pool_delete(*, acting_user: AnyUser, pool: ResourcePool) -> None:
     require_platform_admin(acting_user)
     with transaction.atomic():
         pool = _lock_pools([pool])[pool.pk]

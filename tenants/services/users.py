@@ -13,7 +13,7 @@ from django.db import transaction
 from tenants.audit import audit, audited_save, snapshot
 from tenants.changes import TenantChange, change_record
 from tenants.cluster_names import name_problem
-from tenants.permissions import require_platform_admin
+from tenants.permissions import AnyUser, require_platform_admin
 
 User = get_user_model()
 
@@ -23,7 +23,7 @@ USER_FIELDS = ("username", "email", "first_name", "last_name", "is_staff", "is_a
 
 def user_create(
     *,
-    acting_user: AbstractBaseUser,
+    acting_user: AnyUser,
     username: str,
     password: str,
     email: str = "",
@@ -46,7 +46,7 @@ def user_create(
     return user
 
 
-def user_update(*, acting_user: AbstractBaseUser, user: AbstractBaseUser, **changes: Any) -> AbstractBaseUser:
+def user_update(*, acting_user: AnyUser, user: AbstractBaseUser, **changes: Any) -> AbstractBaseUser:
     require_platform_admin(acting_user)
     unknown = set(changes) - set(USER_FIELDS) - {"password"}
     if unknown:
