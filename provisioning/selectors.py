@@ -190,7 +190,7 @@ def _quota(tenant: Tenant, allocations: list[Allocation], held: ResourceHeld) ->
     totals = {
         resource.field: None
         if any(own[resource.field] is None for own in owns)
-        else sum(own[resource.field] for own in owns)
+        else sum(own[resource.field] or 0 for own in owns)  # none is None here
         for resource in KUBERNETES_RESOURCES
     }
     return Quota(**totals)

@@ -39,7 +39,8 @@ def _mark_live(clusters: list[Cluster]) -> None:
     """`live`: Canopy reaches the cluster's API, so it can mint a kubeconfig; the others only export."""
     for cluster in clusters:
         connection = getattr(cluster, "kubernetes_connection", None)
-        cluster.live = connection is not None and connection.mode != connection.Mode.EXPORT
+        # A flag for the templates that the model does not declare.
+        setattr(cluster, "live", connection is not None and connection.mode != connection.Mode.EXPORT)  # noqa: B010
 
 
 def clusters_tab(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:

@@ -3,7 +3,7 @@ is checked by `tenants.services`, whose refusals the views put back on the match
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -140,7 +140,7 @@ class PoolFieldsMixin:
                     )
                 )
                 continue
-            amounts: dict[str, int | None] = {}
+            amounts: dict[str, Any] = {}  # columns: int or None
             for resource in KUBERNETES_RESOURCES:
                 amounts[resource.field] = self._amount(pool, resource, burst=False)
                 amounts[resource.burst_field] = self._amount(pool, resource, burst=True)
@@ -272,11 +272,12 @@ class TenantCreateForm(StorageFieldsMixin, PoolFieldsMixin, forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["parent"].queryset = parents
+        parent_field = cast(forms.ModelChoiceField, self.fields["parent"])
+        parent_field.queryset = parents
         # Only platform admins create level-1 tenants; everyone else picks a parent they administer.
         self.fields["parent"].required = not level1_allowed
         if not level1_allowed:
-            self.fields["parent"].empty_label = None
+            parent_field.empty_label = None
         self.add_pool_fields(pools, hints)
         self.add_storage_fields(hadoop_clusters)
 
@@ -333,7 +334,8 @@ class MembershipForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices)
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if bool(data.get("username")) == bool(data.get("group")):
             raise forms.ValidationError("Give a user name or a group.")
         return data

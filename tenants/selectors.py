@@ -8,13 +8,13 @@ each tenant is allocated, what its sub-tenants hold and what remains.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import Aggregate, Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Length, Substr
 from django.http import Http404
 
@@ -38,7 +38,10 @@ from tenants.permissions import Action, AnyUser, restrict_users, subject_q, top_
 from tenants.roles import reaches, strongest
 from tenants.rules import left
 
-User = get_user_model()
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+else:
+    User = get_user_model()
 
 
 def _parent_id_subquery() -> Subquery:
@@ -142,10 +145,11 @@ def yarn_guaranteed_share(tenant: Tenant, pool: ResourcePool) -> Decimal | None:
             "capacity_percent", flat=True
         )
     )
-    if len(capacities) != len(prefixes) or any(c is None for c in capacities):
+    known = [c for c in capacities if c is not None]
+    if len(capacities) != len(prefixes) or len(known) != len(capacities):
         return None
     share = Decimal(1)
-    for capacity in capacities:
+    for capacity in known:
         share *= capacity / HUNDRED
     return share
 
@@ -182,7 +186,7 @@ def tenant_summaries(tenants: list[Tenant]) -> None:
     for allocation in own:
         per_tenant[allocation.tenant_id].append(allocation)
 
-    sums = {f"sum_{r.name}": Sum(r.field) for r in KUBERNETES_RESOURCES}
+    sums: dict[str, Aggregate] = {f"sum_{r.name}": Sum(r.field) for r in KUBERNETES_RESOURCES}
     sums.update(
         {
             f"unlimited_{r.name}": Count("pk", filter=Q(**{f"{r.field}__isnull": True}))
@@ -197,7 +201,7 @@ def tenant_summaries(tenants: list[Tenant]) -> None:
         .annotate(**sums)
         .order_by()
     )
-    held: dict[tuple[str, int], dict[str, Any]] = {
+    held: dict[tuple[str, int], Mapping[str, Any]] = {
         (row["parent_path"], row["pool_id"]): row for row in child_rows
     }
 
@@ -329,7 +333,7 @@ class EffectiveRole:
         return Membership.Role(self.role).label
 
 
-def effective_roles(*, user: AnyUser | None, person: AbstractBaseUser) -> list[EffectiveRole]:
+def effective_roles(*, user: AnyUser | None, person: AnyUser) -> list[EffectiveRole]:
     """`person`'s roles on the tenants `user` can see, direct and through groups, one entry per tenant
     they hold a role on (ordered by tree path), with the strongest role that reaches it: a tenant
     admin's role on an ancestor counts (`tenants.roles`). One query."""
@@ -366,7 +370,7 @@ def user_to_grant(*, user: AnyUser | None, username: str) -> Any:
     return User.objects.filter(username=username, is_active=True).first()
 
 
-def membership_admin_exists(*, user: AnyUser | None) -> bool:
+def membership_admin_exists(*, user: AnyUser) -> bool:
     """Whether the user holds an admin role on some tenant (directly or through a group): their own
     roles, so nothing of anybody else's is read."""
     return Membership.objects.filter(subject_q(user), role=Membership.Role.ADMIN).exists()
@@ -417,12 +421,13 @@ def yarn_guaranteed_shares(tenants: list[Tenant]) -> dict[tuple[int, int], Decim
     shares: dict[tuple[int, int], Decimal | None] = {}
     for tenant in tenants:
         for pool_id in pool_ids:
-            share: Decimal | None = Decimal(1)
+            share = Decimal(1)
             for prefix in Tenant.path_prefixes(tenant.path):
                 percent = capacity.get((prefix, pool_id))
                 if percent is None:
-                    share = None
+                    shares[(tenant.pk, pool_id)] = None
                     break
                 share *= percent / HUNDRED
-            shares[(tenant.pk, pool_id)] = share
+            else:
+                shares[(tenant.pk, pool_id)] = share
     return shares

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -182,7 +182,8 @@ def usage_rollup(*, resolution: str, start: datetime.datetime, end: datetime.dat
     resolution = UsageRollup.Resolution(resolution)
     trunc = _TRUNC[resolution]("time", tzinfo=datetime.UTC)
     start = _bucket_start(start, resolution)
-    grouped = (
+    # Rows of the grouped averages; their avg_* keys come from `**` (the Django plugin cannot name them).
+    grouped: Iterable[Mapping[str, Any]] = (
         UsageSample.objects.filter(time__gte=start, time__lt=end + _BUCKET[resolution])
         .annotate(bucket=trunc)
         .filter(bucket__gte=start, bucket__lt=end)

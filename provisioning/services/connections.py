@@ -57,7 +57,7 @@ _RESOURCE_NAME = re.compile(
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$"
 )
 _SECRET_FIELDS = {"token": "token", "client_key": "client_key", "kubeconfig": "kubeconfig"}  # nosec B105 # field names, not passwords
-_MODE_SECRETS = {
+_MODE_SECRETS: dict[str, set[str]] = {
     KubernetesConnection.Mode.TOKEN: {"token"},
     KubernetesConnection.Mode.CERTIFICATE: {"client_key"},
     KubernetesConnection.Mode.KUBECONFIG: {"kubeconfig"},
@@ -361,16 +361,15 @@ def connection_delete(*, acting_user: AnyUser, cluster: Cluster) -> None:
     """Forget how to reach a cluster (its Kubernetes or its Hadoop connection). Nothing on the
     cluster is touched; pushes stop (or go to the export backend if that is the default)."""
     require_platform_admin(acting_user)
-    model, connection_snapshot = (
-        (HadoopConnection, _hadoop_snapshot)
-        if cluster.kind == Cluster.Kind.YARN
-        else (KubernetesConnection, _connection_snapshot)
-    )
+    model = HadoopConnection if cluster.kind == Cluster.Kind.YARN else KubernetesConnection
     with transaction.atomic():
         connection = model.objects.select_for_update().filter(cluster=cluster).first()
         if connection is None:
             return
-        before = connection_snapshot(connection)
+        if isinstance(connection, HadoopConnection):
+            before = _hadoop_snapshot(connection)
+        else:
+            before = _connection_snapshot(connection)
         connection.delete()
         _connection_changed(acting_user, cluster, before=before, after=None)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
@@ -18,6 +19,9 @@ from tenants.models import (
 from tenants.permissions import Action, AnyUser, require
 from tenants.roles import reaches_below
 from tenants.services._common import _locked_tenant
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def _membership_subject(membership: Membership) -> dict[str, str]:
@@ -34,7 +38,7 @@ def membership_grant(
     acting_user: AnyUser,
     tenant: Tenant,
     role: str,
-    user: AnyUser | None = None,
+    user: User | None = None,
     group: Group | str | None = None,
 ) -> Membership:
     """Give a user or a group (a Group or a group name) a role on a tenant. A group named here that
@@ -52,8 +56,10 @@ def membership_grant(
     # syntax ("*", "a,b", "x:rwx") would give the role to others (tenants.cluster_names).
     if user is not None:
         field, name = "user", user.get_username()
+    elif isinstance(group, Group):
+        field, name = "group", group.name
     else:
-        field, name = "group", group if isinstance(group, str) else group.name
+        field, name = "group", group or ""
     if problem := name_problem(name):
         raise ValidationError({field: [problem]})
     with transaction.atomic():
@@ -138,7 +144,7 @@ def membership_revoke(*, acting_user: AnyUser, membership: Membership) -> None:
 
 
 def user_groups_mirror(
-    *, user: AbstractBaseUser, names: Sequence[str], source: str, skipped: Sequence[str] = ()
+    *, user: User, names: Sequence[str], source: str, skipped: Sequence[str] = ()
 ) -> list[Group]:
     """Set the user's groups to exactly `names`, creating the groups that do not exist yet, as the
     identity provider (`source`: "ldap" or "oidc") said at sign-in; no acting user. `skipped`: the
@@ -151,13 +157,13 @@ def user_groups_mirror(
         raise ValidationError({"groups": problems})
     wanted = list(names)
     with transaction.atomic():
-        before = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+        before = set(user.groups.values_list("name", flat=True))
         existing = {group.name: group for group in Group.objects.filter(name__in=wanted)}
         for name in wanted:
             if name not in existing:
                 existing[name], _ = Group.objects.get_or_create(name=name)
         groups = [existing[name] for name in wanted]
-        user.groups.set(groups)  # type: ignore[attr-defined]
+        user.groups.set(groups)
         joined, left = sorted(set(wanted) - before), sorted(before - set(wanted))
         if joined or left:
             roles = list(
@@ -168,9 +174,9 @@ def user_groups_mirror(
             changes = [
                 {
                     "tenant": row.tenant.name_path,
-                    "group": row.group.name,
+                    "group": row.subject_name,  # a group's role: its name
                     "role": row.role,
-                    "change": "gained" if row.group.name in joined else "lost",
+                    "change": "gained" if row.subject_name in joined else "lost",
                 }
                 for row in roles
             ]

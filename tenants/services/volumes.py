@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -94,7 +94,9 @@ def _volume_share_errors(
         )
     moved = volume is None or (volume.share_id, volume.sub_path) != (share.pk, spec.sub_path)
     if moved and not errors["sub_path"]:
-        neighbours = Volume.objects.filter(share=share).exclude(pk=volume.pk if volume else None)
+        neighbours = Volume.objects.filter(share=share)
+        if volume is not None:
+            neighbours = neighbours.exclude(pk=volume.pk)
         overlapping = [v.pk for v in neighbours if paths.overlapping(spec.sub_path, v.sub_path)]
         served = Tenant.objects.filter(volume_attachments__volume__in=overlapping).distinct()
         if served.exclude(pk__in=visible_tenants(acting_user, Action.MANAGE)).exists():
@@ -197,9 +199,10 @@ def volume_create(*, acting_user: AnyUser, spec: VolumeSpec) -> Volume:
         if spec.share is not None:
             _locked_share(spec.share)
         _raise_if(_volume_errors(spec, None, acting_user))
+        share = cast(NfsShare, spec.share)  # `_volume_errors` refused a spec without one
         volume = Volume.objects.create(
-            cluster=spec.share.cluster,
-            share=spec.share,
+            cluster=share.cluster,
+            share=share,
             **{name: getattr(spec, name) for name in VOLUME_SETTINGS},
         )
         _write_attachments(volume, spec)
@@ -228,7 +231,7 @@ def volume_update(*, acting_user: AnyUser, volume: Volume, spec: VolumeSpec) -> 
         )
         _raise_if(_volume_errors(spec, volume, acting_user))
         before = _volume_snapshot(volume)
-        volume.share = spec.share
+        volume.share = cast(NfsShare, spec.share)  # `_volume_errors` refused a spec without one
         for name in VOLUME_SETTINGS:
             setattr(volume, name, getattr(spec, name))
         volume.save()

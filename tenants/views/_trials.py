@@ -24,6 +24,7 @@ from tenants.amounts import (
 )
 from tenants.models import Tenant
 from tenants.rules import may_have
+from tenants.views._page import HtmxHttpRequest
 
 
 class _DryRun(Exception):
@@ -169,7 +170,7 @@ def _validation_response(request: HttpRequest, form: Any) -> HttpResponse:
     return render(request, "tenants/partials/_field_errors.html", {"form": form})
 
 
-def _checked_form_saved(request: HttpRequest, url: str) -> HttpResponse:
+def _checked_form_saved(request: HtmxHttpRequest, url: str) -> HttpResponse:
     """Where a form checked as you type leads once saved. Its submit is an htmx request, queued
     behind the check still running (templates/tenants/partials/_live_check.html), so htmx is told
     where to go; without JavaScript the form posts as usual and gets a redirect."""

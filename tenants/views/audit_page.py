@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 
 from tenants import selectors
-from tenants.views._page import render_page
+from tenants.views._page import HtmxHttpRequest, render_page
 
 
 @login_required
-def audit(request: HttpRequest) -> HttpResponse:
+def audit(request: HtmxHttpRequest) -> HttpResponse:
     events = selectors.audit_list(user=request.user)
     action = request.GET.get("action", "").strip()
     if action:

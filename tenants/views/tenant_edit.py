@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -13,6 +15,7 @@ from django.views.decorators.http import require_POST
 from tenants import forms, selectors, services
 from tenants.models import Cluster
 from tenants.permissions import Action, is_platform_admin
+from tenants.views._page import HtmxHttpRequest
 from tenants.views._trials import (
     _checked_form_saved,
     _pool_hints,
@@ -23,14 +26,14 @@ from tenants.views._trials import (
 
 
 @login_required
-def tenant_create(request: HttpRequest) -> HttpResponse:
+def tenant_create(request: HtmxHttpRequest) -> HttpResponse:
     user = request.user
     parents = selectors.tenant_list(user=user, action=Action.ADMINISTER).filter(leaf=False)
     parent_id = request.POST.get("parent") or request.GET.get("parent")
     parent = selectors.tenant_get(user=user, pk=parent_id, action=Action.ADMINISTER) if parent_id else None
     pools = _pools_for_child(user, parent)
     hadoop = list(selectors.cluster_list(user=user).filter(kind=Cluster.Kind.YARN))
-    form_kwargs = {
+    form_kwargs: dict[str, Any] = {
         "parents": parents,
         "pools": pools,
         "hints": _pool_hints(user, parent, pools),
