@@ -72,12 +72,13 @@ def hadoop_connection_list(*, user: AnyUser | None) -> QuerySet[HadoopConnection
     return HadoopConnection.objects.select_related("cluster").order_by("cluster__name")
 
 
-def kubernetes_clusters_by_tenant(tenant_ids: list[int]) -> dict[int, list[Cluster]]:
-    """The Kubernetes clusters each tenant has an allocation on (a namespace there), by name, with
-    their connection joined: one query."""
+def kubernetes_clusters_by_tenant(tenant_ids: list[int], *, user: AnyUser | None) -> dict[int, list[Cluster]]:
+    """The Kubernetes clusters each tenant `user` may see has an allocation on (a namespace there),
+    by name, with their connection joined: one query."""
     by_tenant: dict[int, list[Cluster]] = defaultdict(list)
     rows = (
-        Allocation.objects.filter(tenant_id__in=tenant_ids, pool__cluster__kind=Cluster.Kind.KUBERNETES)
+        Allocation.objects.restrict(user, Action.VIEW)
+        .filter(tenant_id__in=tenant_ids, pool__cluster__kind=Cluster.Kind.KUBERNETES)
         .select_related("pool__cluster__kubernetes_connection")
         .order_by("pool__cluster__name")
     )

@@ -46,7 +46,7 @@ def _mark_live(clusters: list[Cluster]) -> None:
 def clusters_tab(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:
     """How the tenant stands on each cluster; the preview (which asks the cluster) only on request."""
     user = request.user
-    clusters = selectors.kubernetes_clusters_by_tenant([tenant.pk]).get(tenant.pk, [])
+    clusters = selectors.kubernetes_clusters_by_tenant([tenant.pk], user=user).get(tenant.pk, [])
     _mark_live(clusters)
     context: dict[str, Any] = {
         "statuses": selectors.status_list(user=user).filter(sync__tenant_id=tenant.pk),
@@ -61,7 +61,7 @@ def clusters_tab(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:
 def kubeconfig_links(request: HttpRequest, roles: list[tenant_selectors.EffectiveRole]) -> dict[int, dict]:
     """My access: per tenant, the Kubernetes clusters it has a namespace on, for a kubeconfig each
     (one query for every tenant). Viewers get none: their role is read-only on the console."""
-    clusters = selectors.kubernetes_clusters_by_tenant([role.tenant.pk for role in roles])
+    clusters = selectors.kubernetes_clusters_by_tenant([role.tenant.pk for role in roles], user=request.user)
     for tenant_clusters in clusters.values():
         _mark_live(tenant_clusters)
     return {

@@ -14,11 +14,22 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Aggregate, Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    Aggregate,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
 from django.db.models.functions import Length, Substr
 from django.http import Http404
 
-from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES, POOL_CAPACITY_FIELDS
+from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES
 from tenants.models import (
     Allocation,
     AuditEvent,
@@ -34,7 +45,7 @@ from tenants.models import (
     VolumeAttachment,
     parent_tree_path,
 )
-from tenants.permissions import Action, AnyUser, restrict_users, subject_q, top_paths
+from tenants.permissions import Action, AnyUser, restrict_tenants, restrict_users, subject_q, top_paths
 from tenants.roles import reaches, strongest
 from tenants.rules import left
 
@@ -172,13 +183,16 @@ class PoolSummary:
     resources: dict[str, ResourceSummary] = field(default_factory=dict)
 
 
-def tenant_summaries(tenants: list[Tenant]) -> None:
-    """Attach `pool_summaries` (a list of PoolSummary) to each tenant. Two queries for any number."""
+def tenant_summaries(tenants: list[Tenant], *, user: AnyUser | None) -> None:
+    """Attach `pool_summaries` (a list of PoolSummary) to each tenant `user` may see (the others get
+    none): its own allocations, and what its sub-tenants hold of each as sums (a sum is part of what
+    the tenant has left, so it is shown to whoever sees the tenant). Two queries for any number."""
     if not tenants:
         return
     by_path = {tenant.path: tenant for tenant in tenants}
     own = (
-        Allocation.objects.filter(tenant__in=tenants)
+        Allocation.objects.restrict(user, Action.VIEW)
+        .filter(tenant__in=tenants)
         .select_related("pool__cluster")
         .order_by("pool__cluster__name", "pool__name")
     )
@@ -196,7 +210,11 @@ def tenant_summaries(tenants: list[Tenant]) -> None:
     sums["sum_capacity"] = Sum("capacity_percent")
     child_rows = (
         Allocation.objects.annotate(parent_path=parent_tree_path("tenant__"))
-        .filter(parent_path__in=list(by_path))
+        .filter(
+            parent_path__in=restrict_tenants(Tenant.objects.filter(path__in=list(by_path)), user, Action.VIEW)
+            .order_by()
+            .values("path")
+        )
         .values("parent_path", "pool_id")
         .annotate(**sums)
         .order_by()
@@ -246,20 +264,6 @@ def pool_list(*, user: AnyUser | None) -> QuerySet[ResourcePool]:
         .annotate(**annotations)
         .order_by("cluster__name", "name")
     )
-
-
-def pool_free(pool: ResourcePool) -> dict[str, Any]:
-    """What is left of the pool for level-1 tenants (`tenants.rules.left`: its capacity minus what they
-    hold), per resource and of the root queue's 100 %; needs a pool from `pool_list`."""
-    free = {
-        resource.name: left(
-            getattr(pool, POOL_CAPACITY_FIELDS[resource.name]),
-            getattr(pool, f"allocated_{resource.name}") or 0,
-        )
-        for resource in KUBERNETES_RESOURCES
-    }
-    free["capacity"] = left(HUNDRED, pool.allocated_capacity or Decimal(0))
-    return free
 
 
 def plan_list(*, user: AnyUser | None) -> QuerySet[QuotaPlan]:
@@ -400,9 +404,13 @@ def audit_list(*, user: AnyUser | None) -> QuerySet[AuditEvent]:
 # Dashboards (issue 7): batched reads, so a page about many tenants costs the same as about one.
 
 
-def yarn_guaranteed_shares(tenants: list[Tenant]) -> dict[tuple[int, int], Decimal | None]:
+def yarn_guaranteed_shares(
+    tenants: list[Tenant], *, user: AnyUser | None
+) -> dict[tuple[int, int], Decimal | None]:
     """`yarn_guaranteed_share` for every YARN allocation of `tenants`, keyed (tenant id, pool id):
-    one query for the allocations of all their ancestors (needs `tenant_summaries` first)."""
+    one query for the allocations of all their ancestors (needs `tenant_summaries` first). An
+    ancestor's capacity is read only on behalf of a tenant in `tenants` that `user` may see: the
+    share is that tenant's figure, even where the ancestor itself is out of the user's sight."""
     prefixes = {prefix for tenant in tenants for prefix in Tenant.path_prefixes(tenant.path)}
     pool_ids = {
         summary.allocation.pool_id
@@ -415,7 +423,13 @@ def yarn_guaranteed_shares(tenants: list[Tenant]) -> dict[tuple[int, int], Decim
     capacity = {
         (path, pool_id): percent
         for path, pool_id, percent in Allocation.objects.filter(
-            pool_id__in=pool_ids, tenant__path__in=prefixes
+            Exists(
+                restrict_tenants(
+                    Tenant.objects.filter(pk__in=[tenant.pk for tenant in tenants]), user, Action.VIEW
+                ).filter(path__startswith=OuterRef("tenant__path"))
+            ),
+            pool_id__in=pool_ids,
+            tenant__path__in=prefixes,
         ).values_list("tenant__path", "pool_id", "capacity_percent")
     }
     shares: dict[tuple[int, int], Decimal | None] = {}

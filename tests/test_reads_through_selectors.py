@@ -1,8 +1,11 @@
 """Views and API views read through selectors that take the user (docs/ARCHITECTURE.md): none of
-their modules touches a model's manager (`.objects`) itself. The AST is read, so a manager reached
-in a comment or a string does not count, and one reached anywhere in the code does."""
+their modules touches a model's manager (`.objects`) itself, and every selector function they or the
+API's serializers call has a `user` parameter. The AST is read, so a manager reached in a comment or
+a string does not count, and one reached anywhere in the code does."""
 
 import ast
+import importlib
+import inspect
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,11 @@ VIEW_MODULES = sorted(
         *ROOT.glob("*/api/views.py"),
         *ROOT.glob("*/views.py"),
     ]
+)
+
+# Modules that read on a request's behalf: the views, and the API's serializers (they add figures).
+CALLER_MODULES = sorted(
+    {*VIEW_MODULES, *ROOT.glob("*/api/serializers.py"), *ROOT.glob("*/api/serializers/*.py")}
 )
 
 # A manager a view module may still reach, with why. Empty: every read goes through a selector.
@@ -52,3 +60,56 @@ def test_the_scan_finds_a_manager_and_not_a_mention(tmp_path):
         "    return User.groups.through.objects.filter(pk=1).first()\n"
     )
     assert manager_uses(module, root=tmp_path) == ["views.py:6"]
+
+
+def selector_calls(path: Path, root: Path = ROOT) -> list[tuple[str, str, str]]:
+    """(`file:line`, selectors module, name) of each call of a function of a `selectors` module:
+    `selectors.f(...)` through an imported module, or `f(...)` imported from one."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    modules: dict[str, str] = {}
+    functions: dict[str, tuple[str, str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                if alias.name == "selectors":
+                    modules[alias.asname or alias.name] = f"{node.module}.selectors"
+                elif node.module.endswith(".selectors"):
+                    functions[alias.asname or alias.name] = (node.module, alias.name)
+    calls = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        where = f"{path.relative_to(root)}:{node.lineno}"
+        func = node.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in modules:
+            calls.append((where, modules[func.value.id], func.attr))
+        elif isinstance(func, ast.Name) and func.id in functions:
+            calls.append((where, *functions[func.id]))
+    return calls
+
+
+@pytest.mark.parametrize("path", CALLER_MODULES, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_selector_a_view_calls_takes_the_user(path):
+    userless = []
+    for where, module, name in selector_calls(path):
+        selector = getattr(importlib.import_module(module), name)
+        if inspect.isclass(selector):
+            continue  # a value the caller builds (a query, a tree node), not a read
+        if "user" not in inspect.signature(selector).parameters:
+            userless.append(f"{where} {module}.{name}")
+    assert userless == [], f"a selector called on a request's behalf takes the user: {userless}"
+
+
+def test_the_selector_scan_finds_calls_both_ways(tmp_path):
+    module = tmp_path / "views.py"
+    module.write_text(
+        "from tenants import selectors\n"
+        "from usage.selectors import cluster_names as names\n\n\n"
+        "def view(request):\n"
+        "    selectors.tenant_summaries([])\n"
+        "    return names(user=request.user, ids=set())\n"
+    )
+    assert selector_calls(module, root=tmp_path) == [
+        ("views.py:6", "tenants.selectors", "tenant_summaries"),
+        ("views.py:7", "usage.selectors", "cluster_names"),
+    ]

@@ -109,9 +109,9 @@ def flavor_usage_latest(
     return dict(latest)
 
 
-def cluster_names(*, ids: set[int]) -> QuerySet:
-    """(id, name) of the clusters named in figures the caller was already allowed to read."""
-    return Cluster.objects.filter(pk__in=ids).values_list("pk", "name")
+def cluster_names(*, user: AnyUser | None, ids: set[int]) -> QuerySet:
+    """(id, name) of the clusters named in figures the user was allowed to read."""
+    return Cluster.objects.restrict(user, Action.VIEW).filter(pk__in=ids).values_list("pk", "name")
 
 
 def workload_list(*, user: AnyUser | None) -> QuerySet[Workload]:

@@ -125,7 +125,7 @@ class TenantViewSet(SelectorViewSet):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # A list, never None: DEFAULT_PAGINATION_CLASS pages every list.
         page = cast("list[Tenant]", self.paginate_queryset(self.filter_queryset(self.get_queryset())))
-        selectors.tenant_summaries(page)
+        selectors.tenant_summaries(page, user=request.user)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:

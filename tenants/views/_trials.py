@@ -23,7 +23,7 @@ from tenants.amounts import (
     percent_human,
 )
 from tenants.models import Tenant
-from tenants.rules import may_have
+from tenants.rules import may_have, pool_left
 from tenants.views._page import HtmxHttpRequest
 
 
@@ -52,7 +52,7 @@ def _pool_hints(
         return f"{owner} has {say(left_now)}{of} left{most}"
 
     if parent is not None:
-        selectors.tenant_summaries([parent])
+        selectors.tenant_summaries([parent], user=user)
         for summary in parent.pool_summaries:
             pool_id = summary.allocation.pool_id
             if "capacity" in summary.resources:
@@ -76,7 +76,7 @@ def _pool_hints(
                 hints[pool_id][r.burst_name] = _burst_hint(r, most, f"{parent.name}'s maximum")
         return hints
     for pool in selectors.pool_list(user=user).filter(pk__in=[p.pk for p in pools]):
-        free = selectors.pool_free(pool)
+        free = pool_left(pool)
         owner = f"Pool {pool}"
         if pool.is_yarn:
             hint = left_hint(

@@ -22,8 +22,8 @@ def my_access(request: HttpRequest) -> HttpResponse:
     memberships = selectors.effective_roles(user=user, person=user)
     tenants = [m.tenant for m in memberships]
     tenant_ids = {t.pk for t in tenants}
-    selectors.tenant_summaries(tenants)
-    shares = selectors.yarn_guaranteed_shares(tenants)
+    selectors.tenant_summaries(tenants, user=user)
+    shares = selectors.yarn_guaranteed_shares(tenants, user=user)
     used = console.pool_usage(request, list(tenant_ids))
     sections = [
         (section.template, section.context(request, memberships))

@@ -14,6 +14,7 @@ from tenants.amounts import (
     POOL_CAPACITY_FIELDS,
     percent_human,
 )
+from tenants.rules import pool_left
 
 
 @login_required
@@ -28,7 +29,7 @@ def pools_page(request: HttpRequest, given: dict[str, dict[str, Any]] | None = N
     given = given or {}
     rows = []
     for pool in selectors.pool_list(user=request.user).order_by("cluster__name", "name"):
-        free = selectors.pool_free(pool)
+        free = pool_left(pool)
         rows.append(
             {
                 "pool": pool,

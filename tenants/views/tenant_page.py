@@ -127,8 +127,8 @@ def _resources_context(
     """The Resources tab of one tenant. My access passes `shares` and `used` read for all its
     tenants at once (and has summarized them); alone, the tab reads them for this tenant."""
     if shares is None:
-        selectors.tenant_summaries([tenant])
-        shares = selectors.yarn_guaranteed_shares([tenant])
+        selectors.tenant_summaries([tenant], user=request.user)
+        shares = selectors.yarn_guaranteed_shares([tenant], user=request.user)
     if used is None:
         used = console.pool_usage(request, [tenant.pk])
     pools = []
@@ -180,7 +180,7 @@ def _tab_context(request: HttpRequest, tenant: Tenant, tab: str) -> dict[str, An
             request.GET.get("page")
         )
         children = list(page.object_list)
-        selectors.tenant_summaries(children)
+        selectors.tenant_summaries(children, user=user)
         return {"children": children, "children_page": page}
     if tab == "members":
         return {

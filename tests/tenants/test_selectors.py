@@ -1,14 +1,18 @@
 """Reads: one query for a subtree or the ancestors, filters of the tenant list."""
 
+from decimal import Decimal
+
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from provisioning import selectors as provisioning_selectors
 from tenants import selectors, services
 from tenants.models import Tenant
 from tenants.permissions import Action, can, grants_memoized, is_platform_admin
 from tests.factories import UserFactory
-from tests.tenants.builders import TokenClient
+from tests.tenants.builders import TokenClient, spec
+from usage import selectors as usage_selectors
 
 
 def test_subtree_and_ancestors_are_one_query_each(k8s_world):
@@ -98,3 +102,48 @@ def test_can_answers_the_same_from_the_grants_of_a_read_only_request(k8s_world):
             from_grants = {(t.pk, a): can(person, a, t) for t in tenants for a in Action}
         assert from_grants == from_database, person
         assert len(queries) == (0 if is_platform_admin(person) else 1)
+
+
+# Every selector a view or the API calls takes the user (tests/test_reads_through_selectors.py);
+# these show each one reads only on the user's behalf.
+
+
+def test_summaries_cover_only_the_tenants_the_user_sees(k8s_world):
+    w = k8s_world
+    tenants = [w.department1, w.dev1, w.dev2]
+    selectors.tenant_summaries(tenants, user=w.bob)
+    assert [len(t.pool_summaries) for t in tenants] == [0, 1, 0]
+    selectors.tenant_summaries(tenants, user=w.people.dept_admin)
+    (department,) = w.department1.pool_summaries
+    # What the sub-tenants hold is summed for whoever sees the department, not row by row.
+    assert (department.resources["gpu"].children, department.resources["gpu"].remaining) == (3, 0)
+    assert [len(t.pool_summaries) for t in tenants] == [1, 1, 1]
+
+
+def test_a_yarn_share_reads_the_ancestors_only_for_a_tenant_the_user_sees(yarn_world):
+    w = yarn_world
+    team = services.tenant_create(
+        acting_user=w.admin,
+        parent=w.t1,
+        name="team",
+        allocations=[spec(w.pool, capacity_percent=Decimal(50))],
+    )
+    selectors.tenant_summaries([team], user=w.a)
+    assert selectors.yarn_guaranteed_shares([team], user=w.a) == {(team.pk, w.pool.pk): Decimal("0.2")}
+    # The same summaries asked for by someone who cannot see the team: no ancestor is read for it.
+    assert selectors.yarn_guaranteed_shares([team], user=w.b) == {(team.pk, w.pool.pk): None}
+
+
+def test_kubernetes_clusters_are_listed_for_the_tenants_the_user_sees(k8s_world):
+    w = k8s_world
+    ids = [w.dev1.pk, w.dev2.pk]
+    assert set(provisioning_selectors.kubernetes_clusters_by_tenant(ids, user=w.admin)) == set(ids)
+    assert set(provisioning_selectors.kubernetes_clusters_by_tenant(ids, user=w.bob)) == {w.dev1.pk}
+    assert provisioning_selectors.kubernetes_clusters_by_tenant(ids, user=w.people.outsider) == {}
+
+
+def test_cluster_names_are_read_for_signed_in_users_only(k8s_world):
+    w = k8s_world
+    ids = {w.pool.cluster_id}
+    assert dict(usage_selectors.cluster_names(user=w.bob, ids=ids)) == {w.pool.cluster_id: "gpu-cluster"}
+    assert dict(usage_selectors.cluster_names(user=None, ids=ids)) == {}

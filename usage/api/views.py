@@ -42,7 +42,9 @@ class TenantUsageView(generics.GenericAPIView):
         usage_query = query.validated_data["query"]
         source, series = selectors.usage_series(user=request.user, tenant=tenant, query=usage_query, now=now)
         names = dict(
-            selectors.cluster_names(ids={one.cluster_id for many in series.values() for one in many})
+            selectors.cluster_names(
+                user=request.user, ids={one.cluster_id for many in series.values() for one in many}
+            )
         )
         body = {
             "tenant": tenant.pk,

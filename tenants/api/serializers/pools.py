@@ -8,7 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from tenants import labels, selectors, services
+from tenants import labels, services
 from tenants.amounts import RESOURCE_BY_NAME
 from tenants.api.fields import QuantityField
 from tenants.api.serializers.base import FixedAfterCreateMixin, _cluster_field, _user
@@ -17,6 +17,7 @@ from tenants.models import (
     ResourcePool,
 )
 from tenants.quantities import decimal_text
+from tenants.rules import pool_left
 
 GPU, CPU, MEMORY = RESOURCE_BY_NAME["gpu"], RESOURCE_BY_NAME["cpu"], RESOURCE_BY_NAME["memory"]
 
@@ -108,7 +109,7 @@ class PoolSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
     def get_free(self, pool: ResourcePool) -> dict[str, Any] | None:
         if not hasattr(pool, "allocated_gpu"):
             return None
-        free = selectors.pool_free(pool)
+        free = pool_left(pool)
         return {
             "gpu": free["gpu"],
             "cpu": CPU.format(free["cpu"]),

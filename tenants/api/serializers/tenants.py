@@ -149,7 +149,7 @@ class TenantSerializer(serializers.ModelSerializer):
     @extend_schema_field(TenantAllocationSerializer(many=True))
     def get_allocations(self, tenant: Tenant) -> list[dict[str, Any]]:
         if not hasattr(tenant, "pool_summaries"):
-            selectors.tenant_summaries([tenant])
+            selectors.tenant_summaries([tenant], user=self.context["request"].user)
         return [self._allocation_serializer.to_representation(summary) for summary in tenant.pool_summaries]
 
     def update(self, instance: Tenant, validated_data: dict[str, Any]) -> Tenant:

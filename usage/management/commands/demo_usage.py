@@ -36,7 +36,14 @@ class Command(BaseCommand):
         now = timezone.now()
         if options["backfill_days"]:
             written = demo.demo_backfill(now, days=options["backfill_days"])
-            self.stdout.write(f"Demo usage: invented {written} samples over {options['backfill_days']} days.")
+            if written:
+                self.stdout.write(
+                    f"Demo usage: invented {written} samples over {options['backfill_days']} days."
+                )
+            else:
+                self.stdout.write(
+                    "Demo usage: the history is there already (the console ran in the last 2 hours)."
+                )
         demo.demo_record(now)
         if not options["follow"]:
             return
