@@ -41,12 +41,14 @@ from tenants.models import (
     ResourcePool,
     StorageDirectory,
     Tenant,
+    TenantService,
     VolumeAttachment,
 )
 from tenants.permissions import Action, AnyUser, is_platform_admin
 from tenants.quantities import parse_cpu_millicores, parse_memory_bytes
 from tenants.roles import rank, reaches
 from tenants.rules import left
+from tenants.services.tenant_services import service_path
 
 PROVISIONED_KINDS = (Cluster.Kind.KUBERNETES, Cluster.Kind.YARN)
 
@@ -429,6 +431,13 @@ def yarn_tenant(tenant: Tenant, group: str, cluster: Cluster) -> YarnTenant | No
     directories = tuple(
         StorageDir(d.path, d.space_quota_bytes, d.file_quota)
         for d in StorageDirectory.objects.filter(tenant=tenant, cluster=cluster).order_by("path")
+    )
+    # A Hive database of the tenant is its warehouse directory: the tenant's group and ACLs, no quota.
+    directories += tuple(
+        StorageDir(service_path(kind, name))
+        for kind, name in TenantService.objects.filter(tenant=tenant, cluster=cluster)
+        .order_by("name")
+        .values_list("kind", "name")
     )
     return YarnTenant(
         tenant_id=tenant.pk,

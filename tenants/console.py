@@ -3,7 +3,8 @@ show what was registered here; the registering app's own views and URLs serve th
 
 An app registers from its `AppConfig.ready()` (provisioning does: the Clusters tab, the cluster
 connections on the Pools page, the kubeconfig links on My access; usage: the Monitoring tab, what
-is used of each pool, the person's jobs on My access):
+is used of each pool, the person's jobs on My access; tenants itself: the Services tab, from
+`tenants/views/service_pages.py`):
 
 - `TenantTab`: a tab of the tenant page. `context(request, tenant)` is merged into the page's
   context like the page's own tabs'; `template` renders the tab (also alone, as the htmx fragment

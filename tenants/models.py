@@ -316,6 +316,36 @@ class StorageDirectory(StorageQuota):
         return f"{self.cluster.name}:{self.path}"
 
 
+class TenantService(models.Model):
+    """A service a tenant uses on a Hadoop cluster (MRS's "tenant service association"): today a Hive
+    database, whose warehouse directory the push creates with the tenant's group and ACLs
+    (`tenants.services.tenant_services`, docs/provisioning-hadoop.md). One tenant owns each name;
+    its ACLs name only that tenant's group and people."""
+
+    class Kind(models.TextChoices):
+        HIVE_DATABASE = "hive_database", "Hive database"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="services")
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="tenant_services")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    name = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["cluster__name", "kind", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "kind", "name"], name="tenant_service_unique_in_cluster"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.name} on {self.cluster.name}"
+
+
 class QuotaPlanStorage(StorageQuota):
     plan = models.ForeignKey(QuotaPlan, on_delete=models.CASCADE, related_name="storage")
     cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="plan_storage")

@@ -41,6 +41,7 @@ from tenants.models import (
     ResourcePool,
     StorageDirectory,
     Tenant,
+    TenantService,
     Volume,
     VolumeAttachment,
     parent_tree_path,
@@ -274,6 +275,11 @@ def plan_list(*, user: AnyUser | None) -> QuerySet[QuotaPlan]:
 
 def storage_list(*, user: AnyUser | None) -> QuerySet[StorageDirectory]:
     return StorageDirectory.objects.restrict(user, Action.VIEW).select_related("tenant", "cluster")
+
+
+def tenant_service_list(*, user: AnyUser | None) -> QuerySet[TenantService]:
+    """The services (Hive databases) of the tenants the user may see."""
+    return TenantService.objects.restrict(user, Action.VIEW).select_related("tenant", "cluster")
 
 
 def volume_list(*, user: AnyUser | None) -> QuerySet[Volume]:

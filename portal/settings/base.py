@@ -170,6 +170,9 @@ CELERY_TIMEZONE = TIME_ZONE
 # Canopy's own settings.
 CANOPY_MAX_TENANT_DEPTH = env.int("CANOPY_MAX_TENANT_DEPTH", default=10)
 CANOPY_HDFS_ROOT = env("CANOPY_HDFS_ROOT", default="/tenant")
+# Hive's warehouse (hive.metastore.warehouse.dir) on every Hadoop cluster: a tenant's Hive database
+# `<name>` is pushed as its directory `<root>/<name>.db` (docs/provisioning-hadoop.md, "Services").
+CANOPY_HIVE_WAREHOUSE_ROOT = env("CANOPY_HIVE_WAREHOUSE_ROOT", default="/warehouse/tablespace/managed/hive")
 
 # Provisioning: pushing tenants to clusters (docs/provisioning.md).
 # Fernet keys for cluster credentials at rest: the first encrypts, all decrypt. Required in production;

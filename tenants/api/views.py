@@ -209,6 +209,19 @@ class StorageViewSet(SelectorViewSet):
         services.storage_delete(acting_user=self.request.user, directory=instance)
 
 
+class TenantServiceViewSet(SelectorViewSet):
+    """Services a tenant uses on a Hadoop cluster (Hive databases: their warehouse directories are
+    pushed with the tenant's ACLs). Created and removed, never changed: a new name is a new database."""
+
+    selector = selectors.tenant_service_list
+    serializer_class = s.TenantServiceSerializer
+    filterset_fields = ["tenant", "cluster", "kind"]
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def perform_destroy(self, instance: Any) -> None:
+        services.tenant_service_delete(acting_user=self.request.user, service=instance)
+
+
 class VolumeFilter(FilterSet):
     tenant = IdFilter(method="filter_tenant", help_text="Volumes this tenant can mount.")
     # An id, not a choice of shares: an id that exists but is not the caller's answers as one that

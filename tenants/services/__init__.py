@@ -9,8 +9,8 @@ names; a tenant the user may not see raises `Http404`, one they may see but not 
 `PermissionDenied`.
 
 One module per aggregate (allocations, clusters, pools, tenants, moves, storage, nfs_shares,
-volumes, plans, memberships, users; `_common` for the helpers they share); every service is
-re-exported here, so callers write `from tenants import services; services.tenant_create(...)`.
+volumes, plans, memberships, users, tenant_services; `_common` for the helpers they share); every
+service is re-exported here, so callers write `from tenants import services; services.tenant_create(...)`.
 """
 
 from tenants.services.allocations import (
@@ -64,6 +64,13 @@ from tenants.services.storage import (
     storage_delete,
     storage_update,
 )
+from tenants.services.tenant_services import (
+    TENANT_SERVICE_FIELDS,
+    hive_warehouse_root,
+    service_path,
+    tenant_service_create,
+    tenant_service_delete,
+)
 from tenants.services.tenants import (
     TENANT_FIELDS,
     DeletionImpact,
@@ -98,6 +105,7 @@ __all__ = [
     "STORAGE_FIELDS",
     "StorageSpec",
     "TENANT_FIELDS",
+    "TENANT_SERVICE_FIELDS",
     "USER_FIELDS",
     "VOLUME_FIELDS",
     "VOLUME_SETTINGS",
@@ -109,6 +117,7 @@ __all__ = [
     "cluster_update",
     "default_storage_path",
     "hdfs_root",
+    "hive_warehouse_root",
     "membership_change_role",
     "membership_grant",
     "membership_revoke",
@@ -123,6 +132,7 @@ __all__ = [
     "pool_create",
     "pool_delete",
     "pool_update",
+    "service_path",
     "storage_create",
     "storage_delete",
     "storage_update",
@@ -131,6 +141,8 @@ __all__ = [
     "tenant_delete",
     "tenant_deletion_impact",
     "tenant_move",
+    "tenant_service_create",
+    "tenant_service_delete",
     "tenant_set_state",
     "tenant_update",
     "user_create",

@@ -64,6 +64,7 @@ def cluster_delete(*, acting_user: AnyUser, cluster: Cluster) -> None:
                 s.tenant.name_path
                 for s in StorageDirectory.objects.filter(cluster=cluster).select_related("tenant")
             }
+            | {s.tenant.name_path for s in cluster.tenant_services.select_related("tenant")}
         )
         if in_use or cluster.volumes.exists() or cluster.nfs_shares.exists():
             users = ", ".join(in_use) or "volumes and NFS shares"

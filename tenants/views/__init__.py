@@ -35,6 +35,10 @@ from tenants.views.pool_page import (
     pools,
     pools_page,
 )
+from tenants.views.service_pages import (
+    tenant_service_add,
+    tenant_service_remove,
+)
 from tenants.views.tenant_edit import (
     tenant_create,
     tenant_delete,
@@ -74,6 +78,8 @@ __all__ = [
     "tenant_delete",
     "tenant_plan",
     "tenant_resources",
+    "tenant_service_add",
+    "tenant_service_remove",
     "tenant_state",
     "tenant_tabs",
     "tenant_tree_children",

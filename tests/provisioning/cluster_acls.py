@@ -27,7 +27,8 @@ from provisioning.backends.export import hadoop_files
 from provisioning.desired.yarn import DIRECTORY_KIND, QUEUE_KIND, ROOT, RuleViolation
 from provisioning.models import HadoopConnection, TenantSync
 from tenants.cluster_names import is_cluster_name
-from tenants.models import Cluster, Membership, StorageDirectory, Tenant
+from tenants.models import Cluster, Membership, StorageDirectory, Tenant, TenantService
+from tenants.services import service_path
 
 ACL_KEYS = ("acl_submit_applications", "acl_administer_queue")
 
@@ -106,6 +107,11 @@ def yarn_widenings(objects: list[dict[str, Any]], remainder: str = "default") ->
     owners = {
         path if path.startswith("/") else f"{root}/{path}": owner
         for path, owner in StorageDirectory.objects.values_list("path", "tenant__name_path")
+    }
+    # A tenant's Hive databases are its directories too (their warehouse directories).
+    owners |= {
+        service_path(kind, name): owner
+        for kind, name, owner in TenantService.objects.values_list("kind", "name", "tenant__name_path")
     }
     problems = []
     for obj in objects:

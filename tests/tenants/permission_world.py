@@ -415,6 +415,14 @@ def build_world(spec: WorldSpec, admin: Any) -> World:
         services.storage_create(
             acting_user=admin, tenant=world.tenants[index], spec=services.StorageSpec(cluster=hadoop)
         )
+        # The same tenants use a Hive database each (tenant services).
+        services.tenant_service_create(
+            acting_user=admin,
+            tenant=world.tenants[index],
+            cluster=hadoop,
+            kind="hive_database",
+            name=f"hive{index}",
+        )
     for number, granted in enumerate(spec.shares):
         share = services.nfs_share_create(
             acting_user=admin,

@@ -23,6 +23,7 @@ from tenants.models import (
     ResourcePool,
     StorageDirectory,
     Tenant,
+    TenantService,
     Volume,
 )
 from tests.tenants.builders import K8sWorld, TokenClient
@@ -72,6 +73,7 @@ def state_of_the_world() -> tuple:
         list(NfsShare.objects.order_by("pk").values_list("pk", "name", "server", "base_path", "description")),
         list(NfsShareGrant.objects.order_by("pk").values_list("pk", "share_id", "tenant_id")),
         list(StorageDirectory.objects.order_by("pk").values_list("pk", "tenant_id", "path")),
+        list(TenantService.objects.order_by("pk").values_list("pk", "tenant_id", "cluster_id", "name")),
         list(Cluster.objects.order_by("pk").values_list("pk", "name", "description")),
         list(ResourcePool.objects.order_by("pk").values_list("pk", "gpu_capacity")),
         list(QuotaPlan.objects.order_by("pk").values_list("pk", "name")),
@@ -493,3 +495,96 @@ def test_users_see_themselves_and_the_people_they_share_a_tenant_with(k8s_world)
     assert tom_row["memberships"] == [
         {"tenant": w.dev2.pk, "tenant_path": "department1/dev2", "role": "member"}
     ]
+
+
+# Tenant services (Hive databases) live on a Hadoop cluster: the Arena world gets one, with dev1
+# using the database `dev1_data`.
+@pytest.fixture
+def hive_world(k8s_world):
+    hadoop = services.cluster_create(acting_user=k8s_world.admin, name="bigdata", kind=Cluster.Kind.YARN)
+    database = services.tenant_service_create(
+        acting_user=k8s_world.admin,
+        tenant=k8s_world.dev1,
+        cluster=hadoop,
+        kind="hive_database",
+        name="dev1_data",
+    )
+    return k8s_world, hadoop, database
+
+
+# (method, url, body, persona -> status): dev1's database is read by whoever sees dev1 and linked or
+# unlinked by those who manage dev1 (its admins above it); the tenant in a body is a foreign key,
+# so one the caller cannot see does not exist (400).
+SERVICE_CALLS: dict[str, tuple[str, Callable, Callable | None, dict[str, int]]] = {
+    "link a Hive database to dev1": (
+        "post",
+        lambda database: "/api/v1/tenant-services/",
+        lambda database: {"tenant": database.tenant_id, "cluster": database.cluster_id, "name": "dev1_more"},
+        expect(
+            outsider=400,
+            dev2_admin=400,
+            dev1_viewer=403,
+            bob=403,
+            dev1_admin=403,
+            dept_admin=201,
+            platform=201,
+        ),
+    ),
+    "read dev1's Hive database": (
+        "get",
+        lambda database: f"/api/v1/tenant-services/{database.pk}/",
+        None,
+        expect(
+            outsider=404,
+            dev2_admin=404,
+            dev1_viewer=200,
+            bob=200,
+            dev1_admin=200,
+            dept_admin=200,
+            platform=200,
+        ),
+    ),
+    "unlink dev1's Hive database": (
+        "delete",
+        lambda database: f"/api/v1/tenant-services/{database.pk}/",
+        None,
+        expect(
+            outsider=404,
+            dev2_admin=404,
+            dev1_viewer=403,
+            bob=403,
+            dev1_admin=403,
+            dept_admin=204,
+            platform=204,
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("who", PERSONAS)
+@pytest.mark.parametrize("call_name", list(SERVICE_CALLS))
+def test_tenant_service_permission_matrix(hive_world, call_name, who):
+    world, _, database = hive_world
+    method, url, body, expected = SERVICE_CALLS[call_name]
+    before = state_of_the_world()
+    kwargs: dict[str, Any] = {"format": "json"}
+    if body is not None:
+        kwargs["data"] = body(database)
+    response = getattr(client_for(world, who), method)(url(database), **kwargs)
+    if who == "anonymous":
+        assert response.status_code in (401, 403), response.content
+    else:
+        assert response.status_code == expected[who], response.content
+    if response.status_code >= 400:
+        assert state_of_the_world() == before, "a refused call changed something"
+        if response.status_code in (400, 404):
+            assert b"dev1" not in response.content
+    elif method != "get":
+        assert AuditEvent.objects.count() > before[-1], "an allowed write left no audit row"
+    if who != "anonymous":
+        # The list shows dev1's database exactly to those who see dev1 (while it is there).
+        listed = {
+            row["name"] for row in client_for(world, who).get("/api/v1/tenant-services/").json()["results"]
+        }
+        still_there = TenantService.objects.filter(pk=database.pk).exists()
+        assert ("dev1_data" in listed) == (still_there and who not in ("outsider", "dev2_admin"))

@@ -24,6 +24,7 @@ COLLECTIONS = [
     "tenants",
     "allocations",
     "storage",
+    "tenant-services",
     "volumes",
     "nfs-shares",
     "plans",

@@ -55,6 +55,7 @@ from tenants.models import (
     ResourcePool,
     StorageDirectory,
     Tenant,
+    TenantService,
     Volume,
     VolumeAttachment,
 )
@@ -461,6 +462,24 @@ api("get", f"{V1}/storage/{{id}}/")(storage_probe("get", 200, None))
 api("put", f"{V1}/storage/{{id}}/")(storage_probe("put", 200, {"space_quota": "1Gi"}))
 api("patch", f"{V1}/storage/{{id}}/")(storage_probe("patch", 200, {"space_quota": "1Gi"}))
 api("delete", f"{V1}/storage/{{id}}/")(storage_probe("delete", 204, None))
+
+
+owned_collection("tenant-services", TenantService)
+
+
+@api("post", f"{V1}/tenant-services/")
+def tenant_service_create(ctx: Ctx) -> list[Probe]:
+    expected = ctx.gate("manage", ctx.t, 201) if ctx.oracle.may("view", ctx.t) else {400}
+    body = {"tenant": ctx.target.pk, "cluster": ctx.world.hadoop.pk, "name": f"new{ctx.t}"}
+    return [Probe("post", f"{V1}/tenant-services/", expected, body)]
+
+
+def tenant_service_probe(method: str, ok: int) -> Callable[[Ctx], list[Probe]]:
+    return tenant_row_probe(TenantService, "tenant-services", "manage", method, ok, None)
+
+
+api("get", f"{V1}/tenant-services/{{id}}/")(tenant_service_probe("get", 200))
+api("delete", f"{V1}/tenant-services/{{id}}/")(tenant_service_probe("delete", 204))
 
 
 def volume_tenants(ctx: Ctx) -> dict[int, set[int]]:
@@ -1031,6 +1050,19 @@ console("console:membership_change")(membership_page("role", {"role": "viewer"})
 console("console:membership_remove")(membership_page("remove", {}))
 
 
+@console("console:tenant_service_add")
+def tenant_service_add(ctx: Ctx) -> list[Probe]:
+    body = {"cluster": ctx.world.hadoop.pk, "kind": "hive_database", "name": f"new{ctx.t}"}
+    return [Probe("post", page(ctx, "services/"), ctx.gate("manage", ctx.t, 302), body)]
+
+
+@console("console:tenant_service_remove")
+def tenant_service_remove(ctx: Ctx) -> list[Probe]:
+    service = picked(ctx, TenantService)
+    expected = ctx.gate("manage", ctx.index(service.tenant_id), 302)
+    return [Probe("post", f"/tenant-services/{service.pk}/remove/", expected, {})]
+
+
 @console("console:pools")
 def pools_page(ctx: Ctx) -> list[Probe]:
     return [Probe("get", "/pools/", {200})]
@@ -1170,6 +1202,7 @@ def world_state() -> tuple:
         list(NfsShare.objects.order_by("pk").values_list("pk", "server", "base_path", "description")),
         list(NfsShareGrant.objects.order_by("pk").values_list("pk", "share_id", "tenant_id")),
         list(StorageDirectory.objects.order_by("pk").values_list("pk", "path")),
+        list(TenantService.objects.order_by("pk").values_list("pk", "tenant_id", "cluster_id", "name")),
         list(Membership.objects.order_by("pk").values_list("pk", "role", "group_id")),
         list(Tenant.objects.order_by("pk").values_list("pk", "plan_id", "path")),
         list(HadoopConnection.objects.values_list("cluster_id", "directory_permission")),

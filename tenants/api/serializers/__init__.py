@@ -39,6 +39,9 @@ from tenants.api.serializers.pools import (
 from tenants.api.serializers.storage import (
     StorageSerializer,
 )
+from tenants.api.serializers.tenant_services import (
+    TenantServiceSerializer,
+)
 from tenants.api.serializers.tenants import (
     DeletionImpactSerializer,
     FiguresSerializer,
@@ -85,6 +88,7 @@ __all__ = [
     "TenantMoveSerializer",
     "TenantPlanSerializer",
     "TenantSerializer",
+    "TenantServiceSerializer",
     "UnlimitedCountsSerializer",
     "UserMembershipSerializer",
     "UserSerializer",
