@@ -15,4 +15,5 @@ class ProvisioningConfig(AppConfig):
         changes.recorder_register("provisioning", services.ProvisioningRecorder())
         console.tab_register(views.CLUSTERS_TAB)
         console.section_register(views.CLUSTER_CONNECTIONS)
+        console.section_register(views.CONNECTION_GOING)
         console.section_register(views.KUBECONFIG_LINKS)

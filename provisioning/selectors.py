@@ -29,6 +29,7 @@ from provisioning.desired.kubernetes import (
     Subject,
     TenantState,
     VolumeClaim,
+    namespace_name,
 )
 from provisioning.desired.kueue import CLUSTER_OWNER_ID
 from provisioning.desired.yarn import QueueShare, StorageDir, YarnTenant
@@ -44,7 +45,7 @@ from tenants.models import (
     TenantService,
     VolumeAttachment,
 )
-from tenants.permissions import Action, AnyUser, is_platform_admin
+from tenants.permissions import Action, AnyUser, can, is_platform_admin
 from tenants.quantities import parse_cpu_millicores, parse_memory_bytes
 from tenants.roles import rank, reaches
 from tenants.rules import left
@@ -74,6 +75,15 @@ def hadoop_connection_list(*, user: AnyUser | None) -> QuerySet[HadoopConnection
     return HadoopConnection.objects.select_related("cluster").order_by("cluster__name")
 
 
+def connection_of(
+    *, user: AnyUser | None, cluster: Cluster
+) -> KubernetesConnection | HadoopConnection | None:
+    """How Canopy reaches `cluster` (its Kubernetes or its Hadoop connection), for platform admins;
+    None when it has none or `user` may not see connections."""
+    listed = hadoop_connection_list if cluster.kind == Cluster.Kind.YARN else connection_list
+    return listed(user=user).filter(cluster=cluster).first()
+
+
 def kubernetes_clusters_by_tenant(tenant_ids: list[int], *, user: AnyUser | None) -> dict[int, list[Cluster]]:
     """The Kubernetes clusters each tenant `user` may see has an allocation on (a namespace there),
     by name, with their connection joined: one query."""
@@ -89,6 +99,30 @@ def kubernetes_clusters_by_tenant(tenant_ids: list[int], *, user: AnyUser | None
         if all(cluster.pk != allocation.pool.cluster_id for cluster in clusters):
             clusters.append(allocation.pool.cluster)
     return dict(by_tenant)
+
+
+def tenant_namespaces(tenants: Iterable[Tenant], *, user: AnyUser | None) -> dict[int, str]:
+    """Each tenant's Kubernetes namespace, as every page names it (My access, My jobs, the Clusters
+    tab, the kubeconfig help), for the tenants `user` may see (`can`: from the request's grants, no
+    query): the name fixed when it was first assigned (`TenantSync`, kept through moves), or for a
+    tenant not given one yet the name `desired.kubernetes.namespace_name` gives its path
+    ("department1/dev1" -> "department1-dev1", never the tenant's name alone). One query for any
+    number."""
+    return _namespaces([tenant for tenant in tenants if can(user, Action.VIEW, tenant)])
+
+
+def tenant_namespaces_for_system(tenants: Iterable[Tenant]) -> dict[int, str]:
+    """`tenant_namespaces` for the worker and the demo generator, which act for no one."""
+    return _namespaces(list(tenants))
+
+
+def _namespaces(tenants: list[Tenant]) -> dict[int, str]:
+    stored = dict(
+        TenantSync.objects.filter(tenant_id__in=[tenant.pk for tenant in tenants]).values_list(
+            "tenant_id", "namespace"
+        )
+    )
+    return {tenant.pk: stored.get(tenant.pk) or namespace_name(tenant.name_path) for tenant in tenants}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ ensure_python_env dev
 echo "== lint-imports"
 .venv/bin/lint-imports --no-logo
 
-# Lint and format ([tool.ruff]); the formatter only checks here (`ruff format .` fixes).
+# One style, checked before anything runs (pyproject.toml, [tool.ruff]).
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -515,7 +515,7 @@ class ReadOnlyAdmin(IdsInRangeAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "actor_name", "action", "tenant_path", "target_repr"]
+    list_display = ["created_at", "actor_name", "label", "action", "tenant_path", "target_repr"]
     list_filter = ["action", "target_type"]
     search_fields = ["actor_name", "tenant_path", "target_repr"]
     date_hierarchy = "created_at"

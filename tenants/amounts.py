@@ -115,3 +115,32 @@ def burst_phrase(resource: Resource, guaranteed: int | None, burst: int | None) 
     if low_unit and high.endswith(f" {low_unit}"):
         low = low_number
     return f"guaranteed {low}, may burst to {high}"
+
+
+def _no_burst_or(resource: Resource) -> Callable[[int | None], str]:
+    return lambda value: "no burst" if value is None else resource.exactly(value)
+
+
+def _percent(value: Any) -> str:
+    return percent_human(None if value is None else Decimal(str(value)))
+
+
+# Every stored amount a row (or an audit row's snapshot of one) may hold, by its column: how pages say
+# it, exactly (an audit row must not round 4294967295 bytes to "4 GiB"). Allocations and plan rows,
+# pools' capacities, HDFS quotas, volume capacities.
+STORED_AMOUNTS: dict[str, Callable[[Any], str]] = {
+    **{resource.field: resource.exactly for resource in KUBERNETES_RESOURCES},
+    **{resource.burst_field: _no_burst_or(resource) for resource in KUBERNETES_RESOURCES},
+    **{POOL_CAPACITY_FIELDS[resource.name]: resource.exactly for resource in KUBERNETES_RESOURCES},
+    **{name: _percent for name in YARN_FIELDS},
+    "space_quota_bytes": quantities.format_memory_exact,
+    "capacity_bytes": quantities.format_memory_exact,
+    FILES.field: FILES.human,
+}
+
+
+def stored_amount_human(column: str, value: Any) -> str | None:
+    """`value` of the stored column `column` in units ("8 GiB", "4 CPU", "2 GPUs", "50 %"); None
+    when the column holds no amount."""
+    show = STORED_AMOUNTS.get(column)
+    return show(value) if show is not None else None

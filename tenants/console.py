@@ -1,10 +1,10 @@
 """The parts of the console's pages that other apps add. `tenants` imports no other app, so its pages
 show what was registered here; the registering app's own views and URLs serve those parts.
 
-An app registers from its `AppConfig.ready()` (provisioning does: the Clusters tab, the cluster
-connections on the Pools page, the kubeconfig links on My access; usage: the Monitoring tab, what
-is used of each pool, the person's jobs on My access; tenants itself: the Services tab, from
-`tenants/views/service_pages.py`):
+An app registers from its `AppConfig.ready()` (provisioning does: the Clusters tab, each cluster's
+connection on the Pools page and in its deletion's confirmation, the kubeconfig links on My access;
+usage: the Monitoring tab, what is used of each pool, the person's jobs on My access; tenants itself:
+the Services tab, from `tenants/views/service_pages.py`):
 
 - `TenantTab`: a tab of the tenant page. `context(request, tenant)` is merged into the page's
   context like the page's own tabs'; `template` renders the tab (also alone, as the htmx fragment
@@ -13,6 +13,11 @@ is used of each pool, the person's jobs on My access; tenants itself: the Servic
 - `PageSection`: a part of a page, rendered with its template where the page shows its sections,
   the context its `context` returns bound to `section`:
   - `POOLS`: under the pools table; `context(request) -> dict`.
+  - `POOLS_CLUSTER`: in each cluster of the Pools page's cluster list (platform admins only);
+    `context(request, clusters, **given) -> {cluster id: dict}` reads for all of them at once;
+    `given` is what a refused form of the section's own views hands back (`pools_page(given=)`).
+  - `CLUSTER_DELETE`: in the confirmation of a cluster's deletion, what else goes with it;
+    `context(request, cluster) -> dict`.
   - `MY_ACCESS_TENANT`: in each tenant of My access, after its allocations;
     `context(request, roles) -> {tenant id: dict}` gets the person's roles (`selectors.EffectiveRole`,
     one per tenant) and reads for all of them at once (the page costs the same for any number).
@@ -33,6 +38,8 @@ if TYPE_CHECKING:
     from tenants.models import ResourcePool, Tenant
 
 POOLS = "pools"
+POOLS_CLUSTER = "pools_cluster"
+CLUSTER_DELETE = "cluster_delete"
 MY_ACCESS_TENANT = "my_access_tenant"
 
 

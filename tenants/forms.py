@@ -3,13 +3,14 @@ is checked by `tenants.services`, whose refusals the views put back on the match
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
 
-from tenants import quantities, services
-from tenants.amounts import BURST_NOT_UNLIMITED, KUBERNETES_RESOURCES, Resource
+from tenants import labels, quantities, services
+from tenants.amounts import BURST_NOT_UNLIMITED, KUBERNETES_RESOURCES, RESOURCE_BY_NAME, Resource
 from tenants.models import Cluster, Membership, QuotaPlan, ResourcePool, Tenant
 
 
@@ -282,6 +283,33 @@ class TenantCreateForm(StorageFieldsMixin, PoolFieldsMixin, forms.Form):
         self.add_storage_fields(hadoop_clusters)
 
 
+class TenantMoveForm(forms.Form):
+    """Where a tenant goes: one of `targets` (`selectors.tenant_move_targets`) or, for platform
+    admins (`level1_allowed`), level 1. Nothing is chosen at first."""
+
+    LEVEL_1 = "level-1"
+
+    parent = forms.ChoiceField(label="New parent")
+
+    def __init__(self, *args: Any, targets: list[Tenant], level1_allowed: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.targets = {str(tenant.pk): tenant for tenant in targets}
+        choices = [("", "— choose where it goes —")]
+        if level1_allowed:
+            choices.append((self.LEVEL_1, "Level 1 (no parent)"))
+        choices += [(pk, tenant.name_path) for pk, tenant in self.targets.items()]
+        self.choices = choices
+        cast(forms.ChoiceField, self.fields["parent"]).choices = choices
+
+    def has_choices(self) -> bool:
+        """Somewhere to go: a tenant, or level 1."""
+        return len(self.choices) > 1
+
+    def clean_parent(self) -> Tenant | None:
+        value = self.cleaned_data["parent"]
+        return None if value == self.LEVEL_1 else self.targets[value]
+
+
 class AllocationsForm(PoolFieldsMixin, forms.Form):
     def __init__(
         self,
@@ -326,19 +354,48 @@ class PlanChoiceForm(forms.Form):
     plan = forms.ModelChoiceField(queryset=QuotaPlan.objects.all(), empty_label=None)
 
 
+MEMBER_KINDS = ("user", "group")
+
+
 class MembershipForm(forms.Form):
-    """A user or a group (by name: a directory group may be granted before anyone of it signs in)."""
+    """A role for a user or a group, picked on the Members tab as "user:<name>" or "group:<name>"
+    (the picker offers the people and groups the reader may see, and a name as typed: a directory
+    group may be granted before anyone of it signs in). A refused name stays in the picker as typed."""
 
-    username = forms.CharField(max_length=150, required=False)
-    group = forms.CharField(max_length=150, required=False)
-    role = forms.ChoiceField(choices=Membership.Role.choices)
+    member = forms.CharField(
+        label="User or group",
+        max_length=160,
+        error_messages={"required": "Pick a user or a group."},
+    )
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.MEMBER)
 
-    def clean(self) -> dict:
-        super().clean()
-        data = self.cleaned_data
-        if bool(data.get("username")) == bool(data.get("group")):
-            raise forms.ValidationError("Give a user name or a group.")
-        return data
+    def clean_member(self) -> tuple[str, str]:
+        kind, separator, name = self.cleaned_data["member"].partition(":")
+        if not separator or kind not in MEMBER_KINDS or not name.strip():
+            raise ValidationError("Pick a user or a group (type a name, then pick “user” or “group”).")
+        return kind, name.strip()
+
+    def picked_option(self) -> dict[str, Any] | None:
+        """What was sent, valid or not, as the picker shows an option (so a refused name stays in
+        it as typed); None when nothing was."""
+        raw = (self.data.get(self.add_prefix("member")) or "") if self.is_bound else ""
+        if not raw:
+            return None
+        kind, separator, name = raw.partition(":")
+        option = {
+            "value": raw,
+            "kind": kind if separator and kind in MEMBER_KINDS else "",
+            "name": name if separator else raw,
+            "full_name": "",
+            "typed": True,
+        }
+        return {**option, "data": json.dumps(option)}
+
+
+class MemberSearchForm(forms.Form):
+    """The Members tab's picker asking for names: what was typed so far."""
+
+    q = forms.CharField(required=False, max_length=150)
 
 
 class GrantForm(forms.Form):
@@ -360,6 +417,101 @@ class PasswordResetForm(forms.Form):
     password = forms.CharField(
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), label="New password"
     )
+
+
+class ClusterForm(forms.Form):
+    """A new cluster (name and kind are fixed once it exists) or a cluster's description."""
+
+    name = forms.CharField(
+        max_length=63,
+        help_text="Lower-case letters, digits and '-', e.g. gpu-cluster; fixed once created.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True}),
+    )
+    kind = forms.ChoiceField(choices=Cluster.Kind.choices, widget=forms.RadioSelect, label="Kind")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, cluster: Cluster | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if cluster is not None:
+            for name in ("name", "kind"):
+                self.fields[name].disabled = True
+                self.fields[name].initial = getattr(cluster, name)
+            self.fields["name"].help_text = ""
+            self.fields["description"].initial = cluster.description
+
+
+# A pool's capacities: the form's field (the API's name), the service's argument, the resource.
+POOL_CAPACITIES = (
+    ("gpu_capacity", "gpu_capacity", "gpu"),
+    ("cpu_capacity", "cpu_capacity_millicores", "cpu"),
+    ("memory_capacity", "memory_capacity_bytes", "memory"),
+)
+
+
+class PoolForm(forms.Form):
+    """A resource pool in real units: GPUs a count, CPU "8" or "500m" (a YARN pool's whole vCores),
+    memory "60Gi". The name is fixed once the pool exists; the node selector is checked by the
+    service (a Kubernetes label selector, or a YARN node label)."""
+
+    name = forms.CharField(
+        max_length=63,
+        help_text="Lower-case letters, digits and '-', e.g. a100; fixed once created.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    node_selector = forms.CharField(
+        required=False, max_length=253, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    gpu_capacity = forms.CharField(label="GPUs", max_length=32, strip=False, help_text="A count, e.g. 8")
+    cpu_capacity = forms.CharField(
+        label="CPU", max_length=32, strip=False, help_text='Cores: "96", or millicores: "500m"'
+    )
+    memory_capacity = forms.CharField(
+        label="Memory", max_length=32, strip=False, help_text='e.g. "60Gi", "1.5Ti", "512Mi"'
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, cluster: Cluster, pool: ResourcePool | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cluster, self.pool = cluster, pool
+        for name, column, resource_name in POOL_CAPACITIES:
+            resource = RESOURCE_BY_NAME[resource_name]
+            self.fields[name].initial = str(resource.format(getattr(pool, column)) if pool else 0)
+            self.fields[name].widget.attrs.update({"autocomplete": "off", "inputmode": "text"})
+        if cluster.kind == Cluster.Kind.YARN:
+            del self.fields["gpu_capacity"]  # YARN pools have no GPUs to allocate
+            self.fields["cpu_capacity"].label = "vCores"
+            self.fields["cpu_capacity"].help_text = "Whole vCores, e.g. 96"
+            self.fields["node_selector"].label = "Node label (partition)"
+            self.fields["node_selector"].help_text = f"{labels.YARN_RULE}; empty: the default partition."
+        else:
+            self.fields["node_selector"].label = "Node selector"
+            self.fields[
+                "node_selector"
+            ].help_text = "key=value labels joined by commas, e.g. gpu=a100; empty: every node."
+        if pool is not None:
+            self.fields["name"].disabled = True
+            self.fields["name"].initial = pool.name
+            self.fields["name"].help_text = ""
+            self.fields["node_selector"].initial = pool.node_selector
+            self.fields["description"].initial = pool.description
+
+    def values(self) -> dict[str, Any]:
+        """The service's arguments as typed (a capacity in bytes, millicores or a count); a quantity
+        that does not parse is an error on its own field and is left as it was (0 for a new pool),
+        so the service still checks everything else."""
+        values: dict[str, Any] = {
+            name: self.cleaned_data[name]
+            for name in ("node_selector", "description")
+            if name in self.cleaned_data
+        }
+        for name, column, resource_name in POOL_CAPACITIES:
+            if name not in self.fields or name not in self.cleaned_data:
+                continue
+            try:
+                values[column] = RESOURCE_BY_NAME[resource_name].parse(self.cleaned_data[name])
+            except quantities.QuantityError as exc:
+                self.add_error(name, str(exc))
+        return values
 
 
 def apply_service_errors(

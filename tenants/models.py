@@ -204,6 +204,11 @@ class Tenant(MP_Node):
         return self.depth
 
     @property
+    def is_default(self) -> bool:
+        """The level-1 `default` tenant, which always exists: never moved or deleted."""
+        return self.depth == 1 and self.name == self.DEFAULT_NAME
+
+    @property
     def parent_name_path(self) -> str | None:
         return self.name_path.rpartition("/")[0] or None
 
@@ -533,6 +538,64 @@ class Membership(models.Model):
         return "group" if self.group_id else "user"
 
 
+class AuditAction(models.TextChoices):
+    """Every action an audit row records: the code rows keep (and the API and filters use), and how
+    people read it. `tenants.audit.audit` refuses a code that is not here, so each has its label."""
+
+    TENANT_CREATED = "TENANT_CREATED", "Tenant created"
+    TENANT_UPDATED = "TENANT_UPDATED", "Tenant changed"
+    TENANT_MOVED = "TENANT_MOVED", "Tenant moved"
+    TENANT_SUSPENDED = "TENANT_SUSPENDED", "Tenant suspended"
+    TENANT_RESUMED = "TENANT_RESUMED", "Tenant resumed"
+    TENANT_DELETED = "TENANT_DELETED", "Tenant deleted"
+    TENANT_PLAN_APPLIED = "TENANT_PLAN_APPLIED", "Plan applied"
+    ALLOCATION_CREATED = "ALLOCATION_CREATED", "Allocation created"
+    ALLOCATION_UPDATED = "ALLOCATION_UPDATED", "Allocation changed"
+    ALLOCATION_DELETED = "ALLOCATION_DELETED", "Allocation removed"
+    STORAGE_CREATED = "STORAGE_CREATED", "HDFS directory created"
+    STORAGE_UPDATED = "STORAGE_UPDATED", "HDFS directory changed"
+    STORAGE_DELETED = "STORAGE_DELETED", "HDFS directory removed"
+    TENANT_SERVICE_CREATED = "TENANT_SERVICE_CREATED", "Service linked"
+    TENANT_SERVICE_DELETED = "TENANT_SERVICE_DELETED", "Service unlinked"
+    VOLUME_CREATED = "VOLUME_CREATED", "Volume created"
+    VOLUME_UPDATED = "VOLUME_UPDATED", "Volume changed"
+    VOLUME_DELETED = "VOLUME_DELETED", "Volume deleted"
+    NFS_SHARE_CREATED = "NFS_SHARE_CREATED", "NFS share registered"
+    NFS_SHARE_UPDATED = "NFS_SHARE_UPDATED", "NFS share changed"
+    NFS_SHARE_DELETED = "NFS_SHARE_DELETED", "NFS share removed"
+    NFS_SHARE_GRANTED = "NFS_SHARE_GRANTED", "NFS share granted"
+    NFS_SHARE_REVOKED = "NFS_SHARE_REVOKED", "NFS share grant revoked"
+    MEMBERSHIP_GRANTED = "MEMBERSHIP_GRANTED", "Membership granted"
+    MEMBERSHIP_CHANGED = "MEMBERSHIP_CHANGED", "Role changed"
+    MEMBERSHIP_REVOKED = "MEMBERSHIP_REVOKED", "Membership revoked"
+    GROUPS_MIRRORED = "GROUPS_MIRRORED", "Groups updated at sign-in"
+    USER_CREATED = "USER_CREATED", "User created"
+    USER_UPDATED = "USER_UPDATED", "User changed"
+    CLUSTER_CREATED = "CLUSTER_CREATED", "Cluster created"
+    CLUSTER_UPDATED = "CLUSTER_UPDATED", "Cluster changed"
+    CLUSTER_DELETED = "CLUSTER_DELETED", "Cluster deleted"
+    POOL_CREATED = "POOL_CREATED", "Pool created"
+    POOL_UPDATED = "POOL_UPDATED", "Pool changed"
+    POOL_DELETED = "POOL_DELETED", "Pool deleted"
+    PLAN_CREATED = "PLAN_CREATED", "Plan created"
+    PLAN_UPDATED = "PLAN_UPDATED", "Plan changed"
+    PLAN_DELETED = "PLAN_DELETED", "Plan deleted"
+    CONNECTION_CREATED = "CONNECTION_CREATED", "Cluster connected"
+    CONNECTION_UPDATED = "CONNECTION_UPDATED", "Cluster connection changed"
+    CONNECTION_DELETED = "CONNECTION_DELETED", "Cluster disconnected"
+    PROVISIONING_REQUESTED = "PROVISIONING_REQUESTED", "Push requested"
+    KUBECONFIG_ISSUED = "KUBECONFIG_ISSUED", "Kubeconfig downloaded"
+    API_TOKEN_ISSUED = "API_TOKEN_ISSUED", "API token issued"
+    CREDENTIALS_REVOKED = "CREDENTIALS_REVOKED", "Tokens and sessions revoked"
+    SIGN_IN_LOCKED_OUT = "SIGN_IN_LOCKED_OUT", "Sign-in locked out"
+    USAGE_INTERVAL_UPDATED = "USAGE_INTERVAL_UPDATED", "Usage collection interval changed"
+
+    @classmethod
+    def label_of(cls, code: str) -> str:
+        """The label of a code (a code no longer written reads as itself)."""
+        return cls(code).label if code in cls.values else code
+
+
 class AuditEvent(models.Model):
     """Who did what, when, with the state before and after. Written by every service.
 
@@ -564,3 +627,8 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.target_repr}"
+
+    @property
+    def label(self) -> str:
+        """How people read the action: "Membership granted" for MEMBERSHIP_GRANTED."""
+        return AuditAction.label_of(self.action)

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.functions import Cast
 from django.http import Http404
 
 from tenants.roles import Role, at_least, reaches, reaches_below
@@ -149,6 +150,24 @@ def top_paths(user: AnyUser | None) -> list[str] | None:
     return sorted(path for path in granted if len(path) == steplen or not visible(path[:-steplen]))
 
 
+def administers_somewhere(user: AnyUser | None) -> bool:
+    """Whether `user` is a tenant admin somewhere (their own role or a group's): from the grants
+    alone, so no query in a request that has read them."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return any(reaches_below(role) for _, role in _grants(user))
+
+
+def held_tenant_paths(user: AnyUser | None) -> tuple[list[str], list[str]]:
+    """Tree paths of the tenants whose subtrees `user` administers, and of every tenant they hold a
+    role on (their own or a group's); empty for nobody signed in. From the grants alone."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return [], []
+    grants = _grants(user)
+    administered, _, _ = _reach(grants, Action.ADMINISTER)
+    return sorted(set(administered)), sorted({path for path, _ in grants})
+
+
 def restrict_tenants(queryset: QuerySet, user: AnyUser | None, action: Action | str) -> QuerySet:
     q = tenant_q(user, action)
     return queryset if q is None else queryset.filter(q)
@@ -181,9 +200,8 @@ class RestrictedQuerySetMixin:
             return qs.none()
         if rule == "nfs_share":
             return _restrict_nfs_shares(qs, user, action)
-        if rule == "audit" and action == Action.VIEW:
-            # Tenant admins read their subtree's history; members and viewers do not.
-            action = Action.ADMINISTER
+        if rule == "audit":
+            return _restrict_audit(qs, user, action)
         if is_platform_admin(user):
             return qs
         allowed_tenants = visible_tenants(user, action)
@@ -210,6 +228,23 @@ def _restrict_nfs_shares(queryset: QuerySet, user: AnyUser | None, action: Actio
     reach = reduce(or_, [Q(tenant__path__startswith=path) for path in admin_paths], Q(tenant__path__in=above))
     grant = apps.get_model("tenants", "NfsShareGrant")
     return queryset.filter(pk__in=grant.objects.filter(reach).values("share_id"))
+
+
+def _restrict_audit(queryset: QuerySet, user: AnyUser | None, action: Action) -> QuerySet:
+    """Audit rows (read-only): platform admins read them all; a tenant admin the rows of every tenant
+    they administer (their subtrees); a viewer or member the rows of each tenant they hold a role on
+    that are about that tenant, not those about another tenant recorded there (a sub-tenant's
+    deletion is recorded on its parent and names it). Rows of no tenant are the platform's. What of
+    each row a person reads: `tenants.audit.AuditReader`."""
+    if is_platform_admin(user):
+        return queryset
+    if action != Action.VIEW:
+        return queryset.none()
+    about_another_tenant = Q(target_type="tenant") & ~Q(target_id=Cast("tenant_id", output_field=CharField()))
+    return queryset.filter(
+        Q(tenant__in=visible_tenants(user, Action.ADMINISTER))
+        | (Q(tenant__in=visible_tenants(user, Action.VIEW)) & ~about_another_tenant)
+    )
 
 
 # How each model reaches its tenant: "" the model is Tenant, "tenant" a foreign key named tenant,
@@ -241,6 +276,22 @@ def restrict_users(queryset: QuerySet, user: AnyUser | None, action: Action | st
     user_groups = apps.get_model(settings.AUTH_USER_MODEL).groups.through
     via_groups = user_groups.objects.filter(group_id__in=shared.values("group_id")).values("user_id")
     return queryset.filter(Q(pk=user.pk) | Q(pk__in=colleagues) | Q(pk__in=via_groups))
+
+
+def restrict_groups(queryset: QuerySet, user: AnyUser | None, action: Action | str) -> QuerySet:
+    """Groups a person may see, by the same measure as people (`restrict_users`): platform admins
+    all; others their own groups and the groups holding a role on a tenant they can see. Groups
+    are mirrored from LDAP or OpenID Connect at sign-in and only platform admins manage them."""
+    action = Action(action)
+    if is_platform_admin(user):
+        return queryset
+    if user is None or not user.is_authenticated or not user.is_active or action != Action.VIEW:
+        return queryset.none()
+    membership = apps.get_model("tenants", "Membership")
+    shared = membership.objects.filter(tenant__in=visible_tenants(user, Action.VIEW), group_id__isnull=False)
+    user_groups = apps.get_model(settings.AUTH_USER_MODEL).groups.through
+    own = user_groups.objects.filter(user_id=user.pk).values("group_id")
+    return queryset.filter(Q(pk__in=own) | Q(pk__in=shared.values("group_id")))
 
 
 def can(user: AnyUser | None, action: Action | str, tenant: Any) -> bool:

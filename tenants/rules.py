@@ -29,7 +29,6 @@ from typing import Any, TypeVar
 from tenants.amounts import (
     HUNDRED,
     KUBERNETES_RESOURCES,
-    POOL_CAPACITY_FIELDS,
     Resource,
     maximum_of,
     percent_human,
@@ -47,21 +46,6 @@ def left(limit: Amount | None, held: Amount) -> Amount | None:
         return None
     rest = limit - held
     return rest if rest > 0 else type(rest)(0)
-
-
-def pool_left(pool: Any) -> dict[str, Any]:
-    """What is left of a pool for level-1 tenants (`left`: its capacity minus what they hold), per
-    resource and of the root queue's 100 %; `pool` is one from `tenants.selectors.pool_list`, which
-    adds what level-1 tenants hold as `allocated_<resource>`."""
-    free = {
-        resource.name: left(
-            getattr(pool, POOL_CAPACITY_FIELDS[resource.name]),
-            getattr(pool, f"allocated_{resource.name}") or 0,
-        )
-        for resource in KUBERNETES_RESOURCES
-    }
-    free["capacity"] = left(HUNDRED, pool.allocated_capacity or Decimal(0))
-    return free
 
 
 def most(holds: Amount, left_now: Amount | None) -> Amount | None:

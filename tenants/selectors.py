@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db.models import (
     Aggregate,
     Count,
     Exists,
     IntegerField,
+    Max,
     OuterRef,
     Prefetch,
     Q,
@@ -30,6 +33,8 @@ from django.db.models.functions import Length, Substr
 from django.http import Http404
 
 from tenants.amounts import HUNDRED, KUBERNETES_RESOURCES
+from tenants.audit import AuditReader
+from tenants.cluster_names import NAME_PATTERN
 from tenants.models import (
     Allocation,
     AuditEvent,
@@ -46,7 +51,17 @@ from tenants.models import (
     VolumeAttachment,
     parent_tree_path,
 )
-from tenants.permissions import Action, AnyUser, restrict_tenants, restrict_users, subject_q, top_paths
+from tenants.permissions import (
+    Action,
+    AnyUser,
+    held_tenant_paths,
+    is_platform_admin,
+    restrict_groups,
+    restrict_tenants,
+    restrict_users,
+    subject_q,
+    top_paths,
+)
 from tenants.roles import reaches, strongest
 from tenants.rules import left
 
@@ -88,6 +103,40 @@ def tenant_children(*, user: AnyUser | None, parent: Tenant | None) -> QuerySet[
 def tenant_subtree(*, user: AnyUser | None, tenant: Tenant) -> QuerySet[Tenant]:
     """The tenant and everything below it that the user may see: one query."""
     return tenant_list(user=user).filter(path__startswith=tenant.path)
+
+
+@dataclass(frozen=True)
+class SubtreeShape:
+    """What goes along when a tenant moves: its sub-tenants at every level (those being deleted not
+    counted) and how many levels they reach below it (0: none)."""
+
+    sub_tenants: int
+    height: int
+
+
+def tenant_subtree_shape(*, user: AnyUser | None, tenant: Tenant) -> SubtreeShape:
+    """One query."""
+    row = tenant_subtree(user=user, tenant=tenant).aggregate(
+        sub_tenants=Count("pk", filter=~Q(pk=tenant.pk) & ~Q(state=Tenant.State.DELETING)),
+        deepest=Max("depth"),
+    )
+    return SubtreeShape(
+        sub_tenants=row["sub_tenants"], height=(row["deepest"] or tenant.depth) - tenant.depth
+    )
+
+
+def tenant_move_targets(*, user: AnyUser | None, tenant: Tenant, height: int) -> QuerySet[Tenant]:
+    """Where `user` may move `tenant`, whose subtree reaches `height` levels below it: the tenants
+    they administer (as `services.tenant_move` asks of the new parent) that may have sub-tenants,
+    are neither `tenant` nor below it nor its parent already, are not being deleted, and keep the
+    subtree within the tree's depth. The service checks the rest (names, allocations) as it moves."""
+    return (
+        tenant_list(user=user, action=Action.ADMINISTER)
+        .filter(leaf=False, depth__lte=settings.CANOPY_MAX_TENANT_DEPTH - 1 - height)
+        .exclude(path__startswith=tenant.path)
+        .exclude(path=tenant.parent_tree_path or "")
+        .exclude(state=Tenant.State.DELETING)
+    )
 
 
 def tenant_ancestors(*, user: AnyUser | None, tenant: Tenant) -> QuerySet[Tenant]:
@@ -253,11 +302,15 @@ def cluster_list(*, user: AnyUser | None) -> QuerySet[Cluster]:
 
 
 def pool_list(*, user: AnyUser | None) -> QuerySet[ResourcePool]:
-    """Pools with what level-1 tenants hold of each (limited amounts only) and how many are unlimited."""
+    """Pools with what level-1 tenants hold of each (limited amounts only) and how many are unlimited
+    (`tenants.pool_figures.pool_holding` reads them)."""
     level1 = Q(allocations__tenant__depth=1)
     annotations: dict[str, Any] = {}
     for resource in KUBERNETES_RESOURCES:
         annotations[f"allocated_{resource.name}"] = Sum(f"allocations__{resource.field}", filter=level1)
+        annotations[f"unlimited_{resource.name}"] = Count(
+            "allocations", filter=level1 & Q(**{f"allocations__{resource.field}__isnull": True})
+        )
     annotations["allocated_capacity"] = Sum("allocations__capacity_percent", filter=level1)
     return (
         ResourcePool.objects.restrict(user, Action.VIEW)
@@ -369,6 +422,58 @@ def user_groups_of(*, user: AnyUser | None, people_ids: list[int]) -> list[tuple
     return list(rows.values_list("user_id", "group_id"))
 
 
+def group_list(*, user: AnyUser | None) -> QuerySet[Group]:
+    """Groups the user may see (`permissions.restrict_groups`), by name."""
+    return restrict_groups(Group.objects.all(), user, Action.VIEW).order_by("name")
+
+
+@dataclass(frozen=True)
+class MemberChoice:
+    """One entry of the Members tab's picker: a user or a group that may be given a role."""
+
+    kind: str  # "user" or "group"
+    name: str
+    full_name: str = ""
+
+    @property
+    def value(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+# Names a cluster can hold (tenants.cluster_names): anyone else can hold a role through a group only.
+_GRANTABLE_NAME = rf"^{NAME_PATTERN}\Z"
+
+
+def member_choices(
+    *, user: AnyUser | None, tenant: Tenant, query: str = "", limit: int = 20
+) -> list[MemberChoice]:
+    """What the Members tab's picker offers for `query`: the people and groups the user may see
+    (`user_list`, `group_list`: never anyone else) whose name (a person's full name too) contains
+    it, that hold no role on `tenant` yet and whose names a cluster can hold; at most `limit` of
+    each, by name. Two queries. The caller checks that the user administers `tenant`."""
+    people = (
+        user_list(user=user)
+        .filter(is_active=True, username__regex=_GRANTABLE_NAME)
+        .exclude(pk__in=Membership.objects.filter(tenant=tenant, user_id__isnull=False).values("user_id"))
+    )
+    groups = group_list(user=user).filter(name__regex=_GRANTABLE_NAME)
+    groups = groups.exclude(
+        pk__in=Membership.objects.filter(tenant=tenant, group_id__isnull=False).values("group_id")
+    )
+    if query:
+        people = people.filter(
+            Q(username__icontains=query) | Q(first_name__icontains=query) | Q(last_name__icontains=query)
+        )
+        groups = groups.filter(name__icontains=query)
+    choices = [
+        MemberChoice(kind="user", name=person.get_username(), full_name=person.get_full_name())
+        for person in people.only("username", "first_name", "last_name")[:limit]
+    ]
+    return choices + [
+        MemberChoice(kind="group", name=name) for name in groups.values_list("name", flat=True)[:limit]
+    ]
+
+
 def user_to_grant(*, user: AnyUser | None, username: str) -> Any:
     """The active person named exactly `username`, or None, for a role the user is about to grant.
 
@@ -403,7 +508,22 @@ def volume_ids_of_tenant(*, user: AnyUser | None, tenant_id: int) -> QuerySet:
 
 
 def audit_list(*, user: AnyUser | None) -> QuerySet[AuditEvent]:
+    """The audit rows `user` may see, newest first; read each through `audit_reader(user=...)`."""
     return AuditEvent.objects.restrict(user, Action.VIEW).select_related("tenant")
+
+
+def audit_reader(*, user: AnyUser | None) -> AuditReader:
+    """What `user` reads of the rows of `audit_list` (tenants.audit.AuditReader). Platform admins:
+    no query; anyone else one, for the paths of names of the tenants they hold roles on."""
+    if is_platform_admin(user):
+        return AuditReader(everything=True)
+    administered, held = held_tenant_paths(user)
+    names = dict(Tenant.objects.filter(path__in=held).values_list("path", "name_path")) if held else {}
+    return AuditReader(
+        administered=tuple(administered),
+        administered_names=tuple(names[path] for path in administered if path in names),
+        held_names=tuple(sorted(names.values())),
+    )
 
 
 # ---------------------------------------------------------------------------------------------

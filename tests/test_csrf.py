@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from provisioning import services as provisioning_services
 from provisioning.models import KubernetesConnection
 from tenants import services
-from tenants.models import AuditEvent, Membership, QuotaPlan, Tenant
+from tenants.models import AuditEvent, Cluster, Membership, QuotaPlan, ResourcePool, Tenant, TenantService
 from tests.factories import PASSWORD
 from tests.tenants.builders import TokenClient
 
@@ -58,6 +58,19 @@ class Post:
 
 def _plan(w) -> QuotaPlan:
     return QuotaPlan.objects.get(name="gpu-small")
+
+
+def _hadoop(w) -> Cluster:
+    """A Hadoop cluster for the Hive database forms (made once per test)."""
+    found = Cluster.objects.filter(name="bigdata").first()
+    return found or services.cluster_create(acting_user=w.admin, name="bigdata", kind=Cluster.Kind.YARN)
+
+
+def _hive_database(w) -> TenantService:
+    found = TenantService.objects.filter(name="sales").first()
+    return found or services.tenant_service_create(
+        acting_user=w.admin, tenant=w.dev2, cluster=_hadoop(w), kind="hive_database", name="sales"
+    )
 
 
 def _connected_cluster_url(w) -> str:
@@ -110,6 +123,22 @@ POSTS: dict[str, Post] = {
         lambda w: Tenant.objects.get(pk=w.dev2.pk).state == "suspended",
     ),
     "provisioning:tenant_push": Post(lambda w: f"/tenants/{w.dev2.pk}/push/", lambda w: {}, 302),
+    # The move's first POST is its dry run: the answer asks to confirm (or says why not), 200.
+    "console:tenant_move": Post(
+        lambda w: f"/tenants/{w.dev2.pk}/move/", lambda w: {"parent": str(w.dev1.pk)}, 200
+    ),
+    "console:tenant_service_add": Post(
+        lambda w: f"/tenants/{w.dev2.pk}/services/",
+        lambda w: {"cluster": str(_hadoop(w).pk), "kind": "hive_database", "name": "marts"},
+        302,
+        lambda w: TenantService.objects.filter(tenant=w.dev2, name="marts").exists(),
+    ),
+    "console:tenant_service_remove": Post(
+        lambda w: f"/tenant-services/{_hive_database(w).pk}/remove/",
+        lambda w: {},
+        302,
+        lambda w: not TenantService.objects.filter(name="sales").exists(),
+    ),
     "console:tenant_delete": Post(
         lambda w: f"/tenants/{w.dev2.pk}/delete/",
         lambda w: {"confirm": "yes"},
@@ -118,7 +147,7 @@ POSTS: dict[str, Post] = {
     ),
     "console:membership_add": Post(
         lambda w: f"/tenants/{w.dev2.pk}/members/",
-        lambda w: {"username": "bob", "role": "viewer"},
+        lambda w: {"member": "user:bob", "role": "viewer"},
         302,
         lambda w: Membership.objects.filter(user=w.bob, tenant=w.dev2, role="viewer").exists(),
     ),
@@ -134,7 +163,59 @@ POSTS: dict[str, Post] = {
         302,
         lambda w: not Membership.objects.filter(user=w.bob, tenant=w.dev1).exists(),
     ),
-    "provisioning:cluster_test": Post(lambda w: f"/clusters/{w.cluster.pk}/test/", lambda w: {}, 302),
+    "provisioning:cluster_test": Post(lambda w: f"/clusters/{w.cluster.pk}/test/", lambda w: {}, 200),
+    "console:cluster_create": Post(
+        lambda w: "/clusters/new/",
+        lambda w: {"name": "gpu2", "kind": "kubernetes"},
+        302,
+        lambda w: Cluster.objects.filter(name="gpu2").exists(),
+    ),
+    "console:cluster_edit": Post(
+        lambda w: f"/clusters/{w.cluster.pk}/",
+        lambda w: {"description": "changed"},
+        302,
+        lambda w: Cluster.objects.get(pk=w.cluster.pk).description == "changed",
+    ),
+    "console:cluster_delete": Post(
+        lambda w: (
+            f"/clusters/{services.cluster_create(acting_user=w.admin, name='spare', kind='yarn').pk}/delete/"
+        ),
+        lambda w: {},
+        302,
+        lambda w: not Cluster.objects.filter(name="spare").exists(),
+    ),
+    "console:pool_create": Post(
+        lambda w: f"/clusters/{w.cluster.pk}/pools/new/",
+        lambda w: {"name": "a100", "gpu_capacity": "8", "cpu_capacity": "96", "memory_capacity": "60Gi"},
+        302,
+        lambda w: ResourcePool.objects.filter(name="a100", gpu_capacity=8).exists(),
+    ),
+    "console:pool_edit": Post(
+        lambda w: f"/pools/{w.pool.pk}/",
+        lambda w: {"gpu_capacity": "5", "cpu_capacity": "96", "memory_capacity": "1Ti", "node_selector": ""},
+        302,
+        lambda w: ResourcePool.objects.get(pk=w.pool.pk).gpu_capacity == 5,
+    ),
+    "console:pool_delete": Post(
+        lambda w: (
+            f"/pools/{services.pool_create(acting_user=w.admin, cluster=w.cluster, name='spare').pk}/delete/"
+        ),
+        lambda w: {},
+        302,
+        lambda w: not ResourcePool.objects.filter(name="spare").exists(),
+    ),
+    "provisioning:cluster_connection": Post(
+        lambda w: f"/clusters/{w.cluster.pk}/connection/",
+        lambda w: {"mode": "export", "quota_engine": "resourcequota"},
+        302,
+        lambda w: KubernetesConnection.objects.get(cluster=w.cluster).mode == "export",
+    ),
+    "provisioning:cluster_connection_delete": Post(
+        lambda w: _connected_cluster_url(w).replace("quota-engine/", "connection/delete/"),
+        lambda w: {},
+        302,
+        lambda w: not KubernetesConnection.objects.filter(cluster=w.cluster).exists(),
+    ),
     "provisioning:cluster_quota_engine": Post(
         _connected_cluster_url,
         lambda w: {f"engine-{w.cluster.pk}-quota_engine": "kueue"},
@@ -192,14 +273,18 @@ READ_ONLY = {
     "console:tenants": "/tenants/",
     "console:tenant": "/tenants/{dev1}/",
     "console:tenant_tree_children": "/tenants/{dev1}/children/",
+    "console:member_choices": "/tenants/{dev1}/members/choices/",
     "usage:tenant_usage_csv": "/tenants/{dev1}/usage.csv",
     "console:pools": "/pools/",
     "console:plans": "/plans/",
     "console:users": "/users/",
     "console:audit": "/audit/",
+    "console:audit_csv": "/audit.csv",
     "console:my_access": "/me/",
     "usage:overview": "/overview/",
     "provisioning:kubeconfig": "/tenants/{dev1}/kubeconfig/{cluster}/",
+    "provisioning:kubeconfig_help": "/tenants/{dev1}/kubeconfig/{cluster}/help/",
+    "provisioning:hadoop_file": "/clusters/{cluster}/hadoop-files/capacity-scheduler.xml",
     "oidc_authentication_init": "/oidc/authenticate/",
     "oidc_authentication_callback": "/oidc/callback/",
 }

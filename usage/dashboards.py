@@ -15,6 +15,7 @@ from typing import Any
 from django.utils import numberformat, timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from tenants import pool_figures
 from tenants.amounts import RESOURCE_BY_NAME
 from usage import measures
 
@@ -437,7 +438,21 @@ def rankings(usages: list[TenantUsage], size: int = 10) -> tuple[list[TenantUsag
 class ClusterTotal:
     cluster_name: str
     partition: str
-    lines: list[tuple[str, str, str, str]]  # (resource, used, allocated, capacity)
+    pools: list[str]  # the pools whose capacity the totals count (a Kubernetes cluster's together)
+    lines: list[TotalLine]
+
+
+@dataclass(frozen=True)
+class TotalLine:
+    """One resource of a cluster total: what is used (the latest figures) beside what level-1
+    tenants are guaranteed and the capacity, as the Pools page says them (`tenants.pool_figures`)."""
+
+    resource: str
+    label: str
+    meaning: str
+    used: str
+    allocated: str
+    capacity: str
 
 
 # The overview's figures, one precision per unit as on the charts: bytes by their binary unit,
@@ -453,48 +468,97 @@ def _cores(value: float | None) -> str:
     return "-" if value is None else f"{number_text(value / 1000, 1)} cores"
 
 
+def _vcores(value: float | None) -> str:
+    return "-" if value is None else f"{number_text(value / 1000, 1)} vCores"
+
+
 def _count(value: float | None) -> str:
     return "-" if value is None else number_text(value, 0 if float(value).is_integer() else 1)
 
 
-TOTAL_LINES = (
-    ("GPUs", "gpu_used", "gpu_allocated", "gpu_capacity", _count),
-    ("CPU / vCores", "cpu_used_millicores", "cpu_allocated_millicores", "cpu_capacity_millicores", _cores),
-    ("Memory", "memory_used_bytes", "memory_allocated_bytes", "memory_capacity_bytes", _bytes),
-    ("HDFS space", "hdfs_space_used_bytes", "hdfs_space_quota_bytes", None, _bytes),
-    ("HDFS file objects", "hdfs_files_used", "hdfs_files_quota", None, _count),
+# What is used of each pool figure (`pool_figures.Figure.resource`), as the latest figures hold it.
+USED_LINES = {
+    "gpu": ("gpu_used", _count),
+    "cpu": ("cpu_used_millicores", _cores),
+    "memory": ("memory_used_bytes", _bytes),
+}
+# HDFS is no pool: its quotas come with the figures, as HDFS reports them.
+HDFS_LINES = (
+    ("hdfs_space", "HDFS space", "hdfs_space_used_bytes", "hdfs_space_quota_bytes", _bytes),
+    ("hdfs_files", "HDFS file objects", "hdfs_files_used", "hdfs_files_quota", _count),
 )
+HDFS_MEANING = "quotas of level-1 tenants' directories, as HDFS reports them"
 
 
 def cluster_totals(
     level1: list[Latest], pools: list[Any], cluster_names: dict[int, str]
 ) -> list[ClusterTotal]:
-    """Per cluster partition: what level-1 tenants use and are allocated (their figures are their
-    subtrees' totals, so nothing is counted twice) against the capacity of the pools there
-    (Kubernetes: all the cluster's pools; YARN: the pool of that node label)."""
+    """Per cluster partition: what level-1 tenants use (their figures are their subtrees' totals, so
+    nothing is counted twice) beside what they are guaranteed and the capacity, computed and said
+    as on the Pools page (`tenants.pool_figures`; a Kubernetes cluster's pools together, since a
+    namespace's quota covers them all; a YARN partition is the pool of that node label)."""
+    metrics = [used for used, _ in USED_LINES.values()] + [
+        metric for _, _, used, quota, _ in HDFS_LINES for metric in (used, quota)
+    ]
     sums: dict[tuple[int, str], dict[str, float]] = defaultdict(dict)
     for figures in level1:
         for key, row in figures.items():
-            for _, used, allocated, _, _ in TOTAL_LINES:
-                for metric in (used, allocated):
-                    if row.get(metric) is not None:
-                        sums[key][metric] = sums[key].get(metric, 0.0) + row[metric]
-    capacity: dict[tuple[int, str], dict[str, float]] = defaultdict(dict)
+            for metric in metrics:
+                if row.get(metric) is not None:
+                    sums[key][metric] = sums[key].get(metric, 0.0) + row[metric]
+    by_key: dict[tuple[int, str], list[Any]] = defaultdict(list)
     for pool in pools:
-        key = (pool.cluster_id, pool.node_selector if pool.is_yarn else "")
-        for field_name in ("gpu_capacity", "cpu_capacity_millicores", "memory_capacity_bytes"):
-            value = getattr(pool, field_name) or 0
-            capacity[key][field_name] = capacity[key].get(field_name, 0) + value
+        by_key[(pool.cluster_id, pool.node_selector if pool.is_yarn else "")].append(pool)
     totals = []
-    for key in sorted(set(sums) | set(capacity), key=lambda k: (cluster_names.get(k[0], ""), k[1])):
+    for key in sorted(set(sums) | set(by_key), key=lambda k: (cluster_names.get(k[0], ""), k[1])):
+        used = sums[key]
         lines = []
-        for label, used, allocated, capacity_field, human in TOTAL_LINES:
-            used_value, allocated_value = sums[key].get(used), sums[key].get(allocated)
-            capacity_value = capacity[key].get(capacity_field) if capacity_field else None
-            if used_value is None and allocated_value is None and not capacity_value:
+        key_pools = by_key.get(key, [])
+        if key_pools:
+            holdings = [pool_figures.pool_holding(pool) for pool in key_pools]
+            # A YARN partition is one pool (its node label); a Kubernetes cluster's pools add up.
+            holding = holdings[0] if holdings[0].yarn else pool_figures.holdings_total(holdings)
+            for figure in pool_figures.pool_figures(holding):
+                metric, human = USED_LINES.get(figure.resource, (None, None))
+                if holding.yarn and figure.resource == "cpu":
+                    human = _vcores  # YARN counts vCores, as the pool's figures say
+                used_value = used.get(metric) if metric else None
+                if (
+                    not holding.yarn
+                    and used_value is None
+                    and not holding.capacity[figure.resource]
+                    and not holding.held[figure.resource]
+                    and not holding.unlimited.get(figure.resource)
+                ):
+                    continue  # e.g. GPUs on a cluster without any
+                lines.append(
+                    TotalLine(
+                        figure.resource,
+                        figure.label,
+                        figure.meaning,
+                        human(used_value) if human else "-",
+                        figure.allocated,
+                        figure.capacity,
+                    )
+                )
+        for resource, label, used_metric, quota_metric, human in HDFS_LINES:
+            if used.get(used_metric) is None and used.get(quota_metric) is None:
                 continue
-            lines.append((label, human(used_value), human(allocated_value), human(capacity_value)))
-        totals.append(ClusterTotal(cluster_names.get(key[0], str(key[0])), key[1], lines))
+            lines.append(
+                TotalLine(
+                    resource,
+                    label,
+                    HDFS_MEANING,
+                    human(used.get(used_metric)),
+                    human(used.get(quota_metric)),
+                    "-",
+                )
+            )
+        totals.append(
+            ClusterTotal(
+                cluster_names.get(key[0], str(key[0])), key[1], [pool.name for pool in key_pools], lines
+            )
+        )
     return totals
 
 

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from provisioning.desired.kubernetes import service_account_name
+from provisioning.selectors import tenant_namespaces_for_system
 from tenants import selectors
 from tenants.models import Allocation, Cluster, Membership, StorageDirectory, Tenant
 from usage import services
@@ -63,6 +64,9 @@ def demo_pass(
         and b.tenant.path.startswith(a.tenant.path)
         and b.tenant.path != a.tenant.path
     }
+    # The namespace every page names (`department1-dev1`, not `dev1`): the real collectors only
+    # see workloads in the namespaces Canopy gave its tenants.
+    namespaces = tenant_namespaces_for_system({allocation.tenant for allocation in allocations})
     members = defaultdict(list)
     for tenant_id, username in Membership.objects.filter(
         tenant_id__in={tenant_id for tenant_id, _ in leaves}, user__isnull=False
@@ -123,7 +127,7 @@ def demo_pass(
                         WorkloadReading(
                             tenant.pk,
                             "Pod",
-                            tenant.name,
+                            namespaces[tenant.pk],
                             f"{DEMO_PREFIX}train-{tenant.name}-{index + 1}",
                             service_account_name(person),
                             "running",

@@ -219,6 +219,12 @@ class ConnectionCheckSerializer(serializers.Serializer):
     backend = serializers.CharField()
     version = serializers.CharField(help_text="The API server's gitVersion, e.g. v1.37.2.")
     message = serializers.CharField(help_text="What happened, or the exact error.")
+    state = serializers.ChoiceField(
+        choices=list(services.CHECK_STATES.items()),
+        help_text="connected; export (nothing to reach); not_connected; unreachable; tls (certificate not "
+        "trusted); credentials_refused; error (the cluster answered with one).",
+    )
+    hint = serializers.CharField(help_text="What to do about it (empty when connected).")
 
 
 class FieldChangeSerializer(serializers.Serializer):

@@ -226,9 +226,14 @@ class HadoopExportView(APIView):
             files = services.hadoop_files_render(acting_user=request.user, cluster=cluster)
         except RuleViolation as error:
             raise ValidationError({"cluster": error.problems}) from error
-        response = HttpResponse(files[name], content_type=HADOOP_FILE_TYPES[name])
-        response["Content-Disposition"] = f'attachment; filename="{cluster.name}-{name}"'
-        return response
+        return hadoop_file_response(cluster, name, files[name])
+
+
+def hadoop_file_response(cluster: Cluster, name: str, text: str) -> HttpResponse:
+    """One of a Hadoop cluster's export files as a download (the API's and the Pools page's)."""
+    response = HttpResponse(text, content_type=HADOOP_FILE_TYPES[name])
+    response["Content-Disposition"] = f'attachment; filename="{cluster.name}-{name}"'
+    return response
 
 
 class IsPlatformAdmin(BasePermission):

@@ -33,15 +33,26 @@ from tenants.quantities import QUANTITY  # Kubernetes' grammar: ASCII digits, wh
 # Exceptions
 
 
+# Why a cluster could not be reached at all (`BackendError.reach`): nothing answered (refused,
+# timed out, no such host), or the TLS handshake failed (a certificate the CA does not sign).
+UNREACHABLE = "unreachable"
+TLS = "tls"
+SIGN_IN = "sign_in"  # Kerberos: no ticket for the cluster (the KDC, the keytab, the principal)
+
+
 class BackendError(Exception):
     """A backend could not do what was asked. `message` is shown to people as it is (for a
-    Kubernetes API server, its own message); `transient` errors are worth retrying soon."""
+    Kubernetes API server, its own message); `transient` errors are worth retrying soon; `reach`
+    says why the cluster was not reached at all (UNREACHABLE, TLS, SIGN_IN), "" when it answered."""
 
-    def __init__(self, message: str, *, status: int | None = None, transient: bool = False) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, transient: bool = False, reach: str = ""
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.transient = transient
+        self.reach = reach
 
 
 class NotSupported(BackendError):

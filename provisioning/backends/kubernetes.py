@@ -16,6 +16,7 @@ import base64
 import contextlib
 import datetime
 import json
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from kubernetes.config.incluster_config import SERVICE_CERT_FILENAME, load_inclu
 from kubernetes.config.kube_config import load_kube_config_from_dict
 
 from provisioning.backends.base import (
+    TLS,
+    UNREACHABLE,
     Backend,
     BackendError,
     Endpoint,
@@ -225,6 +228,15 @@ def _error(status: int, body: bytes | str | None, reason: str = "") -> BackendEr
     )
 
 
+def _reach(error: Exception) -> str:
+    """TLS when the handshake failed (urllib3 wraps it in MaxRetryError when retries run out),
+    otherwise UNREACHABLE: refused, timed out, reset, no such host."""
+    cause = error.reason if isinstance(error, urllib3.exceptions.MaxRetryError) else error
+    if isinstance(cause, urllib3.exceptions.SSLError | ssl.SSLError):
+        return TLS
+    return UNREACHABLE
+
+
 class KubernetesBackend(Backend):
     name = "kubernetes"
 
@@ -305,11 +317,14 @@ class KubernetesBackend(Backend):
         except k8s.ApiException as error:
             if error.status:
                 raise _error(error.status, error.body, error.reason or "") from error
+            reach = TLS if str(error.reason).startswith("SSLError") else UNREACHABLE  # the client's wording
             raise BackendError(
-                f"Cannot reach the API server at {host}: {error.reason}", transient=True
+                f"Cannot reach the API server at {host}: {error.reason}", transient=True, reach=reach
             ) from error
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise BackendError(f"Cannot reach the API server at {host}: {error}", transient=True) from error
+            raise BackendError(
+                f"Cannot reach the API server at {host}: {error}", transient=True, reach=_reach(error)
+            ) from error
         if not 200 <= response.status < 300:
             raise _error(response.status, data, response.reason or "")
         return json.loads(data) if data else {}

@@ -22,6 +22,7 @@ by `provisioning.desired.yarn`. What differs, and why:
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
@@ -33,6 +34,9 @@ import requests
 
 from provisioning.backends import kerberos
 from provisioning.backends.base import (
+    SIGN_IN,
+    TLS,
+    UNREACHABLE,
     Backend,
     BackendError,
     Change,
@@ -129,6 +133,7 @@ class _Http:
 
     def _send(self, bases: list[str], method: str, path: str, **kwargs: Any) -> requests.Response:
         errors = []
+        untrusted = 0  # how many of the bases failed their TLS handshake
         for base in bases:
             url = f"{base.rstrip('/')}{path}"
             self.calls.append((method, url))
@@ -146,20 +151,26 @@ class _Http:
             except kerberos.SPNEGO_ERRORS as error:
                 # The KDC may be down for a moment, so transient; the message names the cause
                 # (no keytab entry for the principal, clock skew, unknown server principal...).
-                raise BackendError(f"Kerberos sign-in to {base} failed: {error}", transient=True) from error
+                raise BackendError(
+                    f"Kerberos sign-in to {base} failed: {error}", transient=True, reach=SIGN_IN
+                ) from error
             except requests.ConnectionError as error:
                 errors.append(f"{base}: {error}")
+                untrusted += isinstance(error, requests.exceptions.SSLError)
                 continue
             if isinstance(self.session.auth, kerberos.KerberosAuth) and (
                 reason := self.session.auth.failure(response)
             ):
-                raise BackendError(f"Kerberos sign-in to {base} failed: {reason}", transient=True)
+                raise BackendError(
+                    f"Kerberos sign-in to {base} failed: {reason}", transient=True, reach=SIGN_IN
+                )
             # A standby RM redirects to the active one or says so: try the next.
             if response.status_code in (307, 503) and len(bases) > 1:
                 errors.append(f"{base}: HTTP {response.status_code} (standby?)")
                 continue
             return response
-        raise BackendError("Could not reach " + "; ".join(errors), transient=True)
+        reach = TLS if untrusted and untrusted == len(errors) else UNREACHABLE
+        raise BackendError("Could not reach " + "; ".join(errors), transient=True, reach=reach)
 
     def rm(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return self._send(self.access.rm_urls, method, f"/ws/v1/cluster{path}", **kwargs)
@@ -169,6 +180,19 @@ class _Http:
         # ends the path or turns into another character on the server.
         url_path = f"/webhdfs/v1{quote(path, safe='/')}"
         return self._send(self.access.webhdfs_urls, method, url_path, params={"op": op, **params})
+
+
+_NOT_AN_RM = "What answered is not a ResourceManager: check the ResourceManager URLs"
+
+
+def _reach(error: requests.RequestException) -> str:
+    """Why a request got no answer: a TLS handshake that failed, else nothing answering in time
+    (an answer that is not JSON is no reach problem: "")."""
+    if isinstance(error, requests.exceptions.SSLError):
+        return TLS
+    if isinstance(error, requests.ConnectionError | requests.Timeout):
+        return UNREACHABLE
+    return ""
 
 
 def _error_text(response: requests.Response) -> str:
@@ -223,23 +247,34 @@ class YarnBackend(Backend):
 
     def server_version(self) -> str:
         try:
-            info = _check(self.http.rm("GET", "/info", headers=JSON), "ResourceManager").json()["clusterInfo"]
-            home = self.http.hdfs("GET", "/", "GETHOMEDIRECTORY")
-            _check(home, "NameNode")
+            answer = self.http.rm("GET", "/info", headers=JSON)
+            if answer.status_code == 404:  # a web server, but no ResourceManager's REST API there
+                raise BackendError(f"{_NOT_AN_RM} (HTTP 404 for {answer.url.split('?')[0]}).")
+            info = _check(answer, "ResourceManager").json()
+            _check(self.http.hdfs("GET", "/", "GETHOMEDIRECTORY"), "NameNode")
             jmx = self.http._send(
                 self.access.webhdfs_urls,
                 "GET",
                 "/jmx",
                 params={"qry": "Hadoop:service=NameNode,name=NameNodeInfo"},
             )
+        except requests.exceptions.JSONDecodeError as error:
+            raise BackendError(f"{_NOT_AN_RM} (its /info is not JSON: {error})") from error
         except requests.RequestException as error:
-            raise BackendError(f"Could not reach the cluster: {error}", transient=True) from error
+            raise BackendError(
+                f"Could not reach the cluster: {error}", transient=True, reach=_reach(error)
+            ) from error
+        cluster_info = info.get("clusterInfo") if isinstance(info, dict) else None
+        if not isinstance(cluster_info, dict):
+            raise BackendError(f"{_NOT_AN_RM} (its /info has no clusterInfo).")
         namenode = ""
         if jmx.status_code == 200:
-            beans = jmx.json().get("beans") or [{}]
-            namenode = str(beans[0].get("SoftwareVersion") or beans[0].get("Version") or "")
-        rm_version = str(info.get("resourceManagerVersion") or info.get("hadoopVersion"))
-        return f"ResourceManager {rm_version} ({info.get('haState', 'ACTIVE')}), NameNode {namenode or 'reachable'}"
+            with contextlib.suppress(ValueError, AttributeError, IndexError, TypeError):
+                beans = jmx.json().get("beans") or [{}]
+                namenode = str(beans[0].get("SoftwareVersion") or beans[0].get("Version") or "")
+        rm_version = str(cluster_info.get("resourceManagerVersion") or cluster_info.get("hadoopVersion"))
+        state = cluster_info.get("haState", "ACTIVE")
+        return f"ResourceManager {rm_version} ({state}), NameNode {namenode or 'reachable'}"
 
     # Reading -----------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ importable from here (`from provisioning import services`).
 from provisioning.services._common import CLUSTER_OBJECTS_PATH, CLUSTER_SCOPE, OPEN, State, tenant_scope
 from provisioning.services._common import _backoff as _backoff
 from provisioning.services.connections import (
+    CHECK_STATES,
     QUOTA_ENGINE_HELP,
     ConnectionCheck,
     ConnectionSpec,
@@ -66,6 +67,7 @@ from provisioning.services.reconcile import (
 from provisioning.services.recorder import ProvisioningRecorder, namespace_impact, namespace_reserve
 
 __all__ = [
+    "CHECK_STATES",
     "CLUSTER_LOCK_CLASS",
     "CLUSTER_OBJECTS_LOCK_CLASS",
     "CLUSTER_OBJECTS_PATH",

@@ -14,8 +14,8 @@ from django.db import transaction
 from django.forms.models import model_to_dict
 
 from provisioning.backends import kerberos
-from provisioning.backends.base import BackendError
-from provisioning.backends.export import ExportBackend
+from provisioning.backends.base import SIGN_IN, TLS, UNREACHABLE, BackendError
+from provisioning.backends.export import ExportBackend, HadoopExportBackend
 from provisioning.backends.kubernetes import check_kubeconfig
 from provisioning.desired.kubernetes import KUEUE_ENGINE
 from provisioning.desired.kueue import CLUSTER_OWNER_ID
@@ -374,32 +374,94 @@ def connection_delete(*, acting_user: AnyUser, cluster: Cluster) -> None:
         _connection_changed(acting_user, cluster, before=before, after=None)
 
 
+# What "Test connection" can find, for every cluster alike: the state, its headline, and what to do.
+CONNECTED = "connected"
+EXPORT_ONLY = "export"
+NOT_CONNECTED = "not_connected"
+CREDENTIALS_REFUSED = "credentials_refused"
+ANSWERED_WITH_AN_ERROR = "error"
+CHECK_STATES = {
+    CONNECTED: "Connected",
+    EXPORT_ONLY: "Export only: nothing to reach",
+    NOT_CONNECTED: "Not connected",
+    UNREACHABLE: "Unreachable",
+    TLS: "Certificate not trusted",
+    CREDENTIALS_REFUSED: "Credentials refused",
+    ANSWERED_WITH_AN_ERROR: "The cluster answered with an error",
+}
+_HINTS: dict[tuple[str, str], str] = {
+    (EXPORT_ONLY, Cluster.Kind.KUBERNETES): "Canopy writes each tenant's manifests as files for a GitOps "
+    "tool; connect the API server to push them itself.",
+    (EXPORT_ONLY, Cluster.Kind.YARN): "Canopy writes capacity-scheduler.xml and hdfs-setup.sh to deploy "
+    "by hand; connect the ResourceManager's mutation API and WebHDFS to push them itself.",
+    (NOT_CONNECTED, Cluster.Kind.KUBERNETES): "Nothing is pushed to this cluster: connect it with a "
+    "kubeconfig, or its API server URL, a token and its CA.",
+    (NOT_CONNECTED, Cluster.Kind.YARN): "Nothing is pushed to this cluster: connect it with its "
+    "ResourceManager and WebHDFS URLs.",
+    (UNREACHABLE, Cluster.Kind.KUBERNETES): "Nothing answered: check the API server URL and port, and "
+    "that Canopy's server can reach it (firewall, proxy).",
+    (UNREACHABLE, Cluster.Kind.YARN): "Nothing answered: check the ResourceManager and WebHDFS URLs and "
+    "ports, and that Canopy's server can reach them.",
+    (TLS, Cluster.Kind.KUBERNETES): "The API server's certificate is not signed by the CA given: paste "
+    "the cluster's CA certificate (PEM, the kubeconfig's certificate-authority-data decoded).",
+    (TLS, Cluster.Kind.YARN): "The cluster's HTTPS certificate is not trusted by Canopy's server.",
+    (CREDENTIALS_REFUSED, Cluster.Kind.KUBERNETES): "The API server refused Canopy's credentials: "
+    "check the token (or the client certificate, or the kubeconfig's user) and its ClusterRole "
+    "(deploy/clusterrole.yaml).",
+    (CREDENTIALS_REFUSED, Cluster.Kind.YARN): "The cluster refused Canopy: check the user, or the "
+    "Kerberos principal, its keytab, the KDC in krb5.conf and the URLs' host names.",
+    (ANSWERED_WITH_AN_ERROR, Cluster.Kind.KUBERNETES): "The API server was reached and answered with "
+    "the error above.",
+    (ANSWERED_WITH_AN_ERROR, Cluster.Kind.YARN): "The cluster was reached and answered with the error above.",
+}
+
+
 @dataclass
 class ConnectionCheck:
+    """What "Test connection" found: `state` (one of CHECK_STATES), `message` (the server's version,
+    or the error exactly as it came) and `hint` (what to do about it), the same for every cluster."""
+
     ok: bool
     backend: str
     version: str = ""
     message: str = ""
+    state: str = CONNECTED
+    hint: str = ""
+
+    @property
+    def headline(self) -> str:
+        return CHECK_STATES[self.state]
+
+
+def _failure_state(error: BackendError) -> str:
+    if error.reach == SIGN_IN or error.status in (401, 403):
+        return CREDENTIALS_REFUSED
+    return error.reach or ANSWERED_WITH_AN_ERROR
 
 
 def connection_test(*, acting_user: AnyUser, cluster: Cluster) -> ConnectionCheck:
     """Ask the cluster for its version ('v1.37.2'; a Hadoop cluster's ResourceManager and NameNode
-    versions), or the exact error on the way there."""
+    versions), or say why not: not connected, export only, unreachable, a certificate not trusted,
+    credentials refused, or the cluster's own error, with what to do about it."""
     require_platform_admin(acting_user)
     connection: KubernetesConnection | HadoopConnection | None
     if cluster.kind == Cluster.Kind.YARN:
         connection = HadoopConnection.objects.filter(cluster=cluster).first()
     else:
         connection = KubernetesConnection.objects.filter(cluster=cluster).first()
+
+    def check(ok: bool, state: str, backend: str = "", **found: str) -> ConnectionCheck:
+        return ConnectionCheck(ok, backend, state=state, hint=_HINTS.get((state, cluster.kind), ""), **found)
+
     backend = backend_for(cluster, connection, quick=True)  # the first error as it is, not after retries
     if backend is None:
-        return ConnectionCheck(False, "", message=f"Cluster {cluster.name} has no connection.")
-    if isinstance(backend, ExportBackend):
-        return ConnectionCheck(True, backend.name, message=f"Nothing to reach: {backend.describe()}.")
+        return check(False, NOT_CONNECTED, message=f"Cluster {cluster.name} has no connection.")
+    if isinstance(backend, ExportBackend | HadoopExportBackend):
+        return check(True, EXPORT_ONLY, backend.name, message=f"Nothing to reach: {backend.describe()}.")
     try:
         with backend:
             version = backend.server_version()
     except BackendError as error:
-        return ConnectionCheck(False, backend.name, message=error.message)
+        return check(False, _failure_state(error), backend.name, message=error.message)
     product = "" if cluster.kind == Cluster.Kind.YARN else "Kubernetes "
-    return ConnectionCheck(True, backend.name, version=version, message=f"Connected: {product}{version}.")
+    return check(True, CONNECTED, backend.name, version=version, message=f"Connected: {product}{version}.")

@@ -16,6 +16,7 @@ from django.db import transaction
 from provisioning.backends.base import BackendError, ObjectMissing
 from provisioning.backends.kubernetes import KubernetesBackend
 from provisioning.desired.kubernetes import service_account_name
+from provisioning.kubeconfigs import kubeconfig_document, oidc_login_exec
 from provisioning.models import ClusterSyncStatus, KubernetesConnection, TenantSync
 from provisioning.services.reconcile import backend_for
 from tenants.audit import audit
@@ -58,45 +59,22 @@ def _live_backend(tenant: Tenant, cluster: Cluster) -> tuple[KubernetesBackend, 
 def _kubeconfig(
     cluster: Cluster, namespace: str, endpoint: Any, user_name: str, user: dict[str, Any]
 ) -> dict[str, Any]:
-    cluster_entry: dict[str, Any] = {"server": endpoint.server}
-    if endpoint.ca_data:
-        cluster_entry["certificate-authority-data"] = base64.b64encode(endpoint.ca_data).decode()
-    context = f"{cluster.name}-{namespace}"
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": cluster.name, "cluster": cluster_entry}],
-        "users": [{"name": user_name, "user": user}],
-        "contexts": [
-            {"name": context, "context": {"cluster": cluster.name, "user": user_name, "namespace": namespace}}
-        ],
-        "current-context": context,
-    }
+    """The file handed out: the document the help page shows (`kubeconfigs.kubeconfig_document`),
+    with the cluster's CA."""
+    return kubeconfig_document(
+        cluster_name=cluster.name,
+        namespace=namespace,
+        server=endpoint.server,
+        user_name=user_name,
+        user=user,
+        certificate_authority=base64.b64encode(endpoint.ca_data).decode() if endpoint.ca_data else None,
+    )
 
 
 def _comment_line(text: str) -> str:
     """`text` inside one line of a YAML comment: a line break (YAML 1.1 also breaks lines at NEL, LS
     and PS) would end the comment and start YAML, so control characters are shown as '?'."""
     return re.sub("[\x00-\x1f\x7f\x85\u2028\u2029]", "?", text)
-
-
-def oidc_login_exec(connection: KubernetesConnection) -> dict[str, Any]:
-    """The standard `kubectl oidc-login` (kubelogin) exec credential plugin for an OIDC cluster."""
-    args = [
-        "oidc-login",
-        "get-token",
-        f"--oidc-issuer-url={connection.oidc_issuer_url}",
-        f"--oidc-client-id={connection.oidc_client_id}",
-    ]
-    if connection.oidc_client_secret:
-        args.append(f"--oidc-client-secret={connection.oidc_client_secret}")
-    args += [f"--oidc-extra-scope={scope}" for scope in connection.oidc_extra_scopes.split()]
-    return {
-        "apiVersion": "client.authentication.k8s.io/v1beta1",
-        "command": "kubectl",
-        "args": args,
-        "interactiveMode": "IfAvailable",
-    }
 
 
 def _kubeconfig_audit(

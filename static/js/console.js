@@ -4,7 +4,11 @@
  *   page replaces this one, an htmx request until htmx has its answer (or, when the answer sends
  *   the browser elsewhere with HX-Redirect, until that page comes).
  * - Buttons that open and close a <dialog> (commandfor / command: "show-modal", "close") work in
- *   browsers that do not know those attributes yet. */
+ *   browsers that do not know those attributes yet.
+ * - A <dialog data-open-on-load> opens as a modal with its page (a question the server asks once a
+ *   dry run found nothing in the way: the move confirmation).
+ * - A <dialog data-show-modal> that htmx brings in (the Pools page's "Delete…" confirmations, read
+ *   from the server when asked for, so the page reads nothing for them) opens as a modal at once. */
 (function () {
   "use strict";
 
@@ -59,6 +63,22 @@
     const xhr = event.detail.xhr;
     if (event.detail.successful && xhr && xhr.getResponseHeader("HX-Redirect")) return; // leaving
     setBusy(button, false);
+  });
+
+  function openAskedDialogs() {
+    document.querySelectorAll("dialog[data-open-on-load]").forEach((dialog) => {
+      if (!dialog.open) dialog.showModal();
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", openAskedDialogs);
+  else openAskedDialogs();
+  document.addEventListener("htmx:load", (event) => {
+    const root = event.detail.elt;
+    if (!(root instanceof Element)) return;
+    const dialogs = root.matches("dialog[data-show-modal]") ? [root] : root.querySelectorAll("dialog[data-show-modal]");
+    dialogs.forEach((dialog) => {
+      if (!dialog.open) dialog.showModal();
+    });
   });
 
   if (!("commandForElement" in HTMLButtonElement.prototype)) {

@@ -364,7 +364,8 @@ class AuditFilter(FilterSet):
 
 
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
-    """The audit trail: platform admins read all of it, tenant admins their subtree's."""
+    """The audit trail: platform admins read all of it, tenant admins their subtrees', viewers and
+    members the changes to their own tenants (docs/security.md, *Who reads which audit rows*)."""
 
     serializer_class = s.AuditEventSerializer
     filterset_class = AuditFilter
@@ -372,3 +373,9 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet:
         return selectors.audit_list(user=self.request.user)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {
+            **super().get_serializer_context(),
+            "audit_reader": selectors.audit_reader(user=getattr(self.request, "user", None)),
+        }

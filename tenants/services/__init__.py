@@ -20,8 +20,10 @@ from tenants.services.allocations import (
     allocation_set,
 )
 from tenants.services.clusters import (
+    ClusterDeletionImpact,
     cluster_create,
     cluster_delete,
+    cluster_deletion_impact,
     cluster_update,
 )
 from tenants.services.memberships import (
@@ -51,8 +53,10 @@ from tenants.services.plans import (
 from tenants.services.pools import (
     POOL_API_NAMES,
     POOL_FIELDS,
+    PoolDeletionImpact,
     pool_create,
     pool_delete,
+    pool_deletion_impact,
     pool_update,
 )
 from tenants.services.storage import (
@@ -97,11 +101,13 @@ from tenants.services.volumes import (
 __all__ = [
     "ALLOCATION_FIELDS",
     "AllocationSpec",
+    "ClusterDeletionImpact",
     "DeletionImpact",
     "NFS_SHARE_FIELDS",
     "NfsShareSpec",
     "POOL_API_NAMES",
     "POOL_FIELDS",
+    "PoolDeletionImpact",
     "STORAGE_FIELDS",
     "StorageSpec",
     "TENANT_FIELDS",
@@ -114,6 +120,7 @@ __all__ = [
     "allocation_set",
     "cluster_create",
     "cluster_delete",
+    "cluster_deletion_impact",
     "cluster_update",
     "default_storage_path",
     "hdfs_root",
@@ -131,6 +138,7 @@ __all__ = [
     "plan_update",
     "pool_create",
     "pool_delete",
+    "pool_deletion_impact",
     "pool_update",
     "service_path",
     "storage_create",

@@ -44,7 +44,7 @@ def tenant_move(*, acting_user: AnyUser, tenant: Tenant, new_parent: Tenant | No
         tenant.refresh_from_db()
         if new_parent is not None:
             new_parent.refresh_from_db()
-        if tenant.depth == 1 and tenant.name == Tenant.DEFAULT_NAME:
+        if tenant.is_default:
             raise ValidationError({"tenant": ["The default tenant stays where it is."]})
         old_parent = _parent_of(tenant)
         if (old_parent.pk if old_parent else None) == (new_parent.pk if new_parent else None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -13,6 +14,7 @@ from tenants.changes import TenantChange, change_record
 from tenants.models import (
     Allocation,
     Cluster,
+    QuotaPlan,
     ResourcePool,
     Tenant,
 )
@@ -114,16 +116,44 @@ def pool_update(*, acting_user: AnyUser, pool: ResourcePool, **changes: Any) -> 
     return pool
 
 
+@dataclass
+class PoolDeletionImpact:
+    """What deleting a pool would take or is held up by: the default pool stays, tenants holding
+    allocations in it (`holders`) keep it; the `plans`' entries for it go with it."""
+
+    is_default: bool
+    holders: list[Tenant] = field(default_factory=list)
+    plans: list[str] = field(default_factory=list)
+
+    @property
+    def refused(self) -> bool:
+        return self.is_default or bool(self.holders)
+
+
+def pool_deletion_impact(pool: ResourcePool) -> PoolDeletionImpact:
+    """What deleting `pool` would take with it, or what keeps it (two queries)."""
+    return PoolDeletionImpact(
+        is_default=pool.name == ResourcePool.DEFAULT_NAME,
+        holders=list(Tenant.objects.filter(allocations__pool=pool).order_by("name_path")),
+        plans=list(
+            QuotaPlan.objects.filter(allocations__pool=pool).order_by("name").values_list("name", flat=True)
+        ),
+    )
+
+
 def pool_delete(*, acting_user: AnyUser, pool: ResourcePool) -> None:
+    """Delete a pool and the plans' entries for it; never a cluster's default pool, and refused,
+    naming them, while tenants hold allocations in it."""
     require_platform_admin(acting_user)
     with transaction.atomic():
         pool = _lock_pools([pool])[pool.pk]
-        if pool.name == ResourcePool.DEFAULT_NAME:
+        impact = pool_deletion_impact(pool)
+        if impact.is_default:
             raise ValidationError({"name": ["Every cluster keeps its default pool."]})
-        holders = [a.tenant.name_path for a in pool.allocations.select_related("tenant")]
-        if holders:
+        if impact.holders:
+            holders = ", ".join(tenant.name_path for tenant in impact.holders)
             raise ValidationError(
-                {"pool": [f"Tenants {', '.join(holders)} have allocations in {pool}; remove them first."]}
+                {"pool": [f"Tenants {holders} have allocations in {pool}; remove them first."]}
             )
         audited_delete(
             pool,

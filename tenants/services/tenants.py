@@ -251,7 +251,7 @@ def tenant_delete(*, acting_user: AnyUser, tenant: Tenant, confirm: bool = False
     asked = [] if confirm else tenant_deletion_impact(tenant).namespaces
     with transaction.atomic():
         tenant = _locked_tenant(tenant)
-        if tenant.depth == 1 and tenant.name == Tenant.DEFAULT_NAME:
+        if tenant.is_default:
             raise ValidationError({"tenant": ["The default tenant cannot be deleted."]})
         impact = tenant_deletion_impact(tenant, ask_clusters=False)
         impact.namespaces = _with_pods_asked(impact.namespaces, asked)

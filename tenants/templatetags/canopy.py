@@ -41,22 +41,6 @@ def percent(value: Decimal | None) -> str:
     return percent_human(value)
 
 
-@register.filter
-def change_summary(event: Any) -> str:
-    """'gpu: 2 -> 1; cpu_millicores: 8000 -> 4000' for the fields an audit event changed."""
-    before, after = event.before or {}, event.after or {}
-    keys = [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
-    parts = []
-    for key in keys[:6]:
-        if key in before and key in after:
-            parts.append(f"{key}: {before[key]} → {after[key]}")
-        elif key in after:
-            parts.append(f"{key}: {after[key]}")
-        else:
-            parts.append(f"{key} was {before[key]}")
-    return "; ".join(parts)
-
-
 @register.simple_tag
 def demo_usage_label() -> str:
     """On every page that shows usage: made-up figures say so (the embedded demo's generator)."""

@@ -12,13 +12,31 @@ for the forms. Every view is re-exported here for `tenants/urls.py`.
 from tenants.views._page import (
     render_page,
 )
+from tenants.views._trials import (
+    service_trial,
+)
 from tenants.views.allocation_edit import (
     tenant_allocations,
 )
 from tenants.views.audit_page import (
     audit,
+    audit_csv,
+)
+from tenants.views.cluster_pages import (
+    answered,
+    cluster_create,
+    cluster_delete,
+    cluster_edit,
+    cluster_on_pools_page,
+    deleted,
+    deletion_confirmation,
+    platform_admins_only,
+    pool_create,
+    pool_delete,
+    pool_edit,
 )
 from tenants.views.member_edit import (
+    member_choices,
     membership_add,
     membership_change,
     membership_remove,
@@ -42,12 +60,14 @@ from tenants.views.service_pages import (
 from tenants.views.tenant_edit import (
     tenant_create,
     tenant_delete,
+    tenant_move,
     tenant_state,
 )
 from tenants.views.tenant_page import (
     TABS,
     Bar,
     home,
+    tenant_page,
     tenant_resources,
     tenant_tabs,
     tenant_tree_children,
@@ -62,20 +82,36 @@ from tenants.views.user_pages import (
 __all__ = [
     "Bar",
     "TABS",
+    "answered",
     "audit",
+    "audit_csv",
+    "cluster_create",
+    "cluster_delete",
+    "cluster_edit",
+    "cluster_on_pools_page",
+    "deleted",
+    "deletion_confirmation",
     "home",
+    "member_choices",
     "membership_add",
     "membership_change",
     "membership_remove",
     "my_access",
     "plan_edit",
     "plans",
+    "platform_admins_only",
+    "pool_create",
+    "pool_delete",
+    "pool_edit",
     "pools",
     "pools_page",
     "render_page",
+    "service_trial",
     "tenant_allocations",
     "tenant_create",
     "tenant_delete",
+    "tenant_move",
+    "tenant_page",
     "tenant_plan",
     "tenant_resources",
     "tenant_service_add",

@@ -6,15 +6,17 @@ again on `validate=1` htmx requests while the user types."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from django.core.exceptions import ValidationError
+from django import forms as django_forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django_htmx.http import HttpResponseClientRedirect
 
-from tenants import forms, selectors, services
+from tenants import forms, pool_figures, selectors, services
 from tenants.amounts import (
     KUBERNETES_RESOURCES,
     POOL_CAPACITY_FIELDS,
@@ -23,8 +25,10 @@ from tenants.amounts import (
     percent_human,
 )
 from tenants.models import Tenant
-from tenants.rules import may_have, pool_left
+from tenants.rules import may_have
 from tenants.views._page import HtmxHttpRequest
+
+T = TypeVar("T")
 
 
 class _DryRun(Exception):
@@ -76,7 +80,7 @@ def _pool_hints(
                 hints[pool_id][r.burst_name] = _burst_hint(r, most, f"{parent.name}'s maximum")
         return hints
     for pool in selectors.pool_list(user=user).filter(pk__in=[p.pk for p in pools]):
-        free = pool_left(pool)
+        free = pool_figures.pool_holding(pool).left
         owner = f"Pool {pool}"
         if pool.is_yarn:
             hint = left_hint(
@@ -105,23 +109,39 @@ def _pools_for_child(user: Any, parent: Tenant | None) -> list[Any]:
     return list(pools)
 
 
-def _trial_create(request: HttpRequest, form: forms.TenantCreateForm) -> Tenant | None:
+def _trial_create(
+    request: HtmxHttpRequest, form: forms.TenantCreateForm, *, checking: bool = False
+) -> Tenant | None:
     """Run tenant_create and each allocation in savepoints so every refusal lands on its own field;
     commit only when nothing was refused. A refused name does not hide the allocations' refusals:
-    they are checked once more under a stand-in name, and that trial is always rolled back."""
+    they are checked once more under a stand-in name, and that trial is always rolled back. While
+    the user types (`checking`), neither does a name not typed yet."""
+    if not form.is_valid() and not (checking and _only_the_name_is_missing(form)):
+        return None
     data = form.cleaned_data
     specs = form.clean_pool_fields()
     storage = form.storage_specs()
-    if form.errors:
+    if set(form.errors) - {"name"}:
+        return None
+    if "name" in form.errors:
+        _trial_run(request, form, _stand_in_name(), specs, storage, keep=False)
         return None
     tenant = _trial_run(request, form, data["name"], specs, storage)
     if tenant is None and "name" in form.errors and not set(form.errors) - {"name"}:
-        _trial_run(request, form, f"name-check-{uuid.uuid4().hex[:12]}", specs, storage, keep=False)
+        _trial_run(request, form, _stand_in_name(), specs, storage, keep=False)
     return tenant
 
 
+def _only_the_name_is_missing(form: forms.TenantCreateForm) -> bool:
+    return set(form.errors) == {"name"} and all(e.code == "required" for e in form.errors.as_data()["name"])
+
+
+def _stand_in_name() -> str:
+    return f"name-check-{uuid.uuid4().hex[:12]}"
+
+
 def _trial_run(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     form: forms.TenantCreateForm,
     name: str,
     specs: list[services.AllocationSpec],
@@ -164,10 +184,75 @@ def _trial_run(
         return None
 
 
-def _validation_response(request: HttpRequest, form: Any) -> HttpResponse:
+def _trial_move(
+    request: HtmxHttpRequest, form: forms.TenantMoveForm, tenant: Tenant, *, keep: bool
+) -> Tenant | None:
+    """Move `tenant` under the form's parent (`keep`: for good; else rolled back, to ask first).
+    A refusal lands on the parent field, or on top when it is about the tenant itself."""
+    try:
+        with transaction.atomic():
+            moved = services.tenant_move(
+                acting_user=request.user, tenant=tenant, new_parent=form.cleaned_data["parent"]
+            )
+            if not keep:
+                raise _DryRun
+            return moved
+    except _DryRun:
+        tenant.refresh_from_db()  # the service moved this object too; the database did not keep it
+        return None
+    except ValidationError as exc:
+        tenant.refresh_from_db()
+        for key, messages_ in exc.message_dict.items():
+            form.add_error(None if key == "tenant" else "parent", messages_)
+        return None
+
+
+def service_trial(
+    request: HtmxHttpRequest,
+    form: django_forms.Form,
+    write: Callable[[], T],
+    field_for: dict[str, str] | None = None,
+) -> T | None:
+    """Run one service call (`write`) in a savepoint and put its refusal on the form: on the fields
+    the form found nothing wrong with itself (a required field is not refused twice), on top where
+    the form has no such field. What it wrote is kept only when the form has no error at all and
+    this is no check as the user types (`validate=1`); otherwise it is rolled back."""
+    already = set(form.errors)
+    field_for = field_for or {}
+    try:
+        with transaction.atomic():
+            result = write()
+            if form.errors or request.POST.get("validate"):
+                raise _DryRun
+            return result
+    except _DryRun:
+        return None
+    except ValidationError as exc:
+        refused = exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
+        for key, messages_ in refused.items():
+            name = field_for.get(key, key)
+            field = name if name in form.fields else None
+            if (field or NON_FIELD_ERRORS) not in already:
+                form.add_error(field, messages_)
+        return None
+
+
+def _validation_response(request: HtmxHttpRequest, form: Any) -> HttpResponse:
     """Per-field error lists, swapped out-of-band into the form: while the user types, and after an
-    htmx submit that was refused (the form stays as the user filled it)."""
+    htmx submit that was refused (the form stays as the user filled it). While the user types, a
+    field left empty is not an error yet: "required" waits for the submit."""
+    if request.POST.get("validate"):
+        _drop_required_errors(form)
     return render(request, "tenants/partials/_field_errors.html", {"form": form})
+
+
+def _drop_required_errors(form: Any) -> None:
+    """Forget the "This field is required" refusals of a form checked before its submit."""
+    for name in list(form.errors):
+        errors = form.errors[name]
+        errors.data = [error for error in errors.as_data() if error.code != "required"]
+        if not errors:
+            del form.errors[name]
 
 
 def _checked_form_saved(request: HtmxHttpRequest, url: str) -> HttpResponse:

@@ -5,49 +5,41 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 
-from tenants import console, selectors
-from tenants.amounts import (
-    KUBERNETES_RESOURCES,
-    POOL_CAPACITY_FIELDS,
-    percent_human,
-)
-from tenants.rules import pool_left
+from tenants import console, pool_figures, selectors
+from tenants.permissions import is_platform_admin
+from tenants.views._page import HtmxHttpRequest
+from tenants.views.cluster_pages import cluster_cards
 
 
 @login_required
-def pools(request: HttpRequest) -> HttpResponse:
+def pools(request: HtmxHttpRequest) -> HttpResponse:
     return pools_page(request)
 
 
-def pools_page(request: HttpRequest, given: dict[str, dict[str, Any]] | None = None) -> HttpResponse:
-    """The Pools page: capacities, then the sections other apps add (provisioning: each cluster's
-    connection). `given`: a section's context by its template, as the section's own view built it
-    (a refused form, as typed, with its error)."""
+def pools_page(request: HtmxHttpRequest, given: dict[str, dict[str, Any]] | None = None) -> HttpResponse:
+    """The Pools page: capacities and what level-1 tenants hold of them (`pool_figures`, as the
+    usage overview says them), then the sections other apps add; for platform admins, each
+    cluster with its pools, their forms' links and what other apps add to a cluster (provisioning:
+    its connection). `given`: by a section's template, what the section's own view hands back (a
+    refused form, as typed, with its error; a connection test's answer): a `POOLS` section's whole
+    context, a `POOLS_CLUSTER` section's keyword arguments."""
     given = given or {}
-    rows = []
-    for pool in selectors.pool_list(user=request.user).order_by("cluster__name", "name"):
-        free = pool_left(pool)
-        rows.append(
-            {
-                "pool": pool,
-                "figures": [
-                    (
-                        resource.label,
-                        resource.human(getattr(pool, POOL_CAPACITY_FIELDS[resource.name])),
-                        resource.human(getattr(pool, f"allocated_{resource.name}") or 0),
-                        resource.exactly(free[resource.name]),
-                    )
-                    for resource in KUBERNETES_RESOURCES
-                    if not (pool.is_yarn and resource.name == "gpu")
-                ],
-                "capacity_allocated": percent_human(pool.allocated_capacity or 0) if pool.is_yarn else None,
-            }
-        )
+    pools = list(selectors.pool_list(user=request.user).order_by("cluster__name", "name"))
+    rows = [
+        {"pool": pool, "figures": pool_figures.pool_figures(pool_figures.pool_holding(pool))}
+        for pool in pools
+    ]
     sections = [
         (section.template, given[section.template] if section.template in given else section.context(request))
         for section in console.sections(console.POOLS)
     ]
-    return render(request, "tenants/pools.html", {"nav": "pools", "rows": rows, "sections": sections})
+    manages = is_platform_admin(request.user)  # only they see the clusters' forms and connections
+    clusters = cluster_cards(request, pools, given) if manages else []
+    return render(
+        request,
+        "tenants/pools.html",
+        {"nav": "pools", "rows": rows, "sections": sections, "manages": manages, "clusters": clusters},
+    )

@@ -10,14 +10,14 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from tenants import console, selectors
+from tenants import console, forms, pool_figures, selectors
 from tenants.amounts import (
     KUBERNETES_RESOURCES,
     burst_phrase,
     percent_human,
 )
 from tenants.models import Membership, Tenant
-from tenants.permissions import Action, can, is_platform_admin
+from tenants.permissions import Action, administers_somewhere, can, is_platform_admin
 from tenants.views._page import HtmxHttpRequest, render_page
 
 # The tenant page's own tabs; other apps add theirs (tenants/console.py: provisioning's Clusters).
@@ -147,8 +147,9 @@ def _resources_context(
                 children_capacity=percent_human(children.children),
                 children_percent=float(children.children),
                 remaining_capacity=percent_human(children.remaining),
-                vcores=round(share * pool.cpu_capacity_millicores / 1000, 1) if share is not None else None,
-                memory=KUBERNETES_RESOURCES[2].human(int(share * pool.memory_capacity_bytes))
+                guaranteed=pool_figures.yarn_share_human(
+                    share, pool.cpu_capacity_millicores, pool.memory_capacity_bytes
+                )
                 if share is not None
                 else None,
                 used=_yarn_used(use),
@@ -188,10 +189,14 @@ def _tab_context(request: HttpRequest, tenant: Tenant, tab: str) -> dict[str, An
             .filter(tenant=tenant)
             .order_by("group__name", "user__username"),
             "roles": Membership.Role.choices,
+            "member_form": forms.MembershipForm(),
         }
     if tab == "audit":
-        events = selectors.audit_list(user=user).filter(tenant=tenant)
-        return {"events": Paginator(events, 25).get_page(request.GET.get("page"))}
+        events = Paginator(selectors.audit_list(user=user).filter(tenant=tenant), 25).get_page(
+            request.GET.get("page")
+        )
+        reader = selectors.audit_reader(user=user)
+        return {"events": events, "entries": [reader.entry(event) for event in events]}
     registered = console.tab_get(tab)
     return registered.context(request, tenant) if registered else {}
 
@@ -214,8 +219,16 @@ def tenant_resources(request: HtmxHttpRequest, pk: int | None = None) -> HttpRes
         tenant = selectors.tenant_get(user=user, pk=pk)
     else:
         tenant = selectors.tenant_tree_roots(user=user).order_by("depth", "name").first()
+    return tenant_page(request, tenant, request.GET.get("tab", "summary"))
+
+
+def tenant_page(
+    request: HtmxHttpRequest, tenant: Tenant | None, tab: str, given: dict[str, Any] | None = None
+) -> HttpResponse:
+    """The tenant page (or its tree or tab fragment) open at `tab`. `given`: what a tab's own view
+    built for it (a refused form, as typed, with its errors), in place of the tab's defaults."""
+    user = request.user
     query = request.GET.get("q", "").strip()
-    tab = request.GET.get("tab", "summary")
     # A registered tab may be for some only (usage's Monitoring: members and admins, not viewers).
     tabs = [t for t in tenant_tabs() if console.tab_shown(t[0], user, tenant)]
     if tab not in dict(tabs):
@@ -231,18 +244,24 @@ def tenant_resources(request: HtmxHttpRequest, pk: int | None = None) -> HttpRes
         "tab": tab,
         "tab_template": _tab_template(tab),
         "tab_scripts": console.tab_scripts(),
+        # At the tree's root: platform admins make level-1 tenants, tenant admins sub-tenants of
+        # what they administer (the form lists those).
+        "new_tenant_label": "New level-1 tenant"
+        if is_platform_admin(user)
+        else ("New sub-tenant" if administers_somewhere(user) else None),
     }
     if tenant is not None:
         context.update(
             ancestors=list(selectors.tenant_ancestors(user=user, tenant=tenant)),
             can_administer=can(user, Action.ADMINISTER, tenant),
             can_manage=can(user, Action.MANAGE, tenant),
-            # What suspending takes along (its dialog counts them; a tab alone never asks).
+            # What suspending or resuming takes along (their dialogs count them; a tab alone never asks).
             sub_tenants=selectors.tenant_subtree(user=user, tenant=tenant)
             .exclude(pk=tenant.pk)
             .exclude(state=Tenant.State.DELETING),
-            **_tab_context(request, tenant, tab),
         )
+        context.update(_tab_context(request, tenant, tab))
+        context.update(given or {})
     partial = "tree" if request.GET.get("fragment") == "tree" else ("tab" if "tab" in request.GET else None)
     return render_page(request, "tenants/tenant_resources.html", context, partial)
 

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from tenants import forms, selectors, services
 from tenants.models import Membership
-from tenants.permissions import Action, is_platform_admin
+from tenants.permissions import Action, is_platform_admin, require_platform_admin
 
 User = get_user_model()
 
@@ -55,6 +55,8 @@ def users(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def user_create(request: HttpRequest) -> HttpResponse:
+    # Refused before any form is shown or read: only platform admins create users.
+    require_platform_admin(request.user)
     form = forms.UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -69,6 +71,7 @@ def user_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def user_password(request: HttpRequest, pk: int) -> HttpResponse:
+    require_platform_admin(request.user)
     person = get_object_or_404(selectors.user_list(user=request.user), pk=pk)
     form = forms.PasswordResetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -132,3 +132,13 @@ def sign_in(page, username: str, password: str = "not-a-secret-1") -> None:
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
+
+
+def pick_member(page, typed: str, value: str, form: str = "#add-member") -> None:
+    """In the Members tab's picker: type `typed`, wait for the entry `value` ("user:tom",
+    "group:ml-team"; listed by the server or given as typed) and pick it."""
+    page.locator(f"{form} .ts-control").click()
+    page.locator(f"{form} .ts-control input").fill(typed)
+    entry = page.locator(f"{form} .ts-dropdown [data-value='{value}']")
+    entry.wait_for(state="visible")
+    entry.click()

@@ -1,7 +1,9 @@
-"""Save screenshots of the console for the README: the tenant tree, a tenant's Resources tab and My
-access (also as a phone shows it), from the demo data, in Debian's Chromium.
+"""Save screenshots of the console for the README: the tenant tree, a tenant's Resources tab, the new
+tenant form with a parent chosen, My access (also as a phone shows it) and a member's kubeconfig
+help, from the demo data, in Debian's Chromium. Names after the folder save only those (the others
+stay as they are):
 
-    .venv/bin/python -m tests.browser.screenshots [docs/screenshots]
+    .venv/bin/python -m tests.browser.screenshots [docs/screenshots [kubeconfig-help.png ...]]
 
 Runs the console on a throw-away SQLite database, so it needs no PostgreSQL.
 """
@@ -45,7 +47,18 @@ def _manage(env: dict[str, str], *args: str) -> str:
     ).stdout
 
 
-def main(out_dir: str = "docs/screenshots") -> None:
+def _create_form_with_a_parent(page) -> None:
+    """The new tenant form as a platform admin fills it in: from the tree's root, a parent chosen
+    (the form redraws with what that parent has left of each pool), a name typed."""
+    page.goto("/tenants/")
+    page.click(".tree-panel a:has-text('New level-1 tenant')")
+    page.select_option("#id_parent", label="department1")
+    page.locator("h1", has_text="New sub-tenant of department1").wait_for()
+    page.fill("#id_name", "research")
+    page.wait_for_load_state("networkidle")
+
+
+def main(out_dir: str = "docs/screenshots", *only: str) -> None:
     out = (ROOT / out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,12 +110,25 @@ def main(out_dir: str = "docs/screenshots") -> None:
                             ("yarn-resources.png", "t1", "resources"),
                             ("tenant-monitoring.png", "department1", "monitoring"),
                             ("usage-overview.png", "/overview/", None),
+                            ("tenant-create.png", _create_form_with_a_parent, None),
                         ],
                     ),
-                    ("bob", user_password, desktop, [("my-access.png", None, None)]),
+                    (
+                        "bob",
+                        user_password,
+                        desktop,
+                        [
+                            ("my-access.png", None, None),
+                            # From My access, as a member finds it: the example of the export backend.
+                            ("kubeconfig-help.png", "/me/", ".kubeconfig-links a >> nth=0"),
+                        ],
+                    ),
                     ("bob", user_password, phone, [("phone-my-access.png", None, None)]),
                 ]
                 for username, password, device, pages in shots:
+                    pages = [shot for shot in pages if not only or shot[0] in only]
+                    if not pages:
+                        continue
                     page = browser.new_page(base_url=base, **device)
                     page.goto("/accounts/login/")
                     page.fill("#id_username", username)
@@ -110,9 +136,14 @@ def main(out_dir: str = "docs/screenshots") -> None:
                     page.click("button[type=submit]")
                     page.wait_for_load_state("networkidle")
                     for name, tenant_path, tab in pages:
-                        if tenant_path and tenant_path.startswith("/"):
+                        if callable(tenant_path):
+                            tenant_path(page)  # a page reached by what a person does on it
+                        elif tenant_path and tenant_path.startswith("/"):
                             page.goto(tenant_path)
                             page.wait_for_load_state("networkidle")
+                            if tab:  # a link to follow from there
+                                page.click(tab)
+                                page.wait_for_load_state("networkidle")
                         elif tenant_path:
                             page.goto("/tenants/")
                             # Walk down the tree as a person would: each click opens the next level.

@@ -1,6 +1,7 @@
 """Issue 18, point 6, in Chromium: Suspend asks first in a dialog that says what it does to running
-work and to the subtree; Delete and other actions that take something away are red; every button
-shows it is busy while its request runs (a plain form post, an htmx form, an htmx link)."""
+work and to the subtree, and Resume in one that says what starts again; Delete and other actions
+that take something away are red; every button shows it is busy while its request runs (a plain
+form post, an htmx form, an htmx link)."""
 
 import re
 
@@ -9,7 +10,7 @@ from playwright.sync_api import expect
 
 from tenants import services
 from tenants.models import Tenant
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import pick_member, sign_in
 from tests.tenants.builders import build_k8s_world
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -114,12 +115,36 @@ def test_suspend_asks_first_and_says_what_happens_to_running_work_and_the_subtre
     held.release()
     expect(page.locator(".messages")).to_contain_text("department1 and its sub-tenants are now suspended.")
     assert state_of(w.department1, w.dev1, w.dev2, interns) == ["suspended"] * 4
-    # A suspended tenant offers Resume (no dialog: nothing stops).
+    # A suspended tenant offers Resume, which asks first as well.
     expect(page.locator("button:has-text('Suspend…')")).to_have_count(0)
     expect(page.locator("dialog#suspend-dialog")).to_have_count(0)
-    page.click("button:has-text('Resume')")
-    expect(page.locator(".messages")).to_contain_text("now active")
-    assert state_of(w.department1, interns) == ["active", "active"]
+    resume = page.locator("dialog#resume-dialog")
+    expect(resume).to_be_hidden()
+    page.click(".tenant-head button:has-text('Resume…')")
+    expect(resume).to_be_visible()
+    assert page.evaluate("document.getElementById('resume-dialog').matches(':modal')")
+    expect(resume.locator("h2")).to_have_text("Resume department1 and its 3 sub-tenants?")
+    expect(resume).to_contain_text("Every tenant below department1, at every level, becomes active with it")
+    expect(resume).to_contain_text("New work may start again")
+    expect(resume).to_contain_text("stopPolicy: None")
+    expect(resume).to_contain_text("RUNNING")
+    resume.locator("button:has-text('Cancel')").click()
+    expect(resume).to_be_hidden()
+    assert state_of(w.department1, interns) == ["suspended", "suspended"]  # asking changed nothing
+
+    page.click(".tenant-head button:has-text('Resume…')")
+    confirm = resume.locator("button[type=submit]")
+    expect(confirm).to_have_text("Resume 4 tenants")
+    assert confirm.evaluate("b => getComputedStyle(b).backgroundColor") != DANGER_RED
+    busy = watch_busy(page, "#resume-dialog button[type=submit]")
+    held = HeldRequests(page, "**/state/")
+    confirm.click(no_wait_after=True)
+    held.wait()
+    wait_until(page, lambda: busy == ["true"])
+    held.release()
+    expect(page.locator(".messages")).to_contain_text("department1 and its sub-tenants are now active.")
+    assert state_of(w.department1, w.dev1, w.dev2, interns) == ["active"] * 4
+    expect(page.locator("dialog#resume-dialog")).to_have_count(0)
 
     # A leaf says it goes alone.
     page.goto(f"/tenants/{w.dev1.pk}/")
@@ -182,7 +207,7 @@ def test_buttons_are_busy_while_their_request_runs(page, platform_admin):
 
     # A plain form post: busy until the next page; a second click sends nothing more.
     add = page.locator("#add-member")
-    add.locator("input[name=username]").fill("bob")
+    pick_member(page, "bob", "user:bob")
     posts = []
     page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
     busy = watch_busy(page, "#add-member button[type=submit]", click_again=True)

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from tenants import services
 from tenants.models import Allocation, Membership, ResourcePool, Tenant
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import pick_member, sign_in
 from tests.tenants.builders import GI, build_k8s_world, user
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -127,7 +127,7 @@ def test_a_tenant_admin_manages_only_their_subtree(page, platform_admin):
     # Members of dev2.
     page.goto(f"/tenants/{w.dev2.pk}/?tab=members")
     add = page.locator("#add-member")
-    add.locator("input[name=username]").fill("newcomer")
+    pick_member(page, "newcomer", "user:newcomer")  # not listed (no role anywhere): given as typed
     add.locator("select[name=role]").select_option("member")
     add.locator("button:has-text('Add member')").click()
     expect(page.locator(".messages")).to_contain_text("newcomer is now member of department1/dev2")

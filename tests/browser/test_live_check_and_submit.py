@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ConsoleErrors, sign_in
@@ -153,3 +154,51 @@ def test_typing_and_submitting_at_once_sends_one_request_at_a_time(browser, cons
         assert all(status < 500 for status in statuses), (path, statuses)
     created = console.query("SELECT name FROM tenants_tenant WHERE name LIKE 'quick-%'")
     assert sorted(name for (name,) in created) == sorted(names)
+
+
+def test_choosing_a_parent_and_submitting_at_once_sends_one_request_at_a_time(browser, console):
+    """Issue 18, point 1: another parent redraws the form (a check with redraw=1). A submit right
+    after the choice waits for the redraw, then sends what the redrawn form holds: the tenant is
+    made once, under the parent just chosen, with the amounts typed before."""
+    pool = console.kubernetes_pool("parents-cluster")
+    headers = {"Authorization": f"Token {console.api_token()}"}
+    parent = requests.post(
+        f"{console.url}/api/v1/tenants/",
+        json={"parent": None, "name": "parents", "allocations": [{"pool": pool["id"], "gpu": 100}]},
+        headers=headers,
+        timeout=30,
+    )
+    assert parent.status_code == 201, parent.text
+    proxy = TimingProxy(console.url)
+    context = browser.new_context(base_url=proxy.url, viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(15_000)
+    console_errors = ConsoleErrors(context)
+    page = context.new_page()
+    names = [f"kid-{round_}" for round_ in range(4)]
+    try:
+        sign_in(page, ADMIN, ADMIN_PASSWORD)
+        for name in names:
+            page.goto("/tenants/new/")
+            page.fill("#id_name", name)
+            page.check(f"#id_pool_{pool['id']}_on")
+            page.fill(f"#id_pool_{pool['id']}_gpu", "1")
+            with page.expect_request(lambda r: "redraw=1" in (r.post_data or "")):
+                page.select_option("#id_parent", str(parent.json()["id"]))
+            page.click("main form button[type=submit]")
+            expect(page.locator("h1")).to_have_text(name)
+            expect(page.locator(".messages")).to_contain_text(f"Tenant parents/{name} created.")
+        page.wait_for_load_state("networkidle")
+    finally:
+        context.close()
+        proxy.close()
+
+    console_errors.check()
+    statuses = [status for posted_to, _, _, status in proxy.windows if posted_to == "/tenants/new/"]
+    assert len(statuses) >= 2 * len(names), statuses  # a redraw and a submit for each, at least
+    assert proxy.most_at_once("/tenants/new/") == 1
+    assert all(status < 500 for status in statuses), statuses
+    created = console.query(
+        "SELECT t.name_path, a.gpu FROM tenants_tenant t JOIN tenants_allocation a ON a.tenant_id = t.id "
+        "WHERE t.name LIKE 'kid-%'"
+    )
+    assert sorted(created) == [(f"parents/{name}", 1) for name in names]

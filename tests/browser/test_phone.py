@@ -15,8 +15,9 @@ from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver
 from playwright.sync_api import expect
 
+from provisioning import services as provisioning_services
 from tenants.demo import load_demo
-from tenants.models import QuotaPlan, Tenant
+from tenants.models import Cluster, QuotaPlan, ResourcePool, Tenant
 from tests.browser.conftest import PHONE, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -28,14 +29,19 @@ NOT_PAGES = {
     "tenants/<id:pk>/children/": "a fragment of the tree (drawn inside the tenant page, checked there)",
     "tenants/<id:pk>/state/": "POST only (suspend, resume: the dialog is checked on the tenant page)",
     "tenants/<id:pk>/usage.csv": "a CSV download",
+    "audit.csv": "a CSV download (the Audit page's link)",
     "tenants/<id:pk>/members/": "POST only (the Members tab's form)",
+    "tenants/<id:pk>/members/choices/": "JSON for the Members tab's picker (checked in its browser test)",
+    "tenants/<id:pk>/services/": "POST only (the Services tab's form)",
+    "tenant-services/<id:pk>/remove/": "POST only (the Services tab's button)",
     "memberships/<id:pk>/role/": "POST only (the Members tab's form)",
     "memberships/<id:pk>/remove/": "POST only (the Members tab's button)",
     "users/grant/": "POST only (the Users page's form)",
     "users/<id:pk>/revoke-tokens/": "POST only (the Users page's button)",
     "tenants/<id:pk>/push/": "POST only (the Clusters tab's button)",
     "tenants/<id:pk>/kubeconfig/<id:cluster_id>/": "a kubeconfig download",
-    "clusters/<id:pk>/test/": "POST only (the Resource pools page's button)",
+    "clusters/<id:pk>/test/": "POST only (the Resource pools page's button; its answer is drawn there)",
+    "clusters/<id:pk>/hadoop-files/<str:name>": "a file download (capacity-scheduler.xml, hdfs-setup.sh)",
     "clusters/<id:pk>/quota-engine/": "POST only (the Resource pools page's form)",
     "accounts/logout/": "POST only (the top bar's button)",
     "accounts/sign-out-everywhere/": "POST only (the top bar's button)",
@@ -52,7 +58,16 @@ VISITED_ROUTES = {
     "tenants/<id:pk>/allocations/",
     "tenants/<id:pk>/plan/",
     "tenants/<id:pk>/delete/",
+    "tenants/<id:pk>/move/",
     "pools/",
+    "pools/<id:pk>/",
+    "pools/<id:pk>/delete/",
+    "clusters/new/",
+    "clusters/<id:pk>/",
+    "clusters/<id:pk>/delete/",
+    "clusters/<id:pk>/pools/new/",
+    "clusters/<id:pk>/connection/",
+    "clusters/<id:pk>/connection/delete/",
     "plans/",
     "plans/new/",
     "plans/<id:pk>/",
@@ -61,6 +76,7 @@ VISITED_ROUTES = {
     "users/<id:pk>/password/",
     "audit/",
     "me/",
+    "tenants/<id:pk>/kubeconfig/<id:cluster_id>/help/",
     "overview/",
     "accounts/login/",
 }
@@ -80,7 +96,10 @@ def page_urls(demo: Demo) -> dict[str, dict[str, list[str]]]:
     """Route -> who opens it -> the URLs they open. The admin sees everything; usera administers t1
     and t2 (and manages t1/etl); bob is a member of department1/dev1."""
     plan = QuotaPlan.objects.get(name="gpu-small")
+    gpu, bigdata = Cluster.objects.get(name="gpu-cluster"), Cluster.objects.get(name="bigdata")
+    highmem = ResourcePool.objects.get(cluster=bigdata, name="highmem")
     bob = get_user_model().objects.get(username="bob")
+    gpu_cluster = Cluster.objects.get(name="gpu-cluster")
     tenant_tabs = {
         "admin": [f"/tenants/{demo.department1.pk}/?tab={tab}" for tab in TABS]
         + [f"/tenants/{demo.t1.pk}/?tab={tab}" for tab in TABS],
@@ -101,15 +120,38 @@ def page_urls(demo: Demo) -> dict[str, dict[str, list[str]]]:
             "admin": [f"/tenants/{demo.department1.pk}/delete/"],
             "usera": [f"/tenants/{demo.etl.pk}/delete/"],
         },
+        "tenants/<id:pk>/move/": {
+            "admin": [f"/tenants/{demo.dev1.pk}/move/"],
+            "usera": [f"/tenants/{demo.etl.pk}/move/"],
+        },
         "pools/": {"admin": ["/pools/"], "usera": ["/pools/"], "bob": ["/pools/"]},
+        # Clusters, pools and connections: platform admins only. The deletions' pages are what a
+        # browser without JavaScript gets instead of the Pools page's dialogs (checked below).
+        "pools/<id:pk>/": {"admin": [f"/pools/{highmem.pk}/"]},
+        "pools/<id:pk>/delete/": {"admin": [f"/pools/{highmem.pk}/delete/"]},
+        "clusters/new/": {"admin": ["/clusters/new/"]},
+        "clusters/<id:pk>/": {"admin": [f"/clusters/{bigdata.pk}/"]},
+        "clusters/<id:pk>/delete/": {"admin": [f"/clusters/{bigdata.pk}/delete/"]},
+        "clusters/<id:pk>/pools/new/": {"admin": [f"/clusters/{gpu.pk}/pools/new/"]},
+        "clusters/<id:pk>/connection/": {
+            "admin": [f"/clusters/{gpu.pk}/connection/", f"/clusters/{bigdata.pk}/connection/"]
+        },
+        "clusters/<id:pk>/connection/delete/": {"admin": [f"/clusters/{bigdata.pk}/connection/delete/"]},
         "plans/": {"admin": ["/plans/"], "bob": ["/plans/"]},
         "plans/new/": {"admin": ["/plans/new/"]},
         "plans/<id:pk>/": {"admin": [f"/plans/{plan.pk}/"]},
         "users/": {"admin": ["/users/"], "usera": ["/users/"], "bob": ["/users/"]},
         "users/new/": {"admin": ["/users/new/"]},
         "users/<id:pk>/password/": {"admin": [f"/users/{bob.pk}/password/"]},
-        "audit/": {"admin": ["/audit/"], "usera": ["/audit/"]},
+        "audit/": {
+            "admin": ["/audit/", "/audit/?action=TENANT_CREATED&since=2020-13-01"],
+            "usera": ["/audit/"],
+            "bob": ["/audit/"],
+        },
         "me/": {"admin": ["/me/"], "usera": ["/me/"], "bob": ["/me/"]},
+        "tenants/<id:pk>/kubeconfig/<id:cluster_id>/help/": {
+            "bob": [f"/tenants/{demo.dev1.pk}/kubeconfig/{gpu_cluster.pk}/help/"]
+        },
         "overview/": {"admin": ["/overview/"]},
         "accounts/login/": {"anonymous": ["/accounts/login/"]},
     }
@@ -192,6 +234,14 @@ def test_every_console_url_is_checked_on_a_phone_or_says_why_not():
 
 def test_no_page_scrolls_sideways_on_a_phone_and_every_action_is_reachable(phone, settings):
     credentials = load_demo()
+    # A connection to remove (its confirmation is a page too): bigdata's files, written for a GitOps tool.
+    provisioning_services.hadoop_connection_set(
+        acting_user=get_user_model().objects.get(username="admin"),
+        cluster=Cluster.objects.get(name="bigdata"),
+        spec=provisioning_services.HadoopConnectionSpec(
+            rm_urls="", webhdfs_urls="", user="canopy", mode="export"
+        ),
+    )
     settings.CANOPY_DEMO_USAGE = True
     call_command("demo_usage")  # DEMO ONLY figures: the charts, the jobs and the overview have rows
     tenants = {t.name_path: t for t in Tenant.objects.all()}
@@ -228,5 +278,13 @@ def test_no_page_scrolls_sideways_on_a_phone_and_every_action_is_reachable(phone
             problems += [
                 f"suspend dialog: {problem}"
                 for problem in phone.evaluate(UNREACHABLE, [PHONE, "dialog[open] button"])
+            ]
+            # And a deletion's dialog on the Pools page (brought by htmx).
+            phone.goto("/pools/")
+            phone.locator("tr:has-text('highmem') a:has-text('Delete…')").click()
+            expect(phone.locator("dialog#delete-dialog")).to_be_visible()
+            problems += [
+                f"delete dialog: {problem}"
+                for problem in phone.evaluate(UNREACHABLE, [PHONE, "dialog[open] :is(button, a)"])
             ]
     assert problems == [], "\n".join(problems)

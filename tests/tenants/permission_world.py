@@ -217,6 +217,30 @@ def worlds(draw: Any, max_nodes: int = 7, max_people: int = 5) -> WorldSpec:
 # ---------------------------------------------------------------------------------------------
 # The oracle
 
+# What a member or viewer reads the details of, from docs/security.md: changes to the tenant itself
+# (created, changed, moved, a plan applied), to its allocations, HDFS directories, services (Hive
+# databases) and memberships, and pushes asked for. Not: suspensions (they count the hidden sub-tenants), volumes and NFS grants
+# (the share, read by tenant admins; a shared volume's other tenants), kubeconfig downloads
+# (someone's address).
+DETAILS_FOR_MEMBERS_AND_VIEWERS = {
+    "TENANT_CREATED",
+    "TENANT_UPDATED",
+    "TENANT_MOVED",
+    "TENANT_PLAN_APPLIED",
+    "ALLOCATION_CREATED",
+    "ALLOCATION_UPDATED",
+    "ALLOCATION_DELETED",
+    "STORAGE_CREATED",
+    "STORAGE_UPDATED",
+    "STORAGE_DELETED",
+    "TENANT_SERVICE_CREATED",
+    "TENANT_SERVICE_DELETED",
+    "MEMBERSHIP_GRANTED",
+    "MEMBERSHIP_CHANGED",
+    "MEMBERSHIP_REVOKED",
+    "PROVISIONING_REQUESTED",
+}
+
 
 class Oracle:
     """What person `observer` of `spec` (None: anonymous) may do, from the documented rules:
@@ -292,6 +316,66 @@ class Oracle:
                 seen.add(subject)
             else:
                 seen |= {i for i in everyone if subject in self.spec.people[i].groups}
+        return seen
+
+    # Audit rows (docs/security.md, *Who reads which audit rows*) -----------------------------
+
+    def reads_audit_row(self, tenant: int | None, about: int | None) -> bool:
+        """A row recorded on tenant `tenant` (None: no tenant, or one deleted since), about tenant
+        `about` (None: about something else, a membership, an allocation, ...): platform admins read
+        every row; rows of no tenant are theirs alone; an admin of the tenant or of an ancestor reads
+        its rows; anyone else holding a role on that very tenant reads its rows about itself, not a
+        row about another tenant recorded there (a sub-tenant's deletion, on its parent)."""
+        if not self.signed_in:
+            return False
+        if self.platform:
+            return True
+        if tenant is None:
+            return False
+        if self.may("administer", tenant):
+            return True
+        return bool(self.roles.get(tenant)) and about in (None, tenant)
+
+    @cached_property
+    def _held_paths(self) -> set[str]:
+        return {self.spec.name_path(i) for i in self.roles}
+
+    @cached_property
+    def _administered_paths(self) -> set[str]:
+        return {self.spec.name_path(i) for i, roles in self.roles.items() if "admin" in roles}
+
+    def reads_path(self, path: str) -> bool:
+        """Whether a path of names in a row says nothing the person may not know now: it is (or is
+        above) a tenant they hold a role on, or it lies in a subtree they administer."""
+        if self.platform:
+            return True
+        return any(held == path or held.startswith(f"{path}/") for held in self._held_paths) or any(
+            path == top or path.startswith(f"{top}/") for top in self._administered_paths
+        )
+
+    def reads_audit_details(self, action: str, tenant: int | None, paths: list[str]) -> bool:
+        """The details of a row the person reads (before, after, its target): platform admins
+        always; anyone else when they administer the tenant or the action is one whose details
+        describe only the tenant itself, and every path of names the row holds is one they may read."""
+        if self.platform:
+            return True
+        if tenant is None:
+            return False
+        describes_the_tenant = action in DETAILS_FOR_MEMBERS_AND_VIEWERS
+        return (self.may("administer", tenant) or describes_the_tenant) and all(map(self.reads_path, paths))
+
+    def groups_visible(self, observer: int | None) -> set[int]:
+        """Groups a person sees, by the same measure as people: platform admins every group; others
+        their own and those holding a role on a tenant they can see."""
+        if not self.signed_in or observer is None:
+            return set()
+        if self.platform:
+            return set(range(self.spec.groups))
+        seen = set(self.spec.people[observer].groups)
+        for grant in self.spec.grants:
+            kind, subject = grant.subject
+            if kind == "group" and self.may("view", grant.tenant):
+                seen.add(subject)
         return seen
 
     def administers_anything(self) -> bool:

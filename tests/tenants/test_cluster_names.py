@@ -160,7 +160,7 @@ def test_the_members_tab_says_why_and_writes_nothing(k8s_world, client):
     w = k8s_world
     client.force_login(w.people.dev1_admin)
     before = rows()
-    page = client.post(f"/tenants/{w.dev1.pk}/members/", {"group": "*", "role": "admin"}, follow=True)
+    page = client.post(f"/tenants/{w.dev1.pk}/members/", {"member": "group:*", "role": "admin"}, follow=True)
     assert "cannot be used as a user or group name on the clusters" in page.content.decode()
     assert rows() == before
 

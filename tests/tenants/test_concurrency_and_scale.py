@@ -158,11 +158,17 @@ TREE_PAGES = {
     "sub-tenants tab": "/tenants/{department1}/?tab=subtenants",
     "tree search": "/tenants/{dev1}/?fragment=tree&q=dev",
     "lazy children": "/tenants/{department1}/children/",
+    "new tenant form": "/tenants/new/?parent={department1}",
+    "move page": "/tenants/{dev1}/move/",
 }
 # Exact queries for each page: session and user, then (tenant admins only) the grants, once. The
 # Resources tab reads the latest figures twice: per cluster, and per pool of a Kueue cluster. A
 # whole page of a tenant the reader manages counts its sub-tenants once (the suspend dialog says
-# how many go with it): platform admins on every page here, the department admin on dev1's.
+# how many go with it): platform admins on every page here, the department admin on dev1's. The new
+# tenant form reads the parent, its pools, the Hadoop clusters, what the parent's sub-tenants hold
+# (two), the parents to choose from and the plans; a form that must name a parent reads the first of
+# those once more (Django's select asks whether it is empty). The move page reads the tenant, the
+# shape of its subtree (one aggregate) and where it may go.
 TREE_PAGE_QUERIES = {
     "platform admin": {
         "tree page": 7,
@@ -171,6 +177,8 @@ TREE_PAGE_QUERIES = {
         "sub-tenants tab": 10,
         "tree search": 7,
         "lazy children": 4,
+        "new tenant form": 9,
+        "move page": 5,
     },
     "department admin": {
         "tree page": 7,
@@ -179,6 +187,8 @@ TREE_PAGE_QUERIES = {
         "sub-tenants tab": 10,
         "tree search": 8,
         "lazy children": 5,
+        "new tenant form": 11,
+        "move page": 6,
     },
 }
 

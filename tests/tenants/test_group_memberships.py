@@ -179,7 +179,7 @@ def test_api_viewer_cannot_grant_a_group(world, api):
 def test_members_tab_adds_and_lists_a_group(world, client):
     client.force_login(world.people.dev1_admin)
     response = client.post(
-        f"/tenants/{world.dev1.pk}/members/", {"group": "ml-ops", "role": "viewer"}, follow=True
+        f"/tenants/{world.dev1.pk}/members/", {"member": "group:ml-ops", "role": "viewer"}, follow=True
     )
     page = response.content.decode()
     assert "Group ml-ops is now viewer of department1/dev1." in page

@@ -14,13 +14,14 @@ more examples (tests/conftest.py registers both; docs/testing.md).
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ from tenants.models import (
     Volume,
     VolumeAttachment,
 )
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, UserFactory
 from tests.identity.helpers import configured as sign_in_configured
 from tests.identity.test_oidc_groups import ENV as OIDC_ENV
 from tests.identity.test_oidc_groups import claims as oidc_claims
@@ -70,7 +71,9 @@ from tests.tenants.permission_world import (
     MAX_DEPTH,
     ROLES,
     TENANT_NAME,
+    GrantSpec,
     Oracle,
+    PersonSpec,
     World,
     WorldSpec,
     build_world,
@@ -86,6 +89,7 @@ pytestmark = pytest.mark.django_db
 User = get_user_model()
 
 PERSON_NAME = re.compile(r"pp(\d+)x")
+GROUP_NAME = re.compile(r"gg(\d+)x")
 NEW_PASSWORD = "a-Long-enough-passw0rd"
 
 
@@ -678,22 +682,76 @@ def workload_read(ctx: Ctx) -> list[Probe]:
     return [Probe("get", f"{V1}/workloads/{workload.pk}/", expected)]
 
 
+def audit_paths(event: AuditEvent) -> list[str]:
+    """Every path of names an audit row holds: the tenant's when it was recorded, and those its
+    details name (a tenant's own path, a move's two, a volume's tenants, a deleted tenant's
+    sub-tenants), as docs/security.md lists them."""
+    paths = [event.tenant_path]
+    for side in (event.before or {}, event.after or {}):
+        paths += [side["name_path"]] if "name_path" in side else []
+        paths += [side["path"]] if event.action == "TENANT_MOVED" else []
+        paths += list(side.get("tenants") or {}) + list(side.get("sub_tenants") or [])
+    return paths
+
+
+def audit_expected(ctx: Ctx) -> dict[int, bool]:
+    """Audit row id -> whether the person reads its details, for every row the oracle lets them read."""
+    expected = {}
+    for event in AuditEvent.objects.all():
+        if event.tenant_id is not None and event.tenant_id not in ctx.world.index_of:
+            tenant: int | None = None  # the `default` tenant: nobody is granted a role there
+            readable = ctx.oracle.platform
+        else:
+            tenant = ctx.index(event.tenant_id)
+            about = (
+                ctx.world.index_of.get(int(event.target_id), -1) if event.target_type == "tenant" else None
+            )
+            readable = ctx.oracle.reads_audit_row(tenant, about)
+        if readable:
+            expected[event.pk] = ctx.oracle.reads_audit_details(event.action, tenant, audit_paths(event))
+    return expected
+
+
+def audit_current_path(ctx: Ctx, tenant_id: int | None) -> str | None:
+    index = ctx.index(tenant_id)
+    return ctx.spec.name_path(index) if index is not None else None
+
+
+def audit_rows_exactly(ctx: Ctx) -> Callable[[Any], None]:
+    expected = audit_expected(ctx)
+
+    def check(response: Any) -> None:
+        rows = response.json()["results"]
+        assert {row["id"] for row in rows} == set(expected)
+        for row in rows:
+            assert row["details_withheld"] is not expected[row["id"]], row
+            if row["details_withheld"]:
+                assert (row["before"], row["after"], row["changes"], row["target_repr"]) == (
+                    None,
+                    None,
+                    None,
+                    "",
+                )
+            if not ctx.oracle.platform:  # the tenant's path now, never one it had before a move
+                assert row["tenant_path"] == audit_current_path(ctx, row["tenant"]), row
+
+    return check
+
+
 @api("get", f"{V1}/audit/")
 def audit_list(ctx: Ctx) -> list[Probe]:
-    # Tenant admins read their subtree's history; events of no tenant are the platform's.
-    expected = {
-        pk
-        for pk, tenant_id in AuditEvent.objects.values_list("pk", "tenant_id")
-        if (ctx.oracle.platform if tenant_id is None else ctx.may("administer", tenant_id))
-    }
-    return [Probe("get", f"{V1}/audit/?page_size=500", {200}, check=expect_ids(expected))]
+    return [Probe("get", f"{V1}/audit/?page_size=500", {200}, check=audit_rows_exactly(ctx))]
 
 
 @api("get", f"{V1}/audit/{{id}}/")
 def audit_read(ctx: Ctx) -> list[Probe]:
     event = picked(ctx, AuditEvent)
-    expected = {200} if ctx.may("administer", event.tenant_id) else {404}
-    return [Probe("get", f"{V1}/audit/{event.pk}/", expected)]
+    details = audit_expected(ctx).get(event.pk)
+
+    def check(response: Any) -> None:
+        assert response.json()["details_withheld"] is not details
+
+    return [Probe("get", f"{V1}/audit/{event.pk}/", {404} if details is None else {200}, check=check)]
 
 
 # Platform rows: clusters, pools, plans, users, connections --------------------------------------
@@ -974,10 +1032,41 @@ def tenant_create_page(ctx: Ctx) -> list[Probe]:
     else:
         created = {302}
     body = {"parent": ctx.target.pk, "name": "newkid", "is_leaf": "false"}
+    redraw = {**body, "validate": "1", "redraw": "1"}  # another parent chosen: its parts of the form
     return [
         Probe("get", "/tenants/new/", {200}),
         Probe("get", f"/tenants/new/?parent={ctx.target.pk}", console_gate(ctx, "administer", ctx.t, 200)),
         Probe("post", "/tenants/new/", created, body, changes=created == {302}),
+        Probe(
+            "post",
+            "/tenants/new/",
+            console_gate(ctx, "administer", ctx.t, 200),
+            redraw,
+            changes=False,
+            htmx=True,
+        ),
+    ]
+
+
+@console("console:tenant_move")
+def move_page(ctx: Ctx) -> list[Probe]:
+    """As the API's move, but the picker offers only valid parents: anything else is the form again
+    with an error on it, as is a refusal of the service; asking first (no confirm) never moves."""
+    t, d, spec = ctx.t, ctx.d, ctx.spec
+    offered = (
+        ctx.oracle.may("administer", d)
+        and not spec.nodes[d].leaf
+        and d not in ctx.subtree(t)
+        and d != spec.nodes[t].parent
+        and spec.depth(d) + 1 + ctx.height(t) <= MAX_DEPTH
+    )
+    fits = not (spec.nodes[t].allocated and not spec.nodes[d].allocated)
+    moved = console_gate(ctx, "manage", t, 302 if offered and fits else 200)
+    body = {"parent": ctx.world.tenants[d].pk}
+    return [
+        Probe("get", page(ctx, "move/"), console_gate(ctx, "manage", t, 200)),
+        Probe("post", page(ctx, "move/"), console_gate(ctx, "manage", t, 200), body, changes=False),
+        Probe("post", page(ctx, "move/"), moved, {**body, "confirm": "yes"}, changes=moved == {302}),
     ]
 
 
@@ -1033,8 +1122,49 @@ def delete_page(ctx: Ctx) -> list[Probe]:
 
 @console("console:membership_add")
 def membership_add(ctx: Ctx) -> list[Probe]:
-    body = {"username": "newcomer", "role": "member"}
+    body = {"member": "user:newcomer", "role": "member"}
     return [Probe("post", page(ctx, "members/"), ctx.gate("administer", ctx.t, 302), body)]
+
+
+@console("console:member_choices")
+def member_choices(ctx: Ctx) -> list[Probe]:
+    """The Members tab's picker names exactly the people (active) and groups the person may see
+    that hold no role on the tenant yet: nobody else, whatever is searched for."""
+    holders = {grant.subject for grant in ctx.spec.grants if grant.tenant == ctx.t}
+    users = {
+        i
+        for i in ctx.oracle.people_visible(ctx.observer)
+        if ctx.spec.people[i].active and ("user", i) not in holders
+    }
+    groups = {j for j in ctx.oracle.groups_visible(ctx.observer) if ("group", j) not in holders}
+    searched = person_name(ctx.seed % len(ctx.spec.people))
+
+    def offers(expected_users: set[int], expected_groups: set[int]) -> Callable[[Any], None]:
+        def check(response: Any) -> None:
+            rows = response.json()["results"]
+            named = {(row["kind"], row["name"]) for row in rows}
+            assert {int(i) for kind, name in named if kind == "user" for i in PERSON_NAME.findall(name)} == (
+                expected_users
+            )
+            assert {int(i) for kind, name in named if kind == "group" for i in GROUP_NAME.findall(name)} == (
+                expected_groups
+            )
+            if not ctx.oracle.platform:  # nobody else either (the platform admin, the newcomer)
+                assert {kind for kind, name in named if not re.fullmatch(r"(pp|gg)\d+x", name)} == set()
+
+        return check
+
+    url = page(ctx, "members/choices/")
+    expected = ctx.gate("administer", ctx.t, 200)
+    return [
+        Probe("get", url, expected, check=offers(users, groups)),
+        Probe(
+            "get",
+            f"{url}?q={searched}",
+            expected,
+            check=offers({i for i in users if person_name(i) == searched}, set()),
+        ),
+    ]
 
 
 def membership_page(suffix: str, body: dict) -> Callable[[Ctx], list[Probe]]:
@@ -1070,8 +1200,102 @@ def pools_page(ctx: Ctx) -> list[Probe]:
 
 @console("provisioning:cluster_test")
 def cluster_test(ctx: Ctx) -> list[Probe]:
+    # The answer in place (htmx) or on the Pools page; the world's connections call nothing.
     url = f"/clusters/{ctx.world.kubernetes.pk}/test/"
-    return [Probe("post", url, ctx.platform_only(302), changes=False)]
+    return [
+        Probe("post", url, ctx.platform_only(200), changes=False),
+        Probe("post", url, ctx.platform_only(200), changes=False, htmx=True),
+    ]
+
+
+# Clusters, pools and connections in the console (issue 18, point 4): platform admins only, a 403
+# for everyone else (clusters and pools are no secret: every signed-in user sees them listed).
+
+
+@console("console:cluster_create")
+def cluster_create_page(ctx: Ctx) -> list[Probe]:
+    body = {"name": "newc", "kind": "yarn"}
+    return [
+        Probe("get", "/clusters/new/", ctx.platform_only(200)),
+        Probe(
+            "post",
+            "/clusters/new/",
+            ctx.platform_only(200),
+            {**body, "validate": "1"},
+            changes=False,
+            htmx=True,
+        ),
+        Probe("post", "/clusters/new/", ctx.platform_only(302), body),
+    ]
+
+
+@console("console:cluster_edit")
+def cluster_edit_page(ctx: Ctx) -> list[Probe]:
+    url = f"/clusters/{ctx.world.spare_hadoop.pk}/"
+    return [
+        Probe("get", url, ctx.platform_only(200)),
+        Probe("post", url, ctx.platform_only(302), {"description": "changed"}),
+    ]
+
+
+@console("console:cluster_delete")
+def cluster_delete_page(ctx: Ctx) -> list[Probe]:
+    empty = f"/clusters/{ctx.world.spare_hadoop.pk}/delete/"
+    held = f"/clusters/{ctx.world.kubernetes.pk}/delete/"
+    # Refused (said on the Pools page) while tenants hold allocations in its pool or shares are on it.
+    in_use = any(node.allocated for node in ctx.spec.nodes) or bool(ctx.spec.shares)
+    return [
+        Probe("get", held, ctx.platform_only(200), htmx=True),
+        Probe("get", held, ctx.platform_only(200)),
+        Probe("post", held, ctx.platform_only(302), changes=not in_use),
+        Probe("post", empty, ctx.platform_only(302)),
+    ]
+
+
+@console("console:pool_create")
+def pool_create_page(ctx: Ctx) -> list[Probe]:
+    url = f"/clusters/{ctx.world.spare_kubernetes.pk}/pools/new/"
+    body = {"name": "newpool", "gpu_capacity": "1", "cpu_capacity": "500m", "memory_capacity": "1Gi"}
+    return [Probe("get", url, ctx.platform_only(200)), Probe("post", url, ctx.platform_only(302), body)]
+
+
+@console("console:pool_edit")
+def pool_edit_page(ctx: Ctx) -> list[Probe]:
+    url = f"/pools/{ctx.world.spare_pool.pk}/"
+    body = {"gpu_capacity": "2", "cpu_capacity": "4", "memory_capacity": "8Gi", "description": "changed"}
+    return [Probe("get", url, ctx.platform_only(200)), Probe("post", url, ctx.platform_only(302), body)]
+
+
+@console("console:pool_delete")
+def pool_delete_page(ctx: Ctx) -> list[Probe]:
+    empty, held = f"/pools/{ctx.world.spare_pool.pk}/delete/", f"/pools/{ctx.world.pool.pk}/delete/"
+    return [
+        Probe("get", held, ctx.platform_only(200), htmx=True),
+        Probe("post", held, ctx.platform_only(302), changes=False),  # the default pool stays
+        Probe("post", empty, ctx.platform_only(302)),
+    ]
+
+
+@console("provisioning:cluster_connection")
+def cluster_connection_page(ctx: Ctx) -> list[Probe]:
+    url = f"/clusters/{ctx.world.spare_kubernetes.pk}/connection/"
+    return [
+        Probe("get", url, ctx.platform_only(200)),
+        Probe("get", f"/clusters/{ctx.world.hadoop.pk}/connection/", ctx.platform_only(200)),
+        Probe("post", url, ctx.platform_only(302), {"mode": "export", "quota_engine": "resourcequota"}),
+    ]
+
+
+@console("provisioning:cluster_connection_delete")
+def cluster_connection_delete_page(ctx: Ctx) -> list[Probe]:
+    url = f"/clusters/{ctx.world.kubernetes.pk}/connection/delete/"
+    return [Probe("get", url, ctx.platform_only(200), htmx=True), Probe("post", url, ctx.platform_only(302))]
+
+
+@console("provisioning:hadoop_file")
+def hadoop_file_page(ctx: Ctx) -> list[Probe]:
+    url = f"/clusters/{ctx.world.hadoop.pk}/hadoop-files/capacity-scheduler.xml"
+    return [Probe("get", url, ctx.platform_only(200))]
 
 
 @console("provisioning:cluster_quota_engine")
@@ -1120,8 +1344,9 @@ def users_page(ctx: Ctx) -> list[Probe]:
 
 @console("console:user_create")
 def user_create_page(ctx: Ctx) -> list[Probe]:
+    # Platform admins only: nobody else is shown a form they may not submit.
     return [
-        Probe("get", "/users/new/", {200}),  # an empty form: it shows nobody
+        Probe("get", "/users/new/", ctx.platform_only(200)),
         Probe("post", "/users/new/", ctx.platform_only(302), {"username": "newu", "password": NEW_PASSWORD}),
     ]
 
@@ -1137,10 +1362,10 @@ def user_grant_page(ctx: Ctx) -> list[Probe]:
 def user_password_page(ctx: Ctx) -> list[Probe]:
     index = ctx.seed % len(ctx.world.people)
     url = f"/users/{ctx.world.people[index].pk}/password/"
-    visible = index in ctx.oracle.people_visible(ctx.observer)
+    # Platform admins only (who see everyone): refused before the person is even looked up.
     return [
-        Probe("get", url, {200} if visible else {404}),
-        Probe("post", url, ctx.platform_only(302) if visible else {404}, {"password": NEW_PASSWORD}),
+        Probe("get", url, ctx.platform_only(200)),
+        Probe("post", url, ctx.platform_only(302), {"password": NEW_PASSWORD}),
     ]
 
 
@@ -1154,7 +1379,38 @@ def user_revoke_tokens_page(ctx: Ctx) -> list[Probe]:
 
 @console("console:audit")
 def audit_page(ctx: Ctx) -> list[Probe]:
-    return [Probe("get", "/audit/", {200}), Probe("get", "/audit/", {200}, htmx=True)]
+    probes = [
+        Probe("get", "/audit/", {200}),
+        Probe("get", "/audit/", {200}, htmx=True),
+        Probe(
+            "get", "/audit/?since=2026-02-30&action=NOPE", {200}, check=form_errors_on({"since", "action"})
+        ),
+    ]
+    if ctx.oracle.may("view", ctx.t):  # a path the person can see (what they type is echoed back)
+        path = ctx.spec.name_path(ctx.t)
+        probes.append(Probe("get", f"/audit/?tenant={path}&subtree=on", {200}, htmx=True))
+    return probes
+
+
+def form_errors_on(fields: set[str]) -> Callable[[Any], None]:
+    def check(response: Any) -> None:
+        assert set(response.context["filters"].errors) == fields
+
+    return check
+
+
+@console("console:audit_csv")
+def audit_csv(ctx: Ctx) -> list[Probe]:
+    expected = audit_expected(ctx)
+
+    def check(response: Any) -> None:
+        rows = list(csv.DictReader(io.StringIO(response.content.decode(), newline="")))
+        assert {int(row["id"]) for row in rows} == set(expected)
+        for row in rows:
+            withheld = row["changes"] == "Details are shown to the tenant's admins."
+            assert withheld is not expected[int(row["id"])], row
+
+    return [Probe("get", "/audit.csv", {200}, check=check)]
 
 
 @console("console:my_access")
@@ -1171,6 +1427,15 @@ def overview_page(ctx: Ctx) -> list[Probe]:
 def kubeconfig_page(ctx: Ctx) -> list[Probe]:
     url = page(ctx, f"kubeconfig/{ctx.world.kubernetes.pk}/")
     return [Probe("get", url, ctx.gate("use", ctx.t, 409))]
+
+
+@console("provisioning:kubeconfig_help")
+def kubeconfig_help_page(ctx: Ctx) -> list[Probe]:
+    """The help shows an example on the world's export-only cluster; a tenant without a namespace
+    there has no such page (404, as for a tenant the person cannot see)."""
+    url = page(ctx, f"kubeconfig/{ctx.world.kubernetes.pk}/help/")
+    has_namespace = Allocation.objects.filter(tenant=ctx.target, pool__cluster=ctx.world.kubernetes).exists()
+    return [Probe("get", url, ctx.gate("use", ctx.t, 200) if has_namespace else {404})]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1319,6 +1584,88 @@ def test_every_page_and_fragment_grants_exactly_what_the_oracle_allows(configure
                 run(ctx, client, probe, api_call=False, before=before)
 
 
+def move_targets(spec: WorldSpec, moved: int) -> list[int | None]:
+    """Where the services let a platform admin move tenant `moved` (None: to level 1): not into its
+    own subtree, under its parent again, under a leaf or deeper than allowed, nor with an
+    allocation under a parent that has none in the pool."""
+    node = spec.nodes[moved]
+    inside = {i for i in range(len(spec.nodes)) if moved in spec.ancestors(i, include_self=True)}
+    height = max(spec.depth(i) for i in inside) - spec.depth(moved)
+    targets: list[int | None] = [None] if node.parent is not None else []
+    for index, other in enumerate(spec.nodes):
+        if index in inside or index == node.parent or other.leaf:
+            continue
+        if spec.depth(index) + 1 + height <= MAX_DEPTH and (other.allocated or not node.allocated):
+            targets.append(index)
+    return targets
+
+
+@EXAMPLES
+@given(spec=worlds(), data=st.data())
+def test_audit_rows_after_a_move_are_read_exactly_as_the_oracle_says(configured, spec, data):
+    """History outlives the tree it was written in: after a platform admin moves a subtree, its rows
+    recorded before (under the old path) and the move itself (from a parent, to a parent) are read
+    by each person exactly as the oracle says, and name nothing they may not know now."""
+    with rolled_back():
+        world = build_world(spec, configured)
+        movable = [index for index in range(len(spec.nodes)) if move_targets(spec, index)]
+        moved = data.draw(st.sampled_from(movable), label="moved") if movable else 0
+        if movable:
+            to = data.draw(st.sampled_from(move_targets(spec, moved)), label="to")
+            services.tenant_move(
+                acting_user=configured,
+                tenant=world.tenants[moved],
+                new_parent=world.tenants[to] if to is not None else None,
+            )
+            assert AuditEvent.objects.filter(action="TENANT_MOVED").exists()
+            # Two more readers of the moved history: a member of the moved tenant, and an admin where
+            # it went (or of the moved tenant itself, moved to level 1); both get their role after
+            # the move, and neither could see where it came from.
+            member, admin = person_name(len(spec.people)), person_name(len(spec.people) + 1)
+            world.people += [UserFactory(username=member), UserFactory(username=admin)]
+            above = to if to is not None else moved
+            services.membership_grant(
+                acting_user=configured, tenant=world.tenants[moved], user=world.people[-2], role="member"
+            )
+            services.membership_grant(
+                acting_user=configured, tenant=world.tenants[above], user=world.people[-1], role="admin"
+            )
+            world.spec = replace(
+                spec,
+                nodes=tuple(
+                    replace(node, parent=to) if index == moved else node
+                    for index, node in enumerate(spec.nodes)
+                ),
+                people=(*spec.people, PersonSpec("plain", frozenset()), PersonSpec("plain", frozenset())),
+                grants=(
+                    *spec.grants,
+                    GrantSpec(("user", len(spec.people)), moved, "member"),
+                    GrantSpec(("user", len(spec.people) + 1), above, "admin"),
+                ),
+            )
+        # And a childless tenant deleted: its parent's history records it (naming it), its own rows
+        # lose their tenant (the platform's alone from then on), its roles go with it.
+        childless = [i for i in range(len(spec.nodes)) if i != moved and not world.spec.children(i)]
+        if childless:
+            gone = data.draw(st.sampled_from(childless), label="deleted")
+            services.tenant_delete(acting_user=configured, tenant=world.tenants[gone], confirm=True)
+            world.spec = replace(world.spec, grants=tuple(g for g in world.spec.grants if g.tenant != gone))
+        for observer in range(len(world.spec.people)):
+            ctx = Ctx(
+                world=world, oracle=Oracle(world.spec, observer), observer=observer, t=moved, d=0, seed=0
+            )
+            client = TokenClient().as_user(world.people[observer])
+            browser = Client()
+            browser.force_login(world.people[observer])
+            before = world_state()
+            probes = [(client, True, probe) for probe in audit_list(ctx)]
+            probes += [(browser, False, probe) for probe in audit_page(ctx) + audit_csv(ctx)]
+            tab = Probe("get", page(ctx, "?tab=audit"), console_gate(ctx, "view", moved, 200))
+            probes.append((browser, False, tab))
+            for each, api_call, probe in probes:
+                run(ctx, each, probe, api_call=api_call, before=before)
+
+
 # ---------------------------------------------------------------------------------------------
 # Nothing is forgotten: every endpoint of the schema and every console URL has its case
 
@@ -1363,7 +1710,8 @@ def test_every_console_page_has_a_case():
 
 def test_every_htmx_fragment_has_a_case():
     """Fragments are the `{% partialdef %}`s of the page templates: the tree and the tab of the tenant
-    page (each tab of views.tenant_tabs() is probed) and the audit page's events."""
+    page (each tab of views.tenant_tabs() is probed), the audit page's events, and the new tenant
+    form's redraw for another parent (the parts it is made of are never served alone)."""
     templates = Path(__file__).resolve().parents[2] / "templates"
     found = {
         (path.name, name)
@@ -1374,6 +1722,8 @@ def test_every_htmx_fragment_has_a_case():
         ("tenant_resources.html", "tree"),
         ("tenant_resources.html", "tab"),
         ("audit.html", "events"),
+        ("tenant_form.html", "redraw"),
+        *(("tenant_form.html", part) for part in ("title", "breadcrumbs", "heading", "resources")),
     }
 
 
@@ -1639,7 +1989,7 @@ def test_no_name_any_writer_accepts_widens_a_yarn_hdfs_or_kubernetes_acl(configu
                     "/api/v1/memberships/", {"tenant": tenant.pk, "user": name, "role": role}, format="json"
                 )
                 assert granted.status_code in (201, 400), granted.content
-            console.post(f"/tenants/{tenant.pk}/members/", {"group": name, "role": role})
+            console.post(f"/tenants/{tenant.pk}/members/", {"member": f"group:{name}", "role": role})
         with sign_in_configured(OIDC_ENV):
             person = User.objects.create_user("oidc-person")  # no password: an OIDC account
             services.membership_grant(acting_user=admin, tenant=tenant, user=person, role=role)

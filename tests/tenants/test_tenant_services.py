@@ -130,7 +130,7 @@ def test_a_cluster_in_use_by_a_database_is_not_deleted(yarn_world):
     with pytest.raises(ValidationError) as refused:
         services.cluster_delete(acting_user=w.admin, cluster=other)
     assert refused.value.message_dict == {
-        "cluster": ["Cluster bigdata2 is still used by t2; remove those first."]
+        "cluster": ["Cluster bigdata2 is still used by Hive databases sales (t2); remove those first."]
     }
 
 

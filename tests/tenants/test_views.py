@@ -94,7 +94,7 @@ def test_refused_writes_from_pages_change_nothing(k8s_world, who):
     ]
     if who != "dev1_admin":
         responses.append(
-            client.post(f"/tenants/{w.dev1.pk}/members/", {"username": "outsider", "role": "admin"})
+            client.post(f"/tenants/{w.dev1.pk}/members/", {"member": "user:outsider", "role": "admin"})
         )
     assert all(r.status_code in (403, 404) for r in responses), [r.status_code for r in responses]
     assert state_of_the_world() == before
@@ -207,7 +207,7 @@ def test_deleting_from_the_page_asks_for_confirmation(k8s_world):
 def test_members_tab_adds_changes_and_removes(k8s_world):
     w = k8s_world
     client = client_as(w, "dev1_admin")
-    client.post(f"/tenants/{w.dev1.pk}/members/", {"username": "outsider", "role": "viewer"})
+    client.post(f"/tenants/{w.dev1.pk}/members/", {"member": "user:outsider", "role": "viewer"})
     membership = Membership.objects.get(tenant=w.dev1, user=w.people.outsider)
     assert membership.role == "viewer"
     client.post(f"/memberships/{membership.pk}/role/", {"role": "member"})
@@ -299,14 +299,15 @@ def test_roles_are_granted_from_the_users_page_within_what_one_administers(k8s_w
 
 def test_my_access_offers_a_kubeconfig_per_connected_cluster_to_members_not_viewers(k8s_world):
     w = k8s_world
-    link = f"/tenants/{w.dev1.pk}/kubeconfig/{w.cluster.pk}/"
+    link = f'href="/tenants/{w.dev1.pk}/kubeconfig/{w.cluster.pk}/"'
     unconnected = client_as(w, "bob").get("/me/").content.decode()
     assert link not in unconnected and "gpu-cluster is not connected to Canopy" in unconnected
     KubernetesConnection.objects.create(
         cluster=w.cluster, mode=KubernetesConnection.Mode.TOKEN, server="https://127.0.0.1:6443"
     )
     assert link in client_as(w, "bob").get("/me/").content.decode()
-    assert link not in client_as(w, "dev1_viewer").get("/me/").content.decode()
+    viewer = client_as(w, "dev1_viewer").get("/me/").content.decode()
+    assert link not in viewer and f"/tenants/{w.dev1.pk}/kubeconfig/{w.cluster.pk}/help/" not in viewer
 
 
 def _my_access_article(html: str, tenant) -> str:
@@ -353,15 +354,16 @@ def test_platform_admins_test_a_connection_from_the_pools_page(k8s_world):
     w = k8s_world
     client = client_as(w, "platform")
     assert "Test connection" in client.get("/pools/").content.decode()
-    answer = client.post(f"/clusters/{w.cluster.pk}/test/", follow=True).content.decode()
-    assert "gpu-cluster: Cluster gpu-cluster has no connection." in answer
-    # A connection nobody listens on: the exact error, not a guess.
+    answer = client.post(f"/clusters/{w.cluster.pk}/test/").content.decode()  # without JavaScript: the page
+    assert "Not connected" in answer and "Cluster gpu-cluster has no connection." in answer
+    # A connection nobody listens on: the exact error, not a guess, and what to do about it (htmx: in place).
     KubernetesConnection.objects.create(
         cluster=w.cluster, mode=KubernetesConnection.Mode.TOKEN, server="https://127.0.0.1:9", ca_data=""
     )
-    failed = client.post(f"/clusters/{w.cluster.pk}/test/", follow=True).content.decode()
-    assert "gpu-cluster: Cannot reach the API server at https://127.0.0.1:9" in failed
-    assert "Connection refused" in failed
+    failed = client.post(f"/clusters/{w.cluster.pk}/test/", HTTP_HX_REQUEST="true").content.decode()
+    assert failed.startswith(f'<div id="check-{w.cluster.pk}" class="connection-check check-unreachable"')
+    assert "Cannot reach the API server at https://127.0.0.1:9" in failed and "Connection refused" in failed
+    assert "Nothing answered: check the API server URL and port" in failed
     assert client_as(w, "dept_admin").post(f"/clusters/{w.cluster.pk}/test/").status_code == 403
     assert "Test connection" not in client_as(w, "dept_admin").get("/pools/").content.decode()
 
@@ -400,9 +402,12 @@ def test_the_pools_page_offers_the_hadoop_files_and_tests_hadoop_connections(pla
     client = Client()
     client.force_login(platform_admin)
     page = client.get("/pools/").content.decode()
-    link = f"/api/v1/provisioning/hadoop-export/?cluster={cluster.pk}&amp;file=capacity-scheduler.xml"
-    assert link in page and "hdfs-setup.sh" in page
-    download = client.get(link.replace("&amp;", "&"))
+    link = f"/clusters/{cluster.pk}/hadoop-files/capacity-scheduler.xml"
+    assert link in page and f"/clusters/{cluster.pk}/hadoop-files/hdfs-setup.sh" in page
+    download = client.get(link)
     assert download.status_code == 200 and b"<configuration>" in download.content
-    answer = client.post(f"/clusters/{cluster.pk}/test/", follow=True).content.decode()
-    assert "bigdata: " in answer and "no connection" in answer
+    assert download["Content-Disposition"] == 'attachment; filename="bigdata-capacity-scheduler.xml"'
+    assert client.get(f"/clusters/{cluster.pk}/hadoop-files/core-site.xml").status_code == 404
+    answer = client.post(f"/clusters/{cluster.pk}/test/", HTTP_HX_REQUEST="true").content.decode()
+    assert "Not connected" in answer and "Cluster bigdata has no connection." in answer
+    assert "connect it with its ResourceManager and WebHDFS URLs" in answer

@@ -12,7 +12,17 @@ from usage.measures import WorkloadReading
 
 pytestmark = pytest.mark.django_db
 
-TABS = ["summary", "resources", "storage", "subtenants", "members", "clusters", "monitoring", "audit"]
+TABS = [
+    "summary",
+    "resources",
+    "storage",
+    "services",
+    "subtenants",
+    "members",
+    "clusters",
+    "monitoring",
+    "audit",
+]
 
 
 def test_the_tabs_stand_in_place_whichever_app_registers_first(monkeypatch):
@@ -25,10 +35,11 @@ def test_the_tabs_stand_in_place_whichever_app_registers_first(monkeypatch):
 def test_the_monitoring_tab_is_for_members_and_admins_only(k8s_world):
     w = k8s_world
     member = client_as(w, "tom").get(f"/tenants/{w.dev2.pk}/").content.decode()
-    assert 'href="?tab=monitoring"' in member and "js/usage_charts.js" in member
+    assert f'href="/tenants/{w.dev2.pk}/?tab=monitoring"' in member and "js/usage_charts.js" in member
     viewer = client_as(w, "dev1_viewer").get(f"/tenants/{w.dev1.pk}/?tab=monitoring").content.decode()
-    assert 'href="?tab=monitoring"' not in viewer and 'href="?tab=clusters"' in viewer
-    assert 'href="?tab=summary" aria-selected="true"' in viewer  # what was asked for is not there
+    dev1 = f"/tenants/{w.dev1.pk}/"
+    assert f'href="{dev1}?tab=monitoring"' not in viewer and f'href="{dev1}?tab=clusters"' in viewer
+    assert f'href="{dev1}?tab=summary" aria-selected="true"' in viewer  # what was asked for is not there
 
 
 def test_without_usage_registered_the_pages_show_allocations_and_no_figures(k8s_world, monkeypatch):
@@ -55,6 +66,7 @@ def test_without_usage_registered_the_pages_show_allocations_and_no_figures(k8s_
 
     page = client.get(resources).content.decode()
     assert page.count("no usage collected recently") == 3 and "Used: 2 GPUs" not in page
-    assert 'href="?tab=monitoring"' not in page and "js/usage_charts.js" not in page
+    assert f'href="/tenants/{w.dev2.pk}/?tab=monitoring"' not in page and "js/usage_charts.js" not in page
+    assert f'href="/tenants/{w.dev2.pk}/?tab=resources"' in page
     mine = client.get("/me/").content.decode()
     assert "dev2" in mine and "My jobs" not in mine and "train-b" not in mine

@@ -413,8 +413,9 @@ def test_the_overview_is_for_platform_admins_and_marks_tenants_near_a_quota(k8s_
     # Totals: department1's subtree uses 2.5 of its 3 GPUs, out of the pool's 3.
     totals = html.split("Cluster totals")[1].split('id="near-full"')[0]
     assert (
-        '<th scope="row">GPUs</th><td class="num">2.5</td><td class="num">3</td><td class="num">3</td>'
-        in totals
+        '<td class="num figure-used">2.5</td><td class="num figure-allocated" '
+        'title="absolute: level-1 tenants&#x27; limited amounts">3 GPUs</td>'
+        '<td class="num figure-capacity">3 GPUs</td>' in totals
     )
     # dev2 100 %, department1 2.5 of 3, dev1 half: with so few, each list takes its half.
     most_used = html.split("Most used")[1].split("Most idle")[0]

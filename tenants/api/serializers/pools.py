@@ -8,7 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from tenants import labels, services
+from tenants import labels, pool_figures, services
 from tenants.amounts import RESOURCE_BY_NAME
 from tenants.api.fields import QuantityField
 from tenants.api.serializers.base import FixedAfterCreateMixin, _cluster_field, _user
@@ -17,7 +17,6 @@ from tenants.models import (
     ResourcePool,
 )
 from tenants.quantities import decimal_text
-from tenants.rules import pool_left
 
 GPU, CPU, MEMORY = RESOURCE_BY_NAME["gpu"], RESOURCE_BY_NAME["cpu"], RESOURCE_BY_NAME["memory"]
 
@@ -60,11 +59,14 @@ class PoolSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
         resource=MEMORY, source="memory_capacity_bytes", allow_unlimited=False, required=False
     )
     allocated = serializers.SerializerMethodField(
-        help_text="What level-1 tenants hold (limited amounts only)."
+        help_text="What level-1 tenants hold, as the Resource pools page and the usage overview say it. "
+        "Kubernetes pools: their limited amounts (unlimited ones reserve nothing). YARN pools: their "
+        "guaranteed capacity in % of the root queue (`capacity`), and what it means at the pool's capacity "
+        "in `cpu` and `memory` (rounded down; 0 where the pool's capacity is not set)."
     )
     free = serializers.SerializerMethodField(
         help_text="What is left for level-1 tenants: the capacity minus what they hold (the root queue's 100 % "
-        "minus their capacities)."
+        "minus their capacities; in a YARN pool's `cpu` and `memory`, what that is at the pool's capacity)."
     )
 
     class Meta:
@@ -98,18 +100,19 @@ class PoolSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
     def get_allocated(self, pool: ResourcePool) -> dict[str, Any] | None:
         if not hasattr(pool, "allocated_gpu"):
             return None
+        holding = pool_figures.pool_holding(pool)
         return {
-            "gpu": pool.allocated_gpu or 0,
-            "cpu": CPU.format(pool.allocated_cpu or 0),
-            "memory": MEMORY.format(pool.allocated_memory or 0),
-            "capacity": decimal_text(pool.allocated_capacity or Decimal(0)),
+            "gpu": holding.held["gpu"],
+            "cpu": CPU.format(holding.held["cpu"]),
+            "memory": MEMORY.format(holding.held["memory"]),
+            "capacity": decimal_text(holding.percent or Decimal(0)),
         }
 
     @extend_schema_field(PoolFreeSerializer)
     def get_free(self, pool: ResourcePool) -> dict[str, Any] | None:
         if not hasattr(pool, "allocated_gpu"):
             return None
-        free = pool_left(pool)
+        free = pool_figures.pool_holding(pool).left
         return {
             "gpu": free["gpu"],
             "cpu": CPU.format(free["cpu"]),
