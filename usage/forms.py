@@ -21,7 +21,8 @@ class UsageRangeForm(forms.Form):
     end = forms.DateTimeField(label="To", required=False, input_formats=INPUT_FORMATS)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("range") != "custom":
             return data
         start, end = data.get("start"), data.get("end")

@@ -15,7 +15,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 
 from provisioning.desired.kubernetes import KUEUE_ENGINE, RESOURCE_QUOTA_ENGINE, service_account_name
@@ -24,7 +23,7 @@ from provisioning.desired.yarn import queue_path
 from provisioning.models import HadoopConnection, KubernetesConnection, TenantSync
 from tenants import selectors as tenant_selectors
 from tenants.models import Allocation, Cluster, ResourcePool, StorageDirectory, Tenant
-from tenants.permissions import Action
+from tenants.permissions import Action, AnyUser
 from usage import measures
 from usage.collectors import UsageTargets
 from usage.models import USAGE_METRICS, FlavorUsage, UsageRollup, UsageSample, Workload
@@ -52,7 +51,7 @@ def usage_source(query: UsageQuery, now: datetime.datetime) -> str:
 
 
 def usage_series(
-    *, user: AbstractBaseUser | None, tenant: Tenant, query: UsageQuery, now: datetime.datetime
+    *, user: AnyUser | None, tenant: Tenant, query: UsageQuery, now: datetime.datetime
 ) -> tuple[str, dict[str, list[measures.Series]]]:
     """For each metric, one series per cluster and partition the tenant has figures on, averaged
     into `query.step` buckets. One query, whatever the subtree's size (figures are subtree totals).
@@ -77,7 +76,7 @@ def usage_series(
 
 
 def usage_latest(
-    *, user: AbstractBaseUser | None, tenant_ids: list[int], now: datetime.datetime
+    *, user: AnyUser | None, tenant_ids: list[int], now: datetime.datetime
 ) -> dict[int, dict[tuple[int, str], dict[str, float | None]]]:
     """The newest figures of each tenant on each cluster partition, from the last few collection
     passes (older figures are stale and not shown). One query for any number of tenants."""
@@ -97,7 +96,7 @@ def usage_latest(
 
 
 def flavor_usage_latest(
-    *, user: AbstractBaseUser | None, tenant_ids: list[int], now: datetime.datetime
+    *, user: AnyUser | None, tenant_ids: list[int], now: datetime.datetime
 ) -> dict[int, dict[int, FlavorUsage]]:
     """What each tenant's subtree uses, reserves and borrows of each pool of a Kueue cluster, as
     the last collection pass saw it (tenant id -> pool id -> row); figures older than a few passes
@@ -110,12 +109,12 @@ def flavor_usage_latest(
     return dict(latest)
 
 
-def cluster_names(*, user: AbstractBaseUser | None, ids: set[int]) -> QuerySet:
+def cluster_names(*, user: AnyUser | None, ids: set[int]) -> QuerySet:
     """(id, name) of the clusters named in figures the user was allowed to read."""
     return Cluster.objects.restrict(user, Action.VIEW).filter(pk__in=ids).values_list("pk", "name")
 
 
-def workload_list(*, user: AbstractBaseUser | None) -> QuerySet[Workload]:
+def workload_list(*, user: AnyUser | None) -> QuerySet[Workload]:
     """Workloads in the tenants the user uses (members and admins), with tenant and cluster joined."""
     return Workload.objects.restrict(user, Action.USE).select_related("tenant", "cluster")
 

@@ -24,12 +24,11 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Avg, Count, Q
@@ -43,7 +42,7 @@ from provisioning.models import HadoopConnection, KubernetesConnection
 from provisioning.services import backend_for
 from tenants.audit import audit
 from tenants.models import Cluster, ResourcePool, Tenant
-from tenants.permissions import require_platform_admin
+from tenants.permissions import AnyUser, require_platform_admin
 from usage import measures, selectors
 from usage.collectors import Collector, HadoopCollector, KubernetesCollector
 from usage.models import USAGE_METRICS, FlavorUsage, UsageCollection, UsageRollup, UsageSample, Workload
@@ -183,7 +182,8 @@ def usage_rollup(*, resolution: str, start: datetime.datetime, end: datetime.dat
     resolution = UsageRollup.Resolution(resolution)
     trunc = _TRUNC[resolution]("time", tzinfo=datetime.UTC)
     start = _bucket_start(start, resolution)
-    grouped = (
+    # Rows of the grouped averages; their avg_* keys come from `**` (the Django plugin cannot name them).
+    grouped: Iterable[Mapping[str, Any]] = (
         UsageSample.objects.filter(time__gte=start, time__lt=end + _BUCKET[resolution])
         .annotate(bucket=trunc)
         .filter(bucket__gte=start, bucket__lt=end)
@@ -244,7 +244,7 @@ def _interval(row: UsageCollection) -> int:
 
 
 def usage_interval_set(
-    *, acting_user: AbstractBaseUser, cluster: Cluster, interval_seconds: int | None
+    *, acting_user: AnyUser, cluster: Cluster, interval_seconds: int | None
 ) -> UsageCollection:
     """Platform admins: collect `cluster` every `interval_seconds` (None: the default,
     CANOPY_USAGE_INTERVAL_SECONDS). One audit row."""

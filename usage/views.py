@@ -125,7 +125,7 @@ def tenant_usage_csv(request: HttpRequest, pk: int) -> HttpResponse:
     form, window, now = _usage_window(request)
     if window is None:
         return HttpResponse(
-            "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+            "; ".join(f"{k}: {' '.join(str(message) for message in v)}" for k, v in form.errors.items()),
             status=400,
             content_type="text/plain; charset=utf-8",
         )

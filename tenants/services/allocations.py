@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
@@ -22,7 +21,7 @@ from tenants.models import (
     ResourcePool,
     Tenant,
 )
-from tenants.permissions import Action, require
+from tenants.permissions import Action, AnyUser, require
 from tenants.services._common import _children_filter, _lock_pools, _locked_tenant, _parent_of, _raise_if
 
 
@@ -110,7 +109,7 @@ def _allocation_errors(
 
 
 def _write_allocation(
-    *, acting_user: AbstractBaseUser, tenant: Tenant, spec: AllocationSpec, parent: Tenant | None
+    *, acting_user: AnyUser, tenant: Tenant, spec: AllocationSpec, parent: Tenant | None
 ) -> Allocation:
     """Create or update one allocation after the rules pass. Caller holds the transaction."""
     pool = _lock_pools([spec.pool])[spec.pool.pk]
@@ -133,7 +132,7 @@ def _write_allocation(
     return allocation
 
 
-def allocation_set(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: AllocationSpec) -> Allocation:
+def allocation_set(*, acting_user: AnyUser, tenant: Tenant, spec: AllocationSpec) -> Allocation:
     """Give `tenant` these amounts in `spec.pool` (create or replace). Set from above: the tenant's
     own admins cannot raise their own allocation."""
     require(acting_user, Action.MANAGE, tenant)
@@ -146,7 +145,7 @@ def allocation_set(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: Alloc
         return allocation
 
 
-def allocation_delete(*, acting_user: AbstractBaseUser, allocation: Allocation) -> None:
+def allocation_delete(*, acting_user: AnyUser, allocation: Allocation) -> None:
     require(acting_user, Action.MANAGE, allocation.tenant)
     with transaction.atomic():
         _lock_pools([allocation.pool])

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
 from tenants import forms, selectors, services
 from tenants.permissions import Action
+from tenants.views._page import HtmxHttpRequest
 from tenants.views._trials import (
     _checked_form_saved,
     _DryRun,
@@ -22,13 +25,13 @@ from tenants.views._trials import (
 
 
 @login_required
-def tenant_allocations(request: HttpRequest, pk: int) -> HttpResponse:
+def tenant_allocations(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     user = request.user
     tenant = selectors.tenant_get(user=user, pk=pk, action=Action.MANAGE)
     parent = selectors.tenant_get(user=user, pk=tenant.parent_id) if tenant.parent_id else None
     pools = _pools_for_child(user, parent)
     current = {a.pool_id: a for a in selectors.allocation_list(user=user).filter(tenant=tenant)}
-    form_kwargs = {
+    form_kwargs: dict[str, Any] = {
         "pools": pools,
         "hints": _pool_hints(user, parent, pools, tenant, current),
         "current": current,

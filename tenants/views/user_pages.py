@@ -41,7 +41,7 @@ def _users_page(request: HttpRequest, grant_form: forms.GrantForm) -> HttpRespon
     roles: dict[int, list[Membership]] = {}
     people_ids = [person.pk for person in page.object_list]
     # Roles through groups count too: each group membership is listed under the group's people.
-    people_of_group: dict[int, list[int]] = {}
+    people_of_group: dict[int | None, list[int]] = {}
     for person_id, group_id in selectors.user_groups_of(user=request.user, people_ids=people_ids):
         people_of_group.setdefault(group_id, []).append(person_id)
     for membership in memberships.filter(Q(user_id__in=people_ids) | Q(group_id__in=list(people_of_group))):

@@ -85,7 +85,9 @@ class UsageSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
     to = serializers.DateTimeField()
     step = serializers.IntegerField(help_text="Seconds.")
-    source = serializers.ChoiceField(choices=["raw", "hour", "day"])
+    # DRF's metaclass takes declared fields off the class (no clash with `Field.source`); the stubs
+    # cannot know that.
+    source = serializers.ChoiceField(choices=["raw", "hour", "day"])  # type: ignore[assignment]
     demo = serializers.BooleanField(help_text="True on the embedded demo: the figures are made up.")
     series = UsageSeriesSerializer(many=True)
 
