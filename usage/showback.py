@@ -48,6 +48,11 @@ class Resource:
     ticks_per_unit: int
     hours_per_unit: int
 
+    @property
+    def per(self) -> str:
+        """One unit, as a price is per: "GPU-hour"."""
+        return self.unit.removesuffix("s")
+
     def units(self, tick_hours: int | None) -> Fraction | None:
         if tick_hours is None:
             return None
@@ -340,13 +345,15 @@ CSV_HEADER = [
 
 
 def csv_rows(report: Report) -> list[list[object]]:
-    """The month's figures per row and scope, then the total per day and scope: every figure of
-    the page, per cluster and partition."""
+    """The month's figures per row and scope, then the total per day and scope (a day without
+    figures on a row of its own): every figure of the page, per cluster and partition."""
     rows: list[list[object]] = [CSV_HEADER]
     month = f"{report.window.month:%Y-%m}"
     cluster_names = report.cluster_names
 
     def scoped(line: Line, day: str) -> None:
+        if not line.scopes and day:  # a day without figures still has its row
+            rows.append([month, day, line.name_path, line.kind] + [None] * (len(CSV_HEADER) - 4))
         for scope in sorted(line.scopes, key=lambda s: (cluster_names.get(s[0], ""), s[1])):
             one = Line(line.tenant_id, line.name_path, line.kind, {scope: line.scopes[scope]}, line.prices)
             figures = line_figures(one)

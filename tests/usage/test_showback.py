@@ -306,3 +306,130 @@ def test_months_are_read_as_people_write_them():
     running = showback.month_window(datetime.date(2026, 12, 1), AFTER, 90)
     assert running.end == datetime.datetime(2026, 12, 5, 12, tzinfo=datetime.UTC) and not running.complete
     assert len(running.days) == 5
+
+
+# ---------------------------------------------------------------------------------------------
+# The page, its CSV and PDF, the API
+
+
+def test_the_page_csv_pdf_and_api_show_the_same_figures(k8s_world, client):
+    import csv
+    import io
+
+    from pypdf import PdfReader
+
+    from tests.tenants.builders import TokenClient
+
+    w = k8s_world
+    fill_month(w, hadoop_cluster(w.admin), random.Random(23))
+    usage_services.pool_prices_set(
+        acting_user=w.admin, currency="EUR", prices=[usage_services.PriceSpec(w.pool, "gpu", Decimal("2.5"))]
+    )
+    expected = expected_from_rollups("hour", 1)
+    total = figures_of(expected[w.department1.pk][None])
+    dev1 = figures_of(expected[w.dev1.pk][None])
+    cost = shown(expected[w.department1.pk][None]["gpu"][0] * Fraction("2.5"), 2)
+    query = {"month": "2026-11", "tenant": w.department1.pk}
+    client.force_login(w.people.dept_admin)
+    page = client.get("/showback/", query)
+    assert page.status_code == 200
+    html = page.content.decode()
+    for value in (total["gpu_used"], total["cpu_used"], total["memory_allocated"], dev1["hdfs_used"], cost):
+        assert f">{value}<" in html
+    assert 'data-showback-chart="showback-chart-gpu"' in html
+    rows = list(csv.reader(io.StringIO(client.get("/showback.csv", query).content.decode())))
+    assert rows[0][:4] == ["month", "day", "tenant", "row"]
+    month_rows = [row for row in rows[1:] if row[1] == "" and row[2] == "department1/dev1"]
+    hdfs_column = rows[0].index("HDFS space GiB-days used")
+    assert [row[hdfs_column] for row in month_rows if row[4] == "bigdata"] == [str(dev1["hdfs_used"])]
+    days = [row for row in rows[1:] if row[1]]
+    assert len({row[1] for row in days}) == 30  # every day, those without figures too
+    assert len([row for row in days if row[4]]) == 4 * 2  # November 1 to 4 on both clusters
+    pdf = client.get("/showback.pdf", query)
+    assert pdf["Content-Type"] == "application/pdf"
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+    for value in (total["gpu_used"], total["gpu_allocated"], dev1["memory_used"], cost):
+        assert str(value) in text
+    assert "Showback 2026-11: department1" in text
+    api = TokenClient().as_user(w.people.dept_admin).get("/api/v1/showback/", query)
+    assert api.status_code == 200
+    body = api.json()
+    assert body["total"]["gpu_used"] == str(total["gpu_used"]) and body["total"]["cost_used"] == str(cost)
+    assert [row["tenant_path"] for row in body["rows"]] == [
+        "department1",
+        "department1/dev1",
+        "department1/dev2",
+    ]
+    assert len(body["days"]) == 30 and body["currency"] == "EUR" and body["complete"] is True
+    assert sum(Decimal(scope["cost_used"]) for scope in body["total"]["scopes"]) == cost
+
+
+def test_bad_months_are_field_errors_and_hidden_tenants_are_404s(k8s_world, client):
+    from tests.tenants.builders import TokenClient
+
+    w = k8s_world
+    bob = TokenClient().as_user(w.bob)
+    for month in ("2026-13", "soon", "2999-01"):
+        answer = bob.get("/api/v1/showback/", {"month": month})
+        assert answer.status_code == 400 and "month" in answer.json()
+    assert bob.get("/api/v1/showback/", {"tenant": "x"}).status_code == 400
+    assert bob.get("/api/v1/showback/", {"tenant": w.dev1.pk}).status_code == 200
+    for tenant in (w.dev2, w.department1):
+        assert bob.get("/api/v1/showback/", {"tenant": tenant.pk}).status_code == 404
+    assert bob.get("/api/v1/showback/", {"tenant": 2**63 - 1}).status_code == 404
+    client.force_login(w.bob)
+    assert client.get("/showback/", {"month": "2026-13"}).status_code == 400
+    assert "YYYY-MM" in client.get("/showback/", {"month": "2026-13"}).content.decode()
+    for path in ("/showback/", "/showback.csv", "/showback.pdf"):
+        assert client.get(path, {"tenant": w.dev2.pk}).status_code == 404
+        assert client.get(path, {"tenant": w.dev1.pk}).status_code == 200
+    assert client.get("/showback.csv", {"month": "x"}).status_code == 400
+    client.logout()
+    assert client.get("/showback/").status_code == 302  # to the sign-in page
+    assert TokenClient().get("/api/v1/showback/").status_code in (401, 403)
+
+
+def test_only_platform_admins_set_prices_in_the_console_and_the_api(k8s_world, client):
+    from tests.tenants.builders import TokenClient
+
+    w = k8s_world
+    client.force_login(w.people.dept_admin)
+    assert client.get("/showback/prices/").status_code == 404
+    assert (
+        client.post("/showback/prices/", {"currency": "EUR", f"price_{w.pool.pk}_gpu": "3"}).status_code
+        == 404
+    )
+    dept_admin = TokenClient().as_user(w.people.dept_admin)
+    body = {"currency": "EUR", "prices": [{"pool": w.pool.pk, "resource": "gpu", "price": "3"}]}
+    assert dept_admin.put("/api/v1/showback/prices/", body, format="json").status_code == 403
+    assert dept_admin.get("/api/v1/showback/prices/").json() == {"currency": "", "prices": []}
+    assert not PoolPrice.objects.exists()
+    client.force_login(w.admin)
+    assert client.get("/showback/prices/").status_code == 200
+    refused = client.post("/showback/prices/", {"currency": "E", f"price_{w.pool.pk}_gpu": "3"})
+    assert refused.status_code == 400 and "Three capital letters" in refused.content.decode()
+    assert (
+        client.post("/showback/prices/", {"currency": "EUR", f"price_{w.pool.pk}_gpu": "3"}).status_code
+        == 302
+    )
+    assert list(PoolPrice.objects.values_list("resource", "price", "currency")) == [
+        ("gpu", Decimal(3), "EUR")
+    ]
+    admin = TokenClient().as_user(w.admin)
+    bad = admin.put(
+        "/api/v1/showback/prices/",
+        {"currency": "EUR", "prices": [{"pool": w.pool.pk, "resource": "hdfs", "price": "1"}]},
+        format="json",
+    )
+    assert bad.status_code == 400 and "HDFS" in str(bad.json()["prices"])
+    assert (
+        admin.put(
+            "/api/v1/showback/prices/",
+            {**body, "prices": [{"pool": 999999, "resource": "gpu", "price": "1"}]},
+            format="json",
+        ).status_code
+        == 400
+    )
+    saved = admin.put("/api/v1/showback/prices/", {"currency": "USD", "prices": []}, format="json")
+    assert saved.status_code == 200 and saved.json() == {"currency": "", "prices": []}
+    assert AuditEvent.objects.filter(action="POOL_PRICES_UPDATED").count() == 2
