@@ -84,7 +84,16 @@ class UsageSeriesSerializer(serializers.Serializer):
     )
 
 
-class UsageSerializer(serializers.Serializer):
+class RangeSerializer(serializers.Serializer):
+    """An answer about a range: its `start` field is written `from` (a Python keyword)."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("start")
+        return fields
+
+
+class UsageSerializer(RangeSerializer):
     tenant = serializers.IntegerField()
     tenant_path = serializers.CharField()
     start = serializers.DateTimeField()
@@ -93,11 +102,6 @@ class UsageSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=["raw", "hour", "day"])
     demo = serializers.BooleanField(help_text="True on the embedded demo: the figures are made up.")
     series = UsageSeriesSerializer(many=True)
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        fields = super().get_fields()
-        fields["from"] = fields.pop("start")
-        return fields
 
 
 class WorkloadSerializer(serializers.ModelSerializer):
@@ -211,7 +215,7 @@ class ShowbackRowSerializer(ShowbackFiguresSerializer):
         }
 
 
-class ShowbackSerializer(serializers.Serializer):
+class ShowbackSerializer(RangeSerializer):
     month = serializers.CharField()
     start = serializers.DateTimeField()
     to = serializers.DateTimeField()
@@ -223,11 +227,6 @@ class ShowbackSerializer(serializers.Serializer):
     total = ShowbackRowSerializer()
     rows = ShowbackRowSerializer(many=True)
     days = ShowbackRowSerializer(many=True)
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        fields = super().get_fields()
-        fields["from"] = fields.pop("start")
-        return fields
 
 
 class PoolPriceSerializer(serializers.Serializer):
