@@ -589,6 +589,7 @@ class AuditAction(models.TextChoices):
     CREDENTIALS_REVOKED = "CREDENTIALS_REVOKED", "Tokens and sessions revoked"
     SIGN_IN_LOCKED_OUT = "SIGN_IN_LOCKED_OUT", "Sign-in locked out"
     USAGE_INTERVAL_UPDATED = "USAGE_INTERVAL_UPDATED", "Usage collection interval changed"
+    POOL_PRICES_UPDATED = "POOL_PRICES_UPDATED", "Showback prices changed"
 
     @classmethod
     def label_of(cls, code: str) -> str:

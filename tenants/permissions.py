@@ -255,6 +255,7 @@ RESTRICT_RULES: dict[str, str] = {
     "tenants.Cluster": "platform",
     "tenants.ResourcePool": "platform",
     "tenants.QuotaPlan": "platform",
+    "usage.PoolPrice": "platform",  # the showback's prices (issue 19)
     "tenants.Volume": "volume",
     "tenants.NfsShare": "nfs_share",
     "tenants.AuditEvent": "audit",
