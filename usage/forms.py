@@ -7,6 +7,8 @@ from typing import Any
 
 from django import forms
 
+from usage import idle
+
 
 class UsageRangeForm(forms.Form):
     """The Monitoring tab's range: one of the fixed ones, or a custom From / To (in the console's
@@ -35,3 +37,25 @@ class UsageRangeForm(forms.Form):
             elif end - start > datetime.timedelta(days=400):
                 self.add_error("end", "A range covers at most 400 days.")
         return data
+
+
+class IdleQuotaForm(forms.Form):
+    """The idle-quota page's controls: the window and the threshold (whole percent of the guarantee)."""
+
+    window = forms.TypedChoiceField(
+        label="Window",
+        choices=[(str(days), f"{days} day{'' if days == 1 else 's'}") for days in idle.WINDOW_DAYS],
+        coerce=int,
+    )
+    threshold = forms.IntegerField(
+        label="Threshold (% of the guarantee)",
+        min_value=0,
+        max_value=idle.MAX_THRESHOLD_PERCENT,
+        help_text="Listed when the most a tenant used stayed under this share of what it is guaranteed.",
+    )
+
+    @classmethod
+    def from_query(cls, query: dict[str, Any]) -> IdleQuotaForm:
+        """Bound to the query string, the defaults where it says nothing."""
+        defaults = {"window": str(idle.DEFAULT_WINDOW_DAYS), "threshold": str(idle.DEFAULT_THRESHOLD_PERCENT)}
+        return cls({**defaults, **query})

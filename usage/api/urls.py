@@ -13,5 +13,6 @@ router.register("workloads", views.WorkloadViewSet, basename="workload")
 
 urlpatterns = [
     path("tenants/<id:pk>/usage/", views.TenantUsageView.as_view(), name="tenant-usage"),
+    path("idle-quota/", views.IdleQuotaView.as_view(), name="idle-quota"),
     path("", include(router.urls)),
 ]
