@@ -282,6 +282,7 @@ READ_ONLY = {
     "console:audit_csv": "/audit.csv",
     "console:my_access": "/me/",
     "usage:overview": "/overview/",
+    "usage:idle_quota": "/idle-quota/",
     "provisioning:kubeconfig": "/tenants/{dev1}/kubeconfig/{cluster}/",
     "provisioning:kubeconfig_help": "/tenants/{dev1}/kubeconfig/{cluster}/help/",
     "provisioning:hadoop_file": "/clusters/{cluster}/hadoop-files/capacity-scheduler.xml",

@@ -153,6 +153,10 @@ def page_urls(demo: Demo) -> dict[str, dict[str, list[str]]]:
             "bob": [f"/tenants/{demo.dev1.pk}/kubeconfig/{gpu_cluster.pk}/help/"]
         },
         "overview/": {"admin": ["/overview/"]},
+        "idle-quota/": {
+            "admin": ["/idle-quota/", "/idle-quota/?window=30&threshold=100"],
+            "usera": ["/idle-quota/"],
+        },
         "accounts/login/": {"anonymous": ["/accounts/login/"]},
     }
 

@@ -8,6 +8,7 @@ import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -163,8 +164,19 @@ def test_the_query_count_does_not_grow_with_the_tenants(k8s_world) -> None:
         assert result.idle or result.without_figures
         return len(captured)
 
+    page, api = browser(w.people.dept_admin), TokenClient().as_user(w.people.dept_admin)
+
+    def requests() -> tuple[int, int]:
+        counts = []
+        for client, url in ((page, "/idle-quota/"), (api, "/api/v1/idle-quota/")):
+            with CaptureQueriesContext(connection) as captured:
+                assert client.get(url, {"threshold": 100}).status_code == 200
+            counts.append(len(captured))
+        return counts[0], counts[1]
+
     two_hours_of_figures(w, T0)
     before = count()
+    requests_before = requests()
     services.pool_update(acting_user=w.admin, pool=w.pool, gpu_capacity=30)
     services.allocation_set(acting_user=w.admin, tenant=w.department1, spec=spec(w.pool, gpu=30))
     for index in range(10):
@@ -175,6 +187,7 @@ def test_the_query_count_does_not_grow_with_the_tenants(k8s_world) -> None:
     # The grants (read twice outside a request: each restrict reads them; a request reads them
     # once), the allocations, what their sub-tenants hold, the figures.
     assert count() == before == 5
+    assert requests() == requests_before
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,3 +325,19 @@ def test_once_a_propose_page_exists_each_hint_links_to_it_with_the_proposal(rece
         "amount": ["1"],
     }
     assert "department1/dev2 used at most 0.5" in query["reason"][0]
+
+
+def test_the_demo_has_an_idle_tenant_to_show(settings) -> None:
+    from tenants.demo import load_demo
+    from usage import demo as demo_usage
+
+    settings.CANOPY_DEMO_USAGE = True
+    load_demo()
+    now = datetime.datetime(2026, 11, 20, 12, 0, tzinfo=datetime.UTC)
+    demo_usage.demo_backfill(now, days=2)
+    admin = get_user_model().objects.get(username="admin")
+    result = report(admin, now, idle.DEFAULT_THRESHOLD_PERCENT)
+    # dev2 trains on CPU: its 2 GPUs sit idle. dev1 uses its one GPU at the top of its daily wave,
+    # and department1 (3 GPUs) as much: neither is idle at 25 %.
+    assert idle_rows(result) == {"department1/dev2": (2, 0.0, 0.0, 48, 0)}
+    assert result.without_figures == []
