@@ -82,6 +82,8 @@ def monitoring_context(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:
     form, window, now = _usage_window(request)
     context: dict[str, Any] = {
         "may_use": True,
+        # Admins find the idle-quota hints from here (from the grants already read: no query).
+        "may_administer": can(request.user, Action.ADMINISTER, tenant),
         "range_form": form,
         "window": window,
         "ranges": dashboards.RANGE_LABELS,

@@ -8,7 +8,6 @@ from django.conf import settings
 from django.utils.safestring import mark_safe
 
 from tenants.amounts import RESOURCE_BY_NAME, burst_phrase, percent_human
-from tenants.permissions import administers_somewhere
 
 register = template.Library()
 
@@ -50,10 +49,3 @@ def demo_usage_label() -> str:
     return mark_safe(  # nosec B308 # a constant string, nothing from a user
         '<p class="demo-label" role="note"><strong>Demo figures — made up, not read from a cluster.</strong></p>'
     )
-
-
-@register.filter
-def administers_something(user: Any) -> bool:
-    """Whether a person administers a tenant (their role or a group's): the side menu offers them
-    the pages for admins. From the grants, read once in a read-only request."""
-    return administers_somewhere(user)

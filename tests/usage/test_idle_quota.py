@@ -217,7 +217,11 @@ def test_the_page_lists_the_hints_for_admins_above_and_says_nothing_is_stopped(r
     assert '<td class="num figure-mean">0.2</td>' in text or '<td class="num figure-mean">0.3</td>' in text
     assert '<td class="num figure-suggested">1 GPU</td>' in text
     assert '<td class="num figure-peak-percent">25 %</td>' in text
-    assert 'href="/idle-quota/"' in text  # the side menu offers it
+    # Admins find it on the Monitoring tab of what they administer; platform admins in the side menu.
+    tab = browser(w.people.dept_admin).get(f"/tenants/{w.department1.pk}/", {"tab": "monitoring"})
+    assert 'class="idle-quota-link"><a href="/idle-quota/"' in tab.content.decode()
+    assert '<a href="/idle-quota/" ' in browser(w.admin).get("/me/").content.decode()
+    assert 'href="/idle-quota/"' not in browser(w.people.dept_admin).get("/me/").content.decode()
     # Until the quotas app offers its page, no button proposes a change.
     assert "propose-change" not in text
     # The htmx request gets the hints alone.
@@ -232,7 +236,8 @@ def test_the_page_is_for_people_who_administer_something(recent) -> None:
     for user in (w.bob, w.people.dev1_viewer, w.people.outsider):
         answer = browser(user).get("/idle-quota/")
         assert answer.status_code == 404, user
-        assert 'href="/idle-quota/"' not in browser(user).get("/me/").content.decode()
+        tab = browser(user).get(f"/tenants/{w.dev1.pk}/", {"tab": "monitoring"}).content.decode()
+        assert 'href="/idle-quota/"' not in tab
     assert Client().get("/idle-quota/").status_code == 302  # to the sign-in page
 
 
