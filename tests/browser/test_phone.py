@@ -78,6 +78,7 @@ VISITED_ROUTES = {
     "me/",
     "tenants/<id:pk>/kubeconfig/<id:cluster_id>/help/",
     "overview/",
+    "idle-quota/",
     "accounts/login/",
 }
 
