@@ -292,6 +292,7 @@ READ_ONLY = {
     "usage:showback": "/showback/",
     "usage:showback_csv": "/showback.csv",
     "usage:showback_pdf": "/showback.pdf",
+    "usage:idle_quota": "/idle-quota/",
     "provisioning:kubeconfig": "/tenants/{dev1}/kubeconfig/{cluster}/",
     "provisioning:kubeconfig_help": "/tenants/{dev1}/kubeconfig/{cluster}/help/",
     "provisioning:hadoop_file": "/clusters/{cluster}/hadoop-files/capacity-scheduler.xml",

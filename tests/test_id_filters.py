@@ -42,7 +42,7 @@ def get_operations() -> list[tuple[str, dict]]:
 
 
 # Whole-number query parameters that name no row.
-NOT_IDS = {"page", "page_size", "level", "step"}
+NOT_IDS = {"page", "page_size", "level", "step", "window", "threshold"}
 
 
 def test_every_query_parameter_that_takes_an_id_is_known_here():

@@ -28,6 +28,9 @@ from usage.measures import UsageReading, WorkloadReading
 from usage.models import PoolPrice, UsageSample
 
 DEMO_PREFIX = "demo-"
+# Tenants whose invented work uses CPU and memory but none of their guaranteed GPUs, so the Idle
+# quota page (usage/idle.py) has a hint to show: department1/dev2 holds 2 GPUs and trains on CPU.
+IDLE_GPU_TENANTS = frozenset({"department1/dev2"})
 
 
 def _require_demo() -> None:
@@ -111,7 +114,9 @@ def demo_pass(
             ):
                 limit = getattr(allocation, allocated)
                 figures[used.replace("_used", "_allocated")] = limit
-                if (tenant.pk, pool.pk) in leaves:
+                if used == "gpu_used" and tenant.name_path in IDLE_GPU_TENANTS:
+                    figures[used] = 0
+                elif (tenant.pk, pool.pk) in leaves:
                     ceiling = limit if limit is not None else (capacity or 0) * 0.2
                     # Whole GPUs and whole cores (millicores rounded down), so never above the limit.
                     figures[used] = (

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from usage import showback
+from usage import idle, showback
 
 
 class UsageRangeForm(forms.Form):
@@ -84,3 +84,25 @@ class PoolPricesForm(forms.Form):
                 )
                 names.append((name, resource.key))
             self.rows.append((pool, names))
+
+
+class IdleQuotaForm(forms.Form):
+    """The idle-quota page's controls: the window and the threshold (whole percent of the guarantee)."""
+
+    window = forms.TypedChoiceField(
+        label="Window",
+        choices=[(str(days), f"{days} day{'' if days == 1 else 's'}") for days in idle.WINDOW_DAYS],
+        coerce=int,
+    )
+    threshold = forms.IntegerField(
+        label="Threshold (% of the guarantee)",
+        min_value=0,
+        max_value=idle.MAX_THRESHOLD_PERCENT,
+        help_text="Listed when the most a tenant used stayed under this share of what it is guaranteed.",
+    )
+
+    @classmethod
+    def from_query(cls, query: dict[str, Any]) -> IdleQuotaForm:
+        """Bound to the query string, the defaults where it says nothing."""
+        defaults = {"window": str(idle.DEFAULT_WINDOW_DAYS), "threshold": str(idle.DEFAULT_THRESHOLD_PERCENT)}
+        return cls({**defaults, **query})

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import BigIntegerField, Case, F, Q, QuerySet, Sum, Value, When
+from django.db.models import BigIntegerField, Case, Count, F, Max, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Cast, Floor, TruncDay
 
 from provisioning.desired.kubernetes import KUEUE_ENGINE, RESOURCE_QUOTA_ENGINE, service_account_name
@@ -23,9 +23,9 @@ from provisioning.desired.kueue import flavor_name
 from provisioning.desired.yarn import queue_path
 from provisioning.models import HadoopConnection, KubernetesConnection, TenantSync
 from tenants import selectors as tenant_selectors
-from tenants.models import Allocation, Cluster, ResourcePool, StorageDirectory, Tenant
+from tenants.models import Allocation, Cluster, ResourcePool, StorageDirectory, Tenant, parent_tree_path
 from tenants.permissions import Action, AnyUser, can, held_tenant_paths, is_platform_admin
-from usage import measures, showback
+from usage import idle, measures, showback
 from usage.collectors import UsageTargets
 from usage.models import USAGE_METRICS, FlavorUsage, PoolPrice, UsageRollup, UsageSample, Workload
 
@@ -315,4 +315,93 @@ def usage_targets(cluster: Cluster) -> UsageTargets:
         gpu_resource=connection.gpu_resource if connection else "nvidia.com/gpu",
         quota_engine=engine,
         flavors=flavors,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Idle-quota hints (issue 19, point 4): the guarantees of the tenants a user manages and what they
+# used of them; `usage.idle` does the arithmetic. Three queries (and the grants) for any number.
+
+
+def idle_quota_report(
+    *,
+    user: AnyUser | None,
+    now: datetime.datetime,
+    window_days: int = idle.DEFAULT_WINDOW_DAYS,
+    threshold_percent: int = idle.DEFAULT_THRESHOLD_PERCENT,
+    resource: str = "gpu",
+) -> idle.IdleReport:
+    """The tenants `user` manages (admins of a parent or any ancestor: `Action.MANAGE`, which is
+    strictly below the tenants they administer; platform admins every tenant) that are guaranteed
+    `resource` in a Kubernetes pool, with their hourly figures over the last `window_days`: those
+    whose peak stayed under `threshold_percent` of the guarantee, and those without figures.
+    Members never see their siblings here: they manage nothing."""
+    kind = idle.IDLE_RESOURCES[resource]
+    allocations = Allocation.objects.restrict(user, Action.MANAGE).filter(
+        pool__cluster__kind=Cluster.Kind.KUBERNETES, **{f"{kind.allocation_field}__gt": 0}
+    )
+    children = (
+        Allocation.objects.annotate(parent_path=parent_tree_path("tenant__"))
+        .filter(parent_path__in=allocations.values("tenant__path"), pool_id__in=allocations.values("pool_id"))
+        .values("parent_path", "pool_id")
+        .annotate(held=Sum(kind.allocation_field))
+        .order_by()
+    )
+    held = {(row["parent_path"], row["pool_id"]): row["held"] or 0 for row in children}
+    pools: dict[tuple[int, int], list[idle.PoolGuarantee]] = defaultdict(list)
+    where: dict[tuple[int, int], Allocation] = {}
+    for allocation in allocations.select_related("tenant", "pool__cluster").order_by("pool__name"):
+        key = (allocation.tenant_id, allocation.pool.cluster_id)
+        where[key] = allocation
+        pools[key].append(
+            idle.PoolGuarantee(
+                allocation.pool_id,
+                allocation.pool.name,
+                getattr(allocation, kind.allocation_field),
+                held.get((allocation.tenant.path, allocation.pool_id), 0),
+            )
+        )
+    start = idle.window_start(now, window_days)
+    rows = (
+        UsageRollup.objects.restrict(user, Action.MANAGE)
+        .filter(
+            resolution=UsageRollup.Resolution.HOUR,
+            partition="",
+            time__gte=start,
+            time__lte=now,
+            tenant_id__in=allocations.values("tenant_id"),
+            cluster_id__in=allocations.values("pool__cluster_id"),
+            **{f"{kind.used_metric}__isnull": False},
+        )
+        .values("tenant_id", "cluster_id")
+        .annotate(
+            peak=Max(kind.used_metric),
+            weighted=Sum(F(kind.used_metric) * F("samples")),
+            samples=Sum("samples"),
+            hours=Count("pk"),
+        )
+        .order_by()
+    )
+    used = {
+        (row["tenant_id"], row["cluster_id"]): idle.UsedFigures(
+            row["peak"], row["weighted"] / row["samples"], row["hours"]
+        )
+        for row in rows
+        if row["samples"]
+    }
+    guarantees = []
+    for (tenant_id, cluster_id), found in pools.items():
+        allocation = where[(tenant_id, cluster_id)]
+        guarantees.append(
+            idle.Guarantee(
+                tenant_id, allocation.tenant.name_path, cluster_id, allocation.pool.cluster.name, tuple(found)
+            )
+        )
+    return idle.idle_report(
+        resource=kind,
+        guarantees=guarantees,
+        used=used,
+        window_days=window_days,
+        threshold_percent=threshold_percent,
+        end=now,
     )

@@ -12,4 +12,5 @@ urlpatterns = [
     path("showback.csv", views.showback_csv, name="showback_csv"),
     path("showback.pdf", views.showback_pdf, name="showback_pdf"),
     path("showback/prices/", views.showback_prices, name="showback_prices"),
+    path("idle-quota/", views.idle_quota, name="idle_quota"),
 ]

@@ -19,13 +19,15 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from tenants import console, exports
 from tenants import selectors as tenant_selectors
 from tenants.amounts import KUBERNETES_RESOURCES
 from tenants.models import Membership, ResourcePool, Tenant
-from tenants.permissions import Action, can, is_platform_admin
+from tenants.permissions import Action, administers_somewhere, can, is_platform_admin
+from tenants.views._page import HtmxHttpRequest, render_page
 from usage import dashboards, forms, selectors, services, showback
 from usage import showback_pdf as showback_pdf_module
 from usage.measures import flavor_column
@@ -83,6 +85,8 @@ def monitoring_context(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:
     form, window, now = _usage_window(request)
     context: dict[str, Any] = {
         "may_use": True,
+        # Admins find the idle-quota hints from here (from the grants already read: no query).
+        "may_administer": can(request.user, Action.ADMINISTER, tenant),
         "range_form": form,
         "window": window,
         "ranges": dashboards.RANGE_LABELS,
@@ -433,4 +437,44 @@ def showback_prices(request: HttpRequest) -> HttpResponse:
         status = 400
     response = render(request, "usage/showback_prices.html", {"nav": "showback", "form": form})
     response.status_code = status
+    return response
+
+
+# Idle-quota hints (issue 19, point 4)
+
+# The quotas app's page that turns a hint into a proposed change (a quota request lowering the
+# tenant's guarantee). It is asked for with the hint's `Proposal` as its query string (tenant, pool,
+# resource, current, amount, reason); until an app offers the URL, the page shows no button.
+PROPOSE_URL_NAME = "console:quota-request-propose"
+
+
+def _propose_url() -> str | None:
+    try:
+        return reverse(PROPOSE_URL_NAME)
+    except NoReverseMatch:
+        return None
+
+
+@login_required
+def idle_quota(request: HtmxHttpRequest) -> HttpResponse:
+    """Tenants whose peak use of their guaranteed GPUs stayed under a threshold over a window, for
+    the admins above them (platform admins: every tenant). Read only: nothing is stopped, nothing
+    changes until someone proposes and approves a change. A page for people who administer
+    something; for anyone else it does not exist."""
+    user = request.user
+    if not (is_platform_admin(user) or administers_somewhere(user)):
+        raise Http404("No such page.")
+    form = forms.IdleQuotaForm.from_query(request.GET.dict())
+    context: dict[str, Any] = {"nav": "idle_quota", "form": form, "report": None, "propose_url": None}
+    if form.is_valid():
+        context["report"] = selectors.idle_quota_report(
+            user=user,
+            now=timezone.now(),
+            window_days=form.cleaned_data["window"],
+            threshold_percent=form.cleaned_data["threshold"],
+        )
+        context["propose_url"] = _propose_url()
+    response = render_page(request, "usage/idle_quota.html", context, "hints")
+    if not form.is_valid() and not request.htmx:  # htmx swaps only a success: there the errors show too
+        response.status_code = 400
     return response

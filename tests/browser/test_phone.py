@@ -78,6 +78,7 @@ VISITED_ROUTES = {
     "me/",
     "tenants/<id:pk>/kubeconfig/<id:cluster_id>/help/",
     "overview/",
+    "idle-quota/",
     "accounts/login/",
 }
 
@@ -153,6 +154,10 @@ def page_urls(demo: Demo) -> dict[str, dict[str, list[str]]]:
             "bob": [f"/tenants/{demo.dev1.pk}/kubeconfig/{gpu_cluster.pk}/help/"]
         },
         "overview/": {"admin": ["/overview/"]},
+        "idle-quota/": {
+            "admin": ["/idle-quota/", "/idle-quota/?window=30&threshold=100"],
+            "usera": ["/idle-quota/"],
+        },
         "accounts/login/": {"anonymous": ["/accounts/login/"]},
     }
 

@@ -75,6 +75,7 @@ def test_the_schema_lists_every_endpoint(schema):
         "kubernetes-connections",
         "hadoop-connections",
         "showback",
+        "idle-quota",
     }
     # The showback (issue 19): a month's report, and the prices platform admins replace whole.
     assert set(paths["/api/v1/showback/"]) & {"get", "post", "put", "patch", "delete"} == {"get"}
@@ -82,6 +83,12 @@ def test_the_schema_lists_every_endpoint(schema):
         "get",
         "put",
     }
+    # Idle-quota hints (issue 19, point 4): read only, the window and threshold documented.
+    idle_quota = paths["/api/v1/idle-quota/"]
+    assert set(idle_quota) & {"get", "post", "put", "patch", "delete"} == {"get"}
+    parameters = {p["name"]: p["schema"] for p in idle_quota["get"]["parameters"]}
+    assert parameters["threshold"]["minimum"] == 0 and parameters["threshold"]["maximum"] == 100
+    assert parameters["window"]["enum"] == [1, 7, 30]
     # NFS shares (issue 15): granted to tenants and taken back, under the share.
     assert set(paths["/api/v1/nfs-shares/{id}/grants/"]) & {"get", "post", "delete"} == {"post"}
     assert set(paths["/api/v1/nfs-shares/{id}/grants/{tenant}/"]) & {"get", "post", "delete"} == {"delete"}

@@ -12,8 +12,9 @@ from rest_framework import serializers
 
 from tenants import selectors as tenant_selectors
 from tenants.api.serializers.base import RestrictedRelatedField
-from usage import selectors, showback
+from usage import idle, selectors, showback
 from usage.api.fields import UsagePointsField
+from usage.idle import IdleReport
 from usage.models import USAGE_METRICS, PoolPrice, Workload
 
 MAX_USAGE_DAYS = 400
@@ -244,3 +245,85 @@ class PoolPricesSerializer(serializers.Serializer):
 
     currency = serializers.CharField(max_length=3, allow_blank=True)
     prices = PoolPriceSerializer(many=True)
+
+
+class IdleQuotaQuerySerializer(serializers.Serializer):
+    """`?window=7&threshold=25`: the window in days and the threshold in whole percent."""
+
+    window = serializers.ChoiceField(
+        choices=list(idle.WINDOW_DAYS),
+        required=False,
+        default=idle.DEFAULT_WINDOW_DAYS,
+        help_text="Days of hourly figures to look at.",
+    )
+    threshold = serializers.IntegerField(
+        required=False,
+        default=idle.DEFAULT_THRESHOLD_PERCENT,
+        min_value=0,
+        max_value=idle.MAX_THRESHOLD_PERCENT,
+        help_text="Listed when the peak stayed under this percent of the guarantee.",
+    )
+
+
+class IdlePoolSerializer(serializers.Serializer):
+    pool = serializers.IntegerField(source="pool_id")
+    pool_name = serializers.CharField()
+    guaranteed = serializers.IntegerField(source="amount")
+    held_by_subtenants = serializers.IntegerField(
+        help_text="What the tenant's sub-tenants hold here: the guarantee is never lowered below it."
+    )
+
+
+class IdleGuaranteeSerializer(serializers.Serializer):
+    tenant = serializers.IntegerField(source="tenant_id")
+    tenant_path = serializers.CharField()
+    cluster = serializers.IntegerField(source="cluster_id")
+    cluster_name = serializers.CharField()
+    guaranteed = serializers.IntegerField(source="amount", help_text="Over the pools below.")
+    pools = IdlePoolSerializer(many=True)
+
+
+class IdleProposalSerializer(serializers.Serializer):
+    tenant = serializers.IntegerField(source="tenant_id")
+    pool = serializers.IntegerField(source="pool_id")
+    resource = serializers.CharField()
+    current = serializers.IntegerField()
+    amount = serializers.IntegerField()
+    reason = serializers.CharField()
+
+
+class IdleHintSerializer(serializers.Serializer):
+    guarantee = IdleGuaranteeSerializer()
+    peak_used = serializers.FloatField(source="used.peak", help_text="The highest hourly average.")
+    mean_used = serializers.FloatField(source="used.mean", help_text="The mean of every reading.")
+    peak_percent = serializers.FloatField(help_text="Peak used, in percent of the guarantee.")
+    mean_percent = serializers.FloatField()
+    hours_with_figures = serializers.IntegerField(source="used.hours")
+    window_hours = serializers.IntegerField()
+    suggested = serializers.IntegerField(
+        allow_null=True,
+        help_text="The peak rounded up, never below what sub-tenants hold; null when the guarantee is in "
+        "several pools of the cluster (measured together) or nothing lower can be suggested.",
+    )
+    proposal = IdleProposalSerializer(
+        allow_null=True, help_text="What a proposed change (a quota request lowering the guarantee) needs."
+    )
+
+
+class IdleQuotaSerializer(serializers.Serializer):
+    resource = serializers.CharField(source="resource.name")
+    window = serializers.IntegerField(source="window_days")
+    threshold = serializers.IntegerField(source="threshold_percent")
+    start = serializers.DateTimeField(source="start", help_text="The first hourly bucket of the window.")
+    to = serializers.DateTimeField(source="end")
+    demo = serializers.SerializerMethodField(help_text="True on the embedded demo: the figures are made up.")
+    idle = IdleHintSerializer(many=True)
+    without_figures = IdleGuaranteeSerializer(many=True, help_text="No figures in the window: not idle.")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("start")
+        return fields
+
+    def get_demo(self, report: IdleReport) -> bool:
+        return settings.CANOPY_DEMO_USAGE

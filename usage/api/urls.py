@@ -15,5 +15,6 @@ urlpatterns = [
     path("tenants/<id:pk>/usage/", views.TenantUsageView.as_view(), name="tenant-usage"),
     path("showback/", views.ShowbackView.as_view(), name="showback"),
     path("showback/prices/", views.PoolPricesView.as_view(), name="showback-prices"),
+    path("idle-quota/", views.IdleQuotaView.as_view(), name="idle-quota"),
     path("", include(router.urls)),
 ]

@@ -17,6 +17,7 @@ from rest_framework import generics, viewsets
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from tenants import selectors as tenant_selectors
 from tenants.api.filters import FilterSet
@@ -188,3 +189,24 @@ class PoolPricesView(generics.GenericAPIView):
         except DjangoValidationError as error:
             raise ValidationError(error.message_dict) from None
         return Response(s.PoolPricesSerializer(self._body(), context={"request": request}).data)
+
+
+class IdleQuotaView(APIView):
+    """/idle-quota/: idle-quota hints (issue 19, point 4), read only."""
+
+    @extend_schema(parameters=[s.IdleQuotaQuerySerializer], responses=s.IdleQuotaSerializer)
+    def get(self, request: Request) -> Response:
+        """Tenants whose peak use of their guaranteed GPUs (the highest hourly average) stayed under
+        `threshold` % over the last `window` days, with the figures and a suggested lower amount;
+        those without figures apart. Lists the tenants the requester manages: below the tenants
+        they administer (platform admins: every tenant); for others an empty list. Nothing is
+        changed or stopped."""
+        query = s.IdleQuotaQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        report = selectors.idle_quota_report(
+            user=request.user,
+            now=timezone.now(),
+            window_days=query.validated_data["window"],
+            threshold_percent=query.validated_data["threshold"],
+        )
+        return Response(s.IdleQuotaSerializer(report).data)
