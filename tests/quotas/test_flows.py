@@ -99,7 +99,7 @@ def test_with_no_room_anywhere_in_the_tree_platform_admins_decide_and_give_from_
         request = ask(w, w.tom, w.dev2, gpu=4)  # +2: department1 has 1 left, the pool 2
     assert request.deciding_tenant is None
     assert [message.to for message in mail.outbox] == [["root-admin@example.com"]]
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(Http404):  # not theirs to give: they do not read it
         services.quota_request_decide(
             acting_user=w.people.dept_admin, quota_request=request, decision="approve"
         )
