@@ -13,4 +13,5 @@ urlpatterns = [
     path("requests/<id:pk>/withdraw/", views.quota_request_withdraw, name="request_withdraw"),
     path("inbox/", views.inbox, name="inbox"),
     path("inbox/read/", views.inbox_read, name="inbox_read"),
+    path("inbox/unread/", views.inbox_badge, name="inbox_badge"),
 ]

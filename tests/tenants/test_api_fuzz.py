@@ -36,6 +36,8 @@ from hypothesis import strategies as st
 from werkzeug.test import Client
 
 from provisioning import services as provisioning_services
+from quotas import services as quota_services
+from quotas.models import Notification, QuotaRequest
 from tenants import services
 from tenants.models import AuditEvent, Membership
 from tests.factories import PASSWORD, UserFactory
@@ -127,6 +129,10 @@ def build_fuzz_world(admin) -> builders.K8sWorld:
                 WorkloadReading(k8s.dev2.pk, "Pod", "dev2", "train-b", "canopy-tom", "pending", "tom", gpu=2),
             ],
         )
+    # A quota request (Bob's, for the platform admins to decide) and the admin's notification of it.
+    quota_services.quota_request_create(
+        acting_user=k8s.bob, tenant=k8s.dev1, pool=k8s.pool, asked={"gpu": 2}, reason="Training runs."
+    )
     tenants = [k8s.department1, k8s.dev1, k8s.dev2, yarn.t1, yarn.t2, yarn.t3]
     REAL_IDS.update(
         {
@@ -145,6 +151,8 @@ def build_fuzz_world(admin) -> builders.K8sWorld:
             "users": [admin.pk, k8s.bob.pk, k8s.people.dept_admin.pk, yarn.a.pk],
             "audit": list(AuditEvent.objects.values_list("pk", flat=True)),
             "workloads": list(Workload.objects.values_list("pk", flat=True)),
+            "quota-requests": list(QuotaRequest.objects.values_list("pk", flat=True)),
+            "notifications": list(Notification.objects.values_list("pk", flat=True)),
         }
     )
     return k8s
