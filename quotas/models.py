@@ -19,6 +19,17 @@ REASON_MAX = 2000
 COMMENT_MAX = 2000
 
 
+def percent_field() -> models.DecimalField:
+    """A YARN percentage as allocations keep it: 0 to 100, two decimals; empty: not asked for."""
+    return models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+
+
 class QuotaRequest(models.Model):
     """One ask for more (or less) of a tenant's allocation in one pool.
 
@@ -39,20 +50,8 @@ class QuotaRequest(models.Model):
     gpu = models.PositiveIntegerField(null=True, blank=True)
     cpu_millicores = models.PositiveBigIntegerField(null=True, blank=True)
     memory_bytes = models.PositiveBigIntegerField(null=True, blank=True)
-    capacity_percent = models.DecimalField(
-        max_digits=5,
-        decimal_places=2,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(0), MaxValueValidator(100)],
-    )
-    max_capacity_percent = models.DecimalField(
-        max_digits=5,
-        decimal_places=2,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(0), MaxValueValidator(100)],
-    )
+    capacity_percent = percent_field()
+    max_capacity_percent = percent_field()
     held = models.JSONField(default=dict, blank=True, help_text="What the tenant had when it asked.")
     granted = models.JSONField(default=dict, blank=True, help_text="What the decision gave.")
     until = models.DateTimeField(null=True, blank=True, help_text="When the change should end; empty: never.")
