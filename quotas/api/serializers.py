@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -121,7 +120,7 @@ class QuotaRequestSerializer(serializers.ModelSerializer):
     def get_granted(self, obj: QuotaRequest) -> dict[str, Any]:
         return amounts_out(obj.granted)
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field({"type": "string", "nullable": True})
     def get_deciding_tenant_path(self, obj: QuotaRequest) -> str | None:
         return obj.deciding_tenant.name_path if obj.deciding_tenant else None
 
