@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -39,6 +39,12 @@ def tenant_create(request: HttpRequest) -> HttpResponse:
         # Only platform admins make level-1 tenants: the form starts at the first tenant the user
         # administers, as its parent field shows it.
         parent = parents.first()
+        if parent is None:
+            raise PermissionDenied(
+                "Only platform admins and the admins of a tenant that may have sub-tenants create "
+                "tenants; you administer none (a leaf tenant has no sub-tenants). Ask a platform admin "
+                "or the admin of a tenant above yours."
+            )
     pools = _pools_for_child(user, parent)
     hadoop = list(selectors.cluster_list(user=user).filter(kind=Cluster.Kind.YARN))
     form_kwargs = {
@@ -48,7 +54,7 @@ def tenant_create(request: HttpRequest) -> HttpResponse:
         "hadoop_clusters": hadoop,
         "level1_allowed": level1_allowed,
     }
-    context = {"nav": "tenants", "parent": parent, "no_parents": parent is None and not level1_allowed}
+    context = {"nav": "tenants", "parent": parent}
     if request.method == "POST":
         form = forms.TenantCreateForm(request.POST, **form_kwargs)
         checking = bool(request.POST.get("validate"))
