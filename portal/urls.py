@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import APIRootView
 
 from identity import urls as identity_urls
+from quotas.api.urls import router as quotas_router
 from tenants import urls as tenant_urls
 from tenants.api.urls import router as tenants_router
 from usage.api.urls import router as usage_router
@@ -18,7 +19,7 @@ console_urlpatterns = [*tenant_urls.urlpatterns, *identity_urls.console_urlpatte
 api_root = APIRootView.as_view(
     api_root_dict={
         prefix: f"{basename}-list"
-        for router in (tenants_router, usage_router)
+        for router in (tenants_router, usage_router, quotas_router)
         for prefix, _, basename in router.registry
     }
 )
@@ -27,12 +28,14 @@ urlpatterns = [
     path("", include((console_urlpatterns, tenant_urls.app_name))),
     path("", include("provisioning.urls")),
     path("", include("usage.urls")),
+    path("", include("quotas.urls")),
     path("", include("identity.urls")),  # sign-in: local, LDAP, OpenID Connect
     path("admin/", admin.site.urls),
     path("api/v1/", api_root, name="api-root"),
     path("api/v1/", include("tenants.api.urls")),
     path("api/v1/", include("provisioning.api.urls")),
     path("api/v1/", include("usage.api.urls")),
+    path("api/v1/", include("quotas.api.urls")),
     path("api/v1/", include("identity.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -9,6 +9,8 @@ ensure_python_env
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-portal.settings.local}"
 .venv/bin/python manage.py migrate --no-input -v 0
 .venv/bin/python manage.py load_demo
+# Demo data: Bob's open quota request for dev1, waiting for a decision.
+.venv/bin/python manage.py demo_quota_requests
 # DEMO ONLY: invented usage (30 days of history, then a pass every 15 s) so the charts are not
 # empty without a cluster; every page showing it says so. It stops with the console.
 .venv/bin/python manage.py demo_usage --backfill-days 30

@@ -21,7 +21,7 @@ echo "== ruff"
 # Types of the product packages ([tool.mypy]: django-stubs and DRF's stubs with their plugins);
 # a second run reads .mypy_cache and takes seconds.
 echo "== mypy"
-.venv/bin/mypy portal tenants provisioning usage identity
+.venv/bin/mypy portal tenants provisioning usage identity quotas
 
 ensure_debian_packages
 start_postgres

@@ -3,8 +3,9 @@ show what was registered here; the registering app's own views and URLs serve th
 
 An app registers from its `AppConfig.ready()` (provisioning does: the Clusters tab, each cluster's
 connection on the Pools page and in its deletion's confirmation, the kubeconfig links on My access;
-usage: the Monitoring tab, what is used of each pool, the person's jobs on My access; tenants itself:
-the Services tab, from `tenants/views/service_pages.py`):
+usage: the Monitoring tab, what is used of each pool, the person's jobs on My access; quotas: "Ask
+for more" on the Resources tab and My access; tenants itself: the Services tab, from
+`tenants/views/service_pages.py`):
 
 - `TenantTab`: a tab of the tenant page. `context(request, tenant)` is merged into the page's
   context like the page's own tabs'; `template` renders the tab (also alone, as the htmx fragment
@@ -21,6 +22,8 @@ the Services tab, from `tenants/views/service_pages.py`):
   - `MY_ACCESS_TENANT`: in each tenant of My access, after its allocations;
     `context(request, roles) -> {tenant id: dict}` gets the person's roles (`selectors.EffectiveRole`,
     one per tenant) and reads for all of them at once (the page costs the same for any number).
+  - `RESOURCES_TAB`: at the top of a tenant page's Resources tab (quotas: "Ask for more" and the
+    tenant's quota requests); `context(request, tenant) -> dict`.
 - A pool usage reader (one: the app that measures usage): what tenants use of each pool now, shown
   on the Resources tab and My access beside what they are allocated. `reader(request, tenant ids)`
   reads for all of them at once and returns `of(tenant id, pool) -> PoolUse | None`.
@@ -41,6 +44,7 @@ POOLS = "pools"
 POOLS_CLUSTER = "pools_cluster"
 CLUSTER_DELETE = "cluster_delete"
 MY_ACCESS_TENANT = "my_access_tenant"
+RESOURCES_TAB = "resources_tab"
 
 
 @dataclass(frozen=True)

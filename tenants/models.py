@@ -590,6 +590,11 @@ class AuditAction(models.TextChoices):
     SIGN_IN_LOCKED_OUT = "SIGN_IN_LOCKED_OUT", "Sign-in locked out"
     USAGE_INTERVAL_UPDATED = "USAGE_INTERVAL_UPDATED", "Usage collection interval changed"
     POOL_PRICES_UPDATED = "POOL_PRICES_UPDATED", "Showback prices changed"
+    QUOTA_REQUEST_CREATED = "QUOTA_REQUEST_CREATED", "Quota request made"
+    QUOTA_REQUEST_WITHDRAWN = "QUOTA_REQUEST_WITHDRAWN", "Quota request withdrawn"
+    QUOTA_REQUEST_APPROVED = "QUOTA_REQUEST_APPROVED", "Quota request approved"
+    QUOTA_REQUEST_CHANGED = "QUOTA_REQUEST_CHANGED", "Quota request approved with changes"
+    QUOTA_REQUEST_REFUSED = "QUOTA_REQUEST_REFUSED", "Quota request refused"
 
     @classmethod
     def label_of(cls, code: str) -> str:

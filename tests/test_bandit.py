@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["portal", "tenants", "provisioning", "identity", "usage", "bench"]
+PACKAGES = ["portal", "tenants", "provisioning", "identity", "usage", "quotas", "bench"]
 
 
 def test_bandit_finds_nothing():

@@ -22,6 +22,8 @@ from rest_framework.views import APIView
 
 from provisioning import services as provisioning_services
 from provisioning.models import KubernetesConnection
+from quotas import services as quota_services
+from quotas.models import Notification, QuotaRequest
 from tenants import services
 from tenants.models import AuditEvent, Cluster, Membership, QuotaPlan, ResourcePool, Tenant, TenantService
 from tests.factories import PASSWORD
@@ -81,6 +83,13 @@ def _connected_cluster_url(w) -> str:
             acting_user=w.admin, cluster=w.cluster, spec=provisioning_services.ConnectionSpec(mode="export")
         )
     return f"/clusters/{w.cluster.pk}/quota-engine/"
+
+
+def _quota_request(w, requester=None) -> QuotaRequest:
+    """An open quota request for dev1 (Bob's, unless another requester is named)."""
+    return quota_services.quota_request_create(
+        acting_user=requester or w.bob, tenant=w.dev1, pool=w.pool, asked={"gpu": 2}, reason="Training."
+    )
 
 
 def _bob(w) -> Membership:
@@ -267,6 +276,30 @@ POSTS: dict[str, Post] = {
             action="CREDENTIALS_REVOKED", target_repr=w.admin.username
         ).exists(),
     ),
+    "quotas:request_create": Post(
+        lambda w: f"/requests/new/?tenant={w.dev1.pk}",
+        lambda w: {"pool": str(w.pool.pk), "resource": "gpu", "amount": "2", "reason": "Training runs."},
+        302,
+        lambda w: QuotaRequest.objects.filter(tenant=w.dev1, gpu=2).exists(),
+    ),
+    "quotas:request_decide": Post(
+        lambda w: f"/requests/{_quota_request(w).pk}/decide/",
+        lambda w: {"decision": "refuse", "comment": "Not now."},
+        302,
+        lambda w: QuotaRequest.objects.get(tenant=w.dev1).state == "refused",
+    ),
+    "quotas:request_withdraw": Post(
+        lambda w: f"/requests/{_quota_request(w, w.admin).pk}/withdraw/",
+        lambda w: {},
+        302,
+        lambda w: QuotaRequest.objects.get(tenant=w.dev1).state == "withdrawn",
+    ),
+    "quotas:inbox_read": Post(
+        lambda w: "/inbox/read/",
+        lambda w: {},
+        302,
+        lambda w: not Notification.objects.filter(recipient=w.admin, read_at__isnull=True).exists(),
+    ),
     "console:user_grant": Post(
         lambda w: "/users/grant/",
         lambda w: {"username": "tom", "tenant": "department1/dev1", "role": "viewer"},
@@ -293,6 +326,10 @@ READ_ONLY = {
     "usage:showback_csv": "/showback.csv",
     "usage:showback_pdf": "/showback.pdf",
     "usage:idle_quota": "/idle-quota/",
+    "quotas:requests": "/requests/",
+    "quotas:request": "/requests/{dev1}/",
+    "quotas:inbox": "/inbox/",
+    "quotas:inbox_badge": "/inbox/unread/",
     "provisioning:kubeconfig": "/tenants/{dev1}/kubeconfig/{cluster}/",
     "provisioning:kubeconfig_help": "/tenants/{dev1}/kubeconfig/{cluster}/help/",
     "provisioning:hadoop_file": "/clusters/{cluster}/hadoop-files/capacity-scheduler.xml",

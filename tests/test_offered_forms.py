@@ -21,6 +21,7 @@ from django.db import transaction
 from django.test import Client
 
 from provisioning import services as provisioning_services
+from quotas import services as quota_services
 from tenants import services
 from tests.tenants.test_api_permissions import person
 
@@ -170,6 +171,13 @@ def world(k8s_world):
     )
     services.plan_create(acting_user=w.admin, name="gpu-small", description="1 GPU")
     services.membership_grant(acting_user=w.admin, tenant=w.dev2, group="ml-team", role="viewer")
+    # Quota requests: Bob's for the platform admins (the pool is full), Tom's for department1's admins.
+    quota_services.quota_request_create(
+        acting_user=w.bob, tenant=w.dev1, pool=w.pool, asked={"gpu": 2}, reason="Training."
+    )
+    quota_services.quota_request_create(
+        acting_user=w.tom, tenant=w.dev2, pool=w.pool, asked={"cpu_millicores": 10_000}, reason="Builds."
+    )
     return w
 
 

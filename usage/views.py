@@ -19,7 +19,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from tenants import console, exports
@@ -442,17 +442,11 @@ def showback_prices(request: HttpRequest) -> HttpResponse:
 
 # Idle-quota hints (issue 19, point 4)
 
-# The quotas app's page that turns a hint into a proposed change (a quota request lowering the
-# tenant's guarantee). It is asked for with the hint's `Proposal` as its query string (tenant, pool,
-# resource, current, amount, reason); until an app offers the URL, the page shows no button.
-PROPOSE_URL_NAME = "console:quota-request-propose"
-
-
-def _propose_url() -> str | None:
-    try:
-        return reverse(PROPOSE_URL_NAME)
-    except NoReverseMatch:
-        return None
+# The quotas app's "ask" page turns a hint into a proposed change: a quota request lowering the
+# tenant's guarantee, asked with the hint's `Proposal` as its query string (tenant, pool, resource,
+# current, amount, reason), which the parent's admins decide like any other. Named, not imported:
+# quotas is downstream of usage.
+PROPOSE_URL_NAME = "quotas:request_create"
 
 
 @login_required
@@ -473,7 +467,7 @@ def idle_quota(request: HtmxHttpRequest) -> HttpResponse:
             window_days=form.cleaned_data["window"],
             threshold_percent=form.cleaned_data["threshold"],
         )
-        context["propose_url"] = _propose_url()
+        context["propose_url"] = reverse(PROPOSE_URL_NAME)
     response = render_page(request, "usage/idle_quota.html", context, "hints")
     if not form.is_valid() and not request.htmx:  # htmx swaps only a success: there the errors show too
         response.status_code = 400

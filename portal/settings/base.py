@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "tenants",
     "provisioning",
     "usage",  # after provisioning: it builds on it (docs/ARCHITECTURE.md)
+    "quotas",  # quota requests and the inbox: built on tenants, provisioning and usage
     "identity",
 ]
 
@@ -166,6 +167,13 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
+
+# E-mail (quota requests' notifications): EMAIL_URL as django-environ reads it, e.g.
+# smtp+tls://user:password@mail.example.com:587, consolemail:// (printed: the embedded default's).
+vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="canopy@localhost")
+# The console's address, for the links in e-mails ("" : links are paths only).
+CANOPY_CONSOLE_URL = env("CANOPY_CONSOLE_URL", default="")
 
 # Canopy's own settings.
 CANOPY_MAX_TENANT_DEPTH = env.int("CANOPY_MAX_TENANT_DEPTH", default=10)

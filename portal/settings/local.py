@@ -18,6 +18,9 @@ CANOPY_PROVISIONING_DEFAULT_BACKEND = env("CANOPY_PROVISIONING_DEFAULT_BACKEND",
 # With no cluster to read, `manage.py demo_usage` (started by scripts/console.sh) makes figures up,
 # and every page that shows them says so.
 CANOPY_DEMO_USAGE = env.bool("CANOPY_DEMO_USAGE", default=True)
+# Notifications' e-mails are printed by runserver (no mail server needed); EMAIL_URL sends them.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+CANOPY_CONSOLE_URL = env("CANOPY_CONSOLE_URL", default="http://127.0.0.1:8000")
 
 # SQLite has one writer at a time. With its default rollback journal and deferred transactions, a
 # request that has read inside a transaction and then writes fails at once with "database is

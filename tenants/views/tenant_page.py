@@ -170,7 +170,13 @@ def _tab_context(request: HttpRequest, tenant: Tenant, tab: str) -> dict[str, An
         )
         return {"admins": admins, "inherited_admins": inherited}
     if tab == "resources":
-        return _resources_context(request, tenant)
+        return {
+            **_resources_context(request, tenant),
+            "resource_sections": [
+                (section.template, section.context(request, tenant))
+                for section in console.sections(console.RESOURCES_TAB)
+            ],
+        }
     if tab == "storage":
         return {
             "directories": selectors.storage_list(user=user).filter(tenant=tenant),

@@ -15,6 +15,7 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 
 from provisioning.backends.export import HADOOP_FILES
+from quotas.api.urls import router as quotas_router
 from tenants.api.urls import router
 from usage.api.urls import router as usage_router
 
@@ -32,6 +33,8 @@ COLLECTIONS = [
     "users",
     "audit",
     "workloads",
+    "quota-requests",
+    "notifications",
 ]
 
 
@@ -64,9 +67,9 @@ def test_the_schema_lists_every_endpoint(schema):
         assert "get" in paths[f"/api/v1/{name}/"] and "get" in paths[f"/api/v1/{name}/{{id}}/"]
     assert "post" in paths["/api/v1/auth/token/"]
     # Every collection the routers serve is documented, and nothing else under /api/v1/.
-    assert sorted(prefix for each in (router, usage_router) for prefix, _, _ in each.registry) == sorted(
-        COLLECTIONS
-    )
+    assert sorted(
+        prefix for each in (router, usage_router, quotas_router) for prefix, _, _ in each.registry
+    ) == sorted(COLLECTIONS)
     documented = {re.match(r"/api/v1/([^/]+)/", path).group(1) for path in paths}
     assert documented == {
         *COLLECTIONS,
@@ -97,6 +100,10 @@ def test_the_schema_lists_every_endpoint(schema):
     # Provisioning (issue 5) adds its own endpoints beside the tenant's.
     for action in ("provisioning", "provisioning/push", "provisioning/preview", "kubeconfig"):
         assert f"/api/v1/tenants/{{id}}/{action}/" in paths, action
+    # Quota requests (issue 19): decided and withdrawn by action; the inbox marked read.
+    for action in ("quota-requests/{id}/decide", "quota-requests/{id}/withdraw", "notifications/{id}/read"):
+        assert set(paths[f"/api/v1/{action}/"]) & {"get", "post", "put", "patch", "delete"} == {"post"}
+    assert "post" in paths["/api/v1/notifications/read-all/"]
 
 
 def test_the_schema_documents_what_each_endpoint_allows(schema):

@@ -10,9 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.test import Client, override_settings
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from quotas.models import QuotaRequest
 from tenants import services
 from tenants.models import Membership
 from tests.tenants.builders import TokenClient, spec
@@ -311,16 +312,20 @@ def test_reading_hints_changes_nothing(recent) -> None:
     assert before == after == (before[0], [2])
 
 
-@override_settings(ROOT_URLCONF="tests.usage.propose_urls")
-def test_once_a_propose_page_exists_each_hint_links_to_it_with_the_proposal(recent) -> None:
+def test_a_hint_becomes_a_proposed_change_the_parents_admins_decide(recent) -> None:
+    """The hint's link opens the quotas app's ask form with the proposal filled in; sent, it is a
+    quota request lowering dev2's guarantee, which the admins of department1 decide. Nothing is
+    lowered until they approve it."""
     w = recent
-    text = browser(w.people.dept_admin).get("/idle-quota/", {"threshold": 26}).content.decode()
+    dept_admin = browser(w.people.dept_admin)
+    text = dept_admin.get("/idle-quota/", {"threshold": 26}).content.decode()
     links = [
         part.split('"', 1)[0] for part in text.split('class="secondary outline propose-change" href="')[1:]
     ]
     assert len(links) == 1
-    url = urlsplit(links[0].replace("&amp;", "&"))
-    assert url.path == "/quota-requests/propose/"
+    link = links[0].replace("&amp;", "&")
+    url = urlsplit(link)
+    assert url.path == "/requests/new/"
     query = parse_qs(url.query)
     assert {key: query[key] for key in ("tenant", "pool", "resource", "current", "amount")} == {
         "tenant": [str(w.dev2.pk)],
@@ -330,6 +335,28 @@ def test_once_a_propose_page_exists_each_hint_links_to_it_with_the_proposal(rece
         "amount": ["1"],
     }
     assert "department1/dev2 used at most 0.5" in query["reason"][0]
+
+    form = dept_admin.get(link)
+    assert form.status_code == 200
+    assert {key: form.context["form"].initial[key] for key in ("pool", "resource", "amount")} == {
+        "pool": str(w.pool.pk),
+        "resource": "gpu",
+        "amount": "1",
+    }
+    sent = dept_admin.post(
+        link,
+        {
+            "pool": w.pool.pk,
+            "resource": "gpu",
+            "amount": "1",
+            "reason": form.context["form"].initial["reason"],
+        },
+    )
+    assert sent.status_code == 302
+    proposal = QuotaRequest.objects.get(tenant=w.dev2)
+    assert proposal.state == QuotaRequest.State.OPEN
+    assert proposal.gpu == 1 and proposal.deciding_tenant == w.department1
+    assert list(w.dev2.allocations.values_list("gpu", flat=True)) == [2]
 
 
 def test_the_demo_has_an_idle_tenant_to_show(settings) -> None:
