@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from playwright.sync_api import expect
 
 from provisioning import services as provisioning_services
+from quotas.models import QuotaRequest
 from tenants.demo import load_demo
 from tenants.models import Cluster, QuotaPlan, ResourcePool, Tenant
 from tests.browser.conftest import PHONE, sign_in
@@ -47,6 +48,12 @@ NOT_PAGES = {
     "accounts/sign-out-everywhere/": "POST only (the top bar's button)",
     "oidc/authenticate/": "a redirect to the identity provider",
     "oidc/callback/": "the identity provider's redirect back",
+    "showback.csv": "a CSV download (the Showback page's link)",
+    "showback.pdf": "a PDF download (the Showback page's link)",
+    "requests/<id:pk>/decide/": "POST only (the request page's dialogs, checked there)",
+    "requests/<id:pk>/withdraw/": "POST only (the request page's button)",
+    "inbox/read/": "POST only (the Inbox's buttons)",
+    "inbox/unread/": "a fragment: the menu's unread count (drawn on every page)",
 }
 
 
@@ -79,6 +86,12 @@ VISITED_ROUTES = {
     "tenants/<id:pk>/kubeconfig/<id:cluster_id>/help/",
     "overview/",
     "idle-quota/",
+    "showback/",
+    "showback/prices/",
+    "requests/",
+    "requests/new/",
+    "requests/<id:pk>/",
+    "inbox/",
     "accounts/login/",
 }
 
@@ -101,6 +114,7 @@ def page_urls(demo: Demo) -> dict[str, dict[str, list[str]]]:
     highmem = ResourcePool.objects.get(cluster=bigdata, name="highmem")
     bob = get_user_model().objects.get(username="bob")
     gpu_cluster = Cluster.objects.get(name="gpu-cluster")
+    request = QuotaRequest.objects.get(tenant=demo.dev1)  # the demo's, from Bob
     tenant_tabs = {
         "admin": [f"/tenants/{demo.department1.pk}/?tab={tab}" for tab in TABS]
         + [f"/tenants/{demo.t1.pk}/?tab={tab}" for tab in TABS],
@@ -158,6 +172,15 @@ def page_urls(demo: Demo) -> dict[str, dict[str, list[str]]]:
             "admin": ["/idle-quota/", "/idle-quota/?window=30&threshold=100"],
             "usera": ["/idle-quota/"],
         },
+        "showback/": {
+            "admin": ["/showback/", f"/showback/?tenant={demo.department1.pk}"],
+            "bob": [f"/showback/?tenant={demo.dev1.pk}"],
+        },
+        "showback/prices/": {"admin": ["/showback/prices/"]},
+        "requests/": {"admin": ["/requests/"], "bob": ["/requests/"]},
+        "requests/new/": {"bob": [f"/requests/new/?tenant={demo.dev1.pk}"]},
+        "requests/<id:pk>/": {"admin": [f"/requests/{request.pk}/"], "bob": [f"/requests/{request.pk}/"]},
+        "inbox/": {"admin": ["/inbox/"], "bob": ["/inbox/"]},
         "accounts/login/": {"anonymous": ["/accounts/login/"]},
     }
 
@@ -249,6 +272,7 @@ def test_no_page_scrolls_sideways_on_a_phone_and_every_action_is_reachable(phone
     )
     settings.CANOPY_DEMO_USAGE = True
     call_command("demo_usage")  # DEMO ONLY figures: the charts, the jobs and the overview have rows
+    call_command("demo_quota_requests")  # Bob's open request, as the embedded default has it
     tenants = {t.name_path: t for t in Tenant.objects.all()}
     demo = Demo(
         credentials.admin_password,

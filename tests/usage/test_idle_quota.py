@@ -223,8 +223,8 @@ def test_the_page_lists_the_hints_for_admins_above_and_says_nothing_is_stopped(r
     assert 'class="idle-quota-link"><a href="/idle-quota/"' in tab.content.decode()
     assert '<a href="/idle-quota/" ' in browser(w.admin).get("/me/").content.decode()
     assert 'href="/idle-quota/"' not in browser(w.people.dept_admin).get("/me/").content.decode()
-    # Until the quotas app offers its page, no button proposes a change.
-    assert "propose-change" not in text
+    # The hint offers to propose the suggested amount (followed in the test below).
+    assert ">Propose 1 GPU</a>" in text
     # The htmx request gets the hints alone.
     fragment = browser(w.people.dept_admin).get("/idle-quota/", {"threshold": 26}, HTTP_HX_REQUEST="true")
     assert fragment.status_code == 200 and "<html" not in fragment.content.decode()
