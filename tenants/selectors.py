@@ -24,6 +24,7 @@ from tenants.audit import AuditReader
 from tenants.cluster_names import NAME_PATTERN
 from tenants.models import (
     Allocation,
+    AllocationGrant,
     AuditEvent,
     Cluster,
     Membership,
@@ -277,6 +278,35 @@ def tenant_summaries(tenants: list[Tenant], *, user: AbstractBaseUser | None) ->
 
 def allocation_list(*, user: AbstractBaseUser | None, action: Action = Action.VIEW) -> QuerySet[Allocation]:
     return Allocation.objects.restrict(user, action).select_related("tenant", "pool__cluster")
+
+
+def allocation_grant_list(
+    *, user: AbstractBaseUser | None, action: Action = Action.VIEW
+) -> QuerySet[AllocationGrant]:
+    """Time-bound grants of the allocations the user may see (`action` MANAGE: those they may end)."""
+    return AllocationGrant.objects.restrict(user, action).select_related(
+        "tenant", "allocation__pool__cluster"
+    )
+
+
+def allocation_grants_shown(
+    *, user: AbstractBaseUser | None, allocations: list[Allocation]
+) -> dict[int, AllocationGrant]:
+    """Per allocation id, the grant its readers are shown: the open one (active or waiting), or the
+    last one whose end was refused, until the allocation changes again. One query."""
+    by_id = {allocation.pk: allocation for allocation in allocations}
+    shown: dict[int, AllocationGrant] = {}
+    rows = allocation_grant_list(user=user).filter(
+        allocation_id__in=list(by_id),
+        state__in=[*AllocationGrant.OPEN_STATES, AllocationGrant.State.REFUSED],
+    )
+    for grant in rows.order_by("-created_at", "-pk"):
+        if grant.allocation_id in shown:
+            continue
+        allocation = by_id[grant.allocation_id]
+        if grant.is_open or (grant.finished_at is not None and grant.finished_at >= allocation.updated_at):
+            shown[grant.allocation_id] = grant
+    return shown
 
 
 def cluster_list(*, user: AbstractBaseUser | None) -> QuerySet[Cluster]:
