@@ -10,9 +10,11 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import F
 from django.db.models.functions import Substr
+from django.utils import timezone
 from treebeard.mp_tree import MP_Node, MP_NodeManager, MP_NodeQuerySet
 
 from tenants import paths
+from tenants.amounts import grant_phrase
 from tenants.permissions import RestrictedQuerySetMixin
 from tenants.roles import Role
 
@@ -317,6 +319,24 @@ class AllocationGrant(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in self.OPEN_STATES
+
+    @classmethod
+    def shown_of(
+        cls, allocation: Allocation, newest_first: list["AllocationGrant"]
+    ) -> "AllocationGrant | None":
+        """Of an allocation's open and refused grants, newest first, the one its readers are shown:
+        the open one, or the last one whose end was refused, until the allocation changes again."""
+        for grant in newest_first[:1]:
+            if grant.is_open or (
+                grant.finished_at is not None and grant.finished_at >= allocation.updated_at
+            ):
+                return grant
+        return None
+
+    @property
+    def summary(self) -> str:
+        """ "6 GPUs until 2026-12-20 18:00, then back to 4 GPUs" (in the console's time zone)."""
+        return grant_phrase(self.granted, self.back_to, f"{timezone.localtime(self.ends_at):%Y-%m-%d %H:%M}")
 
 
 class QuotaPlanAllocation(AllocationAmounts):

@@ -289,24 +289,37 @@ def allocation_grant_list(
     )
 
 
+GRANT_SHOWN_STATES = (*AllocationGrant.OPEN_STATES, AllocationGrant.State.REFUSED)
+
+
 def allocation_grants_shown(
     *, user: AbstractBaseUser | None, allocations: list[Allocation]
 ) -> dict[int, AllocationGrant]:
-    """Per allocation id, the grant its readers are shown: the open one (active or waiting), or the
-    last one whose end was refused, until the allocation changes again. One query."""
-    by_id = {allocation.pk: allocation for allocation in allocations}
-    shown: dict[int, AllocationGrant] = {}
+    """Per allocation id, the grant its readers are shown (`AllocationGrant.shown_of`). One query."""
+    by_id: dict[int, list[AllocationGrant]] = defaultdict(list)
     rows = allocation_grant_list(user=user).filter(
-        allocation_id__in=list(by_id),
-        state__in=[*AllocationGrant.OPEN_STATES, AllocationGrant.State.REFUSED],
+        allocation_id__in=[allocation.pk for allocation in allocations], state__in=GRANT_SHOWN_STATES
     )
     for grant in rows.order_by("-created_at", "-pk"):
-        if grant.allocation_id in shown:
-            continue
-        allocation = by_id[grant.allocation_id]
-        if grant.is_open or (grant.finished_at is not None and grant.finished_at >= allocation.updated_at):
-            shown[grant.allocation_id] = grant
-    return shown
+        by_id[grant.allocation_id].append(grant)
+    shown = {
+        allocation.pk: AllocationGrant.shown_of(allocation, by_id[allocation.pk])
+        for allocation in allocations
+    }
+    return {pk: grant for pk, grant in shown.items() if grant is not None}
+
+
+def allocation_list_with_grants(*, user: AbstractBaseUser | None) -> QuerySet[Allocation]:
+    """`allocation_list` with each allocation's grants that may be shown, newest first, in
+    `recent_grants` (`AllocationGrant.shown_of` picks the one): one more query for any number of allocations."""
+    recent = Prefetch(
+        "grants",
+        queryset=allocation_grant_list(user=user)
+        .filter(state__in=GRANT_SHOWN_STATES)
+        .order_by("-created_at", "-pk"),
+        to_attr="recent_grants",
+    )
+    return allocation_list(user=user).prefetch_related(recent)
 
 
 def cluster_list(*, user: AbstractBaseUser | None) -> QuerySet[Cluster]:

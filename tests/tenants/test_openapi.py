@@ -23,6 +23,7 @@ COLLECTIONS = [
     "pools",
     "tenants",
     "allocations",
+    "allocation-grants",
     "storage",
     "tenant-services",
     "volumes",
