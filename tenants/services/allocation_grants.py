@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -63,8 +64,10 @@ def _above(grant: AllocationGrant, spec: AllocationSpec) -> tuple[list[GrantAbov
         back_to = getattr(spec, resource.field)
         holds = held.get(resource.field)
         if back_to is not None and holds is not None and holds > back_to:
-            shown = int(holds) if float(holds).is_integer() else holds
-            above.append(GrantAbove(resource.label, resource.human(shown), resource.human(back_to)))
+            # Rounded up: what running work holds is never said to be less than it is.
+            above.append(
+                GrantAbove(resource.label, resource.human(math.ceil(holds)), resource.human(back_to))
+            )
     return above, True
 
 

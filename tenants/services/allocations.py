@@ -188,7 +188,7 @@ def _write_allocation(
             granted=granted,
             back_to=back_to,
             ends_at=ends_at,
-            granted_by=acting_user if acting_user is not None and acting_user.pk else None,
+            granted_by_id=acting_user.pk if acting_user is not None else None,
             granted_by_name=_actor_name(acting_user),
         )
     return allocation
@@ -205,14 +205,12 @@ def amounts_json(values: dict[str, Any]) -> dict[str, Any]:
 
 def amounts_spec(pool: ResourcePool, amounts: dict[str, Any]) -> AllocationSpec:
     """The spec that gives `pool` the kept `amounts` (`amounts_json`) again."""
-    return AllocationSpec(
-        pool=pool,
-        **{
-            name: Decimal(value) if name in YARN_FIELDS and value is not None else value
-            for name, value in amounts.items()
-            if name in ALLOCATION_FIELDS
-        },
-    )
+    values: dict[str, Any] = {
+        name: Decimal(value) if name in YARN_FIELDS and value is not None else value
+        for name, value in amounts.items()
+        if name in ALLOCATION_FIELDS
+    }
+    return AllocationSpec(pool=pool, **values)
 
 
 def _actor_name(acting_user: AbstractBaseUser | None) -> str:
@@ -247,7 +245,7 @@ def _grant_close(
     )
 
 
-_GRANT_ACTIONS = {
+_GRANT_ACTIONS: dict[str, str] = {
     AllocationGrant.State.ENDED: "ALLOCATION_GRANT_ENDED",
     AllocationGrant.State.WAITING: "ALLOCATION_GRANT_WAITING",
     AllocationGrant.State.REFUSED: "ALLOCATION_GRANT_REFUSED",

@@ -164,62 +164,34 @@ def test_the_allocation_form_takes_until_and_keeps_the_grant_when_saved_as_it_wa
     )
 
 
+# Who may change dev1's allocation (and so end or keep its grant): the admins above it.
+THOSE_ABOVE = expect(
+    outsider=404, dev2_admin=404, dev1_viewer=403, bob=403, dev1_admin=403, dept_admin=200, platform=200
+)
 GRANT_CALLS: dict[str, Call] = {
     "read dev1's grant": Call(
         "get",
         lambda w: f"/api/v1/allocation-grants/{_grant(w).pk}/",
         None,
-        expect(
-            outsider=404,
-            dev2_admin=404,
-            dev1_viewer=200,
-            bob=200,
-            dev1_admin=200,
-            dept_admin=200,
-            platform=200,
-        ),
+        {**THOSE_ABOVE, "dev1_viewer": 200, "bob": 200, "dev1_admin": 200},
     ),
     "extend dev1's grant": Call(
         "patch",
         lambda w: f"/api/v1/allocations/{_allocation(w).pk}/",
         lambda w: {"gpu": 0, "ends_at": (timezone.now() + 2 * DAY).isoformat()},
-        expect(
-            outsider=404,
-            dev2_admin=404,
-            dev1_viewer=403,
-            bob=403,
-            dev1_admin=403,
-            dept_admin=200,
-            platform=200,
-        ),
+        THOSE_ABOVE,
     ),
     "end dev1's grant now": Call(
         "post",
         lambda w: f"/api/v1/allocation-grants/{_grant(w).pk}/end/",
         None,
-        expect(
-            outsider=404,
-            dev2_admin=404,
-            dev1_viewer=403,
-            bob=403,
-            dev1_admin=403,
-            dept_admin=200,
-            platform=200,
-        ),
+        THOSE_ABOVE,
     ),
     "keep dev1's grant": Call(
         "post",
         lambda w: f"/api/v1/allocation-grants/{_grant(w).pk}/cancel/",
         None,
-        expect(
-            outsider=404,
-            dev2_admin=404,
-            dev1_viewer=403,
-            bob=403,
-            dev1_admin=403,
-            dept_admin=200,
-            platform=200,
-        ),
+        THOSE_ABOVE,
     ),
 }
 

@@ -4,13 +4,12 @@ embedded default's `scripts/console.sh` runs it with --follow)."""
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
 from tenants import services
+from tenants.management.repeat import every_until_stopped
 
 
 class Command(BaseCommand):
@@ -24,11 +23,7 @@ class Command(BaseCommand):
         self._pass()
         if not options["follow"]:
             return
-        stopping = threading.Event()  # set by a signal: the wait ends at once, not after the interval
-        signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
-        signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
-        while not stopping.wait(options["interval"]):
-            self._pass()
+        every_until_stopped(options["interval"], self._pass)
 
     def _pass(self) -> None:
         for grant_id, state in services.allocation_grants_end_due().items():
