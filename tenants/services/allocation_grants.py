@@ -88,10 +88,12 @@ def _grant_locked(grant: AllocationGrant) -> AllocationGrant:
 def _end(grant: AllocationGrant, *, acting_user: AbstractBaseUser | None, force: bool) -> str:
     """End one open grant in the caller's transaction; returns its state afterwards. `force` (an
     admin's "end now"): below running work if need be, saying so; a rule's refusal is raised."""
+    # The tenant's row first, as every allocation write takes it (then the pool's, then the grant's):
+    # one order, so beat and a concurrent change never deadlock.
+    tenant = _locked_tenant(AllocationGrant.objects.select_related("tenant").get(pk=grant.pk).tenant)
     grant = _grant_locked(grant)
     if not grant.is_open:
         return grant.state
-    tenant = _locked_tenant(grant.tenant)
     spec = amounts_spec(grant.allocation.pool, grant.back_to)
     above, measured = _above(grant, spec)
     if above and not force:
@@ -169,6 +171,7 @@ def allocation_grant_end(*, acting_user: AbstractBaseUser, grant: AllocationGran
     the amounts before is raised as the allocation's field errors; the grant stays open."""
     require(acting_user, Action.MANAGE, grant.tenant)
     with transaction.atomic():
+        _locked_tenant(grant.tenant)
         if not _grant_locked(grant).is_open:
             raise ValidationError({"state": ["This grant has already ended."]})
         _end(grant, acting_user=acting_user, force=True)
@@ -179,6 +182,7 @@ def allocation_grant_cancel(*, acting_user: AbstractBaseUser, grant: AllocationG
     """Keep the granted amounts: the grant will not end (audited)."""
     require(acting_user, Action.MANAGE, grant.tenant)
     with transaction.atomic():
+        _locked_tenant(grant.tenant)
         locked = _grant_locked(grant)
         if not locked.is_open:
             raise ValidationError({"state": ["This grant has already ended."]})

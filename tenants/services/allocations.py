@@ -289,6 +289,7 @@ def allocation_set(
 def allocation_delete(*, acting_user: AbstractBaseUser, allocation: Allocation) -> None:
     require(acting_user, Action.MANAGE, allocation.tenant)
     with transaction.atomic():
+        _locked_tenant(allocation.tenant)  # first, as every write that may touch its grant
         _lock_pools([allocation.pool])
         children = Allocation.objects.filter(
             pool=allocation.pool, **_children_filter(allocation.tenant, "tenant__")

@@ -37,7 +37,7 @@ from werkzeug.test import Client
 
 from provisioning import services as provisioning_services
 from tenants import services
-from tenants.models import AuditEvent, Membership
+from tenants.models import AllocationGrant, AuditEvent, Membership
 from tests.factories import PASSWORD, UserFactory
 from tests.provisioning.cluster_acls import widenings
 from tests.tenants import builders
@@ -98,6 +98,13 @@ def build_fuzz_world(admin) -> builders.K8sWorld:
     services.allocation_set(
         acting_user=admin, tenant=k8s.dev1, spec=builders.spec(k8s.pool, gpu=1, gpu_burst=2)
     )
+    # A time-bound grant: dev2 with one GPU less until tomorrow.
+    services.allocation_set(
+        acting_user=admin,
+        tenant=k8s.dev2,
+        spec=builders.spec(k8s.pool, gpu=1, cpu_millicores=8000, memory_bytes=60 * gi),
+        ends_at=timezone.now() + datetime.timedelta(days=1),
+    )
     port = _closed_port()
     provisioning_services.connection_set(
         acting_user=admin,
@@ -136,6 +143,7 @@ def build_fuzz_world(admin) -> builders.K8sWorld:
             "pools": [k8s.pool.pk, yarn.pool.pk, yarn.highmem.pk],
             "tenants": [t.pk for t in tenants],
             "allocations": [a.pk for t in tenants for a in t.allocations.all()],
+            "allocation-grants": list(AllocationGrant.objects.values_list("pk", flat=True)),
             "storage": [directory.pk],
             "tenant-services": [database.pk],
             "volumes": [volume.pk],
