@@ -20,7 +20,9 @@ from usage import measures
 from usage.services import usage_record
 
 pytestmark = [
-    pytest.mark.django_db(transaction=True),
+    # serialized_rollback: the flush after this test leaves the content types as the next
+    # transactional test (which restores them) expects.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
 ]
 
