@@ -7,6 +7,7 @@
 #   bash bench/run.sh reconcile      # also starts the Kubernetes test control plane (tests/clusters)
 #   bash bench/run.sh reconcile --engine kueue  # the same on the Kueue test cluster, quota engine Kueue
 #   bash bench/run.sh usage_dashboard  # the same 10,000 tenants with 30 days of usage (7 GB of disk)
+#   bash bench/run.sh showback   # the same 10,000 tenants with a month of hourly rollups: the showback
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
@@ -17,7 +18,7 @@ start_postgres
 start_redis  # the reconcile benchmark's Celery worker
 trap stop_started_services EXIT
 
-name="${1:?which benchmark: all, scale, reconcile or usage_dashboard}"
+name="${1:?which benchmark: all, scale, reconcile, usage_dashboard or showback}"
 shift
 database="${CANOPY_BENCH_DB:-canopy_bench}"
 export DATABASE_URL="postgres://canopy@127.0.0.1:${CANOPY_PG_PORT}/${database}"
@@ -36,7 +37,7 @@ run_benchmark() {
 }
 
 if [ "$name" = all ]; then
-  for benchmark in scale reconcile usage_dashboard; do
+  for benchmark in scale reconcile usage_dashboard showback; do
     run_benchmark "$benchmark"
   done
   run_benchmark reconcile --engine kueue

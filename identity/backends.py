@@ -66,7 +66,7 @@ class OIDCBackend(OIDCAuthenticationBackend):
     get_settings = staticmethod(oidc_setting)
 
     def _username(self, claims: dict[str, Any]) -> str:
-        return str(claims.get(settings.CANOPY_OIDC_USERNAME_CLAIM) or "")[:150]
+        return str(claims.get(self.get_settings("CANOPY_OIDC_USERNAME_CLAIM")) or "")[:150]
 
     def describe_user_by_claims(self, claims: dict[str, Any]) -> str:
         return f"username {self._username(claims)}"
@@ -91,10 +91,10 @@ class OIDCBackend(OIDCAuthenticationBackend):
         user.email = claims.get("email", user.email) or ""
         user.first_name = (claims.get("given_name") or user.first_name)[:150]
         user.last_name = (claims.get("family_name") or user.last_name)[:150]
-        names = claims.get(settings.CANOPY_OIDC_GROUPS_CLAIM) or []
+        names = claims.get(self.get_settings("CANOPY_OIDC_GROUPS_CLAIM")) or []
         if isinstance(names, str):
             names = [names]
-        staff_group = settings.CANOPY_OIDC_STAFF_GROUP
+        staff_group = self.get_settings("CANOPY_OIDC_STAFF_GROUP")
         if staff_group:
             user.is_staff = staff_group in names
         user.save()

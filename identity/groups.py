@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group
 
 from tenants import services as tenant_services
 from tenants.cluster_names import name_problem
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 log = logging.getLogger(__name__)
 
 
-def groups_mirror(*, user: AbstractBaseUser, names: Iterable[str], source: str) -> list[Group]:
+def groups_mirror(*, user: User, names: Iterable[str], source: str) -> list[Group]:
     """Set the user's groups to exactly the usable `names`, creating the groups that do not exist yet.
 
     Called at each sign-in (`source`: "ldap" or "oidc"), so someone removed from a group upstream

@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
+
+from tenants.permissions import AnyUser
 
 _current_request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar(
     "canopy_current_request", default=None
@@ -29,7 +30,7 @@ class ActingUserMiddleware:
             _current_request.reset(reset)
 
 
-def current_acting_user() -> AbstractBaseUser | None:
+def current_acting_user() -> AnyUser | None:
     """The signed-in user of the request being served; None outside a request (a command)."""
     user = getattr(_current_request.get(), "user", None)
     return user if user is not None and user.is_authenticated else None

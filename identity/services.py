@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
@@ -19,7 +18,10 @@ from knox.models import AuthToken
 from identity.middleware import current_acting_user
 from tenants.audit import audit
 from tenants.models import AuditEvent
-from tenants.permissions import require_platform_admin
+from tenants.permissions import AnyUser, require_platform_admin
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def lockout_message() -> str:
@@ -27,7 +29,7 @@ def lockout_message() -> str:
     return f"Too many failed sign-ins; try again in {minutes} minutes."
 
 
-def api_token_issue(*, acting_user: AbstractBaseUser, address: str) -> tuple[str, datetime | None]:
+def api_token_issue(*, acting_user: AnyUser, address: str) -> tuple[str, datetime | None]:
     """A new API token for `acting_user` (who just gave their password) and when it expires.
 
     Only its digest is stored, so the token is shown once, here; the audit row says who, when and
@@ -95,7 +97,7 @@ class Revocation:
     sessions: int | None  # None: sessions were left alone
 
 
-def _session_keys_of(user: AbstractBaseUser) -> list[str]:
+def _session_keys_of(user: User) -> list[str]:
     """The keys of the user's unexpired sessions. The session store keys rows by session, not by user,
     so each unexpired session is decoded; this runs only when someone is signed out everywhere."""
     store = import_module(settings.SESSION_ENGINE).SessionStore
@@ -108,7 +110,7 @@ def _session_keys_of(user: AbstractBaseUser) -> list[str]:
     ]
 
 
-def _sessions_end(user: AbstractBaseUser) -> int:
+def _sessions_end(user: User) -> int:
     store = import_module(settings.SESSION_ENGINE).SessionStore
     keys = _session_keys_of(user)
     for key in keys:
@@ -118,8 +120,8 @@ def _sessions_end(user: AbstractBaseUser) -> int:
 
 def credentials_revoke(
     *,
-    acting_user: AbstractBaseUser | None,
-    user: AbstractBaseUser,
+    acting_user: AnyUser | None,
+    user: User,
     reason: str,
     sessions: bool = True,
     audit_if_none: bool = True,
@@ -140,7 +142,7 @@ def credentials_revoke(
     return Revocation(tokens=tokens, sessions=ended)
 
 
-def sign_out_everywhere(*, acting_user: AbstractBaseUser) -> Revocation:
+def sign_out_everywhere(*, acting_user: AnyUser) -> Revocation:
     """The user ends all their own sessions (this one too) and revokes all their API tokens."""
     if not acting_user.is_authenticated:
         raise PermissionDenied("Sign in first.")
@@ -148,7 +150,7 @@ def sign_out_everywhere(*, acting_user: AbstractBaseUser) -> Revocation:
     return credentials_revoke(acting_user=me, user=me, reason=RevocationReason.SIGNED_OUT_EVERYWHERE)
 
 
-def api_tokens_revoke(*, acting_user: AbstractBaseUser, user: AbstractBaseUser) -> Revocation:
+def api_tokens_revoke(*, acting_user: AnyUser, user: User) -> Revocation:
     """A platform admin revokes every API token of `user` (their console sessions stay)."""
     require_platform_admin(acting_user)
     return credentials_revoke(
@@ -156,7 +158,7 @@ def api_tokens_revoke(*, acting_user: AbstractBaseUser, user: AbstractBaseUser) 
     )
 
 
-def _is_rehash(instance: AbstractBaseUser, update_fields: Any) -> bool:
+def _is_rehash(instance: User, update_fields: Any) -> bool:
     """Django stores a new hash of the same password when it checks one made with older hasher
     settings (`check_password`'s setter: set_password, then `_password = None`, then
     save(update_fields=["password"])). That is no password change: nobody is signed out."""
@@ -168,7 +170,7 @@ def _is_rehash(instance: AbstractBaseUser, update_fields: Any) -> bool:
     )
 
 
-def on_user_pre_save(sender: Any, instance: AbstractBaseUser, update_fields: Any = None, **_: Any) -> None:
+def on_user_pre_save(sender: Any, instance: User, update_fields: Any = None, **_: Any) -> None:
     """Note whether this save changes the password or deactivates the user (read from the row)."""
     instance._canopy_revoke_reason = None  # type: ignore[attr-defined]
     if instance._state.adding or instance.pk is None:
@@ -184,7 +186,7 @@ def on_user_pre_save(sender: Any, instance: AbstractBaseUser, update_fields: Any
         instance._canopy_revoke_reason = RevocationReason.PASSWORD_CHANGED  # type: ignore[attr-defined]
 
 
-def on_user_post_save(sender: Any, instance: AbstractBaseUser, created: bool, **_: Any) -> None:
+def on_user_post_save(sender: Any, instance: User, created: bool, **_: Any) -> None:
     """A changed password (set, reset or made unusable) or a deactivation revokes every API token
     and session the user had; a later `update_session_auth_hash` keeps the current browser's."""
     reason = getattr(instance, "_canopy_revoke_reason", None)

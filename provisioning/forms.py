@@ -107,7 +107,7 @@ class KubernetesConnectionForm(forms.Form):
 
     # Which fields each mode uses (the others are not sent to the service, so nothing a mode does not
     # use is stored from a field the page had hidden).
-    MODE_FIELDS = {
+    MODE_FIELDS: dict[str, set[str]] = {
         KubernetesConnection.Mode.TOKEN: {"server", "ca_data", "token"},
         KubernetesConnection.Mode.CERTIFICATE: {"server", "ca_data", "client_certificate", "client_key"},
         KubernetesConnection.Mode.KUBECONFIG: {"kubeconfig"},
@@ -179,7 +179,8 @@ class KubernetesConnectionForm(forms.Form):
             raise forms.ValidationError("A client key is a PEM text file.") from error
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         stored = self.connection
         if (
             data.get("mode") == KubernetesConnection.Mode.KUBECONFIG

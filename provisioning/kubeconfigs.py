@@ -18,13 +18,13 @@ from typing import Any
 
 import yaml
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 
 from provisioning.backends.base import BackendError
 from provisioning.backends.kubernetes import KubernetesBackend
 from provisioning.desired.kubernetes import KUEUE_ENGINE, RESOURCE_QUOTA_ENGINE, service_account_name
 from provisioning.models import ClusterSyncStatus, KubernetesConnection
 from tenants.models import Cluster, Tenant
+from tenants.permissions import AnyUser
 
 
 def kubeconfig_document(
@@ -151,7 +151,7 @@ def _masked_exec(connection: KubernetesConnection) -> dict[str, Any]:
 
 def kubeconfig_guide(
     *,
-    user: AbstractBaseUser,
+    user: AnyUser,
     tenant: Tenant,
     cluster: Cluster,
     namespace: str,

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
 from provisioning.desired.kubernetes import (
@@ -46,7 +45,7 @@ from tenants.models import (
     TenantService,
     VolumeAttachment,
 )
-from tenants.permissions import Action, can, is_platform_admin
+from tenants.permissions import Action, AnyUser, can, is_platform_admin
 from tenants.quantities import parse_cpu_millicores, parse_memory_bytes
 from tenants.roles import rank, reaches
 from tenants.rules import left
@@ -58,20 +57,18 @@ PROVISIONED_KINDS = (Cluster.Kind.KUBERNETES, Cluster.Kind.YARN)
 # For people
 
 
-def status_list(
-    *, user: AbstractBaseUser | None, action: Action = Action.VIEW
-) -> QuerySet[ClusterSyncStatus]:
+def status_list(*, user: AnyUser | None, action: Action = Action.VIEW) -> QuerySet[ClusterSyncStatus]:
     return ClusterSyncStatus.objects.restrict(user, action).select_related("sync", "cluster")
 
 
-def connection_list(*, user: AbstractBaseUser | None) -> QuerySet[KubernetesConnection]:
+def connection_list(*, user: AnyUser | None) -> QuerySet[KubernetesConnection]:
     """Connections hold credentials: platform admins only."""
     if not is_platform_admin(user):
         return KubernetesConnection.objects.none()
     return KubernetesConnection.objects.select_related("cluster").order_by("cluster__name")
 
 
-def hadoop_connection_list(*, user: AbstractBaseUser | None) -> QuerySet[HadoopConnection]:
+def hadoop_connection_list(*, user: AnyUser | None) -> QuerySet[HadoopConnection]:
     """Platform admins only, like Kubernetes connections."""
     if not is_platform_admin(user):
         return HadoopConnection.objects.none()
@@ -79,7 +76,7 @@ def hadoop_connection_list(*, user: AbstractBaseUser | None) -> QuerySet[HadoopC
 
 
 def connection_of(
-    *, user: AbstractBaseUser | None, cluster: Cluster
+    *, user: AnyUser | None, cluster: Cluster
 ) -> KubernetesConnection | HadoopConnection | None:
     """How Canopy reaches `cluster` (its Kubernetes or its Hadoop connection), for platform admins;
     None when it has none or `user` may not see connections."""
@@ -87,9 +84,7 @@ def connection_of(
     return listed(user=user).filter(cluster=cluster).first()
 
 
-def kubernetes_clusters_by_tenant(
-    tenant_ids: list[int], *, user: AbstractBaseUser | None
-) -> dict[int, list[Cluster]]:
+def kubernetes_clusters_by_tenant(tenant_ids: list[int], *, user: AnyUser | None) -> dict[int, list[Cluster]]:
     """The Kubernetes clusters each tenant `user` may see has an allocation on (a namespace there),
     by name, with their connection joined: one query."""
     by_tenant: dict[int, list[Cluster]] = defaultdict(list)
@@ -106,7 +101,7 @@ def kubernetes_clusters_by_tenant(
     return dict(by_tenant)
 
 
-def tenant_namespaces(tenants: Iterable[Tenant], *, user: AbstractBaseUser | None) -> dict[int, str]:
+def tenant_namespaces(tenants: Iterable[Tenant], *, user: AnyUser | None) -> dict[int, str]:
     """Each tenant's Kubernetes namespace, as every page names it (My access, My jobs, the Clusters
     tab, the kubeconfig help), for the tenants `user` may see (`can`: from the request's grants, no
     query): the name fixed when it was first assigned (`TenantSync`, kept through moves), or for a
@@ -232,7 +227,7 @@ def _quota(tenant: Tenant, allocations: list[Allocation], held: ResourceHeld) ->
     totals = {
         resource.field: None
         if any(own[resource.field] is None for own in owns)
-        else sum(own[resource.field] for own in owns)
+        else sum(own[resource.field] or 0 for own in owns)  # none is None here
         for resource in KUBERNETES_RESOURCES
     }
     return Quota(**totals)

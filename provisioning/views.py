@@ -12,13 +12,13 @@ removal, Test connection, the quota engine and Hadoop's export files.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -28,6 +28,7 @@ from provisioning.api.views import hadoop_file_response, kubeconfig_response
 from provisioning.backends.export import HADOOP_FILES
 from provisioning.desired.yarn import RuleViolation, queue_path
 from provisioning.forms import HadoopConnectionForm, KubernetesConnectionForm, QuotaEngineForm
+from provisioning.models import HadoopConnection, KubernetesConnection
 from tenants import selectors as tenant_selectors
 from tenants import views as tenant_views
 from tenants.addresses import client_address
@@ -36,6 +37,7 @@ from tenants.forms import apply_service_errors
 from tenants.models import Cluster, Tenant
 from tenants.permissions import Action, can
 from tenants.roles import Role, at_least
+from tenants.views._page import HtmxHttpRequest
 
 # ---------------------------------------------------------------------------------------------
 # Parts of the console's pages
@@ -44,10 +46,11 @@ from tenants.roles import Role, at_least
 def _mark_live(clusters: list[Cluster]) -> None:
     """`live`: Canopy reaches the cluster's API, so it can mint a kubeconfig; the others only export."""
     for cluster in clusters:
-        cluster.live = kubeconfigs.is_live(cluster)
+        # A flag for the templates that the model does not declare.
+        setattr(cluster, "live", kubeconfigs.is_live(cluster))  # noqa: B010
 
 
-def clusters_tab(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:
+def clusters_tab(request: HtmxHttpRequest, tenant: Tenant) -> dict[str, Any]:
     """How the tenant stands on each cluster, in its namespace (named as on every page); the
     preview (which asks the cluster) only on request."""
     user = request.user
@@ -65,7 +68,9 @@ def clusters_tab(request: HttpRequest, tenant: Tenant) -> dict[str, Any]:
     return context
 
 
-def kubeconfig_links(request: HttpRequest, roles: list[tenant_selectors.EffectiveRole]) -> dict[int, dict]:
+def kubeconfig_links(
+    request: HtmxHttpRequest, roles: list[tenant_selectors.EffectiveRole]
+) -> dict[int, dict]:
     """My access: per tenant, the Kubernetes clusters it has a namespace on, for a kubeconfig each
     (one query for every tenant). Viewers get none: their role is read-only on the console."""
     users = [role for role in roles if at_least(role.role, Role.MEMBER)]
@@ -84,7 +89,7 @@ def kubeconfig_links(request: HttpRequest, roles: list[tenant_selectors.Effectiv
 
 
 def cluster_connections(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     clusters: list[Cluster],
     engine_forms: dict[int, QuotaEngineForm] | None = None,
     checks: dict[int, services.ConnectionCheck] | None = None,
@@ -121,7 +126,7 @@ def _without_connection(cluster: Cluster) -> str:
     return "nothing is pushed to it"
 
 
-def connection_going(request: HttpRequest, cluster: Cluster) -> dict[str, Any]:
+def connection_going(request: HtmxHttpRequest, cluster: Cluster) -> dict[str, Any]:
     """In the confirmation of a cluster's deletion: its connection goes with it."""
     return {"connection": selectors.connection_of(user=request.user, cluster=cluster)}
 
@@ -149,7 +154,7 @@ KUBECONFIG_LINKS = PageSection(
 
 
 @login_required
-def kubeconfig_download(request: HttpRequest, pk: int, cluster_id: int) -> HttpResponse:
+def kubeconfig_download(request: HtmxHttpRequest, pk: int, cluster_id: int) -> HttpResponse:
     """`/tenants/<id>/kubeconfig/<cluster_id>/`: the same file as the API's, for a link on the
     tenant page. A tenant the user cannot see is a 404; a viewer gets a 403."""
     tenant = tenant_selectors.tenant_get(user=request.user, pk=pk)
@@ -164,7 +169,7 @@ def kubeconfig_download(request: HttpRequest, pk: int, cluster_id: int) -> HttpR
 
 
 @login_required
-def kubeconfig_help(request: HttpRequest, pk: int, cluster_id: int) -> HttpResponse:
+def kubeconfig_help(request: HtmxHttpRequest, pk: int, cluster_id: int) -> HttpResponse:
     """`/tenants/<id>/kubeconfig/<cluster_id>/help/`: what the person's kubeconfig for the tenant on
     the cluster looks like and how to use it; on a cluster Canopy only exports for, an example,
     marked as one (`?download=example` gives it as a file). A tenant the user cannot see, or a
@@ -194,7 +199,7 @@ def kubeconfig_help(request: HttpRequest, pk: int, cluster_id: int) -> HttpRespo
 
 @login_required
 @require_POST
-def tenant_push(request: HttpRequest, pk: int) -> HttpResponse:
+def tenant_push(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """ "Push now": ask for the tenant to be pushed to its clusters again (after a failure)."""
     tenant = tenant_selectors.tenant_get(user=request.user, pk=pk)
     services.tenant_push_request(acting_user=request.user, tenant=tenant)
@@ -204,7 +209,7 @@ def tenant_push(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def cluster_quota_engine(request: HttpRequest, pk: int) -> HttpResponse:
+def cluster_quota_engine(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """A platform admin switches a connected Kubernetes cluster's quota engine from the Pools page."""
     tenant_views.platform_admins_only(request)
     cluster = get_object_or_404(tenant_selectors.cluster_list(user=request.user), pk=pk)
@@ -229,7 +234,7 @@ def cluster_quota_engine(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def cluster_test(request: HttpRequest, pk: int) -> HttpResponse:
+def cluster_test(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """'Test connection' for a platform admin: the same kind of answer for every cluster (connected
     with its version, export only, not connected, unreachable, certificate not trusted, credentials
     refused, the cluster's own error), drawn in place (htmx) or on the Pools page."""
@@ -245,7 +250,7 @@ def cluster_test(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def cluster_connection(request: HttpRequest, pk: int) -> HttpResponse:
+def cluster_connection(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Connect a cluster, or change how Canopy reaches it (platform admins): a Kubernetes cluster by
     an uploaded kubeconfig, its API server URL with a token and CA, a client certificate, in-cluster
     or export only; a Hadoop cluster by its ResourceManager and WebHDFS URLs, as a user or with
@@ -254,16 +259,25 @@ def cluster_connection(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = get_object_or_404(tenant_selectors.cluster_list(user=request.user), pk=pk)
     connection = selectors.connection_of(user=request.user, cluster=cluster)
     hadoop = cluster.kind == Cluster.Kind.YARN
-    form_class = HadoopConnectionForm if hadoop else KubernetesConnectionForm
-    form = form_class(request.POST or None, request.FILES or None, connection=connection)
+    data, files = request.POST or None, request.FILES or None
+    # `connection_of` gives the cluster's own kind of connection.
+    form: HadoopConnectionForm | KubernetesConnectionForm
+    if hadoop:
+        form = HadoopConnectionForm(data, files, connection=cast(HadoopConnection | None, connection))
+    else:
+        form = KubernetesConnectionForm(data, files, connection=cast(KubernetesConnection | None, connection))
     saved = None
     if request.method == "POST":
         form.is_valid()
-        spec = form.spec()
-        write = services.hadoop_connection_set if hadoop else services.connection_set
-        saved = tenant_views.service_trial(
-            request, form, lambda: write(acting_user=request.user, cluster=cluster, spec=spec)
-        )
+
+        def write() -> HadoopConnection | KubernetesConnection:
+            if isinstance(form, HadoopConnectionForm):
+                return services.hadoop_connection_set(
+                    acting_user=request.user, cluster=cluster, spec=form.spec()
+                )
+            return services.connection_set(acting_user=request.user, cluster=cluster, spec=form.spec())
+
+        saved = tenant_views.service_trial(request, form, write)
         if saved is not None:
             messages.success(
                 request,
@@ -281,7 +295,7 @@ def cluster_connection(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def cluster_connection_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def cluster_connection_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Forget how to reach a cluster (platform admins), after a confirmation saying what that does."""
     tenant_views.platform_admins_only(request)
     cluster = get_object_or_404(tenant_selectors.cluster_list(user=request.user), pk=pk)
@@ -311,7 +325,7 @@ def cluster_connection_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def hadoop_file(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+def hadoop_file(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
     """capacity-scheduler.xml or hdfs-setup.sh of a Hadoop cluster, downloaded from the Pools page
     (platform admins), for a ResourceManager without the mutation API."""
     tenant_views.platform_admins_only(request)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Install what the test suite needs, check the apps' import contracts (lint-imports), start
-# PostgreSQL and Redis on loopback if they are not running, build or reuse the real test clusters,
-# and run every test. `.ci/run` calls exactly this.
+# Install what the test suite needs, check the apps' import contracts (lint-imports), lint and
+# format (ruff) and types (mypy), start PostgreSQL and Redis on loopback if they are not running,
+# build or reuse the real test clusters, and run every test. `.ci/run` calls exactly this.
 # Extra arguments go to pytest, e.g. scripts/test.sh tests/tenants -k allocation
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,11 @@ echo "== lint-imports"
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+
+# Types of the product packages ([tool.mypy]: django-stubs and DRF's stubs with their plugins);
+# a second run reads .mypy_cache and takes seconds.
+echo "== mypy"
+.venv/bin/mypy portal tenants provisioning usage identity
 
 ensure_debian_packages
 start_postgres

@@ -4,7 +4,7 @@ transaction) and shows its refusals as form errors."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -34,8 +34,11 @@ from tenants.models import (
     VolumeAttachment,
 )
 
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups
+
 # Service errors are keyed by the API's field names; map those that differ from the admin form's.
-FIELD_ALIASES = {
+FIELD_ALIASES: dict[str | None, str] = {
     "cpu": "cpu_millicores",
     "memory": "memory_bytes",
     "cpu_burst": "cpu_millicores_burst",
@@ -191,7 +194,7 @@ class AllocationInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["pool", *services.ALLOCATION_FIELDS]
-    readonly_fields = fields
+    readonly_fields = ["pool", *services.ALLOCATION_FIELDS]
     show_change_link = True
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -217,7 +220,7 @@ class TenantAdmin(ServiceAdmin):
     ordering = ["path"]
     inlines = [AllocationInline]
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> _FieldGroups:
         if obj is None:
             return ["parent", "name", "display_name", "description", "leaf", "plan"]
         return ["name_path", "depth", "state", "plan", "display_name", "description", "leaf"]

@@ -21,11 +21,13 @@ class Resource:
     label: str
     parse: Callable[[object], int]
     format: Callable[[int | None], str | int | None]
-    human: Callable[[int | None], str]
+    # Amounts are whole (int); a GPU figure of usage may be a fraction (shared GPUs), which only the
+    # GPUs' function is given: so Any, not one parameter type for all three.
+    human: Callable[[Any], str]
     # What refusals and "left" hints say: exact, or rounded down beside the exact figure.
-    exact: Callable[[int | None], str] | None = None
+    exact: Callable[[Any], str] | None = None
 
-    def exactly(self, value: int | None) -> str:
+    def exactly(self, value: float | None) -> str:
         return (self.exact or self.human)(value)
 
     @property
@@ -39,7 +41,7 @@ class Resource:
         return f"{self.field}_burst"
 
 
-def _gpus_human(value: int | None) -> str:
+def _gpus_human(value: float | None) -> str:
     return "unlimited" if value is None else f"{value} GPU" + ("" if value == 1 else "s")
 
 

@@ -21,11 +21,11 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Model
 
 from tenants.amounts import KUBERNETES_RESOURCES, YARN_FIELDS, stored_amount_human
 from tenants.models import AuditAction, AuditEvent, Tenant
+from tenants.permissions import AnyUser
 from tenants.quantities import decimal_text
 
 Snapshot = Callable[[Any], dict[str, Any]]
@@ -44,7 +44,7 @@ def snapshot(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
 
 def audit(
     *,
-    acting_user: AbstractBaseUser | None,
+    acting_user: AnyUser | None,
     action: str,
     target: Any,
     tenant: Tenant | None,
@@ -73,7 +73,7 @@ def audit(
 def audited_save(
     obj: Model,
     *,
-    acting_user: AbstractBaseUser | None,
+    acting_user: AnyUser | None,
     action: str,
     tenant: Tenant | None,
     after: Snapshot | tuple[str, ...],
@@ -90,7 +90,7 @@ def audited_save(
 def audited_delete(
     obj: Model,
     *,
-    acting_user: AbstractBaseUser | None,
+    acting_user: AnyUser | None,
     action: str,
     tenant: Tenant | None,
     before: dict[str, Any],

@@ -16,7 +16,8 @@ from tenants.models import AuditAction, AuditEvent
 
 class AuditFilterForm(forms.Form):
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         since, until = data.get("since"), data.get("until")
         if since and until and since > until:
             self.add_error("until", f"The end ({until:%Y-%m-%d}) comes before the start ({since:%Y-%m-%d}).")

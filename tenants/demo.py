@@ -16,6 +16,7 @@ import datetime
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -34,7 +35,10 @@ from tenants.models import (
 )
 from tenants.quantities import parse_memory_bytes
 
-User = get_user_model()
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+else:
+    User = get_user_model()
 GI = parse_memory_bytes("1Gi")
 TI = parse_memory_bytes("1Ti")
 
@@ -65,7 +69,7 @@ def _user(username: str, password: str, *, staff: bool = False, label: str = "")
     return user
 
 
-def _tenant(admin: User, parent: Tenant | None, name: str, **kwargs: object) -> Tenant:
+def _tenant(admin: User, parent: Tenant | None, name: str, **kwargs: Any) -> Tenant:
     name_path = f"{parent.name_path}/{name}" if parent else name
     existing = Tenant.objects.filter(name_path=name_path).first()
     return existing or services.tenant_create(acting_user=admin, parent=parent, name=name, **kwargs)

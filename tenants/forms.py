@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -143,7 +143,7 @@ class PoolFieldsMixin:
                     )
                 )
                 continue
-            amounts: dict[str, int | None] = {}
+            amounts: dict[str, Any] = {}  # columns: int or None
             for resource in KUBERNETES_RESOURCES:
                 amounts[resource.field] = self._amount(pool, resource, burst=False)
                 amounts[resource.burst_field] = self._amount(pool, resource, burst=True)
@@ -275,11 +275,12 @@ class TenantCreateForm(StorageFieldsMixin, PoolFieldsMixin, forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["parent"].queryset = parents
+        parent_field = cast(forms.ModelChoiceField, self.fields["parent"])
+        parent_field.queryset = parents
         # Only platform admins create level-1 tenants; everyone else picks a parent they administer.
         self.fields["parent"].required = not level1_allowed
         if not level1_allowed:
-            self.fields["parent"].empty_label = None
+            parent_field.empty_label = None
         self.add_pool_fields(pools, hints)
         self.add_storage_fields(hadoop_clusters)
 
@@ -299,7 +300,12 @@ class TenantMoveForm(forms.Form):
         if level1_allowed:
             choices.append((self.LEVEL_1, "Level 1 (no parent)"))
         choices += [(pk, tenant.name_path) for pk, tenant in self.targets.items()]
-        self.fields["parent"].choices = choices
+        self.choices = choices
+        cast(forms.ChoiceField, self.fields["parent"]).choices = choices
+
+    def has_choices(self) -> bool:
+        """Somewhere to go: a tenant, or level 1."""
+        return len(self.choices) > 1
 
     def clean_parent(self) -> Tenant | None:
         value = self.cleaned_data["parent"]

@@ -5,6 +5,11 @@ Rows are written only by `tenants.services`; reads go through `tenants.selectors
 `tenants.permissions.restrict` to every queryset.
 """
 
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, cast
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -15,8 +20,11 @@ from treebeard.mp_tree import MP_Node, MP_NodeManager, MP_NodeQuerySet
 
 from tenants import paths
 from tenants.amounts import grant_phrase
-from tenants.permissions import RestrictedQuerySetMixin
+from tenants.permissions import AnyUser, RestrictedQuerySetMixin
 from tenants.roles import Role
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 DNS_LABEL_MAX = 63
 # \Z, not $: "$" also matches before a final newline, and "dev1\n" is no DNS label (issue 15).
@@ -79,6 +87,12 @@ class ResourcePool(models.Model):
 
     objects = RestrictedQuerySet.as_manager()
 
+    # Set by `selectors.pool_list`: what level-1 tenants hold of the pool (None: none holds a limit).
+    allocated_gpu: int | None
+    allocated_cpu: int | None
+    allocated_memory: int | None
+    allocated_capacity: Decimal | None
+
     class Meta:
         ordering = ["cluster__name", "name"]
         constraints = [
@@ -93,7 +107,8 @@ class ResourcePool(models.Model):
         return self.cluster.kind == Cluster.Kind.YARN
 
 
-class QuotaPlan(models.Model):
+# The plugin cannot find Tenant.plan's reverse manager: Tenant's base class (treebeard) has no types.
+class QuotaPlan(models.Model):  # type: ignore[django-manager-missing]
     """A named template of allocations and storage. Tenants get a copy, never a live link."""
 
     name = models.CharField(max_length=DNS_LABEL_MAX, unique=True, validators=[dns_label_validator])
@@ -125,7 +140,7 @@ class TenantManager(MP_NodeManager):
     def get_queryset(self) -> TenantQuerySet:
         return TenantQuerySet(self.model).order_by("path")
 
-    def restrict(self, user, action: str) -> TenantQuerySet:
+    def restrict(self, user: AnyUser | None, action: str) -> models.QuerySet:
         return self.get_queryset().restrict(user, action)
 
     def paths_with_ancestors(self, tenant_ids: set[int]) -> dict[int, str]:
@@ -247,9 +262,6 @@ class AllocationAmounts(models.Model):
     class Meta:
         abstract = True
 
-    def __str__(self) -> str:
-        return f"{self.tenant_id}@{self.cluster_id}{'/' + self.partition if self.partition else ''} {self.time:%Y-%m-%d %H:%M}"
-
 
 class Allocation(AllocationAmounts):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="allocations")
@@ -321,9 +333,7 @@ class AllocationGrant(models.Model):
         return self.state in self.OPEN_STATES
 
     @classmethod
-    def shown_of(
-        cls, allocation: Allocation, newest_first: list["AllocationGrant"]
-    ) -> "AllocationGrant | None":
+    def shown_of(cls, allocation: Allocation, newest_first: list[AllocationGrant]) -> AllocationGrant | None:
         """Of an allocation's open and refused grants, newest first, the one its readers are shown:
         the open one, or the last one whose end was refused, until the allocation changes again."""
         for grant in newest_first[:1]:
@@ -361,9 +371,6 @@ class StorageQuota(models.Model):
 
     class Meta:
         abstract = True
-
-    def __str__(self) -> str:
-        return f"{self.tenant_id}@{self.cluster_id}{'/' + self.partition if self.partition else ''} {self.time:%Y-%m-%d %H:%M}"
 
 
 class StorageDirectory(StorageQuota):
@@ -517,6 +524,10 @@ class Volume(models.Model):
 
     objects = RestrictedQuerySet.as_manager()
 
+    # Set by `selectors.volume_list`: all its attachments counted, and those the reader may see.
+    attachment_count: int
+    visible_attachments: list[VolumeAttachment]
+
     class Meta:
         ordering = ["cluster__name", "name"]
         constraints = [
@@ -586,12 +597,13 @@ class Membership(models.Model):
         ]
 
     def __str__(self) -> str:
-        subject = f"group {self.group.name}" if self.group_id else str(self.user)
+        subject = f"group {self.group.name}" if self.group is not None else str(self.user)
         return f"{subject} is {self.role} of {self.tenant}"
 
     @property
     def subject_name(self) -> str:
-        return self.group.name if self.group_id else self.user.get_username()
+        # Exactly one of user and group (the check constraint above).
+        return self.group.name if self.group is not None else cast("User", self.user).get_username()
 
     @property
     def subject_kind(self) -> str:
@@ -654,6 +666,7 @@ class AuditAction(models.TextChoices):
     CREDENTIALS_REVOKED = "CREDENTIALS_REVOKED", "Tokens and sessions revoked"
     SIGN_IN_LOCKED_OUT = "SIGN_IN_LOCKED_OUT", "Sign-in locked out"
     USAGE_INTERVAL_UPDATED = "USAGE_INTERVAL_UPDATED", "Usage collection interval changed"
+    POOL_PRICES_UPDATED = "POOL_PRICES_UPDATED", "Showback prices changed"
 
     @classmethod
     def label_of(cls, code: str) -> str:

@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from enum import StrEnum
 from functools import reduce
 from operator import or_
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from django.apps import apps
 from django.conf import settings
@@ -31,9 +31,12 @@ from django.http import Http404
 from tenants.roles import Role, at_least, reaches, reaches_below
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
 
-    AnyUser = AbstractBaseUser | AnonymousUser
+# Whoever a request or a caller hands us: a signed-in user (AUTH_USER_MODEL, Django's User) or the
+# anonymous one. Selectors, services and this module take it. A string at run time: for annotations
+# in modules that postpone them (`from __future__ import annotations`).
+AnyUser: TypeAlias = "User | AnonymousUser"
 
 
 class Action(StrEnum):
@@ -67,7 +70,7 @@ def grants_memoized() -> Iterator[None]:
         _memoized_grants.reset(token)
 
 
-def _grants(user: AnyUser) -> list[tuple[str, str]]:
+def _grants(user: User) -> list[tuple[str, str]]:
     """(tree path, role) of every tenant the user holds a role on, directly or through one of their
     groups. One query: a union of two index lookups (by user, by the user's groups), because an OR
     of the two makes PostgreSQL scan every membership."""
@@ -252,6 +255,7 @@ RESTRICT_RULES: dict[str, str] = {
     "tenants.Cluster": "platform",
     "tenants.ResourcePool": "platform",
     "tenants.QuotaPlan": "platform",
+    "usage.PoolPrice": "platform",  # the showback's prices (issue 19)
     "tenants.Volume": "volume",
     "tenants.NfsShare": "nfs_share",
     "tenants.AuditEvent": "audit",
@@ -301,7 +305,8 @@ def can(user: AnyUser | None, action: Action | str, tenant: Any) -> bool:
     if q is NOTHING:
         return False
     if _memoized_grants.get() is not None:
-        subtrees, exact, strictly_below = _reach(_grants(user), Action(action))
+        # A filter (neither None nor NOTHING) comes only for a signed-in, active user.
+        subtrees, exact, strictly_below = _reach(_grants(cast("User", user)), Action(action))
         path = tenant.path
         return path in exact or any(
             path.startswith(top) and not (strictly_below and path == top) for top in subtrees

@@ -8,14 +8,27 @@ each tenant is allocated, what its sub-tenants hold and what remains.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
-from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.contrib.auth.models import Group
+from django.db.models import (
+    Aggregate,
+    Count,
+    Exists,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
 from django.db.models.functions import Length, Substr
 from django.http import Http404
 
@@ -41,6 +54,7 @@ from tenants.models import (
 )
 from tenants.permissions import (
     Action,
+    AnyUser,
     held_tenant_paths,
     is_platform_admin,
     restrict_groups,
@@ -52,7 +66,10 @@ from tenants.permissions import (
 from tenants.roles import reaches, strongest
 from tenants.rules import left
 
-User = get_user_model()
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+else:
+    User = get_user_model()
 
 
 def _parent_id_subquery() -> Subquery:
@@ -60,7 +77,7 @@ def _parent_id_subquery() -> Subquery:
     return Subquery(Tenant.objects.filter(path=parent_path).values("pk")[:1], output_field=IntegerField())
 
 
-def tenant_list(*, user: AbstractBaseUser | None, action: Action = Action.VIEW) -> QuerySet[Tenant]:
+def tenant_list(*, user: AnyUser | None, action: Action = Action.VIEW) -> QuerySet[Tenant]:
     """Tenants the user may see (or act on), in tree order, each with `parent_id` annotated."""
     return (
         Tenant.objects.restrict(user, action)
@@ -70,21 +87,21 @@ def tenant_list(*, user: AbstractBaseUser | None, action: Action = Action.VIEW) 
     )
 
 
-def tenant_get(*, user: AbstractBaseUser | None, pk: Any, action: Action = Action.VIEW) -> Tenant:
+def tenant_get(*, user: AnyUser | None, pk: Any, action: Action = Action.VIEW) -> Tenant:
     try:
         return tenant_list(user=user, action=action).get(pk=pk)
     except (Tenant.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such tenant.") from exc
 
 
-def tenant_children(*, user: AbstractBaseUser | None, parent: Tenant | None) -> QuerySet[Tenant]:
+def tenant_children(*, user: AnyUser | None, parent: Tenant | None) -> QuerySet[Tenant]:
     qs = tenant_list(user=user)
     if parent is None:
         return qs.filter(depth=1)
     return qs.filter(depth=parent.depth + 1, path__startswith=parent.path)
 
 
-def tenant_subtree(*, user: AbstractBaseUser | None, tenant: Tenant) -> QuerySet[Tenant]:
+def tenant_subtree(*, user: AnyUser | None, tenant: Tenant) -> QuerySet[Tenant]:
     """The tenant and everything below it that the user may see: one query."""
     return tenant_list(user=user).filter(path__startswith=tenant.path)
 
@@ -98,7 +115,7 @@ class SubtreeShape:
     height: int
 
 
-def tenant_subtree_shape(*, user: AbstractBaseUser | None, tenant: Tenant) -> SubtreeShape:
+def tenant_subtree_shape(*, user: AnyUser | None, tenant: Tenant) -> SubtreeShape:
     """One query."""
     row = tenant_subtree(user=user, tenant=tenant).aggregate(
         sub_tenants=Count("pk", filter=~Q(pk=tenant.pk) & ~Q(state=Tenant.State.DELETING)),
@@ -109,7 +126,7 @@ def tenant_subtree_shape(*, user: AbstractBaseUser | None, tenant: Tenant) -> Su
     )
 
 
-def tenant_move_targets(*, user: AbstractBaseUser | None, tenant: Tenant, height: int) -> QuerySet[Tenant]:
+def tenant_move_targets(*, user: AnyUser | None, tenant: Tenant, height: int) -> QuerySet[Tenant]:
     """Where `user` may move `tenant`, whose subtree reaches `height` levels below it: the tenants
     they administer (as `services.tenant_move` asks of the new parent) that may have sub-tenants,
     are neither `tenant` nor below it nor its parent already, are not being deleted, and keep the
@@ -123,14 +140,14 @@ def tenant_move_targets(*, user: AbstractBaseUser | None, tenant: Tenant, height
     )
 
 
-def tenant_ancestors(*, user: AbstractBaseUser | None, tenant: Tenant) -> QuerySet[Tenant]:
+def tenant_ancestors(*, user: AnyUser | None, tenant: Tenant) -> QuerySet[Tenant]:
     """The tenant's ancestors the user may see, from level 1 down: one query. (Every user may read
     the *names* of all ancestors in `tenant.name_path`.)"""
     prefixes = Tenant.path_prefixes(tenant.path, include_self=False)
     return tenant_list(user=user).filter(path__in=prefixes)
 
 
-def tenant_tree_roots(*, user: AbstractBaseUser | None) -> QuerySet[Tenant]:
+def tenant_tree_roots(*, user: AnyUser | None) -> QuerySet[Tenant]:
     """The tops of what the user can see: level-1 tenants for platform admins, otherwise each visible
     tenant whose parent the user cannot see. One query of index lookups, whatever the tree's size."""
     tops = top_paths(user)
@@ -148,7 +165,7 @@ class TreeNode:
 
 
 def tenant_tree(
-    *, user: AbstractBaseUser | None, selected: Tenant | None = None, query: str = "", match_limit: int = 50
+    *, user: AnyUser | None, selected: Tenant | None = None, query: str = "", match_limit: int = 50
 ) -> tuple[list[TreeNode], list[Tenant]]:
     """The tree panel: the user's tops, opened down to the selected tenant and to every tenant whose
     path contains `query`. Three queries however large the tree (tops, matches, opened children)."""
@@ -190,10 +207,11 @@ def yarn_guaranteed_share(tenant: Tenant, pool: ResourcePool) -> Decimal | None:
             "capacity_percent", flat=True
         )
     )
-    if len(capacities) != len(prefixes) or any(c is None for c in capacities):
+    known = [c for c in capacities if c is not None]
+    if len(capacities) != len(prefixes) or len(known) != len(capacities):
         return None
     share = Decimal(1)
-    for capacity in capacities:
+    for capacity in known:
         share *= capacity / HUNDRED
     return share
 
@@ -216,7 +234,7 @@ class PoolSummary:
     resources: dict[str, ResourceSummary] = field(default_factory=dict)
 
 
-def tenant_summaries(tenants: list[Tenant], *, user: AbstractBaseUser | None) -> None:
+def tenant_summaries(tenants: list[Tenant], *, user: AnyUser | None) -> None:
     """Attach `pool_summaries` (a list of PoolSummary) to each tenant `user` may see (the others get
     none): its own allocations, and what its sub-tenants hold of each as sums (a sum is part of what
     the tenant has left, so it is shown to whoever sees the tenant). Two queries for any number."""
@@ -233,7 +251,7 @@ def tenant_summaries(tenants: list[Tenant], *, user: AbstractBaseUser | None) ->
     for allocation in own:
         per_tenant[allocation.tenant_id].append(allocation)
 
-    sums = {f"sum_{r.name}": Sum(r.field) for r in KUBERNETES_RESOURCES}
+    sums: dict[str, Aggregate] = {f"sum_{r.name}": Sum(r.field) for r in KUBERNETES_RESOURCES}
     sums.update(
         {
             f"unlimited_{r.name}": Count("pk", filter=Q(**{f"{r.field}__isnull": True}))
@@ -252,7 +270,7 @@ def tenant_summaries(tenants: list[Tenant], *, user: AbstractBaseUser | None) ->
         .annotate(**sums)
         .order_by()
     )
-    held: dict[tuple[str, int], dict[str, Any]] = {
+    held: dict[tuple[str, int], Mapping[str, Any]] = {
         (row["parent_path"], row["pool_id"]): row for row in child_rows
     }
 
@@ -276,13 +294,11 @@ def tenant_summaries(tenants: list[Tenant], *, user: AbstractBaseUser | None) ->
         tenant.pool_summaries = summaries
 
 
-def allocation_list(*, user: AbstractBaseUser | None, action: Action = Action.VIEW) -> QuerySet[Allocation]:
+def allocation_list(*, user: AnyUser | None, action: Action = Action.VIEW) -> QuerySet[Allocation]:
     return Allocation.objects.restrict(user, action).select_related("tenant", "pool__cluster")
 
 
-def allocation_grant_list(
-    *, user: AbstractBaseUser | None, action: Action = Action.VIEW
-) -> QuerySet[AllocationGrant]:
+def allocation_grant_list(*, user: AnyUser | None, action: Action = Action.VIEW) -> QuerySet[AllocationGrant]:
     """Time-bound grants of the allocations the user may see (`action` MANAGE: those they may end)."""
     return AllocationGrant.objects.restrict(user, action).select_related(
         "tenant", "allocation__pool__cluster"
@@ -293,7 +309,7 @@ GRANT_SHOWN_STATES = (*AllocationGrant.OPEN_STATES, AllocationGrant.State.REFUSE
 
 
 def allocation_grants_shown(
-    *, user: AbstractBaseUser | None, allocations: list[Allocation]
+    *, user: AnyUser | None, allocations: list[Allocation]
 ) -> dict[int, AllocationGrant]:
     """Per allocation id, the grant its readers are shown (`AllocationGrant.shown_of`). One query."""
     by_id: dict[int, list[AllocationGrant]] = defaultdict(list)
@@ -309,7 +325,7 @@ def allocation_grants_shown(
     return {pk: grant for pk, grant in shown.items() if grant is not None}
 
 
-def allocation_list_with_grants(*, user: AbstractBaseUser | None) -> QuerySet[Allocation]:
+def allocation_list_with_grants(*, user: AnyUser | None) -> QuerySet[Allocation]:
     """`allocation_list` with each allocation's grants that may be shown, newest first, in
     `recent_grants` (`AllocationGrant.shown_of` picks the one): one more query for any number of allocations."""
     recent = Prefetch(
@@ -322,11 +338,11 @@ def allocation_list_with_grants(*, user: AbstractBaseUser | None) -> QuerySet[Al
     return allocation_list(user=user).prefetch_related(recent)
 
 
-def cluster_list(*, user: AbstractBaseUser | None) -> QuerySet[Cluster]:
+def cluster_list(*, user: AnyUser | None) -> QuerySet[Cluster]:
     return Cluster.objects.restrict(user, Action.VIEW)
 
 
-def pool_list(*, user: AbstractBaseUser | None) -> QuerySet[ResourcePool]:
+def pool_list(*, user: AnyUser | None) -> QuerySet[ResourcePool]:
     """Pools with what level-1 tenants hold of each (limited amounts only) and how many are unlimited
     (`tenants.pool_figures.pool_holding` reads them)."""
     level1 = Q(allocations__tenant__depth=1)
@@ -345,22 +361,22 @@ def pool_list(*, user: AbstractBaseUser | None) -> QuerySet[ResourcePool]:
     )
 
 
-def plan_list(*, user: AbstractBaseUser | None) -> QuerySet[QuotaPlan]:
+def plan_list(*, user: AnyUser | None) -> QuerySet[QuotaPlan]:
     return QuotaPlan.objects.restrict(user, Action.VIEW).prefetch_related(
         "allocations__pool__cluster", "storage__cluster"
     )
 
 
-def storage_list(*, user: AbstractBaseUser | None) -> QuerySet[StorageDirectory]:
+def storage_list(*, user: AnyUser | None) -> QuerySet[StorageDirectory]:
     return StorageDirectory.objects.restrict(user, Action.VIEW).select_related("tenant", "cluster")
 
 
-def tenant_service_list(*, user: AbstractBaseUser | None) -> QuerySet[TenantService]:
+def tenant_service_list(*, user: AnyUser | None) -> QuerySet[TenantService]:
     """The services (Hive databases) of the tenants the user may see."""
     return TenantService.objects.restrict(user, Action.VIEW).select_related("tenant", "cluster")
 
 
-def volume_list(*, user: AbstractBaseUser | None) -> QuerySet[Volume]:
+def volume_list(*, user: AnyUser | None) -> QuerySet[Volume]:
     """Volumes the user can mount or manage. `visible_attachments` holds only the claims of tenants
     the user can see; `attachment_count` counts all, so a shared volume can say "and N others"
     without naming them."""
@@ -376,7 +392,7 @@ def volume_list(*, user: AbstractBaseUser | None) -> QuerySet[Volume]:
     )
 
 
-def nfs_share_list(*, user: AbstractBaseUser | None) -> QuerySet[NfsShare]:
+def nfs_share_list(*, user: AnyUser | None) -> QuerySet[NfsShare]:
     """NFS shares: all for platform admins; for a tenant admin those usable in what they administer.
     `visible_grants` holds the grants to tenants the user can see (the others are not named)."""
     visible = NfsShareGrant.objects.filter(tenant__in=Tenant.objects.restrict(user, Action.VIEW))
@@ -390,7 +406,7 @@ def nfs_share_list(*, user: AbstractBaseUser | None) -> QuerySet[NfsShare]:
     )
 
 
-def nfs_share_grant_get(*, user: AbstractBaseUser | None, share: NfsShare, tenant_id: int) -> NfsShareGrant:
+def nfs_share_grant_get(*, user: AnyUser | None, share: NfsShare, tenant_id: int) -> NfsShareGrant:
     """The grant of `share` to a tenant the user can see; anything else does not exist (404)."""
     grant = (
         NfsShareGrant.objects.restrict(user, Action.VIEW)
@@ -403,7 +419,7 @@ def nfs_share_grant_get(*, user: AbstractBaseUser | None, share: NfsShare, tenan
     return grant
 
 
-def membership_list(*, user: AbstractBaseUser | None) -> QuerySet[Membership]:
+def membership_list(*, user: AnyUser | None) -> QuerySet[Membership]:
     return Membership.objects.restrict(user, Action.VIEW).select_related("tenant", "user", "group")
 
 
@@ -421,7 +437,7 @@ class EffectiveRole:
         return Membership.Role(self.role).label
 
 
-def effective_roles(*, user: AbstractBaseUser | None, person: AbstractBaseUser) -> list[EffectiveRole]:
+def effective_roles(*, user: AnyUser | None, person: AnyUser) -> list[EffectiveRole]:
     """`person`'s roles on the tenants `user` can see, direct and through groups, one entry per tenant
     they hold a role on (ordered by tree path), with the strongest role that reaches it: a tenant
     admin's role on an ancestor counts (`tenants.roles`). One query."""
@@ -436,18 +452,18 @@ def effective_roles(*, user: AbstractBaseUser | None, person: AbstractBaseUser) 
     return entries
 
 
-def user_list(*, user: AbstractBaseUser | None) -> QuerySet:
+def user_list(*, user: AnyUser | None) -> QuerySet:
     return restrict_users(User.objects.all(), user, Action.VIEW).order_by("username")
 
 
-def user_groups_of(*, user: AbstractBaseUser | None, people_ids: list[int]) -> list[tuple[int, int]]:
+def user_groups_of(*, user: AnyUser | None, people_ids: list[int]) -> list[tuple[int, int]]:
     """(person id, group id) for each group of these people that the user may see (`user_list`)."""
     visible = user_list(user=user).order_by().values("pk")
     rows = User.groups.through.objects.filter(user_id__in=people_ids).filter(user_id__in=visible)
     return list(rows.values_list("user_id", "group_id"))
 
 
-def group_list(*, user: AbstractBaseUser | None) -> QuerySet[Group]:
+def group_list(*, user: AnyUser | None) -> QuerySet[Group]:
     """Groups the user may see (`permissions.restrict_groups`), by name."""
     return restrict_groups(Group.objects.all(), user, Action.VIEW).order_by("name")
 
@@ -470,7 +486,7 @@ _GRANTABLE_NAME = rf"^{NAME_PATTERN}\Z"
 
 
 def member_choices(
-    *, user: AbstractBaseUser | None, tenant: Tenant, query: str = "", limit: int = 20
+    *, user: AnyUser | None, tenant: Tenant, query: str = "", limit: int = 20
 ) -> list[MemberChoice]:
     """What the Members tab's picker offers for `query`: the people and groups the user may see
     (`user_list`, `group_list`: never anyone else) whose name (a person's full name too) contains
@@ -499,7 +515,7 @@ def member_choices(
     ]
 
 
-def user_to_grant(*, user: AbstractBaseUser | None, username: str) -> Any:
+def user_to_grant(*, user: AnyUser | None, username: str) -> Any:
     """The active person named exactly `username`, or None, for a role the user is about to grant.
 
     Not restricted to `user_list`: an admin grants a role on their tenant to someone who holds none
@@ -510,13 +526,13 @@ def user_to_grant(*, user: AbstractBaseUser | None, username: str) -> Any:
     return User.objects.filter(username=username, is_active=True).first()
 
 
-def membership_admin_exists(*, user: AbstractBaseUser | None) -> bool:
+def membership_admin_exists(*, user: AnyUser) -> bool:
     """Whether the user holds an admin role on some tenant (directly or through a group): their own
     roles, so nothing of anybody else's is read."""
     return Membership.objects.filter(subject_q(user), role=Membership.Role.ADMIN).exists()
 
 
-def tenant_children_of_id(*, user: AbstractBaseUser | None, parent_id: int) -> QuerySet[Tenant]:
+def tenant_children_of_id(*, user: AnyUser | None, parent_id: int) -> QuerySet[Tenant]:
     """The tenants directly under the tenant `parent_id` that the user can see; empty if there is
     no such tenant. The parent itself need not be visible (a tenant admin below it lists their own
     tenants by it), and nothing of it is returned."""
@@ -526,18 +542,18 @@ def tenant_children_of_id(*, user: AbstractBaseUser | None, parent_id: int) -> Q
     return tenant_list(user=user).filter(depth=parent.depth + 1, path__startswith=parent.path)
 
 
-def volume_ids_of_tenant(*, user: AbstractBaseUser | None, tenant_id: int) -> QuerySet:
+def volume_ids_of_tenant(*, user: AnyUser | None, tenant_id: int) -> QuerySet:
     """The ids of the volumes the tenant `tenant_id` mounts, if the user can see that tenant."""
     visible = tenant_list(user=user).filter(pk=tenant_id)
     return VolumeAttachment.objects.filter(tenant__in=visible).values("volume_id")
 
 
-def audit_list(*, user: AbstractBaseUser | None) -> QuerySet[AuditEvent]:
+def audit_list(*, user: AnyUser | None) -> QuerySet[AuditEvent]:
     """The audit rows `user` may see, newest first; read each through `audit_reader(user=...)`."""
     return AuditEvent.objects.restrict(user, Action.VIEW).select_related("tenant")
 
 
-def audit_reader(*, user: AbstractBaseUser | None) -> AuditReader:
+def audit_reader(*, user: AnyUser | None) -> AuditReader:
     """What `user` reads of the rows of `audit_list` (tenants.audit.AuditReader). Platform admins:
     no query; anyone else one, for the paths of names of the tenants they hold roles on."""
     if is_platform_admin(user):
@@ -556,7 +572,7 @@ def audit_reader(*, user: AbstractBaseUser | None) -> AuditReader:
 
 
 def yarn_guaranteed_shares(
-    tenants: list[Tenant], *, user: AbstractBaseUser | None
+    tenants: list[Tenant], *, user: AnyUser | None
 ) -> dict[tuple[int, int], Decimal | None]:
     """`yarn_guaranteed_share` for every YARN allocation of `tenants`, keyed (tenant id, pool id):
     one query for the allocations of all their ancestors (needs `tenant_summaries` first). An
@@ -586,12 +602,13 @@ def yarn_guaranteed_shares(
     shares: dict[tuple[int, int], Decimal | None] = {}
     for tenant in tenants:
         for pool_id in pool_ids:
-            share: Decimal | None = Decimal(1)
+            share = Decimal(1)
             for prefix in Tenant.path_prefixes(tenant.path):
                 percent = capacity.get((prefix, pool_id))
                 if percent is None:
-                    share = None
+                    shares[(tenant.pk, pool_id)] = None
                     break
                 share *= percent / HUNDRED
-            shares[(tenant.pk, pool_id)] = share
+            else:
+                shares[(tenant.pk, pool_id)] = share
     return shares

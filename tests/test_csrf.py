@@ -37,6 +37,7 @@ from tenants.models import (
 )
 from tests.factories import PASSWORD
 from tests.tenants.builders import TokenClient
+from usage.models import PoolPrice
 
 pytestmark = pytest.mark.django_db
 
@@ -259,6 +260,12 @@ POSTS: dict[str, Post] = {
         302,
         lambda w: KubernetesConnection.objects.get(cluster=w.cluster).quota_engine == "kueue",
     ),
+    "usage:showback_prices": Post(
+        lambda w: "/showback/prices/",
+        lambda w: {"currency": "EUR", f"price_{w.pool.pk}_gpu": "2.5"},
+        302,
+        lambda w: PoolPrice.objects.filter(pool=w.pool, resource="gpu").exists(),
+    ),
     "console:plan_create": Post(
         lambda w: "/plans/new/",
         lambda w: {"name": "cpu-only", "description": "CPU only"},
@@ -319,6 +326,9 @@ READ_ONLY = {
     "console:audit_csv": "/audit.csv",
     "console:my_access": "/me/",
     "usage:overview": "/overview/",
+    "usage:showback": "/showback/",
+    "usage:showback_csv": "/showback.csv",
+    "usage:showback_pdf": "/showback.pdf",
     "provisioning:kubeconfig": "/tenants/{dev1}/kubeconfig/{cluster}/",
     "provisioning:kubeconfig_help": "/tenants/{dev1}/kubeconfig/{cluster}/help/",
     "provisioning:hadoop_file": "/clusters/{cluster}/hadoop-files/capacity-scheduler.xml",

@@ -601,7 +601,8 @@ class KueueQueues:
                     if resource is None:
                         continue
                     nominal = self._stored(resource, entry.get("nominalQuota", 0))
-                    unlimited = nominal >= _UNBOUNDED[resource]
+                    bound = _UNBOUNDED[resource]  # set for every resource
+                    unlimited = bound is not None and nominal >= bound
                     figures[flavor_column(resource, "guaranteed")] = None if unlimited else nominal
         for status_key, figure in (("flavorsUsage", "used"), ("flavorsReservation", "reserved")):
             for flavor in status.get(status_key) or []:

@@ -13,6 +13,7 @@ import datetime
 import math
 import random
 from collections import defaultdict
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -20,10 +21,11 @@ from django.core.exceptions import ImproperlyConfigured
 from provisioning.desired.kubernetes import service_account_name
 from provisioning.selectors import tenant_namespaces_for_system
 from tenants import selectors
-from tenants.models import Allocation, Cluster, Membership, StorageDirectory, Tenant
+from tenants.models import Allocation, Cluster, Membership, ResourcePool, StorageDirectory, Tenant
+from tenants.permissions import AnyUser
 from usage import services
 from usage.measures import UsageReading, WorkloadReading
-from usage.models import UsageSample
+from usage.models import PoolPrice, UsageSample
 
 DEMO_PREFIX = "demo-"
 
@@ -179,3 +181,24 @@ def demo_backfill(now: datetime.datetime, *, days: int) -> int:
     services.usage_rollup(resolution="hour", start=start, end=now + datetime.timedelta(hours=1))
     services.usage_rollup(resolution="day", start=start, end=now + datetime.timedelta(days=1))
     return written
+
+
+# What the demo's pools cost (made up, like its figures), so its showback has a cost column.
+DEMO_PRICES: dict[str, dict[str, str]] = {
+    Cluster.Kind.KUBERNETES: {"gpu": "2.50", "cpu": "0.04", "memory": "0.005"},
+    Cluster.Kind.YARN: {"cpu": "0.03", "memory": "0.004", "hdfs": "0.0008"},
+}
+
+
+def demo_prices(acting_user: AnyUser) -> int:
+    """Prices in EUR on each cluster's default pool, unless a platform admin has set some."""
+    _require_demo()
+    if PoolPrice.objects.exists():
+        return 0
+    pools = ResourcePool.objects.filter(name=ResourcePool.DEFAULT_NAME).select_related("cluster")
+    prices = [
+        services.PriceSpec(pool, resource, Decimal(price))
+        for pool in pools
+        for resource, price in DEMO_PRICES.get(pool.cluster.kind, {}).items()
+    ]
+    return len(services.pool_prices_set(acting_user=acting_user, currency="EUR", prices=prices))

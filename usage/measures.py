@@ -105,10 +105,11 @@ if not set(USAGE_METRICS) >= ADDITIVE:  # a check of this module's own constants
 @dataclass
 class UsageReading:
     """What a collector read for one tenant on one cluster partition. `figures` maps names in
-    `USAGE_METRICS` to values; those in ADDITIVE are the tenant's own unless `subtree` is set."""
+    `USAGE_METRICS` to values (a quota None: unlimited); those in ADDITIVE are the tenant's own unless
+    `subtree` is set."""
 
     tenant_id: int
-    figures: dict[str, float]
+    figures: dict[str, float | None]
     partition: str = ""
     subtree: bool = False
 
@@ -181,7 +182,7 @@ def subtree_totals(
             target = sums[(ancestor, reading.partition)]
             for name, value in reading.figures.items():
                 if name in ADDITIVE and value is not None:
-                    target[name] = target.get(name, 0.0) + value
+                    target[name] = (target.get(name) or 0.0) + value  # an additive sum is never None
                 elif name in limits:
                     before = target.get(name, 0.0)
                     target[name] = None if value is None or before is None else before + value
@@ -201,7 +202,7 @@ class Series:
 
 def bucket_averages(
     rows: Sequence[Sequence[Any]], start: datetime.datetime, step: datetime.timedelta
-) -> list[list[tuple[datetime.datetime, float]]]:
+) -> list[list[tuple[datetime.datetime, float | None]]]:
     """Rows of (time, figure, figure, ...) averaged into buckets of `step` from `start`: for each
     figure, its (bucket start, average) points. Empty buckets are left out, None values are not
     averaged in. The rows are put in buckets once for all their figures; a bucket of one row (an

@@ -246,3 +246,32 @@ class UsageCollection(models.Model):
 
     def __str__(self) -> str:
         return f"usage of {self.cluster}: {self.state}"
+
+
+class PoolPrice(models.Model):
+    """What one unit of a resource costs on a pool, for the showback's cost columns (issue 19):
+    a GPU-hour, a core-hour, a memory GiB-hour or an HDFS GiB-day. Optional: without prices the
+    showback has no cost. All prices are in one currency (`usage.services.pool_prices_set` sets
+    them together). Written only by platform admins, through that service; read by everyone signed
+    in (prices are the platform's, like its pools)."""
+
+    class Resource(models.TextChoices):
+        GPU = "gpu", "GPU-hour"
+        CPU = "cpu", "Core-hour"
+        MEMORY = "memory", "Memory GiB-hour"
+        HDFS = "hdfs", "HDFS GiB-day"
+
+    pool = models.ForeignKey(ResourcePool, on_delete=models.CASCADE, related_name="+")
+    resource = models.CharField(max_length=8, choices=Resource.choices)
+    price = models.DecimalField(max_digits=14, decimal_places=4, help_text="Per unit of the resource.")
+    currency = models.CharField(max_length=3, help_text="ISO 4217 code, e.g. EUR.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pool__cluster__name", "pool__name", "resource"]
+        constraints = [models.UniqueConstraint(fields=["pool", "resource"], name="pool_price_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.pool_id} {self.resource}: {self.price} {self.currency}"

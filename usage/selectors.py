@@ -15,8 +15,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import BigIntegerField, Case, F, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Cast, Floor, TruncDay
 from django.utils import timezone
 
 from provisioning.desired.kubernetes import KUEUE_ENGINE, RESOURCE_QUOTA_ENGINE, service_account_name
@@ -26,11 +26,11 @@ from provisioning.models import HadoopConnection, KubernetesConnection, TenantSy
 from tenants import selectors as tenant_selectors
 from tenants.amounts import KUBERNETES_RESOURCES
 from tenants.models import Allocation, Cluster, ResourcePool, StorageDirectory, Tenant
-from tenants.permissions import Action
-from usage import measures
+from tenants.permissions import Action, AnyUser, can, held_tenant_paths, is_platform_admin
+from usage import measures, showback
 from usage.collectors import UsageTargets
 from usage.measures import flavor_column
-from usage.models import USAGE_METRICS, FlavorUsage, UsageRollup, UsageSample, Workload
+from usage.models import USAGE_METRICS, FlavorUsage, PoolPrice, UsageRollup, UsageSample, Workload
 
 # What running work holds of each resource, in the latest figures (a Kubernetes namespace's quota usage).
 USED_METRICS = {"gpu": "gpu_used", "cpu": "cpu_used_millicores", "memory": "memory_used_bytes"}
@@ -58,7 +58,7 @@ def usage_source(query: UsageQuery, now: datetime.datetime) -> str:
 
 
 def usage_series(
-    *, user: AbstractBaseUser | None, tenant: Tenant, query: UsageQuery, now: datetime.datetime
+    *, user: AnyUser | None, tenant: Tenant, query: UsageQuery, now: datetime.datetime
 ) -> tuple[str, dict[str, list[measures.Series]]]:
     """For each metric, one series per cluster and partition the tenant has figures on, averaged
     into `query.step` buckets. One query, whatever the subtree's size (figures are subtree totals).
@@ -88,7 +88,7 @@ def _fresh_since(now: datetime.datetime) -> datetime.datetime:
 
 
 def usage_latest(
-    *, user: AbstractBaseUser | None, tenant_ids: list[int], now: datetime.datetime
+    *, user: AnyUser | None, tenant_ids: list[int], now: datetime.datetime
 ) -> dict[int, dict[tuple[int, str], dict[str, float | None]]]:
     """The newest figures of each tenant on each cluster partition, from the last few collection
     passes (older figures are stale and not shown). One query for any number of tenants."""
@@ -108,7 +108,7 @@ def usage_latest(
 
 
 def flavor_usage_latest(
-    *, user: AbstractBaseUser | None, tenant_ids: list[int], now: datetime.datetime
+    *, user: AnyUser | None, tenant_ids: list[int], now: datetime.datetime
 ) -> dict[int, dict[int, FlavorUsage]]:
     """What each tenant's subtree uses, reserves and borrows of each pool of a Kueue cluster, as
     the last collection pass saw it (tenant id -> pool id -> row); figures older than a few passes
@@ -150,14 +150,158 @@ def running_work_held(tenant_id: int, pool: ResourcePool) -> dict[str, float] | 
     return {name: value for name, value in figures.items() if value is not None}
 
 
-def cluster_names(*, user: AbstractBaseUser | None, ids: set[int]) -> QuerySet:
+def cluster_names(*, user: AnyUser | None, ids: set[int]) -> QuerySet:
     """(id, name) of the clusters named in figures the user was allowed to read."""
     return Cluster.objects.restrict(user, Action.VIEW).filter(pk__in=ids).values_list("pk", "name")
 
 
-def workload_list(*, user: AbstractBaseUser | None) -> QuerySet[Workload]:
+def workload_list(*, user: AnyUser | None) -> QuerySet[Workload]:
     """Workloads in the tenants the user uses (members and admins), with tenant and cluster joined."""
     return Workload.objects.restrict(user, Action.USE).select_related("tenant", "cluster")
+
+
+# ---------------------------------------------------------------------------------------------
+# Showback (issue 19): a month's GPU-hours, core-hours, memory GiB-hours and HDFS GiB-days from the
+# rollups (`usage.showback` says exactly how they are counted). Six queries for any tree.
+
+
+def _tick_hours(metric: str, ticks_per_value: int) -> Sum:
+    """SUM(floor(average x ticks + 1/2) x hours): each bucket in whole ticks, summed as integers
+    (exact in any order); a daily rollup counts 24 hours."""
+    hours = Case(
+        When(resolution=UsageRollup.Resolution.DAY, then=Value(24)),
+        default=Value(1),
+        output_field=BigIntegerField(),
+    )
+    ticks = Cast(Floor(F(metric) * Value(float(ticks_per_value)) + Value(0.5)), BigIntegerField())
+    return Sum(ticks * hours, output_field=BigIntegerField())
+
+
+def _showback_rows(user: AnyUser | None, tenant_ids: list[int], window: showback.Window) -> QuerySet:
+    """The rollups a window counts: hourly ones while they are kept, daily ones before."""
+    hourly = Q(
+        resolution=UsageRollup.Resolution.HOUR,
+        time__gte=max(window.start, window.hourly_from),
+        time__lt=window.end,
+    )
+    daily = Q(
+        resolution=UsageRollup.Resolution.DAY,
+        time__gte=window.start,
+        time__lt=min(window.end, window.hourly_from),
+    )
+    return (
+        UsageRollup.objects.restrict(user, Action.USE)
+        .filter(tenant_id__in=tenant_ids)
+        .filter(hourly | daily)
+        .order_by()
+    )
+
+
+def _tallies(rows: QuerySet, *group: Any, **grouped: Any) -> list[dict[str, Any]]:
+    sums = {
+        metric: _tick_hours(metric, resource.ticks_per_value)
+        for resource in showback.RESOURCES
+        for metric in (resource.used, resource.allocated)
+    }
+    return list(rows.values(*group, **grouped).annotate(**sums))
+
+
+def _tally(row: dict[str, Any]) -> showback.Tally:
+    return {m: None if row[m] is None else int(row[m]) for m in showback.TALLY_METRICS}
+
+
+def showback_tops(*, user: AnyUser | None) -> list[tuple[int, str, str]]:
+    """(id, path, tree path) of the tenants a showback without a tenant lists: level-1 tenants for platform
+    admins; for others each tenant they use through a role of their own or a group's, except those
+    below a tenant they administer (they are that tenant's sub-tenants)."""
+    tenants = Tenant.objects.restrict(user, Action.USE)
+    if is_platform_admin(user):
+        tenants = tenants.filter(depth=1)
+    else:
+        administered, held = held_tenant_paths(user)
+        tenants = tenants.filter(path__in=held)
+        below = [Q(path__startswith=path) & ~Q(path=path) for path in administered]
+        for condition in below:
+            tenants = tenants.exclude(condition)
+    return list(tenants.order_by("name_path").values_list("pk", "name_path", "path"))
+
+
+def pool_prices(*, user: AnyUser | None) -> QuerySet[PoolPrice]:
+    """Every price, with its pool and cluster (platform data: everyone signed in reads them)."""
+    return PoolPrice.objects.restrict(user, Action.VIEW).select_related("pool__cluster")
+
+
+def price_scope(pool: ResourcePool) -> showback.Scope:
+    """The figures a pool's prices apply to: a YARN pool is its partition (node label); a Kubernetes
+    cluster's figures are the whole cluster's, priced at its default pool."""
+    return (pool.cluster_id, pool.node_selector if pool.cluster.kind == Cluster.Kind.YARN else "")
+
+
+def showback_prices(*, user: AnyUser | None) -> showback.Prices:
+    prices = showback.Prices()
+    for price in pool_prices(user=user):
+        prices.currency = price.currency
+        prices.by_scope.setdefault(price_scope(price.pool), {})[price.resource] = price.price
+    return prices
+
+
+def showback_month(
+    *, user: AnyUser | None, tenant_id: int | None, window: showback.Window
+) -> showback.Report:
+    """The month's showback of a tenant's subtree (members and admins of it or above; otherwise a
+    404): its total per day and scope, and for those who administer it each sub-tenant's subtree
+    and what it used itself. Without a tenant: the reader's tenants (`showback_tops`), the total
+    of those not inside another. The same number of queries for any tree."""
+    if tenant_id is not None:
+        tenant = tenant_selectors.tenant_get(user=user, pk=tenant_id, action=Action.USE)
+        itself = can(user, Action.ADMINISTER, tenant)
+        listed = (
+            list(
+                Tenant.objects.restrict(user, Action.USE)
+                .filter(path__startswith=tenant.path, depth=tenant.depth + 1)
+                .order_by("name_path")
+                .values_list("pk", "name_path")
+            )
+            if itself
+            else []
+        )
+        focus_ids = [tenant.pk]
+        named: tuple[int, str] | None = (tenant.pk, tenant.name_path)
+    else:
+        tops = showback_tops(user=user)
+        listed = [(pk, name_path) for pk, name_path, _ in tops]
+        paths = {pk: path for pk, _, path in tops}
+        focus_ids = [
+            pk
+            for pk, path in paths.items()
+            if not any(path != other and path.startswith(other) for other in paths.values())
+        ]
+        itself, named = False, None
+    focus: dict[int, dict[tuple[int, str, datetime.date], showback.Tally]] = defaultdict(dict)
+    day = TruncDay("time", tzinfo=datetime.UTC)
+    for row in _tallies(
+        _showback_rows(user, focus_ids, window), "tenant_id", "cluster_id", "partition", day=day
+    ):
+        key = (row["cluster_id"], row["partition"], row["day"].date())
+        focus[row["tenant_id"]][key] = _tally(row)
+    listed_tallies: dict[int, dict[showback.Scope, showback.Tally]] = defaultdict(dict)
+    listed_ids = [pk for pk, _ in listed]
+    if listed_ids:
+        for row in _tallies(_showback_rows(user, listed_ids, window), "tenant_id", "cluster_id", "partition"):
+            listed_tallies[row["tenant_id"]][(row["cluster_id"], row["partition"])] = _tally(row)
+    prices = showback_prices(user=user)
+    scopes = {cluster_id for by_day in focus.values() for cluster_id, _, _ in by_day}
+    scopes |= {cluster_id for by_scope in listed_tallies.values() for cluster_id, _ in by_scope}
+    return showback.report_build(
+        window=window,
+        tenant=named,
+        focus=focus,
+        listed=listed,
+        listed_tallies=listed_tallies,
+        itself=itself,
+        prices=prices,
+        cluster_names=dict(cluster_names(user=user, ids=scopes)),
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ cluster's collection interval is audited like every other write.
 - `usage_collect`: one pass over one cluster (a collector from `usage.collectors`), stored with
   `usage_record`; the outcome, or the error, lands on the cluster's `UsageCollection` row. A
   failing cluster never raises: the others go on;
+- `pool_prices_set`: a platform admin's prices for the showback (issue 19), audited;
 - `usage_rollup_recent`: hourly rollups of the last two hours, yesterday's daily rollup once, and
   retention.
 
@@ -23,13 +24,14 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Avg, Count, Q
@@ -43,10 +45,18 @@ from provisioning.models import HadoopConnection, KubernetesConnection
 from provisioning.services import backend_for
 from tenants.audit import audit
 from tenants.models import Cluster, ResourcePool, Tenant
-from tenants.permissions import require_platform_admin
-from usage import measures, selectors
+from tenants.permissions import AnyUser, require_platform_admin
+from usage import measures, selectors, showback
 from usage.collectors import Collector, HadoopCollector, KubernetesCollector
-from usage.models import USAGE_METRICS, FlavorUsage, UsageCollection, UsageRollup, UsageSample, Workload
+from usage.models import (
+    USAGE_METRICS,
+    FlavorUsage,
+    PoolPrice,
+    UsageCollection,
+    UsageRollup,
+    UsageSample,
+    Workload,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +193,8 @@ def usage_rollup(*, resolution: str, start: datetime.datetime, end: datetime.dat
     resolution = UsageRollup.Resolution(resolution)
     trunc = _TRUNC[resolution]("time", tzinfo=datetime.UTC)
     start = _bucket_start(start, resolution)
-    grouped = (
+    # Rows of the grouped averages; their avg_* keys come from `**` (the Django plugin cannot name them).
+    grouped: Iterable[Mapping[str, Any]] = (
         UsageSample.objects.filter(time__gte=start, time__lt=end + _BUCKET[resolution])
         .annotate(bucket=trunc)
         .filter(bucket__gte=start, bucket__lt=end)
@@ -244,7 +255,7 @@ def _interval(row: UsageCollection) -> int:
 
 
 def usage_interval_set(
-    *, acting_user: AbstractBaseUser, cluster: Cluster, interval_seconds: int | None
+    *, acting_user: AnyUser, cluster: Cluster, interval_seconds: int | None
 ) -> UsageCollection:
     """Platform admins: collect `cluster` every `interval_seconds` (None: the default,
     CANOPY_USAGE_INTERVAL_SECONDS). One audit row."""
@@ -272,6 +283,71 @@ def usage_interval_set(
             after={"interval_seconds": interval_seconds},
         )
     return row
+
+
+@dataclass(frozen=True)
+class PriceSpec:
+    """One price: a unit of `resource` (a PoolPrice.Resource) on `pool` costs `price`."""
+
+    pool: ResourcePool
+    resource: str
+    price: Decimal
+
+
+CURRENCY = re.compile(r"[A-Z]{3}")
+MAX_PRICE = Decimal("9999999999.9999")
+
+
+def _price_label(pool: ResourcePool, resource: str) -> str:
+    return f"{pool.cluster.name}/{pool.name} {resource}"
+
+
+def pool_prices_set(*, acting_user: AnyUser, currency: str, prices: list[PriceSpec]) -> list[PoolPrice]:
+    """Platform admins: the showback's prices, all of them at once in one currency (a price not
+    given is removed; an empty list removes them all and with them the cost columns). Refused with
+    field errors: a currency that is not three capital letters, a negative or too large price, a
+    price twice, or one that would never apply (`showback.price_refusal`). One audit row."""
+    require_platform_admin(acting_user)
+    currency = currency.strip().upper()
+    errors: list[str] = []
+    if prices and not CURRENCY.fullmatch(currency):
+        raise ValidationError({"currency": ["Three capital letters, an ISO 4217 code such as EUR."]})
+    seen: set[tuple[int, str]] = set()
+    for spec in prices:
+        label = _price_label(spec.pool, spec.resource)
+        refusal = showback.price_refusal(
+            yarn=spec.pool.cluster.kind == Cluster.Kind.YARN,
+            default_pool=spec.pool.name == ResourcePool.DEFAULT_NAME,
+            resource=spec.resource,
+        )
+        if refusal:
+            errors.append(f"{label}: {refusal}")
+        if not spec.price.is_finite() or not Decimal(0) <= spec.price <= MAX_PRICE:
+            errors.append(f"{label}: a price from 0 to {MAX_PRICE}.")
+        elif spec.price != spec.price.quantize(Decimal("0.0001")):
+            errors.append(f"{label}: at most 4 decimals.")
+        if (spec.pool.pk, spec.resource) in seen:
+            errors.append(f"{label}: given twice.")
+        seen.add((spec.pool.pk, spec.resource))
+    if errors:
+        raise ValidationError({"prices": errors})
+    with transaction.atomic():
+        existing = list(PoolPrice.objects.select_for_update().select_related("pool__cluster"))
+        before = {_price_label(p.pool, p.resource): f"{p.price} {p.currency}" for p in existing}
+        PoolPrice.objects.all().delete()
+        rows = PoolPrice.objects.bulk_create(
+            [PoolPrice(pool=s.pool, resource=s.resource, price=s.price, currency=currency) for s in prices]
+        )
+        after = {_price_label(s.pool, s.resource): f"{s.price} {currency}" for s in prices}
+        audit(
+            acting_user=acting_user,
+            action="POOL_PRICES_UPDATED",
+            target=None,
+            tenant=None,
+            before={"prices": before},
+            after={"prices": after},
+        )
+    return rows
 
 
 def collectable_clusters() -> list[int]:

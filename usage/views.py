@@ -1,7 +1,7 @@
 """Usage's parts of the console (issue 7). The tenant page's Monitoring tab, what is used of each
 pool on the Resources tab and on My access, and My access's jobs are registered with the tenants'
 pages (`tenants.console`, from `UsageConfig.ready()`); the CSV export and the platform overview are
-usage's own pages. Every read goes through `usage.selectors` with the signed-in user; `dashboards`
+usage's own pages, and so is the showback (its page, CSV, PDF and prices). Every read goes through `usage.selectors` with the signed-in user; `dashboards`
 turns what they read into windows, charts, CSV rows and rankings (no ORM there).
 """
 
@@ -14,9 +14,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from tenants import console, exports
@@ -24,7 +26,8 @@ from tenants import selectors as tenant_selectors
 from tenants.amounts import KUBERNETES_RESOURCES
 from tenants.models import Membership, ResourcePool, Tenant
 from tenants.permissions import Action, can, is_platform_admin
-from usage import dashboards, forms, selectors
+from usage import dashboards, forms, selectors, services, showback
+from usage import showback_pdf as showback_pdf_module
 from usage.measures import flavor_column
 
 # Latest usage figures per (cluster id, partition), as `selectors.usage_latest` gives them per tenant.
@@ -125,7 +128,7 @@ def tenant_usage_csv(request: HttpRequest, pk: int) -> HttpResponse:
     form, window, now = _usage_window(request)
     if window is None:
         return HttpResponse(
-            "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+            "; ".join(f"{k}: {' '.join(str(message) for message in v)}" for k, v in form.errors.items()),
             status=400,
             content_type="text/plain; charset=utf-8",
         )
@@ -254,3 +257,177 @@ def overview(request: HttpRequest) -> HttpResponse:
         "reporting": len(latest),
     }
     return render(request, "usage/overview.html", context)
+
+
+# ---------------------------------------------------------------------------------------------
+# Showback (issue 19): a month's GPU-hours, core-hours, memory GiB-hours and HDFS GiB-days, with
+# costs where the pools have prices; the page, its CSV and its PDF show one `showback.Report`.
+
+
+def _showback(request: HttpRequest) -> tuple[forms.ShowbackForm, showback.Report | None]:
+    """The month and tenant asked for, and the report; None with the form's errors when they are
+    not readable. A tenant the reader may not use is a 404 (`selectors.showback_month`)."""
+    form = forms.ShowbackForm(request.GET)
+    if not form.is_valid():
+        return form, None
+    try:
+        window = showback.month_window(
+            form.cleaned_data["month"], timezone.now(), settings.CANOPY_USAGE_HOURLY_DAYS
+        )
+    except ValueError as error:
+        form.add_error("month", str(error))
+        return form, None
+    report = selectors.showback_month(user=request.user, tenant_id=form.cleaned_data["tenant"], window=window)
+    return form, report
+
+
+def _showback_name(report: showback.Report, extension: str) -> str:
+    name = report.total.name_path.replace("/", "_") if report.tenant_id else "all"
+    return f"{name}-showback-{report.window.month:%Y-%m}.{extension}"
+
+
+def _showback_charts(report: showback.Report) -> list[dict[str, Any]]:
+    """One chart per resource with figures: each day's used and allocated units (3 decimals)."""
+    days = report.day_lines()
+    charts = []
+    for resource in showback.RESOURCES:
+        used, allocated = [], []
+        for _, line in days:
+            amount = line.amounts[resource.key]
+            used.append(float(showback.rounded(amount.used) or 0) if amount.used is not None else None)
+            allocated.append(
+                float(showback.rounded(amount.allocated) or 0) if amount.allocated is not None else None
+            )
+        if any(v is not None for v in used + allocated):
+            charts.append(
+                {
+                    "key": resource.key,
+                    "title": f"{resource.label}, {resource.unit} per day",
+                    "labels": [day.isoformat() for day, _ in days],
+                    "used": used,
+                    "allocated": allocated,
+                }
+            )
+    return charts
+
+
+def _showback_row(line: showback.Line, day: datetime.date | None = None) -> dict[str, Any]:
+    """A line's shown figures in the resources' order: (used, allocated) per resource, and costs."""
+    figures = showback.line_figures(line)
+    return {
+        "line": line,
+        "day": day,
+        "cells": [(figures[f"{r.key}_used"], figures[f"{r.key}_allocated"]) for r in showback.RESOURCES],
+        "cost": (figures["cost_used"], figures["cost_allocated"]),
+    }
+
+
+def _showback_text_error(form: forms.ShowbackForm) -> HttpResponse:
+    return HttpResponse(
+        "; ".join(f"{k}: {' '.join(str(error) for error in v)}" for k, v in form.errors.items()),
+        status=400,
+        content_type="text/plain; charset=utf-8",
+    )
+
+
+@login_required
+def showback_page(request: HttpRequest) -> HttpResponse:
+    """A month's showback: the tenant's subtree in total and per day (a chart per resource), for
+    its admins each sub-tenant and what it used itself; CSV and PDF of the same figures."""
+    form, report = _showback(request)
+    context: dict[str, Any] = {"nav": "showback", "form": form, "report": report}
+    if report is not None:
+        query = urlencode(
+            {
+                "month": f"{report.window.month:%Y-%m}",
+                **({"tenant": report.tenant_id} if report.tenant_id else {}),
+            }
+        )
+        context.update(
+            query=query,
+            month=f"{report.window.month:%Y-%m}",
+            resources=showback.RESOURCES,
+            total=_showback_row(report.total),
+            lines=[_showback_row(line) for line in report.lines],
+            days=[_showback_row(line, day) for day, line in report.day_lines()],
+            charts=_showback_charts(report),
+        )
+    response = render(request, "usage/showback.html", context)
+    if report is None:
+        response.status_code = 400
+    return response
+
+
+@login_required
+def showback_csv(request: HttpRequest) -> HttpResponse:
+    form, report = _showback(request)
+    if report is None:
+        return _showback_text_error(form)
+    return exports.csv_response(_showback_name(report, "csv"), showback.csv_rows(report))
+
+
+@login_required
+def showback_pdf(request: HttpRequest) -> HttpResponse:
+    form, report = _showback(request)
+    if report is None:
+        return _showback_text_error(form)
+    response = HttpResponse(
+        showback_pdf_module.showback_pdf(report, demo=settings.CANOPY_DEMO_USAGE),
+        content_type="application/pdf",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{_showback_name(report, "pdf")}"'
+    return response
+
+
+def _price_pools(user: Any) -> list[tuple[ResourcePool, list[showback.Resource]]]:
+    """Every pool with the resources a price applies to there (`showback.price_refusal`)."""
+    rows = []
+    for pool in tenant_selectors.pool_list(user=user).select_related("cluster"):
+        resources = [
+            r
+            for r in showback.RESOURCES
+            if showback.price_refusal(
+                yarn=pool.is_yarn, default_pool=pool.name == ResourcePool.DEFAULT_NAME, resource=r.key
+            )
+            is None
+        ]
+        if resources:
+            rows.append((pool, resources))
+    return rows
+
+
+@login_required
+def showback_prices(request: HttpRequest) -> HttpResponse:
+    """Platform admins: the prices the showback's costs come from, all in one currency."""
+    user = request.user
+    if not is_platform_admin(user):
+        raise Http404("No such page.")
+    pools = _price_pools(user)
+    current = list(selectors.pool_prices(user=user))
+    initial: dict[str, Any] = {f"price_{p.pool_id}_{p.resource}": p.price for p in current}
+    initial["currency"] = current[0].currency if current else settings.CANOPY_SHOWBACK_CURRENCY
+    form = forms.PoolPricesForm(request.POST or None, initial=initial, pools=pools)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            by_pk = {pool.pk: pool for pool, _ in pools}
+            specs = [
+                services.PriceSpec(by_pk[pool.pk], resource, form.cleaned_data[name])
+                for pool, names in form.rows
+                for name, resource in names
+                if form.cleaned_data.get(name) is not None
+            ]
+            try:
+                services.pool_prices_set(
+                    acting_user=user, currency=form.cleaned_data["currency"] or "", prices=specs
+                )
+            except ValidationError as error:
+                for field, refusals in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, refusals)
+            else:
+                messages.success(request, "Prices saved.")
+                return redirect("usage:showback_prices")
+        status = 400
+    response = render(request, "usage/showback_prices.html", {"nav": "showback", "form": form})
+    response.status_code = status
+    return response

@@ -221,6 +221,8 @@ CANOPY_USAGE_HOURLY_DAYS = env.int("CANOPY_USAGE_HOURLY_DAYS", default=90)
 CANOPY_USAGE_DAILY_DAYS = env.int("CANOPY_USAGE_DAILY_DAYS", default=730)
 # Made-up usage for the embedded demo only; production settings refuse it.
 CANOPY_DEMO_USAGE = env.bool("CANOPY_DEMO_USAGE", default=False)
+# The currency the showback's price form offers until prices are set (issue 19).
+CANOPY_SHOWBACK_CURRENCY = env.str("CANOPY_SHOWBACK_CURRENCY", default="EUR")
 CELERY_BEAT_SCHEDULE = {
     # Checks which clusters are due (each has its own interval); cheap when none is.
     "usage-collect": {

@@ -239,7 +239,9 @@ class ObjectChangeSerializer(serializers.Serializer):
     api_version = serializers.CharField()
     namespace = serializers.CharField(allow_null=True)
     name = serializers.CharField()
-    fields = FieldChangeSerializer(many=True)
+    # DRF's metaclass takes declared fields off the class, so this does not hide `Serializer.fields`;
+    # the stubs cannot know that.
+    fields = FieldChangeSerializer(many=True)  # type: ignore[assignment]
 
 
 class PreviewSerializer(serializers.Serializer):

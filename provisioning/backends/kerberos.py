@@ -35,7 +35,7 @@ try:
     from requests_gssapi import OPTIONAL, HTTPSPNEGOAuth
     from requests_gssapi.exceptions import SPNEGOExchangeError
 except ImportError:  # the [kerberos] extra is not installed; simple auth still works
-    gssapi = None
+    gssapi = None  # type: ignore[assignment]  # mypy cannot type an optional import's absence
     SPNEGO_ERRORS: tuple[type[Exception], ...] = ()
 else:
     SPNEGO_ERRORS = (gssapi.exceptions.GSSError, SPNEGOExchangeError)
@@ -92,7 +92,7 @@ def keytab_principals_from_base64(keytab_base64: str) -> list[str]:
 
 
 def _remembering(base: type) -> type:
-    class RememberingSPNEGOAuth(base):  # type: ignore[misc, valid-type]
+    class RememberingSPNEGOAuth(base):
         """requests-gssapi logs a failed exchange and hands back the server's bare 401; keep its
         reason (Kerberos' own words) so the 401 can be explained."""
 
@@ -126,7 +126,10 @@ class KerberosAuth(requests.auth.AuthBase):
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as keytab:
             keytab.write(base64.b64decode(self.keytab_base64))
-        store = {"client_keytab": path, "ccache": f"MEMORY:canopy-{uuid.uuid4().hex}"}
+        store: dict[bytes | str, bytes | str] = {
+            "client_keytab": path,
+            "ccache": f"MEMORY:canopy-{uuid.uuid4().hex}",
+        }
         return gssapi.Credentials(name=name, usage="initiate", store=store)
 
     def _auth(self) -> Any:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.forms.models import model_to_dict
@@ -27,7 +26,7 @@ from tenants import labels
 from tenants.audit import audit
 from tenants.cluster_names import name_problem
 from tenants.models import Allocation, Cluster
-from tenants.permissions import require_platform_admin
+from tenants.permissions import AnyUser, require_platform_admin
 
 
 @dataclass
@@ -58,7 +57,7 @@ _RESOURCE_NAME = re.compile(
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$"
 )
 _SECRET_FIELDS = {"token": "token", "client_key": "client_key", "kubeconfig": "kubeconfig"}  # nosec B105 # field names, not passwords
-_MODE_SECRETS = {
+_MODE_SECRETS: dict[str, set[str]] = {
     KubernetesConnection.Mode.TOKEN: {"token"},
     KubernetesConnection.Mode.CERTIFICATE: {"client_key"},
     KubernetesConnection.Mode.KUBECONFIG: {"kubeconfig"},
@@ -96,9 +95,7 @@ def _connection_snapshot(connection: KubernetesConnection) -> dict[str, Any]:
     }
 
 
-def connection_set(
-    *, acting_user: AbstractBaseUser, cluster: Cluster, spec: ConnectionSpec
-) -> KubernetesConnection:
+def connection_set(*, acting_user: AnyUser, cluster: Cluster, spec: ConnectionSpec) -> KubernetesConnection:
     """Create or replace how Canopy reaches a Kubernetes cluster, then push every tenant on it."""
     require_platform_admin(acting_user)
     errors: dict[str, list[str]] = {}
@@ -199,7 +196,7 @@ def _quota_engine_errors(cluster: Cluster, engine: str) -> list[str]:
 
 
 def connection_quota_engine_set(
-    *, acting_user: AbstractBaseUser, cluster: Cluster, quota_engine: str
+    *, acting_user: AnyUser, cluster: Cluster, quota_engine: str
 ) -> KubernetesConnection:
     """Switch how a connected Kubernetes cluster enforces allocations (the console's Pools page;
     the API sets it with the rest of the connection). One audit row and a push of every tenant on
@@ -277,7 +274,7 @@ def _hadoop_auth_errors(connection: HadoopConnection) -> dict[str, list[str]]:
 
 
 def hadoop_connection_set(
-    *, acting_user: AbstractBaseUser, cluster: Cluster, spec: HadoopConnectionSpec
+    *, acting_user: AnyUser, cluster: Cluster, spec: HadoopConnectionSpec
 ) -> HadoopConnection:
     """Create or replace how Canopy reaches a Hadoop cluster, then push every tenant on it."""
     require_platform_admin(acting_user)
@@ -335,7 +332,7 @@ def hadoop_connection_set(
 
 
 def _connection_changed(
-    acting_user: AbstractBaseUser,
+    acting_user: AnyUser,
     cluster: Cluster,
     *,
     before: dict[str, Any] | None,
@@ -360,20 +357,19 @@ def _tenants_on(cluster: Cluster) -> list[int]:
     return sorted(set(allocated) | set(known))
 
 
-def connection_delete(*, acting_user: AbstractBaseUser, cluster: Cluster) -> None:
+def connection_delete(*, acting_user: AnyUser, cluster: Cluster) -> None:
     """Forget how to reach a cluster (its Kubernetes or its Hadoop connection). Nothing on the
     cluster is touched; pushes stop (or go to the export backend if that is the default)."""
     require_platform_admin(acting_user)
-    model, connection_snapshot = (
-        (HadoopConnection, _hadoop_snapshot)
-        if cluster.kind == Cluster.Kind.YARN
-        else (KubernetesConnection, _connection_snapshot)
-    )
+    model = HadoopConnection if cluster.kind == Cluster.Kind.YARN else KubernetesConnection
     with transaction.atomic():
         connection = model.objects.select_for_update().filter(cluster=cluster).first()
         if connection is None:
             return
-        before = connection_snapshot(connection)
+        if isinstance(connection, HadoopConnection):
+            before = _hadoop_snapshot(connection)
+        else:
+            before = _connection_snapshot(connection)
         connection.delete()
         _connection_changed(acting_user, cluster, before=before, after=None)
 
@@ -393,7 +389,7 @@ CHECK_STATES = {
     CREDENTIALS_REFUSED: "Credentials refused",
     ANSWERED_WITH_AN_ERROR: "The cluster answered with an error",
 }
-_HINTS = {
+_HINTS: dict[tuple[str, str], str] = {
     (EXPORT_ONLY, Cluster.Kind.KUBERNETES): "Canopy writes each tenant's manifests as files for a GitOps "
     "tool; connect the API server to push them itself.",
     (EXPORT_ONLY, Cluster.Kind.YARN): "Canopy writes capacity-scheduler.xml and hdfs-setup.sh to deploy "
@@ -443,7 +439,7 @@ def _failure_state(error: BackendError) -> str:
     return error.reach or ANSWERED_WITH_AN_ERROR
 
 
-def connection_test(*, acting_user: AbstractBaseUser, cluster: Cluster) -> ConnectionCheck:
+def connection_test(*, acting_user: AnyUser, cluster: Cluster) -> ConnectionCheck:
     """Ask the cluster for its version ('v1.37.2'; a Hadoop cluster's ResourceManager and NameNode
     versions), or say why not: not connected, export only, unreachable, a certificate not trusted,
     credentials refused, or the cluster's own error, with what to do about it."""

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -21,7 +20,7 @@ from provisioning.models import ClusterSyncStatus, ProvisioningIntent, TenantSyn
 from provisioning.services._common import OPEN, State, _backoff, _ensure_sync
 from tenants.audit import audit
 from tenants.models import Allocation, Membership, Tenant
-from tenants.permissions import Action, require
+from tenants.permissions import Action, AnyUser, require
 from tenants.roles import reaches_below
 
 logger = logging.getLogger(__name__)
@@ -158,7 +157,7 @@ def intents_redrive() -> list[int]:
     return tenant_ids
 
 
-def tenant_push_request(*, acting_user: AbstractBaseUser, tenant: Tenant) -> list[int]:
+def tenant_push_request(*, acting_user: AnyUser, tenant: Tenant) -> list[int]:
     """'Push now': a tenant admin asks for the tenant to be pushed again (after a failure)."""
     require(acting_user, Action.ADMINISTER, tenant)
     with transaction.atomic():

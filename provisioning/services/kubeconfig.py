@@ -11,7 +11,6 @@ from typing import Any
 
 import yaml
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from provisioning.backends.base import BackendError, ObjectMissing
@@ -22,7 +21,7 @@ from provisioning.models import ClusterSyncStatus, KubernetesConnection, TenantS
 from provisioning.services.reconcile import backend_for
 from tenants.audit import audit
 from tenants.models import Cluster, Tenant
-from tenants.permissions import Action, require
+from tenants.permissions import Action, AnyUser, require
 
 
 class NotProvisioned(Exception):
@@ -79,7 +78,7 @@ def _comment_line(text: str) -> str:
 
 
 def _kubeconfig_audit(
-    acting_user: AbstractBaseUser, tenant: Tenant, cluster: Cluster, *, address: str, **details: str
+    acting_user: AnyUser, tenant: Tenant, cluster: Cluster, *, address: str, **details: str
 ) -> None:
     """The one audit row of a kubeconfig handed out: who, when, from which address, for which
     cluster and namespace. Never the token nor the OIDC client secret."""
@@ -95,7 +94,7 @@ def _kubeconfig_audit(
 
 def _oidc_kubeconfig_issue(
     *,
-    acting_user: AbstractBaseUser,
+    acting_user: AnyUser,
     tenant: Tenant,
     cluster: Cluster,
     connection: KubernetesConnection,
@@ -137,7 +136,7 @@ def _oidc_kubeconfig_issue(
 
 
 def kubeconfig_issue(
-    *, acting_user: AbstractBaseUser, tenant: Tenant, cluster: Cluster, address: str = ""
+    *, acting_user: AnyUser, tenant: Tenant, cluster: Cluster, address: str = ""
 ) -> IssuedKubeconfig:
     """A kubeconfig for the person's ServiceAccount in the tenant's namespace, with a token minted
     now through the TokenRequest API. The token is never stored; the download is audited with the

@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -30,7 +29,7 @@ from provisioning.services._common import (
 from provisioning.services.reconcile import backend_for, target_objects
 from tenants import services as tenant_services
 from tenants.models import Cluster, Tenant
-from tenants.permissions import Action, require, require_platform_admin
+from tenants.permissions import Action, AnyUser, require, require_platform_admin
 
 
 @dataclass
@@ -95,9 +94,7 @@ def _previews(tenant: Tenant, cluster: Cluster | None) -> list[Preview]:
     return previews
 
 
-def tenant_preview(
-    *, acting_user: AbstractBaseUser, tenant: Tenant, cluster: Cluster | None = None
-) -> list[Preview]:
+def tenant_preview(*, acting_user: AnyUser, tenant: Tenant, cluster: Cluster | None = None) -> list[Preview]:
     """What a push of the tenant would do now on each cluster: objects to create, change (with the
     fields) and delete. Reads only."""
     require(acting_user, Action.ADMINISTER, tenant)
@@ -110,7 +107,7 @@ class _Rollback(Exception):
 
 
 def allocation_preview(
-    *, acting_user: AbstractBaseUser, tenant: Tenant, spec: tenant_services.AllocationSpec
+    *, acting_user: AnyUser, tenant: Tenant, spec: tenant_services.AllocationSpec
 ) -> list[Preview]:
     """What setting this allocation would do on the cluster, before it is made: the change runs
     through `allocation_set` (same rules, same permission) in a transaction that is rolled back."""
@@ -173,7 +170,7 @@ def manifests_export(
     return folders
 
 
-def hadoop_files_render(*, acting_user: AbstractBaseUser, cluster: Cluster) -> dict[str, str]:
+def hadoop_files_render(*, acting_user: AnyUser, cluster: Cluster) -> dict[str, str]:
     """A Hadoop cluster's whole tenant tree as `capacity-scheduler.xml` and `hdfs-setup.sh`, for a
     cluster without the scheduler-conf mutation API (platform admins: it names every tenant).
     Raises `RuleViolation` when the tree breaks a Capacity Scheduler rule."""

@@ -108,7 +108,7 @@ def _cluster_compare(cluster_id: int) -> ClusterComparison:
     connection = KubernetesConnection.objects.filter(cluster_id=cluster_id).first()
     compared = ClusterComparison(kueue=connection is not None and connection.quota_engine == KUEUE_ENGINE)
     backend = backend_for(cluster, connection) if cluster is not None else None
-    if backend is None:
+    if cluster is None or backend is None:
         return compared
     synced = {
         status.sync.tenant_id: status

@@ -68,7 +68,7 @@ class PercentField(serializers.DecimalField):
                 self.fail("non_ascii", message=refusal)
         return super().to_internal_value(data)
 
-    def to_representation(self, value: Any) -> str | None:
+    def to_representation(self, value: Any) -> Any:
         return quantities.decimal_text(Decimal(value)) if value is not None else None
 
     def __init__(self, **kwargs: Any) -> None:

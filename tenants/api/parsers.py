@@ -10,10 +10,11 @@ while a proxy, a log or a reviewer reading the body may take the first."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser, get_encoding
+from rest_framework.parsers import JSONParser, get_encoding  # type: ignore[attr-defined]  # not in the stubs
 from rest_framework.utils import json
 
 MAX_DEPTH = 32
@@ -61,7 +62,9 @@ class StrictJSONParser(JSONParser):
     """DRF's JSON parser behind a depth check that does not recurse, refusing repeated keys
     (REST_FRAMEWORK's default)."""
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+    def parse(
+        self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:
         body = stream.read()
         try:
             text = body.decode(get_encoding(parser_context or {}))

@@ -4,7 +4,7 @@ what the requester may see), writes go through serializers to `tenants.services`
 from __future__ import annotations
 
 import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -36,7 +36,8 @@ class SelectorViewSet(viewsets.ModelViewSet):
 
     def _reread(self, serializer: BaseSerializer) -> None:
         """Answer a write with the row as a read shows it (annotated figures included)."""
-        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+        saved: Any = serializer.instance  # the row just written
+        serializer.instance = self.get_queryset().get(pk=saved.pk)
 
     def perform_create(self, serializer: BaseSerializer) -> None:
         serializer.save()
@@ -122,7 +123,8 @@ class TenantViewSet(SelectorViewSet):
         return super().get_serializer_class()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        # A list, never None: DEFAULT_PAGINATION_CLASS pages every list.
+        page = cast("list[Tenant]", self.paginate_queryset(self.filter_queryset(self.get_queryset())))
         selectors.tenant_summaries(page, user=request.user)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -316,7 +318,10 @@ class NfsShareViewSet(SelectorViewSet):
         """Take the share back from a tenant; refused (400, the volumes named) while volumes of the
         share are attached to tenants only this grant reaches."""
         share = self.get_object()
-        grant = selectors.nfs_share_grant_get(user=request.user, share=share, tenant_id=int(tenant))
+        # `tenant` comes from the URL (grants/<id:tenant>), so it is always given.
+        grant = selectors.nfs_share_grant_get(
+            user=request.user, share=share, tenant_id=int(cast(str, tenant))
+        )
         services.nfs_share_revoke(acting_user=request.user, grant=grant)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -17,7 +17,6 @@ import logging
 import math
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -27,7 +26,7 @@ from tenants.amounts import KUBERNETES_RESOURCES
 from tenants.audit import audit
 from tenants.changes import TenantChange, change_record
 from tenants.models import AllocationGrant
-from tenants.permissions import Action, require
+from tenants.permissions import Action, AnyUser, require
 from tenants.services._common import _locked_tenant, _parent_of
 from tenants.services.allocations import (
     AllocationSpec,
@@ -85,7 +84,7 @@ def _grant_locked(grant: AllocationGrant) -> AllocationGrant:
     )
 
 
-def _end(grant: AllocationGrant, *, acting_user: AbstractBaseUser | None, force: bool) -> str:
+def _end(grant: AllocationGrant, *, acting_user: AnyUser | None, force: bool) -> str:
     """End one open grant in the caller's transaction; returns its state afterwards. `force` (an
     admin's "end now"): below running work if need be, saying so; a rule's refusal is raised."""
     # The tenant's row first, as every allocation write takes it (then the pool's, then the grant's):
@@ -165,7 +164,7 @@ def allocation_grants_end_due(*, now: datetime.datetime | None = None) -> dict[i
     return outcome
 
 
-def allocation_grant_end(*, acting_user: AbstractBaseUser, grant: AllocationGrant) -> AllocationGrant:
+def allocation_grant_end(*, acting_user: AnyUser, grant: AllocationGrant) -> AllocationGrant:
     """End an open grant now, before its time or while it waits: back to the amounts before, below
     what running work holds if need be (the audit row and the status say so). A rule that refuses
     the amounts before is raised as the allocation's field errors; the grant stays open."""
@@ -178,7 +177,7 @@ def allocation_grant_end(*, acting_user: AbstractBaseUser, grant: AllocationGran
     return AllocationGrant.objects.get(pk=grant.pk)
 
 
-def allocation_grant_cancel(*, acting_user: AbstractBaseUser, grant: AllocationGrant) -> AllocationGrant:
+def allocation_grant_cancel(*, acting_user: AnyUser, grant: AllocationGrant) -> AllocationGrant:
     """Keep the granted amounts: the grant will not end (audited)."""
     require(acting_user, Action.MANAGE, grant.tenant)
     with transaction.atomic():

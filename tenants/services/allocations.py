@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
@@ -26,7 +25,7 @@ from tenants.models import (
     ResourcePool,
     Tenant,
 )
-from tenants.permissions import Action, require
+from tenants.permissions import Action, AnyUser, require
 from tenants.quantities import decimal_text
 from tenants.services._common import _children_filter, _lock_pools, _locked_tenant, _parent_of, _raise_if
 
@@ -116,7 +115,7 @@ def _allocation_errors(
 
 def _write_allocation(
     *,
-    acting_user: AbstractBaseUser | None,
+    acting_user: AnyUser | None,
     tenant: Tenant,
     spec: AllocationSpec,
     parent: Tenant | None,
@@ -213,7 +212,7 @@ def amounts_spec(pool: ResourcePool, amounts: dict[str, Any]) -> AllocationSpec:
     return AllocationSpec(pool=pool, **values)
 
 
-def _actor_name(acting_user: AbstractBaseUser | None) -> str:
+def _actor_name(acting_user: AnyUser | None) -> str:
     return acting_user.get_username() if acting_user is not None else "system"
 
 
@@ -227,7 +226,7 @@ def _grant_open(allocation: Allocation) -> AllocationGrant | None:
 
 
 def _grant_close(
-    grant: AllocationGrant, *, acting_user: AbstractBaseUser | None, state: str, status: str, **after: Any
+    grant: AllocationGrant, *, acting_user: AnyUser | None, state: str, status: str, **after: Any
 ) -> None:
     """Close an open grant (`state`: ended, refused, superseded, kept) and audit it."""
     before = {"state": grant.state, "until": grant.ends_at.isoformat()}
@@ -267,7 +266,7 @@ def _ends_at_errors(ends_at: datetime.datetime | None) -> None:
 
 def allocation_set(
     *,
-    acting_user: AbstractBaseUser,
+    acting_user: AnyUser,
     tenant: Tenant,
     spec: AllocationSpec,
     ends_at: datetime.datetime | None = None,
@@ -286,7 +285,7 @@ def allocation_set(
         return allocation
 
 
-def allocation_delete(*, acting_user: AbstractBaseUser, allocation: Allocation) -> None:
+def allocation_delete(*, acting_user: AnyUser, allocation: Allocation) -> None:
     require(acting_user, Action.MANAGE, allocation.tenant)
     with transaction.atomic():
         _locked_tenant(allocation.tenant)  # first, as every write that may touch its grant

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -19,11 +18,11 @@ from tenants.models import (
     StorageDirectory,
     Tenant,
 )
-from tenants.permissions import require_platform_admin
+from tenants.permissions import AnyUser, require_platform_admin
 from tenants.services._common import _lock_pools
 
 
-def cluster_create(*, acting_user: AbstractBaseUser, name: str, kind: str, description: str = "") -> Cluster:
+def cluster_create(*, acting_user: AnyUser, name: str, kind: str, description: str = "") -> Cluster:
     """A new cluster, with its `default` pool (capacity 0 until the admin sets it)."""
     require_platform_admin(acting_user)
     cluster = Cluster(name=name, kind=kind, description=description)
@@ -41,7 +40,7 @@ def cluster_create(*, acting_user: AbstractBaseUser, name: str, kind: str, descr
     return cluster
 
 
-def cluster_update(*, acting_user: AbstractBaseUser, cluster: Cluster, description: str) -> Cluster:
+def cluster_update(*, acting_user: AnyUser, cluster: Cluster, description: str) -> Cluster:
     require_platform_admin(acting_user)
     with transaction.atomic():
         before = snapshot(cluster, ("description",))
@@ -120,7 +119,7 @@ def cluster_deletion_impact(cluster: Cluster) -> ClusterDeletionImpact:
     )
 
 
-def cluster_delete(*, acting_user: AbstractBaseUser, cluster: Cluster) -> None:
+def cluster_delete(*, acting_user: AnyUser, cluster: Cluster) -> None:
     """Delete a cluster with its pools and the plans' entries for it; refused, naming them, while
     tenants hold allocations or HDFS directories there or volumes or NFS shares are on it."""
     require_platform_admin(acting_user)

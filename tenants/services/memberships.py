@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
@@ -15,9 +16,12 @@ from tenants.models import (
     Membership,
     Tenant,
 )
-from tenants.permissions import Action, require
+from tenants.permissions import Action, AnyUser, require
 from tenants.roles import reaches_below
 from tenants.services._common import _locked_tenant
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def _membership_subject(membership: Membership) -> dict[str, str]:
@@ -31,10 +35,10 @@ def _membership_role(membership: Membership) -> dict[str, str]:
 
 def membership_grant(
     *,
-    acting_user: AbstractBaseUser,
+    acting_user: AnyUser,
     tenant: Tenant,
     role: str,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     group: Group | str | None = None,
 ) -> Membership:
     """Give a user or a group (a Group or a group name) a role on a tenant. A group named here that
@@ -52,8 +56,10 @@ def membership_grant(
     # syntax ("*", "a,b", "x:rwx") would give the role to others (tenants.cluster_names).
     if user is not None:
         field, name = "user", user.get_username()
+    elif isinstance(group, Group):
+        field, name = "group", group.name
     else:
-        field, name = "group", group if isinstance(group, str) else group.name
+        field, name = "group", group or ""
     if problem := name_problem(name):
         raise ValidationError({field: [problem]})
     with transaction.atomic():
@@ -88,7 +94,7 @@ def membership_grant(
     return membership
 
 
-def membership_change_role(*, acting_user: AbstractBaseUser, membership: Membership, role: str) -> Membership:
+def membership_change_role(*, acting_user: AnyUser, membership: Membership, role: str) -> Membership:
     require(acting_user, Action.ADMINISTER, membership.tenant)
     if role not in Membership.Role.values:
         raise ValidationError({"role": [f"Choose one of: {', '.join(Membership.Role.values)}."]})
@@ -118,7 +124,7 @@ def membership_change_role(*, acting_user: AbstractBaseUser, membership: Members
     return membership
 
 
-def membership_revoke(*, acting_user: AbstractBaseUser, membership: Membership) -> None:
+def membership_revoke(*, acting_user: AnyUser, membership: Membership) -> None:
     require(acting_user, Action.ADMINISTER, membership.tenant)
     with transaction.atomic():
         audited_delete(
@@ -138,7 +144,7 @@ def membership_revoke(*, acting_user: AbstractBaseUser, membership: Membership) 
 
 
 def user_groups_mirror(
-    *, user: AbstractBaseUser, names: Sequence[str], source: str, skipped: Sequence[str] = ()
+    *, user: User, names: Sequence[str], source: str, skipped: Sequence[str] = ()
 ) -> list[Group]:
     """Set the user's groups to exactly `names`, creating the groups that do not exist yet, as the
     identity provider (`source`: "ldap" or "oidc") said at sign-in; no acting user. `skipped`: the
@@ -151,13 +157,13 @@ def user_groups_mirror(
         raise ValidationError({"groups": problems})
     wanted = list(names)
     with transaction.atomic():
-        before = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+        before = set(user.groups.values_list("name", flat=True))
         existing = {group.name: group for group in Group.objects.filter(name__in=wanted)}
         for name in wanted:
             if name not in existing:
                 existing[name], _ = Group.objects.get_or_create(name=name)
         groups = [existing[name] for name in wanted]
-        user.groups.set(groups)  # type: ignore[attr-defined]
+        user.groups.set(groups)
         joined, left = sorted(set(wanted) - before), sorted(before - set(wanted))
         if joined or left:
             roles = list(
@@ -168,9 +174,9 @@ def user_groups_mirror(
             changes = [
                 {
                     "tenant": row.tenant.name_path,
-                    "group": row.group.name,
+                    "group": row.subject_name,  # a group's role: its name
                     "role": row.role,
-                    "change": "gained" if row.group.name in joined else "lost",
+                    "change": "gained" if row.subject_name in joined else "lost",
                 }
                 for row in roles
             ]

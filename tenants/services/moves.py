@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Value
@@ -19,14 +18,14 @@ from tenants.models import (
     Tenant,
     VolumeAttachment,
 )
-from tenants.permissions import Action, require, require_platform_admin
+from tenants.permissions import Action, AnyUser, require, require_platform_admin
 from tenants.services._common import _errors, _lock_pools, _parent_of, _raise_if
 from tenants.services.allocations import ALLOCATION_FIELDS, _allocation_errors
 from tenants.services.nfs_shares import _granted
 from tenants.services.tenants import _check_depth
 
 
-def tenant_move(*, acting_user: AbstractBaseUser, tenant: Tenant, new_parent: Tenant | None) -> Tenant:
+def tenant_move(*, acting_user: AnyUser, tenant: Tenant, new_parent: Tenant | None) -> Tenant:
     """Move a tenant and its subtree under `new_parent` (None: to level 1).
 
     Refuses cycles, leaf parents, name clashes, depth overflow, and allocations that do not fit the

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_ipv46_address
 from django.db import transaction
@@ -23,7 +22,7 @@ from tenants.models import (
     VolumeAttachment,
     dns_label_validator,
 )
-from tenants.permissions import require_platform_admin
+from tenants.permissions import AnyUser, require_platform_admin
 from tenants.services._common import _errors, _raise_if
 
 
@@ -100,7 +99,7 @@ def _tenants_mounting(share: NfsShare) -> list[Tenant]:
     return list(Tenant.objects.filter(volume_attachments__volume__share=share).distinct())
 
 
-def nfs_share_create(*, acting_user: AbstractBaseUser, spec: NfsShareSpec) -> NfsShare:
+def nfs_share_create(*, acting_user: AnyUser, spec: NfsShareSpec) -> NfsShare:
     """Register an NFS export of a Kubernetes cluster. Usable by no tenant until it is granted."""
     require_platform_admin(acting_user)
     share = NfsShare(
@@ -120,7 +119,7 @@ def nfs_share_create(*, acting_user: AbstractBaseUser, spec: NfsShareSpec) -> Nf
 
 def nfs_share_update(
     *,
-    acting_user: AbstractBaseUser,
+    acting_user: AnyUser,
     share: NfsShare,
     server: str | None = None,
     base_path: str | None = None,
@@ -150,7 +149,7 @@ def nfs_share_update(
     return share
 
 
-def nfs_share_delete(*, acting_user: AbstractBaseUser, share: NfsShare) -> None:
+def nfs_share_delete(*, acting_user: AnyUser, share: NfsShare) -> None:
     """Forget a share (and its grants). Refused while volumes use it: they are named."""
     require_platform_admin(acting_user)
     with transaction.atomic():
@@ -179,7 +178,7 @@ def nfs_share_delete(*, acting_user: AbstractBaseUser, share: NfsShare) -> None:
         share.delete()
 
 
-def nfs_share_grant(*, acting_user: AbstractBaseUser, share: NfsShare, tenant: Tenant) -> NfsShareGrant:
+def nfs_share_grant(*, acting_user: AnyUser, share: NfsShare, tenant: Tenant) -> NfsShareGrant:
     """Let the admins above `tenant` (and, inside it, its own admins) carve volumes out of `share` for
     `tenant` and every tenant below it."""
     require_platform_admin(acting_user)
@@ -203,7 +202,7 @@ def _granted(tenant_path: str, granted_paths: Iterable[str]) -> bool:
     return any(tenant_path.startswith(granted) for granted in granted_paths)
 
 
-def nfs_share_revoke(*, acting_user: AbstractBaseUser, grant: NfsShareGrant) -> None:
+def nfs_share_revoke(*, acting_user: AnyUser, grant: NfsShareGrant) -> None:
     """Take a share back from a tenant. Refused while a volume of the share is attached to a tenant
     that only this grant reaches: those volumes are named."""
     require_platform_admin(acting_user)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from tenants import rules
@@ -19,7 +18,7 @@ from tenants.models import (
     StorageDirectory,
     Tenant,
 )
-from tenants.permissions import Action, require, require_platform_admin
+from tenants.permissions import Action, AnyUser, require, require_platform_admin
 from tenants.services._common import _errors, _listed_once, _locked_tenant, _parent_of, _raise_if
 from tenants.services.allocations import ALLOCATION_FIELDS, AllocationSpec, _write_allocation
 from tenants.services.storage import StorageSpec, _storage_update, _storage_write
@@ -39,7 +38,7 @@ def _plan_storage_specs(plan: QuotaPlan) -> list[StorageSpec]:
     ]
 
 
-def tenant_apply_plan(*, acting_user: AbstractBaseUser, tenant: Tenant, plan: QuotaPlan) -> Tenant:
+def tenant_apply_plan(*, acting_user: AnyUser, tenant: Tenant, plan: QuotaPlan) -> Tenant:
     """Copy a plan's allocations and storage quotas onto a tenant. Later edits to the plan do not
     touch the tenant."""
     require(acting_user, Action.MANAGE, tenant)
@@ -123,7 +122,7 @@ def _plan_snapshot(plan: QuotaPlan) -> dict[str, Any]:
 
 def plan_create(
     *,
-    acting_user: AbstractBaseUser,
+    acting_user: AnyUser,
     name: str,
     description: str = "",
     allocations: Sequence[AllocationSpec] = (),
@@ -147,7 +146,7 @@ def plan_create(
 
 def plan_update(
     *,
-    acting_user: AbstractBaseUser,
+    acting_user: AnyUser,
     plan: QuotaPlan,
     description: str | None = None,
     allocations: Sequence[AllocationSpec] | None = None,
@@ -178,7 +177,7 @@ def plan_update(
     return plan
 
 
-def plan_delete(*, acting_user: AbstractBaseUser, plan: QuotaPlan) -> None:
+def plan_delete(*, acting_user: AnyUser, plan: QuotaPlan) -> None:
     require_platform_admin(acting_user)
     with transaction.atomic():
         audited_delete(

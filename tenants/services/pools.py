@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -19,7 +18,7 @@ from tenants.models import (
     ResourcePool,
     Tenant,
 )
-from tenants.permissions import require_platform_admin
+from tenants.permissions import AnyUser, require_platform_admin
 from tenants.services._common import _errors, _lock_pools, _raise_if
 from tenants.services.allocations import _holding, _pool_figures
 
@@ -57,7 +56,7 @@ def _pool_errors(pool: ResourcePool) -> dict[str, list[str]]:
 
 def pool_create(
     *,
-    acting_user: AbstractBaseUser,
+    acting_user: AnyUser,
     cluster: Cluster,
     name: str,
     node_selector: str = "",
@@ -83,7 +82,7 @@ def pool_create(
     return pool
 
 
-def pool_update(*, acting_user: AbstractBaseUser, pool: ResourcePool, **changes: Any) -> ResourcePool:
+def pool_update(*, acting_user: AnyUser, pool: ResourcePool, **changes: Any) -> ResourcePool:
     """Change a pool's selector, description or capacity. Capacity never drops below what level-1
     tenants hold; the error names them."""
     require_platform_admin(acting_user)
@@ -142,7 +141,7 @@ def pool_deletion_impact(pool: ResourcePool) -> PoolDeletionImpact:
     )
 
 
-def pool_delete(*, acting_user: AbstractBaseUser, pool: ResourcePool) -> None:
+def pool_delete(*, acting_user: AnyUser, pool: ResourcePool) -> None:
     """Delete a pool and the plans' entries for it; never a cluster's default pool, and refused,
     naming them, while tenants hold allocations in it."""
     require_platform_admin(acting_user)

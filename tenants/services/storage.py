@@ -6,7 +6,6 @@ import posixpath
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from tenants import paths
@@ -17,7 +16,7 @@ from tenants.models import (
     StorageDirectory,
     Tenant,
 )
-from tenants.permissions import Action, require
+from tenants.permissions import Action, AnyUser, require
 from tenants.services._common import _errors, _locked_tenant, _raise_if
 
 
@@ -85,7 +84,7 @@ def _storage_path_errors(tenant: Tenant, cluster: Cluster, path: str) -> list[st
     return []
 
 
-def _storage_write(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: StorageSpec) -> StorageDirectory:
+def _storage_write(*, acting_user: AnyUser, tenant: Tenant, spec: StorageSpec) -> StorageDirectory:
     errors = _errors()
     if spec.cluster.kind != Cluster.Kind.YARN:
         errors["cluster"].append(
@@ -110,7 +109,7 @@ def _storage_write(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: Stora
     return directory
 
 
-def storage_create(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: StorageSpec) -> StorageDirectory:
+def storage_create(*, acting_user: AnyUser, tenant: Tenant, spec: StorageSpec) -> StorageDirectory:
     require(acting_user, Action.MANAGE, tenant)
     with transaction.atomic():
         directory = _storage_write(acting_user=acting_user, tenant=_locked_tenant(tenant), spec=spec)
@@ -120,7 +119,7 @@ def storage_create(*, acting_user: AbstractBaseUser, tenant: Tenant, spec: Stora
 
 def _storage_update(
     *,
-    acting_user: AbstractBaseUser,
+    acting_user: AnyUser,
     directory: StorageDirectory,
     space_quota_bytes: int | None,
     file_quota: int | None,
@@ -141,7 +140,7 @@ def _storage_update(
 
 def storage_update(
     *,
-    acting_user: AbstractBaseUser,
+    acting_user: AnyUser,
     directory: StorageDirectory,
     space_quota_bytes: int | None,
     file_quota: int | None,
@@ -160,7 +159,7 @@ def storage_update(
         return directory
 
 
-def storage_delete(*, acting_user: AbstractBaseUser, directory: StorageDirectory) -> None:
+def storage_delete(*, acting_user: AnyUser, directory: StorageDirectory) -> None:
     require(acting_user, Action.MANAGE, directory.tenant)
     with transaction.atomic():
         audited_delete(

@@ -12,14 +12,13 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from tenants import paths
 from tenants.audit import audited_delete, audited_save, snapshot
 from tenants.changes import TenantChange, change_record
 from tenants.models import Cluster, StorageDirectory, Tenant, TenantService
-from tenants.permissions import Action, require
+from tenants.permissions import Action, AnyUser, require
 from tenants.services._common import _errors, _locked_tenant, _raise_if
 
 TENANT_SERVICE_FIELDS = ("kind", "name")
@@ -73,7 +72,7 @@ def _path_errors(cluster: Cluster, path: str) -> list[str]:
 
 
 def tenant_service_create(
-    *, acting_user: AbstractBaseUser, tenant: Tenant, cluster: Cluster, kind: str, name: str
+    *, acting_user: AnyUser, tenant: Tenant, cluster: Cluster, kind: str, name: str
 ) -> TenantService:
     """Link `tenant` to a service on `cluster` (a Hive database `name`). Who may: those who manage
     the tenant's storage (admins above it). The name is the cluster's: one tenant owns it."""
@@ -109,7 +108,7 @@ def tenant_service_create(
         return service
 
 
-def tenant_service_delete(*, acting_user: AbstractBaseUser, service: TenantService) -> None:
+def tenant_service_delete(*, acting_user: AnyUser, service: TenantService) -> None:
     """Unlink the service. Its warehouse directory and the tables in it stay on HDFS (the data is
     the tenant's, as with a removed HDFS directory); the push stops managing it."""
     require(acting_user, Action.MANAGE, service.tenant)

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -19,7 +18,7 @@ from tenants.models import (
     Volume,
     VolumeAttachment,
 )
-from tenants.permissions import Action, require, require_platform_admin
+from tenants.permissions import Action, AnyUser, require, require_platform_admin
 from tenants.services._common import _listed_once, _locked_tenant, _parent_of, _raise_if, _validate_name
 from tenants.services.allocations import AllocationSpec, _allocation_snapshot, _write_allocation
 from tenants.services.plans import _plan_allocation_specs, _plan_storage_specs
@@ -38,7 +37,7 @@ def _check_depth(depth: int, field_name: str = "parent") -> None:
 
 def tenant_create(
     *,
-    acting_user: AbstractBaseUser,
+    acting_user: AnyUser,
     parent: Tenant | None,
     name: str,
     display_name: str = "",
@@ -123,7 +122,7 @@ def tenant_create(
 
 def tenant_update(
     *,
-    acting_user: AbstractBaseUser,
+    acting_user: AnyUser,
     tenant: Tenant,
     display_name: str | None = None,
     description: str | None = None,
@@ -159,7 +158,7 @@ def tenant_update(
     return tenant
 
 
-def tenant_set_state(*, acting_user: AbstractBaseUser, tenant: Tenant, state: str) -> Tenant:
+def tenant_set_state(*, acting_user: AnyUser, tenant: Tenant, state: str) -> Tenant:
     """Suspend or resume a tenant and its whole subtree."""
     require(acting_user, Action.MANAGE, tenant)
     if state not in (Tenant.State.ACTIVE, Tenant.State.SUSPENDED):
@@ -239,7 +238,7 @@ def _with_pods_asked(
     return [counted.get((n.cluster, n.namespace), n) for n in namespaces]
 
 
-def tenant_delete(*, acting_user: AbstractBaseUser, tenant: Tenant, confirm: bool = False) -> None:
+def tenant_delete(*, acting_user: AnyUser, tenant: Tenant, confirm: bool = False) -> None:
     """Delete a tenant with its subtree, allocations, storage, memberships and volume claims.
 
     A tenant that has sub-tenants, members or volumes is deleted only with `confirm=True`; the

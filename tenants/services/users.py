@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -13,9 +12,12 @@ from django.db import transaction
 from tenants.audit import audit, audited_save, snapshot
 from tenants.changes import TenantChange, change_record
 from tenants.cluster_names import name_problem
-from tenants.permissions import require_platform_admin
+from tenants.permissions import AnyUser, require_platform_admin
 
-User = get_user_model()
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+else:
+    User = get_user_model()
 
 
 USER_FIELDS = ("username", "email", "first_name", "last_name", "is_staff", "is_active")
@@ -23,14 +25,14 @@ USER_FIELDS = ("username", "email", "first_name", "last_name", "is_staff", "is_a
 
 def user_create(
     *,
-    acting_user: AbstractBaseUser,
+    acting_user: AnyUser,
     username: str,
     password: str,
     email: str = "",
     first_name: str = "",
     last_name: str = "",
     is_staff: bool = False,
-) -> AbstractBaseUser:
+) -> User:
     require_platform_admin(acting_user)
     if problem := name_problem(username):
         raise ValidationError({"username": [problem]})
@@ -46,7 +48,7 @@ def user_create(
     return user
 
 
-def user_update(*, acting_user: AbstractBaseUser, user: AbstractBaseUser, **changes: Any) -> AbstractBaseUser:
+def user_update(*, acting_user: AnyUser, user: User, **changes: Any) -> User:
     require_platform_admin(acting_user)
     unknown = set(changes) - set(USER_FIELDS) - {"password"}
     if unknown:

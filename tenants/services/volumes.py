@@ -5,9 +5,8 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -21,7 +20,7 @@ from tenants.models import (
     VolumeAttachment,
     dns_label_validator,
 )
-from tenants.permissions import Action, require, require_platform_admin, visible_tenants
+from tenants.permissions import Action, AnyUser, require, require_platform_admin, visible_tenants
 from tenants.services._common import _errors, _raise_if
 from tenants.services.nfs_shares import _granted, _locked_share
 
@@ -63,7 +62,7 @@ def _volume_snapshot(volume: Volume) -> dict[str, Any]:
 
 
 def _volume_share_errors(
-    spec: VolumeSpec, volume: Volume | None, acting_user: AbstractBaseUser
+    spec: VolumeSpec, volume: Volume | None, acting_user: AnyUser
 ) -> dict[str, list[str]]:
     """A volume is a directory of a share granted to (an ancestor-or-self of) every tenant it is
     attached to, at a plain relative sub-path, and (when its directory is chosen) never at, inside
@@ -95,7 +94,9 @@ def _volume_share_errors(
         )
     moved = volume is None or (volume.share_id, volume.sub_path) != (share.pk, spec.sub_path)
     if moved and not errors["sub_path"]:
-        neighbours = Volume.objects.filter(share=share).exclude(pk=volume.pk if volume else None)
+        neighbours = Volume.objects.filter(share=share)
+        if volume is not None:
+            neighbours = neighbours.exclude(pk=volume.pk)
         overlapping = [v.pk for v in neighbours if paths.overlapping(spec.sub_path, v.sub_path)]
         served = Tenant.objects.filter(volume_attachments__volume__in=overlapping).distinct()
         if served.exclude(pk__in=visible_tenants(acting_user, Action.MANAGE)).exists():
@@ -106,9 +107,7 @@ def _volume_share_errors(
     return errors
 
 
-def _volume_errors(
-    spec: VolumeSpec, volume: Volume | None, acting_user: AbstractBaseUser
-) -> dict[str, list[str]]:
+def _volume_errors(spec: VolumeSpec, volume: Volume | None, acting_user: AnyUser) -> dict[str, list[str]]:
     errors = _volume_share_errors(spec, volume, acting_user)
     try:
         dns_label_validator(spec.name)
@@ -182,7 +181,7 @@ def _volume_audit_tenant(tenants: Sequence[Tenant]) -> Tenant | None:
     return next((t for t in tenants if t.path == prefix), None) or Tenant.objects.get(path=prefix)
 
 
-def _require_manage_all(acting_user: AbstractBaseUser, tenants: Iterable[Tenant]) -> None:
+def _require_manage_all(acting_user: AnyUser, tenants: Iterable[Tenant]) -> None:
     for tenant in tenants:
         require(acting_user, Action.MANAGE, tenant)
 
@@ -190,7 +189,7 @@ def _require_manage_all(acting_user: AbstractBaseUser, tenants: Iterable[Tenant]
 VOLUME_SETTINGS = ("name", "sub_path", "capacity_bytes", "access_mode", "scope", "description")
 
 
-def volume_create(*, acting_user: AbstractBaseUser, spec: VolumeSpec) -> Volume:
+def volume_create(*, acting_user: AnyUser, spec: VolumeSpec) -> Volume:
     """A directory of an NFS share for one tenant (private) or several (shared: one PV/PVC each,
     one directory)."""
     _require_manage_all(acting_user, spec.tenants)
@@ -200,9 +199,10 @@ def volume_create(*, acting_user: AbstractBaseUser, spec: VolumeSpec) -> Volume:
         if spec.share is not None:
             _locked_share(spec.share)
         _raise_if(_volume_errors(spec, None, acting_user))
+        share = cast(NfsShare, spec.share)  # `_volume_errors` refused a spec without one
         volume = Volume.objects.create(
-            cluster=spec.share.cluster,
-            share=spec.share,
+            cluster=share.cluster,
+            share=share,
             **{name: getattr(spec, name) for name in VOLUME_SETTINGS},
         )
         _write_attachments(volume, spec)
@@ -217,7 +217,7 @@ def volume_create(*, acting_user: AbstractBaseUser, spec: VolumeSpec) -> Volume:
     return volume
 
 
-def volume_update(*, acting_user: AbstractBaseUser, volume: Volume, spec: VolumeSpec) -> Volume:
+def volume_update(*, acting_user: AnyUser, volume: Volume, spec: VolumeSpec) -> Volume:
     """Replace a volume's settings, its share and sub-path, and the tenants it is attached to. The
     user must manage every tenant it is attached to before and after."""
     current = list(Tenant.objects.filter(volume_attachments__volume=volume))
@@ -231,7 +231,7 @@ def volume_update(*, acting_user: AbstractBaseUser, volume: Volume, spec: Volume
         )
         _raise_if(_volume_errors(spec, volume, acting_user))
         before = _volume_snapshot(volume)
-        volume.share = spec.share
+        volume.share = cast(NfsShare, spec.share)  # `_volume_errors` refused a spec without one
         for name in VOLUME_SETTINGS:
             setattr(volume, name, getattr(spec, name))
         volume.save()
@@ -248,7 +248,7 @@ def volume_update(*, acting_user: AbstractBaseUser, volume: Volume, spec: Volume
     return volume
 
 
-def volume_delete(*, acting_user: AbstractBaseUser, volume: Volume) -> None:
+def volume_delete(*, acting_user: AnyUser, volume: Volume) -> None:
     current = list(Tenant.objects.filter(volume_attachments__volume=volume))
     _require_manage_all(acting_user, current)
     if not current:

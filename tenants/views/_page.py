@@ -6,10 +6,17 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django_htmx.middleware import HtmxDetails
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware leaves it (every request: portal.settings), for annotations."""
+
+    htmx: HtmxDetails
 
 
 def render_page(
-    request: HttpRequest, template: str, context: dict[str, Any], partial: str | None = None
+    request: HtmxHttpRequest, template: str, context: dict[str, Any], partial: str | None = None
 ) -> HttpResponse:
     """The page, or only `partial` of it for an HTMX request that asks for a fragment."""
     if partial and request.htmx and not request.htmx.boosted:

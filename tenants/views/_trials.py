@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from django import forms as django_forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -26,6 +26,7 @@ from tenants.amounts import (
 )
 from tenants.models import Tenant
 from tenants.rules import may_have
+from tenants.views._page import HtmxHttpRequest
 
 T = TypeVar("T")
 
@@ -109,7 +110,7 @@ def _pools_for_child(user: Any, parent: Tenant | None) -> list[Any]:
 
 
 def _trial_create(
-    request: HttpRequest, form: forms.TenantCreateForm, *, checking: bool = False
+    request: HtmxHttpRequest, form: forms.TenantCreateForm, *, checking: bool = False
 ) -> Tenant | None:
     """Run tenant_create and each allocation in savepoints so every refusal lands on its own field;
     commit only when nothing was refused. A refused name does not hide the allocations' refusals:
@@ -140,7 +141,7 @@ def _stand_in_name() -> str:
 
 
 def _trial_run(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     form: forms.TenantCreateForm,
     name: str,
     specs: list[services.AllocationSpec],
@@ -184,7 +185,7 @@ def _trial_run(
 
 
 def _trial_move(
-    request: HttpRequest, form: forms.TenantMoveForm, tenant: Tenant, *, keep: bool
+    request: HtmxHttpRequest, form: forms.TenantMoveForm, tenant: Tenant, *, keep: bool
 ) -> Tenant | None:
     """Move `tenant` under the form's parent (`keep`: for good; else rolled back, to ask first).
     A refusal lands on the parent field, or on top when it is about the tenant itself."""
@@ -203,10 +204,11 @@ def _trial_move(
         tenant.refresh_from_db()
         for key, messages_ in exc.message_dict.items():
             form.add_error(None if key == "tenant" else "parent", messages_)
+        return None
 
 
 def service_trial(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     form: django_forms.Form,
     write: Callable[[], T],
     field_for: dict[str, str] | None = None,
@@ -235,7 +237,7 @@ def service_trial(
         return None
 
 
-def _validation_response(request: HttpRequest, form: Any) -> HttpResponse:
+def _validation_response(request: HtmxHttpRequest, form: Any) -> HttpResponse:
     """Per-field error lists, swapped out-of-band into the form: while the user types, and after an
     htmx submit that was refused (the form stays as the user filled it). While the user types, a
     field left empty is not an error yet: "required" waits for the submit."""
@@ -253,7 +255,7 @@ def _drop_required_errors(form: Any) -> None:
             del form.errors[name]
 
 
-def _checked_form_saved(request: HttpRequest, url: str) -> HttpResponse:
+def _checked_form_saved(request: HtmxHttpRequest, url: str) -> HttpResponse:
     """Where a form checked as you type leads once saved. Its submit is an htmx request, queued
     behind the check still running (templates/tenants/partials/_live_check.html), so htmx is told
     where to go; without JavaScript the form posts as usual and gets a redirect."""

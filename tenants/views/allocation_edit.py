@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -13,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from tenants import forms, selectors, services
 from tenants.permissions import Action
+from tenants.views._page import HtmxHttpRequest
 from tenants.views._trials import (
     _checked_form_saved,
     _DryRun,
@@ -23,14 +26,14 @@ from tenants.views._trials import (
 
 
 @login_required
-def tenant_allocations(request: HttpRequest, pk: int) -> HttpResponse:
+def tenant_allocations(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     user = request.user
     tenant = selectors.tenant_get(user=user, pk=pk, action=Action.MANAGE)
     parent = selectors.tenant_get(user=user, pk=tenant.parent_id) if tenant.parent_id else None
     pools = _pools_for_child(user, parent)
     current = {a.pool_id: a for a in selectors.allocation_list(user=user).filter(tenant=tenant)}
     grants = selectors.allocation_grants_shown(user=user, allocations=list(current.values()))
-    form_kwargs = {
+    form_kwargs: dict[str, Any] = {
         "pools": pools,
         "hints": _pool_hints(user, parent, pools, tenant, current),
         "current": current,

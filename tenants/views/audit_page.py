@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from itertools import chain
 from typing import Any
 
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from tenants import exports, selectors
 from tenants.audit_filters import AuditPageFilter
-from tenants.views._page import render_page
+from tenants.views._page import HtmxHttpRequest, render_page
 
 PAGE_SIZE = 50
 # The pickers suggest this many tenants and people (tree order, names); any other is typed.
@@ -31,7 +32,7 @@ def _filtered(request: HttpRequest) -> tuple[AuditPageFilter, QuerySet]:
 
 
 @login_required
-def audit(request: HttpRequest) -> HttpResponse:
+def audit(request: HtmxHttpRequest) -> HttpResponse:
     filters, events = _filtered(request)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     reader = selectors.audit_reader(user=request.user)
@@ -62,7 +63,7 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
         )
     reader = selectors.audit_reader(user=request.user)
     header = ["id", "time", "user", "action", "label", "tenant", "target", "changes"]
-    rows = (
+    rows: Iterable[Sequence[Any]] = (
         [
             entry.event.pk,
             entry.event.created_at.isoformat(),

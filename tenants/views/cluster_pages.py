@@ -12,17 +12,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from tenants import console, forms, selectors, services
 from tenants.models import Cluster, ResourcePool
 from tenants.permissions import is_platform_admin
+from tenants.views._page import HtmxHttpRequest
 from tenants.views._trials import _checked_form_saved, _validation_response, service_trial
 
 
-def platform_admins_only(request: HttpRequest) -> None:
+def platform_admins_only(request: HtmxHttpRequest) -> None:
     """Clusters, pools and connections are the platform's: anyone else gets a 403 (their names are
     no secret, every signed-in user sees them on the Pools page)."""
     if not is_platform_admin(request.user):
@@ -35,7 +36,12 @@ def cluster_on_pools_page(cluster_id: int) -> str:
 
 
 def answered(
-    request: HttpRequest, form: Form, saved: object | None, url: str, template: str, context: dict[str, Any]
+    request: HtmxHttpRequest,
+    form: Form,
+    saved: object | None,
+    url: str,
+    template: str,
+    context: dict[str, Any],
 ) -> HttpResponse:
     """What a form checked as the user types answers: where to go once saved; the errors, swapped
     into the form, for a check or a refused htmx submit; else (no JavaScript) the page again."""
@@ -47,7 +53,7 @@ def answered(
 
 
 @login_required
-def cluster_create(request: HttpRequest) -> HttpResponse:
+def cluster_create(request: HtmxHttpRequest) -> HttpResponse:
     platform_admins_only(request)
     form = forms.ClusterForm(request.POST or None)
     cluster = None
@@ -75,7 +81,7 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def cluster_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def cluster_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     platform_admins_only(request)
     cluster = get_object_or_404(selectors.cluster_list(user=request.user), pk=pk)
     form = forms.ClusterForm(request.POST or None, cluster=cluster)
@@ -102,7 +108,7 @@ def cluster_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _pool_trial(request: HttpRequest, form: forms.PoolForm) -> ResourcePool | None:
+def _pool_trial(request: HtmxHttpRequest, form: forms.PoolForm) -> ResourcePool | None:
     """Create or change the pool as typed. A refused name hides the service's other checks (it
     checks the fields first, then the rules), so a new pool is checked once more under a stand-in
     name; that run is always rolled back, since the form has an error by then."""
@@ -124,7 +130,7 @@ def _pool_trial(request: HttpRequest, form: forms.PoolForm) -> ResourcePool | No
 
 
 @login_required
-def pool_create(request: HttpRequest, pk: int) -> HttpResponse:
+def pool_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """A new pool of the cluster `pk`."""
     platform_admins_only(request)
     cluster = get_object_or_404(selectors.cluster_list(user=request.user), pk=pk)
@@ -138,7 +144,7 @@ def pool_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def pool_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def pool_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     platform_admins_only(request)
     pool = get_object_or_404(selectors.pool_list(user=request.user), pk=pk)
     form = forms.PoolForm(request.POST or None, cluster=pool.cluster, pool=pool)
@@ -155,7 +161,7 @@ def pool_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def deletion_confirmation(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+def deletion_confirmation(request: HtmxHttpRequest, context: dict[str, Any]) -> HttpResponse:
     """Asking before a deletion: the dialog the Pools page opens (htmx), or a page of its own
     (without JavaScript). `context`: `what` is deleted, its `name`, the form's `action`, the
     `body_template` saying what goes with it or keeps it, `refused` when something keeps it."""
@@ -164,7 +170,7 @@ def deletion_confirmation(request: HttpRequest, context: dict[str, Any]) -> Http
     return render(request, "tenants/delete_confirm.html", {"nav": "pools", **context})
 
 
-def deleted(request: HttpRequest, delete: Callable[[], None], done: str, cluster_id: int) -> HttpResponse:
+def deleted(request: HtmxHttpRequest, delete: Callable[[], None], done: str, cluster_id: int) -> HttpResponse:
     """Run a confirmed deletion; say what happened (or the service's refusal) on the Pools page."""
     try:
         delete()
@@ -176,7 +182,7 @@ def deleted(request: HttpRequest, delete: Callable[[], None], done: str, cluster
 
 
 @login_required
-def cluster_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def cluster_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     platform_admins_only(request)
     cluster = get_object_or_404(selectors.cluster_list(user=request.user), pk=pk)
     if request.method == "POST":
@@ -207,7 +213,7 @@ def cluster_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def pool_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def pool_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     platform_admins_only(request)
     pool = get_object_or_404(selectors.pool_list(user=request.user), pk=pk)
     if request.method == "POST":
@@ -234,7 +240,7 @@ def pool_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def cluster_cards(
-    request: HttpRequest, pools: list[ResourcePool], given: dict[str, dict[str, Any]]
+    request: HtmxHttpRequest, pools: list[ResourcePool], given: dict[str, dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """The Pools page's cluster list for platform admins: each cluster with its pools (from the
     page's own pool list) and what other apps add to it (provisioning: its connection), read for

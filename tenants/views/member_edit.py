@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from tenants import forms, selectors, services
 from tenants.permissions import Action, grants_memoized, require
+from tenants.views._page import HtmxHttpRequest
 from tenants.views.tenant_page import tenant_page
 
 
@@ -21,7 +22,7 @@ def _members_tab(tenant_id: int) -> str:
 
 @login_required
 @require_POST
-def membership_add(request: HttpRequest, pk: int) -> HttpResponse:
+def membership_add(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The Members tab's "Add member". A refusal (no such person, a name a cluster cannot hold, a
     role already held) is an error under the picker, which keeps what was typed."""
     tenant = selectors.tenant_get(user=request.user, pk=pk)
@@ -54,7 +55,7 @@ def membership_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def member_choices(request: HttpRequest, pk: int) -> HttpResponse:
+def member_choices(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """`?q=...`: the people and groups the Members tab's picker offers, as JSON. Only for an admin
     of the tenant, and only names the reader may see (`selectors.member_choices`)."""
     tenant = selectors.tenant_get(user=request.user, pk=pk)
@@ -74,7 +75,7 @@ def member_choices(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def membership_change(request: HttpRequest, pk: int) -> HttpResponse:
+def membership_change(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     membership = get_object_or_404(selectors.membership_list(user=request.user), pk=pk)
     try:
         services.membership_change_role(
@@ -92,7 +93,7 @@ def membership_change(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def membership_remove(request: HttpRequest, pk: int) -> HttpResponse:
+def membership_remove(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     membership = get_object_or_404(selectors.membership_list(user=request.user), pk=pk)
     tenant_id = membership.tenant_id
     services.membership_revoke(acting_user=request.user, membership=membership)

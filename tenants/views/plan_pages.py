@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms import ModelChoiceField
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -28,7 +31,7 @@ def plans(request: HttpRequest) -> HttpResponse:
 def tenant_plan(request: HttpRequest, pk: int) -> HttpResponse:
     tenant = selectors.tenant_get(user=request.user, pk=pk, action=Action.MANAGE)
     form = forms.PlanChoiceForm(request.POST or None)
-    form.fields["plan"].queryset = selectors.plan_list(user=request.user)
+    cast(ModelChoiceField, form.fields["plan"]).queryset = selectors.plan_list(user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             services.tenant_apply_plan(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -14,6 +16,7 @@ from django_htmx.http import replace_url
 from tenants import forms, selectors, services
 from tenants.models import Cluster
 from tenants.permissions import Action, is_platform_admin
+from tenants.views._page import HtmxHttpRequest
 from tenants.views._trials import (
     _checked_form_saved,
     _drop_required_errors,
@@ -26,7 +29,7 @@ from tenants.views._trials import (
 
 
 @login_required
-def tenant_create(request: HttpRequest) -> HttpResponse:
+def tenant_create(request: HtmxHttpRequest) -> HttpResponse:
     """The new tenant form. Choosing another parent redraws what depends on it (a check with
     redraw=1: breadcrumbs, heading, the parent's pools and what is left of each, every field's
     errors) and keeps what the user typed; see templates/tenants/tenant_form.html."""
@@ -39,16 +42,22 @@ def tenant_create(request: HttpRequest) -> HttpResponse:
         # Only platform admins make level-1 tenants: the form starts at the first tenant the user
         # administers, as its parent field shows it.
         parent = parents.first()
+        if parent is None:
+            raise PermissionDenied(
+                "Only platform admins and the admins of a tenant that may have sub-tenants create "
+                "tenants; you administer none (a leaf tenant has no sub-tenants). Ask a platform admin "
+                "or the admin of a tenant above yours."
+            )
     pools = _pools_for_child(user, parent)
     hadoop = list(selectors.cluster_list(user=user).filter(kind=Cluster.Kind.YARN))
-    form_kwargs = {
+    form_kwargs: dict[str, Any] = {
         "parents": parents,
         "pools": pools,
         "hints": _pool_hints(user, parent, pools),
         "hadoop_clusters": hadoop,
         "level1_allowed": level1_allowed,
     }
-    context = {"nav": "tenants", "parent": parent, "no_parents": parent is None and not level1_allowed}
+    context = {"nav": "tenants", "parent": parent}
     if request.method == "POST":
         form = forms.TenantCreateForm(request.POST, **form_kwargs)
         checking = bool(request.POST.get("validate"))
@@ -69,7 +78,7 @@ def tenant_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def tenant_move(request: HttpRequest, pk: int) -> HttpResponse:
+def tenant_move(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Move a tenant and its subtree under another parent: pick it, see what the move does (a dry
     run of the service: a refusal is an error on the picker, the choice kept), confirm, moved."""
     user = request.user
@@ -100,7 +109,7 @@ def tenant_move(request: HttpRequest, pk: int) -> HttpResponse:
             "tenant": tenant,
             "form": form,
             "shape": shape,
-            "choices": len(form.fields["parent"].choices) > 1,
+            "choices": form.has_choices(),
             "asking": asking,
             "new_parent": new_parent,
             "new_path": f"{new_parent.name_path}/{tenant.name}" if new_parent else tenant.name,
@@ -110,7 +119,7 @@ def tenant_move(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def tenant_state(request: HttpRequest, pk: int) -> HttpResponse:
+def tenant_state(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     tenant = selectors.tenant_get(user=request.user, pk=pk)
     state = request.POST.get("state", "")
     try:
@@ -125,7 +134,7 @@ def tenant_state(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def tenant_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def tenant_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     tenant = selectors.tenant_get(user=request.user, pk=pk, action=Action.MANAGE)
     impact = services.tenant_deletion_impact(tenant)
     error = None

@@ -18,7 +18,7 @@ from tenants.amounts import (
 )
 from tenants.models import Membership, Tenant
 from tenants.permissions import Action, administers_somewhere, can, is_platform_admin
-from tenants.views._page import render_page
+from tenants.views._page import HtmxHttpRequest, render_page
 
 # The tenant page's own tabs; other apps add theirs (tenants/console.py: provisioning's Clusters).
 TABS = [
@@ -107,9 +107,10 @@ def _bars(summary: selectors.PoolSummary, use: console.PoolUse | None) -> list[B
 
 
 def _yarn_used(use: console.PoolUse | None) -> str | None:
-    if use is None or use.used.get("cpu") is None:
+    millicores = use.used.get("cpu") if use is not None else None
+    if use is None or millicores is None:
         return None
-    vcores = use.used["cpu"] / 1000
+    vcores = millicores / 1000
     memory = use.used.get("memory")
     text = f"{vcores:g} vCores"
     if memory is not None:
@@ -216,7 +217,7 @@ def _tab_template(tab: str) -> str:
 
 
 @login_required
-def tenant_resources(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+def tenant_resources(request: HtmxHttpRequest, pk: int | None = None) -> HttpResponse:
     """The Tenant Resources page: the tree on the left, the selected tenant's tabs on the right."""
     user = request.user
     if pk is not None:
@@ -227,7 +228,7 @@ def tenant_resources(request: HttpRequest, pk: int | None = None) -> HttpRespons
 
 
 def tenant_page(
-    request: HttpRequest, tenant: Tenant | None, tab: str, given: dict[str, Any] | None = None
+    request: HtmxHttpRequest, tenant: Tenant | None, tab: str, given: dict[str, Any] | None = None
 ) -> HttpResponse:
     """The tenant page (or its tree or tab fragment) open at `tab`. `given`: what a tab's own view
     built for it (a refused form, as typed, with its errors), in place of the tab's defaults."""

@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from tenants import forms, selectors, services
@@ -20,8 +21,17 @@ from tenants.permissions import Action, is_platform_admin, require_platform_admi
 User = get_user_model()
 
 
+# The grant form suggests this many tenant paths (tree order); any other is typed.
+SUGGESTIONS = 500
+
+
 @login_required
 def users(request: HttpRequest) -> HttpResponse:
+    return _users_page(request, forms.GrantForm(initial={"username": request.GET.get("q", "").strip()}))
+
+
+def _users_page(request: HttpRequest, grant_form: forms.GrantForm) -> HttpResponse:
+    """The Users page, with the grant form as given: empty, or refused with what was typed."""
     people = selectors.user_list(user=request.user)
     query = request.GET.get("q", "").strip()
     if query:
@@ -31,7 +41,7 @@ def users(request: HttpRequest) -> HttpResponse:
     roles: dict[int, list[Membership]] = {}
     people_ids = [person.pk for person in page.object_list]
     # Roles through groups count too: each group membership is listed under the group's people.
-    people_of_group: dict[int, list[int]] = {}
+    people_of_group: dict[int | None, list[int]] = {}
     for person_id, group_id in selectors.user_groups_of(user=request.user, people_ids=people_ids):
         people_of_group.setdefault(group_id, []).append(person_id)
     for membership in memberships.filter(Q(user_id__in=people_ids) | Q(group_id__in=list(people_of_group))):
@@ -47,8 +57,12 @@ def users(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "query": query,
             "is_platform_admin": is_platform_admin(request.user),
-            "can_grant": selectors.tenant_list(user=request.user, action=Action.ADMINISTER).exists(),
-            "roles": Membership.Role.choices,
+            "grant_form": grant_form,
+            "grant_paths": list(
+                selectors.tenant_list(user=request.user, action=Action.ADMINISTER).values_list(
+                    "name_path", flat=True
+                )[:SUGGESTIONS]
+            ),
         },
     )
 
@@ -97,25 +111,29 @@ def user_grant(request: HttpRequest) -> HttpResponse:
     """Give a user a role on a tenant named by its path, from the Users page. Platform admins grant
     anywhere; tenant admins within their subtrees (the service checks)."""
     form = forms.GrantForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Give a user name, a tenant path and a role.")
-        return redirect("console:users")
-    data = form.cleaned_data
-    tenant = (
-        selectors.tenant_list(user=request.user, action=Action.ADMINISTER)
-        .filter(name_path=data["tenant"].strip("/"))
-        .first()
-    )
-    person = selectors.user_to_grant(user=request.user, username=data["username"])
-    if tenant is None:
-        messages.error(request, f"You administer no tenant with the path {data['tenant']}.")
-    elif person is None:
-        messages.error(request, f"There is no active user named {data['username']}.")
-    else:
-        try:
-            services.membership_grant(acting_user=request.user, tenant=tenant, user=person, role=data["role"])
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-        else:
-            messages.success(request, f"{person.get_username()} is now {data['role']} of {tenant.name_path}.")
-    return redirect(f"{reverse('console:users')}?q={data['username']}")
+    if form.is_valid():
+        data = form.cleaned_data
+        tenant = (
+            selectors.tenant_list(user=request.user, action=Action.ADMINISTER)
+            .filter(name_path=data["tenant"].strip("/"))
+            .first()
+        )
+        person = selectors.user_to_grant(user=request.user, username=data["username"])
+        if tenant is None:
+            form.add_error("tenant", f"You administer no tenant with the path {data['tenant']}.")
+        if person is None:
+            form.add_error("username", f"There is no active user named {data['username']}.")
+        if tenant is not None and person is not None:
+            try:
+                services.membership_grant(
+                    acting_user=request.user, tenant=tenant, user=person, role=data["role"]
+                )
+            except ValidationError as exc:
+                forms.apply_service_errors(form, exc, field_for={"user": "username"})
+            else:
+                messages.success(
+                    request, f"{person.get_username()} is now {data['role']} of {tenant.name_path}."
+                )
+                return redirect(f"{reverse('console:users')}?{urlencode({'q': person.get_username()})}")
+    # Refused: the page again with what was typed and why, on the fields it is about.
+    return _users_page(request, form)

@@ -378,6 +378,12 @@ class Oracle:
                 seen.add(subject)
         return seen
 
+    def creates_tenants(self) -> bool:
+        """Platform admins (level-1 tenants), and admins of a tenant that may have sub-tenants."""
+        return self.platform or any(
+            self.may("administer", index) and not node.leaf for index, node in enumerate(self.spec.nodes)
+        )
+
     def administers_anything(self) -> bool:
         return self.platform or any("admin" in roles for roles in self.roles.values())
 

@@ -75,6 +75,13 @@ def test_the_schema_lists_every_endpoint(schema):
         "provisioning",
         "kubernetes-connections",
         "hadoop-connections",
+        "showback",
+    }
+    # The showback (issue 19): a month's report, and the prices platform admins replace whole.
+    assert set(paths["/api/v1/showback/"]) & {"get", "post", "put", "patch", "delete"} == {"get"}
+    assert set(paths["/api/v1/showback/prices/"]) & {"get", "post", "put", "patch", "delete"} == {
+        "get",
+        "put",
     }
     # NFS shares (issue 15): granted to tenants and taken back, under the share.
     assert set(paths["/api/v1/nfs-shares/{id}/grants/"]) & {"get", "post", "delete"} == {"post"}

@@ -1056,7 +1056,7 @@ def tenant_create_page(ctx: Ctx) -> list[Probe]:
     body = {"parent": ctx.target.pk, "name": "newkid", "is_leaf": "false"}
     redraw = {**body, "validate": "1", "redraw": "1"}  # another parent chosen: its parts of the form
     return [
-        Probe("get", "/tenants/new/", {200}),
+        Probe("get", "/tenants/new/", {200} if ctx.oracle.creates_tenants() else {403}),
         Probe("get", f"/tenants/new/?parent={ctx.target.pk}", console_gate(ctx, "administer", ctx.t, 200)),
         Probe("post", "/tenants/new/", created, body, changes=created == {302}),
         Probe(
@@ -1388,9 +1388,11 @@ def user_create_page(ctx: Ctx) -> list[Probe]:
 
 @console("console:user_grant")
 def user_grant_page(ctx: Ctx) -> list[Probe]:
-    # Always back to the Users page, with a message; only an admin of the tenant grants anything.
+    # Granted: back to the Users page; refused: the page again with the reason on the field. Only an
+    # admin of the tenant grants anything.
     body = {"username": "newcomer", "tenant": ctx.target.name_path, "role": "member"}
-    return [Probe("post", "/users/grant/", {302}, body, changes=ctx.oracle.may("administer", ctx.t))]
+    granted = ctx.oracle.may("administer", ctx.t)
+    return [Probe("post", "/users/grant/", {302} if granted else {200}, body, changes=granted)]
 
 
 @console("console:user_password")

@@ -290,9 +290,24 @@ def test_roles_are_granted_from_the_users_page_within_what_one_administers(k8s_w
 
     before = state_of_the_world()
     refused = client_as(w, "dev1_admin").post(
-        "/users/grant/", {"username": "outsider", "tenant": "department1/dev2", "role": "admin"}, follow=True
+        "/users/grant/", {"username": "outsider", "tenant": "department1/dev2", "role": "admin"}
     )
-    assert "You administer no tenant with the path department1/dev2" in refused.content.decode()
+    # Refused on the field it is about, with everything typed still in the form.
+    assert refused.status_code == 200
+    form = refused.context["grant_form"]
+    assert form.errors == {"tenant": ["You administer no tenant with the path department1/dev2."]}
+    page = refused.content.decode()
+    assert 'value="department1/dev2"' in page and 'value="outsider"' in page
+    assert '<option value="admin" selected>' in page
+    assert state_of_the_world() == before
+
+    nobody = client_as(w, "dept_admin").post(
+        "/users/grant/", {"username": "nobody-here", "tenant": "department1/dev1", "role": "member"}
+    )
+    assert nobody.context["grant_form"].errors == {"username": ["There is no active user named nobody-here."]}
+    assert 'value="department1/dev1"' in nobody.content.decode()
+    # The tenants one administers are suggested as the path is typed.
+    assert '<option value="department1/dev2">' in nobody.content.decode()
     assert state_of_the_world() == before
     assert 'id="grant-role"' not in client_as(w, "bob").get("/users/").content.decode()
 

@@ -172,3 +172,23 @@ def test_the_default_tenant_offers_no_move(k8s_world):
     # The page says why when asked anyway (the service refuses it).
     refused = client.post(f"/tenants/{default.pk}/move/", {"parent": w.department1.pk})
     assert "The default tenant stays where it is." in refused.content.decode()
+
+
+@pytest.mark.parametrize("who", ["bob", "dev1_viewer", "outsider"])
+def test_no_tenant_form_for_someone_who_may_create_none(k8s_world, who):
+    """A member, a viewer and someone with no role may create no tenant: the form is refused with
+    the reason, rather than shown only to be refused on submit, and nothing changes."""
+    w = k8s_world
+    client = client_as(w, who)
+    before = world_and_intents()
+    refused = client.get("/tenants/new/")
+    assert refused.status_code == 403
+    assert "you administer none (a leaf tenant has no sub-tenants)" in refused.content.decode()
+    assert client.post("/tenants/new/", {"name": "kid", "is_leaf": "true"}).status_code == 403
+    assert world_and_intents() == before
+
+
+def test_the_form_starts_at_a_tenant_admins_first_parent(k8s_world):
+    page = client_as(k8s_world, "dept_admin").get("/tenants/new/")
+    assert page.status_code == 200
+    assert page.context["parent"].name_path == "department1"

@@ -72,3 +72,22 @@ def test_backfill_gives_every_range_history_once(settings) -> None:
     assert UsageRollup.objects.filter(resolution="hour").values("time").distinct().count() == 2 * 24
     assert UsageRollup.objects.filter(resolution="day").exists()
     assert demo_usage.demo_backfill(NOW, days=2) == 0  # already there: a restarted console adds nothing
+
+
+def test_the_demo_showback_has_figures_and_costs(settings) -> None:
+    from django.contrib.auth import get_user_model
+
+    from usage import selectors as usage_selectors
+    from usage import showback
+
+    settings.CANOPY_DEMO_USAGE = True
+    load_demo()
+    demo_usage.demo_backfill(NOW, days=2)
+    admin = get_user_model().objects.get(username="admin")
+    assert demo_usage.demo_prices(admin) == 6
+    assert demo_usage.demo_prices(admin) == 0  # set once: a platform admin's prices stay
+    window = showback.month_window(NOW.date().replace(day=1), NOW, settings.CANOPY_USAGE_HOURLY_DAYS)
+    report = usage_selectors.showback_month(user=admin, tenant_id=None, window=window)
+    figures = showback.line_figures(report.total)
+    assert figures["gpu_used"] > 0 and figures["hdfs_used"] > 0 and figures["cost_used"] > 0
+    assert {line.name_path for line in report.lines} >= {"department1", "t1"}

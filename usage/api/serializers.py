@@ -1,15 +1,20 @@
-"""The usage API's serializers (issue 7): the query for a tenant's series, the series, workloads."""
+"""The usage API's serializers (issue 7): the query for a tenant's series, the series, workloads;
+the showback and its prices (issue 19)."""
 
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
 
-from usage import selectors
+from tenants import selectors as tenant_selectors
+from tenants.api.serializers.base import RestrictedRelatedField
+from usage import selectors, showback
 from usage.api.fields import UsagePointsField
-from usage.models import USAGE_METRICS, Workload
+from usage.models import USAGE_METRICS, PoolPrice, Workload
 
 MAX_USAGE_DAYS = 400
 MAX_USAGE_POINTS = 5000
@@ -79,20 +84,26 @@ class UsageSeriesSerializer(serializers.Serializer):
     )
 
 
-class UsageSerializer(serializers.Serializer):
-    tenant = serializers.IntegerField()
-    tenant_path = serializers.CharField()
-    start = serializers.DateTimeField()
-    to = serializers.DateTimeField()
-    step = serializers.IntegerField(help_text="Seconds.")
-    source = serializers.ChoiceField(choices=["raw", "hour", "day"])
-    demo = serializers.BooleanField(help_text="True on the embedded demo: the figures are made up.")
-    series = UsageSeriesSerializer(many=True)
+class RangeSerializer(serializers.Serializer):
+    """An answer about a range: its `start` field is written `from` (a Python keyword)."""
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
         fields["from"] = fields.pop("start")
         return fields
+
+
+class UsageSerializer(RangeSerializer):
+    tenant = serializers.IntegerField()
+    tenant_path = serializers.CharField()
+    start = serializers.DateTimeField()
+    to = serializers.DateTimeField()
+    step = serializers.IntegerField(help_text="Seconds.")
+    # DRF's metaclass takes declared fields off the class (no clash with `Field.source`); the stubs
+    # cannot know that.
+    source = serializers.ChoiceField(choices=["raw", "hour", "day"])  # type: ignore[assignment]
+    demo = serializers.BooleanField(help_text="True on the embedded demo: the figures are made up.")
+    series = UsageSeriesSerializer(many=True)
 
 
 class WorkloadSerializer(serializers.ModelSerializer):
@@ -122,3 +133,114 @@ class WorkloadSerializer(serializers.ModelSerializer):
             "waiting_reason",
         ]
         read_only_fields = fields
+
+
+# ---------------------------------------------------------------------------------------------
+# Showback (issue 19)
+
+
+class ShowbackQuerySerializer(serializers.Serializer):
+    """`?month=2026-11&tenant=12`: a month (UTC; default this month) of a tenant's subtree (default:
+    the requester's tenants)."""
+
+    month = serializers.CharField(
+        required=False, max_length=7, help_text="YYYY-MM; default: this month (the hours that are over)."
+    )
+    tenant = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="A tenant the requester uses (member or admin, or above); default: their own tenants.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        now = self.context["now"]
+        try:
+            month = showback.month_parse(attrs["month"]) if attrs.get("month") else now.date().replace(day=1)
+            window = showback.month_window(month, now, settings.CANOPY_USAGE_HOURLY_DAYS)
+        except ValueError as error:
+            raise serializers.ValidationError({"month": [str(error)]}) from None
+        return {"window": window, "tenant": attrs.get("tenant")}
+
+
+FIGURE_FIELDS = [f"{r.key}_{basis}" for r in showback.RESOURCES for basis in ("used", "allocated")]
+
+
+class ShowbackFiguresSerializer(serializers.Serializer):
+    """Units, each rounded once to 3 decimals (costs to cents); null: no figure."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields: dict[str, serializers.Field] = {}
+        for resource in showback.RESOURCES:
+            for basis in ("used", "allocated"):
+                fields[f"{resource.key}_{basis}"] = serializers.DecimalField(
+                    max_digits=30,
+                    decimal_places=3,
+                    allow_null=True,
+                    help_text=f"{resource.label} {basis}, {resource.unit}.",
+                )
+        for basis in ("used", "allocated"):
+            fields[f"cost_{basis}"] = serializers.DecimalField(
+                max_digits=30,
+                decimal_places=2,
+                allow_null=True,
+                help_text=f"Cost of what was {basis}; null: no prices.",
+            )
+        return fields
+
+
+class ShowbackScopeSerializer(ShowbackFiguresSerializer):
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {
+            "cluster": serializers.IntegerField(),
+            "cluster_name": serializers.CharField(),
+            "partition": serializers.CharField(
+                help_text="YARN node label; empty for the default and Kubernetes."
+            ),
+            **super().get_fields(),
+        }
+
+
+class ShowbackRowSerializer(ShowbackFiguresSerializer):
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {
+            "tenant": serializers.IntegerField(allow_null=True),
+            "tenant_path": serializers.CharField(),
+            "row": serializers.ChoiceField(
+                choices=["total", "itself", "subtree", "day"],
+                help_text="total: the subtree (or the requester's tenants); itself: the tenant outside its "
+                "sub-tenants; subtree: a sub-tenant's subtree; day: the total on `day`.",
+            ),
+            "day": serializers.DateField(allow_null=True),
+            **super().get_fields(),
+            "scopes": ShowbackScopeSerializer(many=True),
+        }
+
+
+class ShowbackSerializer(RangeSerializer):
+    month = serializers.CharField()
+    start = serializers.DateTimeField()
+    to = serializers.DateTimeField()
+    complete = serializers.BooleanField(help_text="False for the current month: the hours so far.")
+    tenant = serializers.IntegerField(allow_null=True)
+    tenant_path = serializers.CharField()
+    currency = serializers.CharField(help_text="Empty: no prices, no costs.")
+    demo = serializers.BooleanField(help_text="True on the embedded demo: the figures are made up.")
+    total = ShowbackRowSerializer()
+    rows = ShowbackRowSerializer(many=True)
+    days = ShowbackRowSerializer(many=True)
+
+
+class PoolPriceSerializer(serializers.Serializer):
+    pool = RestrictedRelatedField(selector=tenant_selectors.pool_list)
+    pool_name = serializers.CharField(source="pool.name", read_only=True)
+    cluster_name = serializers.CharField(source="pool.cluster.name", read_only=True)
+    resource = serializers.ChoiceField(choices=PoolPrice.Resource.choices)
+    price = serializers.DecimalField(max_digits=14, decimal_places=4, min_value=Decimal(0))
+
+
+class PoolPricesSerializer(serializers.Serializer):
+    """Every price, in one currency. A PUT replaces them all (platform admins)."""
+
+    currency = serializers.CharField(max_length=3, allow_blank=True)
+    prices = PoolPriceSerializer(many=True)

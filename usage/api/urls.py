@@ -13,5 +13,7 @@ router.register("workloads", views.WorkloadViewSet, basename="workload")
 
 urlpatterns = [
     path("tenants/<id:pk>/usage/", views.TenantUsageView.as_view(), name="tenant-usage"),
+    path("showback/", views.ShowbackView.as_view(), name="showback"),
+    path("showback/prices/", views.PoolPricesView.as_view(), name="showback-prices"),
     path("", include(router.urls)),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -14,7 +14,7 @@ from tenants.models import (
 
 class ChangeSerializer(serializers.Serializer):
     field = serializers.CharField(help_text="The recorded field, e.g. memory_bytes.")
-    label = serializers.CharField(help_text="How people read it, e.g. Memory.")
+    label = serializers.CharField(help_text="How people read it, e.g. Memory.")  # type: ignore[assignment]
     before = serializers.CharField(allow_null=True, help_text='In units, e.g. "8 GiB"; null for a new value.')
     after = serializers.CharField(allow_null=True, help_text="In units; null for a value removed.")
 
@@ -24,7 +24,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
     platform admin `tenant_path` is the tenant's path now, and where the details are not theirs to
     read (`details_withheld`), `target_repr` is empty and `before`, `after` and `changes` are null."""
 
-    label = serializers.CharField(read_only=True, help_text='e.g. "Membership granted"')
+    label = serializers.CharField(read_only=True, help_text='e.g. "Membership granted"')  # type: ignore[assignment]
     changes = serializers.SerializerMethodField()
     details_withheld = serializers.SerializerMethodField()
 
@@ -50,7 +50,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def _entry(self, event: AuditEvent) -> Any:
-        entries = self.context.setdefault("audit_entries", {})
+        entries = cast(dict[str, Any], self.context).setdefault("audit_entries", {})
         if event.pk not in entries:
             entries[event.pk] = self.context["audit_reader"].entry(event)
         return entries[event.pk]

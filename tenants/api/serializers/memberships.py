@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from rest_framework import serializers
 
 from tenants import services
@@ -27,7 +28,7 @@ class MembershipSerializer(FixedAfterCreateMixin, serializers.ModelSerializer):
         allow_null=True,
         help_text="The person; give this or group.",
     )
-    group = serializers.SlugRelatedField(
+    group: serializers.SlugRelatedField[Group] = serializers.SlugRelatedField(
         slug_field="name",
         read_only=True,
         help_text=(

@@ -113,7 +113,9 @@ class TenantSerializer(serializers.ModelSerializer):
     path = serializers.CharField(
         source="name_path", read_only=True, help_text="Names from level 1 down, e.g. department1/dev1."
     )
-    parent = serializers.IntegerField(source="parent_id", read_only=True, allow_null=True)
+    # DRF's metaclass takes declared fields off the class, so none hides `Field.parent`; the stubs
+    # cannot know that (here and in the two serializers below).
+    parent = serializers.IntegerField(source="parent_id", read_only=True, allow_null=True)  # type: ignore[assignment]
     level = serializers.IntegerField(source="depth", read_only=True)
     is_leaf = serializers.BooleanField(
         source="leaf", required=False, help_text="A leaf tenant never has sub-tenants."
@@ -157,7 +159,7 @@ class TenantSerializer(serializers.ModelSerializer):
 
 
 class TenantCreateSerializer(serializers.Serializer):
-    parent = _tenant_field(
+    parent = _tenant_field(  # type: ignore[assignment]
         allow_null=True, required=False, default=None, help_text="Omit or null for a level-1 tenant."
     )
     name = serializers.CharField(max_length=63)
@@ -183,7 +185,7 @@ class TenantCreateSerializer(serializers.Serializer):
 
 
 class TenantMoveSerializer(serializers.Serializer):
-    parent = _tenant_field(allow_null=True, help_text="The new parent; null to make it a level-1 tenant.")
+    parent = _tenant_field(allow_null=True, help_text="The new parent; null to make it a level-1 tenant.")  # type: ignore[assignment]
 
 
 class TenantPlanSerializer(serializers.Serializer):

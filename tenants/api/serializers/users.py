@@ -61,7 +61,8 @@ class UserSerializer(serializers.ModelSerializer):
         rows = getattr(user, "visible_memberships", None)
         if rows is None:
             rows = selectors.membership_list(user=_user(self)).filter(user=user)
-        return UserMembershipSerializer(rows, many=True).data
+        # many=True makes a ListSerializer, whose data is a list; the stubs type it as one row's dict.
+        return UserMembershipSerializer(rows, many=True).data  # type: ignore[return-value]
 
     def create(self, validated_data: dict[str, Any]) -> Any:
         validated_data.pop("is_active", None)

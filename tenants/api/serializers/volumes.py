@@ -11,6 +11,7 @@ from tenants.amounts import RESOURCE_BY_NAME
 from tenants.api.fields import QuantityField
 from tenants.api.serializers.base import RestrictedRelatedField, _tenant_field, _user
 from tenants.models import (
+    Cluster,
     Volume,
 )
 
@@ -42,7 +43,9 @@ class VolumeSerializer(serializers.ModelSerializer):
         help_text="The directory below the share's base path, relative and in its plain form (no '..'), "
         "e.g. dev1; empty: the base path itself.",
     )
-    cluster = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The share's cluster.")
+    cluster: serializers.PrimaryKeyRelatedField[Cluster] = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text="The share's cluster."
+    )
     server = serializers.CharField(read_only=True, help_text="The share's server.")
     export_path = serializers.CharField(read_only=True, help_text="The share's base path / sub-path.")
     capacity = QuantityField(resource=MEMORY, source="capacity_bytes", allow_unlimited=False)
@@ -80,7 +83,8 @@ class VolumeSerializer(serializers.ModelSerializer):
         def current(name: str, default: Any = None) -> Any:
             return data.get(name, getattr(instance, name) if instance is not None else default)
 
-        if "visible_attachments" in data:
+        attachments: list[dict[str, Any]]
+        if instance is None or "visible_attachments" in data:  # a create always has them (required)
             attachments = data["visible_attachments"]
         else:
             attachments = [

@@ -7,6 +7,7 @@ import datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
@@ -44,6 +45,11 @@ class Command(BaseCommand):
                     "Demo usage: the history is there already (the console ran in the last 2 hours)."
                 )
         demo.demo_record(now)
+        admin = get_user_model().objects.filter(is_staff=True, is_active=True).order_by("pk").first()
+        if admin is not None and demo.demo_prices(admin):
+            self.stdout.write(
+                "Demo usage: made-up prices (EUR) on each cluster's default pool, for the showback."
+            )
         if not options["follow"]:
             return
         every_until_stopped(options["interval"], _demo_pass)
