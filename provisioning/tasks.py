@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from provisioning import services
+from tenants import services as tenant_services
 
 
 @shared_task(
@@ -42,3 +43,9 @@ def redrive_intents() -> list[int]:
 def reconcile_all() -> list[int]:
     """Beat: compare every tenant with its clusters and repair drift."""
     return services.reconcile_all()
+
+
+@shared_task(name="provisioning.allocation_grants_end_due")
+def allocation_grants_end_due() -> dict[int, str]:
+    """Beat: end the time-bound grants whose time has come (waiting ones are tried again)."""
+    return tenant_services.allocation_grants_end_due()

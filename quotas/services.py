@@ -329,7 +329,8 @@ class Outcome:
 def _apply(acting_user: AnyUser, quota_request: QuotaRequest, asked: Mapping[str, Any]) -> None:
     """Write the allocations a grant changes, from the top down, through the allocation service;
     only those the decider manages (anything above them is not theirs to give: the rules then say
-    what is missing). Raises the rules' ValidationError."""
+    what is missing). A request with an `until` makes each of them a time-bound grant ending then
+    (beat goes back deepest first). Raises the rules' ValidationError."""
     pool = ResourcePool.objects.select_for_update().get(pk=quota_request.pool_id)
     plan = giving_for(quota_request.tenant, pool, asked)
     tenants = Tenant.objects.in_bulk([tenant_id for tenant_id, _ in plan.raises])
@@ -341,6 +342,7 @@ def _apply(acting_user: AnyUser, quota_request: QuotaRequest, asked: Mapping[str
             acting_user=acting_user,
             tenant=tenant,
             spec=tenant_services.AllocationSpec(pool=pool, **values),
+            ends_at=quota_request.until,
         )
 
 

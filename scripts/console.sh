@@ -16,7 +16,10 @@ export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-portal.settings.local}"
 .venv/bin/python manage.py demo_usage --backfill-days 30
 .venv/bin/python manage.py demo_usage --follow --interval 15 &
 demo_pid=$!
-trap 'kill $demo_pid 2>/dev/null || true' EXIT
+# No Celery beat here: this ends time-bound grants when their time comes (beat does it elsewhere).
+.venv/bin/python manage.py allocation_grants_end --follow --interval 60 &
+grants_pid=$!
+trap 'kill $demo_pid $grants_pid 2>/dev/null || true' EXIT
 echo
 addr="${CANOPY_ADDR:-127.0.0.1:8000}"
 echo "Canopy is starting at http://$addr/ (API docs: /api/docs/, admin: /admin/). Ctrl-C stops it."

@@ -18,6 +18,7 @@ from tenants.converters import out_of_range
 from tenants.forms import AsciiDecimalField, AsciiIntegerField
 from tenants.models import (
     Allocation,
+    AllocationGrant,
     AuditEvent,
     Cluster,
     Membership,
@@ -543,3 +544,13 @@ class QuotaPlanStorageAdmin(ReadOnlyAdmin):
 
     list_display = ["plan", "cluster", "space_quota_bytes", "file_quota"]
     search_fields = ["plan__name"]
+
+
+@admin.register(AllocationGrant)
+class AllocationGrantAdmin(ReadOnlyAdmin):
+    """Time-bound grants: made by an allocation change with an end time, ended by beat; ended now
+    or kept on the tenant's Resources tab or through /api/v1/allocation-grants/."""
+
+    list_display = ["allocation", "ends_at", "state", "granted_by_name", "status"]
+    list_filter = ["state"]
+    search_fields = ["tenant__name_path"]

@@ -144,3 +144,24 @@ def stored_amount_human(column: str, value: Any) -> str | None:
     when the column holds no amount."""
     show = STORED_AMOUNTS.get(column)
     return show(value) if show is not None else None
+
+
+# How a time-bound grant's amounts read, the guaranteed amount bare ("6 GPUs"), the others named.
+_GRANT_PREFIX = {
+    **{resource.burst_field: "may burst to " for resource in KUBERNETES_RESOURCES},
+    "capacity_percent": "capacity ",
+    "max_capacity_percent": "maximum ",
+}
+
+
+def grant_phrase(granted: dict[str, Any], back_to: dict[str, Any], until: str) -> str:
+    """A time-bound grant as pages and the API say it, naming only what it changes: "6 GPUs until
+    2026-12-20 18:00, then back to 4 GPUs"."""
+    changed = [name for name in STORED_AMOUNTS if name in granted and granted.get(name) != back_to.get(name)]
+
+    def amounts(row: dict[str, Any]) -> str:
+        return ", ".join(
+            f"{_GRANT_PREFIX.get(name, '')}{stored_amount_human(name, row.get(name))}" for name in changed
+        )
+
+    return f"{amounts(granted)} until {until}, then back to {amounts(back_to)}"

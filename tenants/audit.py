@@ -104,7 +104,7 @@ def audited_delete(
 # Reading
 
 
-# Actions whose details a viewer or member of the tenant reads (an admin of it, or above, reads every
+# Actions whose details a viewer or member of the tenant reads (a time-bound grant's: its own allocation) (an admin of it, or above, reads every
 # action's): what they describe is the tenant itself and what it holds, which its Summary, Resources,
 # Storage, Services and Members tabs show them anyway. Withheld from them: a suspension's or resumption's count
 # of sub-tenants (they see none), a volume's or an NFS grant's share (shares are read by tenant
@@ -119,6 +119,11 @@ DETAILS_FOR_EVERY_READER = frozenset(
         AuditAction.ALLOCATION_CREATED,
         AuditAction.ALLOCATION_UPDATED,
         AuditAction.ALLOCATION_DELETED,
+        AuditAction.ALLOCATION_GRANT_ENDED,
+        AuditAction.ALLOCATION_GRANT_WAITING,
+        AuditAction.ALLOCATION_GRANT_REFUSED,
+        AuditAction.ALLOCATION_GRANT_SUPERSEDED,
+        AuditAction.ALLOCATION_GRANT_CANCELLED,
         AuditAction.STORAGE_CREATED,
         AuditAction.STORAGE_UPDATED,
         AuditAction.STORAGE_DELETED,

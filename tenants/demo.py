@@ -12,6 +12,7 @@ HDFS directories with space and file-count quotas.
 
 from __future__ import annotations
 
+import datetime
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,9 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from tenants import services
-from tenants.models import Cluster, Membership, NfsShare, QuotaPlan, ResourcePool, Tenant, Volume
+from tenants.models import (
+    AllocationGrant,
+    Cluster,
+    Membership,
+    NfsShare,
+    QuotaPlan,
+    ResourcePool,
+    Tenant,
+    Volume,
+)
 from tenants.quantities import parse_memory_bytes
 
 if TYPE_CHECKING:
@@ -122,6 +133,14 @@ def load_demo(admin_username: str = "admin") -> DemoCredentials:
     )
     _grant(admin, dev1, users["bob"], Membership.Role.MEMBER)
     _grant(admin, dev2, users["tom"], Membership.Role.MEMBER)
+    # A time-bound grant (issue 19): dev2 has 12 CPU for two weeks, then back to its 8.
+    if not AllocationGrant.objects.filter(tenant=dev2).exists():
+        services.allocation_set(
+            acting_user=admin,
+            tenant=dev2,
+            spec=services.AllocationSpec(pool=gpu_pool, gpu=2, cpu_millicores=12_000, memory_bytes=60 * GI),
+            ends_at=timezone.now() + datetime.timedelta(days=14),
+        )
     # The NAS is the platform's: one share, granted to department1, out of which its volumes are
     # carved (the document's department1-public-dev1 / -dev2 claims are one directory of it).
     share = NfsShare.objects.filter(cluster=k8s, name="department1-nas").first() or services.nfs_share_create(

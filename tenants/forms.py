@@ -3,11 +3,13 @@ is checked by `tenants.services`, whose refusals the views put back on the match
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from tenants import labels, quantities, services
 from tenants.amounts import BURST_NOT_UNLIMITED, KUBERNETES_RESOURCES, RESOURCE_BY_NAME, Resource
@@ -310,17 +312,46 @@ class TenantMoveForm(forms.Form):
         return None if value == self.LEVEL_1 else self.targets[value]
 
 
+UNTIL_FORMAT = "%Y-%m-%dT%H:%M"
+
+
 class AllocationsForm(PoolFieldsMixin, forms.Form):
+    """A tenant's allocations; each pool's change may hold only *until* a time (a time-bound grant:
+    then back to the amounts before). `grants`: each pool's open grant, whose end time shows."""
+
     def __init__(
         self,
         *args: Any,
         pools: list[ResourcePool],
         hints: dict[int, dict[str, str]],
         current: dict[int, Any],
+        grants: dict[int, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.add_pool_fields(pools, hints, current)
+        self.grants = {pool_id: grant for pool_id, grant in (grants or {}).items() if grant.is_open}
+        for pool in pools:
+            grant = self.grants.get(pool.pk)
+            self.fields[f"pool_{pool.pk}_ends_at"] = forms.DateTimeField(
+                required=False,
+                label="Until",
+                help_text="Optional: this change holds until then, then goes back to the amounts before.",
+                input_formats=[UNTIL_FORMAT, "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+                widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=UNTIL_FORMAT),
+                initial=timezone.localtime(grant.ends_at) if grant else None,
+            )
+
+    def ends_at_of(self, pool: ResourcePool) -> datetime.datetime | None:
+        """The end time asked for `pool`'s change. The open grant's own end time, shown to the
+        minute, stands for itself (saved unchanged, the grant goes on; once passed, it is no new one)."""
+        ends_at = self.cleaned_data.get(f"pool_{pool.pk}_ends_at")
+        grant = self.grants.get(pool.pk)
+        if ends_at is not None and grant is not None:
+            shown = timezone.localtime(grant.ends_at).replace(second=0, microsecond=0)
+            if ends_at == shown:
+                return grant.ends_at if grant.ends_at > timezone.now() else None
+        return ends_at
 
 
 class PlanForm(StorageFieldsMixin, PoolFieldsMixin, forms.Form):

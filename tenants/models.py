@@ -15,9 +15,11 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import F
 from django.db.models.functions import Substr
+from django.utils import timezone
 from treebeard.mp_tree import MP_Node, MP_NodeManager, MP_NodeQuerySet
 
 from tenants import paths
+from tenants.amounts import grant_phrase
 from tenants.permissions import AnyUser, RestrictedQuerySetMixin
 from tenants.roles import Role
 
@@ -275,6 +277,76 @@ class Allocation(AllocationAmounts):
 
     def __str__(self) -> str:
         return f"{self.tenant} in {self.pool}"
+
+
+class AllocationGrant(models.Model):
+    """A time-bound change of an allocation (issue 19): the amounts it gave until `ends_at`, and the
+    amounts to go back to then (`back_to`; both every `AllocationAmounts` field, as an audit row
+    keeps them: decimals as text). Beat ends it through the allocation service
+    (`tenants.services.allocation_grants_end_due`): the same rules, the same audit, the clusters
+    pushed. One grant of an allocation is open (active or waiting) at a time; a later change of the
+    allocation supersedes it, so nobody's manual change is reverted silently."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        WAITING = "waiting", "Waiting for running work"
+        ENDED = "ended", "Ended"
+        REFUSED = "refused", "End refused"
+        SUPERSEDED = "superseded", "Superseded"
+        CANCELLED = "cancelled", "Kept (cancelled)"
+
+    OPEN_STATES = (State.ACTIVE, State.WAITING)
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="allocation_grants")
+    allocation = models.ForeignKey(Allocation, on_delete=models.CASCADE, related_name="grants")
+    granted = models.JSONField(help_text="The amounts given until the end time.")
+    back_to = models.JSONField(help_text="The amounts the allocation goes back to at the end time.")
+    ends_at = models.DateTimeField(db_index=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    status = models.TextField(blank=True, help_text="Why it waits, was refused or superseded.")
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    granted_by_name = models.CharField(max_length=150)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["allocation"],
+                condition=models.Q(state__in=["active", "waiting"]),
+                name="allocation_grant_one_open",
+            )
+        ]
+        indexes = [models.Index(fields=["state", "ends_at"], name="allocation_grant_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.allocation} until {self.ends_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+    @classmethod
+    def shown_of(cls, allocation: Allocation, newest_first: list[AllocationGrant]) -> AllocationGrant | None:
+        """Of an allocation's open and refused grants, newest first, the one its readers are shown:
+        the open one, or the last one whose end was refused, until the allocation changes again."""
+        for grant in newest_first[:1]:
+            if grant.is_open or (
+                grant.finished_at is not None and grant.finished_at >= allocation.updated_at
+            ):
+                return grant
+        return None
+
+    @property
+    def summary(self) -> str:
+        """ "6 GPUs until 2026-12-20 18:00, then back to 4 GPUs" (in the console's time zone)."""
+        return grant_phrase(self.granted, self.back_to, f"{timezone.localtime(self.ends_at):%Y-%m-%d %H:%M}")
 
 
 class QuotaPlanAllocation(AllocationAmounts):
@@ -552,6 +624,11 @@ class AuditAction(models.TextChoices):
     ALLOCATION_CREATED = "ALLOCATION_CREATED", "Allocation created"
     ALLOCATION_UPDATED = "ALLOCATION_UPDATED", "Allocation changed"
     ALLOCATION_DELETED = "ALLOCATION_DELETED", "Allocation removed"
+    ALLOCATION_GRANT_ENDED = "ALLOCATION_GRANT_ENDED", "Time-bound grant ended"
+    ALLOCATION_GRANT_WAITING = "ALLOCATION_GRANT_WAITING", "Time-bound grant waits for running work"
+    ALLOCATION_GRANT_REFUSED = "ALLOCATION_GRANT_REFUSED", "Time-bound grant's end refused"
+    ALLOCATION_GRANT_SUPERSEDED = "ALLOCATION_GRANT_SUPERSEDED", "Time-bound grant superseded"
+    ALLOCATION_GRANT_CANCELLED = "ALLOCATION_GRANT_CANCELLED", "Time-bound grant kept"
     STORAGE_CREATED = "STORAGE_CREATED", "HDFS directory created"
     STORAGE_UPDATED = "STORAGE_UPDATED", "HDFS directory changed"
     STORAGE_DELETED = "STORAGE_DELETED", "HDFS directory removed"

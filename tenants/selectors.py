@@ -37,6 +37,7 @@ from tenants.audit import AuditReader
 from tenants.cluster_names import NAME_PATTERN
 from tenants.models import (
     Allocation,
+    AllocationGrant,
     AuditEvent,
     Cluster,
     Membership,
@@ -295,6 +296,46 @@ def tenant_summaries(tenants: list[Tenant], *, user: AnyUser | None) -> None:
 
 def allocation_list(*, user: AnyUser | None, action: Action = Action.VIEW) -> QuerySet[Allocation]:
     return Allocation.objects.restrict(user, action).select_related("tenant", "pool__cluster")
+
+
+def allocation_grant_list(*, user: AnyUser | None, action: Action = Action.VIEW) -> QuerySet[AllocationGrant]:
+    """Time-bound grants of the allocations the user may see (`action` MANAGE: those they may end)."""
+    return AllocationGrant.objects.restrict(user, action).select_related(
+        "tenant", "allocation__pool__cluster"
+    )
+
+
+GRANT_SHOWN_STATES = (*AllocationGrant.OPEN_STATES, AllocationGrant.State.REFUSED)
+
+
+def allocation_grants_shown(
+    *, user: AnyUser | None, allocations: list[Allocation]
+) -> dict[int, AllocationGrant]:
+    """Per allocation id, the grant its readers are shown (`AllocationGrant.shown_of`). One query."""
+    by_id: dict[int, list[AllocationGrant]] = defaultdict(list)
+    rows = allocation_grant_list(user=user).filter(
+        allocation_id__in=[allocation.pk for allocation in allocations], state__in=GRANT_SHOWN_STATES
+    )
+    for grant in rows.order_by("-created_at", "-pk"):
+        by_id[grant.allocation_id].append(grant)
+    shown = {
+        allocation.pk: AllocationGrant.shown_of(allocation, by_id[allocation.pk])
+        for allocation in allocations
+    }
+    return {pk: grant for pk, grant in shown.items() if grant is not None}
+
+
+def allocation_list_with_grants(*, user: AnyUser | None) -> QuerySet[Allocation]:
+    """`allocation_list` with each allocation's grants that may be shown, newest first, in
+    `recent_grants` (`AllocationGrant.shown_of` picks the one): one more query for any number of allocations."""
+    recent = Prefetch(
+        "grants",
+        queryset=allocation_grant_list(user=user)
+        .filter(state__in=GRANT_SHOWN_STATES)
+        .order_by("-created_at", "-pk"),
+        to_attr="recent_grants",
+    )
+    return allocation_list(user=user).prefetch_related(recent)
 
 
 def cluster_list(*, user: AnyUser | None) -> QuerySet[Cluster]:

@@ -6,6 +6,7 @@ DRF's, which check CSRF themselves for session users."""
 
 from __future__ import annotations
 
+import datetime
 import html
 import json
 import re
@@ -17,6 +18,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.views import APIView
 
@@ -25,7 +27,16 @@ from provisioning.models import KubernetesConnection
 from quotas import services as quota_services
 from quotas.models import Notification, QuotaRequest
 from tenants import services
-from tenants.models import AuditEvent, Cluster, Membership, QuotaPlan, ResourcePool, Tenant, TenantService
+from tenants.models import (
+    AllocationGrant,
+    AuditEvent,
+    Cluster,
+    Membership,
+    QuotaPlan,
+    ResourcePool,
+    Tenant,
+    TenantService,
+)
 from tests.factories import PASSWORD
 from tests.tenants.builders import TokenClient
 from usage.models import PoolPrice
@@ -74,6 +85,20 @@ def _hive_database(w) -> TenantService:
     return found or services.tenant_service_create(
         acting_user=w.admin, tenant=w.dev2, cluster=_hadoop(w), kind="hive_database", name="sales"
     )
+
+
+def _grant(w) -> AllocationGrant:
+    """dev2's time-bound grant (1 of its 2 GPUs until tomorrow), made once per test."""
+    found = AllocationGrant.objects.filter(tenant=w.dev2, state="active").first()
+    if found:
+        return found
+    services.allocation_set(
+        acting_user=w.admin,
+        tenant=w.dev2,
+        spec=services.AllocationSpec(pool=w.pool, gpu=1),
+        ends_at=timezone.now() + datetime.timedelta(days=1),
+    )
+    return AllocationGrant.objects.get(tenant=w.dev2, state="active")
 
 
 def _connected_cluster_url(w) -> str:
@@ -166,6 +191,18 @@ POSTS: dict[str, Post] = {
         lambda w: {"role": "admin"},
         302,
         lambda w: _bob(w).role == "admin",
+    ),
+    "console:allocation_grant_end": Post(
+        lambda w: f"/allocation-grants/{_grant(w).pk}/end/",
+        lambda w: {},
+        302,
+        lambda w: AllocationGrant.objects.filter(tenant=w.dev2, state="ended").exists(),
+    ),
+    "console:allocation_grant_cancel": Post(
+        lambda w: f"/allocation-grants/{_grant(w).pk}/cancel/",
+        lambda w: {},
+        302,
+        lambda w: AllocationGrant.objects.filter(tenant=w.dev2, state="cancelled").exists(),
     ),
     "console:membership_remove": Post(
         lambda w: f"/memberships/{_bob(w).pk}/remove/",

@@ -16,7 +16,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.views import APIView
 
-from tenants.models import Cluster, NfsShare, ResourcePool, Tenant
+from tenants.models import Allocation, Cluster, NfsShare, ResourcePool, Tenant
 from tenants.permissions import Action, restrict_users
 from tests.factories import UserFactory
 from tests.tenants import builders
@@ -33,6 +33,7 @@ ID_PARAMETERS: dict[str, type[Model]] = {
     "pool": ResourcePool,
     "user": User,
     "share": NfsShare,
+    "allocation": Allocation,
 }
 
 

@@ -12,6 +12,7 @@ rolled back, so each page is judged on the same world.
 from __future__ import annotations
 
 import copy
+import datetime
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
@@ -19,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 
 from provisioning import services as provisioning_services
 from quotas import services as quota_services
@@ -177,6 +179,13 @@ def world(k8s_world):
     )
     quota_services.quota_request_create(
         acting_user=w.tom, tenant=w.dev2, pool=w.pool, asked={"cpu_millicores": 10_000}, reason="Builds."
+    )
+    # A time-bound grant: its End now and Keep buttons are offered to those who may use them.
+    services.allocation_set(
+        acting_user=w.admin,
+        tenant=w.dev1,
+        spec=services.AllocationSpec(pool=w.pool, gpu=0),
+        ends_at=timezone.now() + datetime.timedelta(days=1),
     )
     return w
 

@@ -17,17 +17,23 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import BigIntegerField, Case, Count, F, Max, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Cast, Floor, TruncDay
+from django.utils import timezone
 
 from provisioning.desired.kubernetes import KUEUE_ENGINE, RESOURCE_QUOTA_ENGINE, service_account_name
 from provisioning.desired.kueue import flavor_name
 from provisioning.desired.yarn import queue_path
 from provisioning.models import HadoopConnection, KubernetesConnection, TenantSync
 from tenants import selectors as tenant_selectors
+from tenants.amounts import KUBERNETES_RESOURCES
 from tenants.models import Allocation, Cluster, ResourcePool, StorageDirectory, Tenant, parent_tree_path
 from tenants.permissions import Action, AnyUser, can, held_tenant_paths, is_platform_admin
 from usage import idle, measures, showback
 from usage.collectors import UsageTargets
+from usage.measures import flavor_column
 from usage.models import USAGE_METRICS, FlavorUsage, PoolPrice, UsageRollup, UsageSample, Workload
+
+# What running work holds of each resource, in the latest figures (a Kubernetes namespace's quota usage).
+USED_METRICS = {"gpu": "gpu_used", "cpu": "cpu_used_millicores", "memory": "memory_used_bytes"}
 
 
 @dataclass
@@ -76,12 +82,17 @@ def usage_series(
     return source, result
 
 
+def _fresh_since(now: datetime.datetime) -> datetime.datetime:
+    """Figures older than a few collection passes are stale: not shown, not counted."""
+    return now - datetime.timedelta(seconds=3 * settings.CANOPY_USAGE_INTERVAL_SECONDS + 60)
+
+
 def usage_latest(
     *, user: AnyUser | None, tenant_ids: list[int], now: datetime.datetime
 ) -> dict[int, dict[tuple[int, str], dict[str, float | None]]]:
     """The newest figures of each tenant on each cluster partition, from the last few collection
     passes (older figures are stale and not shown). One query for any number of tenants."""
-    since = now - datetime.timedelta(seconds=3 * settings.CANOPY_USAGE_INTERVAL_SECONDS + 60)
+    since = _fresh_since(now)
     rows = (
         UsageSample.objects.restrict(user, Action.USE)
         .filter(tenant_id__in=tenant_ids, time__gte=since)
@@ -102,12 +113,41 @@ def flavor_usage_latest(
     """What each tenant's subtree uses, reserves and borrows of each pool of a Kueue cluster, as
     the last collection pass saw it (tenant id -> pool id -> row); figures older than a few passes
     are stale and left out, as in `usage_latest`. One query for any number of tenants."""
-    since = now - datetime.timedelta(seconds=3 * settings.CANOPY_USAGE_INTERVAL_SECONDS + 60)
+    since = _fresh_since(now)
     rows = FlavorUsage.objects.restrict(user, Action.USE).filter(tenant_id__in=tenant_ids, seen_at__gte=since)
     latest: dict[int, dict[int, FlavorUsage]] = defaultdict(dict)
     for row in rows:
         latest[row.tenant_id][row.pool_id] = row
     return dict(latest)
+
+
+def running_work_held(tenant_id: int, pool: ResourcePool) -> dict[str, float] | None:
+    """What the tenant's subtree's running work holds of `pool` now, for ending its time-bound
+    grants (`tenants/running_work.py`; beat ends them for nobody, so this reads for no user), from
+    the latest figures the pages show: on a Kueue cluster what its admitted workloads use of the
+    pool (a flavor), elsewhere the namespaces' quota usage on the cluster (which covers all its
+    pools: the larger figure, so a grant waits rather than going below). None: nothing measured
+    recently. Keyed by the allocation's fields."""
+    since = _fresh_since(timezone.now())
+    flavor = FlavorUsage.objects.filter(tenant_id=tenant_id, pool=pool, seen_at__gte=since).first()
+    if flavor is not None:
+        return {
+            resource.field: getattr(flavor, flavor_column(resource.name, "used"))
+            for resource in KUBERNETES_RESOURCES
+        }
+    sample = (
+        UsageSample.objects.filter(
+            tenant_id=tenant_id, cluster_id=pool.cluster_id, partition="", time__gte=since
+        )
+        .order_by("-time")
+        .first()
+    )
+    if sample is None:
+        return None
+    figures = {
+        resource.field: getattr(sample, USED_METRICS[resource.name]) for resource in KUBERNETES_RESOURCES
+    }
+    return {name: value for name, value in figures.items() if value is not None}
 
 
 def cluster_names(*, user: AnyUser | None, ids: set[int]) -> QuerySet:

@@ -157,9 +157,6 @@ def _latest(request: HttpRequest, tenant_ids: list[int]) -> dict[int, Latest]:
     return read[key]
 
 
-USED_METRICS = {"gpu": "gpu_used", "cpu": "cpu_used_millicores", "memory": "memory_used_bytes"}
-
-
 def pool_usage(request: HttpRequest, tenant_ids: list[int]) -> Callable[[int, ResourcePool], console.PoolUse]:
     """What each of these tenants' subtrees uses of a pool, from the latest figures: a Kubernetes
     namespace's quota usage covers all its pools on the cluster, a YARN partition is a pool (its
@@ -170,7 +167,7 @@ def pool_usage(request: HttpRequest, tenant_ids: list[int]) -> Callable[[int, Re
 
     def of(tenant_id: int, pool: ResourcePool) -> console.PoolUse:
         figures = latest.get(tenant_id, {}).get((pool.cluster_id, pool.node_selector if pool.is_yarn else ""))
-        used = {name: (figures or {}).get(metric) for name, metric in USED_METRICS.items()}
+        used = {name: (figures or {}).get(metric) for name, metric in selectors.USED_METRICS.items()}
         flavor = flavors.get(tenant_id, {}).get(pool.pk)
         if flavor is None:
             return console.PoolUse(used=used)

@@ -242,6 +242,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.redrive_intents",
         "schedule": env.float("CANOPY_PROVISIONING_REDRIVE_SECONDS", default=30.0),
     },
+    # Time-bound grants (issue 19): back to the amounts before when their end time comes.
+    "allocation-grants-end": {
+        "task": "provisioning.allocation_grants_end_due",
+        "schedule": env.float("CANOPY_ALLOCATION_GRANTS_BEAT_SECONDS", default=60.0),
+    },
     "provisioning-reconcile": {
         "task": "provisioning.reconcile_all",
         "schedule": env.float("CANOPY_PROVISIONING_RECONCILE_SECONDS", default=600.0),

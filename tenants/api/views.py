@@ -192,12 +192,44 @@ class TenantViewSet(SelectorViewSet):
 
 
 class AllocationViewSet(SelectorViewSet):
-    selector = selectors.allocation_list
+    """Allocations per tenant and pool. A change may carry `ends_at` (a time-bound grant): beat
+    then puts back the amounts before; `grant` shows it."""
+
+    selector = selectors.allocation_list_with_grants
     serializer_class = s.AllocationSerializer
     filterset_fields = ["tenant", "pool"]
 
     def perform_destroy(self, instance: Any) -> None:
         services.allocation_delete(acting_user=self.request.user, allocation=instance)
+
+
+class AllocationGrantViewSet(viewsets.ReadOnlyModelViewSet):
+    """Time-bound grants (read by whoever reads the allocation); those who may change the
+    allocation end one now (`end`: back to the amounts before, below what running work holds if
+    need be, saying so) or keep its amounts (`cancel`)."""
+
+    serializer_class = s.AllocationGrantSerializer
+    filterset_fields = ["tenant", "allocation", "state"]
+    lookup_value_converter = "id"
+
+    def get_queryset(self) -> QuerySet:
+        return selectors.allocation_grant_list(user=self.request.user)
+
+    def _answer(self, grant: Any) -> Response:
+        fresh = self.get_queryset().get(pk=grant.pk)
+        return Response(s.AllocationGrantSerializer(fresh, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=None, responses=s.AllocationGrantSerializer)
+    @action(detail=True, methods=["post"])
+    def end(self, request: Request, pk: str | None = None) -> Response:
+        return self._answer(services.allocation_grant_end(acting_user=request.user, grant=self.get_object()))
+
+    @extend_schema(request=None, responses=s.AllocationGrantSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        return self._answer(
+            services.allocation_grant_cancel(acting_user=request.user, grant=self.get_object())
+        )
 
 
 class StorageViewSet(SelectorViewSet):

@@ -8,16 +8,22 @@ Rule violations raise `django.core.exceptions.ValidationError` with a dict keyed
 names; a tenant the user may not see raises `Http404`, one they may see but not change
 `PermissionDenied`.
 
-One module per aggregate (allocations, clusters, pools, tenants, moves, storage, nfs_shares,
+One module per aggregate (allocations and allocation_grants (time-bound changes), clusters, pools, tenants, moves, storage, nfs_shares,
 volumes, plans, memberships, users, tenant_services; `_common` for the helpers they share); every
 service is re-exported here, so callers write `from tenants import services; services.tenant_create(...)`.
 """
 
+from tenants.services.allocation_grants import (
+    allocation_grant_cancel,
+    allocation_grant_end,
+    allocation_grants_end_due,
+)
 from tenants.services.allocations import (
     ALLOCATION_FIELDS,
     AllocationSpec,
     allocation_delete,
     allocation_set,
+    amounts_json,
 )
 from tenants.services.clusters import (
     ClusterDeletionImpact,
@@ -117,7 +123,11 @@ __all__ = [
     "VOLUME_SETTINGS",
     "VolumeSpec",
     "allocation_delete",
+    "allocation_grant_cancel",
+    "allocation_grant_end",
+    "allocation_grants_end_due",
     "allocation_set",
+    "amounts_json",
     "cluster_create",
     "cluster_delete",
     "cluster_deletion_impact",

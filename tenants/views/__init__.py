@@ -16,6 +16,8 @@ from tenants.views._trials import (
     service_trial,
 )
 from tenants.views.allocation_edit import (
+    allocation_grant_cancel,
+    allocation_grant_end,
     tenant_allocations,
 )
 from tenants.views.audit_page import (
@@ -108,6 +110,8 @@ __all__ = [
     "render_page",
     "service_trial",
     "tenant_allocations",
+    "allocation_grant_end",
+    "allocation_grant_cancel",
     "tenant_create",
     "tenant_delete",
     "tenant_move",

@@ -25,6 +25,9 @@ def my_access(request: HttpRequest) -> HttpResponse:
     selectors.tenant_summaries(tenants, user=user)
     shares = selectors.yarn_guaranteed_shares(tenants, user=user)
     used = console.pool_usage(request, list(tenant_ids))
+    grants = selectors.allocation_grants_shown(
+        user=user, allocations=[summary.allocation for t in tenants for summary in t.pool_summaries]
+    )
     sections = [
         (section.template, section.context(request, memberships))
         for section in console.sections(console.MY_ACCESS_TENANT)
@@ -39,7 +42,7 @@ def my_access(request: HttpRequest) -> HttpResponse:
         {
             "membership": m,
             "tenant": m.tenant,
-            "pools": _resources_context(request, m.tenant, shares, used)["pools"],
+            "pools": _resources_context(request, m.tenant, shares, used, grants)["pools"],
             "claims": claims.get(m.tenant.pk, []),
             "sections": [(template, by_tenant.get(m.tenant.pk, {})) for template, by_tenant in sections],
         }

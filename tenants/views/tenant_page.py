@@ -123,20 +123,25 @@ def _resources_context(
     tenant: Tenant,
     shares: dict[tuple[int, int], Any] | None = None,
     used: console.PoolUseOf | None = None,
+    grants: dict[int, Any] | None = None,
 ) -> dict[str, Any]:
-    """The Resources tab of one tenant. My access passes `shares` and `used` read for all its
-    tenants at once (and has summarized them); alone, the tab reads them for this tenant."""
+    """The Resources tab of one tenant. My access passes `shares`, `used` and `grants` read for all
+    its tenants at once (and has summarized them); alone, the tab reads them for this tenant."""
     if shares is None:
         selectors.tenant_summaries([tenant], user=request.user)
         shares = selectors.yarn_guaranteed_shares([tenant], user=request.user)
     if used is None:
         used = console.pool_usage(request, [tenant.pk])
+    if grants is None:
+        grants = selectors.allocation_grants_shown(
+            user=request.user, allocations=[summary.allocation for summary in tenant.pool_summaries]
+        )
     pools = []
     for summary in tenant.pool_summaries:
         allocation = summary.allocation
         pool = allocation.pool
         use = used(tenant.pk, pool)
-        entry: dict[str, Any] = {"pool": pool, "allocation": allocation}
+        entry: dict[str, Any] = {"pool": pool, "allocation": allocation, "grant": grants.get(allocation.pk)}
         if pool.is_yarn:
             share = shares.get((tenant.pk, pool.pk))
             children = summary.resources["capacity"]

@@ -17,7 +17,7 @@ from provisioning.models import ProvisioningIntent
 from quotas import services
 from quotas.models import Notification, QuotaRequest
 from tenants import services as tenant_services
-from tenants.models import AuditEvent, Tenant
+from tenants.models import AllocationGrant, AuditEvent, Tenant
 from tests.embedded import free_port
 from tests.quotas.conftest import gpus
 
@@ -89,6 +89,38 @@ def test_where_the_parent_lacks_room_its_own_parent_gives_and_both_are_raised(wo
     assert request.deciding_tenant == w.department1
     services.quota_request_decide(acting_user=w.people.dept_admin, quota_request=request, decision="approve")
     assert (gpus(w.dev1), gpus(team), gpus(w.department1)) == (2, 2, 4)
+
+
+def test_a_request_until_a_time_is_granted_until_then_and_beat_goes_back_deepest_first(world):
+    """team asks for 2 GPUs until tomorrow: approving raises dev1 and team as time-bound grants
+    ending then; when they end, both go back (team first: dev1 going back first would break the
+    rules while team still holds 2)."""
+    w = world
+    team = tenant_services.tenant_create(
+        acting_user=w.admin,
+        parent=w.dev1,
+        name="team",
+        allocations=[tenant_services.AllocationSpec(pool=w.pool, gpu=1)],
+    )
+    until = timezone.now() + datetime.timedelta(days=1)
+    request = services.quota_request_create(
+        acting_user=w.admin,
+        tenant=team,
+        pool=w.pool,
+        asked={"gpu": 2},
+        reason="A week of tuning.",
+        until=until,
+    )
+    services.quota_request_decide(acting_user=w.people.dept_admin, quota_request=request, decision="approve")
+    assert (gpus(w.dev1), gpus(team)) == (2, 2)
+    grants = AllocationGrant.objects.filter(state=AllocationGrant.State.ACTIVE)
+    assert sorted((grant.tenant.name_path, grant.ends_at) for grant in grants) == [
+        ("department1/dev1", until),
+        ("department1/dev1/team", until),
+    ]
+    assert tenant_services.allocation_grants_end_due(now=until + datetime.timedelta(seconds=1))
+    assert (gpus(w.dev1), gpus(team)) == (1, 1)
+    assert set(AllocationGrant.objects.values_list("state", flat=True)) == {AllocationGrant.State.ENDED}
 
 
 def test_with_no_room_anywhere_in_the_tree_platform_admins_decide_and_give_from_the_pool(

@@ -481,6 +481,13 @@ def build_world(spec: WorldSpec, admin: Any) -> World:
                 allocations=[services.AllocationSpec(pool=pool, **zero)] if node.allocated else [],
             )
         )
+    # A time-bound grant (issue 19): the first level-1 tenant (always allocated) has a GPU until tomorrow.
+    services.allocation_set(
+        acting_user=admin,
+        tenant=world.tenants[0],
+        spec=services.AllocationSpec(pool=pool, **{**zero, "gpu": 1}),
+        ends_at=timezone.now() + datetime.timedelta(days=1),
+    )
     for index, node in enumerate(spec.nodes):
         if node.suspended:  # the whole subtree, as the console does it
             services.tenant_set_state(

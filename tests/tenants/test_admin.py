@@ -4,10 +4,12 @@ refuses, shows the service's message on the page, and audits what it writes."""
 from __future__ import annotations
 
 import html
+from datetime import timedelta
 
 import pytest
 from django.contrib import admin
 from django.urls import reverse
+from django.utils import timezone
 
 from tenants import services
 from tenants.models import (
@@ -288,6 +290,13 @@ def populated(k8s_world, yarn_world):
         acting_user=w.admin,
         tenant=yarn_world.t1,
         spec=services.StorageSpec(cluster=yarn_world.cluster, space_quota_bytes=10 * 1024 * GI),
+    )
+    # A time-bound grant: dev1 without its GPU until tomorrow.
+    services.allocation_set(
+        acting_user=w.admin,
+        tenant=w.dev1,
+        spec=spec(w.pool, gpu=0),
+        ends_at=timezone.now() + timedelta(days=1),
     )
     return w
 

@@ -39,7 +39,7 @@ from provisioning import services as provisioning_services
 from quotas import services as quota_services
 from quotas.models import Notification, QuotaRequest
 from tenants import services
-from tenants.models import AuditEvent, Membership
+from tenants.models import AllocationGrant, AuditEvent, Membership
 from tests.factories import PASSWORD, UserFactory
 from tests.provisioning.cluster_acls import widenings
 from tests.tenants import builders
@@ -100,6 +100,13 @@ def build_fuzz_world(admin) -> builders.K8sWorld:
     services.allocation_set(
         acting_user=admin, tenant=k8s.dev1, spec=builders.spec(k8s.pool, gpu=1, gpu_burst=2)
     )
+    # A time-bound grant: dev2 with one GPU less until tomorrow.
+    services.allocation_set(
+        acting_user=admin,
+        tenant=k8s.dev2,
+        spec=builders.spec(k8s.pool, gpu=1, cpu_millicores=8000, memory_bytes=60 * gi),
+        ends_at=timezone.now() + datetime.timedelta(days=1),
+    )
     port = _closed_port()
     provisioning_services.connection_set(
         acting_user=admin,
@@ -142,6 +149,7 @@ def build_fuzz_world(admin) -> builders.K8sWorld:
             "pools": [k8s.pool.pk, yarn.pool.pk, yarn.highmem.pk],
             "tenants": [t.pk for t in tenants],
             "allocations": [a.pk for t in tenants for a in t.allocations.all()],
+            "allocation-grants": list(AllocationGrant.objects.values_list("pk", flat=True)),
             "storage": [directory.pk],
             "tenant-services": [database.pk],
             "volumes": [volume.pk],
@@ -392,7 +400,8 @@ def test_the_document_is_valid_openapi_and_every_operation_was_fuzzed_for_each_c
     assert schema.raw_schema["openapi"].startswith("3.")
     operations = [result.ok().label for result in schema.get_all_operations()]
     # 100, and issue 19: the showback (GET, prices GET and PUT), the idle-quota hints (GET), quota
-    # requests (list, ask, read, decide, withdraw) and the inbox (list, read, mark read, mark all read).
-    assert len(operations) == len(DOCUMENTED) == 113
+    # requests (list, ask, read, decide, withdraw), the inbox (list, read, mark read, mark all read)
+    # and the time-bound grants (list, read, end, cancel).
+    assert len(operations) == len(DOCUMENTED) == 117
     assert set(operations) == DOCUMENTED
     assert FUZZED == {"platform-admin": DOCUMENTED, "tenant-admin": DOCUMENTED}

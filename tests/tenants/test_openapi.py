@@ -24,6 +24,7 @@ COLLECTIONS = [
     "pools",
     "tenants",
     "allocations",
+    "allocation-grants",
     "storage",
     "tenant-services",
     "volumes",

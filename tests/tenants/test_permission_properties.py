@@ -47,6 +47,7 @@ from tenants import services, views
 from tenants.cluster_names import is_cluster_name
 from tenants.models import (
     Allocation,
+    AllocationGrant,
     AuditEvent,
     Cluster,
     Membership,
@@ -431,6 +432,27 @@ api("get", f"{V1}/allocations/{{id}}/")(allocation_probe("get", 200, None))
 api("put", f"{V1}/allocations/{{id}}/")(allocation_probe("put", 200, ZERO))
 api("patch", f"{V1}/allocations/{{id}}/")(allocation_probe("patch", 200, {"gpu": 0}))
 api("delete", f"{V1}/allocations/{{id}}/")(allocation_probe("delete", 204, None))
+
+
+owned_collection("allocation-grants", AllocationGrant)
+
+
+def allocation_grant_probe(suffix: str, action: str) -> Callable[[Ctx], list[Probe]]:
+    """A time-bound grant is read by whoever reads its allocation, ended or kept by whoever may
+    change it (the world's one grant: its first level-1 tenant's)."""
+
+    def case(ctx: Ctx) -> list[Probe]:
+        grant = picked(ctx, AllocationGrant)
+        method = "get" if action == "view" else "post"
+        expected = ctx.gate(action, ctx.index(grant.tenant_id), 200)
+        return [Probe(method, f"{V1}/allocation-grants/{grant.pk}/{suffix}", expected)]
+
+    return case
+
+
+api("get", f"{V1}/allocation-grants/{{id}}/")(allocation_grant_probe("", "view"))
+api("post", f"{V1}/allocation-grants/{{id}}/end/")(allocation_grant_probe("end/", "manage"))
+api("post", f"{V1}/allocation-grants/{{id}}/cancel/")(allocation_grant_probe("cancel/", "manage"))
 
 
 @api("post", f"{V1}/storage/")
@@ -1180,6 +1202,19 @@ console("console:membership_change")(membership_page("role", {"role": "viewer"})
 console("console:membership_remove")(membership_page("remove", {}))
 
 
+def allocation_grant_page(suffix: str) -> Callable[[Ctx], list[Probe]]:
+    def case(ctx: Ctx) -> list[Probe]:
+        grant = picked(ctx, AllocationGrant)
+        expected = ctx.gate("manage", ctx.index(grant.tenant_id), 302)
+        return [Probe("post", f"/allocation-grants/{grant.pk}/{suffix}/", expected, {})]
+
+    return case
+
+
+console("console:allocation_grant_end")(allocation_grant_page("end"))
+console("console:allocation_grant_cancel")(allocation_grant_page("cancel"))
+
+
 @console("console:tenant_service_add")
 def tenant_service_add(ctx: Ctx) -> list[Probe]:
     body = {"cluster": ctx.world.hadoop.pk, "kind": "hive_database", "name": f"new{ctx.t}"}
@@ -1471,6 +1506,7 @@ def world_state() -> tuple:
         list(StorageDirectory.objects.order_by("pk").values_list("pk", "path")),
         list(TenantService.objects.order_by("pk").values_list("pk", "tenant_id", "cluster_id", "name")),
         list(Membership.objects.order_by("pk").values_list("pk", "role", "group_id")),
+        list(AllocationGrant.objects.order_by("pk").values_list("pk", "state", "status", "ends_at")),
         list(Tenant.objects.order_by("pk").values_list("pk", "plan_id", "path")),
         list(HadoopConnection.objects.values_list("cluster_id", "directory_permission")),
         list(QuotaPlan.objects.order_by("pk").values_list("pk", "description")),

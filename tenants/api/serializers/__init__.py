@@ -5,6 +5,7 @@ One module per aggregate; `base` holds what they share. Every serializer is re-e
 """
 
 from tenants.api.serializers.allocations import (
+    AllocationGrantSerializer,
     AllocationSerializer,
 )
 from tenants.api.serializers.amounts import (
@@ -64,6 +65,7 @@ from tenants.api.serializers.volumes import (
 
 __all__ = [
     "AllocationInputSerializer",
+    "AllocationGrantSerializer",
     "AllocationSerializer",
     "AmountsSerializer",
     "AuditEventSerializer",

@@ -4,8 +4,6 @@ embedded default (see usage/demo.py). Refused unless CANOPY_DEMO_USAGE is on."""
 from __future__ import annotations
 
 import datetime
-import signal
-import threading
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from tenants.management.repeat import every_until_stopped
 from usage import demo, services
 
 
@@ -53,11 +52,11 @@ class Command(BaseCommand):
             )
         if not options["follow"]:
             return
-        stopping = threading.Event()  # set by a signal: the wait ends at once, not after the interval
-        signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
-        signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
-        while not stopping.wait(options["interval"]):
-            now = timezone.now()
-            demo.demo_record(now)
-            services.usage_rollup(resolution="hour", start=now - datetime.timedelta(hours=1), end=now)
-            services.usage_rollup(resolution="day", start=now, end=now)
+        every_until_stopped(options["interval"], _demo_pass)
+
+
+def _demo_pass() -> None:
+    now = timezone.now()
+    demo.demo_record(now)
+    services.usage_rollup(resolution="hour", start=now - datetime.timedelta(hours=1), end=now)
+    services.usage_rollup(resolution="day", start=now, end=now)
