@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from tenants import selectors as tenant_selectors
 from tenants.api.filters import FilterSet
+from tenants.api.schema import error_response
 from tenants.api.views import TenantFilter
 from tenants.permissions import is_platform_admin
 from usage import selectors, services, showback
@@ -131,7 +132,13 @@ class ShowbackView(generics.GenericAPIView):
 
     serializer_class = s.ShowbackSerializer
 
-    @extend_schema(parameters=[s.ShowbackQuerySerializer], responses=s.ShowbackSerializer)
+    @extend_schema(
+        parameters=[s.ShowbackQuerySerializer],
+        responses={
+            200: s.ShowbackSerializer,
+            404: error_response("No such tenant, or not one you use (member or admin, or above)."),
+        },
+    )
     def get(self, request: Request) -> Response:
         """A tenant's subtree (members and admins of it or above; for others it does not exist, a
         404): its total, per day, and for its admins each sub-tenant's subtree and what it used
