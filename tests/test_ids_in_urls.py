@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 import requests
+from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 
@@ -121,12 +122,25 @@ def test_on_the_embedded_default_an_id_out_of_range_is_a_404_everywhere(console)
             answer = browser.request(method, console.url + path, headers=headers, allow_redirects=False)
         return answer.status_code
 
-    content_types = [str(pk) for (pk,) in console.query("SELECT id FROM django_content_type")]
+    # The admin's "view on site" route looks an object up by its model's primary key: one content
+    # type per kind of key asks every lookup SQLite makes (on PostgreSQL above: every content type;
+    # here over HTTP each costs a request per route, method and value).
+    by_key_kind: dict[str, str] = {}
+    for pk, app_label, model in console.query("SELECT id, app_label, model FROM django_content_type"):
+        try:
+            kind = type(apps.get_model(app_label, model)._meta.pk).__name__
+        except LookupError:  # a content type whose model is gone
+            kind = "gone"
+        by_key_kind.setdefault(kind, str(pk))
+    assert {"BigAutoField", "CharField"} <= by_key_kind.keys(), by_key_kind
+    content_types = list(by_key_kind.values())
 
     def real_ids(name: str) -> list[str]:
         return content_types if name == "content_type_id" else ["1"]
 
-    assert_answered_as_missing(request, OUT_OF_RANGE[:3], real_ids)
+    # One value past the largest id: SQLite refuses any of them alike (an OverflowError where it
+    # compares), and the in-process test above asks them all.
+    assert_answered_as_missing(request, OUT_OF_RANGE[:1], real_ids)
 
 
 @pytest.mark.django_db
