@@ -271,7 +271,9 @@ def overview(request: HttpRequest) -> HttpResponse:
 def _showback(request: HttpRequest) -> tuple[forms.ShowbackForm, showback.Report | None]:
     """The month and tenant asked for, and the report; None with the form's errors when they are
     not readable. A tenant the reader may not use is a 404 (`selectors.showback_month`)."""
-    form = forms.ShowbackForm(request.GET)
+    data = request.GET.copy()
+    data.setdefault("month", f"{timezone.now():%Y-%m}")  # the picker shows the month it is
+    form = forms.ShowbackForm(data)
     if not form.is_valid():
         return form, None
     try:

@@ -73,6 +73,7 @@ def main(out_dir: str = "docs/screenshots", *only: str) -> None:
         admin_password = re.search(r"Platform admin:\s+\S+ / (\S+)", printed).group(1)
         user_password = re.search(r"Demo users:.* / (\S+)", printed).group(1)
         _manage(env, "demo_usage", "--backfill-days", "30")  # DEMO ONLY: invented usage for the charts
+        _manage(env, "demo_quota_requests")  # Bob's open request, as scripts/console.sh makes it
         port = _free_port()
         server = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
@@ -111,6 +112,10 @@ def main(out_dir: str = "docs/screenshots", *only: str) -> None:
                             ("tenant-monitoring.png", "department1", "monitoring"),
                             ("usage-overview.png", "/overview/", None),
                             ("tenant-create.png", _create_form_with_a_parent, None),
+                            # Issue 19: the month's showback, the requests to decide, idle quota.
+                            ("showback.png", "/showback/", None),
+                            ("quota-request.png", "/requests/", "table a >> nth=0"),
+                            ("idle-quota.png", "/idle-quota/", None),
                         ],
                     ),
                     (
