@@ -310,7 +310,7 @@ class IdleHintSerializer(serializers.Serializer):
     )
 
 
-class IdleQuotaSerializer(serializers.Serializer):
+class IdleQuotaSerializer(RangeSerializer):
     resource = serializers.CharField(source="resource.name")
     window = serializers.IntegerField(source="window_days")
     threshold = serializers.IntegerField(source="threshold_percent")
@@ -319,11 +319,6 @@ class IdleQuotaSerializer(serializers.Serializer):
     demo = serializers.SerializerMethodField(help_text="True on the embedded demo: the figures are made up.")
     idle = IdleHintSerializer(many=True)
     without_figures = IdleGuaranteeSerializer(many=True, help_text="No figures in the window: not idle.")
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        fields = super().get_fields()
-        fields["from"] = fields.pop("start")
-        return fields
 
     def get_demo(self, report: IdleReport) -> bool:
         return settings.CANOPY_DEMO_USAGE
