@@ -1923,15 +1923,18 @@ def world_state() -> tuple:
     )
 
 
-def leaked_tenants(ctx: Ctx, response: Any) -> set[int]:
-    """Tenants named in a response that the person may not even read the name of."""
+def leaked_tenants(ctx: Ctx, response: Any, typed: object = None) -> set[int]:
+    """Tenants named in a response that the person may not even read the name of; not those named
+    in what they sent (`typed`): a refused form keeps what was typed, and says the same of a name
+    that exists and one that does not."""
     if response.get("Content-Type", "").startswith("application/zip"):
         with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
             text = "\n".join(archive.namelist() + [archive.read(n).decode() for n in archive.namelist()])
     else:
         text = response.content.decode(errors="replace")
     named = {int(i) for i in TENANT_NAME.findall(text)}
-    return {i for i in named if i < len(ctx.spec.nodes)} - ctx.oracle.nameable
+    echoed = {int(i) for i in TENANT_NAME.findall(str(typed))} if typed else set()
+    return {i for i in named if i < len(ctx.spec.nodes)} - ctx.oracle.nameable - echoed
 
 
 def run(ctx: Ctx, client: Any, probe: Probe, *, api_call: bool, before: tuple) -> None:
@@ -1962,7 +1965,8 @@ def run(ctx: Ctx, client: Any, probe: Probe, *, api_call: bool, before: tuple) -
     assert response.status_code in probe.expect, (
         f"{where}: {response.status_code}, the oracle says {probe.expect}: {response.content[:300]!r}"
     )
-    assert not leaked_tenants(ctx, response), f"{where} names {leaked_tenants(ctx, response)}"
+    leaked = leaked_tenants(ctx, response, probe.body)
+    assert not leaked, f"{where} names {leaked}"
     refused = response.status_code in (400, 403, 404, 409) or probe.expect & {403, 404}
     if probe.writes:
         if refused or not probe.changes:
