@@ -42,7 +42,7 @@ from rest_framework.test import APIClient
 
 from identity.backends import OIDCBackend
 from provisioning import services as provisioning_services
-from provisioning.models import ClusterSyncStatus, HadoopConnection, TenantSync
+from provisioning.models import ClusterSyncStatus, HadoopConnection, KubernetesConnection, TenantSync
 from quotas import services as quota_services
 from quotas.models import Notification, QuotaRequest
 from tenants import services, views
@@ -1578,12 +1578,16 @@ def hadoop_file_page(ctx: Ctx) -> list[Probe]:
 
 @console("provisioning:cluster_quota_engine")
 def cluster_quota_engine(ctx: Ctx) -> list[Probe]:
-    # Platform admins switch a connected cluster's quota engine (and back: the world stays as it was).
+    # Platform admins switch a connected cluster's quota engine; choosing the one it has already
+    # changes nothing (`connection_quota_engine_set`).
     url = f"/clusters/{ctx.world.kubernetes.pk}/quota-engine/"
     field = f"engine-{ctx.world.kubernetes.pk}-quota_engine"
+    engines = KubernetesConnection.QuotaEngine
+    current = KubernetesConnection.objects.get(cluster=ctx.world.kubernetes).quota_engine
+    other = engines.KUEUE if current == engines.RESOURCE_QUOTA else engines.RESOURCE_QUOTA
     return [
-        Probe("post", url, ctx.platform_only(302), {field: "kueue"}),
-        Probe("post", url, ctx.platform_only(302), {field: "resourcequota"}),
+        Probe("post", url, ctx.platform_only(302), {field: other}),
+        Probe("post", url, ctx.platform_only(302), {field: current}, changes=False),
     ]
 
 
