@@ -162,8 +162,8 @@ TREE_PAGES = {
     "move page": "/tenants/{dev1}/move/",
 }
 # Exact queries for each page: session and user, then (tenant admins only) the grants, once. The
-# Resources tab reads the latest figures twice: per cluster, and per pool of a Kueue cluster, and
-# the allocations' time-bound grants once. A whole page of a tenant the reader manages counts its sub-tenants once (the suspend dialog says
+# Resources tab reads the latest figures twice: per cluster, and per pool of a Kueue cluster, the
+# allocations' time-bound grants once and the tenant's open quota requests once. A whole page of a tenant the reader manages counts its sub-tenants once (the suspend dialog says
 # how many go with it): platform admins on every page here, the department admin on dev1's. The new
 # tenant form reads the parent, its pools, the Hadoop clusters, what the parent's sub-tenants hold
 # (two), the parents to choose from and the plans; a form that must name a parent reads the first of
@@ -173,7 +173,7 @@ TREE_PAGE_QUERIES = {
     "platform admin": {
         "tree page": 7,
         "tenant page": 9,
-        "resources tab": 12,
+        "resources tab": 13,
         "sub-tenants tab": 10,
         "tree search": 7,
         "lazy children": 4,
@@ -183,7 +183,7 @@ TREE_PAGE_QUERIES = {
     "department admin": {
         "tree page": 7,
         "tenant page": 10,
-        "resources tab": 13,
+        "resources tab": 14,
         "sub-tenants tab": 10,
         "tree search": 8,
         "lazy children": 5,
