@@ -85,9 +85,10 @@ def test_my_access_my_jobs_the_clusters_tab_and_the_kubeconfig_help_name_the_sam
     for page in (my_access, clusters_tab, kubeconfig_help):
         assert dev1.name not in _code(page)
 
-    # Queries: My access reads the namespaces of all the person's tenants at once (one more than
-    # before); the Clusters tab its tenant's.
-    assert my_access_queries == 13
+    # Queries: My access reads the namespaces of all the person's tenants at once, their time-bound
+    # grants and their own open quota requests (one each, for any number of tenants); the Clusters
+    # tab its tenant's namespace.
+    assert my_access_queries == 15
     assert clusters_queries == 10
 
 

@@ -53,6 +53,8 @@ NOT_PAGES = {
     "requests/<id:pk>/decide/": "POST only (the request page's dialogs, checked there)",
     "requests/<id:pk>/withdraw/": "POST only (the request page's button)",
     "inbox/read/": "POST only (the Inbox's buttons)",
+    "allocation-grants/<id:pk>/end/": "POST only (the Resources tab's End now button)",
+    "allocation-grants/<id:pk>/cancel/": "POST only (the Resources tab's Keep button)",
     "inbox/unread/": "a fragment: the menu's unread count (drawn on every page)",
 }
 
